@@ -1,0 +1,43 @@
+# The two commands a new user needs: `make demo` and `make test`. Both create or reuse .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TW := $(VENV)/bin/tankerwatch
+STAMP := $(VENV)/.tankerwatch-installed
+DEMO_DIR ?= demo_out
+# torch and torchvision must be installed as this exact pair: on these machines both come from
+# local disk, and a registry torchvision does not import beside a mismatched torch.
+TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: demo test test-all install install-gpu lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PAIR)
+	$(PY) -m pip install -q -e '.[train,dev]' $(TORCH_PAIR)
+	touch $@
+
+install: $(STAMP)
+
+# The documented GPU swap: onnxruntime-gpu provides the same module as onnxruntime, so never both.
+install-gpu: $(STAMP)
+	ORT=$$($(PY) -c "import onnxruntime as o; print('.'.join(o.__version__.split('.')[:2]))"); \
+	$(PY) -m pip uninstall -y onnxruntime && $(PY) -m pip install -q "onnxruntime-gpu==$$ORT.*"
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check infer models train tests bench
+
+demo: $(STAMP)
+	@echo "tankerwatch demo: writing to $(DEMO_DIR)/"
+	$(TW) synth tiles $(DEMO_DIR)/tiles --count 64 --size 256 --seed 0
+
+clean:
+	rm -rf $(DEMO_DIR) build dist *.egg-info

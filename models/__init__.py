@@ -1,0 +1,1 @@
+"""tankerwatch.models: plain nn.Module detectors (torch)."""

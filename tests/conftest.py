@@ -1,0 +1,39 @@
+"""Shared fixtures. Tests run on data the project generates or on files in ../shared/."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+SEN2SHIPS = SHARED / "data" / "sen2ships"
+
+
+@pytest.fixture(autouse=True)
+def _restore_rng_state():
+    """Give every test the same seeded RNGs and leave them as they were found."""
+    py_state = random.getstate()
+    np_state = np.random.get_state()
+    random.seed(0)
+    np.random.seed(0)
+    torch = sys.modules.get("torch")  # only if some test already paid for importing it
+    torch_state = torch.random.get_rng_state() if torch is not None else None
+    if torch is not None:
+        torch.manual_seed(0)
+    yield
+    random.setstate(py_state)
+    np.random.set_state(np_state)
+    if torch is not None and torch_state is not None:
+        torch.random.set_rng_state(torch_state)
+
+
+@pytest.fixture(scope="session")
+def sen2ships_dir() -> Path:
+    if not (SEN2SHIPS / "annotations.json").exists():
+        pytest.skip(f"{SEN2SHIPS} is not present")
+    return SEN2SHIPS

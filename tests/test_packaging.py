@@ -1,0 +1,19 @@
+"""The analyst's path must not pull in torch, and the CLI must answer."""
+
+import subprocess
+import sys
+
+
+def test_importing_infer_never_imports_torch():
+    code = ("import sys, pkgutil, importlib, tankerwatch.infer as p\n"
+            "for m in pkgutil.iter_modules(p.__path__): importlib.import_module('tankerwatch.infer.' + m.name)\n"
+            "heavy = [n for n in ('torch', 'torchvision', 'lightning', 'albumentations') if n in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "tankerwatch.infer.cli", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    for name in ("check-labels", "convert", "synth", "fit", "export", "detect", "report"):
+        assert name in out

@@ -1,0 +1,1 @@
+"""tankerwatch.train: Lightning training, datasets, augmentation and export (torch)."""
