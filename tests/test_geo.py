@@ -15,7 +15,7 @@ from tankerwatch.infer.geo import (
 
 UTM53 = "EPSG:32653"
 # 2 m pixels near Vostochny, north up.
-TRANSFORM = Affine(2.0, 0, 506_000.0, 0, -2.0, 4_733_000.0)
+TRANSFORM = Affine(2.0, 0, 342_000.0, 0, -2.0, 4_733_000.0)
 
 
 def test_pixel_lonlat_round_trip():
