@@ -1,0 +1,182 @@
+"""Cut a scene into overlapping tiles and merge the tiles' detections back into one list.
+
+All positions here are in **source-raster pixels** (GDAL frame: x = column, y = row, origin at the
+top-left corner of the top-left pixel). A tile is a square window of the source raster that is
+resampled to ``model_size`` x ``model_size`` model-input pixels, so ``scale = source px per model
+px`` (1 when the scene's GSD is inside the model's range; see :func:`resample_scale`).
+
+Ownership rule (CONVENTIONS.md, "Tiling large scenes"): neighbouring tiles overlap by at least the
+longest vessel; each tile *owns* a core region, and the cores partition the scene: the boundary
+between two neighbours is the middle of their overlap. A vessel whose centre lies in a core is
+therefore at least half an overlap away from that tile's cut edges, i.e. whole inside it, so each
+vessel is kept by exactly one tile. Rotated NMS (IoU 0.5) then removes what duplicates remain.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError
+from .geometry import rotated_nms
+
+# The longest vessel the overlap must hold whole: a VLCC is about 330 m (CONVENTIONS.md).
+LONGEST_VESSEL_M = 340.0
+MERGE_IOU = 0.5
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One window of the source raster and the region of the scene it owns.
+
+    ``col_off, row_off, width, height``: the source window (integers; ``width``/``height`` may be
+    smaller than the grid's tile size at a scene smaller than one tile). ``core``: ``(x0, y0, x1,
+    y1)`` in source pixels, half-open; the cores of a grid partition the scene.
+    """
+
+    col_off: int
+    row_off: int
+    width: int
+    height: int
+    core: tuple[float, float, float, float]
+
+    def owns(self, centres: np.ndarray) -> np.ndarray:
+        """Boolean mask of which centres ``[N, 2]`` (source pixels) lie in this tile's core."""
+        x0, y0, x1, y1 = self.core
+        c = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+        return (c[:, 0] >= x0) & (c[:, 0] < x1) & (c[:, 1] >= y0) & (c[:, 1] < y1)
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """The tiles covering a ``width`` x ``height`` scene.
+
+    ``tile_px`` and ``overlap_px`` are in source pixels; ``model_size`` is the nominal model-input
+    tile size and ``scale`` = source pixels per model pixel = ``tile_px / model_size``. Every tile
+    is resampled to that scale and zero-padded to ``model_height`` x ``model_width`` (equal to
+    ``model_size`` unless the scene is smaller than one tile), so all tiles batch together.
+    """
+
+    width: int
+    height: int
+    tile_px: int
+    overlap_px: int
+    model_size: int
+    model_width: int
+    model_height: int
+    tiles: tuple[Tile, ...]
+
+    @property
+    def scale(self) -> float:
+        return self.tile_px / self.model_size
+
+    def __len__(self) -> int:
+        return len(self.tiles)
+
+    def __iter__(self) -> Iterator[Tile]:
+        return iter(self.tiles)
+
+
+def min_overlap_px(gsd_m: float | None, longest_m: float = LONGEST_VESSEL_M) -> int:
+    """Overlap (source pixels) that holds the longest vessel whole at this GSD.
+
+    Without a known GSD there is no way to tell a vessel's size in pixels; the caller must then
+    pass the overlap itself (``detect --gsd`` tells it the GSD).
+    """
+    if gsd_m is None or not gsd_m > 0:
+        raise ConfigError("the scene's GSD is unknown, so the tile overlap cannot be sized; pass --gsd M")
+    return int(math.ceil(longest_m / gsd_m))
+
+
+def resample_scale(gsd_m: float | None, gsd_range_m: tuple[float, float]) -> float:
+    """Source pixels per model pixel: 1 inside the model's GSD range, else the factor that brings
+    the scene to the nearest end of the range (>1 shrinks a fine scene, <1 enlarges a coarse one)."""
+    if gsd_m is None:
+        return 1.0
+    low, high = gsd_range_m
+    if gsd_m < low:
+        return low / gsd_m
+    if gsd_m > high:
+        return high / gsd_m
+    return 1.0
+
+
+def _round_up(value: float, multiple: int) -> int:
+    return int(math.ceil(value / multiple) * multiple)
+
+
+def _starts(extent: int, tile: int, stride: int) -> list[int]:
+    """Tile origins along one axis: as few tiles as a step of at most ``stride`` allows, spread
+    evenly from edge to edge (so every overlap is at least ``tile - stride``)."""
+    if extent <= tile:
+        return [0]
+    steps = math.ceil((extent - tile) / stride)
+    return [round(i * (extent - tile) / steps) for i in range(steps + 1)]
+
+
+def _cores(starts: list[int], tile: int) -> list[tuple[float, float]]:
+    """Half-open core interval of each tile: cut in the middle of each overlap; the outer cores
+    reach to infinity, so centres a model puts just outside the scene still have one owner."""
+    bounds = [-math.inf] + [(nxt + prev + tile) / 2 for prev, nxt in zip(starts[:-1], starts[1:], strict=True)] + [math.inf]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def make_grid(width: int, height: int, model_size: int, overlap_px: int, *, scale: float = 1.0,
+              input_multiple: int = 1) -> TileGrid:
+    """Tiles of ``model_size`` model pixels (``model_size * scale`` source pixels) over a scene.
+
+    ``overlap_px`` (source pixels) must be at most half the source tile size (tile >= 2 x overlap),
+    so the stride is at least the overlap. ``model_size`` must be a multiple of ``input_multiple``.
+    A scene smaller than a tile along an axis gets a single tile there, padded up to the next
+    multiple of ``input_multiple`` rather than to the full tile size.
+    """
+    if width <= 0 or height <= 0:
+        raise ConfigError(f"scene size must be positive, got {width} x {height}")
+    if model_size <= 0 or model_size % input_multiple:
+        raise ConfigError(f"tile size {model_size} must be a positive multiple of the model's "
+                          f"input multiple {input_multiple}")
+    tile_px = max(1, int(round(model_size * scale)))
+    if 2 * overlap_px > tile_px:
+        needed = _round_up(2 * overlap_px / scale, input_multiple)
+        raise ConfigError(f"tile {model_size} px is smaller than twice the overlap this GSD needs "
+                          f"({overlap_px} source px x 2 at {scale:g} source px per model px); use --tile {needed} "
+                          f"or larger")
+    stride = tile_px - overlap_px
+    xs, ys = _starts(width, tile_px, stride), _starts(height, tile_px, stride)
+    x_cores, y_cores = _cores(xs, tile_px), _cores(ys, tile_px)
+    tiles = tuple(
+        Tile(x, y, min(tile_px, width - x), min(tile_px, height - y), (cx[0], cy[0], cx[1], cy[1]))
+        for y, cy in zip(ys, y_cores, strict=True) for x, cx in zip(xs, x_cores, strict=True)
+    )
+    # A scene smaller than one tile along an axis: the model input there only needs to hold it.
+    model_w = model_size if width >= tile_px else _round_up(width / scale, input_multiple)
+    model_h = model_size if height >= tile_px else _round_up(height / scale, input_multiple)
+    return TileGrid(width, height, tile_px, overlap_px, model_size, model_w, model_h, tiles)
+
+
+def tile_to_source(boxes: np.ndarray, tile: Tile, scale: float) -> np.ndarray:
+    """Boxes ``[K, 5]`` in a tile's model-input pixels -> source pixels (angle kept: the resampling
+    is isotropic)."""
+    out = np.array(boxes, dtype=np.float64, copy=True).reshape(-1, 5)
+    out[:, 0] = tile.col_off + out[:, 0] * scale
+    out[:, 1] = tile.row_off + out[:, 1] * scale
+    out[:, 2:4] *= scale
+    return out
+
+
+def merge_detections(boxes: np.ndarray, scores: np.ndarray, owner_ok: np.ndarray,
+                     iou_threshold: float = MERGE_IOU) -> np.ndarray:
+    """Indices (into the concatenated per-tile detections) that survive the merge.
+
+    ``owner_ok`` says, per detection, whether its tile owns its centre (:meth:`Tile.owns`); the
+    rest are dropped before rotated NMS across tiles. Returned highest score first.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
+    candidates = np.flatnonzero(np.asarray(owner_ok, dtype=bool))
+    if len(candidates) == 0:
+        return candidates.astype(np.int64)
+    keep = rotated_nms(boxes[candidates], np.asarray(scores)[candidates], iou_threshold)
+    return candidates[keep]
