@@ -1,0 +1,77 @@
+"""Turn the detector's head maps into oriented boxes, in the graph (exports to plain ONNX ops).
+
+Peaks are cells whose centre-heatmap score equals the 3 x 3 max around them (CenterNet's NMS-free
+selection), then top-k over all cells with k = min(top_k, cells) so tiny inputs work, then padded
+to ``top_k`` rows. Rows below ``score_threshold`` and padding rows are all zero; ``count`` is the
+number of non-zero rows, which come first (sorted by score).
+
+Regression at a cell ``(i, j)`` of stride ``s`` (see ``train/targets.py``, its inverse):
+centre = ``((i + 0.5 + dx) s, (j + 0.5 + dy) s)``; length, width = ``exp(l) s, exp(w) s``;
+angle = ``atan2(sin 2a, cos 2a) / 2``, folded into ``[-pi/2, pi/2)``; if width > length the axes
+swap and the angle turns a quarter. Boxes are in input pixels, the project's convention.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+# exp() of more than this would exceed any image; clamping keeps an untrained net finite.
+MAX_LOG_SIZE = 8.0
+
+
+def decode_boxes(reg: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, stride: int) -> torch.Tensor:
+    """Boxes ``[..., 5]`` from gathered regression ``[..., 6]`` at cells ``(ix, iy)``."""
+    cx = (ix + 0.5 + reg[..., 0]) * stride
+    cy = (iy + 0.5 + reg[..., 1]) * stride
+    size_a = torch.exp(reg[..., 2].clamp(-MAX_LOG_SIZE, MAX_LOG_SIZE)) * stride
+    size_b = torch.exp(reg[..., 3].clamp(-MAX_LOG_SIZE, MAX_LOG_SIZE)) * stride
+    angle = 0.5 * torch.atan2(reg[..., 4], reg[..., 5])
+    swap = size_b > size_a
+    length = torch.where(swap, size_b, size_a)
+    width = torch.where(swap, size_a, size_b)
+    angle = torch.where(swap, angle + math.pi / 2, angle)
+    angle = torch.where(angle >= math.pi / 2, angle - math.pi, angle)
+    return torch.stack([cx, cy, length, width, angle], dim=-1)
+
+
+def decode_maps(maps: dict[str, torch.Tensor], image_h, image_w, stride: int, top_k: int, score_threshold: float):
+    """Post-process raw head maps into the ONNX contract's five outputs.
+
+    ``maps``: ``heatmap`` logits ``[N,1,h,w]``, ``reg`` ``[N,6,h,w]``, ``type_logits`` and ``load_logits``
+    ``[N,2,h,w]``. ``image_h``/``image_w``: the unpadded input size; peaks whose cell centre lies in
+    the padding are dropped. Returns ``(boxes [N,K,5], scores [N,K], type_probs [N,K,2],
+    load_probs [N,K,2], count int64 [N])``.
+    """
+    heat = torch.sigmoid(maps["heatmap"])
+    n, _, h, w = heat.shape
+    peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat).to(heat.dtype)
+    rows = torch.arange(h, device=heat.device, dtype=heat.dtype)
+    cols = torch.arange(w, device=heat.device, dtype=heat.dtype)
+    inside = (((rows + 0.5) * stride < image_h)[:, None] & ((cols + 0.5) * stride < image_w)[None, :])
+    peaks = (peaks * inside.to(heat.dtype)).reshape(n, h * w)
+
+    k = torch.sym_min(top_k, h * w)
+    scores, index = torch.topk(peaks, k, dim=1)
+    iy = torch.div(index, w, rounding_mode="floor").to(heat.dtype)
+    ix = (index - torch.div(index, w, rounding_mode="floor") * w).to(heat.dtype)
+
+    def gather(t: torch.Tensor) -> torch.Tensor:
+        flat = t.reshape(n, t.shape[1], h * w)
+        return torch.gather(flat, 2, index[:, None, :].expand(-1, t.shape[1], -1)).permute(0, 2, 1)
+
+    boxes = decode_boxes(gather(maps["reg"]), ix, iy, stride)
+    type_probs = torch.softmax(gather(maps["type_logits"]), dim=-1)
+    load_probs = torch.softmax(gather(maps["load_logits"]), dim=-1)
+
+    keep = scores >= score_threshold
+    keep_f = keep.to(scores.dtype)
+    pad = top_k - k
+    scores = F.pad(scores * keep_f, (0, pad))
+    boxes = F.pad(boxes * keep_f[..., None], (0, 0, 0, pad))
+    type_probs = F.pad(type_probs * keep_f[..., None], (0, 0, 0, pad))
+    load_probs = F.pad(load_probs * keep_f[..., None], (0, 0, 0, pad))
+    count = keep.sum(dim=1).to(torch.int64)
+    return boxes, scores, type_probs, load_probs, count

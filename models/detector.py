@@ -1,0 +1,112 @@
+"""The oriented vessel detector: backbone -> top-down FPN -> CenterNet-style heads at one stride.
+
+Input: ``[N, C, H, W]`` uint8 (or float 0..255), the scaled image of ``tankerwatch.infer.scaling``;
+any H, W (the graph pads to ``input_multiple`` = 32 itself, bottom/right, so coordinates are
+unchanged). With ``decode = False`` the forward returns the raw head maps (a dict, for the loss);
+with ``decode = True`` it returns the ONNX contract's tuple ``(boxes f32 [N,K,5] in input pixels
+(cx, cy, length, width, angle in [-pi/2, pi/2)), scores f32 [N,K], type_probs f32 [N,K,2] over
+("tanker", "other"), load_probs f32 [N,K,2] over ("empty", "loaded") conditional on tanker,
+count int64 [N])``, rows sorted by score and padding rows zero.
+
+Vessel size range each configuration covers (length in pixels of the model's input):
+
+* ``output_stride=2`` (``configs/sen2ships.yaml``): about 4 px up to about 250 px; for Sentinel-2
+  (10 m) ships of 4-50 px, where two vessels moored side by side are 2-3 px apart.
+* ``output_stride=4`` (``configs/synthetic.yaml``): about 8 px up to about 500 px with a ResNet (the
+  stride-32 receptive field, about 500 px, sees the whole hull); larger ships (a VLCC at 0.3 m is
+  1,100 px) are found by running the model at a coarser GSD: ``detect`` resamples scenes into the
+  ``gsd_range_m`` the model was trained on.
+* the ``tiny`` backbone (tests): a receptive field of about 150 px, vessels up to about 100 px.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from tankerwatch.infer.errors import ConfigError
+from torch import nn
+
+from .backbones import build_backbone
+from .decode import decode_maps
+from .neck import TopDownFPN
+
+INPUT_MULTIPLE = 32
+# Channels of the regression map, in order: centre offset (dx, dy) in cells, log length and log
+# width in cells, sin 2a and cos 2a of the box angle.
+REG_CHANNELS = 6
+# Initial heatmap bias: sigmoid(-2.19) = 0.1, so the focal loss starts stable (CenterNet).
+HEATMAP_PRIOR_BIAS = -2.19
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _head(cin: int, hidden: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, hidden, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(hidden, cout, 1))
+
+
+class OrientedDetector(nn.Module):
+    """See the module docstring. Attributes the exporter and ``detect`` rely on:
+    ``decode``, ``output_stride``, ``input_multiple``, ``top_k``, ``in_channels``, ``score_threshold``."""
+
+    def __init__(self, backbone: str = "resnet18", in_channels: int = 3, output_stride: int = 4,
+                 fpn_channels: int = 64, head_channels: int = 64, top_k: int = 100,
+                 score_threshold: float = 0.05, weights: str | None = None):
+        super().__init__()
+        if output_stride not in (2, 4, 8):
+            raise ConfigError(f"output_stride must be 2, 4 or 8, got {output_stride}")
+        if in_channels < 1:
+            raise ConfigError(f"in_channels must be >= 1, got {in_channels}")
+        if top_k < 1:
+            raise ConfigError(f"top_k must be >= 1, got {top_k}")
+        self.config = dict(backbone=backbone, in_channels=in_channels, output_stride=output_stride,
+                           fpn_channels=fpn_channels, head_channels=head_channels, top_k=top_k,
+                           score_threshold=score_threshold, weights=None)
+        self.decode = False
+        self.output_stride = output_stride
+        self.input_multiple = INPUT_MULTIPLE
+        self.top_k = top_k
+        self.in_channels = in_channels
+        self.score_threshold = score_threshold
+        mean = [IMAGENET_MEAN[i] if weights and i < 3 else 0.45 for i in range(in_channels)]
+        std = [IMAGENET_STD[i] if weights and i < 3 else 0.225 for i in range(in_channels)]
+        self.register_buffer("pixel_mean", torch.tensor(mean).view(1, -1, 1, 1) * 255.0, persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(std).view(1, -1, 1, 1) * 255.0, persistent=False)
+        self.backbone = build_backbone(backbone, in_channels, weights)
+        self.neck = TopDownFPN(self.backbone.channels, output_stride, fpn_channels)
+        self.heads = nn.ModuleDict({
+            "heatmap": _head(fpn_channels, head_channels, 1),
+            "reg": _head(fpn_channels, head_channels, REG_CHANNELS),
+            "type_logits": _head(fpn_channels, head_channels, 2),
+            "load_logits": _head(fpn_channels, head_channels, 2),
+        })
+        nn.init.constant_(self.heads["heatmap"][-1].bias, HEATMAP_PRIOR_BIAS)
+
+    def forward(self, image: torch.Tensor):
+        h, w = image.shape[-2], image.shape[-1]
+        x = (image.to(self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std
+        # Pad bottom/right to the network's multiple inside the graph: callers may send any size.
+        x = F.pad(x, (0, (-w) % INPUT_MULTIPLE, 0, (-h) % INPUT_MULTIPLE))
+        features = self.neck(self.backbone(x))
+        maps = {name: head(features) for name, head in self.heads.items()}
+        if not self.decode:
+            return maps
+        return self.postprocess(maps, h, w)
+
+    def postprocess(self, maps: dict[str, torch.Tensor], image_h, image_w):
+        """Raw maps -> the decoded tuple (see :func:`tankerwatch.models.decode.decode_maps`)."""
+        return decode_maps(maps, image_h, image_w, self.output_stride, self.top_k, self.score_threshold)
+
+
+def build_detector(**config) -> OrientedDetector:
+    """Build an :class:`OrientedDetector` from config keys (``backbone``, ``in_channels``,
+    ``output_stride``, ``fpn_channels``, ``head_channels``, ``top_k``, ``score_threshold``,
+    ``weights``); unknown keys raise ConfigError naming them."""
+    import inspect
+
+    known = set(inspect.signature(OrientedDetector.__init__).parameters) - {"self"}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ConfigError(f"unknown model option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return OrientedDetector(**config)
+
+
+__all__ = ["OrientedDetector", "build_detector", "INPUT_MULTIPLE", "REG_CHANNELS"]

@@ -1,0 +1,100 @@
+"""The detector meets the ONNX contract: shapes, decoding, and a dynamic-shape ONNX export."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tankerwatch.infer.errors import ConfigError  # noqa: E402
+from tankerwatch.models import build_detector  # noqa: E402
+from tankerwatch.models.decode import decode_maps  # noqa: E402
+
+TINY = dict(backbone="tiny", fpn_channels=16, head_channels=16, top_k=12)
+
+
+def test_decode_and_raw_outputs_follow_the_contract():
+    model = build_detector(**TINY).eval()
+    image = torch.randint(0, 256, (2, 3, 50, 37), dtype=torch.uint8)
+    maps = model(image)
+    assert maps["heatmap"].shape == (2, 1, 16, 16) and maps["reg"].shape == (2, 6, 16, 16)
+    model.decode = True
+    boxes, scores, type_probs, load_probs, count = model(image)
+    assert boxes.shape == (2, 12, 5) and scores.shape == (2, 12) and count.dtype == torch.int64
+    assert type_probs.shape == load_probs.shape == (2, 12, 2)
+    for b in range(2):
+        n = int(count[b])
+        assert torch.all(scores[b, :n] >= model.score_threshold) and torch.all(scores[b, n:] == 0)
+        assert torch.all(torch.diff(scores[b, :n]) <= 0)
+        assert torch.all(boxes[b, n:] == 0)
+        assert torch.all(boxes[b, :n, 2] >= boxes[b, :n, 3])
+        assert torch.all((boxes[b, :n, 4] >= -math.pi / 2) & (boxes[b, :n, 4] < math.pi / 2))
+
+
+def test_decode_places_a_planted_peak_exactly():
+    """A single hot cell with known regression decodes to the box it encodes."""
+    stride, h, w = 4, 8, 10
+    maps = {"heatmap": torch.full((1, 1, h, w), -9.0), "reg": torch.zeros(1, 6, h, w),
+            "type_logits": torch.zeros(1, 2, h, w), "load_logits": torch.zeros(1, 2, h, w)}
+    maps["heatmap"][0, 0, 3, 6] = 5.0
+    angle = -0.3
+    # Width regressed larger than length: the decoder must swap the axes and turn a quarter.
+    maps["reg"][0, :, 3, 6] = torch.tensor([0.25, -0.25, math.log(2.0), math.log(5.0),
+                                             math.sin(2 * angle), math.cos(2 * angle)])
+    maps["type_logits"][0, 0, 3, 6] = 2.0
+    boxes, scores, type_probs, _, count = decode_maps(maps, h * stride, w * stride, stride, 5, 0.5)
+    assert int(count[0]) == 1
+    expected = [(6 + 0.5 + 0.25) * 4, (3 + 0.5 - 0.25) * 4, 20.0, 8.0, angle + math.pi / 2]
+    np.testing.assert_allclose(boxes[0, 0].numpy(), expected, atol=1e-5)
+    assert type_probs[0, 0, 0] > 0.8
+    assert torch.all(boxes[0, 1:] == 0)
+
+
+def test_peaks_in_padding_are_dropped():
+    stride = 4
+    maps = {"heatmap": torch.full((1, 1, 4, 4), -9.0), "reg": torch.zeros(1, 6, 4, 4),
+            "type_logits": torch.zeros(1, 2, 4, 4), "load_logits": torch.zeros(1, 2, 4, 4)}
+    maps["heatmap"][0, 0, 3, 3] = 5.0  # cell centre (14, 14): outside a 10 x 10 image
+    *_, count = decode_maps(maps, 10, 10, stride, 5, 0.1)
+    assert int(count[0]) == 0
+
+
+def test_unknown_options_are_named():
+    with pytest.raises(ConfigError, match="bogus"):
+        build_detector(backbone="tiny", bogus=1)
+    with pytest.raises(ConfigError, match="unknown backbone"):
+        build_detector(backbone="vgg99")
+
+
+def test_four_band_input():
+    model = build_detector(backbone="tiny", in_channels=4, top_k=5)
+    model.decode = True
+    out = model.eval()(torch.zeros(1, 4, 64, 64, dtype=torch.uint8))
+    assert out[0].shape == (1, 5, 5)
+
+
+def test_onnx_export_with_dynamic_batch_and_size(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    model = build_detector(**TINY).eval()
+    model.decode = True
+    example = torch.randint(0, 256, (2, 3, 64, 96), dtype=torch.uint8)
+    batch, height, width = (torch.export.Dim(n, min=1, max=m) for n, m in
+                            (("batch", 64), ("height", 8192), ("width", 8192)))
+    path = tmp_path / "model.onnx"
+    torch.onnx.export(model, (example,), str(path), input_names=["image"],
+                      output_names=["boxes", "scores", "type_probs", "load_probs", "count"],
+                      dynamic_shapes={"image": {0: batch, 2: height, 3: width}})
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    # A size that is not a multiple of 32, and one so small that cells < top_k.
+    for shape in [(3, 3, 70, 45), (1, 3, 16, 16)]:
+        image = torch.randint(0, 256, shape, dtype=torch.uint8)
+        got = session.run(None, {"image": image.numpy()})
+        with torch.no_grad():
+            want = model(image)
+        assert got[0].shape == (shape[0], TINY["top_k"], 5) and got[4].dtype == np.int64
+        np.testing.assert_array_equal(got[4], want[4].numpy())
+        np.testing.assert_allclose(got[1], want[1].numpy(), atol=1e-4)
+        np.testing.assert_allclose(got[0], want[0].numpy(), atol=1e-3)
