@@ -1,0 +1,215 @@
+"""`tankerwatch report` on hand-built dated detection files: tracking, events, volumes, bad inputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import shapely
+from report_helpers import SIZE_PX, tanker, transform, write_scene
+
+from tankerwatch.infer.cli import main
+from tankerwatch.infer.geo import pixels_to_lonlat
+from tankerwatch.infer.report_volume import estimate_volume
+from tankerwatch.infer.tanker_classes import cargo_barrels
+
+DATES = ["2024-03-01T02:10:00Z", "2024-03-09T02:10:00Z", "2024-03-17T02:10:00Z", "2024-03-25T02:10:00Z"]
+A = (200, 200, 100)  # small coastal tanker at berth 1: (cx, cy, length m)
+B = (200, 500, 180)  # MR1 at berth 2
+C = (700, 800, 250)  # Aframax at the anchorage
+
+
+def _series(folder):
+    """A loads (empty, uncertain, loaded) and leaves; B arrives loaded and discharges; C stays loaded but is
+    outside the third date's footprint; a tug is there throughout."""
+    tug = tanker(600, 300, 30, None, vessel_type="other")
+    half = shapely.box(0, 0, SIZE_PX, 600)  # the anchorage (C) was not imaged on date 3
+    plan = [
+        [tanker(*A, "empty"), tanker(*C, "loaded", angle=0.5), tug],
+        [tanker(*A, "uncertain"), tanker(*B, "loaded"), tanker(*C, "loaded", angle=0.5), tug],
+        [tanker(*A, "loaded"), tanker(*B, "empty"), tug],
+        [tanker(*B, "empty"), tanker(*C, "loaded", angle=0.5), tug],
+    ]
+    paths = []
+    for i, (date, detections) in enumerate(zip(DATES, plan, strict=True)):
+        paths.append(write_scene(folder, f"d{i}", date, detections, footprint_px=half if i == 2 else None))
+    return paths
+
+
+def _csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_events_from_a_small_series(tmp_path, capsys):
+    paths = _series(tmp_path)
+    out = tmp_path / "out"
+    assert main(["report", *map(str, paths), "-o", str(out)]) == 0
+    assert f"report: {out / 'report.md'}" in capsys.readouterr().out
+    events = {(e["event"], e["date_before"][:10], e["date_after"][:10], round(float(e["length_m"])))
+              for e in _csv(out / "events.csv")}
+    assert events == {
+        ("loading", "2024-03-01", "2024-03-17", 100),  # the uncertain date neither made nor broke it
+        ("departure", "2024-03-17", "2024-03-25", 100),
+        ("arrival", "2024-03-01", "2024-03-09", 180),
+        ("discharge", "2024-03-09", "2024-03-17", 180),
+    }  # and C, unseen on date 3 because it was not imaged there, neither left nor came back
+    loading = next(e for e in _csv(out / "events.csv") if e["event"] == "loading")
+    low, _, high = cargo_barrels(100)
+    assert float(loading["barrels_low"]) <= low and float(loading["barrels_high"]) >= high
+    counts = _csv(out / "counts.csv")
+    assert [(c["tankers_empty"], c["tankers_loaded"], c["tankers_uncertain"], c["other_vessels"]) for c in counts] \
+        == [("1", "1", "0", "1"), ("0", "2", "1", "1"), ("1", "1", "0", "1"), ("1", "1", "0", "1")]
+    assert float(counts[2]["coverage"]) == pytest.approx(0.6, abs=0.01)
+    totals = _csv(out / "totals.csv")
+    assert [t["period"] for t in totals] == ["2024-03", "total"]
+    assert totals[-1]["loadings"] == "1" and totals[-1]["discharges"] == "1"
+    report = (out / "report.md").read_text()
+    for needed in ("## Totals", "## Caveats", "timeline.png", "How the volumes are estimated", "small coastal"):
+        assert needed in report
+    assert (out / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<table>" in (out / "report.html").read_text()
+
+
+def test_same_inputs_give_the_same_bytes(tmp_path):
+    paths = _series(tmp_path)
+    for name in ("a", "b"):
+        assert main(["report", *map(str, paths), "-o", str(tmp_path / name)]) == 0
+    for output in ("report.md", "report.html", "events.csv", "counts.csv", "timeline.png"):
+        assert (tmp_path / "a" / output).read_bytes() == (tmp_path / "b" / output).read_bytes(), output
+
+
+def test_aoi_counts_only_the_terminal(tmp_path):
+    paths = _series(tmp_path)
+    corners = pixels_to_lonlat("EPSG:32653", transform(), [[0, 0], [400, 0], [400, 650], [0, 650]])
+    aoi = tmp_path / "berths.geojson"
+    aoi.write_text(json.dumps({"type": "Polygon", "coordinates": [corners.tolist() + [corners[0].tolist()]]}))
+    out = tmp_path / "out"
+    assert main(["report", *map(str, paths), "-o", str(out), "--aoi", str(aoi)]) == 0
+    counts = _csv(out / "counts.csv")
+    assert [int(c["tankers"]) for c in counts] == [1, 2, 2, 1]  # C at the anchorage is outside
+    assert [c["other_vessels"] for c in counts] == ["0"] * 4  # so is the tug
+
+
+def test_tracks_survive_small_moves_but_not_other_ships(tmp_path):
+    """A tanker shifted 20 m and turned 5 degrees is the same; one 80 m away, or a third shorter, is not."""
+    turn = math.radians(5)
+    paths = [write_scene(tmp_path, "d0", DATES[0], [tanker(*A, "empty")]),
+             write_scene(tmp_path, "d1", DATES[1], [tanker(A[0] + 20, A[1], A[2], "loaded", angle=turn)]),
+             write_scene(tmp_path, "d2", DATES[2], [tanker(A[0] + 100, A[1], A[2], "loaded")]),
+             write_scene(tmp_path, "d3", DATES[3], [tanker(A[0] + 100, A[1], 60, "loaded")])]
+    out = tmp_path / "out"
+    assert main(["report", *map(str, paths), "-o", str(out)]) == 0
+    kinds = [(e["event"], e["date_after"][:10]) for e in _csv(out / "events.csv")]
+    assert kinds == [("loading", "2024-03-09"),
+                     ("arrival", "2024-03-17"), ("departure", "2024-03-17"),
+                     ("arrival", "2024-03-25"), ("departure", "2024-03-25")]
+
+
+def test_max_missed_bridges_a_missed_detection(tmp_path):
+    paths = [write_scene(tmp_path, f"d{i}", date, [tanker(*A, load)] if load else [])
+             for i, (date, load) in enumerate(zip(DATES, ["empty", "empty", None, "loaded"], strict=True))]
+    strict_out, lenient_out = tmp_path / "strict", tmp_path / "lenient"
+    assert main(["report", *map(str, paths), "-o", str(strict_out)]) == 0
+    assert [e["event"] for e in _csv(strict_out / "events.csv")] == ["departure", "arrival"]
+    assert main(["report", *map(str, paths), "-o", str(lenient_out), "--max-missed", "1"]) == 0
+    assert [(e["event"], e["date_before"][:10], e["date_after"][:10]) for e in _csv(lenient_out / "events.csv")] \
+        == [("loading", "2024-03-09", "2024-03-25")]
+
+
+def test_volume_range_widens_across_a_class_boundary():
+    inside = estimate_volume(90.0, error_m=5.0)
+    straddling = estimate_volume(118.0, error_m=5.0)
+    assert inside.classes == ("small coastal / product",)
+    assert straddling.classes == ("small coastal / product", "general purpose / small Handysize")
+    assert straddling.low == inside.low and straddling.high > cargo_barrels(118.0)[2]
+    assert inside.low < inside.central < inside.high
+
+
+def test_dates_out_of_order_are_sorted_with_a_warning(tmp_path, capsys):
+    paths = _series(tmp_path)
+    out = tmp_path / "out"
+    assert main(["report", *map(str, reversed(paths)), "-o", str(out)]) == 0
+    assert "not given in date order" in capsys.readouterr().err
+    assert [c["date"][:10] for c in _csv(out / "counts.csv")] == [d[:10] for d in DATES]
+
+
+def test_duplicate_dates_are_an_error(tmp_path, capsys):
+    a = write_scene(tmp_path, "a", DATES[0], [tanker(*A, "empty")])
+    b = write_scene(tmp_path, "b", DATES[0], [tanker(*A, "loaded")])
+    assert main(["report", str(a), str(b), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "same acquisition date" in err and "a.geojson" in err and "b.geojson" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_places_that_do_not_overlap_are_an_error(tmp_path, capsys):
+    here = write_scene(tmp_path, "here", DATES[0], [tanker(*A, "empty")])
+    there = write_scene(tmp_path, "there", DATES[1], [tanker(*A, "loaded")], origin=(500_000.0, 4_800_000.0))
+    assert main(["report", str(here), str(there), "-o", str(tmp_path / "out")]) == 2
+    assert "overlaps no other file's footprint" in capsys.readouterr().err
+
+
+def test_mixed_crs_is_handled_with_a_warning(tmp_path, capsys):
+    """The same tanker written once from UTM and once from Web Mercator: one track, a loading event."""
+    from pyproj import Transformer
+
+    first = write_scene(tmp_path, "utm", DATES[0], [tanker(*A, "empty")])
+    lonlat = pixels_to_lonlat("EPSG:32653", transform(), [[0, 0], [A[0], A[1]]])
+    merc = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    corner_x, corner_y = merc.transform(*lonlat[0])
+    centre_x, centre_y = merc.transform(*lonlat[1])
+    scale = 1 / math.cos(math.radians(lonlat[1][1]))  # a Web Mercator metre is shorter on the ground
+    second = write_scene(tmp_path, "merc", DATES[1],
+                         [tanker((centre_x - corner_x) / scale, (corner_y - centre_y) / scale, A[2], "loaded")],
+                         crs="EPSG:3857", origin=(corner_x, corner_y), pixel_size=scale)
+    out = tmp_path / "out"
+    assert main(["report", str(first), str(second), "-o", str(out)]) == 0
+    assert "source CRSs differ" in capsys.readouterr().err
+    assert [e["event"] for e in _csv(out / "events.csv")] == ["loading"]
+
+
+def test_pixel_coordinate_files_are_skipped_and_named(tmp_path, capsys):
+    paths = _series(tmp_path)
+    pixel = write_scene(tmp_path, "nogeo", "2024-04-02", [tanker(*A, "empty")], georeferenced=False)
+    broken = tmp_path / "broken.geojson"
+    broken.write_text("{not json")
+    out = tmp_path / "out"
+    assert main(["report", *map(str, paths), str(pixel), str(broken), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "nogeo.geojson: detections are in pixel coordinates" in err
+    assert "broken.geojson: not a readable GeoJSON file" in err
+    assert "Skipped" in (out / "report.md").read_text()
+
+
+def test_no_usable_files_is_an_error(tmp_path, capsys):
+    pixel = write_scene(tmp_path, "nogeo", DATES[0], [tanker(*A, "empty")], georeferenced=False)
+    assert main(["report", str(pixel), "-o", str(tmp_path / "out")]) == 2
+    assert "no usable detection files" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "missing.geojson"), "-o", str(tmp_path / "out")]) == 2
+    assert "missing.geojson: no such file" in capsys.readouterr().err
+
+
+def test_dates_from_file_names_and_flags(tmp_path, capsys):
+    a = write_scene(tmp_path, "terminal_20240301", None, [tanker(*A, "empty")])
+    b = write_scene(tmp_path, "terminal_20240309", None, [tanker(*A, "loaded")])
+    assert main(["report", str(a), str(b), "-o", str(tmp_path / "x")]) == 2
+    assert "no acquisition date in the file; give --dates or --date-pattern" in capsys.readouterr().err
+    assert main(["report", str(a), str(b), "-o", str(tmp_path / "p"), "--date-pattern", r"_(\d{8})"]) == 0
+    assert _csv(tmp_path / "p" / "events.csv")[0]["date_after"] == "2024-03-09"
+    assert main(["report", str(a), str(b), "-o", str(tmp_path / "f"), "--dates", "2024-05-02,2024-05-01"]) == 0
+    assert _csv(tmp_path / "f" / "events.csv")[0]["event"] == "discharge"  # b came first by the flag
+    assert main(["report", str(a), str(b), "-o", str(tmp_path / "g"), "--dates", "2024-05-02"]) == 2
+    assert "--dates gives 1 dates for 2 files" in capsys.readouterr().err
+
+
+def test_existing_report_needs_overwrite(tmp_path, capsys):
+    paths = _series(tmp_path)
+    out = tmp_path / "out"
+    assert main(["report", *map(str, paths), "-o", str(out)]) == 0
+    assert main(["report", *map(str, paths), "-o", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["report", *map(str, paths), "-o", str(out), "--overwrite", "--cargo", "crude"]) == 0
+    assert "Cargo 'crude'" in (out / "report.md").read_text()
