@@ -20,6 +20,7 @@ from .atomic import atomic_write_bytes, atomic_write_text
 from .cli_args import add_overwrite
 from .errors import EXIT_OK, EXIT_SOME_FAILED, ConfigError
 from .report_document import build_document
+from .report_evaluate import read_truth_events, score_events
 from .report_events import PERIODS, date_counts, find_events, period_totals
 from .report_inputs import load_scenes, read_aoi
 from .report_render import render_timeline, write_counts_csv, write_events_csv, write_totals_csv
@@ -70,7 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-missed", type=_non_negative_int, default=TrackingTolerances.max_missed,
                         metavar="N", help="imaged dates a tanker may be missed and still be the same vessel "
                                           "when seen again (default 0: detections taken at their word)")
+    parser.add_argument("--truth-events", type=Path, metavar="EVENTS.csv",
+                        help="a known event log (e.g. from 'synth series'): add event recall and precision")
     add_overwrite(parser)
+
+
+def _fraction(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -95,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"{out_dir}: exists and is not a folder")
     aoi = read_aoi(args.aoi) if args.aoi else None
+    truth = read_truth_events(args.truth_events) if args.truth_events else None
     dates = [d for d in args.dates.split(",")] if args.dates else None
     inputs = load_scenes(_expand(args.detections), dates=dates, date_pattern=args.date_pattern, aoi=aoi)
     scenes = inputs.scenes
@@ -108,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     events = find_events(tracks, scenes, args.cargo)
     counts = date_counts(scenes, events, aoi)
     totals = period_totals(events, args.period)
+    score = score_events(events, truth) if truth is not None else None
 
     out_dir.mkdir(parents=True, exist_ok=True)
     quicklooks = {}
@@ -125,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     document = build_document(
         scenes, counts, events, totals, cargo=args.cargo, period=args.period,
         aoi_name=args.aoi.name if args.aoi else None, timeline="timeline.png", quicklooks=quicklooks,
-        warnings=inputs.warnings, skipped=inputs.skipped,
+        warnings=inputs.warnings, skipped=inputs.skipped, score=score,
         files={"events": "events.csv", "per-date counts": "counts.csv", "totals per period": "totals.csv",
                "timeline": "timeline.png", "this report as HTML": "report.html"})
     atomic_write_text(out_dir / "report.html", document.html())
@@ -134,5 +143,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(scenes)} dates, {len(tracks)} tankers tracked, {len(events)} events, "
           f"{loaded.loadings} loadings: {loaded.loaded_low:,.0f} - {loaded.loaded_high:,.0f} barrels "
           f"(central {loaded.loaded_central:,.0f})")
+    if score is not None:
+        inside, judged = score.volumes_in_range()
+        print(f"events against {args.truth_events}: recall {_fraction(score.recall())}, precision "
+              f"{_fraction(score.precision())}; true volume within the stated range for {inside}/{judged}")
     print(f"report: {out_dir / 'report.md'}")
     return EXIT_SOME_FAILED if inputs.skipped else EXIT_OK

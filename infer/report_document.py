@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+from .report_evaluate import EventScore
 from .report_events import EVENT_KINDS, DateCount, Event, PeriodTotal
 from .report_inputs import DatedScene, iso_utc
 from .report_volume import ASSUMPTIONS_HEADER, assumptions_rows, assumptions_text
@@ -121,10 +122,30 @@ def _model_lines(scenes: list[DatedScene]) -> tuple[list[str], float]:
     return lines, DEFAULT_LOAD_MAX_GSD_M if load_max is None else load_max
 
 
+def _score_section(doc: Document, score: EventScore) -> None:
+    def shown(value):
+        return "n/a" if value is None else f"{value:.2f}"
+
+    doc.heading("Against the known event log")
+    doc.para("Events compared with a known event log (synthetic series): a reported event matches a true one of "
+             "the same kind whose bracketing dates it contains, for the same vessel.")
+    rows = []
+    for kind in (*EVENT_KINDS, None):
+        true_n = sum(1 for _, t in score.matched if kind in (None, t.kind)) + \
+            sum(1 for t in score.missed if kind in (None, t.kind))
+        found_n = sum(1 for e, _ in score.matched if kind in (None, e.kind)) + \
+            sum(1 for e in score.spurious if kind in (None, e.kind))
+        rows.append([kind or "all", true_n, found_n, shown(score.recall(kind)), shown(score.precision(kind))])
+    doc.table(["event", "true", "reported", "recall", "precision"], rows)
+    inside, judged = score.volumes_in_range()
+    doc.para(f"True volume within the stated low - high range for {inside} of {judged} matched loading and "
+             f"discharge events.")
+
+
 def build_document(scenes: list[DatedScene], counts: list[DateCount], events: list[Event],
                    totals: list[PeriodTotal], *, cargo: str, period: str, aoi_name: str | None,
                    timeline: str, quicklooks: dict[int, str], warnings: list[str], skipped: list[str],
-                   files: dict[str, str]) -> Document:
+                   files: dict[str, str], score: EventScore | None = None) -> Document:
     """Assemble the report (paths in ``timeline``, ``quicklooks`` and ``files`` are relative to it)."""
     first, last = scenes[0].date_text, scenes[-1].date_text
     doc = Document("Terminal activity report")
@@ -160,6 +181,8 @@ def build_document(scenes: list[DatedScene], counts: list[DateCount], events: li
                    for e in events])
     else:
         doc.para("No events: the same tankers, in the same states, on every date.")
+    if score is not None:
+        _score_section(doc, score)
     doc.heading("Per date")
     doc.table(["date", "file", "GSD (m)", "area imaged", "tankers", "empty", "loaded", "uncertain", "other vessels"],
               [[c.scene.date_text, c.scene.path.name, "" if c.scene.gsd_m is None else f"{c.scene.gsd_m:.2f}",
