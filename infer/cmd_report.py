@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     write_totals_csv(out_dir / "totals.csv", totals)
     kind = "synthetic ground truth" if all(s.truth for s in scenes) else "detections"
     render_timeline(out_dir / "timeline.png", counts, events,
-                    f"Tankers by load state, {scenes[0].date_text} to {scenes[-1].date_text} ({kind})")
+                    f"Tankers by load state, {scenes[0].acquired:%Y-%m-%d} to {scenes[-1].acquired:%Y-%m-%d} ({kind})")
     document = build_document(
         scenes, counts, events, totals, cargo=args.cargo, period=args.period,
         aoi_name=args.aoi.name if args.aoi else None, timeline="timeline.png", quicklooks=quicklooks,

@@ -89,6 +89,16 @@ def _barrels(low: float, central: float, high: float) -> str:
     return f"{low:,.0f} - {high:,.0f} (central {central:,.0f})"
 
 
+def _headline_metrics(metrics) -> list[tuple[str, float]]:
+    """The model's scalar validation figures, detection AP and load-state ones first, at most eight."""
+    if not isinstance(metrics, dict):
+        return []
+    scalars = [(str(k), float(v)) for k, v in metrics.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    headline = [kv for kv in scalars if "AP50" in kv[0] or "load_" in kv[0]]
+    return (headline or scalars)[:8]
+
+
 def _model_lines(scenes: list[DatedScene]) -> tuple[list[str], float]:
     """What produced the detections, and the coarsest GSD at which load state was read."""
     lines, load_max = [], None
@@ -104,11 +114,9 @@ def _model_lines(scenes: list[DatedScene]) -> tuple[list[str], float]:
         for key in ("gsd_range_m", "load_uncertain_band", "load_max_gsd_m", "trained_on", "val_split"):
             if key in summary:
                 described.append(f"{key} {summary[key]}")
-        metrics = summary.get("val_metrics")
-        if isinstance(metrics, dict) and metrics:
-            shown = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                              for k, v in list(metrics.items())[:8])
-            described.append(f"validated with {shown}")
+        metrics = _headline_metrics(summary.get("val_metrics"))
+        if metrics:
+            described.append("validation metrics " + ", ".join(f"{k} {v:.3g}" for k, v in metrics))
         else:
             described.append("no validation metrics recorded in the model")
         lines.append("; ".join(described) + ".")

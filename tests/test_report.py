@@ -233,3 +233,17 @@ def test_scoring_against_a_known_event_log(tmp_path, capsys):
     log.write_text("event,date_before\nloading,2024-03-01\n")
     assert main(["report", *map(str, paths), "-o", str(out), "--overwrite", "--truth-events", str(log)]) == 2
     assert "events.csv:2: missing date_after" in capsys.readouterr().err
+
+
+def test_caveats_name_the_model_and_coarse_dates(tmp_path):
+    model = {"id": "ab" * 32, "gsd_range_m": [0.5, 3.0], "load_uncertain_band": [0.3, 0.7], "load_max_gsd_m": 3.0,
+             "val_metrics": {"vessel_AP50": 0.8125, "load_accuracy": 0.9, "confusion": [[1, 2], [3, 4]]}}
+    paths = [write_scene(tmp_path, "fine", DATES[0], [tanker(*A, "empty")], model=model),
+             write_scene(tmp_path, "coarse", DATES[1], [tanker(A[0] / 10, A[1] / 10, A[2], "uncertain", gsd=10)],
+                         gsd=10, model=model)]
+    out = tmp_path / "out"
+    assert main(["report", *map(str, paths), "-o", str(out)]) == 0
+    caveats = (out / "report.md").read_text().split("## Caveats")[1]
+    assert "model abababababababab" in caveats and "vessel_AP50 0.812" in caveats and "confusion" not in caveats
+    assert "dates that coarse here: 2024-03-09T02:10:00Z" in caveats
+    assert _csv(out / "events.csv") == []  # an uncertain sighting neither loads nor discharges
