@@ -1,0 +1,53 @@
+"""Load a training checkpoint safely: ``torch.load(weights_only=True)`` (no code is unpickled) and
+only files that carry the project's ``"tankerwatch"`` member (written by the LightningModule)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+from tankerwatch.infer.errors import ConfigError, ModelError, located
+from tankerwatch.models import OrientedDetector, build_detector
+
+from .lightning_module import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION
+
+MODEL_PREFIX = "model."
+
+
+def load_checkpoint(path) -> tuple[OrientedDetector, dict]:
+    """``(model in eval mode with decode=False, meta)`` from a checkpoint written by ``tankerwatch fit``.
+
+    ``meta``: format, format_version, project_version, model_config, scaling (dict), type_names,
+    load_names, gsd_range_m, load_uncertain_band, load_max_gsd_m, config_yaml, config_sha256,
+    val_metrics. Raises ModelError for a missing, foreign, pickled-code or damaged file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(located(path, "no such checkpoint file"))
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise ModelError(located(path, f"refused: not a plain-data checkpoint ({first[:160]})")) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise ModelError(located(path, f"not a readable torch checkpoint ({str(exc).splitlines()[0][:160]})")) from None
+    meta = checkpoint.get("tankerwatch") if isinstance(checkpoint, dict) else None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise ModelError(located(path, "not a tankerwatch checkpoint (no 'tankerwatch' metadata)"))
+    if meta.get("format_version") != CHECKPOINT_FORMAT_VERSION:
+        raise ModelError(located(path, f"checkpoint format_version {meta.get('format_version')!r} is not "
+                                       f"{CHECKPOINT_FORMAT_VERSION}; this tankerwatch cannot read it"))
+    state = checkpoint.get("state_dict")
+    if not isinstance(state, dict):
+        raise ModelError(located(path, "checkpoint has no state_dict"))
+    try:
+        model = build_detector(**meta["model_config"])
+    except (ConfigError, KeyError, TypeError) as exc:
+        raise ModelError(located(path, f"checkpoint model_config is unusable ({exc})")) from None
+    weights = {k[len(MODEL_PREFIX):]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise ModelError(located(path, f"weights do not fit the model ({str(exc).splitlines()[0][:160]})")) from None
+    return model.eval(), meta

@@ -1,0 +1,128 @@
+"""The LightningDataModule: labelled datasets in any format the project reads, split into train /
+val / test, scaled to uint8 by the run's :class:`~tankerwatch.infer.scaling.Scaling`.
+
+Each of ``train``, ``val``, ``test`` is a dataset entry or a list of them (several lists mix
+datasets in one run, e.g. ship-only real images with fully labelled synthetic tiles). An entry is a
+path (a split folder, or a COCO json) or a mapping::
+
+    {path: ../shared/data/sen2ships, format: coco, images: [busan, genoa], class_map: {ship: unknown/unknown}}
+
+``images`` keeps only the named image stems (how one COCO file is split by port); ``exclude`` drops
+some; ``class_map`` adds to the project's class strings (``name: type/load`` or a project class).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from tankerwatch.infer.errors import ConfigError
+from tankerwatch.infer.formats import read_dataset
+from tankerwatch.infer.labels import DEFAULT_CLASS_MAP, LabelledImage, parse_class_map
+from tankerwatch.infer.scaling import Scaling
+from torch.utils.data import DataLoader
+
+from .augment import AugmentConfig
+from .datasets import SceneSource, TrainCrops, WholeImages, collate_train, collate_whole
+
+DatasetEntry = str | dict[str, Any]
+ENTRY_KEYS = {"path", "format", "images", "exclude", "class_map", "outside"}
+
+
+def read_entries(entries: DatasetEntry | list[DatasetEntry] | None, role: str) -> list[LabelledImage]:
+    """Labelled images of one role (train/val/test) from its dataset entries (see module doc)."""
+    if entries is None:
+        return []
+    images: list[LabelledImage] = []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        spec = {"path": entry} if isinstance(entry, str) else dict(entry)
+        unknown = set(spec) - ENTRY_KEYS
+        if unknown or "path" not in spec:
+            raise ConfigError(f"data.{role}: a dataset entry needs 'path' and may have "
+                              f"{sorted(ENTRY_KEYS - {'path'})}; got {sorted(spec)}")
+        class_map = {**DEFAULT_CLASS_MAP, **parse_class_map(spec.get("class_map") or {})}
+        dataset = read_dataset(Path(spec["path"]), spec.get("format"), class_map, spec.get("outside", "clip"))
+        chosen = dataset.images
+        if spec.get("images") is not None:
+            keep = set(spec["images"])
+            missing = keep - {Path(i.image_path).stem for i in chosen}
+            if missing:
+                raise ConfigError(f"data.{role}: {spec['path']} has no image(s) named {sorted(missing)}")
+            chosen = [i for i in chosen if Path(i.image_path).stem in keep]
+        if spec.get("exclude"):
+            chosen = [i for i in chosen if Path(i.image_path).stem not in set(spec["exclude"])]
+        images.extend(chosen)
+    if not any(image.vessels for image in images):
+        raise ConfigError(f"data.{role}: no labelled vessel in {entries!r}")
+    return images
+
+
+class TankerwatchDataModule(L.LightningDataModule):
+    """Training crops (see ``datasets.TrainCrops``) and whole-image validation / test."""
+
+    def __init__(self, train: DatasetEntry | list[DatasetEntry] | None = None,
+                 val: DatasetEntry | list[DatasetEntry] | None = None,
+                 test: DatasetEntry | list[DatasetEntry] | None = None,
+                 scaling: dict[str, Any] | None = None, crop_size: int = 256,
+                 scale_range: tuple[float, float] = (0.8, 1.25), samples_per_epoch: int = 512,
+                 background_crop_p: float = 0.2, balance_classes: bool = True, batch_size: int = 8,
+                 eval_batch_size: int = 1, num_workers: int = 0, augment: dict[str, Any] | None = None,
+                 seed: int = 0, name: str = "synthetic"):
+        """``name`` labels every figure (e.g. ``synthetic`` or ``sen2ships (real)``, never mixed up).
+        ``scaling``: :class:`Scaling` fields (``bands``, ``method``, ``percentiles``,
+        ``value_range``); ``augment``: :class:`~tankerwatch.train.augment.AugmentConfig` fields."""
+        super().__init__()
+        self.save_hyperparameters()
+        self.scaling = Scaling.from_dict(scaling or {})
+        try:
+            self.augment_config = AugmentConfig(**(augment or {}))
+        except TypeError as exc:
+            raise ConfigError(f"data.augment: {exc}") from None
+        if crop_size % 32:
+            raise ConfigError(f"data.crop_size must be a multiple of 32, got {crop_size}")
+        self._sources: dict[str, list[SceneSource]] = {}
+        # Set by the LightningModule before setup: the head's stride and the load-loss GSD cut.
+        self.output_stride = 4
+        self.load_max_gsd_m = 3.0
+
+    def sources(self, role: str) -> list[SceneSource]:
+        """Opened images of one role, read once."""
+        if role not in self._sources:
+            self._sources[role] = [SceneSource.open(i, self.scaling)
+                                   for i in read_entries(self.hparams[role], role)]
+        return self._sources[role]
+
+    def gsd_range_m(self) -> list[float] | None:
+        """Ground GSD range of the training images (None when none has a GSD)."""
+        known = [s.gsd_m for s in self.sources("train") if s.gsd_m is not None] if self.hparams.train else []
+        return [min(known), max(known)] if known else None
+
+    def band_count(self, role: str) -> int:
+        from tankerwatch.infer.raster import inspect_raster
+
+        counts = {self.scaling.band_count(inspect_raster(s.path).count) for s in self.sources(role)}
+        if len(counts) != 1:
+            raise ConfigError(f"data.{role}: images have different band counts {sorted(counts)}")
+        return counts.pop()
+
+    def train_dataloader(self):
+        dataset = TrainCrops(self.sources("train"), self.hparams.crop_size, self.output_stride,
+                             self.hparams.samples_per_epoch, self.hparams.background_crop_p,
+                             tuple(self.hparams.scale_range), self.hparams.balance_classes,
+                             self.augment_config, self.load_max_gsd_m, self.hparams.seed)
+        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=False,
+                          num_workers=self.hparams.num_workers, collate_fn=collate_train,
+                          persistent_workers=self.hparams.num_workers > 0)
+
+    def _eval_loader(self, role: str):
+        if self.hparams[role] is None:
+            raise ConfigError(f"data.{role} is not set in the config")
+        return DataLoader(WholeImages(self.sources(role)), batch_size=self.hparams.eval_batch_size,
+                          shuffle=False, num_workers=self.hparams.num_workers, collate_fn=collate_whole)
+
+    def val_dataloader(self):
+        return self._eval_loader("val")
+
+    def test_dataloader(self):
+        return self._eval_loader("test")

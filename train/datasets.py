@@ -1,0 +1,196 @@
+"""Training crops and whole-image evaluation samples from labelled images.
+
+Every image is scaled to the model's uint8 input with the run's :class:`Scaling`, limits computed
+once per image from the whole scene (``Scaling.scene_limits``, as ``detect`` does), never per crop.
+
+Training samples are square crops of ``crop_size`` px: most centred (with jitter) on a vessel drawn
+so that each class (empty tanker, loaded tanker, tanker of unknown load, other, ship) is drawn
+equally often when ``balance_classes`` is on, the rest anywhere in a random image (background:
+quays, wakes, land); so a 2,000 px real image or a whole scene trains at full resolution. A random
+scale ``s`` first (window of ``crop_size / s`` px resized to ``crop_size``) divides the effective GSD
+by ``s``, which the load-loss mask sees.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tankerwatch.infer.labels import LabelledImage
+from tankerwatch.infer.raster import inspect_raster, read_image, read_window
+from tankerwatch.infer.scaling import Scaling, to_uint8
+from torch.utils.data import Dataset, get_worker_info
+
+from .augment import AugmentConfig, augment, build_augmentation
+from .targets import VesselTargets, encode_targets, vessel_classes
+
+# Images up to this many pixels are kept scaled in memory (a sen2ships port is 2 M); larger scenes
+# are read window by window.
+CACHE_MAX_PIXELS = 16_000_000
+
+
+@dataclass
+class SceneSource:
+    """One labelled image plus what is needed to cut scaled crops from it."""
+
+    image: LabelledImage
+    scaling: Scaling
+    gsd_m: float | None
+    width: int
+    height: int
+    _lo: np.ndarray | None = None
+    _hi: np.ndarray | None = None
+    _cached: np.ndarray | None = None  # [H, W, C] uint8
+
+    @classmethod
+    def open(cls, image: LabelledImage, scaling: Scaling) -> SceneSource:
+        info = inspect_raster(image.image_path)
+        gsd = image.gsd_m if image.gsd_m is not None else info.gsd_m
+        return cls(image, scaling, gsd, info.width, info.height)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.image.image_path)
+
+    def _limits(self):
+        if self._lo is None:
+            self._lo, self._hi = self.scaling.scene_limits(self.path)
+        return self._lo, self._hi
+
+    def whole(self) -> np.ndarray:
+        """The whole image scaled, ``[H, W, C]`` uint8 (cached for images up to CACHE_MAX_PIXELS)."""
+        if self._cached is not None:
+            return self._cached
+        lo, hi = self._limits()
+        scaled = to_uint8(read_image(self.path, bands=self.scaling.bands), lo, hi).transpose(1, 2, 0)
+        scaled = np.ascontiguousarray(scaled)
+        if self.width * self.height <= CACHE_MAX_PIXELS:
+            self._cached = scaled
+        return scaled
+
+    def window(self, col: int, row: int, size: int) -> np.ndarray:
+        """A ``size x size`` window ``[size, size, C]`` uint8; outside the image it is 0."""
+        if self.width * self.height <= CACHE_MAX_PIXELS:
+            whole = self.whole()
+            out = np.zeros((size, size, whole.shape[2]), np.uint8)
+            r0, c0 = max(row, 0), max(col, 0)
+            r1, c1 = min(row + size, self.height), min(col + size, self.width)
+            if r1 > r0 and c1 > c0:
+                out[r0 - row:r1 - row, c0 - col:c1 - col] = whole[r0:r1, c0:c1]
+            return out
+        lo, hi = self._limits()
+        array, valid = read_window(self.path, col, row, size, size, bands=self.scaling.bands)
+        scaled = to_uint8(array, lo, hi) * valid[None]
+        return np.ascontiguousarray(scaled.transpose(1, 2, 0))
+
+
+class TrainCrops(Dataset):
+    """``samples_per_epoch`` random crops per epoch (see module doc). Items are dicts of tensors:
+    ``image`` uint8 ``[C, S, S]`` and the targets of :func:`encode_targets`, plus ``path`` (str)."""
+
+    def __init__(self, sources: list[SceneSource], crop_size: int, stride: int, samples_per_epoch: int,
+                 background_p: float = 0.2, scale_range: tuple[float, float] = (0.8, 1.25),
+                 balance_classes: bool = True, augment_config: AugmentConfig | None = None,
+                 load_max_gsd_m: float = 3.0, seed: int = 0):
+        self.sources = sources
+        self.crop_size, self.stride = crop_size, stride
+        self.samples_per_epoch = samples_per_epoch
+        self.background_p, self.scale_range = background_p, scale_range
+        self.load_max_gsd_m = load_max_gsd_m
+        self.seed = seed
+        self.augment_config = augment_config or AugmentConfig()
+        self._pipeline = None
+        self._calls = 0
+        self.vessel_index = [(s, v) for s, src in enumerate(sources) for v in range(len(src.image.vessels))]
+        classes = [sources[s].image.vessels[v].class_name for s, v in self.vessel_index]
+        counts = Counter(classes)
+        weights = np.array([1.0 / counts[c] if balance_classes else 1.0 for c in classes])
+        self.vessel_p = weights / weights.sum() if len(weights) else weights
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def _rng(self, index: int) -> np.random.Generator:
+        worker = get_worker_info()
+        self._calls += 1
+        return np.random.default_rng([self.seed, 0 if worker is None else worker.id, self._calls, index])
+
+    def __getitem__(self, index: int) -> dict:
+        rng = self._rng(index)
+        if self._pipeline is None:
+            self._pipeline = build_augmentation(self.augment_config, seed=int(rng.integers(2**31)))
+        scale = math.exp(rng.uniform(math.log(self.scale_range[0]), math.log(self.scale_range[1])))
+        side = max(8, round(self.crop_size / scale))
+        if len(self.vessel_index) and rng.random() >= self.background_p:
+            s, v = self.vessel_index[rng.choice(len(self.vessel_index), p=self.vessel_p)]
+            source = self.sources[s]
+            centre = source.image.vessels[v].box[:2] + rng.uniform(-0.35, 0.35, 2) * side
+        else:
+            source = self.sources[rng.integers(len(self.sources))]
+            centre = rng.uniform(0, 1, 2) * (source.width, source.height)
+        col, row = _window_origin(centre[0], source.width, side), _window_origin(centre[1], source.height, side)
+        window = source.window(col, row, side)
+        factor = self.crop_size / side
+        image = cv2.resize(window, (self.crop_size, self.crop_size),
+                           interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+        if image.ndim == 2:
+            image = image[..., None]
+        vessels = source.image.vessels
+        boxes = source.image.boxes().copy()
+        if len(boxes):
+            boxes[:, 0] = (boxes[:, 0] - col) * factor
+            boxes[:, 1] = (boxes[:, 1] - row) * factor
+            boxes[:, 2:4] *= factor
+        image, boxes = augment(self._pipeline, image, boxes)
+        gsd = None if source.gsd_m is None else source.gsd_m / factor
+        types, loads = vessel_classes(vessels, gsd, self.load_max_gsd_m)
+        targets = encode_targets(VesselTargets(boxes, types, loads), self.crop_size, self.crop_size, self.stride)
+        item = {k: torch.from_numpy(v) for k, v in targets.items()}
+        item["image"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        item["path"] = str(source.path)
+        return item
+
+
+def _window_origin(centre: float, extent: int, side: int) -> int:
+    """Top/left of a window of ``side`` around ``centre``, kept inside the image when it fits."""
+    origin = int(round(centre - side / 2))
+    if extent >= side:
+        return min(max(origin, 0), extent - side)
+    return int(round((extent - side) / 2))
+
+
+class WholeImages(Dataset):
+    """Each labelled image whole, scaled: items ``{"image": uint8 [C, H, W], "index": int}``."""
+
+    def __init__(self, sources: list[SceneSource]):
+        self.sources = sources
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index: int) -> dict:
+        image = self.sources[index].whole().transpose(2, 0, 1)
+        return {"image": torch.from_numpy(np.ascontiguousarray(image)), "index": index}
+
+
+def collate_train(items: list[dict]) -> dict:
+    batch = {k: torch.stack([it[k] for it in items]) for k in items[0] if k != "path"}
+    batch["paths"] = [it["path"] for it in items]
+    return batch
+
+
+def collate_whole(items: list[dict]) -> dict:
+    """Pad images bottom/right with 0 to the batch's largest size (coordinates are unchanged)."""
+    c = items[0]["image"].shape[0]
+    h = max(it["image"].shape[1] for it in items)
+    w = max(it["image"].shape[2] for it in items)
+    images = torch.zeros((len(items), c, h, w), dtype=torch.uint8)
+    for k, it in enumerate(items):
+        images[k, :, : it["image"].shape[1], : it["image"].shape[2]] = it["image"]
+    return {"image": images, "index": [it["index"] for it in items],
+            "sizes": [tuple(it["image"].shape[1:]) for it in items]}

@@ -1,0 +1,350 @@
+"""Export a detector to one self-describing ONNX file, check it, and derive int8 / fp16 variants.
+
+The file follows the ONNX contract pinned in :mod:`tankerwatch.infer.onnx_model`: input ``image``
+uint8 ``[N, C, H, W]`` with dynamic N, H, W; decoding and peak selection inside the graph (outputs
+are final oriented boxes ``(cx, cy, length, width, angle)`` in input pixels, angle in
+``[-pi/2, pi/2)``, with type and load-state probabilities); only standard ONNX ops; opset
+:data:`OPSET`; ``tankerwatch.*`` metadata with JSON values. The model id is the sha256 of the file.
+
+Exporter: torch's dynamo exporter (``torch.onnx.export(..., dynamo=True)``), chosen explicitly. It
+specialises any dimension whose example size is 1, so the example batch is 2 and the exported
+input shape is checked to be symbolic in N, H and W.
+
+Variants (same input and output types as the fp32 file):
+
+* int8: static quantisation with onnxruntime's tools, QDQ format, calibrated on real images; only
+  the convolutions are quantised, so box decoding keeps float precision;
+* fp16 (for GPUs): the network's convolutions run in float16, the in-graph decoding stays float32
+  (box coordinates up to 8,192 px would lose whole pixels in float16), uint8 in, float32 out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from tankerwatch.infer import __version__
+from tankerwatch.infer.atomic import atomic_path
+from tankerwatch.infer.errors import ModelError
+from tankerwatch.infer.geometry import rotated_iou
+from tankerwatch.infer.labels import LOAD_NAMES, TYPE_NAMES
+from tankerwatch.infer.onnx_model import (
+    FORMAT_VERSION,
+    INPUT_NAME,
+    OUTPUT_NAMES,
+    Outputs,
+    encode_metadata,
+    file_sha256,
+)
+from tankerwatch.infer.scaling import Scaling
+
+OPSET = 18
+# Example input for tracing: batch 2 (a size-1 dimension would be specialised), height != width
+# so the two are not unified, both multiples of every network's downsampling factor.
+EXAMPLE_BATCH, EXAMPLE_HEIGHT, EXAMPLE_WIDTH = 2, 64, 96
+MAX_DIM = 16384
+# Parity: shapes (N, H, W) compared between PyTorch and onnxruntime after export.
+PARITY_SHAPES = ((1, 96, 128), (2, 64, 64), (3, 160, 96))
+SCORE_TOLERANCE = 1e-3
+MATCH_IOU = 0.9
+META_REQUIRED = ("scaling", "gsd_range_m", "load_uncertain_band", "load_max_gsd_m", "config_sha256")
+
+
+def model_metadata(model: torch.nn.Module, meta: dict, precision: str = "fp32") -> dict:
+    """The ``tankerwatch.*`` metadata values for ``model`` trained as ``meta`` describes.
+
+    ``meta`` is a checkpoint's metadata: ``scaling`` (a :class:`Scaling` dict), ``gsd_range_m``,
+    ``load_uncertain_band``, ``load_max_gsd_m``, ``config_sha256`` and optionally ``val_metrics``
+    and ``type_names``/``load_names`` (which must be the contract's order).
+    """
+    missing = [k for k in META_REQUIRED if k not in meta]
+    if missing:
+        raise ModelError(f"checkpoint metadata lacks {', '.join(missing)}; cannot describe the model")
+    for key, expected in (("type_names", TYPE_NAMES), ("load_names", LOAD_NAMES)):
+        if key in meta and list(meta[key]) != list(expected):
+            raise ModelError(f"checkpoint {key} {list(meta[key])} differ from the ONNX contract's {list(expected)}")
+    values = {
+        "format_version": FORMAT_VERSION,
+        "project_version": __version__,
+        "type_names": list(TYPE_NAMES),
+        "load_names": list(LOAD_NAMES),
+        "in_channels": int(model.in_channels),
+        "scaling": Scaling.from_dict(dict(meta["scaling"])).to_dict(),
+        "input_multiple": int(model.input_multiple),
+        "output_stride": int(model.output_stride),
+        "top_k": int(model.top_k),
+        "gsd_range_m": [float(v) for v in meta["gsd_range_m"]],
+        "load_uncertain_band": [float(v) for v in meta["load_uncertain_band"]],
+        "load_max_gsd_m": float(meta["load_max_gsd_m"]),
+        "config_sha256": str(meta["config_sha256"]),
+        "val_metrics": _json_safe(meta.get("val_metrics") or {}),
+        "precision": precision,
+    }
+    encode_metadata(values)  # validates with the same rules detect applies
+    return values
+
+
+def _json_safe(value):
+    """Metrics as plain JSON: floats (NaN -> None), ints, strings, nested dicts and lists."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def set_metadata(proto: onnx.ModelProto, values: dict) -> None:
+    """Replace the model's ``tankerwatch.*`` metadata_props with ``values`` (JSON-encoded)."""
+    kept = [p for p in proto.metadata_props if not p.key.startswith("tankerwatch.")]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    onnx.helper.set_model_props(proto, {**{p.key: p.value for p in kept}, **encode_metadata(values)})
+
+
+def read_metadata_values(proto: onnx.ModelProto) -> dict:
+    import json
+
+    return {p.key[len("tankerwatch."):]: json.loads(p.value) for p in proto.metadata_props
+            if p.key.startswith("tankerwatch.")}
+
+
+def check_onnx(proto: onnx.ModelProto, where) -> None:
+    """onnx's full check (with shape inference), plus the contract's dynamic N, H, W."""
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ModelError(f"{where}: exported graph fails onnx.checker ({str(exc).splitlines()[0]})") from None
+    inputs = [i for i in proto.graph.input if i.name == INPUT_NAME]
+    if len(inputs) != 1:
+        raise ModelError(f"{where}: exported graph has no '{INPUT_NAME}' input")
+    dims = inputs[0].type.tensor_type.shape.dim
+    fixed = [axis for axis in (0, 2, 3) if dims[axis].HasField("dim_value")]
+    if fixed:
+        raise ModelError(f"{where}: exporter fixed input axes {fixed} to {[dims[a].dim_value for a in fixed]}; "
+                         f"N, H and W must stay dynamic")
+    names = tuple(o.name for o in proto.graph.output)
+    if names != OUTPUT_NAMES:
+        raise ModelError(f"{where}: exported outputs are {list(names)}, the contract says {list(OUTPUT_NAMES)}")
+
+
+@contextlib.contextmanager
+def _decoding(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """The model in eval mode with in-graph decoding on; its previous state restored after."""
+    was_training, was_decoding = model.training, model.decode
+    model.eval()
+    model.decode = True
+    try:
+        yield model
+    finally:
+        model.decode = was_decoding
+        model.train(was_training)
+
+
+def export_onnx(model: torch.nn.Module, meta: dict, out_path, opset: int = OPSET) -> str:
+    """Export ``model`` (an OrientedDetector or anything with its attributes and decode switch)
+    to ``out_path`` atomically, with metadata and checks; return the model id (sha256)."""
+    values = model_metadata(model, meta, "fp32")
+    example = torch.zeros((EXAMPLE_BATCH, model.in_channels, EXAMPLE_HEIGHT, EXAMPLE_WIDTH), dtype=torch.uint8)
+    dims = {"image": {0: torch.export.Dim("batch", min=1, max=1024),
+                      2: torch.export.Dim("height", min=1, max=MAX_DIM),
+                      3: torch.export.Dim("width", min=1, max=MAX_DIM)}}
+    out_path = Path(out_path)
+    with _decoding(model), atomic_path(out_path) as tmp:
+        # The exporter narrates every step on stdout; keep the command's output to what it found.
+        with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+            try:
+                torch.onnx.export(model, (example,), str(tmp), input_names=[INPUT_NAME],
+                                  output_names=list(OUTPUT_NAMES), dynamic_shapes=dims, opset_version=opset,
+                                  dynamo=True, external_data=False)
+            except Exception as exc:  # the exporter raises many types; the one line matters
+                raise ModelError(f"{out_path}: ONNX export failed ({str(exc).strip().splitlines()[0]})") from None
+        proto = onnx.load(str(tmp))
+        set_metadata(proto, values)
+        check_onnx(proto, out_path)
+        onnx.save(proto, str(tmp))
+    return file_sha256(out_path)
+
+
+def _session(path):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = min(2, torch.get_num_threads())
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """PyTorch vs onnxruntime on the same inputs: ``rows`` compared, ``unmatched`` rows (a box with
+    no partner of IoU >= ``MATCH_IOU``, or a count mismatch not explained by a score at the
+    threshold), the worst score difference and the lowest IoU among matches."""
+
+    rows: int
+    unmatched: int
+    max_score_diff: float
+    min_iou: float
+
+    @property
+    def ok(self) -> bool:
+        return self.unmatched == 0 and self.max_score_diff <= SCORE_TOLERANCE
+
+    def __str__(self) -> str:
+        return (f"{self.rows} boxes compared, {self.unmatched} unmatched, max score difference "
+                f"{self.max_score_diff:.2e}, min IoU {self.min_iou:.4f}")
+
+
+def compare_outputs(reference: Outputs, candidate: Outputs, score_tolerance: float = SCORE_TOLERANCE) -> ParityReport:
+    """Match each image's valid rows by rotated IoU (greedy by reference score); a row may go
+    unmatched only when its score is within ``score_tolerance`` of the weakest row kept (a peak at
+    the score threshold may fall either side of it)."""
+    rows = unmatched = 0
+    max_diff, min_iou = 0.0, 1.0
+    for i in range(len(reference.count)):
+        ref, got = reference.image(i), candidate.image(i)
+        rows += len(ref.scores)
+        iou = rotated_iou(ref.boxes, got.boxes)
+        taken = np.zeros(len(got.scores), dtype=bool)
+        floor = min(float(ref.scores.min(initial=np.inf)), float(got.scores.min(initial=np.inf)))
+        for r in range(len(ref.scores)):
+            candidates = np.flatnonzero(~taken & (iou[r] >= MATCH_IOU)) if iou.size else np.array([], int)
+            if len(candidates) == 0:
+                unmatched += int(ref.scores[r] > floor + score_tolerance)
+                continue
+            best = candidates[np.argmin(np.abs(got.scores[candidates] - ref.scores[r]))]
+            taken[best] = True
+            max_diff = max(max_diff, abs(float(got.scores[best] - ref.scores[r])))
+            min_iou = min(min_iou, float(iou[r, best]))
+        unmatched += int(np.sum(~taken & (got.scores > floor + score_tolerance)))
+    return ParityReport(rows, unmatched, max_diff, min_iou)
+
+
+def torch_outputs(model: torch.nn.Module, images: np.ndarray) -> Outputs:
+    with _decoding(model), torch.no_grad():
+        return Outputs(*(t.numpy() for t in model(torch.from_numpy(images))))
+
+
+def check_parity(model: torch.nn.Module, onnx_path, images: Iterable[np.ndarray] | None = None,
+                 seed: int = 0) -> ParityReport:
+    """Compare PyTorch and onnxruntime on batches ``uint8 [N, C, H, W]``; by default on
+    :data:`PARITY_SHAPES` filled with bright blobs on a dark, noisy sea, so there are peaks."""
+    session = _session(onnx_path)
+    if images is None:
+        rng = np.random.default_rng(seed)
+        images = [blob_images(rng, n, model.in_channels, h, w) for n, h, w in PARITY_SHAPES]
+    reports = []
+    for batch in images:
+        raw = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
+        reports.append(compare_outputs(torch_outputs(model, batch), Outputs(*raw)))
+    return ParityReport(sum(r.rows for r in reports), sum(r.unmatched for r in reports),
+                        max(r.max_score_diff for r in reports), min(r.min_iou for r in reports))
+
+
+def blob_images(rng: np.random.Generator, n: int, channels: int, height: int, width: int) -> np.ndarray:
+    """uint8 ``[n, channels, height, width]``: noise plus a few bright rotated bars (vessel-like)."""
+    images = rng.integers(0, 40, size=(n, channels, height, width)).astype(np.float64)
+    yy, xx = np.mgrid[0:height, 0:width] + 0.5
+    for image in images:
+        for _ in range(3):
+            cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+            length, angle = rng.uniform(10, 40), rng.uniform(-math.pi / 2, math.pi / 2)
+            along = (xx - cx) * math.cos(angle) + (yy - cy) * math.sin(angle)
+            across = -(xx - cx) * math.sin(angle) + (yy - cy) * math.cos(angle)
+            image[:, (np.abs(along) < length / 2) & (np.abs(across) < length / 8)] += rng.uniform(120, 200)
+    return np.clip(images, 0, 255).astype(np.uint8)
+
+
+class _CalibrationReader:
+    """onnxruntime CalibrationDataReader over uint8 images ``[C, H, W]``, one at a time."""
+
+    def __init__(self, images: list[np.ndarray]):
+        self._iter = iter(images)
+
+    def get_next(self):
+        image = next(self._iter, None)
+        return None if image is None else {INPUT_NAME: image[None]}
+
+
+def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> str:
+    """Static int8 quantisation (QDQ, per-channel int8 weights, uint8 activations) of the
+    convolutions of ``fp32_path``, calibrated on ``calibration_images`` (uint8 ``[C, H, W]``, the
+    model's scaled input); metadata carried over with ``precision: int8``. Returns the model id."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if not calibration_images:
+        raise ModelError(f"{out_path}: int8 quantisation needs calibration images (--calib DIR)")
+    source = onnx.load(str(fp32_path))
+    values = read_metadata_values(source)
+    with tempfile.TemporaryDirectory(dir=Path(out_path).parent) as tmp_dir, atomic_path(out_path) as tmp:
+        prepared = Path(tmp_dir) / "prepared.onnx"
+        with contextlib.redirect_stdout(io.StringIO()):
+            quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+            quantize_static(str(prepared), str(tmp), _CalibrationReader(calibration_images),
+                            quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"], per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax)
+        proto = onnx.load(str(tmp))
+        set_metadata(proto, {**values, "precision": "int8"})
+        check_onnx(proto, out_path)
+        onnx.save(proto, str(tmp))
+    return file_sha256(out_path)
+
+
+def _network_nodes(graph: onnx.GraphProto) -> set[str]:
+    """Names of the nodes that feed the last convolutions (the network proper, not the decoding)."""
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def feeds_conv(node, seen=None) -> bool:
+        seen = set() if seen is None else seen
+        for out in node.output:
+            for nxt in consumers.get(out, []):
+                if nxt.name in seen:
+                    continue
+                seen.add(nxt.name)
+                if nxt.op_type == "Conv" or feeds_conv(nxt, seen):
+                    return True
+        return False
+
+    last_convs = [n for n in graph.node if n.op_type == "Conv" and not feeds_conv(n)]
+    network, stack = set(), list(last_convs)
+    while stack:
+        node = stack.pop()
+        if node.name in network:
+            continue
+        network.add(node.name)
+        stack.extend(producer[i] for i in node.input if i in producer)
+    return network
+
+
+def convert_fp16(fp32_path, out_path) -> str:
+    """float16 variant for GPUs: the network in float16, decoding in float32, uint8 in, f32 out."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    source = onnx.load(str(fp32_path))
+    values = read_metadata_values(source)
+    network = _network_nodes(source.graph)
+    decoding = [n.name for n in source.graph.node if n.name not in network]
+    converted = convert_float_to_float16(source, keep_io_types=True, node_block_list=decoding)
+    set_metadata(converted, {**values, "precision": "fp16"})
+    check_onnx(converted, out_path)
+    with atomic_path(out_path) as tmp:
+        onnx.save(converted, str(tmp))
+    return file_sha256(out_path)
