@@ -1,0 +1,272 @@
+"""Water and land of a port: the layout (where things are) and how a window of it is drawn.
+
+A :class:`Layout` is a list of objects in whole-image pixels, made once per image or scene from a
+seed, so any window can be drawn on its own (see :mod:`synth_canvas`). Sizes are chosen in metres
+and converted with the GSD, so a tank farm looks the same size at 0.5 m and at 10 m per pixel.
+
+* Water: a base colour (open sea, green coastal, turbid harbour, dark), slow colour variation
+  (features of about 600 m), wave texture (about 6 m), and sun glint whose strength follows the
+  view: strongest when the sensor sits near the sun's mirror direction (azimuth sun + 180 degrees,
+  zenith 90 degrees - sun elevation).
+* Land: soil, concrete and vegetation mixed by noise (vegetation is bright in NIR); roads; a quay
+  along part of the shore and jetties with T-heads reaching into the water, with pipelines; an
+  oil tank farm of round tanks (12-40 m radius, 12-22 m high) inside bund walls, and buildings
+  (5-25 m high). Tanks and buildings lean off-nadir and cast shadows like vessels do.
+* Berths: places alongside the quay and the jetty heads where a vessel may lie, with their
+  heading and free length.
+
+Tiles get either open water or a stretch of coast with a terminal, turned to a random direction;
+scenes and series get one terminal with the shore to the north, like Vostochny's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from .synth_canvas import Canvas, ellipse_points, fractal_noise, sweep, value_noise
+from .synth_geometry import View
+from .synth_vessels import with_nir
+
+WATER_COLOURS = np.array([
+    [0.05, 0.10, 0.17, 0.015], [0.07, 0.14, 0.15, 0.02], [0.13, 0.15, 0.12, 0.04], [0.04, 0.06, 0.09, 0.01],
+    [0.09, 0.16, 0.20, 0.02],
+])
+SOIL = (0.42, 0.38, 0.32, 0.40)
+CONCRETE = (0.60, 0.59, 0.56, 0.55)
+VEGETATION = (0.16, 0.24, 0.12, 0.55)
+ASPHALT = (0.20, 0.20, 0.21, 0.20)
+TANK_ROOFS = np.array([[0.82, 0.82, 0.80], [0.68, 0.69, 0.68], [0.55, 0.56, 0.55], [0.75, 0.72, 0.62]])
+ROOF_COLOURS = np.array([[0.55, 0.55, 0.55], [0.70, 0.70, 0.68], [0.45, 0.30, 0.25], [0.30, 0.40, 0.50],
+                         [0.85, 0.85, 0.84], [0.35, 0.36, 0.38]])
+PIPE = (0.70, 0.70, 0.66, 0.6)
+SHADOW_FACTOR = 0.45
+
+
+@dataclass
+class Berth:
+    """Where a vessel may lie: centre (pixels), heading (radians, pixel frame), free length (m),
+    and the side (unit vector, pixels) on which the water is."""
+
+    centre: np.ndarray
+    heading: float
+    max_length_m: float
+    seaward: np.ndarray
+
+
+@dataclass
+class Layout:
+    width: int
+    height: int
+    gsd_m: float
+    seed: int
+    water: np.ndarray
+    land: list = field(default_factory=list)  # polygons [M, 2]
+    quays: list = field(default_factory=list)  # polygons (concrete, at the water's edge)
+    roads: list = field(default_factory=list)  # (polyline [M, 2], width m)
+    pipelines: list = field(default_factory=list)  # polylines
+    bunds: list = field(default_factory=list)  # polygons
+    tanks: list = field(default_factory=list)  # (cx, cy, radius px, height m, roof colour)
+    buildings: list = field(default_factory=list)  # (polygon, height m, roof colour)
+    berths: list = field(default_factory=list)
+    glint: float = 0.0
+
+    def obstacles(self):
+        """Union of everything a vessel may not overlap (land, quays, jetties), as a shapely geometry."""
+        polys = [shapely.Polygon(p) for p in self.land + self.quays]
+        return shapely.union_all(polys) if polys else shapely.Polygon()
+
+
+def _glint_strength(view: View) -> float:
+    mirror_az = (view.sun_azimuth_deg + 180.0) % 360.0
+    d_az = (view.view_azimuth_deg - mirror_az + 180.0) % 360.0 - 180.0
+    d_zen = view.view_zenith_deg - (90.0 - view.sun_elevation_deg)
+    if view.view_zenith_deg < 1.0:
+        d_az = 0.0  # at nadir the azimuth means nothing
+    return 0.5 * math.exp(-(d_az / 50.0) ** 2) * math.exp(-(d_zen / 18.0) ** 2)
+
+
+def open_water(rng: np.random.Generator, width: int, height: int, view: View) -> Layout:
+    return Layout(width, height, view.gsd_m, int(rng.integers(2**31)), _water_colour(rng),
+                  glint=_glint_strength(view) + rng.uniform(0, 0.08))
+
+
+def _water_colour(rng: np.random.Generator) -> np.ndarray:
+    return WATER_COLOURS[rng.integers(len(WATER_COLOURS))] * rng.uniform(0.85, 1.15, 4)
+
+
+def terminal(rng: np.random.Generator, width: int, height: int, view: View, rotation: float = 0.0,
+             shore_depth: float | None = None) -> Layout:
+    """A stretch of shore with a terminal; land on the image's top side before ``rotation``
+    (radians, about the image centre). ``shore_depth``: share of the height that is land."""
+    gsd = view.gsd_m
+    layout = open_water(rng, width, height, view)
+    centre = np.array([width / 2, height / 2])
+    span = math.hypot(width, height)  # canonical frame: a square of this side about the centre
+    top = centre[1] - span / 2
+    x_lo, x_hi = centre[0] - span / 2, centre[0] + span / 2
+    depth = (rng.uniform(0.2, 0.45) if shore_depth is None else shore_depth) * height
+    shore_y = centre[1] - height / 2 + depth
+    xs = np.linspace(x_lo, x_hi, 64)
+    wiggle = sum(rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * k * (xs - x_lo) / span * rng.uniform(0.7, 1.3)
+                                                       + rng.uniform(0, 2 * np.pi)) for k in range(1, 5))
+    coast = np.stack([xs, shore_y + wiggle * rng.uniform(20, 80) / gsd], axis=1)
+    land = np.concatenate([[[x_lo, top]], coast, [[x_hi, top]]])
+    rot = _rotation(rotation, centre)
+    layout.land.append(rot(land))
+
+    # A straight quay along part of the shore, pushed out to the coastline's lowest point there.
+    quay_len = min(rng.uniform(400, 1200) / gsd, span * 0.6)
+    q0 = rng.uniform(x_lo + span * 0.15, x_hi - span * 0.15 - quay_len)
+    in_quay = (coast[:, 0] >= q0 - 50 / gsd) & (coast[:, 0] <= q0 + quay_len + 50 / gsd)
+    quay_edge = (coast[in_quay, 1].max() if in_quay.any() else shore_y) + 10 / gsd
+    layout.quays.append(rot(np.array([[q0, quay_edge], [q0 + quay_len, quay_edge],
+                                      [q0 + quay_len, quay_edge - 80 / gsd], [q0, quay_edge - 80 / gsd]])))
+    for x in np.arange(q0 + 150 / gsd, q0 + quay_len - 150 / gsd, 300 / gsd):
+        layout.berths.append(Berth(rot(np.array([[x, quay_edge]]))[0], rotation, 280.0,
+                                   rot.direction(np.array([0.0, 1.0]))))
+
+    # Jetties with T-heads, clear of the quay.
+    jetty_xs = [x for x in np.linspace(x_lo + span * 0.1, x_hi - span * 0.1, 6)[1:-1]
+                if not (q0 - 200 / gsd < x < q0 + quay_len + 200 / gsd)]
+    for x in jetty_xs[: int(rng.integers(1, 4))]:
+        x += rng.uniform(-60, 60) / gsd
+        root = np.interp(x, coast[:, 0], coast[:, 1]) - 20 / gsd
+        reach = rng.uniform(250, 600) / gsd
+        half_w = rng.uniform(5, 9) / gsd
+        head_half = rng.uniform(100, 190) / gsd
+        head_w = rng.uniform(18, 30) / gsd
+        y_head = root + reach
+        trestle = np.array([[x - half_w, root], [x + half_w, root], [x + half_w, y_head], [x - half_w, y_head]])
+        head = np.array([[x - head_half, y_head], [x + head_half, y_head], [x + head_half, y_head + head_w],
+                         [x - head_half, y_head + head_w]])
+        layout.quays += [rot(trestle), rot(head)]
+        layout.pipelines.append(rot(np.array([[x - half_w * 0.4, root - 200 / gsd], [x - half_w * 0.4, y_head]])))
+        layout.pipelines.append(rot(np.array([[x + half_w * 0.3, root - 200 / gsd], [x + half_w * 0.3, y_head]])))
+        free = 2 * head_half * gsd * 1.9
+        layout.berths.append(Berth(rot(np.array([[x, y_head + head_w]]))[0], rotation, free,
+                                   rot.direction(np.array([0.0, 1.0]))))
+        layout.berths.append(Berth(rot(np.array([[x, y_head]]))[0], rotation, free,
+                                   rot.direction(np.array([0.0, -1.0]))))
+
+    # Tank farm, buildings and roads on land, behind the shore.
+    land_poly = shapely.Polygon(land)
+    farm_w = min(rng.uniform(400, 1200) / gsd, span * 0.5)
+    farm_h = min(rng.uniform(250, 600) / gsd, max(depth - 150 / gsd, 0))
+    fx0 = rng.uniform(x_lo + span * 0.2, x_hi - span * 0.2 - farm_w)
+    fy1 = min(coast[:, 1].min(), shore_y) - 120 / gsd
+    radius_m = rng.uniform(12, 40)
+    pitch = 2.7 * radius_m / gsd
+    tank_height = rng.uniform(12, 22)
+    bund_cells = max(int(rng.integers(2, 4)), 1)
+    for gy, y in enumerate(np.arange(fy1 - pitch / 2, fy1 - farm_h, -pitch)):
+        for gx, x in enumerate(np.arange(fx0 + pitch / 2, fx0 + farm_w, pitch)):
+            if rng.random() < 0.12 or not land_poly.contains(shapely.Point(x, y)):
+                continue
+            r = radius_m / gsd * rng.uniform(0.85, 1.1)
+            layout.tanks.append((*rot(np.array([[x, y]]))[0], r, tank_height * rng.uniform(0.8, 1.1),
+                                 with_nir(TANK_ROOFS[rng.integers(len(TANK_ROOFS))])))
+            if gx % bund_cells == 0 and gy % bund_cells == 0:
+                b = pitch * bund_cells
+                layout.bunds.append(rot(np.array([[x - pitch / 2, y + pitch / 2], [x - pitch / 2 + b, y + pitch / 2],
+                                                  [x - pitch / 2 + b, y + pitch / 2 - b],
+                                                  [x - pitch / 2, y + pitch / 2 - b]])))
+    for _ in range(int(rng.integers(10, 40))):
+        x, y = rng.uniform(x_lo, x_hi), rng.uniform(top, shore_y)
+        w, h = rng.uniform(10, 80) / gsd, rng.uniform(10, 50) / gsd
+        rect = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+        if land_poly.contains(shapely.Polygon(rect).buffer(30 / gsd)):
+            layout.buildings.append((rot(rect), rng.uniform(5, 25),
+                                     with_nir(ROOF_COLOURS[rng.integers(len(ROOF_COLOURS))])))
+    road_y = fy1 + 60 / gsd
+    layout.roads.append((rot(np.array([[x_lo, road_y], [x_hi, road_y + rng.uniform(-100, 100) / gsd]])), 12.0))
+    layout.roads.append((rot(np.array([[q0 + quay_len / 2, quay_edge - 40 / gsd], [q0 + quay_len / 2, top]])), 9.0))
+    layout.pipelines.append(rot(np.array([[fx0, fy1], [x_hi, fy1 + 20 / gsd]])))
+    return layout
+
+
+class _rotation:
+    """Rotate canonical-frame points by ``angle`` about ``centre``."""
+
+    def __init__(self, angle: float, centre: np.ndarray):
+        c, s = math.cos(angle), math.sin(angle)
+        self.matrix = np.array([[c, -s], [s, c]])
+        self.centre = centre
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        return (np.asarray(points, dtype=np.float64) - self.centre) @ self.matrix.T + self.centre
+
+    def direction(self, vector: np.ndarray) -> np.ndarray:
+        return self.matrix @ vector
+
+
+def draw_background(canvas: Canvas, layout: Layout, view: View, rng: np.random.Generator) -> None:
+    """Water, land and every land object of ``layout`` in the canvas window.
+
+    ``rng`` feeds only pixel-scale noise (not coherent across windows, and need not be)."""
+    h, w = canvas.height, canvas.width
+    gsd = layout.gsd_m
+    seed = layout.seed
+    swell = fractal_noise(seed + 1, canvas.origin, h, w, 600 / gsd, octaves=3)
+    tone = 0.82 + 0.36 * swell
+    canvas.pixels[:] = layout.water[: canvas.channels] * tone[..., None]
+    wave_cell = 6.0 / gsd
+    if wave_cell >= 2.0:
+        waves = value_noise(seed + 2, canvas.origin, h, w, wave_cell) - 0.5
+    else:
+        waves = rng.random((h, w), dtype=np.float32) - 0.5
+    canvas.pixels *= (1 + 0.25 * waves)[..., None]
+    if layout.glint > 0.01:
+        sparkle = fractal_noise(seed + 3, canvas.origin, h, w, max(20.0 / gsd, 2.0), octaves=2)
+        region = fractal_noise(seed + 4, canvas.origin, h, w, 800 / gsd, octaves=1)
+        glint = np.clip((sparkle - 0.55) * 4, 0, 1) * layout.glint * region
+        canvas.blend_field((0.95, 0.95, 0.93, 0.3), glint)
+
+    if layout.land:
+        got = canvas.coverage(layout.land)
+        if got is not None:
+            cover, (rows, cols) = got
+            y0, x0 = rows.start, cols.start
+            sub_origin = canvas.origin + [x0, y0]
+            mix = fractal_noise(seed + 5, sub_origin, cover.shape[0], cover.shape[1], 300 / gsd, octaves=3)
+            grit = fractal_noise(seed + 6, sub_origin, cover.shape[0], cover.shape[1], 40 / gsd, octaves=2)
+            veg = np.clip((mix - 0.55) * 5, 0, 1)[..., None]
+            ground = np.asarray(SOIL, np.float32) * (1 - veg) + np.asarray(VEGETATION, np.float32) * veg
+            ground = ground[..., : canvas.channels] * (0.8 + 0.4 * grit)[..., None]
+            region = canvas.pixels[rows, cols]
+            region += (ground - region) * cover[..., None]
+    for polyline, width_m in layout.roads:
+        canvas.line(polyline, ASPHALT, width_px=width_m / gsd)
+    for poly in layout.quays:
+        canvas.fill([poly], CONCRETE)
+    for poly in layout.bunds:
+        canvas.line(np.concatenate([poly, poly[:1]]), (0.55, 0.52, 0.45, 0.5), width_px=max(3 / gsd, 0.5))
+    for line in layout.pipelines:
+        canvas.line(line, PIPE, width_px=1.2 / gsd)
+    _draw_raised(canvas, layout, view)
+
+
+def _draw_raised(canvas: Canvas, layout: Layout, view: View) -> None:
+    """Buildings and tanks: shadows first, then walls (off-nadir) and roofs."""
+    margin = 200 / layout.gsd_m
+    visible_buildings = [b for b in layout.buildings if canvas.overlaps(b[0], margin=margin)]
+    visible_tanks = [t for t in layout.tanks if canvas.overlaps(np.array([t[:2]]), margin=t[2] + margin)]
+    for poly, height_m, _ in visible_buildings:
+        canvas.shade([sweep(poly, view.shadow_shift_px(height_m))], SHADOW_FACTOR)
+    for cx, cy, r, height_m, _ in visible_tanks:
+        canvas.shade([sweep(ellipse_points((cx, cy), r, r, 0.0, n=20), view.shadow_shift_px(height_m))],
+                     SHADOW_FACTOR)
+    for poly, height_m, roof in visible_buildings:
+        shift = view.relief_shift_px(height_m)
+        canvas.fill([sweep(poly, shift)], roof * 0.7)
+        canvas.fill([poly + shift], roof)
+    for cx, cy, r, height_m, roof in visible_tanks:
+        foot = ellipse_points((cx, cy), r, r, 0.0, n=20)
+        shift = view.relief_shift_px(height_m)
+        canvas.fill([sweep(foot, shift)], roof * 0.75)
+        canvas.fill([foot + shift], roof)
+        # The floating roof sits below the rim: a darker disc inside it.
+        canvas.fill([ellipse_points((cx, cy) + shift, r * 0.82, r * 0.82, 0.0, n=20)], roof * 0.85)

@@ -1,0 +1,327 @@
+"""Synthetic training tiles: ``OUT/{train,val,test}/`` in a label format, ``manifest.json`` and a README.
+
+Each tile is drawn from its own generator seeded by ``(seed, index)``, so tile *i* is the same
+whatever ``--count`` or ``--threads``. Splits are contiguous index ranges (the last ``n_test``
+tiles are test, the ``n_val`` before them val, ``n_val = n_test = max(2, round(count / 10))``).
+Every tile holds at least one tanker and one distractor; the first tanker of even tiles is empty
+and of odd tiles loaded, so each split (two or more consecutive tiles) has both load states.
+Further tankers are empty or loaded at even odds.
+
+GSD: by default 80 % of tiles are log-uniform in 0.5-3 m (where the load-state cue is in the
+pixels, REFERENCE.md) and 20 % in 3-10 m (PlanetScope to Sentinel-2, where it is not, so a model
+learns to say "uncertain" there); ``--gsd A:B`` draws log-uniform in [A, B] instead. A tile must
+fit a 60 m tanker in 80 % of its side, so the lowest GSD used is ``max(A, 75 m / size)``.
+
+Images: 3-band 8-bit PNG by default (some JPEG-compressed first, for the artefacts); ``bands=4``
+(adds NIR) or ``dtype=uint16`` (reflectance x 10,000) write a GeoTIFF placed near Vostochny in
+EPSG:32653 with a pixel size of the tile's GSD.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import __version__
+from .atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from .errors import ConfigError
+from .formats import write_splits
+from .labels import LabelledImage, LoadState
+from .synth_background import draw_background, open_water, terminal
+from .synth_canvas import Canvas
+from .synth_effects import apply_atmosphere, jpeg_roundtrip, sample_atmosphere, to_uint8, to_uint16
+from .synth_geometry import MIN_TANKER_LENGTH_M, View, sample_view
+from .synth_placement import Placer, alongside, at_berth, distractor_ship, random_water_point, tanker_ship
+from .synth_vessels import Ship, ShipGeometry, draw_shadow, draw_ship, draw_wake, to_label
+
+DEFAULT_GSD_BANDS = (((0.5, 3.0), 0.8), ((3.0, 10.0), 0.2))
+MIN_COUNT = 6
+MIN_SIZE = 64
+MAX_SIZE = 8192
+FILL_SHARE = 0.8  # the longest vessel may take this share of the tile's side
+TILE_ORIGIN_UTM = (393_000.0, 4_733_000.0)  # EPSG:32653, the bay off Vostochny
+UTM_CRS = "EPSG:32653"
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class TileSettings:
+    size: int
+    gsd_range: tuple[float, float] | None = None  # None: DEFAULT_GSD_BANDS
+    bands: int = 3
+    dtype: str = "uint8"
+
+    @property
+    def geotiff(self) -> bool:
+        return self.bands == 4 or self.dtype == "uint16"
+
+    @property
+    def suffix(self) -> str:
+        return ".tif" if self.geotiff else ".png"
+
+    def gsd_bands(self) -> tuple:
+        """((low, high), weight) pairs after raising lows so a 60 m tanker fits (module doc)."""
+        floor = MIN_TANKER_LENGTH_M / (FILL_SHARE * self.size)
+        bands = DEFAULT_GSD_BANDS if self.gsd_range is None else ((tuple(self.gsd_range), 1.0),)
+        usable = tuple(((max(lo, floor), hi), w) for (lo, hi), w in bands if hi >= floor)
+        if not usable:
+            raise ConfigError(f"--gsd {bands[0][0][0]:g}:{bands[-1][0][1]:g} is too fine for --size {self.size}: "
+                              f"a {MIN_TANKER_LENGTH_M:.0f} m tanker needs a GSD of at least {floor:.3g} m")
+        return usable
+
+
+def split_sizes(count: int) -> dict[str, int]:
+    n_val = max(2, round(count / 10))
+    return {"train": count - 2 * n_val, "val": n_val, "test": n_val}
+
+
+def split_of(index: int, count: int) -> str:
+    sizes = split_sizes(count)
+    if index < sizes["train"]:
+        return "train"
+    return "val" if index < sizes["train"] + sizes["val"] else "test"
+
+
+def sample_gsd(rng: np.random.Generator, settings: TileSettings) -> float:
+    bands = settings.gsd_bands()
+    weights = np.array([w for _, w in bands])
+    (lo, hi), _ = bands[rng.choice(len(bands), p=weights / weights.sum())]
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+@dataclass
+class TileWorld:
+    view: View
+    layout: object
+    ships: list[Ship]
+    atmosphere: object
+    scene_kind: str
+
+
+def compose_tile(seed: int, index: int, settings: TileSettings) -> TileWorld:
+    """Everything a tile holds, before drawing (see module doc for the guarantees)."""
+    rng = np.random.default_rng([seed, index])
+    size = settings.size
+    gsd = sample_gsd(rng, settings)
+    view = sample_view(rng, gsd)
+    side_m = size * gsd
+    coastal = side_m >= 500 and rng.random() < 0.55
+    layout = (terminal(rng, size, size, view, rotation=rng.uniform(0, 2 * math.pi)) if coastal
+              else open_water(rng, size, size, view))
+    placer = Placer(layout, view, size, size)
+    max_len = FILL_SHARE * side_m
+    ids = iter(f"t{index:06d}-{k:02d}" for k in range(1000))
+    first_load = LoadState.EMPTY if index % 2 == 0 else LoadState.LOADED
+
+    def place_free(make, attempts=60):
+        for _ in range(attempts):
+            ship = make(random_water_point(rng, size, size), rng.uniform(0, 2 * math.pi))
+            if ship is not None and placer.try_add(ship):
+                return ship
+        return None
+
+    def free_tanker(load=None, cap=max_len):
+        return lambda c, h: tanker_ship(rng, next(ids), c, h, cap, load, moving=rng.random() < 0.25)
+
+    def free_distractor(cap=max_len):
+        return lambda c, h: distractor_ship(rng, next(ids), c, h, cap, gsd, moving=rng.random() < 0.3)
+
+    required = [free_tanker(first_load), free_distractor()]
+    fallbacks = [free_tanker(first_load, MIN_TANKER_LENGTH_M * 1.2), free_distractor(max(60.0, 6 * gsd))]
+    for make, fallback in zip(required, fallbacks, strict=True):
+        if place_free(make) is None and place_free(fallback, attempts=400) is None:
+            raise RuntimeError(f"tile {index}: could not place a required vessel (seed {seed})")
+    for berth in layout.berths:
+        if rng.random() < 0.45:
+            continue
+        cap = min(berth.max_length_m, max_len)
+        if cap >= MIN_TANKER_LENGTH_M and rng.random() < 0.6:
+            ship = tanker_ship(rng, next(ids), berth.centre, 0.0, cap)
+        else:
+            ship = distractor_ship(rng, next(ids), berth.centre, 0.0, cap, gsd)
+        if ship is not None:
+            placer.try_add(at_berth(ship, berth, view, flip=rng.random() < 0.5), berthed=True)
+    for _ in range(int(rng.integers(0, 3))):
+        place_free(free_tanker(), attempts=20)
+    for _ in range(int(rng.integers(0, 4))):
+        place_free(free_distractor(), attempts=20)
+    if rng.random() < 0.3:  # a ship-to-ship transfer beside one free tanker
+        hosts = [s for s in placer.ships if s.kind == "tanker" and not s.moving]
+        if hosts:
+            host = hosts[int(rng.integers(len(hosts)))]
+            if rng.random() < 0.6:
+                partner = tanker_ship(rng, next(ids), host.centre, 0.0, max_len)
+            else:
+                partner = distractor_ship(rng, next(ids), host.centre, 0.0, max_len, gsd)
+            if partner is not None:
+                placer.try_add(alongside(rng, host, partner, view))
+    atmosphere = sample_atmosphere(rng, jpeg=not settings.geotiff)
+    tankers = [s for s in placer.ships if s.kind == "tanker"]
+    if rng.random() < 0.15:  # a cloud shadow right over a hull
+        target = tankers[int(rng.integers(len(tankers)))]
+        atmosphere.shadow_spots.append((target.centre.copy(), 0.7 * target.length_m / gsd))
+    return TileWorld(view, layout, placer.ships, atmosphere, "terminal" if coastal else "open water")
+
+
+def draw_world(canvas: Canvas, world_view: View, layout, ships: list[Ship], atmosphere, rng) -> None:
+    """Background, wakes, shadows, vessels, then atmosphere and sensor, into ``canvas``."""
+    draw_background(canvas, layout, world_view, rng)
+    for ship in ships:
+        draw_wake(canvas, ship, world_view)
+    for ship in ships:
+        draw_shadow(canvas, ship, world_view)
+    for ship in ships:
+        draw_ship(canvas, ship, world_view)
+    apply_atmosphere(canvas, atmosphere, world_view, rng)
+
+
+def render_tile(seed: int, index: int, settings: TileSettings) -> tuple[np.ndarray, TileWorld]:
+    """The tile's pixels ``[H, W, C]`` (uint8 or uint16) and the world they show."""
+    world = compose_tile(seed, index, settings)
+    rng = np.random.default_rng([seed, index, 1])
+    canvas = Canvas(settings.size, settings.size, settings.bands)
+    draw_world(canvas, world.view, world.layout, world.ships, world.atmosphere, rng)
+    if settings.dtype == "uint16":
+        return to_uint16(canvas.pixels), world
+    image = to_uint8(canvas.pixels)
+    if world.atmosphere.jpeg_quality is not None and settings.bands == 3:
+        image = jpeg_roundtrip(image, world.atmosphere.jpeg_quality)
+    return image, world
+
+
+def write_image(path: Path, image: np.ndarray, settings: TileSettings, gsd_m: float) -> None:
+    if not settings.geotiff:
+        ok, data = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if not ok:
+            raise RuntimeError(f"{path}: PNG encoding failed")
+        atomic_write_bytes(path, data.tobytes())
+        return
+    import rasterio
+    from rasterio.transform import from_origin
+
+    transform = from_origin(TILE_ORIGIN_UTM[0], TILE_ORIGIN_UTM[1], gsd_m, gsd_m)
+    with atomic_path(path) as tmp, rasterio.open(
+            tmp, "w", driver="GTiff", width=image.shape[1], height=image.shape[0], count=image.shape[2],
+            dtype=image.dtype.name, crs=UTM_CRS, transform=transform, compress="deflate",
+            photometric="RGB" if image.shape[2] == 3 else "MINISBLACK") as dst:
+        dst.write(np.moveaxis(image, 2, 0))
+
+
+def _vessel_record(ship: Ship, view: View) -> dict:
+    record = {"vessel_id": ship.vessel_id, "kind": ship.kind, "length_m": round(ship.length_m, 2),
+              "beam_m": round(ship.beam_m, 2), "freeboard_m": round(ship.freeboard_m, 3),
+              "moving": ship.moving, "box_px": [round(float(x), 3) for x in ShipGeometry(ship, view).box()]}
+    if ship.tanker is not None:
+        record.update(size_class=ship.tanker.size_class, load=ship.load.value,
+                      draft_fraction=round(ship.tanker.draft_fraction, 4))
+    return record
+
+
+def _tile_job(job) -> tuple[LabelledImage, dict]:
+    seed, index, count, settings, out = job
+    image, world = render_tile(seed, index, settings)
+    split = split_of(index, count)
+    path = Path(out) / split / "images" / f"synth_{index:06d}{settings.suffix}"
+    write_image(path, image, settings, world.view.gsd_m)
+    labelled = LabelledImage(path, settings.size, settings.size, round(world.view.gsd_m, 6),
+                             [to_label(s, world.view) for s in world.ships])
+    record = {"file": f"{split}/images/{path.name}", "split": split, "scene": world.scene_kind,
+              "view": world.view.to_dict(), "atmosphere": world.atmosphere.to_dict(),
+              "vessels": [_vessel_record(s, world.view) for s in world.ships]}
+    return labelled, record
+
+
+def write_tiles(out, count: int, settings: TileSettings, seed: int, fmt: str = "dota", threads: int = 1,
+                overwrite: bool = False, progress=None) -> dict:
+    """Generate and write the dataset; returns the manifest (also written to ``OUT/manifest.json``)."""
+    out = Path(out)
+    if count < MIN_COUNT:
+        raise ConfigError(f"--count must be at least {MIN_COUNT} (train, val and test each need both load states)")
+    if not MIN_SIZE <= settings.size <= MAX_SIZE:
+        raise ConfigError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {settings.size}")
+    settings.gsd_bands()
+    _prepare_output(out, overwrite)
+    jobs = [(seed, i, count, settings, str(out)) for i in range(count)]
+    if threads > 1:
+        with multiprocessing.get_context("spawn").Pool(threads) as pool:
+            results = list(_progress(pool.imap(_tile_job, jobs, chunksize=4), progress))
+    else:
+        results = list(_progress(map(_tile_job, jobs), progress))
+    splits = {name: [lab for lab, rec in results if rec["split"] == name] for name in SPLITS}
+    write_splits(splits, out, fmt)
+    manifest = _manifest(results, count, settings, seed, fmt)
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    atomic_write_text(out / "README.md", _readme(manifest))
+    return manifest
+
+
+def _progress(iterable, progress):
+    return iterable if progress is None else progress(iterable)
+
+
+def _prepare_output(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"{out}: folder is not empty (pass --overwrite to replace a generated dataset)")
+        if not (out / "manifest.json").exists():
+            raise ConfigError(f"{out}: not a synthetic dataset (no manifest.json); refusing to overwrite it")
+        for name in SPLITS:
+            shutil.rmtree(out / name, ignore_errors=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot write here ({exc.strerror})") from None
+
+
+def _manifest(results, count: int, settings: TileSettings, seed: int, fmt: str) -> dict:
+    per_split = {}
+    for name in SPLITS:
+        records = [rec for _, rec in results if rec["split"] == name]
+        counts = Counter()
+        for rec in records:
+            for v in rec["vessels"]:
+                counts[f"tanker_{v['load']}" if v["kind"] == "tanker" else v["kind"]] += 1
+        per_split[name] = {"tiles": len(records), "vessels": dict(sorted(counts.items()))}
+    return {
+        "generator": "tankerwatch synth tiles", "project_version": __version__,
+        "parameters": {"count": count, "size": settings.size, "seed": seed, "format": fmt,
+                       "bands": settings.bands, "dtype": settings.dtype,
+                       "gsd_bands_m": [[lo, hi, w] for (lo, hi), w in settings.gsd_bands()]},
+        "splits": per_split,
+        "tiles": [rec for _, rec in results],
+    }
+
+
+def _readme(manifest: dict) -> str:
+    p = manifest["parameters"]
+    lines = [
+        "# Synthetic tanker tiles", "",
+        f"Generated by `tankerwatch synth tiles` (tankerwatch {manifest['project_version']}): "
+        f"{p['count']} tiles of {p['size']} x {p['size']} px, seed {p['seed']}, labels in `{p['format']}`, "
+        f"{p['bands']} bands, {p['dtype']}.", "",
+        "GSD (m/px) drawn log-uniform per tile from: "
+        + ", ".join(f"{lo:g}-{hi:g} m ({w:.0%})" for lo, hi, w in p["gsd_bands_m"]) + ".", "",
+        "Classes: `tanker_empty`, `tanker_loaded` (draft fraction < 0.5 is empty) and `other` "
+        "(container ships, bulk carriers, tugs, small craft, barges). Boxes are the visible hull outline "
+        "(deck plus visible hull side, never the shadow), aligned with the bow; no vessel is cut by the "
+        "tile edge. `manifest.json` lists each tile's view (sun, sensor, GSD), atmosphere and vessels "
+        "(size class, draft fraction, freeboard).", "",
+        "| split | tiles | vessels |", "|---|---|---|",
+    ]
+    for name, info in manifest["splits"].items():
+        lines.append(f"| {name} | {info['tiles']} | "
+                     + ", ".join(f"{k} {v}" for k, v in info["vessels"].items()) + " |")
+    return "\n".join(lines) + "\n"
