@@ -1,0 +1,232 @@
+"""Run an exported model over a whole scene: tiles in, one merged list of vessels out.
+
+Per scene (:func:`detect_scene`):
+
+1. the header is read and checked against the model (bands, dtype) before any pixel is decoded;
+2. one decimated read (longest side <= 2,048 px) gives the percentile stretch (once per scene,
+   :class:`~tankerwatch.infer.scaling.Scaling`), the footprint of valid pixels and the quick-look;
+3. the scene is cut into overlapping tiles (:mod:`tankerwatch.infer.tiling`): the overlap holds the
+   longest vessel at the working GSD, and a scene outside the model's ``gsd_range_m`` is resampled
+   into it (and says so). Tiles are read window by window, so memory does not grow with the scene,
+   scaled to uint8, padded and sent to the model in batches;
+4. boxes go back to full-resolution source pixels; each is kept only by the tile whose core holds
+   its centre, then rotated NMS at IoU 0.5 merges what is left;
+5. load state: ``uncertain`` where ``p_loaded`` lies inside the model's ``load_uncertain_band`` or
+   the GSD is coarser than its ``load_max_gsd_m`` (:func:`tankerwatch.infer.metrics.load_call`);
+6. ``<stem>.geojson`` + ``<stem>.csv`` (:mod:`tankerwatch.infer.detection_file`) and
+   ``<stem>.quicklook.png``, each written atomically; a scene counts as done (and a rerun skips
+   it) only when all three exist.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import shapely
+from affine import Affine
+from rasterio import features
+from tqdm import tqdm
+
+from .detection_file import Detection, write_detection_files
+from .errors import ConfigError, RasterError, located
+from .metrics import load_call
+from .onnx_model import OnnxDetector, Outputs
+from .quicklook import detection_class, write_quicklook
+from .raster import RasterInfo, inspect_raster, open_raster, read_decimated, read_window
+from .scaling import STATS_MAX_SIDE, to_uint8
+from .tiling import LONGEST_VESSEL_M, Tile, TileGrid, make_grid, merge_detections, resample_scale, tile_to_source
+
+DEFAULT_TILE = 1024
+OUTPUT_SUFFIXES = (".quicklook.png", ".geojson", ".csv")  # in the order they are written
+
+
+@dataclass
+class SceneResult:
+    """What one scene produced: its detections (source pixels) and the files written."""
+
+    path: Path
+    detections: list[Detection]
+    outputs: list[Path]
+    gsd_m: float | None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: counts per class."""
+        tankers = [d for d in self.detections if d.vessel_type == "tanker"]
+        by_load = {state: sum(d.load == state for d in tankers) for state in ("empty", "loaded", "uncertain")}
+        other = len(self.detections) - len(tankers)
+        return (f"{self.path.name}: {len(self.detections)} vessels: {len(tankers)} tankers "
+                f"({by_load['empty']} empty, {by_load['loaded']} loaded, {by_load['uncertain']} uncertain), "
+                f"{other} other -> {self.outputs[1]}")
+
+
+def output_paths(path: Path, out_dir: Path) -> list[Path]:
+    return [out_dir / (path.stem + suffix) for suffix in OUTPUT_SUFFIXES]
+
+
+def check_fits_model(info: RasterInfo, detector: OnnxDetector) -> None:
+    """Refuse a raster whose bands or value type the model cannot take, naming both."""
+    model = detector.info
+    scaling = model.scaling
+    if scaling.bands is None and info.count != model.in_channels:
+        raise RasterError(located(info.path, f"{info.count} band(s) but the model takes {model.in_channels}"))
+    if scaling.bands is not None and max(scaling.bands) > info.count:
+        raise RasterError(located(info.path, f"the model reads bands {list(scaling.bands)} but the image has "
+                                             f"{info.count}"))
+    dtype = np.dtype(info.dtype)
+    if dtype.kind not in "uif":
+        raise RasterError(located(info.path, f"pixel type {dtype} is not numeric imagery the model can take"))
+    if scaling.method == "fixed" and dtype.kind in "ui":
+        low, high = scaling.value_range
+        top = np.iinfo(dtype).max
+        if top < high:
+            raise RasterError(located(info.path, f"{dtype} pixels never reach the model's fixed value range "
+                                                 f"{low:g}..{high:g}"))
+        if high <= 255 < top:
+            raise RasterError(located(info.path, f"{dtype} pixels would saturate the model's 8-bit fixed value "
+                                                 f"range {low:g}..{high:g}"))
+
+
+def working_gsd(info: RasterInfo, gsd_override: float | None, gsd_range_m: tuple[float, float],
+                notes: list[str]) -> float:
+    """The scene's GSD: ``--gsd`` if given, else from its georeferencing, else (with a note) the
+    middle of the model's range."""
+    if gsd_override is not None:
+        return gsd_override
+    if info.gsd_m is not None:
+        return info.gsd_m
+    assumed = math.sqrt(gsd_range_m[0] * gsd_range_m[1])
+    notes.append(f"GSD unknown (no georeferencing); assuming {assumed:.2f} m, inside the model's range; "
+                 f"pass --gsd M to set it")
+    return assumed
+
+
+def plan_tiles(info: RasterInfo, gsd_m: float, detector: OnnxDetector, tile: int | None,
+               notes: list[str]) -> TileGrid:
+    """The tile grid: resampled into the model's GSD range, overlap >= the longest vessel."""
+    model = detector.info
+    scale = resample_scale(gsd_m, model.gsd_range_m)
+    if scale != 1.0:
+        notes.append(f"resampling: scene GSD {gsd_m:.2f} m is outside the model's "
+                     f"{model.gsd_range_m[0]:g}-{model.gsd_range_m[1]:g} m; running at {gsd_m * scale:.2f} m")
+    overlap_src = int(math.ceil(LONGEST_VESSEL_M / gsd_m))
+    multiple = model.input_multiple
+    if tile is None:
+        needed = 2 * overlap_src / scale
+        tile = max(DEFAULT_TILE, int(math.ceil(needed / multiple)) * multiple)
+    elif tile % multiple:
+        raise ConfigError(f"--tile {tile} must be a multiple of the model's input multiple {multiple}")
+    return make_grid(info.width, info.height, tile, overlap_src, scale=scale, input_multiple=multiple)
+
+
+def _read_tile(dataset, tile: Tile, grid: TileGrid, bands, lo, hi) -> np.ndarray:
+    """uint8 ``[C, model_height, model_width]`` model input for one tile (invalid pixels 0)."""
+    array, valid = read_window(dataset, tile.col_off, tile.row_off, tile.width, tile.height, bands)
+    image = to_uint8(array, lo, hi)
+    image[:, ~valid] = 0
+    if grid.scale != 1.0:
+        size = (max(1, round(tile.width / grid.scale)), max(1, round(tile.height / grid.scale)))
+        # Area averaging when shrinking (no aliasing), bilinear when enlarging.
+        method = cv2.INTER_AREA if grid.scale > 1 else cv2.INTER_LINEAR
+        image = np.stack([cv2.resize(band, size, interpolation=method) for band in image])
+    out = np.zeros((image.shape[0], grid.model_height, grid.model_width), dtype=np.uint8)
+    h, w = min(image.shape[1], grid.model_height), min(image.shape[2], grid.model_width)
+    out[:, :h, :w] = image[:, :h, :w]
+    return out
+
+
+def run_tiles(detector: OnnxDetector, path: Path, grid: TileGrid, lo, hi, batch_size: int,
+              progress: bool | None = None) -> tuple[np.ndarray, Outputs]:
+    """Run every tile; return the merged detections' boxes ``[M, 5]`` (source px) and their rows."""
+    boxes, rows, owned = [], [], []
+    bands = detector.info.scaling.bands
+    tiles = list(grid)
+    with open_raster(path) as dataset, tqdm(total=len(tiles), desc=path.name, unit="tile", file=sys.stderr,
+                                            disable=None if progress is None else not progress,
+                                            leave=False) as bar:
+        for start in range(0, len(tiles), batch_size):
+            batch = tiles[start:start + batch_size]
+            outputs = detector.run(np.stack([_read_tile(dataset, t, grid, bands, lo, hi) for t in batch]))
+            for i, tile in enumerate(batch):
+                found = outputs.image(i)
+                source_boxes = tile_to_source(found.boxes, tile, grid.scale)
+                boxes.append(source_boxes)
+                owned.append(tile.owns(source_boxes[:, :2]))
+                rows.append(found)
+            bar.update(len(batch))
+    all_boxes = np.concatenate(boxes) if boxes else np.zeros((0, 5))
+    merged = Outputs(all_boxes, *(np.concatenate([getattr(r, name) for r in rows])
+                                  for name in ("scores", "type_probs", "load_probs", "count")))
+    keep = merge_detections(all_boxes, merged.scores, np.concatenate(owned))
+    return all_boxes[keep], Outputs(all_boxes[keep], merged.scores[keep], merged.type_probs[keep],
+                                    merged.load_probs[keep], np.array([len(keep)], dtype=np.int64))
+
+
+def to_detections(found: Outputs, gsd_m: float, detector: OnnxDetector) -> list[Detection]:
+    """Final per-vessel records: type by argmax, load state called with the model's own band."""
+    model = detector.info
+    detections = []
+    for box, score, type_probs, load_probs in zip(found.boxes, found.scores, found.type_probs, found.load_probs,
+                                                  strict=True):
+        is_tanker = type_probs[0] >= type_probs[1]
+        p_loaded = float(load_probs[1])
+        detections.append(Detection(
+            box_px=box, score=float(score), vessel_type="tanker" if is_tanker else "other",
+            type_score=float(max(type_probs)),
+            load=load_call(p_loaded, gsd_m, model.load_uncertain_band, model.load_max_gsd_m) if is_tanker
+            else "unknown",
+            p_loaded=p_loaded if is_tanker else None))
+    return detections
+
+
+def footprint(valid: np.ndarray, width: int, height: int):
+    """Shapely geometry (source pixels) of the valid pixels, from a decimated mask."""
+    if valid.all():
+        return shapely.box(0, 0, width, height)
+    to_source = Affine.scale(width / valid.shape[1], height / valid.shape[0])
+    parts = [shapely.geometry.shape(geom) for geom, value in
+             features.shapes(valid.astype(np.uint8), mask=valid, transform=to_source) if value]
+    return shapely.union_all(parts) if parts else None
+
+
+def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = None, batch_size: int = 2,
+                 gsd_m: float | None = None, progress: bool | None = None) -> SceneResult:
+    """Detect vessels in one scene and write its three output files (see the module doc)."""
+    path = Path(path)
+    info = inspect_raster(path)
+    check_fits_model(info, detector)
+    notes: list[str] = []
+    model = detector.info
+    gsd = working_gsd(info, gsd_m, model.gsd_range_m, notes)
+    grid = plan_tiles(info, gsd, detector, tile, notes)
+    scaling = model.scaling
+    preview, valid = read_decimated(path, STATS_MAX_SIDE, bands=scaling.bands)
+    lo, hi = scaling.limits(preview, valid)
+    boxes, found = run_tiles(detector, path, grid, lo, hi, batch_size, progress)
+    detections = to_detections(found, gsd, detector)
+
+    georeferenced = info.georeferenced
+    header = {
+        "source": path.name,
+        "acquired": info.acquired,
+        "acquired_from": "ACQUISITION_DATETIME" if info.acquired else None,
+        "gsd_m": round(gsd, 4),
+        "model": model.summary(),
+        "scaling": {**scaling.to_dict(), "limits": [[round(float(a), 6), round(float(b), 6)]
+                                                    for a, b in zip(lo, hi, strict=True)]},
+        "tiling": {"tile_px": grid.tile_px, "overlap_px": grid.overlap_px, "model_gsd_m": round(gsd * grid.scale, 4)},
+    }
+    out_dir = Path(out_dir)
+    quicklook_path, *_ = paths = output_paths(path, out_dir)
+    shrink = preview.shape[2] / info.width
+    write_quicklook(quicklook_path, to_uint8(preview, lo, hi) * valid[None].astype(np.uint8), boxes,
+                    [detection_class(d.vessel_type, d.load) for d in detections], shrink, title=path.name)
+    write_detection_files(out_dir / path.stem, detections, header,
+                          info.crs if georeferenced else None, info.transform if georeferenced else None,
+                          footprint(valid, info.width, info.height))
+    return SceneResult(path, detections, paths, gsd, notes)
