@@ -1,0 +1,109 @@
+"""Training end to end through the real CLI on a tiny config (what CI runs), and its bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lightning")
+
+from tankerwatch.infer.cli import main  # noqa: E402
+from tankerwatch.infer.formats import write_dataset  # noqa: E402
+from tankerwatch.infer.labels import LoadState, VesselType  # noqa: E402
+from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
+from train_fixtures import make_dataset, make_images  # noqa: E402
+
+TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_dataset(tmp_path / "data", "dota", train=6, val=3)
+    ships = make_images(tmp_path / "raw_ships", 3, seed=5, classes=[(VesselType.UNKNOWN, LoadState.UNKNOWN)])
+    write_dataset(ships, tmp_path / "ships", "coco")
+    return tmp_path
+
+
+def test_fit_validate_and_resume(workdir, capsys):
+    # Ship-only COCO labels mixed with fully labelled DOTA tiles in one run.
+    mixed = "[data/train, {path: ships, format: coco}]"
+    assert main(["fit", "--config", TINY, "--data.train", mixed, "--data.val", "data/val"]) == 0
+    checkpoints = workdir / "runs" / "tiny" / "checkpoints"
+    assert (checkpoints / "last.ckpt").is_file() and list(checkpoints.glob("best-*.ckpt"))
+    model, meta = load_checkpoint(checkpoints / "last.ckpt")
+    assert "backbone: tiny" in meta["config_yaml"] and "ships" in meta["config_yaml"]
+    assert meta["scaling"]["method"] == "fixed" and meta["gsd_range_m"] == [1.0, 1.0]
+    assert "vessel_AP50" in meta["val_metrics"] and model.output_stride == 4
+    run = workdir / "runs" / "tiny" / "version_0"
+    assert (run / "config.yaml").is_file() and (run / "metrics.csv").is_file()
+    figures = json.loads((run / "metrics_val" / "metrics.json").read_text())
+    assert figures["data"] == "synthetic" and 0.0 <= figures["vessel_AP50"] <= 1.0
+    assert (run / "metrics_val" / "pr_curve.png").is_file()
+
+    assert main(["validate", "--config", TINY, "--data.val", "data/val",
+                 "--ckpt_path", str(checkpoints / "last.ckpt")]) == 0
+
+    # Resume from last.ckpt for one more epoch: the loop continues where it stopped.
+    assert main(["fit", "--config", TINY, "--data.train", "data/train", "--data.val", "data/val",
+                 "--trainer.max_epochs", "2", "--ckpt_path", "last"]) == 0
+    state = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 8  # 4 steps per epoch, 2 epochs: nothing repeated or lost
+
+
+@pytest.mark.parametrize("where", ["flag", "file"])
+def test_config_key_typo_is_named(workdir, capsys, where):
+    if where == "flag":
+        argv = ["fit", "--config", TINY, "--model.bakbone", "tiny"]
+    else:
+        typo = workdir / "typo.yaml"
+        typo.write_text(Path(TINY).read_text().replace("  backbone: tiny", "  bakbone: tiny"))
+        argv = ["fit", "--config", str(typo)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "bakbone" in capsys.readouterr().err
+
+
+def test_unmapped_class_name_is_an_error(workdir, capsys):
+    label = next((workdir / "data" / "train" / "labelTxt").glob("*.txt"))
+    label.write_text(label.read_text().replace("tanker_empty", "barge").replace("other", "barge"))
+    label.write_text(label.read_text() + "10 10 30 10 30 16 10 16 barge\n")
+    assert main(["fit", "--config", TINY, "--data.train", "data/train", "--data.val", "data/val"]) == 2
+    assert "barge" in capsys.readouterr().err
+
+
+def test_dataset_without_labelled_vessels_is_an_error(workdir, capsys):
+    empty = make_images(workdir / "raw_empty", 2, seed=9)
+    for image in empty:
+        image.vessels = []
+    write_dataset(empty, workdir / "empty", "dota")
+    assert main(["fit", "--config", TINY, "--data.train", "empty", "--data.val", "data/val"]) == 2
+    assert "empty" in capsys.readouterr().err
+
+
+def test_nan_loss_stops_with_the_batch_files(workdir, capsys):
+    assert main(["fit", "--config", TINY, "--data.train", "data/train", "--data.val", "data/val",
+                 "--model.loss_weights", "{heatmap: .nan}"]) == 2
+    err = capsys.readouterr().err
+    assert "not finite" in err and ".png" in err
+
+
+def test_checkpoints_that_are_not_ours_are_refused(tmp_path):
+    from tankerwatch.infer.errors import ModelError
+
+    pickled = tmp_path / "code.ckpt"
+    torch.save({"state_dict": {}, "payload": Path("x")}, pickled)  # an arbitrary object: needs unpickling
+    with pytest.raises(ModelError, match="refused"):
+        load_checkpoint(pickled)
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    with pytest.raises(ModelError, match="not a tankerwatch checkpoint"):
+        load_checkpoint(foreign)
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"\x00not a checkpoint")
+    with pytest.raises(ModelError, match="garbage.ckpt"):
+        load_checkpoint(garbage)
