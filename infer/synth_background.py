@@ -80,7 +80,7 @@ class Layout:
         return shapely.union_all(polys) if polys else shapely.Polygon()
 
 
-def _glint_strength(view: View) -> float:
+def glint_strength(view: View) -> float:
     mirror_az = (view.sun_azimuth_deg + 180.0) % 360.0
     d_az = (view.view_azimuth_deg - mirror_az + 180.0) % 360.0 - 180.0
     d_zen = view.view_zenith_deg - (90.0 - view.sun_elevation_deg)
@@ -91,7 +91,7 @@ def _glint_strength(view: View) -> float:
 
 def open_water(rng: np.random.Generator, width: int, height: int, view: View) -> Layout:
     return Layout(width, height, view.gsd_m, int(rng.integers(2**31)), _water_colour(rng),
-                  glint=_glint_strength(view) + rng.uniform(0, 0.08))
+                  glint=glint_strength(view) + rng.uniform(0, 0.08))
 
 
 def _water_colour(rng: np.random.Generator) -> np.ndarray:

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .labels import LoadState
-from .tanker_classes import TANKER_CLASSES, TankerClass
+from .tanker_classes import BARRELS_PER_TONNE, CARGO_FRACTION, DEFAULT_CARGO, TANKER_CLASSES, TankerClass
 
 # The project exists for small coastal tankers; the table's first class starts shorter (40 m)
 # than any tanker this generator draws.
@@ -156,6 +156,15 @@ class TankerSpec:
     def bulb_exposure(self) -> float:
         """0 (submerged) .. 1 (fully out): how much of the bulbous bow breaks the surface."""
         return max(0.0, (BULB_VISIBLE_BELOW - self.draft_fraction) / BULB_VISIBLE_BELOW)
+
+    def cargo_capacity_barrels(self) -> float:
+        """Barrels of refined product this tanker carries fully laden: deadweight at the same
+        relative position of its class's range as its length, times the central cargo fraction and
+        barrels per tonne of ``tanker_classes``."""
+        cls = next(c for c in TANKER_CLASSES if c.name == self.size_class)
+        t = (self.length_m - cls.length_m[0]) / (cls.length_m[1] - cls.length_m[0])
+        dwt = cls.dwt_t[0] + t * (cls.dwt_t[1] - cls.dwt_t[0])
+        return dwt * CARGO_FRACTION[1] * BARRELS_PER_TONNE[DEFAULT_CARGO][1]
 
     def with_draft(self, draft_fraction: float) -> TankerSpec:
         return TankerSpec(self.size_class, self.length_m, self.beam_m, self.depth_m,

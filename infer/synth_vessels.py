@@ -362,7 +362,7 @@ def _paint_barge(canvas: Canvas, g: ShipGeometry, rng: np.random.Generator) -> N
     ship = g.ship
     if rng.random() < 0.6:
         heap = with_nir([[0.2, 0.2, 0.2], [0.55, 0.48, 0.35], [0.5, 0.45, 0.4]][rng.integers(3)])
-        for k in range(int(rng.integers(1, 4))):
+        for _k in range(int(rng.integers(1, 4))):
             x = rng.uniform(-0.3, 0.3) * ship.length_m
             centre = g.at_height([[x, 0.0]], ship.freeboard_m + 2)[0]
             canvas.fill([ellipse_points(centre, 0.12 * ship.length_m / g.view.gsd_m,
