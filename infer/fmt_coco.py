@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -202,7 +203,10 @@ def _rle_box(seg: dict, image: LabelledImage, where: str, ctx: ReadContext) -> n
         ctx.error(f"{where}: RLE counts must be a list of run lengths or a compressed string")
         return None
     try:
-        mask = mask_utils.decode(rle)
+        with warnings.catch_warnings():
+            # pycocotools' compiled decode trips numpy 2's copy-keyword deprecation; harmless here.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            mask = mask_utils.decode(rle)
     except (ValueError, TypeError) as exc:
         ctx.error(f"{where}: invalid RLE mask ({exc})")
         return None
