@@ -1,0 +1,37 @@
+"""Shared helpers for the training benchmarks: CPU description and reading a run's curve."""
+
+from __future__ import annotations
+
+import csv
+import os
+import platform
+from pathlib import Path
+
+
+def cpu_description() -> str:
+    """CPU model, core count and the SIMD flags that matter for torch, from /proc/cpuinfo."""
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    wanted = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags]
+    return f"{model}; {os.cpu_count()} logical CPUs visible; flags: {' '.join(wanted) or 'none of avx2/avx512'}"
+
+
+def read_curve(metrics_csv: Path, keys: list[str]) -> list[dict]:
+    """Rows of a CSVLogger ``metrics.csv`` that hold validation figures, merged per epoch."""
+    per_epoch: dict[int, dict] = {}
+    with open(metrics_csv, newline="") as handle:
+        for row in csv.DictReader(handle):
+            if not row.get("epoch"):
+                continue
+            values = {k: float(row[k]) for k in keys if row.get(k) not in (None, "")}
+            if values:
+                per_epoch.setdefault(int(row["epoch"]), {}).update(values)
+    return [{"epoch": e, **v} for e, v in sorted(per_epoch.items())]

@@ -1,0 +1,86 @@
+"""Target encoding, partial labels, loss masking and crops: the training logic a run cannot show."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType  # noqa: E402
+from tankerwatch.infer.scaling import Scaling  # noqa: E402
+from tankerwatch.models.decode import decode_maps  # noqa: E402
+from tankerwatch.train.augment import AugmentConfig  # noqa: E402
+from tankerwatch.train.datasets import SceneSource, TrainCrops  # noqa: E402
+from tankerwatch.train.losses import LossWeights, detection_loss  # noqa: E402
+from tankerwatch.train.targets import IGNORE, VesselTargets, encode_targets, vessel_classes  # noqa: E402
+
+
+def _maps_from_targets(targets: dict) -> dict:
+    """The maps a perfect network would output for ``targets``."""
+    heat = torch.from_numpy(targets["heatmap"])[None]
+    logits = torch.where(heat >= 1.0, torch.tensor(8.0), torch.logit(heat.clamp(1e-4, 0.9)))
+    type_map = torch.from_numpy(targets["type"])[None]
+    type_logits = torch.stack([(type_map == 0).float() * 6, (type_map == 1).float() * 6], dim=1)
+    return {"heatmap": logits, "reg": torch.from_numpy(targets["reg"])[None], "type_logits": type_logits,
+            "load_logits": torch.zeros_like(type_logits)}
+
+
+@pytest.mark.parametrize("stride", [2, 4])
+def test_encoding_then_decoding_returns_the_boxes(stride):
+    boxes = np.array([[40.3, 22.7, 30.0, 6.0, 0.7], [17.0, 50.2, 9.0, 4.0, -1.2], [70.1, 70.9, 4.0, 3.0, 0.1]])
+    targets = encode_targets(VesselTargets(boxes, np.array([0, 1, 0]), np.array([1, IGNORE, 0])), 96, 96, stride)
+    out_boxes, scores, type_probs, _, count = decode_maps(_maps_from_targets(targets), 96, 96, stride, 10, 0.5)
+    assert int(count[0]) == 3
+    got = out_boxes[0, :3].double().numpy()
+    order = np.argsort(got[:, 0])
+    np.testing.assert_allclose(got[order], boxes[np.argsort(boxes[:, 0])], atol=1e-4)
+    assert targets["heatmap"].max() == 1.0 and targets["reg_mask"].sum() == 3
+
+
+def test_unknown_type_and_load_teach_nothing():
+    vessels = [Vessel([10, 10, 20, 5, 0], VesselType.UNKNOWN), Vessel([40, 40, 20, 5, 0], VesselType.TANKER,
+                                                                      LoadState.LOADED)]
+    types, loads = vessel_classes(vessels, gsd_m=1.0, load_max_gsd_m=3.0)
+    assert types.tolist() == [IGNORE, 0] and loads.tolist() == [IGNORE, 1]
+    # Above load_max_gsd_m the load state is not in the pixels: masked even where labelled.
+    assert vessel_classes(vessels, gsd_m=5.0, load_max_gsd_m=3.0)[1].tolist() == [IGNORE, IGNORE]
+
+
+def test_masked_terms_have_no_gradient_and_labelled_terms_do():
+    targets = encode_targets(VesselTargets(np.array([[30.0, 30.0, 24.0, 6.0, 0.3]]), np.array([IGNORE]),
+                                           np.array([IGNORE])), 64, 64, 4)
+    batch = {k: torch.from_numpy(v)[None] for k, v in targets.items()}
+    maps = {"heatmap": torch.zeros(1, 1, 16, 16, requires_grad=True), "reg": torch.zeros(1, 6, 16, 16),
+            "type_logits": torch.randn(1, 2, 16, 16, requires_grad=True),
+            "load_logits": torch.randn(1, 2, 16, 16, requires_grad=True)}
+    losses = detection_loss(maps, batch, LossWeights())
+    losses["total"].backward()
+    assert losses["type"] == 0 and losses["load"] == 0
+    assert torch.all(maps["type_logits"].grad == 0) and torch.all(maps["load_logits"].grad == 0)
+    assert maps["heatmap"].grad.abs().sum() > 0
+
+
+def test_crops_of_a_large_image_centre_on_vessels_and_keep_full_resolution(tmp_path):
+    from PIL import Image
+
+    size = 600
+    array = np.full((size, size, 3), 20, np.uint8)
+    box = [450.0, 120.0, 40.0, 8.0, 0.0]
+    array[116:124, 430:470] = 220
+    Image.fromarray(array).save(tmp_path / "big.png")
+    image = LabelledImage(tmp_path / "big.png", size, size, 2.0, [Vessel(box, VesselType.TANKER, LoadState.EMPTY)])
+    source = SceneSource.open(image, Scaling(method="fixed", value_range=(0, 255)))
+    crops = TrainCrops([source], crop_size=64, stride=4, samples_per_epoch=8, background_p=0.0,
+                       scale_range=(1.0, 1.0), augment_config=AugmentConfig(enabled=False), seed=1)
+    for k in range(4):
+        item = crops[k]
+        assert item["image"].shape == (3, 64, 64) and item["heatmap"].shape == (1, 16, 16)
+        assert item["reg_mask"].sum() == 1  # the vessel's centre is in every vessel-centred crop
+        assert item["type"].max() == 0 and item["load"].max() == 0  # tanker, empty (GSD 2 m <= 3 m)
+        j, i = np.argwhere(item["reg_mask"].numpy())[0]
+        length = math.exp(item["reg"][2, j, i]) * 4
+        assert length == pytest.approx(40.0, rel=1e-5)  # scale 1: the hull keeps its 40 px
+        assert item["image"].max() == 220
