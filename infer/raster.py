@@ -74,6 +74,7 @@ def open_raster(path, max_pixels: int = MAX_SCENE_PIXELS):
         raise RasterError(located(path, "no such image file"))
     try:
         with warnings.catch_warnings():
+            # Plain PNG/JPEG files are welcome: georeferencing is optional (see RasterInfo).
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             dataset = rasterio.open(path)
     except RasterioError as exc:
@@ -85,9 +86,7 @@ def open_raster(path, max_pixels: int = MAX_SCENE_PIXELS):
                                             f"the cap of {max_pixels:,}; refusing to decode it"))
         if dataset.count < 1:
             raise RasterError(located(path, "image has no bands"))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            yield dataset
+        yield dataset
 
 
 def inspect_raster(path, max_pixels: int = MAX_SCENE_PIXELS) -> RasterInfo:

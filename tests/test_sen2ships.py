@@ -13,6 +13,9 @@ from tankerwatch.infer.geometry import box_corners
 from tankerwatch.infer.labels import LoadState, VesselType
 from tankerwatch.infer.raster import inspect_raster
 
+# pycocotools' compiled decode trips numpy 2's copy-keyword deprecation (harmless).
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 
 def test_all_masks_become_boxes_containing_them(sen2ships_dir):
     dataset = read_dataset(sen2ships_dir / "annotations.json")
