@@ -16,9 +16,8 @@ from pathlib import Path
 
 from .cli_args import add_overwrite, gsd_range, positive_int
 from .errors import EXIT_OK, EXIT_SOME_FAILED, ConfigError, TankerwatchError
+from .formats import IMAGE_SUFFIXES, list_images
 from .onnx_model import DEVICES
-
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".img", ".vrt")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +43,7 @@ def gather_inputs(inputs: list[Path]) -> list[Path]:
     found = []
     for item in inputs:
         if item.is_dir():
-            found.extend(sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+            found.extend(list_images(item))
         else:
             found.append(item)
     stems = {}

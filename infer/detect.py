@@ -39,7 +39,15 @@ from .onnx_model import OnnxDetector, Outputs
 from .quicklook import detection_class, write_quicklook
 from .raster import RasterInfo, inspect_raster, open_raster, read_decimated, read_window
 from .scaling import STATS_MAX_SIDE, to_uint8
-from .tiling import LONGEST_VESSEL_M, Tile, TileGrid, make_grid, merge_detections, resample_scale, tile_to_source
+from .tiling import (
+    LONGEST_VESSEL_M,
+    Tile,
+    TileGrid,
+    make_grid,
+    merge_detections,
+    resample_scale,
+    tile_to_source,
+)
 
 DEFAULT_TILE = 1024
 OUTPUT_SUFFIXES = (".quicklook.png", ".geojson", ".csv")  # in the order they are written
