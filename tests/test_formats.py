@@ -259,3 +259,27 @@ def test_geojson_in_raster_crs_lonlat_and_detection_properties(tmp_path):
 def test_writing_refuses_classes_outside_the_names(tmp_path, images):
     with pytest.raises(ConfigError, match="not among the output classes"):
         write_dataset(images, tmp_path / "o", "yolo-obb", class_names=("ship",))
+
+
+def test_coco_missing_image_and_unknown_category(tmp_path):
+    root = coco_folder(tmp_path / "a", [{"id": 1, "image_id": 7, "category_id": 2, "bbox": [1, 1, 4, 2]}],
+                       categories=[{"id": 1, "name": "ship"}, {"id": 2, "name": "dinghy"}])
+    with pytest.raises(LabelError, match=r"category id 2: unknown class 'dinghy'; known: other, ship"):
+        read_dataset(root)
+    (root / "images" / "x.png").unlink()
+    errors = read_dataset(root, strict=False).errors
+    assert any(e.endswith("x.png: no such image file") for e in errors), errors
+
+
+def test_geojson_lonlat_polygons_without_box_px(tmp_path, images):
+    out = tmp_path / "g"
+    write_dataset(images[:1], out, "geojson")
+    path = out / "labels" / "port_a.geojson"
+    data = json.loads(path.read_text())
+    assert data["tankerwatch"]["coordinates"] == "lonlat"
+    lon, lat = data["features"][0]["geometry"]["coordinates"][0][0]
+    assert 14 < lon < 16 and 42 < lat < 43  # UTM 33N near 15 E, 42.4 N
+    for feature in data["features"]:
+        del feature["properties"]["box_px"]
+    path.write_text(json.dumps(data))
+    assert_same_vessels(images[0].vessels, read_dataset(out).images[0].vessels, tol=1e-2)
