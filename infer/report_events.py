@@ -85,7 +85,7 @@ def track_events(track: Track, scenes: list[DatedScene], cargo: str) -> list[Eve
             continue
         if previous is not None and previous.vessel.load != sighting.vessel.load:
             kind = "loading" if sighting.vessel.load == "loaded" else "discharge"
-            volume = estimate_volume(length, cargo, length_error_m(coarsest))
+            volume = estimate_volume(length, cargo, length_error_m(length, coarsest))
             events.append(event(kind, previous.scene_index, sighting.scene_index, sighting, volume))
         previous = sighting
     if track.first_absent is not None:
