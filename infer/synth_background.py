@@ -226,7 +226,7 @@ def draw_background(canvas: Canvas, layout: Layout, view: View, rng: np.random.G
         canvas.blend_field((0.95, 0.95, 0.93, 0.3), glint)
 
     if layout.land:
-        got = canvas.coverage(layout.land)
+        got = canvas.coverage(layout.land, supersample=1)
         if got is not None:
             cover, (rows, cols) = got
             y0, x0 = rows.start, cols.start

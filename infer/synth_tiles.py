@@ -29,6 +29,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from affine import Affine
 
 from . import __version__
 from .atomic import atomic_path, atomic_write_bytes, atomic_write_text
@@ -205,9 +206,8 @@ def write_image(path: Path, image: np.ndarray, settings: TileSettings, gsd_m: fl
         atomic_write_bytes(path, data.tobytes())
         return
     import rasterio
-    from rasterio.transform import from_origin
 
-    transform = from_origin(TILE_ORIGIN_UTM[0], TILE_ORIGIN_UTM[1], gsd_m, gsd_m)
+    transform = Affine(gsd_m, 0.0, TILE_ORIGIN_UTM[0], 0.0, -gsd_m, TILE_ORIGIN_UTM[1])
     with atomic_path(path) as tmp, rasterio.open(
             tmp, "w", driver="GTiff", width=image.shape[1], height=image.shape[0], count=image.shape[2],
             dtype=image.dtype.name, crs=UTM_CRS, transform=transform, compress="deflate",

@@ -62,6 +62,11 @@ CARGO_BOX_PAINTS = np.array([
     [0.45, 0.45, 0.47], [0.55, 0.35, 0.20], [0.80, 0.70, 0.20],
 ])
 SHADOW_FACTOR = 0.42
+FUNNEL_HEIGHT_M = 4.0
+TANKER_CRANE_M = 8.0
+BULK_CRANE_M = 12.0
+CONTAINER_TIER_M = 2.6
+CONTAINER_TIERS = 5
 FOAM = (0.85, 0.88, 0.88, 0.45)
 
 
@@ -197,10 +202,31 @@ class ShipGeometry:
         return ellipse_points(centre, (0.02 * L * (0.5 + exposure)) / self.view.gsd_m,
                               0.14 * B * (0.5 + exposure) / self.view.gsd_m, self.ship.heading, n=12)
 
+    def bulb_foam(self) -> np.ndarray | None:
+        """Whitewater round the exposed bulb (part of what the vessel shows)."""
+        bulb = self.bulb()
+        if bulb is None:
+            return None
+        centre = bulb.mean(axis=0)
+        return centre + (bulb - centre) * 1.4
+
+    def funnel_top(self) -> np.ndarray | None:
+        ship = self.ship
+        if self.house_foot is None or ship.kind not in ("tanker", "bulk", "container"):
+            return None
+        L, B = ship.length_m, ship.beam_m
+        x_aft = self._house_m()[:, 0].min()
+        funnel = _rect_m(x_aft + 0.005 * L, x_aft + 0.03 * L, -0.08 * B, 0.08 * B)
+        return self.at_height(funnel, ship.freeboard_m + ship.house_height_m + FUNNEL_HEIGHT_M)
+
     def body_points(self) -> np.ndarray:
-        """Every outline point of the visible vessel (not its shadow)."""
+        """Every outline point of the visible vessel (not its shadow): hull, deck, house, funnel,
+        deck cargo and cranes at their heights, and the bulb's whitewater."""
         parts = [self.waterline, self.deck]
-        for extra in (self.house_top(), self.bulb()):
+        ship = self.ship
+        for local, height in _RAISED_ENVELOPES[ship.kind](ship.length_m, ship.beam_m):
+            parts.append(self.at_height(local, ship.freeboard_m + height))
+        for extra in (self.house_top(), self.funnel_top(), self.bulb_foam()):
             if extra is not None:
                 parts.append(extra)
         return np.concatenate(parts)
@@ -265,8 +291,7 @@ def draw_ship(canvas: Canvas, ship: Ship, view: View) -> None:
     canvas.fill([sweep(band_top, g.deck_shift - view.relief_shift_px(band))], paint["hull"])
     bulb = g.bulb()
     if bulb is not None:
-        canvas.fill([ellipse_points(bulb.mean(axis=0), *(_half_axes(bulb, g.u, g.v) * 1.6), ship.heading)],
-                    FOAM, alpha=0.5)
+        canvas.fill([g.bulb_foam()], FOAM, alpha=0.5)
         canvas.fill([bulb], paint["antifouling"])
     canvas.fill([g.deck], paint["deck"])
     rng = np.random.default_rng(ship.seed)
@@ -276,18 +301,9 @@ def draw_ship(canvas: Canvas, ship: Ship, view: View) -> None:
         walls = sweep(g.house_foot + g.deck_shift, top - g.house_foot - g.deck_shift)
         canvas.fill([walls], paint["house"] * 0.72)
         canvas.fill([top], paint["house"])
-        if ship.kind in ("tanker", "bulk", "container"):
-            L, B = ship.length_m, ship.beam_m
-            foot = g._house_m()
-            x_aft = foot[:, 0].min()
-            funnel = _rect_m(x_aft + 0.005 * L, x_aft + 0.03 * L, -0.08 * B, 0.08 * B)
-            canvas.fill([g.at_height(funnel, ship.freeboard_m + ship.house_height_m + 4)],
-                        paint["hull"] * 0.9 + 0.05)
-
-
-def _half_axes(points, u, v) -> np.ndarray:
-    p = points - points.mean(axis=0)
-    return np.array([np.abs(p @ u).max(), np.abs(p @ v).max()])
+        funnel = g.funnel_top()
+        if funnel is not None:
+            canvas.fill([funnel], paint["hull"] * 0.9 + 0.05)
 
 
 def _paint_tanker(canvas: Canvas, g: ShipGeometry, rng: np.random.Generator) -> None:
@@ -301,7 +317,7 @@ def _paint_tanker(canvas: Canvas, g: ShipGeometry, rng: np.random.Generator) -> 
     for dx in (-2.5, 0.0, 2.5):
         canvas.line(g.at_height([[manifold_x + dx, -0.42 * B], [manifold_x + dx, 0.42 * B]], F + 1.5),
                     fittings, width_px=0.9 / gsd)
-    crane = g.at_height([[manifold_x + 5, 0.3 * B], [manifold_x + 5 + 0.04 * L, 0.05 * B]], F + 8)
+    crane = g.at_height([[manifold_x + 5, 0.3 * B], [manifold_x + 5 + 0.04 * L, 0.05 * B]], F + TANKER_CRANE_M)
     canvas.line(crane, fittings * 0.7, width_px=0.6 / gsd)
     for x in np.linspace(x_aft + 0.04 * L, x_fwd - 0.04 * L, 6):  # pipe supports / deck frames
         canvas.line(g.at_height([[x, -0.3 * B], [x, 0.15 * B]], F + 0.5), fittings * 0.8, width_px=0.4 / gsd,
@@ -320,7 +336,7 @@ def _paint_container(canvas: Canvas, g: ShipGeometry, rng: np.random.Generator) 
             continue
         if rng.random() < 0.12:
             continue
-        stack = F + 2.6 * rng.integers(1, 6)
+        stack = F + CONTAINER_TIER_M * rng.integers(1, CONTAINER_TIERS + 1)
         cells = []
         for r in range(rows):
             y0 = -B * 0.45 + r * (B * 0.9 / rows)
@@ -344,7 +360,7 @@ def _paint_bulk(canvas: Canvas, g: ShipGeometry, rng: np.random.Generator) -> No
                     colour * 0.6, width_px=0.4 / g.view.gsd_m)
     if rng.random() < 0.5:  # deck cranes between the hatches
         for x0 in xs[1:-1]:
-            canvas.line(g.at_height([[x0, 0.0], [x0 + 0.6 * pitch, 0.35 * B]], F + 12), with_nir([0.7, 0.6, 0.2]),
+            canvas.line(g.at_height([[x0, 0.0], [x0 + 0.6 * pitch, 0.35 * B]], F + BULK_CRANE_M), with_nir([0.7, 0.6, 0.2]),
                         width_px=1.0 / g.view.gsd_m)
 
 
@@ -368,6 +384,18 @@ def _paint_barge(canvas: Canvas, g: ShipGeometry, rng: np.random.Generator) -> N
             canvas.fill([ellipse_points(centre, 0.12 * ship.length_m / g.view.gsd_m,
                                         0.3 * ship.beam_m / g.view.gsd_m, ship.heading)], heap)
 
+
+# Where each kind's deck fittings and cargo reach: (local outline in metres, height above deck).
+_RAISED_ENVELOPES = {
+    "tanker": lambda L, B: [(_rect_m(-0.36 * L, 0.4 * L, -0.42 * B, 0.42 * B), 1.5),
+                            (_rect_m(-0.03 * L + 5, 0.07 * L + 5, 0.05 * B, 0.3 * B), TANKER_CRANE_M)],
+    "container": lambda L, B: [(_rect_m(-0.4 * L, 0.36 * L, -0.45 * B, 0.45 * B), CONTAINER_TIER_M * CONTAINER_TIERS)],
+    "bulk": lambda L, B: [(_rect_m(-0.32 * L, 0.36 * L, -0.3 * B, 0.3 * B), 2.1),
+                          (_rect_m(-0.32 * L, 0.36 * L, 0.0, 0.35 * B), BULK_CRANE_M)],
+    "tug": lambda L, B: [],
+    "small": lambda L, B: [],
+    "barge": lambda L, B: [(_rect_m(-0.42 * L, 0.42 * L, -0.3 * B, 0.3 * B), 2.0)],
+}
 
 _DECK_PAINTERS = {"tanker": _paint_tanker, "container": _paint_container, "bulk": _paint_bulk,
                   "tug": _paint_tug, "small": _paint_small, "barge": _paint_barge}
