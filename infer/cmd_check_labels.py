@@ -19,7 +19,7 @@ from .formats import OUTSIDE_MODES, LabelledDataset, load_class_map, read_datase
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """The dataset-reading flags shared by ``check-labels`` and ``convert``."""
-    add_format(parser, help_="label format of the dataset (detected from its layout when omitted)")
+    add_format(parser, help_="label format of the dataset, detected from its layout when omitted")
     parser.add_argument("--class-map", action="append", default=[], metavar="NAME=TYPE/LOAD|FILE.yaml",
                         help="how a class name in the labels maps to vessel type/load, e.g. "
                              "'boat=other/unknown' or 'oil=tanker_empty'; repeat it, or give a YAML file "
