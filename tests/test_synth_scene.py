@@ -1,0 +1,175 @@
+"""`tankerwatch synth scene` and `synth series`: georeferencing, truth files, streaming, event logs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from pyproj import CRS
+from tankerwatch.infer.cli import main
+from tankerwatch.infer.detection_file import read_detection_file
+from tankerwatch.infer.geo import pixels_to_lonlat
+from tankerwatch.infer.geometry import box_corners
+from tankerwatch.infer.raster import inspect_raster
+from tankerwatch.infer.report_events import EVENTS_CSV_COLUMNS
+from tankerwatch.infer.synth_scene import SceneSettings, compose_scene, render_window
+
+SCENE = 1100  # crosses a 1024-pixel window boundary
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("scene") / "vostochny.tif"
+    assert main(["synth", "scene", str(path), "--size", str(SCENE), "--gsd", "1.5", "--seed", "2",
+                 "--acquired", "2024-05-02T02:10:00Z"]) == 0
+    return path
+
+
+def test_scene_is_a_tiled_georeferenced_geotiff_at_vostochny(scene):
+    info = inspect_raster(scene)
+    assert (info.width, info.height, info.count, info.dtype) == (SCENE, SCENE, 3, "uint8")
+    assert CRS.from_user_input(info.crs).to_epsg() == 32653
+    assert info.gsd_m == pytest.approx(1.5, rel=1e-3)
+    assert info.acquired == "2024-05-02T02:10:00Z"
+    lon, lat = pixels_to_lonlat(info.crs, info.transform, [[SCENE / 2, SCENE / 2]])[0]
+    assert lon == pytest.approx(133.07, abs=1e-4) and lat == pytest.approx(42.75, abs=1e-4)
+    with rasterio.open(scene) as ds:
+        assert ds.profile["tiled"] and ds.profile["compress"] == "deflate"
+
+
+def test_truth_geojson_round_trips_to_the_raster_georeferencing(scene):
+    truth = read_detection_file(scene.with_name("vostochny.truth.geojson"))
+    info = inspect_raster(scene)
+    assert truth.header["acquired"] == "2024-05-02T02:10:00Z" and truth.georeferenced
+    assert truth.detections
+    types = set()
+    for det, polygon, props in zip(truth.detections, truth.polygons, truth.properties, strict=True):
+        box = det.box_px.copy()
+        corners = box_corners(box)
+        assert (corners >= 0).all() and (corners <= SCENE).all()
+        ring = np.asarray(polygon.exterior.coords)[:4]
+        expected = pixels_to_lonlat(info.crs, info.transform, corners)
+        # The ring holds the same four corners (its start and direction are the file's).
+        for point in expected:
+            assert np.min(np.abs(ring - point).max(axis=1)) < 2e-7
+        assert props["truth"] is True and props["vessel_id"]
+        if det.vessel_type == "tanker":
+            assert (props["draft_fraction"] < 0.5) == (det.load == "empty")
+            assert det.p_loaded == (1.0 if det.load == "loaded" else 0.0)
+            assert props["length_m"] >= 59
+        else:
+            assert det.load == "unknown" and props["draft_fraction"] is None
+        types.add(det.vessel_type)
+    assert types == {"tanker", "other"}
+
+
+def test_scene_windows_show_every_vessel_inside_its_box(scene):
+    """The file equals window-by-window drawing, and removing the vessels changes each box."""
+    settings = SceneSettings(size=SCENE, gsd_m=1.5)
+    world = compose_scene(2, settings)
+    with rasterio.open(scene) as ds:
+        stored = ds.read(window=((0, 1024), (0, 1024)))
+    bounds = np.array([[0, 0, SCENE, SCENE]] * len(world.ships), dtype=float)
+    redrawn = render_window(world, 2, 0, 0, 1024, 1024, 3, bounds)
+    np.testing.assert_array_equal(np.moveaxis(stored, 0, 2), np.round(np.clip(redrawn, 0, 1) * 255))
+    empty = render_window(replace(world, ships=[]), 2, 0, 0, 1024, 1024, 3, bounds[:0])
+    changed = np.abs(redrawn - empty).max(axis=2) > 0.02
+    truth = read_detection_file(scene.with_name("vostochny.truth.geojson"))
+    for det in truth.detections:
+        cx, cy = det.box_px[:2]
+        if cx < 1020 and cy < 1020:
+            assert changed[int(cy), int(cx)] or changed[int(cy) - 2:int(cy) + 3, int(cx) - 2:int(cx) + 3].mean() > 0.5
+
+
+def test_same_seed_same_scene_bytes(tmp_path):
+    paths = []
+    for name in ("a", "b"):
+        path = tmp_path / name / "s.tif"
+        assert main(["synth", "scene", str(path), "--size", "300", "--gsd", "2", "--seed", "9"]) == 0
+        paths.append(path)
+    for suffix in (".tif", ".truth.geojson", ".truth.csv"):
+        a, b = (p.with_name("s" + suffix).read_bytes() for p in paths)
+        assert a == b, suffix
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gsd", "50"], "--gsd must be between"),
+    (["--size", "100"], "--size must be between"),
+])
+def test_scene_bad_arguments(tmp_path, capsys, args, message):
+    assert main(["synth", "scene", str(tmp_path / "s.tif"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_scene_refuses_a_non_tiff_name_and_an_existing_file(tmp_path, capsys, scene):
+    assert main(["synth", "scene", str(tmp_path / "s.png"), "--size", "256"]) == 2
+    assert "give a .tif name" in capsys.readouterr().err
+    assert main(["synth", "scene", str(scene), "--size", "256"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("series") / "terminal"
+    assert main(["synth", "series", str(out), "--dates", "5", "--seed", "4", "--size", "640", "--gsd", "1.5"]) == 0
+    return out
+
+
+def _states(series: Path) -> tuple[list[str], list[dict]]:
+    manifest = json.loads((series / "manifest.json").read_text())
+    dates, states = [], []
+    for scene in manifest["scenes"]:
+        truth = read_detection_file(series / scene["truth"])
+        assert inspect_raster(series / scene["file"]).acquired == scene["acquired"] == truth.header["acquired"]
+        dates.append(scene["acquired"])
+        states.append({p["vessel_id"]: (d.load, p["draft_fraction"]) for d, p in
+                       zip(truth.detections, truth.properties, strict=True) if d.vessel_type == "tanker"})
+    return dates, states
+
+
+def test_series_event_log_matches_the_per_date_labels(series):
+    dates, states = _states(series)
+    assert len(dates) == 5 and dates == sorted(dates)
+    expected = set()
+    for i in range(len(dates)):
+        for vid, (load, _) in states[i].items():
+            if i > 0 and vid not in states[i - 1]:
+                expected.add(("arrival", vid, dates[i - 1], dates[i]))
+            if i + 1 < len(dates):
+                if vid not in states[i + 1]:
+                    expected.add(("departure", vid, dates[i], dates[i + 1]))
+                elif states[i + 1][vid][0] != load:
+                    kind = "loading" if load == "empty" else "discharge"
+                    expected.add((kind, vid, dates[i], dates[i + 1]))
+    with open(series / "events.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == EVENTS_CSV_COLUMNS
+        rows = list(reader)
+    assert {(r["event"], r["vessel_id"], r["date_before"], r["date_after"]) for r in rows} == expected
+    assert {r["event"] for r in rows} >= {"arrival", "departure", "loading"}
+    for r in rows:
+        moved = r["cargo_barrels"]
+        assert (moved != "") == (r["event"] in ("loading", "discharge"))
+        if moved:
+            assert float(moved) > 0
+            before, after = states[dates.index(r["date_before"])], states[dates.index(r["date_after"])]
+            assert before[r["vessel_id"]][0] != after[r["vessel_id"]][0]
+
+
+def test_series_tankers_mostly_arrive_empty(series):
+    with open(series / "events.csv", newline="") as f:
+        arrivals = [r["load"] for r in csv.DictReader(f) if r["event"] == "arrival"]
+    assert arrivals and arrivals.count("empty") >= arrivals.count("loaded")
+
+
+def test_series_bad_arguments(tmp_path, capsys, series):
+    assert main(["synth", "series", str(series), "--dates", "2", "--size", "256"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["synth", "series", str(tmp_path / "x"), "--dates", "2", "--start", "March"]) == 2
+    assert "--start must be a date" in capsys.readouterr().err
