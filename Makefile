@@ -38,6 +38,11 @@ lint: $(STAMP)
 demo: $(STAMP)
 	@echo "tankerwatch demo: writing to $(DEMO_DIR)/"
 	$(TW) synth tiles $(DEMO_DIR)/tiles --count 64 --size 256 --seed 0
+	$(TW) synth series $(DEMO_DIR)/series --dates 8 --size 1024 --seed 0 --overwrite
+# The report comes last and prints its path; its input is the series' ground truth until the
+# demo's detect step writes $(DEMO_DIR)/detections, which it then reads instead.
+	$(TW) report $$(if [ -d $(DEMO_DIR)/detections ]; then echo $(DEMO_DIR)/detections; else echo $(DEMO_DIR)/series/*.truth.geojson; fi) \
+		-o $(DEMO_DIR)/report --truth-events $(DEMO_DIR)/series/events.csv --overwrite
 
 clean:
 	rm -rf $(DEMO_DIR) build dist *.egg-info
