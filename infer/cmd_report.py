@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{out_dir}: exists and is not a folder")
     aoi = read_aoi(args.aoi) if args.aoi else None
     truth = read_truth_events(args.truth_events) if args.truth_events else None
-    dates = [d for d in args.dates.split(",")] if args.dates else None
+    dates = args.dates.split(",") if args.dates else None
     inputs = load_scenes(_expand(args.detections), dates=dates, date_pattern=args.date_pattern, aoi=aoi)
     scenes = inputs.scenes
     for line in inputs.skipped:

@@ -18,6 +18,10 @@ from .report_volume import ASSUMPTIONS_HEADER, assumptions_rows, assumptions_tex
 DEFAULT_LOAD_MAX_GSD_M = 3.0  # the ONNX contract's default when a model summary does not say
 
 
+def _markdown_row(cells) -> str:
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+
 @dataclass
 class Document:
     title: str
@@ -51,10 +55,9 @@ class Document:
                 out += [f"- {item}" for item in block[1]] + [""]
             elif kind == "table":
                 header, rows = block[1], block[2]
-                cell = lambda v: str(v).replace("|", "\\|")  # noqa: E731
-                out.append("| " + " | ".join(cell(h) for h in header) + " |")
+                out.append(_markdown_row(header))
                 out.append("|" + "---|" * len(header))
-                out += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+                out += [_markdown_row(row) for row in rows]
                 out.append("")
             elif kind == "img":
                 out += [f"![{block[1]}]({block[2]})", ""]

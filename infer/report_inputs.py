@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from pyproj import CRS
+from pyproj.exceptions import CRSError
 from shapely.geometry import shape
 
 from .detection_file import read_detection_file
@@ -219,15 +221,15 @@ def _check_places(scenes: list[DatedScene], aoi, warnings: list[str]) -> None:
 
 
 def _crs_name(crs_text: str | None) -> str:
+    """A short name (``EPSG:32653``) for a header's CRS WKT; unparsable text still counts as distinct."""
     if not crs_text:
         return "none"
     try:
-        from pyproj import CRS
         crs = CRS.from_user_input(crs_text)
-        authority = crs.to_authority()
-        return ":".join(authority) if authority else crs.name
-    except Exception:  # noqa: BLE001 - an unparsable CRS string is still a distinct CRS
+    except CRSError:
         return str(crs_text)[:40]
+    authority = crs.to_authority()
+    return ":".join(authority) if authority else crs.name
 
 
 def load_scenes(paths: list[Path], dates: list[str] | None = None, date_pattern: str | None = None,

@@ -1,0 +1,65 @@
+"""`tankerwatch report` on what a trained model finds in a synthetic series (slow: trains a model).
+
+The chain an analyst runs, end to end through the real CLI: synth tiles -> fit (tiny config, a few
+minutes on a CPU) -> export -> synth series -> detect -> report --truth-events. Set
+TANKERWATCH_REPORT_MODEL to an exported .onnx to skip training and score that model instead. The
+event recall and precision are printed (run with -s); the test checks the chain and the scoring.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tankerwatch.infer.report_events import EVENT_KINDS
+
+TANKERWATCH = str(Path(sys.executable).with_name("tankerwatch"))
+TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+SCORE_LINE = re.compile(r"recall (n/a|[0-9.]+), precision (n/a|[0-9.]+); true volume within the stated range "
+                        r"for (\d+)/(\d+)")
+
+
+def _run(*args, cwd=None):
+    done = subprocess.run([TANKERWATCH, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=3600)
+    assert done.returncode == 0, f"tankerwatch {args[0]}: {done.stderr[-2000:]}"
+    return done.stdout
+
+
+def _trained_model(work: Path) -> Path:
+    given = os.environ.get("TANKERWATCH_REPORT_MODEL")
+    if given:
+        return Path(given)
+    pytest.importorskip("torch")
+    pytest.importorskip("lightning")
+    _run("synth", "tiles", work / "tiles", "--count", 160, "--size", 256, "--seed", 0, "--gsd", "0.8:1.2")
+    _run("fit", "--config", TINY, "--data.train", work / "tiles" / "train", "--data.val", work / "tiles" / "val",
+         "--trainer.max_epochs", 30, "--trainer.limit_train_batches", 16, "--data.crop_size", 128,
+         "--data.samples_per_epoch", 64, "--checkpoint.dirpath", work / "checkpoints", cwd=work)
+    model = work / "model.onnx"
+    _run("export", work / "checkpoints" / "last.ckpt", "-o", model)
+    return model
+
+
+@pytest.mark.slow
+def test_report_on_a_trained_models_detections(tmp_path):
+    model = _trained_model(tmp_path)
+    series = tmp_path / "series"
+    _run("synth", "series", series, "--dates", 6, "--size", 1024, "--seed", 0)
+    _run("detect", model, *sorted(series.glob("*.tif")), "-o", tmp_path / "detections", "--threads", 2)
+    stdout = _run("report", tmp_path / "detections", "-o", tmp_path / "report", "--truth-events",
+                  series / "events.csv")
+    score = SCORE_LINE.search(stdout)
+    assert score, stdout
+    print(f"\nevents from model {model.name} against the series log: {score.group(0)}")
+    with open(tmp_path / "report" / "events.csv", newline="") as f:
+        events = list(csv.DictReader(f))
+    assert all(e["event"] in EVENT_KINDS and e["date_before"] < e["date_after"] for e in events)
+    with open(tmp_path / "report" / "counts.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 6
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## Against the known event log" in report and "validation metrics" in report
