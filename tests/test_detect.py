@@ -1,0 +1,245 @@
+"""`tankerwatch detect` on generated GeoTIFF scenes, with a fixture model whose outputs we control.
+
+The BlobDetector (tests/detect_fixtures.py) reports painted vessels exactly where they are, so these
+tests check placement on the ground, the tile merge, resampling, load calls and file handling; the
+detector's own accuracy is the model's business.
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import rasterio
+from detect_fixtures import FIXTURE_META, BlobDetector, paint_vessel
+from PIL import Image
+from pyproj import Geod
+from rasterio.transform import from_origin
+
+from tankerwatch.infer.cli import main
+from tankerwatch.infer.detection_file import read_detection_file
+from tankerwatch.infer.geo import pixels_to_lonlat
+from tankerwatch.train.export import export_onnx
+
+UTM52N = "EPSG:32652"  # Vostochny, 42.75 N 133.07 E
+ORIGIN = (675000.0, 4740000.0)
+GEOD = Geod(ellps="WGS84")
+
+
+@pytest.fixture(scope="module")
+def blob_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "blob.onnx"
+    export_onnx(BlobDetector(), FIXTURE_META, path)
+    return path
+
+
+def write_scene(path, array, gsd=2.0, georeferenced=True, acquired="2024-05-01T02:10:00Z", **profile):
+    count, height, width = array.shape
+    options = dict(driver="GTiff", width=width, height=height, count=count, dtype=array.dtype, **profile)
+    if georeferenced:
+        options.update(crs=UTM52N, transform=from_origin(*ORIGIN, gsd, gsd))
+    with rasterio.open(path, "w", **options) as ds:
+        ds.write(array)
+        if acquired:
+            ds.update_tags(ACQUISITION_DATETIME=acquired)
+    return path
+
+
+def sea(height, width, bands=3, dtype=np.uint8):
+    return np.full((bands, height, width), 20, dtype)
+
+
+def run_detect(*args):
+    return main(["detect", *map(str, args), "--threads", "1"])
+
+
+def test_detections_land_on_the_truth_with_their_load_state(blob_model, tmp_path, capsys):
+    vessels = [  # box (source px), p_loaded painted, expected load call
+        ([310.3, 200.6, 36.0, 8.0, 0.35], 0.92, "loaded"),
+        ([700.2, 420.7, 30.0, 7.0, -1.1], 0.08, "empty"),
+        ([1050.6, 130.2, 40.0, 9.0, 1.4], 0.5, "uncertain"),
+    ]
+    image = sea(560, 1250)
+    for box, p_loaded, _ in vessels:
+        paint_vessel(image, box, p_loaded=p_loaded)
+    paint_vessel(image, [150.4, 470.3, 28.0, 6.0, 0.0], p_loaded=0.0, p_other=1.0)
+    scene = write_scene(tmp_path / "port.tif", image)
+    assert run_detect(blob_model, scene, "-o", tmp_path / "out", "--tile", 384) == 0
+    summary = capsys.readouterr().out
+    assert "port.tif: 4 vessels: 3 tankers (1 empty, 1 loaded, 1 uncertain), 1 other" in summary
+
+    result = read_detection_file(tmp_path / "out" / "port.geojson")
+    assert result.georeferenced and result.header["acquired"] == "2024-05-01T02:10:00Z"
+    assert result.header["gsd_m"] == pytest.approx(2.0, rel=0.01)
+    assert result.footprint is not None and result.footprint.area > 0
+    with rasterio.open(scene) as ds:
+        crs, transform = ds.crs, ds.transform
+    for box, _, load in vessels:
+        truth = pixels_to_lonlat(crs, transform, [box[:2]])[0]
+        found = [i for i, p in enumerate(result.polygons)
+                 if GEOD.inv(*truth, p.centroid.x, p.centroid.y)[2] < 2.0]  # within one pixel on the ground
+        assert len(found) == 1, box
+        detection, props = result.detections[found[0]], result.properties[found[0]]
+        assert detection.vessel_type == "tanker" and detection.load == load
+        assert props["length_m"] == pytest.approx(box[2] * 2.0, abs=2.5)
+        np.testing.assert_allclose(detection.box_px[:2], box[:2], atol=0.5)
+    others = [d for d in result.detections if d.vessel_type == "other"]
+    assert len(others) == 1 and others[0].load == "unknown" and others[0].p_loaded is None
+    assert (tmp_path / "out" / "port.csv").read_text().count("\n") == 5
+    assert Image.open(tmp_path / "out" / "port.quicklook.png").size == (1250, 560)
+
+
+def test_vessels_straddling_tile_borders_are_found_once(blob_model, tmp_path):
+    # --tile 384 at 2 m: overlap 170 px, tiles start at x = 0, 205, 411, 616; cores meet at 294.5,
+    # 500 and 705.5. One vessel sits on a core boundary, one across the cut edge of tile 1 (x = 589),
+    # one across two tile edges at once in x and y.
+    boxes = [[500.4, 150.3, 44.0, 8.0, 0.1], [588.7, 300.2, 40.0, 8.0, 0.0], [410.6, 383.5, 40.0, 9.0, 1.2]]
+    image = sea(620, 1000)
+    for box in boxes:
+        paint_vessel(image, box)
+    scene = write_scene(tmp_path / "border.tif", image)
+    assert run_detect(blob_model, scene, "-o", tmp_path / "tiled", "--tile", 384) == 0
+    assert run_detect(blob_model, scene, "-o", tmp_path / "whole", "--tile", 1024) == 0
+    tiled = read_detection_file(tmp_path / "tiled" / "border.geojson").detections
+    whole = read_detection_file(tmp_path / "whole" / "border.geojson").detections
+    assert json.loads((tmp_path / "tiled" / "border.geojson").read_text())["tankerwatch"]["tiling"]["tile_px"] == 384
+    assert len(tiled) == len(whole) == len(boxes)
+    for box in boxes:
+        near = [d for d in tiled if math.dist(d.box_px[:2], box[:2]) < 2]
+        assert len(near) == 1
+        assert near[0].box_px[2] == pytest.approx(box[2], abs=1.0)  # whole, not a cut-off piece
+
+
+def test_fine_scene_is_resampled_into_the_model_range(blob_model, tmp_path, capsys):
+    # 0.5 m pixels, model trained for 1-4 m: run at 1 m, report boxes in the 0.5 m source pixels.
+    box = [801.0, 402.0, 70.0, 16.0, 0.6]
+    image = sea(900, 1600)
+    paint_vessel(image, box, p_loaded=0.95)
+    scene = write_scene(tmp_path / "fine.tif", image, gsd=0.5)
+    assert run_detect(blob_model, scene, "-o", tmp_path / "out") == 0
+    assert "resampling" in capsys.readouterr().err
+    (detection,) = read_detection_file(tmp_path / "out" / "fine.geojson").detections
+    np.testing.assert_allclose(detection.box_px[:2], box[:2], atol=1.0)
+    assert detection.box_px[2] == pytest.approx(box[2], abs=2.0)
+    assert detection.load == "loaded"
+
+
+def test_load_is_uncertain_above_the_models_load_gsd(blob_model, tmp_path):
+    image = sea(400, 600)
+    paint_vessel(image, [300.3, 200.2, 20.0, 6.0, 0.3], p_loaded=0.95)
+    scene = write_scene(tmp_path / "coarse.tif", image, gsd=3.5)  # inside 1-4 m, above load_max_gsd_m 3
+    assert run_detect(blob_model, scene, "-o", tmp_path / "out") == 0
+    (detection,) = read_detection_file(tmp_path / "out" / "coarse.geojson").detections
+    assert detection.load == "uncertain" and detection.p_loaded > 0.9
+
+
+def test_scene_without_vessels_gives_a_valid_empty_file(blob_model, tmp_path, capsys):
+    scene = write_scene(tmp_path / "calm.tif", sea(300, 300))
+    assert run_detect(blob_model, scene, "-o", tmp_path / "out") == 0
+    data = json.loads((tmp_path / "out" / "calm.geojson").read_text())
+    assert data["type"] == "FeatureCollection" and data["features"] == []
+    assert data["tankerwatch"]["footprint"]["type"] == "Polygon"
+    assert "calm.tif: 0 vessels" in capsys.readouterr().out
+
+
+def test_image_without_georeferencing_gives_pixel_coordinates_and_a_warning(blob_model, tmp_path, capsys):
+    image = sea(200, 240)
+    paint_vessel(image, [120.3, 80.6, 30.0, 8.0, 0.2])
+    Image.fromarray(image.transpose(1, 2, 0)).save(tmp_path / "plain.png")
+    assert run_detect(blob_model, tmp_path / "plain.png", "-o", tmp_path / "out") == 0
+    err = capsys.readouterr().err
+    assert "no georeferencing" in err and "GSD unknown" in err
+    result = read_detection_file(tmp_path / "out" / "plain.geojson")
+    assert result.header["coordinates"] == "pixel" and len(result.detections) == 1
+    np.testing.assert_allclose(result.polygons[0].centroid.coords[0], [120.3, 80.6], atol=0.5)
+
+
+def test_folder_run_skips_broken_files_and_reruns_skip_done_scenes(blob_model, tmp_path, capsys):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    image = sea(300, 300)
+    paint_vessel(image, [150.5, 150.5, 30.0, 8.0, 0.5])
+    write_scene(scenes / "a_good.tif", image)
+    good_bytes = (scenes / "a_good.tif").read_bytes()
+    (scenes / "b_truncated.tif").write_bytes(good_bytes[: len(good_bytes) // 3])
+    (scenes / "c_text.tif").write_text("not an image\n")
+    write_scene(scenes / "d_gray.tif", sea(300, 300, bands=1))
+    out = tmp_path / "out"
+    assert run_detect(blob_model, scenes, "-o", out) == 1
+    captured = capsys.readouterr()
+    skipped = [line for line in captured.err.splitlines() if line.startswith("skipped")]
+    assert len(skipped) == 3
+    assert any("b_truncated.tif" in s for s in skipped) and any("c_text.tif" in s for s in skipped)
+    assert any("d_gray.tif" in s and "1 band(s) but the model takes 3" in s for s in skipped)
+    assert "3 of 4 scenes failed" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == ["a_good.csv", "a_good.geojson", "a_good.quicklook.png"]
+
+    before = (out / "a_good.geojson").stat().st_mtime_ns
+    run_detect(blob_model, scenes / "a_good.tif", "-o", out)
+    assert "already done" in capsys.readouterr().out
+    assert (out / "a_good.geojson").stat().st_mtime_ns == before
+    first = (out / "a_good.geojson").read_bytes()
+    assert run_detect(blob_model, scenes / "a_good.tif", "-o", out, "--overwrite") == 0
+    assert (out / "a_good.geojson").read_bytes() == first  # deterministic
+
+
+def rewrite_metadata(source, target, change):
+    proto = onnx.load(str(source))
+    props = {p.key: p.value for p in proto.metadata_props}
+    change(props)
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, props)
+    onnx.save(proto, str(target))
+    return target
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("text", "not an ONNX model"),
+    ("no_metadata", "without tankerwatch metadata"),
+    ("future_version", "format_version 99 is not one this tankerwatch reads"),
+    ("bad_json", "tankerwatch.top_k is not valid JSON"),
+    ("bad_band", "load_uncertain_band must be"),
+])
+def test_bad_models_are_refused_in_one_line(blob_model, tmp_path, capsys, case, expected):
+    bad = tmp_path / "bad.onnx"
+    if case == "text":
+        bad.write_text("hello\n")
+    else:
+        edits = {
+            "no_metadata": lambda p: p.clear(),
+            "future_version": lambda p: p.update({"tankerwatch.format_version": "99"}),
+            "bad_json": lambda p: p.update({"tankerwatch.top_k": "{32"}),
+            "bad_band": lambda p: p.update({"tankerwatch.load_uncertain_band": "[0.8, 0.2]"}),
+        }
+        rewrite_metadata(blob_model, bad, edits[case])
+    scene = write_scene(tmp_path / "s.tif", sea(100, 100))
+    assert run_detect(bad, scene, "-o", tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err and "bad.onnx" in err
+    assert not list((tmp_path / "out").glob("*.geojson"))
+
+
+def test_bad_scene_inputs_are_refused_in_one_line(blob_model, tmp_path, capsys):
+    wide = write_scene(tmp_path / "wide.tif", sea(100, 100, dtype=np.uint16))
+    assert run_detect(blob_model, wide, "-o", tmp_path / "out") == 2
+    assert "uint16 pixels would saturate the model's 8-bit fixed value range" in capsys.readouterr().err
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    scene = write_scene(tmp_path / "s.tif", sea(100, 100))
+    assert run_detect(blob_model, scene, "-o", blocker / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "output folder is not writable" in err
+    assert run_detect(blob_model, tmp_path / "missing.tif", "-o", tmp_path / "out") == 2
+    assert "missing.tif" in capsys.readouterr().err
+    assert not list((tmp_path / "out").iterdir())  # nothing half-written
+
+
+def test_console_script_runs_detect(blob_model, tmp_path):
+    scene = write_scene(tmp_path / "one.tif", sea(128, 128))
+    done = subprocess.run([sys.executable, "-m", "tankerwatch.infer.cli", "detect", str(blob_model), str(scene),
+                           "-o", str(tmp_path / "out"), "--device", "cpu"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "one.tif: 0 vessels" in done.stdout and "on cpu" in done.stderr
