@@ -17,6 +17,8 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
+from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType
 from tankerwatch.models.decode import decode_maps
 from torch import nn
 
@@ -103,3 +105,21 @@ def paint_vessel(image: np.ndarray, box, p_loaded: float = 0.9, p_other: float =
     for band, value in enumerate((230, round(p_loaded * 255), round(p_other * 255))):
         region = image[band, y0:y1, x0:x1]
         region[inside] = value
+
+
+def labelled_blobs(folder, count=3, size=(96, 128)):
+    """PNG images with painted vessels (the BlobDetector's colour code) and their labels."""
+    rng = np.random.default_rng(1)
+    folder.mkdir(parents=True, exist_ok=True)
+    images = []
+    for i in range(count):
+        array = np.full((3, *size), 20, np.uint8)
+        vessels = []
+        for cx, cy, loaded in ((30.3, 30.6, True), (90.2, 66.7, False)):
+            box = [cx + rng.uniform(-3, 3), cy, 26.0, 7.0, rng.uniform(-1.5, 1.5)]
+            paint_vessel(array, box, p_loaded=0.9 if loaded else 0.1)
+            vessels.append(Vessel(box, VesselType.TANKER, LoadState.LOADED if loaded else LoadState.EMPTY))
+        path = folder / f"tile{i}.png"
+        Image.fromarray(array.transpose(1, 2, 0)).save(path)
+        images.append(LabelledImage(path, size[1], size[0], 2.0, vessels))
+    return images

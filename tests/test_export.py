@@ -7,12 +7,9 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from detect_fixtures import FIXTURE_META, BlobDetector, paint_vessel
-from PIL import Image
-
+from detect_fixtures import FIXTURE_META, BlobDetector, labelled_blobs
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.errors import ModelError
-from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType
 from tankerwatch.infer.onnx_model import OUTPUT_NAMES, OnnxDetector
 from tankerwatch.models import build_detector
 from tankerwatch.train.export import (
@@ -20,30 +17,11 @@ from tankerwatch.train.export import (
     check_parity,
     compare_outputs,
     evaluate_onnx,
-    export_onnx,
     model_metadata,
 )
 from tankerwatch.train.lightning_module import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION
 
 TINY = dict(backbone="tiny", fpn_channels=16, head_channels=16, top_k=24, output_stride=4)
-
-
-def labelled_blobs(folder, count=3, size=(96, 128)):
-    """PNG images with painted vessels (the BlobDetector's colour code) and their labels."""
-    rng = np.random.default_rng(1)
-    folder.mkdir(parents=True, exist_ok=True)
-    images = []
-    for i in range(count):
-        array = np.full((3, *size), 20, np.uint8)
-        vessels = []
-        for cx, cy, loaded in ((30.3, 30.6, True), (90.2, 66.7, False)):
-            box = [cx + rng.uniform(-3, 3), cy, 26.0, 7.0, rng.uniform(-1.5, 1.5)]
-            paint_vessel(array, box, p_loaded=0.9 if loaded else 0.1)
-            vessels.append(Vessel(box, VesselType.TANKER, LoadState.LOADED if loaded else LoadState.EMPTY))
-        path = folder / f"tile{i}.png"
-        Image.fromarray(array.transpose(1, 2, 0)).save(path)
-        images.append(LabelledImage(path, size[1], size[0], 2.0, vessels))
-    return images
 
 
 @pytest.fixture(scope="module")
@@ -129,15 +107,6 @@ def test_export_reports_accuracy_change_on_the_validation_set(exported, capsys):
     _, root = exported
     figures = evaluate_onnx(root / "model.int8.onnx", root / "val")
     assert set(figures) == {"vessel_AP50", "vessel_AP50_95", "load_accuracy", "load_coverage"}
-
-
-def test_blob_model_scores_perfectly_on_its_own_colour_code(tmp_path):
-    from tankerwatch.infer.formats import write_dataset
-
-    write_dataset(labelled_blobs(tmp_path / "raw", count=2), tmp_path / "val", "dota")
-    export_onnx(BlobDetector(), FIXTURE_META, tmp_path / "blob.onnx")
-    figures = evaluate_onnx(tmp_path / "blob.onnx", tmp_path / "val")
-    assert figures["vessel_AP50"] > 0.99 and figures["load_accuracy"] == 1.0
 
 
 def test_export_refuses_an_incomplete_description():

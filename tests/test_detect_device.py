@@ -1,0 +1,92 @@
+"""--device: CUDA when the GPU build and a GPU are there, CPU otherwise; never two runtimes at once.
+
+onnxruntime is mocked here (its provider list and session), so these run on any machine.
+"""
+
+import types
+
+import pytest
+from tankerwatch.infer import onnx_model
+from tankerwatch.infer.errors import ConfigError, ModelError
+from tankerwatch.infer.onnx_model import (
+    CPU_PROVIDER,
+    CUDA_PROVIDER,
+    OnnxDetector,
+    check_single_runtime,
+    select_providers,
+)
+
+GPU_BUILD = ["TensorrtExecutionProvider", CUDA_PROVIDER, CPU_PROVIDER]
+CPU_BUILD = ["AzureExecutionProvider", CPU_PROVIDER]
+
+
+def test_provider_choice():
+    assert select_providers("auto", GPU_BUILD) == [CUDA_PROVIDER, CPU_PROVIDER]
+    assert select_providers("auto", CPU_BUILD) == [CPU_PROVIDER]
+    assert select_providers("cpu", GPU_BUILD) == [CPU_PROVIDER]
+    assert select_providers("cuda", GPU_BUILD) == [CUDA_PROVIDER, CPU_PROVIDER]
+    with pytest.raises(ConfigError, match="no CUDA provider.*make install-gpu"):
+        select_providers("cuda", CPU_BUILD)
+    with pytest.raises(ConfigError, match="--device"):
+        select_providers("tpu", CPU_BUILD)
+
+
+def test_two_runtimes_installed_is_refused():
+    check_single_runtime(["onnxruntime"])
+    with pytest.raises(ConfigError, match="both onnxruntime and onnxruntime-gpu are installed"):
+        check_single_runtime(["onnxruntime", "onnxruntime-gpu"])
+
+
+class FakeSession:
+    """Stands in for onnxruntime.InferenceSession: records the providers asked for and reports
+    what a real session would (``granted``); it has no metadata, so loading stops right after."""
+
+    granted: list[str] = []
+    asked: list[str] = []
+
+    def __init__(self, path, sess_options=None, providers=None):
+        FakeSession.asked = list(providers)
+
+    def get_providers(self):
+        return FakeSession.granted
+
+    def get_modelmeta(self):
+        return types.SimpleNamespace(custom_metadata_map={})
+
+
+@pytest.fixture
+def fake_ort(monkeypatch, tmp_path):
+    import onnxruntime
+
+    def install(available, granted):
+        monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: list(available))
+        monkeypatch.setattr(onnxruntime, "InferenceSession", FakeSession)
+        monkeypatch.setattr(onnx_model, "installed_runtimes", lambda: ["onnxruntime-gpu"])
+        FakeSession.granted = list(granted)
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"stand-in")
+    return install, model
+
+
+def test_auto_uses_cuda_when_the_gpu_build_has_it(fake_ort):
+    install, model = fake_ort
+    install(GPU_BUILD, [CUDA_PROVIDER, CPU_PROVIDER])
+    with pytest.raises(ModelError, match="without tankerwatch metadata"):  # got as far as reading metadata
+        OnnxDetector(model, device="auto")
+    assert FakeSession.asked == [CUDA_PROVIDER, CPU_PROVIDER]
+
+
+def test_auto_uses_cpu_without_cuda(fake_ort):
+    install, model = fake_ort
+    install(CPU_BUILD, [CPU_PROVIDER])
+    with pytest.raises(ModelError, match="without tankerwatch metadata"):
+        OnnxDetector(model, device="auto")
+    assert FakeSession.asked == [CPU_PROVIDER]
+
+
+def test_cuda_that_silently_fell_back_to_cpu_is_an_error(fake_ort):
+    install, model = fake_ort
+    install(GPU_BUILD, [CPU_PROVIDER])  # CUDA libraries failed to load: onnxruntime only warns
+    with pytest.raises(ConfigError, match="fell back to CPUExecutionProvider"):
+        OnnxDetector(model, device="cuda")
