@@ -4,6 +4,7 @@ synthetic generator's tankers do not give their load state away through colour."
 from __future__ import annotations
 
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tankerwatch.infer.baseline_colour import (
     evaluate_colour_baseline,
     pixels_in_box,
 )
+from tankerwatch.infer.formats import read_dataset
 from tankerwatch.infer.geometry import box_corners
 from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType
 
@@ -89,3 +91,49 @@ def test_baseline_stays_at_chance_without_a_leak(tmp_path):
     result = evaluate_colour_baseline(_toy_split(tmp_path / "train", rng, 40, same),
                                       _toy_split(tmp_path / "val", rng, 40, same))
     assert result.balanced_accuracy <= BASELINE_MAX_BALANCED_ACCURACY and result.passes
+
+
+@pytest.fixture(scope="module")
+def synthetic_tiles(tmp_path_factory) -> Path:
+    """Small synthetic tiles from the real generator. Both held-out splits (val and test) are
+    scored, about 110 tankers, so chance level (0.5) and the cap (0.65) lie about three standard
+    errors apart; the bench (bench/baseline_colour.py) measures on val at a larger size."""
+    out = tmp_path_factory.mktemp("synth") / "tiles"
+    subprocess.run([str(TANKERWATCH), "synth", "tiles", str(out), "--count", "320", "--size", "128",
+                    "--seed", "4", "--format", "dota"], check=True, capture_output=True)
+    return out
+
+
+def _splits(root: Path, transform=None):
+    train = read_dataset(root / "train").images
+    held_out = read_dataset(root / "val").images + read_dataset(root / "test").images
+    return (train, held_out) if transform is None else (transform(train), transform(held_out))
+
+
+def test_synthetic_load_state_does_not_leak_through_colour(synthetic_tiles):
+    result = evaluate_colour_baseline(*_splits(synthetic_tiles))
+    print(f"colour-only baseline on synthetic held-out tiles: balanced accuracy {result.balanced_accuracy:.3f} "
+          f"({result.n_eval} tankers; train {result.train_balanced_accuracy:.3f} on {result.n_train})")
+    assert result.n_train >= 350 and result.n_eval >= 80
+    assert result.balanced_accuracy <= BASELINE_MAX_BALANCED_ACCURACY, (
+        "the synthetic generator leaks tanker load state through colour")
+
+
+def test_baseline_flags_a_leak_planted_in_synthetic_tiles(synthetic_tiles, tmp_path):
+    """The same tiles with every loaded tanker's box darkened by a quarter: the baseline must catch
+    it, so the test above passes because colour carries no load state, not because it is blind."""
+    def darken_loaded(images):
+        for labelled in images:
+            pixels = np.asarray(Image.open(labelled.image_path)).astype(np.float64)
+            mask = np.zeros(pixels.shape[:2], np.uint8)
+            for vessel in labelled.vessels:
+                if vessel.load is LoadState.LOADED:
+                    cv2.fillPoly(mask, [np.round(box_corners(vessel.box) * 16).astype(np.int32)], 1, shift=4)
+            pixels[mask > 0] *= 0.75
+            labelled.image_path = tmp_path / f"{Path(labelled.image_path).parent.parent.name}_" \
+                                             f"{Path(labelled.image_path).name}"
+            Image.fromarray(np.round(pixels).astype(np.uint8)).save(labelled.image_path)
+        return images
+
+    result = evaluate_colour_baseline(*_splits(synthetic_tiles, darken_loaded))
+    assert result.balanced_accuracy > 0.8 and not result.passes
