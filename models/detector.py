@@ -16,7 +16,8 @@ Vessel size range each configuration covers (length in pixels of the model's inp
   stride-32 receptive field, about 500 px, sees the whole hull); larger ships (a VLCC at 0.3 m is
   1,100 px) are found by running the model at a coarser GSD: ``detect`` resamples scenes into the
   ``gsd_range_m`` the model was trained on.
-* the ``tiny`` backbone (tests): a receptive field of about 150 px, vessels up to about 100 px.
+* the ``tiny`` and ``small`` backbones (tests, CPU training on synthetic tiles): a receptive field
+  of about 190 px, vessels up to about 200 px at stride 4.
 """
 
 from __future__ import annotations
