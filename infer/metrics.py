@@ -434,7 +434,7 @@ class DetectionEvaluator:
 
         out_dir = Path(out_dir)
         figures = {**(labels or {}), **self.compute()}
-        title = " ".join(str(v) for v in (labels or {}).values())
+        title = ", ".join(f"{key} {value}" for key, value in (labels or {}).items())
         paths = {"metrics": out_dir / "metrics.json", "pr_curve": out_dir / "pr_curve.png",
                  "confusion": out_dir / "confusion.png"}
         atomic_write_text(paths["metrics"], json.dumps(figures, indent=2, sort_keys=True) + "\n")

@@ -33,7 +33,7 @@ def plot_precision_recall(path: Path, recall: np.ndarray, curves: dict[str, np.n
         label = f"{name} (AP50 {ap:.3f})" if ap is not None else name
         ax.plot(recall, precision, label=label, linewidth=1.8 if name == "vessel" else 1.2)
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision (interpolated)",
-           title=f"Precision-recall at IoU 0.5 {title}".strip())
+           title="Precision-recall at IoU 0.5" + (f"\n({title})" if title else ""))
     ax.grid(alpha=0.3)
     if curves:
         ax.legend(loc="lower left")
@@ -56,7 +56,7 @@ def plot_confusion(path: Path, counts: np.ndarray, true_names, pred_names, title
                 color="white" if shares[row, col] > 0.5 else "black")
     ax.set_xticks(range(len(pred_names)), pred_names)
     ax.set_yticks(range(len(true_names)), [f"true {n}" for n in true_names])
-    ax.set(xlabel="predicted", title=f"Tanker load state {title}".strip())
+    ax.set(xlabel="predicted", title="Tanker load state" + (f"\n({title})" if title else ""))
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", metadata={"Software": None})
