@@ -11,9 +11,11 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .cli_args import add_overwrite, add_seed, gsd_range, positive_int
+from .errors import ConfigError
 
 TILE_FORMATS = ("dota", "yolo-obb", "coco", "geojson")
 
@@ -23,6 +25,19 @@ def _single_gsd(text: str) -> float:
     if low != high:
         raise argparse.ArgumentTypeError(f"expected one GSD in metres, got a range {text!r}")
     return low
+
+
+def _acquired(text: str | None) -> str | None:
+    """``--acquired`` as UTC ``YYYY-MM-DDTHH:MM:SSZ`` (a time without zone is taken as UTC)."""
+    if text is None:
+        return None
+    try:
+        stamp = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        raise ConfigError(f"--acquired must be an ISO 8601 date-time, got {text!r}") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return stamp.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scene.add_argument("--dtype", choices=("uint8", "uint16"), default="uint8", help="pixel type")
     scene.add_argument("--acquired", default=None, metavar="ISO",
                        help="UTC acquisition time for the ACQUISITION_DATETIME tag (default none)")
+    scene.add_argument("--threads", type=positive_int, default=1, help="worker processes (default 1)")
     add_seed(scene)
     add_overwrite(scene)
 
@@ -59,6 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     series.add_argument("--size", type=positive_int, default=2048, help="scene side in pixels (default 2048)")
     series.add_argument("--gsd", type=_single_gsd, default=1.0, metavar="M", help="metres per pixel (default 1)")
     series.add_argument("--start", default="2024-03-01", metavar="YYYY-MM-DD", help="first date (default 2024-03-01)")
+    series.add_argument("--threads", type=positive_int, default=1, help="worker processes (default 1)")
     add_seed(series)
     add_overwrite(series)
 
@@ -81,12 +98,13 @@ def run(args: argparse.Namespace) -> int:
         from .synth_scene import SceneSettings, write_scene
 
         settings = SceneSettings(size=args.size, gsd_m=args.gsd, bands=args.bands, dtype=args.dtype)
-        truth = write_scene(args.output, settings, args.seed, acquired=args.acquired, overwrite=args.overwrite)
+        truth = write_scene(args.output, settings, args.seed, acquired=_acquired(args.acquired),
+                            overwrite=args.overwrite, threads=args.threads)
         print(f"wrote {args.output} and {truth}")
         return 0
     from .synth_series import write_series
 
     paths = write_series(args.output, args.dates, args.seed, size=args.size, gsd_m=args.gsd, start=args.start,
-                         overwrite=args.overwrite)
+                         overwrite=args.overwrite, threads=args.threads)
     print(f"wrote {len(paths)} dated scenes and {args.output}/events.csv")
     return 0

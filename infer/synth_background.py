@@ -5,7 +5,7 @@ seed, so any window can be drawn on its own (see :mod:`synth_canvas`). Sizes are
 and converted with the GSD, so a tank farm looks the same size at 0.5 m and at 10 m per pixel.
 
 * Water: a base colour (open sea, green coastal, turbid harbour, dark), slow colour variation
-  (features of about 600 m), wave texture (about 6 m), and sun glint whose strength follows the
+  (features of about 600 m), wave texture (about 4 m), and sun glint whose strength follows the
   view: strongest when the sensor sits near the sun's mirror direction (azimuth sun + 180 degrees,
   zenith 90 degrees - sun elevation).
 * Land: soil, concrete and vegetation mixed by noise (vegetation is bright in NIR); roads; a quay
@@ -32,8 +32,8 @@ from .synth_geometry import View
 from .synth_vessels import with_nir
 
 WATER_COLOURS = np.array([
-    [0.05, 0.10, 0.17, 0.015], [0.07, 0.14, 0.15, 0.02], [0.13, 0.15, 0.12, 0.04], [0.04, 0.06, 0.09, 0.01],
-    [0.09, 0.16, 0.20, 0.02],
+    [0.08, 0.14, 0.21, 0.015], [0.09, 0.17, 0.18, 0.02], [0.16, 0.18, 0.14, 0.04], [0.06, 0.09, 0.12, 0.01],
+    [0.11, 0.19, 0.23, 0.02],
 ])
 SOIL = (0.42, 0.38, 0.32, 0.40)
 CONCRETE = (0.60, 0.59, 0.56, 0.55)
@@ -213,16 +213,19 @@ def draw_background(canvas: Canvas, layout: Layout, view: View, rng: np.random.G
     swell = fractal_noise(seed + 1, canvas.origin, h, w, 600 / gsd, octaves=3)
     tone = 0.82 + 0.36 * swell
     canvas.pixels[:] = layout.water[: canvas.channels] * tone[..., None]
-    wave_cell = 6.0 / gsd
+    wave_cell = 4.0 / gsd
     if wave_cell >= 2.0:
         waves = value_noise(seed + 2, canvas.origin, h, w, wave_cell) - 0.5
     else:
         waves = rng.random((h, w), dtype=np.float32) - 0.5
     canvas.pixels *= (1 + 0.25 * waves)[..., None]
     if layout.glint > 0.01:
-        sparkle = fractal_noise(seed + 3, canvas.origin, h, w, max(20.0 / gsd, 2.0), octaves=2)
+        # Facets of a few metres catch the sun; below two pixels they blur into a sheen.
+        facet_cell = 3.0 / gsd
+        sparkle = (value_noise(seed + 3, canvas.origin, h, w, facet_cell) if facet_cell >= 2.0
+                   else np.full((h, w), 0.75, dtype=np.float32))
         region = fractal_noise(seed + 4, canvas.origin, h, w, 800 / gsd, octaves=1)
-        glint = np.clip((sparkle - 0.55) * 4, 0, 1) * layout.glint * region
+        glint = np.clip((sparkle - 0.6) * 3, 0, 1) * layout.glint * region
         canvas.blend_field((0.95, 0.95, 0.93, 0.3), glint)
 
     if layout.land:

@@ -121,7 +121,9 @@ class Canvas:
     def blend_field(self, colour, weight: np.ndarray) -> None:
         """Mix the whole window towards ``colour`` with per-pixel ``weight [H, W]`` in [0, 1]."""
         c = np.asarray(colour, dtype=np.float32)[: self.channels]
-        self.pixels += (c - self.pixels) * weight[..., None].astype(np.float32)
+        step = c - self.pixels
+        step *= weight[..., None].astype(np.float32, copy=False)
+        self.pixels += step
 
 
 def sweep(points, shift) -> np.ndarray:

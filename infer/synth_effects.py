@@ -1,7 +1,7 @@
 """What the atmosphere and the sensor do to the picture: haze, clouds and their shadows, blur,
 noise, and (for 8-bit tiles) JPEG artefacts.
 
-* Haze: a veil of bluish grey, 0-25 % opacity, slowly varying (features about 3 km).
+* Haze: a veil of bluish grey, 0-18 % opacity, slowly varying (features about 3 km).
 * Clouds: fractal noise over about 2 km features cut at a threshold set by the cloud cover; each
   cloud casts its shadow ``cloud_height * cot(sun_elevation)`` away from the sun (cloud height
   800-3000 m), so a shadow can lie over a hull whose cloud is out of frame. A tile may also get a
@@ -27,6 +27,8 @@ from .synth_geometry import View
 HAZE_COLOUR = (0.62, 0.66, 0.72, 0.55)
 CLOUD_COLOUR = (0.93, 0.94, 0.95, 0.90)
 CLOUD_SHADOW_FACTOR = 0.55
+# Clouds stay thin enough to see through: every labelled vessel must remain visible.
+MAX_CLOUD_OPACITY = 0.6
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Atmosphere:
 def sample_atmosphere(rng: np.random.Generator, jpeg: bool, cloudy_share: float = 0.3) -> Atmosphere:
     return Atmosphere(
         seed=int(rng.integers(2**31)),
-        haze=float(rng.uniform(0.0, 0.25) if rng.random() < 0.6 else 0.0),
+        haze=float(rng.uniform(0.0, 0.18) if rng.random() < 0.6 else 0.0),
         cloud_cover=float(rng.uniform(0.05, 0.45) if rng.random() < cloudy_share else 0.0),
         cloud_height_m=float(rng.uniform(800, 3000)),
         blur_sigma_px=float(rng.uniform(0.3, 1.0)),
@@ -81,12 +83,12 @@ def apply_atmosphere(canvas: Canvas, atmosphere: Atmosphere, view: View, rng: np
                                                            3000 / gsd, octaves=2))
         canvas.blend_field(HAZE_COLOUR, np.clip(veil, 0, 1))
     if atmosphere.blur_sigma_px > 0:
-        for c in range(canvas.channels):
-            px[..., c] = cv2.GaussianBlur(px[..., c], (0, 0), atmosphere.blur_sigma_px,
-                                          borderType=cv2.BORDER_REFLECT)
+        px[:] = cv2.GaussianBlur(px, (0, 0), atmosphere.blur_sigma_px, borderType=cv2.BORDER_REFLECT).reshape(px.shape)
     if atmosphere.noise_sigma > 0:
-        sigma = atmosphere.noise_sigma * np.sqrt(0.3 + np.clip(px, 0, 1))
-        px += rng.standard_normal(px.shape, dtype=np.float32) * sigma.astype(np.float32)
+        # Read noise plus shot noise growing with brightness (linear stand-in for the square root).
+        noise = rng.standard_normal(px.shape, dtype=np.float32)
+        noise *= np.float32(atmosphere.noise_sigma) * (np.float32(0.55) + np.float32(0.9) * px)
+        px += noise
     np.clip(px, 0.0, 1.0, out=px)
 
 
@@ -96,7 +98,7 @@ def _cloud_field(atmosphere: Atmosphere, origin, h: int, w: int, gsd: float) -> 
     n = fractal_noise(atmosphere.seed + 11, origin, h, w, 2000 / gsd, octaves=5)
     # Fractal noise is roughly normal about 0.5: pick the cut so about `cover` of the sky is cloud.
     cut = 0.5 + 0.16 * (0.5 - atmosphere.cloud_cover) * 2.5
-    return np.clip((n - cut) * 6.0, 0.0, 1.0)
+    return np.clip((n - cut) * 6.0, 0.0, 1.0) * MAX_CLOUD_OPACITY
 
 
 def jpeg_roundtrip(image_hwc_uint8: np.ndarray, quality: int) -> np.ndarray:

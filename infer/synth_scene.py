@@ -14,7 +14,9 @@ Ground truth goes to ``OUT.truth.geojson`` (and ``.csv``) in the detection-file 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,27 +149,58 @@ def render_window(world: SceneWorld, seed: int, x0: int, y0: int, width: int, he
     return canvas.pixels[PAD:-PAD, PAD:-PAD]
 
 
-def write_raster(path: Path, world: SceneWorld, seed: int, settings: SceneSettings, acquired: str | None) -> None:
-    """Stream the scene to a tiled, deflate-compressed GeoTIFF (atomically)."""
+_WORKER: dict = {}
+
+
+def _start_worker(world: SceneWorld, seed: int, bands: int, dtype: str, bounds: np.ndarray) -> None:
+    _WORKER.update(world=world, seed=seed, bands=bands, dtype=dtype, bounds=bounds)
+
+
+def _window_pixels(window: tuple[int, int, int, int]) -> np.ndarray:
+    """One window, converted to the output type, as ``[C, h, w]`` (runs in a worker or in-process)."""
+    x0, y0, w, h = window
+    pixels = render_window(_WORKER["world"], _WORKER["seed"], x0, y0, w, h, _WORKER["bands"], _WORKER["bounds"])
+    convert = to_uint16 if _WORKER["dtype"] == "uint16" else to_uint8
+    return np.moveaxis(convert(pixels), 2, 0)
+
+
+def write_raster(path: Path, world: SceneWorld, seed: int, settings: SceneSettings, acquired: str | None,
+                 threads: int = 1) -> None:
+    """Stream the scene to a tiled, deflate-compressed GeoTIFF (atomically), drawing windows in
+    ``threads`` worker processes; the bytes do not depend on ``threads``."""
     import rasterio
     from rasterio.windows import Window
 
     size = settings.size
     bounds = (np.stack([_reach_px(s, world.view) for s in world.ships]) if world.ships
               else np.zeros((0, 4)))
-    convert = to_uint16 if settings.dtype == "uint16" else to_uint8
+    windows = [(x0, y0, min(WINDOW, size - x0), min(WINDOW, size - y0))
+               for y0 in range(0, size, WINDOW) for x0 in range(0, size, WINDOW)]
     profile = dict(driver="GTiff", width=size, height=size, count=settings.bands, dtype=settings.dtype,
                    crs=UTM_CRS, transform=world.transform, tiled=True, blockxsize=512, blockysize=512,
-                   compress="deflate", predictor=2, BIGTIFF="IF_SAFER",
+                   compress="deflate", zlevel=1, predictor=2, BIGTIFF="IF_SAFER",
                    photometric="RGB" if settings.bands == 3 else "MINISBLACK")
-    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+    worker_args = (world, seed, settings.bands, settings.dtype, bounds)
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst, \
+            _window_renderer(threads, worker_args) as render:
         if acquired is not None:
             dst.update_tags(ACQUISITION_DATETIME=acquired)
-        for y0 in range(0, size, WINDOW):
-            for x0 in range(0, size, WINDOW):
-                w, h = min(WINDOW, size - x0), min(WINDOW, size - y0)
-                pixels = render_window(world, seed, x0, y0, w, h, settings.bands, bounds)
-                dst.write(np.moveaxis(convert(pixels), 2, 0), window=Window(x0, y0, w, h))
+        for (x0, y0, w, h), block in zip(windows, render(windows), strict=True):
+            dst.write(block, window=Window(x0, y0, w, h))
+
+
+@contextlib.contextmanager
+def _window_renderer(threads: int, worker_args):
+    """A function mapping windows to pixel blocks, in order: in-process or over a process pool."""
+    if threads <= 1:
+        _start_worker(*worker_args)
+        try:
+            yield lambda windows: map(_window_pixels, windows)
+        finally:
+            _WORKER.clear()
+        return
+    with multiprocessing.get_context("spawn").Pool(threads, initializer=_start_worker, initargs=worker_args) as pool:
+        yield lambda windows: pool.imap(_window_pixels, windows)
 
 
 def truth_detections(ships: list[Ship], view: View) -> list[Detection]:
@@ -218,11 +251,11 @@ def check_output(path: Path, overwrite: bool) -> None:
 
 
 def write_scene(path, settings: SceneSettings, seed: int, acquired: str | None = None,
-                overwrite: bool = False) -> Path:
+                overwrite: bool = False, threads: int = 1) -> Path:
     """Write ``path`` (GeoTIFF) and its truth GeoJSON; returns the GeoJSON's path."""
     path = Path(path)
     settings.check()
     check_output(path, overwrite)
     world = compose_scene(seed, settings)
-    write_raster(path, world, seed, settings, acquired)
+    write_raster(path, world, seed, settings, acquired, threads)
     return write_truth(path, world, settings, acquired)

@@ -205,7 +205,7 @@ def scene_name(moment: datetime) -> str:
 
 
 def write_series(out_dir, dates: int, seed: int, size: int = 2048, gsd_m: float = 1.0, start: str = "2024-03-01",
-                 overwrite: bool = False) -> list[Path]:
+                 overwrite: bool = False, threads: int = 1) -> list[Path]:
     """Simulate and write the series (module doc); returns the GeoTIFF paths."""
     out = Path(out_dir)
     if not 1 <= dates <= MAX_DATES:
@@ -238,7 +238,7 @@ def write_series(out_dir, dates: int, seed: int, size: int = 2048, gsd_m: float 
         path = out / scene_name(moment)
         if path.exists() and not overwrite:
             raise ConfigError(f"{path}: exists (pass --overwrite to replace it)")
-        write_raster(path, world, seed * 1000 + i, settings, iso(moment))
+        write_raster(path, world, seed * 1000 + i, settings, iso(moment), threads)
         write_truth(path, world, settings, iso(moment))
         paths.append(path)
     rows = events_rows(snapshots, moments, transform)

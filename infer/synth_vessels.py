@@ -257,20 +257,28 @@ def to_label(ship: Ship, view: View) -> Vessel:
 
 
 def draw_wake(canvas: Canvas, ship: Ship, view: View) -> None:
-    """Turbulent wake astern and a bow wave for a ship under way (foam on the water)."""
+    """For a ship under way: a turbulent wake astern (about 3 ship lengths, widening from 0.7 to
+    1.6 beams and fading), faint Kelvin arms at 19.5 degrees either side, and a bow wave."""
     if not ship.moving:
         return
     g = ShipGeometry(ship, view)
     L, B = ship.length_m, ship.beam_m
-    steps = 6
+    steps = 8
+    reach = 3.0 * L
     for k in range(steps):
-        x0, x1 = -L / 2 - k * 0.3 * L, -L / 2 - (k + 1) * 0.3 * L
-        w0, w1 = 0.4 * B * (1 + 0.5 * k), 0.4 * B * (1 + 0.5 * (k + 1))
+        x0, x1 = -L / 2 - k * reach / steps, -L / 2 - (k + 1) * reach / steps
+        w0, w1 = 0.35 * B * (1 + 1.3 * k / steps), 0.35 * B * (1 + 1.3 * (k + 1) / steps)
         quad = g.to_px([[x0, -w0], [x0, w0], [x1, w1], [x1, -w1]])
-        canvas.fill([quad], FOAM, alpha=0.35 * (1 - k / steps))
+        canvas.fill([quad], FOAM, alpha=0.24 * (1 - k / steps) ** 1.5)
+    spread = math.tan(math.radians(19.5))
     for side in (-1, 1):
-        arm = g.to_px([[L / 2, 0], [L / 2 - 0.6 * L, side * 0.75 * B], [-L / 2 - 1.2 * L, side * 1.1 * L * 0.35]])
-        canvas.line(arm, FOAM, width_px=max(0.6 / view.gsd_m, 0.3), alpha=0.45)
+        for k in range(3):  # fading with distance from the ship
+            x0, x1 = L / 2 - k * 0.7 * L, L / 2 - (k + 1) * 0.7 * L
+            arm = g.to_px([[x0, side * (0.5 * B + (L / 2 - x0) * spread)],
+                           [x1, side * (0.5 * B + (L / 2 - x1) * spread)]])
+            canvas.line(arm, FOAM, width_px=max(0.25 * B / view.gsd_m, 0.3), alpha=0.07 * (1 - k / 3))
+    bow = g.to_px([[L / 2 + 0.01 * L, 0.0], [L / 2 - 0.08 * L, 0.62 * B], [L / 2 - 0.08 * L, -0.62 * B]])
+    canvas.fill([bow], FOAM, alpha=0.35)
 
 
 def draw_shadow(canvas: Canvas, ship: Ship, view: View) -> None:
