@@ -219,7 +219,8 @@ def build_document(scenes: list[DatedScene], counts: list[DateCount], events: li
         "Uncertain sightings neither create nor break events; a loading is only counted when the same tanker is "
         "seen empty and later loaded. Part cargoes and ship-to-ship transfers away from the area are not seen.",
         "The same tanker is recognised across dates by position, length and hull axis only: two similar tankers "
-        "swapping the same berth between dates look like one that stayed.",
+        "swapping the same berth between dates look like one that stayed, and a tanker missed or called 'other' "
+        "on one date shows as a departure and a new arrival (see --max-missed).",
         "A tanker outside a date's imaged footprint was not seen, which is not counted as a departure.",
         "Volumes come from length alone, through typical size classes: a range, not a measurement.",
     ]
