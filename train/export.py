@@ -12,8 +12,9 @@ input shape is checked to be symbolic in N, H and W.
 
 Variants (same input and output types as the fp32 file):
 
-* int8: static quantisation with onnxruntime's tools, QDQ format, calibrated on real images; only
-  the convolutions are quantised, so box decoding keeps float precision;
+* int8: static quantisation with onnxruntime's tools, QDQ format, calibrated on real images; the
+  network is quantised (activations stay int8 from one convolution to the next), the in-graph box
+  decoding is left in float, so coordinates keep their precision;
 * fp16 (for GPUs): the network's convolutions run in float16, the in-graph decoding stays float32
   (box coordinates up to 8,192 px would lose whole pixels in float16), uint8 in, float32 out.
 """
@@ -283,7 +284,7 @@ class _CalibrationReader:
 
 def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> str:
     """Static int8 quantisation (QDQ, per-channel int8 weights, uint8 activations) of the
-    convolutions of ``fp32_path``, calibrated on ``calibration_images`` (uint8 ``[C, H, W]``, the
+    network part of ``fp32_path`` (decoding stays float), calibrated on ``calibration_images`` (uint8 ``[C, H, W]``, the
     model's scaled input); metadata carried over with ``precision: int8``. Returns the model id."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -296,8 +297,11 @@ def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> 
         prepared = Path(tmp_dir) / "prepared.onnx"
         with contextlib.redirect_stdout(io.StringIO()):
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+            prepared_graph = onnx.load(str(prepared)).graph
+            network = _network_nodes(prepared_graph)
+            decoding = [n.name for n in prepared_graph.node if n.name not in network]
             quantize_static(str(prepared), str(tmp), _CalibrationReader(calibration_images),
-                            quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"], per_channel=True,
+                            quant_format=QuantFormat.QDQ, nodes_to_exclude=decoding, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax)
         proto = onnx.load(str(tmp))
