@@ -19,9 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 
 from .errors import ConfigError
-from .geometry import rotated_nms
+from .geometry import boxes_to_polygons, rotated_nms
 
 # The longest vessel the overlap must hold whole: a VLCC is about 330 m (CONVENTIONS.md).
 LONGEST_VESSEL_M = 340.0
@@ -167,16 +168,45 @@ def tile_to_source(boxes: np.ndarray, tile: Tile, scale: float) -> np.ndarray:
     return out
 
 
+def _overlap_groups(boxes: np.ndarray) -> list[np.ndarray]:
+    """Indices of boxes grouped so that boxes whose outlines touch share a group (connected
+    components of the "intersects" graph, found with an R-tree)."""
+    polygons = boxes_to_polygons(boxes)
+    pairs = shapely.STRtree(polygons).query(polygons, predicate="intersects")
+    parent = np.arange(len(boxes))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in zip(*pairs, strict=True):
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([root(i) for i in range(len(boxes))])
+    order = np.argsort(roots, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(roots[order])) + 1)
+
+
 def merge_detections(boxes: np.ndarray, scores: np.ndarray, owner_ok: np.ndarray,
                      iou_threshold: float = MERGE_IOU) -> np.ndarray:
     """Indices (into the concatenated per-tile detections) that survive the merge.
 
     ``owner_ok`` says, per detection, whether its tile owns its centre (:meth:`Tile.owns`); the
-    rest are dropped before rotated NMS across tiles. Returned highest score first.
+    rest are dropped before rotated NMS across tiles. NMS runs per group of touching boxes, which
+    gives the same result as one NMS over the scene without its N x N IoU matrix (a large scene
+    holds tens of thousands of boxes). Returned highest score first.
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
+    scores = np.asarray(scores, dtype=np.float64)
     candidates = np.flatnonzero(np.asarray(owner_ok, dtype=bool))
     if len(candidates) == 0:
         return candidates.astype(np.int64)
-    keep = rotated_nms(boxes[candidates], np.asarray(scores)[candidates], iou_threshold)
-    return candidates[keep]
+    kept = []
+    for group in _overlap_groups(boxes[candidates]):
+        members = candidates[group]
+        kept.extend(members[rotated_nms(boxes[members], scores[members], iou_threshold)])
+    kept = np.asarray(kept, dtype=np.int64)
+    return kept[np.argsort(-scores[kept], kind="stable")]

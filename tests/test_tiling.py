@@ -114,3 +114,20 @@ def test_merge_suppresses_duplicates_and_keeps_neighbours():
     kept = merge_detections(boxes, scores, np.array([True, True, True]))
     assert kept.tolist() == [1, 2]
     assert merge_detections(boxes, scores, np.zeros(3, bool)).tolist() == []
+
+
+def test_grouped_merge_equals_one_scene_wide_nms():
+    rng = np.random.default_rng(4)
+    centres = rng.uniform(0, 3000, size=(60, 2))
+    # clusters of jittered copies (duplicates across tiles) plus isolated boxes
+    boxes = np.concatenate([
+        np.column_stack([np.repeat(centres, 4, axis=0) + rng.normal(0, 3, (240, 2)),
+                         rng.uniform(40, 120, 240), rng.uniform(8, 20, 240), rng.uniform(-1.5, 1.5, 240)]),
+    ])
+    scores = rng.uniform(0, 1, len(boxes))
+    owned = rng.uniform(size=len(boxes)) < 0.8
+    from tankerwatch.infer.geometry import rotated_nms
+
+    expected = np.flatnonzero(owned)[rotated_nms(boxes[owned], scores[owned], 0.5)]
+    got = merge_detections(boxes, scores, owned)
+    assert got.tolist() == expected.tolist()
