@@ -36,8 +36,10 @@ def main() -> int:
     argv = [TW, "fit", "--config", str(REPO / "configs" / "sen2ships.yaml"),
             "--trainer.max_epochs", str(args.epochs), "--data.samples_per_epoch", str(args.samples_per_epoch),
             "--model.weights", args.weights, "--trainer.enable_progress_bar", "false",
-            "--trainer.logger.0.init_args.name", args.name,
-            "--trainer.logger.1.init_args.save_dir", f"runs/{args.name}",
+            "--trainer.logger", json.dumps([
+                {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs", "name": args.name}},
+                {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                 "init_args": {"save_dir": f"runs/{args.name}", "name": "tensorboard"}}]),
             "--checkpoint.dirpath", f"runs/{args.name}/checkpoints",
             "--trainer.callbacks+=tankerwatch.train.callbacks.ElapsedTime"]
     start = time.perf_counter()
