@@ -34,7 +34,6 @@ BENCH_META = {
 
 def build_model(config_path: Path, checkpoint: Path | None):
     import torch
-
     from tankerwatch.models import build_detector
     from tankerwatch.models.detector import OrientedDetector
 
@@ -75,7 +74,6 @@ def main() -> int:
     args = parser.parse_args()
 
     import torch
-
     from tankerwatch.train.export import blob_images, export_onnx, quantize_int8
 
     torch.set_num_threads(args.threads)
