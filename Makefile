@@ -39,6 +39,12 @@ demo: $(STAMP)
 	@echo "tankerwatch demo: writing to $(DEMO_DIR)/"
 	$(TW) synth tiles $(DEMO_DIR)/tiles --count 64 --size 256 --seed 0
 	$(TW) synth series $(DEMO_DIR)/series --dates 8 --size 1024 --seed 0 --overwrite
+# Export the newest best checkpoint the demo trained (or DEMO_CKPT=...) and run detect on the series.
+	@CKPT="$(DEMO_CKPT)"; [ -n "$$CKPT" ] || CKPT=$$(find $(DEMO_DIR) runs/synthetic -name 'best-*.ckpt' -printf '%T@ %p\n' 2>/dev/null | sort -nr | head -1 | cut -d' ' -f2-); \
+	if [ -z "$$CKPT" ]; then echo "no trained checkpoint found: skipping export and detect"; else \
+		$(TW) export "$$CKPT" -o $(DEMO_DIR)/model.onnx --overwrite && \
+		$(TW) detect $(DEMO_DIR)/model.onnx $(DEMO_DIR)/series -o $(DEMO_DIR)/detections --overwrite --threads 2 && \
+		echo "detections: $(DEMO_DIR)/detections/*.geojson (+ .csv); quick-looks: $(DEMO_DIR)/detections/*.quicklook.png"; fi
 # The report comes last and prints its path; its input is the series' ground truth until the
 # demo's detect step writes $(DEMO_DIR)/detections, which it then reads instead.
 	$(TW) report $$(if [ -d $(DEMO_DIR)/detections ]; then echo $(DEMO_DIR)/detections; else echo $(DEMO_DIR)/series/*.truth.geojson; fi) \
