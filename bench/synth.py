@@ -11,6 +11,7 @@ the CPU they ran on. Both go through the same code as ``tankerwatch synth``.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -39,22 +40,34 @@ def peak_rss_mb() -> float:
     return (own + child) / 1024
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished workers."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def load_note() -> str:
+    # The machine may be shared: the load average says how much of it these figures had.
+    return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
 def bench_tiles(count: int, threads: int, work: Path) -> None:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     write_tiles(work / "tiles", count, TileSettings(512), seed=0, threads=threads)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     print(f"tiles: {count} x 512x512 px in {seconds:.1f} s with {threads} process(es): "
-          f"{count / seconds:.1f} tiles/s (target: 1000 in < 120 s)")
+          f"{count / seconds:.1f} tiles/s; {1000 * cpu / count:.0f} ms CPU per tile "
+          f"(target: 1000 in < 120 s); {load_note()}")
 
 
 def bench_scene(size: int, threads: int, work: Path) -> None:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     write_scene(work / "scene.tif", SceneSettings(size=size, gsd_m=1.0), seed=0, threads=threads)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     megabytes = (work / "scene.tif").stat().st_size / 1e6
-    print(f"scene: {size}x{size} px at 1 m in {seconds:.1f} s with {threads} process(es), "
+    print(f"scene: {size}x{size} px at 1 m in {seconds:.1f} s with {threads} process(es) ({cpu:.0f} s CPU), "
           f"{megabytes:.0f} MB on disk, peak RSS {peak_rss_mb():.0f} MB (self + largest worker) "
-          f"(targets: < 180 s, < 1024 MB)")
+          f"(targets: < 180 s, < 1024 MB); {load_note()}")
 
 
 def _crop(image: np.ndarray, centre, size: int) -> np.ndarray:
