@@ -189,8 +189,9 @@ def sample_draft_fraction(rng: np.random.Generator, load: LoadState | None = Non
 
 
 def sample_tanker(rng: np.random.Generator, max_length_m: float, load: LoadState | None = None,
-                  draft_fraction: float | None = None) -> TankerSpec:
-    """A tanker no longer than ``max_length_m``; small coastal tankers are drawn most often.
+                  draft_fraction: float | None = None, small_weight: float = 3.0) -> TankerSpec:
+    """A tanker no longer than ``max_length_m``; the small coastal class is drawn ``small_weight``
+    times as often as each other class that fits.
 
     Within a class every dimension sits at the same relative position of its range (a longer ship
     is also broader and deeper), with a little independent jitter on the beam.
@@ -198,7 +199,7 @@ def sample_tanker(rng: np.random.Generator, max_length_m: float, load: LoadState
     classes = classes_that_fit(max_length_m)
     if not classes:
         raise ValueError(f"no tanker class fits in {max_length_m:.0f} m")
-    weights = np.array([3.0 if c is TANKER_CLASSES[0] else 1.0 for c in classes])
+    weights = np.array([small_weight if c is TANKER_CLASSES[0] else 1.0 for c in classes])
     cls = classes[rng.choice(len(classes), p=weights / weights.sum())]
     low = max(cls.length_m[0], MIN_TANKER_LENGTH_M)
     high = min(cls.length_m[1], max_length_m)

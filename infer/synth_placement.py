@@ -15,7 +15,7 @@ import shapely
 from .geometry import box_corners
 from .labels import LoadState
 from .synth_background import Berth, Layout
-from .synth_geometry import MIN_TANKER_LENGTH_M, View, sample_tanker
+from .synth_geometry import View, sample_tanker
 from .synth_vessels import DISTRACTOR_SIZES, Ship, ShipGeometry, make_ship, sample_distractor_kind
 
 EDGE_MARGIN_PX = 3.0  # blur spreads a hull's edge about this far
@@ -94,7 +94,3 @@ def alongside(rng: np.random.Generator, first: Ship, partner: Ship, view: View) 
 
 def random_water_point(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     return np.array([rng.uniform(0, width), rng.uniform(0, height)])
-
-
-def fits_tanker(max_length_m: float) -> bool:
-    return max_length_m >= MIN_TANKER_LENGTH_M

@@ -33,7 +33,7 @@ from .labels import LoadState
 from .synth_background import Layout, terminal
 from .synth_canvas import Canvas
 from .synth_effects import Atmosphere, sample_atmosphere, to_uint8, to_uint16
-from .synth_geometry import View, sample_view
+from .synth_geometry import MIN_TANKER_LENGTH_M, View, sample_view
 from .synth_placement import Placer, alongside, at_berth, distractor_ship, random_water_point, tanker_ship
 from .synth_tiles import UTM_CRS, draw_world
 from .synth_vessels import Ship, ShipGeometry, to_label
@@ -120,7 +120,7 @@ def compose_scene(seed: int, settings: SceneSettings) -> SceneWorld:
             continue
         cap = min(berth.max_length_m, max_len)
         vid = f"b{b:03d}"
-        ship = (tanker_ship(rng, vid, berth.centre, 0.0, cap) if cap >= 60 and rng.random() < 0.65
+        ship = (tanker_ship(rng, vid, berth.centre, 0.0, cap) if cap >= MIN_TANKER_LENGTH_M and rng.random() < 0.65
                 else distractor_ship(rng, vid, berth.centre, 0.0, cap, settings.gsd_m))
         if ship is not None:
             placer.try_add(at_berth(ship, berth, view, flip=rng.random() < 0.5), berthed=True)

@@ -6,7 +6,8 @@ atmosphere; the terminal (shore, jetties, quay, tank farm) is the same on every 
 
 The life of a tanker, decided one date step at a time from the seed:
 
-* Arrival: a free berth gets a tanker with probability 0.55; four in five arrive empty to load,
+* Arrival: a free berth gets a tanker with probability 0.55, most often a small coastal one (the
+  class is drawn 8 times as often as each other class that fits); four in five arrive empty to load,
   the rest loaded to discharge. One or two tankers may also arrive at the anchorage; they wait
   there (their state does not change) and leave.
 * At a berth: a tanker whose cargo is not yet worked is worked by the next date with probability
@@ -66,6 +67,8 @@ P_EMPTY_ARRIVAL = 0.8
 P_WORKED = 0.7
 P_LEAVE_WORKED = 0.6
 P_LEAVE_ANCHORAGE = 0.5
+# The terminal's trade is the project's case: small coastal product tankers (REFERENCE.md).
+SMALL_TANKER_WEIGHT = 8.0
 
 
 @dataclass
@@ -132,7 +135,7 @@ class Terminal:
             if b in busy or rng.random() >= P_BERTH_ARRIVAL:
                 continue
             load = LoadState.EMPTY if rng.random() < P_EMPTY_ARRIVAL else LoadState.LOADED
-            spec = sample_tanker(rng, min(berth.max_length_m, self.max_len), load)
+            spec = sample_tanker(rng, min(berth.max_length_m, self.max_len), load, small_weight=SMALL_TANKER_WEIGHT)
             ship = at_berth(make_ship(rng, self._new_id(), "tanker", berth.centre, 0.0, tanker=spec),
                             berth, view, flip=rng.random() < 0.5)
             if placer.try_add(ship, berthed=True):

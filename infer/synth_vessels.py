@@ -10,7 +10,8 @@ house leans further off-nadir and throws a longer shadow.
 Kinds: ``tanker`` (pointed bow, transom stern, accommodation block aft, centreline pipework and
 catwalk, manifold amidships) and the distractors ``container`` (container bays in many colours),
 ``bulk`` (hatch covers), ``tug``, ``small`` (small craft) and ``barge``. Bulk carriers and barges
-also ride high or low: freeboard alone does not make a tanker.
+also ride high or low, and two in five bulk and container ships show a red antifouling band of
+1-4 m: neither freeboard nor a red band alone makes an empty tanker.
 
 Colours (display brightness R, G, B, NIR in [0, 1]) are drawn from the same tables whatever the
 load state: red hulls and red decks appear on both empty and loaded tankers, so the red
@@ -92,12 +93,23 @@ class Ship:
     heading: float
     length_m: float
     beam_m: float
-    freeboard_m: float
     house_height_m: float
     seed: int
     tanker: TankerSpec | None = None
     moving: bool = False
     paint: dict = field(default_factory=dict)
+    hull_freeboard_m: float = 0.0  # non-tankers; a tanker's follows from its draft
+    boot_top_m: float = 0.0  # non-tankers riding light also show their antifouling band
+
+    @property
+    def freeboard_m(self) -> float:
+        return self.tanker.freeboard_m if self.tanker is not None else self.hull_freeboard_m
+
+    @property
+    def antifouling_m(self) -> float:
+        """Height of the red antifouling band showing above the water."""
+        band = self.tanker.antifouling_m if self.tanker is not None else self.boot_top_m
+        return min(band, self.freeboard_m)
 
     @property
     def vessel_type(self) -> VesselType:
@@ -119,15 +131,16 @@ def make_ship(rng: np.random.Generator, vessel_id: str, kind: str, centre, headi
             raise ValueError("a tanker needs its TankerSpec")
         house = 8.0 + 10.0 * min(tanker.length_m / 250.0, 1.0) + rng.uniform(-1.5, 1.5)
         return Ship(vessel_id, kind, np.asarray(centre, dtype=np.float64), float(heading), tanker.length_m,
-                    tanker.beam_m, tanker.freeboard_m, house, int(rng.integers(2**31)), tanker, moving, paint)
+                    tanker.beam_m, house, int(rng.integers(2**31)), tanker, moving, paint)
     (l_lo, l_hi), (b_lo, b_hi), (f_lo, f_hi), (h_lo, h_hi) = DISTRACTOR_SIZES[kind]
     length = rng.uniform(l_lo, l_hi) if length_m is None else length_m
     if kind == "small":
         paint["hull"] = with_nir(np.array([0.85, 0.86, 0.86]) * rng.uniform(0.85, 1.05))
         paint["deck"] = with_nir(np.array([0.80, 0.80, 0.78]) * rng.uniform(0.8, 1.05))
+    boot_top = float(rng.uniform(1.0, 4.0)) if kind in ("bulk", "container") and rng.random() < 0.4 else 0.0
     return Ship(vessel_id, kind, np.asarray(centre, dtype=np.float64), float(heading), float(length),
-                float(length * rng.uniform(b_lo, b_hi)), float(rng.uniform(f_lo, f_hi)), float(rng.uniform(h_lo, h_hi)),
-                int(rng.integers(2**31)), None, moving, paint)
+                float(length * rng.uniform(b_lo, b_hi)), float(rng.uniform(h_lo, h_hi)), int(rng.integers(2**31)),
+                None, moving, paint, hull_freeboard_m=float(rng.uniform(f_lo, f_hi)), boot_top_m=boot_top)
 
 
 def hull_outline_m(kind: str, length: float, beam: float) -> np.ndarray:
@@ -291,8 +304,7 @@ def draw_ship(canvas: Canvas, ship: Ship, view: View) -> None:
     if not canvas.overlaps(g.body_points(), margin=4):
         return
     paint = ship.paint
-    band = ship.tanker.antifouling_m if ship.tanker is not None else 0.0
-    band = min(band, ship.freeboard_m)
+    band = ship.antifouling_m
     if band > 0:
         canvas.fill([sweep(g.waterline, view.relief_shift_px(band))], paint["antifouling"])
     band_top = g.waterline + view.relief_shift_px(band)
@@ -306,7 +318,7 @@ def draw_ship(canvas: Canvas, ship: Ship, view: View) -> None:
     _DECK_PAINTERS[ship.kind](canvas, g, rng)
     if g.house_foot is not None:
         top = g.house_top()
-        walls = sweep(g.house_foot + g.deck_shift, top - g.house_foot - g.deck_shift)
+        walls = sweep(g.house_foot + g.deck_shift, view.relief_shift_px(ship.house_height_m))
         canvas.fill([walls], paint["house"] * 0.72)
         canvas.fill([top], paint["house"])
         funnel = g.funnel_top()

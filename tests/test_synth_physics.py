@@ -77,6 +77,16 @@ def test_empty_tanker_rides_higher_and_shows_wider_shadow_in_pixels():
     assert widths[LoadState.EMPTY] > widths[LoadState.LOADED] + 4
 
 
+def test_loading_a_tanker_lowers_its_freeboard_and_hides_the_red_band():
+    rng = np.random.default_rng(3)
+    ship = make_ship(rng, "x", "tanker", (0.0, 0.0), 0.0, tanker=sample_tanker(rng, 110.0, draft_fraction=0.0))
+    empty_freeboard, empty_band = ship.freeboard_m, ship.antifouling_m
+    ship.tanker = ship.tanker.with_draft(1.0)
+    assert ship.load is LoadState.LOADED and ship.antifouling_m == 0.0 < empty_band
+    # REFERENCE.md, small coastal: about 3-6 m of freeboard in ballast, 1-2.5 m laden.
+    assert 3.0 <= empty_freeboard <= 6.0 and 1.0 <= ship.freeboard_m <= 2.5
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_label_box_holds_every_drawn_vessel_pixel(seed):
     rng = np.random.default_rng(seed)
