@@ -149,9 +149,9 @@ def _read_tile(dataset, tile: Tile, grid: TileGrid, bands, lo, hi) -> np.ndarray
 
 
 def run_tiles(detector: OnnxDetector, path: Path, grid: TileGrid, lo, hi, batch_size: int,
-              progress: bool | None = None) -> tuple[np.ndarray, Outputs]:
-    """Run every tile; return the merged detections' boxes ``[M, 5]`` (source px) and their rows."""
-    boxes, rows, owned = [], [], []
+              progress: bool | None = None) -> Outputs:
+    """Run every tile; return the merged detections (one image's rows, boxes in source pixels)."""
+    rows, owned = [], []
     bands = detector.info.scaling.bands
     tiles = list(grid)
     with open_raster(path) as dataset, tqdm(total=len(tiles), desc=path.name, unit="tile", file=sys.stderr,
@@ -162,17 +162,15 @@ def run_tiles(detector: OnnxDetector, path: Path, grid: TileGrid, lo, hi, batch_
             outputs = detector.run(np.stack([_read_tile(dataset, t, grid, bands, lo, hi) for t in batch]))
             for i, tile in enumerate(batch):
                 found = outputs.image(i)
-                source_boxes = tile_to_source(found.boxes, tile, grid.scale)
-                boxes.append(source_boxes)
-                owned.append(tile.owns(source_boxes[:, :2]))
+                found = found._replace(boxes=tile_to_source(found.boxes, tile, grid.scale))
+                owned.append(tile.owns(found.boxes[:, :2]))
                 rows.append(found)
             bar.update(len(batch))
-    all_boxes = np.concatenate(boxes) if boxes else np.zeros((0, 5))
-    merged = Outputs(all_boxes, *(np.concatenate([getattr(r, name) for r in rows])
-                                  for name in ("scores", "type_probs", "load_probs", "count")))
-    keep = merge_detections(all_boxes, merged.scores, np.concatenate(owned))
-    return all_boxes[keep], Outputs(all_boxes[keep], merged.scores[keep], merged.type_probs[keep],
-                                    merged.load_probs[keep], np.array([len(keep)], dtype=np.int64))
+    boxes, scores, type_probs, load_probs = (np.concatenate([getattr(r, name) for r in rows])
+                                             for name in ("boxes", "scores", "type_probs", "load_probs"))
+    keep = merge_detections(boxes, scores, np.concatenate(owned))
+    return Outputs(boxes[keep], scores[keep], type_probs[keep], load_probs[keep],
+                   np.array([len(keep)], dtype=np.int64))
 
 
 def to_detections(found: Outputs, gsd_m: float, detector: OnnxDetector) -> list[Detection]:
@@ -215,7 +213,7 @@ def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = No
     scaling = model.scaling
     preview, valid = read_decimated(path, STATS_MAX_SIDE, bands=scaling.bands)
     lo, hi = scaling.limits(preview, valid)
-    boxes, found = run_tiles(detector, path, grid, lo, hi, batch_size, progress)
+    found = run_tiles(detector, path, grid, lo, hi, batch_size, progress)
     detections = to_detections(found, gsd, detector)
 
     georeferenced = info.georeferenced
@@ -232,7 +230,7 @@ def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = No
     out_dir = Path(out_dir)
     quicklook_path, *_ = paths = output_paths(path, out_dir)
     shrink = preview.shape[2] / info.width
-    write_quicklook(quicklook_path, to_uint8(preview, lo, hi) * valid[None].astype(np.uint8), boxes,
+    write_quicklook(quicklook_path, to_uint8(preview, lo, hi) * valid[None].astype(np.uint8), found.boxes,
                     [detection_class(d.vessel_type, d.load) for d in detections], shrink, title=path.name)
     write_detection_files(out_dir / path.stem, detections, header,
                           info.crs if georeferenced else None, info.transform if georeferenced else None,
