@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -117,8 +118,7 @@ def set_metadata(proto: onnx.ModelProto, values: dict) -> None:
 
 
 def read_metadata_values(proto: onnx.ModelProto) -> dict:
-    import json
-
+    """The ``tankerwatch.*`` metadata of an exported model, decoded (already validated at export)."""
     return {p.key[len("tankerwatch."):]: json.loads(p.value) for p in proto.metadata_props
             if p.key.startswith("tankerwatch.")}
 
