@@ -35,7 +35,8 @@ from .synth_canvas import Canvas
 from .synth_effects import Atmosphere, sample_atmosphere, to_uint8, to_uint16
 from .synth_geometry import MIN_TANKER_LENGTH_M, View, sample_view
 from .synth_placement import Placer, alongside, at_berth, distractor_ship, random_water_point, tanker_ship
-from .synth_tiles import UTM_CRS, draw_world
+from .synth_render import draw_world
+from .synth_tiles import UTM_CRS
 from .synth_vessels import Ship, ShipGeometry, to_label
 
 SCENE_CENTRE_LONLAT = (133.07, 42.75)

@@ -10,9 +10,11 @@ Further tankers are empty or loaded at even odds.
 GSD: by default 80 % of tiles are log-uniform in 0.5-3 m (where the load-state cue is in the
 pixels, REFERENCE.md) and 20 % in 3-10 m (PlanetScope to Sentinel-2, where it is not, so a model
 learns to say "uncertain" there); ``--gsd A:B`` draws log-uniform in [A, B] instead. A tile must
-fit a 60 m tanker in 80 % of its side, so the lowest GSD used is ``max(A, 75 m / size)``.
+fit a 60 m tanker in 80 % of its side, so the lowest GSD used is ``max(A, 75 m / size)``; B may
+not exceed 15 m (a 60 m tanker would be under 4 pixels).
 
-Images: 3-band 8-bit PNG by default (some JPEG-compressed first, for the artefacts); ``bands=4``
+Images: 3-band 8-bit PNG by default (two in five passed through JPEG at quality 45-95 first,
+for its artefacts); ``bands=4``
 (adds NIR) or ``dtype=uint16`` (reflectance x 10,000) write a GeoTIFF placed near Vostochny in
 EPSG:32653 with a pixel size of the tile's GSD.
 """
@@ -36,18 +38,20 @@ from .atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from .errors import ConfigError
 from .formats import write_splits
 from .labels import LabelledImage, LoadState
-from .synth_background import draw_background, open_water, terminal
+from .synth_background import open_water, terminal
 from .synth_canvas import Canvas
-from .synth_effects import apply_atmosphere, jpeg_roundtrip, sample_atmosphere, to_uint8, to_uint16
+from .synth_effects import jpeg_roundtrip, sample_atmosphere, to_uint8, to_uint16
 from .synth_geometry import MIN_TANKER_LENGTH_M, View, sample_view
 from .synth_placement import Placer, alongside, at_berth, distractor_ship, random_water_point, tanker_ship
-from .synth_vessels import Ship, ShipGeometry, draw_shadow, draw_ship, draw_wake, to_label
+from .synth_render import draw_world
+from .synth_vessels import Ship, ShipGeometry, to_label
 
 DEFAULT_GSD_BANDS = (((0.5, 3.0), 0.8), ((3.0, 10.0), 0.2))
 MIN_COUNT = 6
 MIN_SIZE = 64
 MAX_SIZE = 8192
 FILL_SHARE = 0.8  # the longest vessel may take this share of the tile's side
+MAX_TILE_GSD_M = 15.0
 TILE_ORIGIN_UTM = (393_000.0, 4_733_000.0)  # EPSG:32653, the bay off Vostochny
 UTM_CRS = "EPSG:32653"
 SPLITS = ("train", "val", "test")
@@ -71,6 +75,9 @@ class TileSettings:
     def gsd_bands(self) -> tuple:
         """((low, high), weight) pairs after raising lows so a 60 m tanker fits (module doc)."""
         floor = MIN_TANKER_LENGTH_M / (FILL_SHARE * self.size)
+        if self.gsd_range is not None and self.gsd_range[1] > MAX_TILE_GSD_M:
+            raise ConfigError(f"--gsd {self.gsd_range[1]:g} is too coarse: above {MAX_TILE_GSD_M:g} m a "
+                              f"{MIN_TANKER_LENGTH_M:.0f} m tanker is under 4 pixels")
         bands = DEFAULT_GSD_BANDS if self.gsd_range is None else ((tuple(self.gsd_range), 1.0),)
         usable = tuple(((max(lo, floor), hi), w) for (lo, hi), w in bands if hi >= floor)
         if not usable:
@@ -170,18 +177,6 @@ def compose_tile(seed: int, index: int, settings: TileSettings) -> TileWorld:
         target = tankers[int(rng.integers(len(tankers)))]
         atmosphere.shadow_spots.append((target.centre.copy(), 0.7 * target.length_m / gsd))
     return TileWorld(view, layout, placer.ships, atmosphere, "terminal" if coastal else "open water")
-
-
-def draw_world(canvas: Canvas, world_view: View, layout, ships: list[Ship], atmosphere, rng) -> None:
-    """Background, wakes, shadows, vessels, then atmosphere and sensor, into ``canvas``."""
-    draw_background(canvas, layout, world_view, rng)
-    for ship in ships:
-        draw_wake(canvas, ship, world_view)
-    for ship in ships:
-        draw_shadow(canvas, ship, world_view)
-    for ship in ships:
-        draw_ship(canvas, ship, world_view)
-    apply_atmosphere(canvas, atmosphere, world_view, rng)
 
 
 def render_tile(seed: int, index: int, settings: TileSettings) -> tuple[np.ndarray, TileWorld]:

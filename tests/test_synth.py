@@ -15,7 +15,8 @@ from tankerwatch.infer.geometry import box_corners
 from tankerwatch.infer.labels import LoadState, VesselType
 from tankerwatch.infer.raster import inspect_raster
 from tankerwatch.infer.synth_canvas import Canvas
-from tankerwatch.infer.synth_tiles import TileSettings, compose_tile, draw_world
+from tankerwatch.infer.synth_render import draw_world
+from tankerwatch.infer.synth_tiles import TileSettings, compose_tile
 from tankerwatch.infer.synth_vessels import to_label
 
 SIZE = 256
@@ -130,6 +131,7 @@ def _exit_code(argv) -> int:
     (["--size", "-5"], "expected a number > 0"),
     (["--gsd", "0:1"], "GSD must be"),
     (["--gsd", "0.1", "--size", "64"], "too fine for --size 64"),
+    (["--gsd", "5:30"], "too coarse"),
     (["--count", "3"], "--count must be at least 6"),
     (["--size", "20000"], "--size must be between"),
 ])
