@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import shapely
 from PIL import Image
-from tankerwatch.infer.formats import write_dataset
 from tankerwatch.infer.geometry import box_corners
 from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType
 
@@ -47,10 +46,3 @@ def make_images(folder: Path, count: int, size: int = 96, seed: int = 0, gsd_m: 
         images.append(LabelledImage(path, size, size, gsd_m, vessels))
     return images
 
-
-def make_dataset(root: Path, fmt: str = "dota", train: int = 6, val: int = 3, size: int = 96, **kwargs) -> Path:
-    """``root/{train,val}`` in ``fmt``; returns ``root``."""
-    for split, count, seed in (("train", train, 1), ("val", val, 2)):
-        images = make_images(root / "raw" / split, count, size, seed, **kwargs)
-        write_dataset(images, root / split, fmt)
-    return root
