@@ -81,6 +81,7 @@ class Layout:
 
 
 def glint_strength(view: View) -> float:
+    """Sun glint opacity (0-0.5): highest when the sensor sits in the sun's mirror direction."""
     mirror_az = (view.sun_azimuth_deg + 180.0) % 360.0
     d_az = (view.view_azimuth_deg - mirror_az + 180.0) % 360.0 - 180.0
     d_zen = view.view_zenith_deg - (90.0 - view.sun_elevation_deg)
@@ -90,6 +91,7 @@ def glint_strength(view: View) -> float:
 
 
 def open_water(rng: np.random.Generator, width: int, height: int, view: View) -> Layout:
+    """A layout of water only (an anchorage or open sea)."""
     return Layout(width, height, view.gsd_m, int(rng.integers(2**31)), _water_colour(rng),
                   glint=glint_strength(view) + rng.uniform(0, 0.08))
 
@@ -146,7 +148,7 @@ def terminal(rng: np.random.Generator, width: int, height: int, view: View, rota
         layout.quays += [rot(trestle), rot(head)]
         layout.pipelines.append(rot(np.array([[x - half_w * 0.4, root - 200 / gsd], [x - half_w * 0.4, y_head]])))
         layout.pipelines.append(rot(np.array([[x + half_w * 0.3, root - 200 / gsd], [x + half_w * 0.3, y_head]])))
-        free = 2 * head_half * gsd * 1.9
+        free = 2 * head_half * gsd * 1.6  # a tanker may overhang the head; mooring dolphins take the lines
         layout.berths.append(Berth(rot(np.array([[x, y_head + head_w]]))[0], rotation, free,
                                    rot.direction(np.array([0.0, 1.0]))))
         layout.berths.append(Berth(rot(np.array([[x, y_head]]))[0], rotation, free,

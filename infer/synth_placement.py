@@ -39,14 +39,15 @@ class Placer:
         return shapely.Polygon(box_corners(geom.box())), geom
 
     def try_add(self, ship: Ship, berthed: bool = False) -> bool:
-        poly, _ = self.footprint(ship)
+        poly, geom = self.footprint(ship)
         x0, y0, x1, y1 = poly.bounds
         if x0 < EDGE_MARGIN_PX or y0 < EDGE_MARGIN_PX or x1 > self.width - EDGE_MARGIN_PX or y1 > self.height - EDGE_MARGIN_PX:
             return False
         clear = poly.buffer(CLEARANCE_M / self.view.gsd_m)
-        # A berthed ship touches its quay by design: test only its core against the land.
-        core = poly.buffer(-min(poly.area ** 0.5 * 0.05, 2.0)) if berthed else clear
-        if self.obstacles.intersects(core) or any(clear.intersects(t) for t in self.taken):
+        # A berthed ship lies against its quay and, off-nadir, its deck may appear over it:
+        # only its waterline must stay in the water.
+        on_water = shapely.Polygon(geom.waterline) if berthed else clear
+        if self.obstacles.intersects(on_water) or any(clear.intersects(t) for t in self.taken):
             return False
         self.taken.append(poly)
         self.ships.append(ship)
