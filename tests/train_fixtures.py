@@ -1,7 +1,7 @@
-"""Tiny labelled datasets for the training tests: bright hulls with a shadow on dark water.
+"""Tiny labelled images for the training tests: bright hulls with a shadow on dark water.
 
-Not the synthetic generator (``tankerwatch synth``): just enough structure, written through the
-project's own dataset writer, for a few training steps to run on real files in every format.
+Not the synthetic generator (``tankerwatch synth``): images whose labels a test controls exactly
+(e.g. ship-only labels, or none at all), for tests to write in any format with ``write_dataset``.
 """
 
 from __future__ import annotations
