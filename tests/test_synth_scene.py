@@ -107,6 +107,16 @@ def test_scene_bad_arguments(tmp_path, capsys, args, message):
     assert not list(tmp_path.iterdir())
 
 
+def test_scene_refuses_an_unwritable_place_and_a_bad_date(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["synth", "scene", str(blocker / "s.tif"), "--size", "256"]) == 2
+    assert "file: not a folder" in capsys.readouterr().err
+    assert main(["synth", "scene", str(tmp_path / "s.tif"), "--size", "256", "--acquired", "yesterday"]) == 2
+    assert "--acquired must be an ISO 8601 date-time" in capsys.readouterr().err
+    assert not (tmp_path / "s.tif").exists()
+
+
 def test_scene_refuses_a_non_tiff_name_and_an_existing_file(tmp_path, capsys, scene):
     assert main(["synth", "scene", str(tmp_path / "s.png"), "--size", "256"]) == 2
     assert "give a .tif name" in capsys.readouterr().err
