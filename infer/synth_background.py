@@ -231,27 +231,44 @@ def draw_background(canvas: Canvas, layout: Layout, view: View, rng: np.random.G
         canvas.blend_field((0.95, 0.95, 0.93, 0.3), glint)
 
     if layout.land:
-        got = canvas.coverage(layout.land, supersample=1)
-        if got is not None:
-            cover, (rows, cols) = got
-            y0, x0 = rows.start, cols.start
-            sub_origin = canvas.origin + [x0, y0]
-            mix = fractal_noise(seed + 5, sub_origin, cover.shape[0], cover.shape[1], 300 / gsd, octaves=3)
-            grit = fractal_noise(seed + 6, sub_origin, cover.shape[0], cover.shape[1], 40 / gsd, octaves=2)
-            veg = np.clip((mix - 0.55) * 5, 0, 1)[..., None]
-            ground = np.asarray(SOIL, np.float32) * (1 - veg) + np.asarray(VEGETATION, np.float32) * veg
-            ground = ground[..., : canvas.channels] * (0.8 + 0.4 * grit)[..., None]
-            region = canvas.pixels[rows, cols]
-            region += (ground - region) * cover[..., None]
+        _fill_textured(canvas, layout.land, lambda origin, h, w: _ground(seed, origin, h, w, gsd), supersample=1)
     for polyline, width_m in layout.roads:
         canvas.line(polyline, ASPHALT, width_px=width_m / gsd)
-    for poly in layout.quays:
-        canvas.fill([poly], CONCRETE)
+    if layout.quays:
+        _fill_textured(canvas, layout.quays, lambda origin, h, w: _concrete(seed, origin, h, w, gsd))
     for poly in layout.bunds:
         canvas.line(np.concatenate([poly, poly[:1]]), (0.55, 0.52, 0.45, 0.5), width_px=max(3 / gsd, 0.5))
     for line in layout.pipelines:
         canvas.line(line, PIPE, width_px=1.2 / gsd)
     _draw_raised(canvas, layout, view)
+
+
+def _fill_textured(canvas: Canvas, polygons, texture, supersample: int = 4) -> None:
+    """Paint the union of ``polygons`` with ``texture(origin, h, w) -> [h, w, 4]`` colours."""
+    got = canvas.coverage(polygons, supersample=supersample)
+    if got is None:
+        return
+    cover, (rows, cols) = got
+    colours = texture(canvas.origin + [cols.start, rows.start], *cover.shape)[..., : canvas.channels]
+    region = canvas.pixels[rows, cols]
+    region += (colours - region) * cover[..., None]
+
+
+def _ground(seed: int, origin, h: int, w: int, gsd: float) -> np.ndarray:
+    """Soil with patches of vegetation (features about 300 m) and grit (about 40 m)."""
+    mix = fractal_noise(seed + 5, origin, h, w, 300 / gsd, octaves=3)
+    grit = fractal_noise(seed + 6, origin, h, w, 40 / gsd, octaves=2)
+    veg = np.clip((mix - 0.55) * 5, 0, 1)[..., None]
+    ground = np.asarray(SOIL, np.float32) * (1 - veg) + np.asarray(VEGETATION, np.float32) * veg
+    return ground * (0.8 + 0.4 * grit)[..., None]
+
+
+def _concrete(seed: int, origin, h: int, w: int, gsd: float) -> np.ndarray:
+    """Concrete weathered in patches (about 15 m) with darker stains (about 60 m)."""
+    patches = fractal_noise(seed + 8, origin, h, w, 15 / gsd, octaves=2)
+    stains = fractal_noise(seed + 9, origin, h, w, 60 / gsd, octaves=1)
+    shade = 0.86 + 0.16 * patches - 0.12 * np.clip((stains - 0.6) * 4, 0, 1)
+    return np.asarray(CONCRETE, np.float32) * shade[..., None]
 
 
 def _draw_raised(canvas: Canvas, layout: Layout, view: View) -> None:
