@@ -41,6 +41,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -71,6 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-missed", type=_non_negative_int, default=TrackingTolerances.max_missed,
                         metavar="N", help="imaged dates a tanker may be missed and still be the same vessel "
                                           "when seen again (default 0: detections taken at their word)")
+    parser.add_argument("--min-score", type=_probability, default=0.0, metavar="S",
+                        help="ignore detections scored below S (default 0: keep every detection detect wrote)")
     parser.add_argument("--truth-events", type=Path, metavar="EVENTS.csv",
                         help="a known event log (e.g. from 'synth series'): add event recall and precision")
     add_overwrite(parser)
@@ -104,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     aoi = read_aoi(args.aoi) if args.aoi else None
     truth = read_truth_events(args.truth_events) if args.truth_events else None
     dates = args.dates.split(",") if args.dates else None
-    inputs = load_scenes(_expand(args.detections), dates=dates, date_pattern=args.date_pattern, aoi=aoi)
+    inputs = load_scenes(_expand(args.detections), dates=dates, date_pattern=args.date_pattern, aoi=aoi,
+                         min_score=args.min_score)
     scenes = inputs.scenes
     for line in inputs.skipped:
         print(f"tankerwatch report: skipped {line}", file=sys.stderr)
@@ -133,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
                     f"Tankers by load state, {scenes[0].acquired:%Y-%m-%d} to {scenes[-1].acquired:%Y-%m-%d} ({kind})")
     document = build_document(
         scenes, counts, events, totals, cargo=args.cargo, period=args.period,
-        aoi_name=args.aoi.name if args.aoi else None, timeline="timeline.png", quicklooks=quicklooks,
+        aoi_name=args.aoi.name if args.aoi else None, min_score=args.min_score, timeline="timeline.png", quicklooks=quicklooks,
         warnings=inputs.warnings, skipped=inputs.skipped, score=score,
         files={"events": "events.csv", "per-date counts": "counts.csv", "totals per period": "totals.csv",
                "timeline": "timeline.png", "this report as HTML": "report.html"})

@@ -155,13 +155,14 @@ def _score_section(doc: Document, score: EventScore) -> None:
 
 def build_document(scenes: list[DatedScene], counts: list[DateCount], events: list[Event],
                    totals: list[PeriodTotal], *, cargo: str, period: str, aoi_name: str | None,
-                   timeline: str, quicklooks: dict[int, str], warnings: list[str], skipped: list[str],
+                   min_score: float = 0.0, timeline: str, quicklooks: dict[int, str], warnings: list[str], skipped: list[str],
                    files: dict[str, str], score: EventScore | None = None) -> Document:
     """Assemble the report (paths in ``timeline``, ``quicklooks`` and ``files`` are relative to it)."""
     first, last = scenes[0].date_text, scenes[-1].date_text
     doc = Document("Terminal activity report")
     area = f"inside the area of interest {aoi_name}" if aoi_name else "over the whole imaged area"
-    doc.para(f"{len(scenes)} dates from {first} to {last}, tankers counted {area}. "
+    kept = f"detections scored {min_score:g} or more" if min_score > 0 else "every detection in the files"
+    doc.para(f"{len(scenes)} dates from {first} to {last}, tankers counted {area}, from {kept}. "
              f"Cargo assumed: {cargo}. All dates UTC.")
     overall = totals[-1]
     kinds = {k: sum(e.kind == k for e in events) for k in EVENT_KINDS}

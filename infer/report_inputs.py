@@ -174,8 +174,9 @@ def _seen_vessel(polygon, detection) -> SeenVessel:
         score=float(detection.score), vessel_id=None if vessel_id is None else str(vessel_id))
 
 
-def read_scene(path: Path, acquired: datetime | None, acquired_from: str | None) -> DatedScene:
-    """One detection file as a :class:`DatedScene`; refuses pixel-coordinate files."""
+def read_scene(path: Path, acquired: datetime | None, acquired_from: str | None, min_score: float = 0.0) -> DatedScene:
+    """One detection file as a :class:`DatedScene`, keeping detections scored ``>= min_score``;
+    refuses pixel-coordinate files."""
     parsed = read_detection_file(path)
     header = parsed.header
     if not parsed.georeferenced:
@@ -194,7 +195,8 @@ def read_scene(path: Path, acquired: datetime | None, acquired_from: str | None)
         path=path, acquired=acquired, acquired_from=acquired_from, footprint=parsed.footprint,
         gsd_m=None if header.get("gsd_m") is None else float(header["gsd_m"]),
         crs=header.get("crs"), model=header.get("model"),
-        vessels=[_seen_vessel(poly, det) for poly, det in zip(parsed.polygons, parsed.detections, strict=True)],
+        vessels=[_seen_vessel(poly, det) for poly, det in zip(parsed.polygons, parsed.detections, strict=True)
+                 if det.score >= min_score],
         quicklook=quicklook if quicklook.is_file() else None,
         truth=any(det.extra.get("truth") is True for det in parsed.detections))
 
@@ -233,8 +235,9 @@ def _crs_name(crs_text: str | None) -> str:
 
 
 def load_scenes(paths: list[Path], dates: list[str] | None = None, date_pattern: str | None = None,
-                aoi=None) -> ReportInputs:
-    """Read, date, sort and check the detection files for one report (see module doc)."""
+                aoi=None, min_score: float = 0.0) -> ReportInputs:
+    """Read, date, sort and check the detection files for one report (see module doc). Detections
+    scored below ``min_score`` are dropped (0 keeps what ``detect`` kept)."""
     if not paths:
         raise ReportInputError("no detection files given")
     if dates is not None and len(dates) != len(paths):
@@ -250,7 +253,7 @@ def load_scenes(paths: list[Path], dates: list[str] | None = None, date_pattern:
                     raise ReportInputError(located(path, f"--dates: {exc}")) from None
             elif date_pattern is not None:
                 acquired, source = date_from_name(path, date_pattern), "filename"
-            inputs.scenes.append(read_scene(path, acquired, source))
+            inputs.scenes.append(read_scene(path, acquired, source, min_score))
         except TankerwatchError as exc:
             inputs.skipped.append(str(exc))
     if not inputs.scenes:

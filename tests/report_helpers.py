@@ -19,13 +19,13 @@ def transform(gsd: float = 1.0, origin=ORIGIN) -> Affine:
     return Affine(gsd, 0.0, origin[0], 0.0, -gsd, origin[1])
 
 
-def tanker(cx, cy, length_m, load, angle=0.0, gsd=1.0, vessel_id=None, vessel_type="tanker"):
+def tanker(cx, cy, length_m, load, angle=0.0, gsd=1.0, vessel_id=None, vessel_type="tanker", score=0.9):
     """A detection of a vessel ``length_m`` long at pixel (cx, cy), hull axis ``angle`` (pixel frame)."""
     extra = {} if vessel_id is None else {"vessel_id": vessel_id, "truth": True}
     p_loaded = {"empty": 0.05, "loaded": 0.95, "uncertain": 0.5}.get(load)
     if vessel_type == "other":
         load, p_loaded = "unknown", None
-    return Detection(box_px=[cx, cy, length_m / gsd, length_m / 6 / gsd, angle], score=0.9,
+    return Detection(box_px=[cx, cy, length_m / gsd, length_m / 6 / gsd, angle], score=score,
                      vessel_type=vessel_type, type_score=0.9, load=load, p_loaded=p_loaded,
                      heading=angle % (2 * math.pi), extra=extra)
 

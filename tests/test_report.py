@@ -246,3 +246,14 @@ def test_caveats_name_the_model_and_coarse_dates(tmp_path):
     assert "model abababababababab" in caveats and "vessel_AP50 0.812" in caveats and "confusion" not in caveats
     assert "dates that coarse here: 2024-03-09T02:10:00Z" in caveats
     assert _csv(out / "events.csv") == []  # an uncertain sighting neither loads nor discharges
+
+
+def test_min_score_drops_weak_detections(tmp_path):
+    ghost = tanker(800, 150, 120, "empty", score=0.2)  # a weak false positive on the second date only
+    paths = [write_scene(tmp_path, "d0", DATES[0], [tanker(*A, "empty")]),
+             write_scene(tmp_path, "d1", DATES[1], [tanker(*A, "loaded"), ghost])]
+    assert main(["report", *map(str, paths), "-o", str(tmp_path / "all")]) == 0
+    assert [e["event"] for e in _csv(tmp_path / "all" / "events.csv")] == ["arrival", "loading"]
+    assert main(["report", *map(str, paths), "-o", str(tmp_path / "strong"), "--min-score", "0.5"]) == 0
+    assert [e["event"] for e in _csv(tmp_path / "strong" / "events.csv")] == ["loading"]
+    assert "detections scored 0.5 or more" in (tmp_path / "strong" / "report.md").read_text()
