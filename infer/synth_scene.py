@@ -67,6 +67,8 @@ class SceneSettings:
 
 @dataclass
 class SceneWorld:
+    """Everything one scene shows, decided before any pixel is drawn."""
+
     view: View
     layout: Layout
     ships: list[Ship]
@@ -111,6 +113,8 @@ def fill_anchorage(rng: np.random.Generator, placer: Placer, settings: SceneSett
 
 
 def compose_scene(seed: int, settings: SceneSettings) -> SceneWorld:
+    """The terminal with vessels at its berths (about two in three, tankers mostly) and in the
+    anchorage, under one sun, sensor and atmosphere."""
     rng = np.random.default_rng([seed, 1])
     view = sample_view(rng, settings.gsd_m)
     layout = terminal_layout(seed, settings, view)
