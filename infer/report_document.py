@@ -178,6 +178,8 @@ def build_document(scenes: list[DatedScene], counts: list[DateCount], events: li
                "barrels discharged (low - high, central)"],
               [[t.period, t.loadings, _barrels(t.loaded_low, t.loaded_central, t.loaded_high), t.discharges,
                 _barrels(t.discharged_low, t.discharged_central, t.discharged_high)] for t in totals])
+    doc.para("An event counts in the period of the first date it was seen (its 'and' date below). Ranges add up "
+             "low to low and high to high, so the total range is the widest the assumptions allow.")
     doc.heading("Timeline")
     doc.image("tankers per date by load state, with events", timeline)
     doc.para("Bars: tankers present on each date, split empty (in ballast), loaded (laden) and uncertain "
