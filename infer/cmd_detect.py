@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
             if len(scenes) == 1:
                 raise
             failed += 1
-            print(f"skipped {path}: {exc}", file=sys.stderr)
+            reason = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            print(f"skipped {reason}", file=sys.stderr)
             continue
         for note in result.notes:
             print(f"note: {path.name}: {note}", file=sys.stderr)
