@@ -13,6 +13,7 @@ low / central / high barrels, and writes into OUT_DIR:
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -51,6 +52,14 @@ def _probability(text: str) -> float:
     return value
 
 
+def _regex(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression ({exc}): {text!r}") from None
+    return text
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -71,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"cargo for barrels per tonne (default {DEFAULT_CARGO})")
     parser.add_argument("--dates", help="comma-separated dates, one per file in the order given "
                                         "(overrides the files' own acquisition dates)")
-    parser.add_argument("--date-pattern", help="regular expression whose first group finds the date in each "
+    parser.add_argument("--date-pattern", type=_regex, help="regular expression whose first group finds the date in each "
                                                "file name, e.g. '(\\d{8})' (overrides the files' own dates)")
     parser.add_argument("--period", choices=PERIODS, default="month", help="totals per month, ISO week or all "
                                                                            "(default month)")
@@ -131,7 +140,10 @@ def run(args: argparse.Namespace) -> int:
     totals = period_totals(events, args.period)
     score = score_events(events, truth) if truth is not None else None
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{out_dir}: cannot create the report folder ({exc.strerror})") from None
     quicklooks = {}
     for index, scene in enumerate(scenes):
         if scene.quicklook is not None:

@@ -257,3 +257,13 @@ def test_min_score_drops_weak_detections(tmp_path):
     assert main(["report", *map(str, paths), "-o", str(tmp_path / "strong"), "--min-score", "0.5"]) == 0
     assert [e["event"] for e in _csv(tmp_path / "strong" / "events.csv")] == ["loading"]
     assert "detections scored 0.5 or more" in (tmp_path / "strong" / "report.md").read_text()
+
+
+def test_bad_flags_and_unwritable_output_are_one_line_errors(tmp_path, capsys):
+    paths = _series(tmp_path)
+    (tmp_path / "file").write_text("")
+    assert main(["report", *map(str, paths), "-o", str(tmp_path / "file" / "out")]) == 2
+    assert "cannot create the report folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", *map(str, paths), "-o", str(tmp_path / "out"), "--date-pattern", "(\\d{8"])
+    assert exit_info.value.code == 2 and "not a regular expression" in capsys.readouterr().err
