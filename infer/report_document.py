@@ -187,9 +187,10 @@ def build_document(scenes: list[DatedScene], counts: list[DateCount], events: li
              "that date. Lower panel: each event as a bar from the last date before it to the first date after it.")
     doc.heading("Events")
     if events:
-        doc.table(["event", "track", "between", "and", "lon", "lat", "length (m)", "size class", "load seen",
-                   "barrels (low - high, central)"],
-                  [[e.kind, e.track_id, iso_utc(e.date_before), iso_utc(e.date_after), f"{e.lon:.5f}",
+        doc.table(["event", "track (vessel id)", "between", "and", "lon", "lat", "length (m)", "size class",
+                   "load seen", "barrels (low - high, central)"],
+                  [[e.kind, f"{e.track_id} ({', '.join(e.vessel_ids)})" if e.vessel_ids else e.track_id,
+                    iso_utc(e.date_before), iso_utc(e.date_after), f"{e.lon:.5f}",
                     f"{e.lat:.5f}", f"{e.length_m:.0f}", e.volume.size_class if e.volume else "", e.load,
                     _barrels(e.volume.low, e.volume.central, e.volume.high) if e.volume else ""]
                    for e in events])
