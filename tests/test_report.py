@@ -267,3 +267,15 @@ def test_bad_flags_and_unwritable_output_are_one_line_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["report", *map(str, paths), "-o", str(tmp_path / "out"), "--date-pattern", "(\\d{8"])
     assert exit_info.value.code == 2 and "not a regular expression" in capsys.readouterr().err
+
+
+def test_aoi_elsewhere_is_an_error(tmp_path, capsys):
+    paths = _series(tmp_path)
+    aoi = tmp_path / "elsewhere.geojson"
+    aoi.write_text(json.dumps({"type": "Feature", "properties": {}, "geometry": {
+        "type": "Polygon", "coordinates": [[[10, 50], [10.1, 50], [10.1, 50.1], [10, 50]]]}}))
+    assert main(["report", *map(str, paths), "-o", str(tmp_path / "out"), "--aoi", str(aoi)]) == 2
+    assert "d0.geojson: footprint does not overlap the area of interest" in capsys.readouterr().err
+    aoi.write_text(json.dumps({"type": "Point", "coordinates": [10, 50]}))
+    assert main(["report", *map(str, paths), "-o", str(tmp_path / "out"), "--aoi", str(aoi)]) == 2
+    assert "elsewhere.geojson: no Polygon in the area of interest" in capsys.readouterr().err
