@@ -279,3 +279,16 @@ def test_aoi_elsewhere_is_an_error(tmp_path, capsys):
     aoi.write_text(json.dumps({"type": "Point", "coordinates": [10, 50]}))
     assert main(["report", *map(str, paths), "-o", str(tmp_path / "out"), "--aoi", str(aoi)]) == 2
     assert "elsewhere.geojson: no Polygon in the area of interest" in capsys.readouterr().err
+
+
+def test_quicklooks_next_to_the_detections_are_copied_into_the_report(tmp_path):
+    from PIL import Image
+
+    paths = _series(tmp_path)
+    Image.new("RGB", (8, 8), (0, 90, 160)).save(tmp_path / "d1.quicklook.png")
+    out = tmp_path / "out"
+    assert main(["report", *map(str, paths), "-o", str(out)]) == 0
+    copied = list((out / "quicklooks").glob("*.png"))
+    assert [p.name for p in copied] == ["001_20240309T021000.png"]
+    assert copied[0].read_bytes() == (tmp_path / "d1.quicklook.png").read_bytes()
+    assert "](quicklooks/001_20240309T021000.png)" in (out / "report.md").read_text()
