@@ -292,3 +292,15 @@ def test_quicklooks_next_to_the_detections_are_copied_into_the_report(tmp_path):
     assert [p.name for p in copied] == ["001_20240309T021000.png"]
     assert copied[0].read_bytes() == (tmp_path / "d1.quicklook.png").read_bytes()
     assert "](quicklooks/001_20240309T021000.png)" in (out / "report.md").read_text()
+
+
+def test_side_by_side_tankers_keep_their_own_tracks(tmp_path):
+    """Two like tankers 40 m apart (ship-to-ship): each matches the nearer sighting, not the other ship."""
+    near, far = (300, 300, 110), (300, 340, 105)
+    paths = [write_scene(tmp_path, "d0", DATES[0], [tanker(*near, "empty"), tanker(*far, "loaded")]),
+             write_scene(tmp_path, "d1", DATES[1], [tanker(far[0] + 5, far[1], far[2], "loaded"),
+                                                    tanker(near[0] + 5, near[1], near[2], "loaded")])]
+    out = tmp_path / "out"
+    assert main(["report", *map(str, paths), "-o", str(out)]) == 0
+    events = _csv(out / "events.csv")
+    assert [(e["event"], e["track_id"], round(float(e["length_m"]))) for e in events] == [("loading", "1", 110)]
