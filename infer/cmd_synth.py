@@ -42,8 +42,11 @@ def _acquired(text: str | None) -> str | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="what", required=True, metavar="{tiles,scene,series}")
+    # The CLI's --debug belongs to `synth`; accept it after the sub-command too, where users put it.
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
-    tiles = sub.add_parser("tiles", help="a training dataset of tiles with train/val/test splits")
+    tiles = sub.add_parser("tiles", parents=[debug], help="a training dataset of tiles with train/val/test splits")
     tiles.add_argument("output", type=Path, metavar="OUT", help="output folder")
     tiles.add_argument("--count", type=positive_int, default=64, help="number of tiles (default 64, at least 6)")
     tiles.add_argument("--size", type=positive_int, default=512, help="tile side in pixels (default 512)")
@@ -57,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_seed(tiles)
     add_overwrite(tiles)
 
-    scene = sub.add_parser("scene", help="one large georeferenced terminal scene (GeoTIFF + truth GeoJSON)")
+    scene = sub.add_parser("scene", parents=[debug], help="one large georeferenced terminal scene (GeoTIFF + truth GeoJSON)")
     scene.add_argument("output", type=Path, metavar="OUT.tif", help="output GeoTIFF")
     scene.add_argument("--size", type=positive_int, default=4096, help="scene side in pixels (default 4096)")
     scene.add_argument("--gsd", type=_single_gsd, default=1.0, metavar="M", help="metres per pixel (default 1)")
@@ -69,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_seed(scene)
     add_overwrite(scene)
 
-    series = sub.add_parser("series", help="the same terminal on several dates, with an event log")
+    series = sub.add_parser("series", parents=[debug], help="the same terminal on several dates, with an event log")
     series.add_argument("output", type=Path, metavar="OUT_DIR", help="output folder")
     series.add_argument("--dates", type=positive_int, default=6, help="number of dates (default 6)")
     series.add_argument("--size", type=positive_int, default=2048, help="scene side in pixels (default 2048)")
