@@ -107,6 +107,8 @@ def sample_gsd(rng: np.random.Generator, settings: TileSettings) -> float:
 
 @dataclass
 class TileWorld:
+    """What one tile shows: view, layout (``open water`` or ``terminal``), vessels, atmosphere."""
+
     view: View
     layout: object
     ships: list[Ship]
