@@ -37,7 +37,7 @@ lint: $(STAMP)
 
 demo: $(STAMP)
 	@echo "tankerwatch demo: writing to $(DEMO_DIR)/"
-	$(TW) synth tiles $(DEMO_DIR)/tiles --count 64 --size 256 --seed 0
+	$(TW) synth tiles $(DEMO_DIR)/tiles --count 64 --size 256 --seed 0 --overwrite
 	$(TW) synth series $(DEMO_DIR)/series --dates 8 --size 1024 --seed 0 --overwrite
 # Export the newest best checkpoint the demo trained (or DEMO_CKPT=...) and run detect on the series.
 	@CKPT="$(DEMO_CKPT)"; [ -n "$$CKPT" ] || CKPT=$$(find $(DEMO_DIR) runs/synthetic -name 'best-*.ckpt' -printf '%T@ %p\n' 2>/dev/null | sort -nr | head -1 | cut -d' ' -f2-); \
