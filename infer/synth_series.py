@@ -221,6 +221,7 @@ def write_series(out_dir, dates: int, seed: int, size: int = 2048, gsd_m: float 
         raise ConfigError(f"{out}: already holds a series (pass --overwrite to replace it)")
     rng = np.random.default_rng([seed, 10])
     moments = series_dates(rng, start, dates)
+    _remove_previous_series(out)
     views = [sample_view(rng, gsd_m) for _ in moments]
     base_layout = terminal_layout(seed, settings, views[0])
     terminal = Terminal(seed, settings, base_layout)
@@ -253,6 +254,20 @@ def write_series(out_dir, dates: int, seed: int, size: int = 2048, gsd_m: float 
                 "events": {k: sum(r["event"] == k for r in rows) for k in ("arrival", "departure", "loading", "discharge")}}
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return paths
+
+
+def _remove_previous_series(out: Path) -> None:
+    """Delete the scenes a previous run listed in its manifest, so no stale date outlives it."""
+    try:
+        previous = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return
+    for scene in previous.get("scenes", []):
+        for name in (scene.get("file"), scene.get("truth")):
+            if isinstance(name, str) and Path(name).name == name:  # only plain names inside OUT_DIR
+                (out / name).unlink(missing_ok=True)
+                if name.endswith(".truth.geojson"):
+                    (out / name.replace(".truth.geojson", ".truth.csv")).unlink(missing_ok=True)
 
 
 def _add_distractors(rng: np.random.Generator, placer: Placer, settings: SceneSettings, date_index: int) -> None:

@@ -178,6 +178,15 @@ def test_series_tankers_mostly_arrive_empty(series):
     assert arrivals and arrivals.count("empty") >= arrivals.count("loaded")
 
 
+def test_series_overwrite_leaves_no_stale_dates(tmp_path):
+    out = tmp_path / "s"
+    assert main(["synth", "series", str(out), "--dates", "3", "--size", "256", "--seed", "1"]) == 0
+    assert main(["synth", "series", str(out), "--dates", "2", "--size", "256", "--seed", "1",
+                 "--start", "2025-01-01", "--overwrite"]) == 0
+    assert len(list(out.glob("*.tif"))) == 2 and len(list(out.glob("*.truth.geojson"))) == 2
+    assert len(list(out.glob("*.truth.csv"))) == 2
+
+
 def test_series_bad_arguments(tmp_path, capsys, series):
     assert main(["synth", "series", str(series), "--dates", "2", "--size", "256"]) == 2
     assert "--overwrite" in capsys.readouterr().err
