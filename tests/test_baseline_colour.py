@@ -120,7 +120,7 @@ def test_synthetic_load_state_does_not_leak_through_colour(synthetic_tiles):
 
 
 def test_baseline_flags_a_leak_planted_in_synthetic_tiles(synthetic_tiles, tmp_path):
-    """The same tiles with every loaded tanker's box darkened by a quarter: the baseline must catch
+    """The same tiles with every loaded tanker's box darkened by half: the baseline must catch
     it, so the test above passes because colour carries no load state, not because it is blind."""
     def darken_loaded(images):
         for labelled in images:
@@ -129,7 +129,7 @@ def test_baseline_flags_a_leak_planted_in_synthetic_tiles(synthetic_tiles, tmp_p
             for vessel in labelled.vessels:
                 if vessel.load is LoadState.LOADED:
                     cv2.fillPoly(mask, [np.round(box_corners(vessel.box) * 16).astype(np.int32)], 1, shift=4)
-            pixels[mask > 0] *= 0.75
+            pixels[mask > 0] *= 0.5
             labelled.image_path = tmp_path / f"{Path(labelled.image_path).parent.parent.name}_" \
                                              f"{Path(labelled.image_path).name}"
             Image.fromarray(np.round(pixels).astype(np.uint8)).save(labelled.image_path)
