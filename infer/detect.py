@@ -27,6 +27,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import rasterio
 import shapely
 from affine import Affine
 from rasterio import features
@@ -50,6 +51,9 @@ from .tiling import (
 )
 
 DEFAULT_TILE = 1024
+# GDAL's block cache defaults to 5 % of RAM and fills as windows are read, so peak memory would grow
+# with the scene; a tile row's worth of blocks (re-read by the overlapping next row) is what helps.
+GDAL_CACHE_MB = 256
 OUTPUT_SUFFIXES = (".quicklook.png", ".geojson", ".csv")  # in the order they are written
 
 
@@ -154,9 +158,9 @@ def run_tiles(detector: OnnxDetector, path: Path, grid: TileGrid, lo, hi, batch_
     rows, owned = [], []
     bands = detector.info.scaling.bands
     tiles = list(grid)
-    with open_raster(path) as dataset, tqdm(total=len(tiles), desc=path.name, unit="tile", file=sys.stderr,
-                                            disable=None if progress is None else not progress,
-                                            leave=False) as bar:
+    bar = tqdm(total=len(tiles), desc=path.name, unit="tile", file=sys.stderr, leave=False,
+               disable=None if progress is None else not progress)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(path) as dataset, bar:
         for start in range(0, len(tiles), batch_size):
             batch = tiles[start:start + batch_size]
             outputs = detector.run(np.stack([_read_tile(dataset, t, grid, bands, lo, hi) for t in batch]))
