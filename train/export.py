@@ -12,9 +12,10 @@ input shape is checked to be symbolic in N, H and W.
 
 Variants (same input and output types as the fp32 file):
 
-* int8: static quantisation with onnxruntime's tools, QDQ format, calibrated on real images; the
-  network is quantised (activations stay int8 from one convolution to the next), the in-graph box
-  decoding is left in float, so coordinates keep their precision;
+* int8: static quantisation with onnxruntime's tools, QDQ format, calibrated on real images
+  (99.99th-percentile ranges); the network is quantised (activations stay int8 from one convolution
+  to the next) except the heads' output convolutions, and the in-graph box decoding stays float, so
+  scores and coordinates keep their precision;
 * fp16 (for GPUs): the network's convolutions run in float16, the in-graph decoding stays float32
   (box coordinates up to 8,192 px would lose whole pixels in float16), uint8 in, float32 out.
 """
@@ -58,6 +59,9 @@ PARITY_SHAPES = ((1, 96, 128), (2, 64, 64), (3, 160, 96))
 SCORE_TOLERANCE = 1e-3
 MATCH_IOU = 0.9
 MAX_UNMATCHED_SHARE = 0.01
+# int8 activation ranges: the 99.99th percentile of calibration values, not the extremes (on the
+# synthetic model, MinMax cost 1.9 points of val AP50, this 0).
+CALIBRATION_PERCENTILE = 99.99
 META_REQUIRED = ("scaling", "gsd_range_m", "load_uncertain_band", "load_max_gsd_m", "config_sha256")
 
 
@@ -298,12 +302,14 @@ def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> 
         with contextlib.redirect_stdout(io.StringIO()):
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
             prepared_graph = onnx.load(str(prepared)).graph
-            network = _network_nodes(prepared_graph)
-            decoding = [n.name for n in prepared_graph.node if n.name not in network]
+            network, head_convs = _split_graph(prepared_graph)
+            # The heads' outputs set peak scores and box sizes directly: they stay float, as does decoding.
+            keep_float = head_convs + [n.name for n in prepared_graph.node if n.name not in network]
             quantize_static(str(prepared), str(tmp), _CalibrationReader(calibration_images),
-                            quant_format=QuantFormat.QDQ, nodes_to_exclude=decoding, per_channel=True,
+                            quant_format=QuantFormat.QDQ, nodes_to_exclude=keep_float, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod.MinMax)
+                            calibrate_method=CalibrationMethod.Percentile,
+                            extra_options={"CalibPercentile": CALIBRATION_PERCENTILE})
         proto = onnx.load(str(tmp))
         set_metadata(proto, {**values, "precision": "int8"})
         check_onnx(proto, out_path)
@@ -311,8 +317,10 @@ def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> 
     return file_sha256(out_path)
 
 
-def _network_nodes(graph: onnx.GraphProto) -> set[str]:
-    """Names of the nodes that feed the last convolutions (the network proper, not the decoding)."""
+def _split_graph(graph: onnx.GraphProto) -> tuple[set[str], list[str]]:
+    """``(network, head_convs)``: names of the nodes that feed the last convolutions (the network
+    proper, as opposed to the in-graph decoding), and of those last convolutions (the heads'
+    outputs: heatmap logits, box regression, type and load logits)."""
     producer = {out: node for node in graph.node for out in node.output}
     consumers: dict[str, list[onnx.NodeProto]] = {}
     for node in graph.node:
@@ -330,15 +338,15 @@ def _network_nodes(graph: onnx.GraphProto) -> set[str]:
                     return True
         return False
 
-    last_convs = [n for n in graph.node if n.op_type == "Conv" and not feeds_conv(n)]
-    network, stack = set(), list(last_convs)
+    head_convs = [n for n in graph.node if n.op_type == "Conv" and not feeds_conv(n)]
+    network, stack = set(), list(head_convs)
     while stack:
         node = stack.pop()
         if node.name in network:
             continue
         network.add(node.name)
         stack.extend(producer[i] for i in node.input if i in producer)
-    return network
+    return network, [n.name for n in head_convs]
 
 
 def _sort_nodes(graph: onnx.GraphProto) -> None:
@@ -364,7 +372,7 @@ def convert_fp16(fp32_path, out_path) -> str:
 
     source = onnx.load(str(fp32_path))
     values = read_metadata_values(source)
-    network = _network_nodes(source.graph)
+    network, _ = _split_graph(source.graph)
     decoding = [n.name for n in source.graph.node if n.name not in network]
     converted = convert_float_to_float16(source, keep_io_types=True, node_block_list=decoding)
     _sort_nodes(converted.graph)  # the converter appends its Cast nodes out of order
