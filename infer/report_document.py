@@ -92,14 +92,16 @@ def _barrels(low: float, central: float, high: float) -> str:
     return f"{low:,.0f} - {high:,.0f} (central {central:,.0f})"
 
 
+HEADLINE_METRICS = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", "load_accuracy",
+                    "load_macro_f1", "load_coverage", "load_accuracy_covered", "load_ece")
+
+
 def _headline_metrics(metrics) -> list[tuple[str, float]]:
-    """The model's scalar validation figures, detection AP and load-state ones first, at most eight."""
+    """The model's headline validation figures (CONVENTIONS.md's names) that it recorded, in order."""
     if not isinstance(metrics, dict):
         return []
-    scalars = [(str(k), float(v)) for k, v in metrics.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    headline = [kv for kv in scalars if "AP50" in kv[0] or "load_" in kv[0]]
-    return (headline or scalars)[:8]
+    return [(k, float(metrics[k])) for k in HEADLINE_METRICS
+            if isinstance(metrics.get(k), (int, float)) and not isinstance(metrics.get(k), bool)]
 
 
 def _model_lines(scenes: list[DatedScene]) -> tuple[list[str], float]:
@@ -213,6 +215,11 @@ def build_document(scenes: list[DatedScene], counts: list[DateCount], events: li
     doc.heading("Caveats")
     model_lines, load_max_gsd = _model_lines(scenes)
     coarse = [s.date_text for s in scenes if s.gsd_m is not None and s.gsd_m > load_max_gsd]
+    sightings = sum(c.tankers for c in counts)
+    unreadable = sum(c.uncertain for c in counts)
+    if sightings:
+        model_lines.append(f"{unreadable} of {sightings} tanker sightings ({100 * unreadable / sightings:.0f}%) have an "
+                           f"uncertain or unknown load state: loadings and discharges can only be seen among the rest.")
     caveats = model_lines + [
         f"Load state is read from freeboard cues (hull shadow, visible hull side) that need fine imagery: about "
         f"1 m GSD or finer for small tankers, up to about 3 m for large ones in a low sun, essentially never at "
