@@ -19,6 +19,13 @@ from train_fixtures import make_images  # noqa: E402
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
 
 
+class StopAfterFirstEpoch(__import__("lightning").Callback):
+    """Stands in for a run killed after its first epoch (the config still says two)."""
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        trainer.should_stop = True
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -48,11 +55,19 @@ def test_synth_fit_validate_and_resume(workdir, capsys):
     assert main(["validate", "--config", TINY, "--data.val", "data/val",
                  "--ckpt_path", str(checkpoints / "last.ckpt")]) == 0
 
-    # Resume from last.ckpt for one more epoch: the loop continues where it stopped.
-    assert main(["fit", "--config", TINY, "--data.train", "data/train", "--data.val", "data/val",
-                 "--trainer.max_epochs", "2", "--ckpt_path", "last"]) == 0
-    state = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=True)
-    assert state["global_step"] == 8  # 4 steps per epoch, 2 epochs: nothing repeated or lost
+    # A two-epoch run stopped after one, then resumed with --ckpt_path last, ends with the same
+    # weights as the same run never stopped: data, optimiser, schedule and loop state all resume.
+    two_epochs = ["fit", "--config", TINY, "--data.train", mixed, "--data.val", "data/val",
+                  "--trainer.max_epochs", "2"]
+    assert main([*two_epochs, "--checkpoint.dirpath", "resumed",
+                 "--trainer.callbacks+=test_train_cli.StopAfterFirstEpoch"]) == 0
+    assert main([*two_epochs, "--checkpoint.dirpath", "resumed", "--ckpt_path", "last"]) == 0
+    resumed = torch.load(workdir / "resumed" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert resumed["global_step"] == 8  # 4 steps per epoch, 2 epochs: nothing repeated or lost
+    assert main([*two_epochs, "--checkpoint.dirpath", "straight"]) == 0
+    straight = torch.load(workdir / "straight" / "last.ckpt", map_location="cpu", weights_only=True)
+    for name, value in straight["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][name], value, rtol=1e-5, atol=1e-6, msg=name)
 
 
 @pytest.mark.parametrize("where", ["flag", "file"])

@@ -84,3 +84,19 @@ def test_crops_of_a_large_image_centre_on_vessels_and_keep_full_resolution(tmp_p
         length = math.exp(item["reg"][2, j, i]) * 4
         assert length == pytest.approx(40.0, rel=1e-5)  # scale 1: the hull keeps its 40 px
         assert item["image"].max() == 220
+
+
+def test_crops_depend_only_on_seed_epoch_and_index(tmp_path):
+    from train_fixtures import make_images
+
+    images = make_images(tmp_path, 3, size=96, seed=4)
+
+    def crops():
+        sources = [SceneSource.open(i, Scaling(method="fixed", value_range=(0, 255))) for i in images]
+        return TrainCrops(sources, crop_size=64, stride=4, samples_per_epoch=5, seed=7)
+
+    first, second = crops(), crops()
+    for key in (7, 1, 12):  # any order: a resumed run or a worker asks for keys out of sequence
+        a, b = first[key], second[key]
+        assert all(torch.equal(a[k], b[k]) for k in a if k != "path") and a["path"] == b["path"]
+    assert not torch.equal(first[1]["image"], first[6]["image"])  # epoch 1 index 1 differs from epoch 0

@@ -24,7 +24,7 @@ from tankerwatch.infer.scaling import Scaling
 from torch.utils.data import DataLoader
 
 from .augment import AugmentConfig
-from .datasets import SceneSource, TrainCrops, WholeImages, collate_train, collate_whole
+from .datasets import EpochSampler, SceneSource, TrainCrops, WholeImages, collate_train, collate_whole
 
 DatasetEntry = str | dict[str, Any]
 ENTRY_KEYS = {"path", "format", "images", "exclude", "class_map", "outside"}
@@ -111,7 +111,8 @@ class TankerwatchDataModule(L.LightningDataModule):
                              self.hparams.samples_per_epoch, self.hparams.background_crop_p,
                              tuple(self.hparams.scale_range), self.hparams.balance_classes,
                              self.augment_config, self.load_max_gsd_m, self.hparams.seed)
-        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=False,
+        return DataLoader(dataset, batch_size=self.hparams.batch_size,
+                          sampler=EpochSampler(self.hparams.samples_per_epoch),
                           num_workers=self.hparams.num_workers, collate_fn=collate_train,
                           persistent_workers=self.hparams.num_workers > 0)
 

@@ -24,7 +24,7 @@ import torch
 from tankerwatch.infer.labels import LabelledImage
 from tankerwatch.infer.raster import inspect_raster, read_image, read_window
 from tankerwatch.infer.scaling import Scaling, to_uint8
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset, Sampler
 
 from .augment import AugmentConfig, augment, build_augmentation
 from .targets import VesselTargets, encode_targets, vessel_classes
@@ -89,9 +89,30 @@ class SceneSource:
         return np.ascontiguousarray(scaled.transpose(1, 2, 0))
 
 
+class EpochSampler(Sampler):
+    """Keys ``epoch * n + i`` for ``i < n``: each crop's randomness is a function of (seed, epoch,
+    index) alone, so a run resumed from a checkpoint sees the same crops as one never stopped,
+    whatever the number of workers. Lightning calls ``set_epoch`` before every epoch."""
+
+    def __init__(self, samples_per_epoch: int):
+        self.samples_per_epoch = samples_per_epoch
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def __iter__(self):
+        start = self.epoch * self.samples_per_epoch
+        return iter(range(start, start + self.samples_per_epoch))
+
+
 class TrainCrops(Dataset):
-    """``samples_per_epoch`` random crops per epoch (see module doc). Items are dicts of tensors:
-    ``image`` uint8 ``[C, S, S]`` and the targets of :func:`encode_targets`, plus ``path`` (str)."""
+    """``samples_per_epoch`` random crops per epoch (see module doc), drawn by key from
+    :class:`EpochSampler`. Items are dicts of tensors: ``image`` uint8 ``[C, S, S]`` and the targets
+    of :func:`encode_targets`, plus ``path`` (str)."""
 
     def __init__(self, sources: list[SceneSource], crop_size: int, stride: int, samples_per_epoch: int,
                  background_p: float = 0.2, scale_range: tuple[float, float] = (0.8, 1.25),
@@ -104,8 +125,7 @@ class TrainCrops(Dataset):
         self.load_max_gsd_m = load_max_gsd_m
         self.seed = seed
         self.augment_config = augment_config or AugmentConfig()
-        self._pipeline = None
-        self._calls = 0
+        self._pipeline = build_augmentation(self.augment_config)
         self.vessel_index = [(s, v) for s, src in enumerate(sources) for v in range(len(src.image.vessels))]
         classes = [sources[s].image.vessels[v].class_name for s, v in self.vessel_index]
         counts = Counter(classes)
@@ -115,15 +135,11 @@ class TrainCrops(Dataset):
     def __len__(self) -> int:
         return self.samples_per_epoch
 
-    def _rng(self, index: int) -> np.random.Generator:
-        worker = get_worker_info()
-        self._calls += 1
-        return np.random.default_rng([self.seed, 0 if worker is None else worker.id, self._calls, index])
-
-    def __getitem__(self, index: int) -> dict:
-        rng = self._rng(index)
-        if self._pipeline is None:
-            self._pipeline = build_augmentation(self.augment_config, seed=int(rng.integers(2**31)))
+    def __getitem__(self, key: int) -> dict:
+        epoch, index = divmod(key, self.samples_per_epoch)
+        rng = np.random.default_rng([self.seed, epoch, index])
+        if self._pipeline is not None:
+            self._pipeline.set_random_seed(int(rng.integers(2**31)))
         scale = math.exp(rng.uniform(math.log(self.scale_range[0]), math.log(self.scale_range[1])))
         side = max(8, round(self.crop_size / scale))
         if len(self.vessel_index) and rng.random() >= self.background_p:
