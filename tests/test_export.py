@@ -64,6 +64,8 @@ def test_export_writes_a_checked_file_with_metadata(exported, capsys):
     assert detector.info.model_id == hashlib.sha256(path.read_bytes()).hexdigest()
     assert set(op.op_type for op in proto.graph.node).isdisjoint({"NonMaxSuppression"})
     assert all(op.domain in ("", "ai.onnx") for op in proto.graph.node)  # no custom ops
+    # no exporter debug metadata (it holds object addresses: the same checkpoint would get a new id)
+    assert not any(node.metadata_props for node in proto.graph.node)
 
 
 def test_exported_model_matches_pytorch_on_sizes_and_batches(exported):

@@ -178,10 +178,18 @@ def export_onnx(model: torch.nn.Module, meta: dict, out_path, opset: int = OPSET
             except Exception as exc:  # the exporter raises many types; the one line matters
                 raise ModelError(f"{out_path}: ONNX export failed ({str(exc).strip().splitlines()[0]})") from None
         proto = onnx.load(str(tmp))
+        _strip_trace_metadata(proto.graph)
         set_metadata(proto, values)
         check_onnx(proto, out_path)
         onnx.save(proto, str(tmp))
     return file_sha256(out_path)
+
+
+def _strip_trace_metadata(graph: onnx.GraphProto) -> None:
+    """Drop the exporter's per-node debug metadata (stack traces, and object addresses that change
+    from run to run), so one checkpoint always exports to the same bytes and the same model id."""
+    for item in (*graph.node, *graph.input, *graph.output, *graph.value_info, *graph.initializer):
+        del item.metadata_props[:]
 
 
 def _session(path):
