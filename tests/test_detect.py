@@ -157,6 +157,17 @@ def test_image_without_georeferencing_gives_pixel_coordinates_and_a_warning(blob
     np.testing.assert_allclose(result.polygons[0].centroid.coords[0], [120.3, 80.6], atol=0.5)
 
 
+def test_gsd_flag_sizes_an_image_without_georeferencing(blob_model, tmp_path, capsys):
+    image = sea(400, 480)
+    paint_vessel(image, [240.3, 200.6, 60.0, 14.0, 0.2])  # 30 m at 0.5 m: the model sees it at 1 m
+    Image.fromarray(image.transpose(1, 2, 0)).save(tmp_path / "fine.png")
+    assert run_detect(blob_model, tmp_path / "fine.png", "-o", tmp_path / "out", "--gsd", 0.5) == 0
+    err = capsys.readouterr().err
+    assert "resampling: scene GSD 0.50 m" in err and "GSD unknown" not in err
+    result = read_detection_file(tmp_path / "out" / "fine.geojson")
+    assert result.header["gsd_m"] == 0.5 and result.properties[0]["length_m"] == pytest.approx(30.0, abs=1.5)
+
+
 def test_folder_run_skips_broken_files_and_reruns_skip_done_scenes(blob_model, tmp_path, capsys):
     scenes = tmp_path / "scenes"
     scenes.mkdir()
