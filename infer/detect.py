@@ -104,16 +104,18 @@ def check_fits_model(info: RasterInfo, detector: OnnxDetector) -> None:
                                                  f"range {low:g}..{high:g}"))
 
 
-def working_gsd(info: RasterInfo, gsd_override: float | None, gsd_range_m: tuple[float, float],
-                notes: list[str]) -> float:
-    """The scene's GSD: ``--gsd`` if given, else from its georeferencing, else (with a note) the
-    middle of the model's range."""
-    if gsd_override is not None:
-        return gsd_override
-    if info.gsd_m is not None:
-        return info.gsd_m
+def scene_gsd(info: RasterInfo, gsd_override: float | None) -> float | None:
+    """The scene's ground GSD: ``--gsd`` if given, else from its georeferencing, else None."""
+    return gsd_override if gsd_override is not None else info.gsd_m
+
+
+def tiling_gsd(gsd_m: float | None, gsd_range_m: tuple[float, float], notes: list[str]) -> float:
+    """The GSD to size tiles with: the scene's, or (with a note) the middle of the model's range.
+    An assumed GSD sizes tiles only; it is never written as the scene's GSD."""
+    if gsd_m is not None:
+        return gsd_m
     assumed = math.sqrt(gsd_range_m[0] * gsd_range_m[1])
-    notes.append(f"GSD unknown (no georeferencing); assuming {assumed:.2f} m, inside the model's range; "
+    notes.append(f"GSD unknown (no georeferencing); tiling as if {assumed:.2f} m, inside the model's range; "
                  f"pass --gsd M to set it")
     return assumed
 
@@ -177,7 +179,7 @@ def run_tiles(detector: OnnxDetector, path: Path, grid: TileGrid, lo, hi, batch_
                    np.array([len(keep)], dtype=np.int64))
 
 
-def to_detections(found: Outputs, gsd_m: float, detector: OnnxDetector) -> list[Detection]:
+def to_detections(found: Outputs, gsd_m: float | None, detector: OnnxDetector) -> list[Detection]:
     """Final per-vessel records: type by argmax, load state called with the model's own band."""
     model = detector.info
     detections = []
@@ -212,8 +214,9 @@ def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = No
     check_fits_model(info, detector)
     notes: list[str] = []
     model = detector.info
-    gsd = working_gsd(info, gsd_m, model.gsd_range_m, notes)
-    grid = plan_tiles(info, gsd, detector, tile, notes)
+    gsd = scene_gsd(info, gsd_m)
+    grid_gsd = tiling_gsd(gsd, model.gsd_range_m, notes)
+    grid = plan_tiles(info, grid_gsd, detector, tile, notes)
     scaling = model.scaling
     preview, valid = read_decimated(path, STATS_MAX_SIDE, bands=scaling.bands)
     lo, hi = scaling.limits(preview, valid)
@@ -225,11 +228,11 @@ def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = No
         "source": path.name,
         "acquired": info.acquired,
         "acquired_from": "ACQUISITION_DATETIME" if info.acquired else None,
-        "gsd_m": round(gsd, 4),
+        "gsd_m": None if gsd is None else round(gsd, 4),
         "model": model.summary(),
         "scaling": {**scaling.to_dict(), "limits": [[round(float(a), 6), round(float(b), 6)]
                                                     for a, b in zip(lo, hi, strict=True)]},
-        "tiling": {"tile_px": grid.tile_px, "overlap_px": grid.overlap_px, "model_gsd_m": round(gsd * grid.scale, 4)},
+        "tiling": {"tile_px": grid.tile_px, "overlap_px": grid.overlap_px, "model_gsd_m": round(grid_gsd * grid.scale, 4)},
     }
     out_dir = Path(out_dir)
     quicklook_path, *_ = paths = output_paths(path, out_dir)

@@ -154,6 +154,7 @@ def test_image_without_georeferencing_gives_pixel_coordinates_and_a_warning(blob
     assert "no georeferencing" in err and "GSD unknown" in err
     result = read_detection_file(tmp_path / "out" / "plain.geojson")
     assert result.header["coordinates"] == "pixel" and len(result.detections) == 1
+    assert result.header["gsd_m"] is None and result.properties[0]["length_m"] is None  # never a guess
     np.testing.assert_allclose(result.polygons[0].centroid.coords[0], [120.3, 80.6], atol=0.5)
 
 
