@@ -73,6 +73,7 @@ class TankerwatchModule(L.LightningModule):
         datamodule = self.trainer.datamodule
         datamodule.output_stride = self.model.output_stride
         datamodule.load_max_gsd_m = self.hparams.load_max_gsd_m
+        self._step_seed_base = torch.initial_seed()  # seed_everything's seed, before any reseeding
         roles = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, ())
         for role in roles:
             if datamodule.hparams[role] is None:
@@ -99,6 +100,12 @@ class TankerwatchModule(L.LightningModule):
             if name != "total":
                 self.log(f"train/loss_{name}", value, batch_size=size)
         return losses["total"]
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        # Randomness inside the model (dropout, the load head's jitter and flips) draws on torch's
+        # global generator, which checkpoints do not hold: seeding it per step makes a run resumed
+        # with --ckpt_path last identical to one never stopped.
+        torch.manual_seed(self._step_seed_base + self.global_step)
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
