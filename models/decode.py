@@ -37,12 +37,15 @@ def decode_boxes(reg: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, stride: 
     return torch.stack([cx, cy, length, width, angle], dim=-1)
 
 
-def decode_maps(maps: dict[str, torch.Tensor], image_h, image_w, stride: int, top_k: int, score_threshold: float):
+def decode_maps(maps: dict[str, torch.Tensor], image_h, image_w, stride: int, top_k: int, score_threshold: float,
+                load_logits_fn=None):
     """Post-process raw head maps into the ONNX contract's five outputs.
 
-    ``maps``: ``heatmap`` logits ``[N,1,h,w]``, ``reg`` ``[N,6,h,w]``, ``type_logits`` and ``load_logits``
-    ``[N,2,h,w]``. ``image_h``/``image_w``: the unpadded input size; peaks whose cell centre lies in
-    the padding are dropped. Returns ``(boxes [N,K,5], scores [N,K], type_probs [N,K,2],
+    ``maps``: ``heatmap`` logits ``[N,1,h,w]``, ``reg`` ``[N,6,h,w]``, ``type_logits`` ``[N,2,h,w]``,
+    and, unless ``load_logits_fn`` is given, ``load_logits`` ``[N,2,h,w]`` read at the peaks.
+    ``load_logits_fn(boxes [N,k,5]) -> [N,k,2]`` computes load logits from the decoded boxes
+    instead (the detector's hull-window head). ``image_h``/``image_w``: the unpadded input size;
+    peaks whose cell centre lies in the padding are dropped. Returns ``(boxes [N,K,5], scores [N,K], type_probs [N,K,2],
     load_probs [N,K,2], count int64 [N])``.
     """
     heat = torch.sigmoid(maps["heatmap"])
@@ -64,7 +67,8 @@ def decode_maps(maps: dict[str, torch.Tensor], image_h, image_w, stride: int, to
 
     boxes = decode_boxes(gather(maps["reg"]), ix, iy, stride)
     type_probs = torch.softmax(gather(maps["type_logits"]), dim=-1)
-    load_probs = torch.softmax(gather(maps["load_logits"]), dim=-1)
+    load_logits = load_logits_fn(boxes) if load_logits_fn is not None else gather(maps["load_logits"])
+    load_probs = torch.softmax(load_logits, dim=-1)
 
     keep = scores >= score_threshold
     keep_f = keep.to(scores.dtype)

@@ -29,6 +29,7 @@ from torch import nn
 
 from .backbones import build_backbone
 from .decode import decode_maps
+from .load_head import HullLoadHead
 from .neck import TopDownFPN
 
 INPUT_MULTIPLE = 32
@@ -77,24 +78,38 @@ class OrientedDetector(nn.Module):
             "heatmap": _head(fpn_channels, head_channels, 1),
             "reg": _head(fpn_channels, head_channels, REG_CHANNELS),
             "type_logits": _head(fpn_channels, head_channels, 2),
-            "load_logits": _head(fpn_channels, head_channels, 2),
         })
         nn.init.constant_(self.heads["heatmap"][-1].bias, HEATMAP_PRIOR_BIAS)
+        self.load_head = HullLoadHead(in_channels)
 
-    def forward(self, image: torch.Tensor):
+    def _prepare(self, image: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2], image.shape[-1]
         x = (image.to(self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std
         # Pad bottom/right to the network's multiple inside the graph: callers may send any size.
-        x = F.pad(x, (0, (-w) % INPUT_MULTIPLE, 0, (-h) % INPUT_MULTIPLE))
+        return F.pad(x, (0, (-w) % INPUT_MULTIPLE, 0, (-h) % INPUT_MULTIPLE))
+
+    def forward(self, image: torch.Tensor, load_boxes: torch.Tensor | None = None):
+        """``decode`` False: the raw head maps (dict), plus ``load_logits [N, M, 2]`` of the hull
+        windows of ``load_boxes [N, M, 5]`` when given (training). ``decode`` True: :meth:`detect`."""
+        if self.decode:
+            return self.detect(image)
+        x = self._prepare(image)
         features = self.neck(self.backbone(x))
         maps = {name: head(features) for name, head in self.heads.items()}
-        if not self.decode:
-            return maps
-        return self.postprocess(maps, h, w)
+        if load_boxes is not None:
+            maps["load_logits"] = self.load_head(x, load_boxes)
+        return maps
 
-    def postprocess(self, maps: dict[str, torch.Tensor], image_h, image_w):
-        """Raw maps -> the decoded tuple (see :func:`tankerwatch.models.decode.decode_maps`)."""
-        return decode_maps(maps, image_h, image_w, self.output_stride, self.top_k, self.score_threshold)
+    def detect(self, image: torch.Tensor):
+        """The decoded tuple of the ONNX contract (see the module docstring): peaks and boxes from
+        the maps (:func:`tankerwatch.models.decode.decode_maps`), load state from each box's hull
+        window (:class:`tankerwatch.models.load_head.HullLoadHead`)."""
+        h, w = image.shape[-2], image.shape[-1]
+        x = self._prepare(image)
+        features = self.neck(self.backbone(x))
+        maps = {name: head(features) for name, head in self.heads.items()}
+        return decode_maps(maps, h, w, self.output_stride, self.top_k, self.score_threshold,
+                           load_logits_fn=lambda boxes: self.load_head(x, boxes))
 
 
 def build_detector(**config) -> OrientedDetector:

@@ -15,7 +15,14 @@ from tankerwatch.models.decode import decode_maps  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig  # noqa: E402
 from tankerwatch.train.datasets import SceneSource, TrainCrops  # noqa: E402
 from tankerwatch.train.losses import LossWeights, detection_loss  # noqa: E402
-from tankerwatch.train.targets import IGNORE, VesselTargets, encode_targets, vessel_classes  # noqa: E402
+from tankerwatch.train.targets import (  # noqa: E402
+    IGNORE,
+    MAX_LOAD_BOXES,
+    VesselTargets,
+    encode_targets,
+    hull_load_targets,
+    vessel_classes,
+)
 
 
 def _maps_from_targets(targets: dict) -> dict:
@@ -24,15 +31,15 @@ def _maps_from_targets(targets: dict) -> dict:
     logits = torch.where(heat >= 1.0, torch.tensor(8.0), torch.logit(heat.clamp(1e-4, 0.9)))
     type_map = torch.from_numpy(targets["type"])[None]
     type_logits = torch.stack([(type_map == 0).float() * 6, (type_map == 1).float() * 6], dim=1)
-    return {"heatmap": logits, "reg": torch.from_numpy(targets["reg"])[None], "type_logits": type_logits,
-            "load_logits": torch.zeros_like(type_logits)}
+    return {"heatmap": logits, "reg": torch.from_numpy(targets["reg"])[None], "type_logits": type_logits}
 
 
 @pytest.mark.parametrize("stride", [2, 4])
 def test_encoding_then_decoding_returns_the_boxes(stride):
     boxes = np.array([[40.3, 22.7, 30.0, 6.0, 0.7], [17.0, 50.2, 9.0, 4.0, -1.2], [70.1, 70.9, 4.0, 3.0, 0.1]])
     targets = encode_targets(VesselTargets(boxes, np.array([0, 1, 0]), np.array([1, IGNORE, 0])), 96, 96, stride)
-    out_boxes, scores, type_probs, _, count = decode_maps(_maps_from_targets(targets), 96, 96, stride, 10, 0.5)
+    out_boxes, scores, type_probs, _, count = decode_maps(_maps_from_targets(targets), 96, 96, stride, 10, 0.5,
+                                                          load_logits_fn=lambda b: torch.zeros(*b.shape[:2], 2))
     assert int(count[0]) == 3
     got = out_boxes[0, :3].double().numpy()
     order = np.argsort(got[:, 0])
@@ -49,18 +56,31 @@ def test_unknown_type_and_load_teach_nothing():
     assert vessel_classes(vessels, gsd_m=5.0, load_max_gsd_m=3.0)[1].tolist() == [IGNORE, IGNORE]
 
 
-def test_masked_terms_have_no_gradient_and_labelled_terms_do():
-    targets = encode_targets(VesselTargets(np.array([[30.0, 30.0, 24.0, 6.0, 0.3]]), np.array([IGNORE]),
-                                           np.array([IGNORE])), 64, 64, 4)
+def _loss_inputs(types, loads):
+    boxes = np.array([[30.0, 30.0, 24.0, 6.0, 0.3]])
+    targets = encode_targets(VesselTargets(boxes, np.array(types), np.array(loads)), 64, 64, 4)
+    targets.update(hull_load_targets(boxes, np.array(loads), 64))
     batch = {k: torch.from_numpy(v)[None] for k, v in targets.items()}
     maps = {"heatmap": torch.zeros(1, 1, 16, 16, requires_grad=True), "reg": torch.zeros(1, 6, 16, 16),
             "type_logits": torch.randn(1, 2, 16, 16, requires_grad=True),
-            "load_logits": torch.randn(1, 2, 16, 16, requires_grad=True)}
+            "load_logits": torch.randn(1, MAX_LOAD_BOXES, 2, requires_grad=True)}
+    return maps, batch
+
+
+def test_masked_terms_have_no_gradient_and_labelled_terms_do():
+    maps, batch = _loss_inputs([IGNORE], [IGNORE])
     losses = detection_loss(maps, batch, LossWeights())
     losses["total"].backward()
     assert losses["type"] == 0 and losses["load"] == 0
     assert torch.all(maps["type_logits"].grad == 0) and torch.all(maps["load_logits"].grad == 0)
     assert maps["heatmap"].grad.abs().sum() > 0
+
+    maps, batch = _loss_inputs([0], [1])
+    losses = detection_loss(maps, batch, LossWeights())
+    losses["total"].backward()
+    assert losses["load"] > 0
+    # Only the one labelled box's logits learn; the padding rows do not.
+    assert maps["load_logits"].grad[0, 0].abs().sum() > 0 and torch.all(maps["load_logits"].grad[0, 1:] == 0)
 
 
 def test_crops_of_a_large_image_centre_on_vessels_and_keep_full_resolution(tmp_path):
@@ -79,7 +99,8 @@ def test_crops_of_a_large_image_centre_on_vessels_and_keep_full_resolution(tmp_p
         item = crops[k]
         assert item["image"].shape == (3, 64, 64) and item["heatmap"].shape == (1, 16, 16)
         assert item["reg_mask"].sum() == 1  # the vessel's centre is in every vessel-centred crop
-        assert item["type"].max() == 0 and item["load"].max() == 0  # tanker, empty (GSD 2 m <= 3 m)
+        assert item["type"].max() == 0 and item["load"].tolist()[0] == 0  # tanker, empty (GSD 2 m <= 3 m)
+        assert item["load_boxes"][0, 2] == pytest.approx(40.0)
         j, i = np.argwhere(item["reg_mask"].numpy())[0]
         length = math.exp(item["reg"][2, j, i]) * 4
         assert length == pytest.approx(40.0, rel=1e-5)  # scale 1: the hull keeps its 40 px

@@ -88,7 +88,7 @@ class TankerwatchModule(L.LightningModule):
         return self.model(image)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        maps = self.model(batch["image"])
+        maps = self.model(batch["image"], load_boxes=batch["load_boxes"])
         losses = detection_loss(maps, batch, self.loss_weights, self.type_class_weights, self.load_class_weights)
         if not torch.isfinite(losses["total"]):
             bad = ", ".join(k for k, v in losses.items() if not torch.isfinite(v))
@@ -128,10 +128,9 @@ class TankerwatchModule(L.LightningModule):
 
     def _eval_step(self, batch: dict, role: str) -> None:
         sources = self.trainer.datamodule.sources(role)
-        maps = self.model(batch["image"])
         for k, (index, (height, width)) in enumerate(zip(batch["index"], batch["sizes"], strict=True)):
-            one = {name: value[k:k + 1] for name, value in maps.items()}
-            boxes, scores, type_probs, load_probs, count = self.model.postprocess(one, height, width)
+            one = batch["image"][k:k + 1, :, :height, :width]
+            boxes, scores, type_probs, load_probs, count = self.model.detect(one)
             n = int(count[0])
             source = sources[index]
             self._evaluator.add(source.image, boxes[0, :n].double().cpu().numpy(), scores[0, :n].cpu().numpy(),

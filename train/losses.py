@@ -1,5 +1,6 @@
 """The detector's training loss: focal loss on the centre heatmap, L1 on box regression at peak
-cells, and class-weighted cross-entropy on vessel type and load state where labelled.
+cells, class-weighted cross-entropy on vessel type where labelled, and on load state from the
+hull-window head's logits for the crop's load-labelled boxes.
 
 Partial labels: type and load targets of -1 (unknown, or load above ``load_max_gsd_m``) contribute
 nothing, so a ship-only dataset teaches detection alone and can be mixed with fully labelled data.
@@ -45,16 +46,19 @@ def detection_loss(maps: dict[str, torch.Tensor], targets: dict[str, torch.Tenso
     size = diff[:, 2:4].sum() / peaks
     angle = diff[:, 4:6].sum() / peaks
     vessel_type = _masked_ce(maps["type_logits"], targets["type"], type_class_weights)
-    load = _masked_ce(maps["load_logits"], targets["load"], load_class_weights)
+    load = _masked_ce(maps["load_logits"], targets["load"], load_class_weights, channels_last=True)
     total = (weights.heatmap * heat + weights.offset * offset + weights.size * size + weights.angle * angle
              + weights.vessel_type * vessel_type + weights.load * load)
     return {"total": total, "heatmap": heat, "offset": offset, "size": size, "angle": angle,
             "type": vessel_type, "load": load}
 
 
-def _masked_ce(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None) -> torch.Tensor:
+def _masked_ce(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None,
+               channels_last: bool = False) -> torch.Tensor:
+    """Cross-entropy over labelled positions (target >= 0). ``logits``: ``[N, 2, h, w]`` maps, or
+    ``[N, M, 2]`` per-box logits with ``channels_last``."""
     labelled = target >= 0
     if not bool(labelled.any()):
         return logits.sum() * 0.0  # keeps the graph (and DDP's parameter bookkeeping) intact
-    picked = logits.permute(0, 2, 3, 1)[labelled]
+    picked = (logits if channels_last else logits.permute(0, 2, 3, 1))[labelled]
     return F.cross_entropy(picked, target[labelled], weight=class_weights)

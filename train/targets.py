@@ -4,9 +4,13 @@ For an output map of stride ``s`` and a box ``(cx, cy, L, W, a)`` in input pixel
 convention): its peak cell is ``(floor(cx / s), floor(cy / s))``; the heatmap holds an oriented
 Gaussian around that cell (sigmas along and across the hull grow with L and W), the maximum over
 vessels; the regression at the peak cell is ``(cx / s - i - 0.5, cy / s - j - 0.5, log(L / s),
-log(W / s), sin 2a, cos 2a)``. Type and load classes are written on the peak cell and its 8
-neighbours (the decoder may peak one cell off), -1 where unknown; load is also -1 where the image's
-GSD is above ``load_max_gsd_m`` (the cue is not in the pixels there, so nothing is learnt from it).
+log(W / s), sin 2a, cos 2a)``. Type classes are written on the peak cell and its 8 neighbours
+(the decoder may peak one cell off), -1 where unknown.
+
+Load state is learnt from hull windows (``models/load_head.py``), not from the maps: each training
+crop lists up to ``MAX_LOAD_BOXES`` boxes with a known load (:func:`hull_load_targets`). Load is -1
+where the image's GSD is above ``load_max_gsd_m`` (the cue is not in the pixels there, so nothing is
+learnt from it).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ IGNORE = -1
 # The smallest Gaussian sigma (cells): a 4 px ship at stride 2 still gets a peak of a few cells.
 MIN_SIGMA = 0.5
 SIGMA_PER_CELL = 0.15
+# Load-labelled boxes per training crop given to the hull-window head (crops hold a few vessels).
+MAX_LOAD_BOXES = 8
 # A box side below this many pixels would give log(0): the smallest label a mask can give is 1 px.
 MIN_SIDE_PX = 1.0
 
@@ -50,7 +56,7 @@ def vessel_classes(vessels, gsd_m: float | None, load_max_gsd_m: float) -> tuple
 
 def encode_targets(targets: VesselTargets, height: int, width: int, stride: int) -> dict[str, np.ndarray]:
     """Dense targets for an input of ``height x width`` px: ``heatmap [1,h,w]`` f32, ``reg [6,h,w]``
-    f32, ``reg_mask [h,w]`` f32, ``type [h,w]`` and ``load [h,w]`` int64 (-1 = no label), with
+    f32, ``reg_mask [h,w]`` f32 and ``type [h,w]`` int64 (-1 = no label), with
     ``h = ceil(height / stride)``, ``w = ceil(width / stride)``. Boxes whose centre is outside the
     input are left out."""
     h, w = math.ceil(height / stride), math.ceil(width / stride)
@@ -58,7 +64,6 @@ def encode_targets(targets: VesselTargets, height: int, width: int, stride: int)
     reg = np.zeros((6, h, w), np.float32)
     reg_mask = np.zeros((h, w), np.float32)
     type_map = np.full((h, w), IGNORE, np.int64)
-    load_map = np.full((h, w), IGNORE, np.int64)
     # Smaller vessels last, so where two peaks share a cell the one easier to lose wins it.
     order = np.argsort(-np.asarray(targets.boxes)[:, 2], kind="stable") if len(targets.boxes) else []
     for k in order:
@@ -73,8 +78,21 @@ def encode_targets(targets: VesselTargets, height: int, width: int, stride: int)
         reg_mask[j, i] = 1.0
         rows, cols = slice(max(j - 1, 0), j + 2), slice(max(i - 1, 0), i + 2)
         type_map[rows, cols] = targets.types[k]
-        load_map[rows, cols] = targets.loads[k]
-    return {"heatmap": heat[None], "reg": reg, "reg_mask": reg_mask, "type": type_map, "load": load_map}
+    return {"heatmap": heat[None], "reg": reg, "reg_mask": reg_mask, "type": type_map}
+
+
+def hull_load_targets(boxes: np.ndarray, loads: np.ndarray, crop_size: int) -> dict[str, np.ndarray]:
+    """Fixed-size load targets for the hull-window head: ``load_boxes [MAX_LOAD_BOXES, 5]`` f32 and
+    ``load [MAX_LOAD_BOXES]`` int64 (-1 = padding), for boxes with a known load whose centre lies in
+    the crop (the first ``MAX_LOAD_BOXES`` of them)."""
+    load_boxes = np.zeros((MAX_LOAD_BOXES, 5), np.float32)
+    load = np.full(MAX_LOAD_BOXES, IGNORE, np.int64)
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
+    inside = (boxes[:, 0] >= 0) & (boxes[:, 0] < crop_size) & (boxes[:, 1] >= 0) & (boxes[:, 1] < crop_size)
+    chosen = np.flatnonzero(inside & (np.asarray(loads) >= 0))[:MAX_LOAD_BOXES]
+    load_boxes[: len(chosen)] = boxes[chosen]
+    load[: len(chosen)] = np.asarray(loads)[chosen]
+    return {"load_boxes": load_boxes, "load": load}
 
 
 def _splat_gaussian(heat: np.ndarray, i: int, j: int, length_cells: float, width_cells: float, angle: float):

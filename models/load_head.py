@@ -1,0 +1,103 @@
+"""Load state from a hull-aligned window: how an analyst reads freeboard.
+
+The cues that separate a tanker in ballast from a laden one sit along and beside the hull: the
+width of the hull's shadow on the water (freeboard x cot(sun elevation)), the strip of hull side an
+off-nadir view shows (freeboard x tan(view zenith)) with its red antifouling band, and the bulbous
+bow breaking the surface ahead of the stem. A dense per-cell classifier has to learn them at every
+orientation from a single centre cell, which a small CPU-trained network does not manage. This
+head instead resamples, for each box, a window aligned with the hull (``ALONG_SPAN`` x length along
+the long axis, ``ACROSS_SPAN`` x width across it, so the shadow and the bow are inside at the sun
+elevations REFERENCE.md gives) from the normalised input image with ``grid_sample`` (ONNX
+GridSample: plain ops, dynamic sizes), and classifies it with a small CNN.
+
+Frames: boxes are ``[cx, cy, length, width, angle]`` in input pixels of the unpadded image (the
+project's convention, angle of the long axis from +x towards +y). Window row r, column c samples
+the point ``centre + u * along_offset + v * across_offset`` with ``u = (cos a, sin a)``,
+``v = (-sin a, cos a)``. Which end is the bow is unknown (angle folds heading), so training flips
+windows along and across at random: the head learns cues in either orientation.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ALONG_SPAN = 1.3  # x length: the hull plus the bulb and a margin
+ACROSS_SPAN = 4.0  # x width: the hull plus 1.5 beams of shadow or side strip each side
+WINDOW_HW = (32, 96)  # rows across the hull, columns along it
+OVERSAMPLE = 2  # sample at twice the window's resolution and average, to soften aliasing
+
+
+def _conv(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class HullLoadHead(nn.Module):
+    """``forward(x [N,C,Hp,Wp] normalised and padded, boxes [N,K,5]) -> logits [N,K,2]`` over
+    ("empty", "loaded"). ``box_jitter`` (training only) perturbs boxes so the head tolerates the
+    detector's errors: centre by that fraction of the length, size by that fraction, angle by
+    that many radians."""
+
+    def __init__(self, in_channels: int, channels: tuple[int, ...] = (16, 32, 48, 64), box_jitter: float = 0.05):
+        super().__init__()
+        layers, cin = [], in_channels
+        for k, cout in enumerate(channels):
+            layers.append(_conv(cin, cout))
+            if k < len(channels) - 1:
+                layers.append(nn.MaxPool2d(2))
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        shrink = 2 ** (len(channels) - 1)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.2),
+                                        nn.Linear(cin * (WINDOW_HW[0] // shrink) * (WINDOW_HW[1] // shrink), 2))
+        self.box_jitter = box_jitter
+
+    def sampling_grid(self, boxes: torch.Tensor, height, width) -> torch.Tensor:
+        """``grid_sample`` grid ``[N, K * rows, cols, 2]`` for hull windows of ``boxes [N, K, 5]`` in
+        an input of ``height x width`` pixels (align_corners=False: -1 and +1 are the outer edges)."""
+        n, k = boxes.shape[0], boxes.shape[1]
+        rows, cols = WINDOW_HW[0] * OVERSAMPLE, WINDOW_HW[1] * OVERSAMPLE
+        dtype, device = boxes.dtype, boxes.device
+        along = ((torch.arange(cols, dtype=dtype, device=device) + 0.5) / cols - 0.5)
+        across = ((torch.arange(rows, dtype=dtype, device=device) + 0.5) / rows - 0.5)
+        cx, cy, length, wide, angle = (boxes[..., i, None, None] for i in range(5))
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        du = along[None, None, None, :] * length * ALONG_SPAN  # [N, K, 1, cols]
+        dv = across[None, None, :, None] * wide * ACROSS_SPAN  # [N, K, rows, 1]
+        px = cx + du * cos - dv * sin
+        py = cy + du * sin + dv * cos
+        gx = px * (2.0 / width) - 1.0
+        gy = py * (2.0 / height) - 1.0
+        return torch.stack([gx, gy], dim=-1).reshape(n, k * rows, cols, 2)
+
+    def windows(self, x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """Hull windows ``[N * K, C, rows, cols]`` (after anti-alias averaging)."""
+        n, c = x.shape[0], x.shape[1]
+        k = boxes.shape[1]
+        grid = self.sampling_grid(boxes.to(x.dtype), x.shape[-2], x.shape[-1])
+        sampled = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        rows, cols = WINDOW_HW[0] * OVERSAMPLE, WINDOW_HW[1] * OVERSAMPLE
+        sampled = sampled.reshape(n, c, k, rows, cols).permute(0, 2, 1, 3, 4).reshape(n * k, c, rows, cols)
+        return F.avg_pool2d(sampled, OVERSAMPLE)
+
+    def _jitter(self, boxes: torch.Tensor) -> torch.Tensor:
+        noise = torch.randn_like(boxes) * self.box_jitter
+        length = boxes[..., 2:3]
+        centre = boxes[..., 0:2] + noise[..., 0:2] * length
+        size = boxes[..., 2:4] * (1 + noise[..., 2:4])
+        angle = boxes[..., 4:5] + noise[..., 4:5]
+        return torch.cat([centre, size, angle], dim=-1)
+
+    def forward(self, x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        n, k = boxes.shape[0], boxes.shape[1]
+        if self.training and self.box_jitter > 0:
+            boxes = self._jitter(boxes)
+        windows = self.windows(x, boxes)
+        if self.training:
+            # The bow may be at either end and the sun on either side: learn both.
+            flip_along = torch.rand(windows.shape[0], 1, 1, 1, device=windows.device) < 0.5
+            windows = torch.where(flip_along, windows.flip(-1), windows)
+            flip_across = torch.rand(windows.shape[0], 1, 1, 1, device=windows.device) < 0.5
+            windows = torch.where(flip_across, windows.flip(-2), windows)
+        return self.classifier(self.features(windows)).reshape(n, k, 2)
