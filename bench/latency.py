@@ -34,6 +34,7 @@ BENCH_META = {
 
 def build_model(config_path: Path, checkpoint: Path | None):
     import torch
+
     from tankerwatch.models import build_detector
     from tankerwatch.models.detector import OrientedDetector
 
@@ -75,6 +76,7 @@ def main() -> int:
     args = parser.parse_args()
 
     import torch
+
     from tankerwatch.train.export import blob_images, export_onnx, quantize_int8
 
     torch.set_num_threads(args.threads)

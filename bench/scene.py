@@ -37,6 +37,7 @@ CHILD = ("import resource, sys\n"
 
 def default_model(workdir: Path) -> Path:
     from latency import build_model
+
     from tankerwatch.train.export import export_onnx
 
     path = workdir / "bench_model.onnx"

@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description  # noqa: E402
+
 from tankerwatch.infer.synth_scene import SceneSettings, write_scene  # noqa: E402
 from tankerwatch.infer.synth_tiles import TileSettings, render_tile, write_tiles  # noqa: E402
 from tankerwatch.infer.synth_vessels import ShipGeometry  # noqa: E402

@@ -10,8 +10,9 @@ from the mean of the RGB filters.
 from __future__ import annotations
 
 import torch
-from tankerwatch.infer.errors import ConfigError
 from torch import nn
+
+from tankerwatch.infer.errors import ConfigError
 
 BACKBONES = ("tiny", "small", "resnet18", "resnet34", "resnet50")
 # Custom plain conv nets: stage widths at strides 2..32.

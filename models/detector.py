@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from tankerwatch.infer.errors import ConfigError
 from torch import nn
+
+from tankerwatch.infer.errors import ConfigError
 
 from .backbones import build_backbone
 from .decode import decode_maps

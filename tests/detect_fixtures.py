@@ -18,9 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch import nn
+
 from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType
 from tankerwatch.models.decode import decode_maps
-from torch import nn
 
 # Fixed scaling: 8-bit rasters reach the model unchanged, so the colour code survives.
 FIXTURE_META = {

@@ -8,6 +8,7 @@ from pathlib import Path
 import shapely
 from affine import Affine
 from rasterio.crs import CRS
+
 from tankerwatch.infer.detection_file import Detection, write_detection_files
 
 UTM53 = CRS.from_epsg(32653)  # the synthetic terminal near Vostochny

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+
 from tankerwatch.infer.baseline_colour import (
     BASELINE_MAX_BALANCED_ACCURACY,
     LogisticRegression,

@@ -10,6 +10,7 @@ import numpy as np
 import rasterio
 from PIL import Image
 from rasterio.transform import from_origin
+
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.formats import write_splits
 from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.transform import from_origin
+
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.formats import read_dataset, write_splits
 from tankerwatch.infer.geometry import rotated_iou

@@ -18,6 +18,7 @@ from affine import Affine
 from detect_fixtures import FIXTURE_META, BlobDetector, labelled_blobs, paint_vessel
 from PIL import Image
 from pyproj import Geod
+
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.detection_file import read_detection_file
 from tankerwatch.infer.formats import write_dataset

@@ -6,6 +6,7 @@ onnxruntime is mocked here (its provider list and session), so these run on any 
 import types
 
 import pytest
+
 from tankerwatch.infer import onnx_model
 from tankerwatch.infer.errors import ConfigError, ModelError
 from tankerwatch.infer.onnx_model import (

@@ -4,6 +4,7 @@ import io
 
 import numpy as np
 from PIL import Image
+
 from tankerwatch.infer.quicklook import CLASS_STYLE, detection_class, render_quicklook
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pyproj import Geod
+
 from tankerwatch.infer.detection_file import read_detection_file
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,6 +8,7 @@ import onnx
 import pytest
 import torch
 from detect_fixtures import FIXTURE_META, BlobDetector, labelled_blobs
+
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.errors import ModelError
 from tankerwatch.infer.onnx_model import OUTPUT_NAMES, OnnxDetector

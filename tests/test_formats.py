@@ -11,6 +11,7 @@ import rasterio
 from PIL import Image
 from pycocotools import mask as mask_utils
 from rasterio.transform import from_origin
+
 from tankerwatch.infer.errors import ConfigError, LabelError
 from tankerwatch.infer.formats import detect_format, load_class_map, read_dataset, write_dataset, write_splits
 from tankerwatch.infer.geometry import box_corners, rotated_iou

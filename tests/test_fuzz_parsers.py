@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
+
 from tankerwatch.infer import fmt_coco, fmt_dota, fmt_geojson, fmt_yolo_obb
 from tankerwatch.infer.errors import TankerwatchError
 from tankerwatch.infer.formats import ReadContext

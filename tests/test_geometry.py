@@ -59,7 +59,7 @@ def test_diagonal_mask_box_contains_every_pixel_whole():
     import shapely
     poly = shapely.polygons(box_corners(box))
     rows, cols = np.nonzero(mask)
-    for j, i in zip(rows, cols):
+    for j, i in zip(rows, cols, strict=True):
         assert poly.buffer(1e-6).contains(shapely.box(i, j, i + 1, j + 1))
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+
 from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType
 from tankerwatch.infer.metrics import (
     DetectionEvaluator,

@@ -7,6 +7,7 @@ import pytest
 import rasterio
 from PIL import Image
 from rasterio.transform import from_origin
+
 from tankerwatch.infer.errors import RasterError
 from tankerwatch.infer.raster import inspect_raster, read_decimated, read_image, read_window
 

@@ -9,6 +9,7 @@ import math
 import pytest
 import shapely
 from report_helpers import SIZE_PX, tanker, transform, write_scene
+
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.geo import pixels_to_lonlat
 from tankerwatch.infer.report_volume import estimate_volume

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tankerwatch.infer.report_events import EVENT_KINDS
 
 TANKERWATCH = str(Path(sys.executable).with_name("tankerwatch"))

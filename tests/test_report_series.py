@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tankerwatch.infer.report_volume import CARGO_SHARE_MOVED
 
 TANKERWATCH = str(Path(sys.executable).with_name("tankerwatch"))

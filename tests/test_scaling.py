@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.transform import from_origin
+
 from tankerwatch.infer.errors import ConfigError
 from tankerwatch.infer.scaling import Scaling, to_uint8
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import shapely
 from pycocotools import mask as mask_utils
+
 from tankerwatch.infer.formats import read_dataset
 from tankerwatch.infer.geometry import box_corners
 from tankerwatch.infer.labels import LoadState, VesselType

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
+
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.formats import read_dataset
 from tankerwatch.infer.geometry import box_corners

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from tankerwatch.infer.geometry import box_corners
 from tankerwatch.infer.labels import LoadState
 from tankerwatch.infer.synth_canvas import Canvas, value_noise

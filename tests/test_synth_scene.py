@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import rasterio
 from pyproj import CRS
+
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.detection_file import read_detection_file
 from tankerwatch.infer.geo import pixels_to_lonlat

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tankerwatch.infer.errors import ConfigError
 from tankerwatch.infer.geometry import box_corners
 from tankerwatch.infer.tiling import (

@@ -10,11 +10,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
 
+from train_fixtures import make_images  # noqa: E402
+
 from tankerwatch.infer.cli import main  # noqa: E402
 from tankerwatch.infer.formats import write_dataset  # noqa: E402
 from tankerwatch.infer.labels import LoadState, VesselType  # noqa: E402
 from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
-from train_fixtures import make_images  # noqa: E402
 
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 from PIL import Image
+
 from tankerwatch.infer.geometry import box_corners
 from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import albumentations as A
 import cv2
 import numpy as np
+
 from tankerwatch.infer.geometry import box_corners, min_area_box
 
 

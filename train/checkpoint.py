@@ -7,6 +7,7 @@ import pickle
 from pathlib import Path
 
 import torch
+
 from tankerwatch.infer.errors import ConfigError, ModelError, located
 from tankerwatch.models import OrientedDetector, build_detector
 

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from torch.utils.data import DataLoader
+
 from tankerwatch.infer.errors import ConfigError
 from tankerwatch.infer.formats import read_dataset
 from tankerwatch.infer.labels import DEFAULT_CLASS_MAP, LabelledImage, parse_class_map
 from tankerwatch.infer.scaling import Scaling
-from torch.utils.data import DataLoader
 
 from .augment import AugmentConfig
 from .datasets import EpochSampler, SceneSource, TrainCrops, WholeImages, collate_train, collate_whole

@@ -21,13 +21,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch.utils.data import Dataset, Sampler
+
 from tankerwatch.infer.labels import LabelledImage
 from tankerwatch.infer.raster import inspect_raster, read_image, read_window
 from tankerwatch.infer.scaling import Scaling, to_uint8
-from torch.utils.data import Dataset, Sampler
 
 from .augment import AugmentConfig, augment, build_augmentation
-from .targets import hull_load_targets, VesselTargets, encode_targets, vessel_classes
+from .targets import VesselTargets, encode_targets, hull_load_targets, vessel_classes
 
 # Images up to this many pixels are kept scaled in memory (a sen2ships port is 2 M); larger scenes
 # are read window by window.

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+
 from tankerwatch.infer import __version__
 from tankerwatch.infer.atomic import atomic_path
 from tankerwatch.infer.errors import ModelError

@@ -20,6 +20,7 @@ from typing import Any
 
 import lightning as L
 import torch
+
 from tankerwatch.infer import __version__
 from tankerwatch.infer.errors import ConfigError, TankerwatchError
 from tankerwatch.infer.labels import LOAD_NAMES, TYPE_NAMES

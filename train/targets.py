@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from tankerwatch.infer.labels import LoadState, VesselType
 
 TYPE_INDEX = {VesselType.TANKER: 0, VesselType.OTHER: 1}
