@@ -35,20 +35,32 @@ test-all: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check infer models train tests bench
 
+# The main job on the built-in default, synthetic port scenes: generate tiles, train briefly,
+# export to ONNX, detect on a whole synthetic scene and on a dated series, report on the series.
+# DEMO_EPOCHS/DEMO_SAMPLES set the training budget (the default takes about 10 minutes on 2 cores;
+# `bench/train_synthetic.py` trains for real).
+DEMO_EPOCHS ?= 12
+DEMO_SAMPLES ?= 384
+DEMO_LOGGER := '[{"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "$(DEMO_DIR)/runs", "name": "demo"}}]'
+
 demo: $(STAMP)
-	@echo "tankerwatch demo: writing to $(DEMO_DIR)/"
-	$(TW) synth tiles $(DEMO_DIR)/tiles --count 64 --size 256 --seed 0 --overwrite
+	@echo "== tankerwatch demo: synthetic data, everything under $(DEMO_DIR)/ =="
+	$(TW) synth tiles $(DEMO_DIR)/tiles --count 480 --size 256 --seed 0 --overwrite
+	rm -rf $(DEMO_DIR)/checkpoints
+	$(TW) fit --config configs/synthetic.yaml --trainer.max_epochs $(DEMO_EPOCHS) \
+		--data.samples_per_epoch $(DEMO_SAMPLES) --trainer.enable_progress_bar false \
+		--data.train $(DEMO_DIR)/tiles/train --data.val $(DEMO_DIR)/tiles/val --data.test $(DEMO_DIR)/tiles/test \
+		--checkpoint.dirpath $(DEMO_DIR)/checkpoints --trainer.logger $(DEMO_LOGGER)
+	$(TW) export $$(ls -t $(DEMO_DIR)/checkpoints/best-*.ckpt | head -1) -o $(DEMO_DIR)/model.onnx \
+		--val $(DEMO_DIR)/tiles/test --overwrite
+	$(TW) synth scene $(DEMO_DIR)/scene.tif --size 3072 --gsd 1 --seed 1 --overwrite
+	$(TW) detect $(DEMO_DIR)/model.onnx $(DEMO_DIR)/scene.tif -o $(DEMO_DIR)/detections --overwrite
 	$(TW) synth series $(DEMO_DIR)/series --dates 8 --size 1024 --seed 0 --overwrite
-# Export the newest best checkpoint the demo trained (or DEMO_CKPT=...) and run detect on the series.
-	@CKPT="$(DEMO_CKPT)"; [ -n "$$CKPT" ] || CKPT=$$(find $(DEMO_DIR) runs/synthetic -name 'best-*.ckpt' -printf '%T@ %p\n' 2>/dev/null | sort -nr | head -1 | cut -d' ' -f2-); \
-	if [ -z "$$CKPT" ]; then echo "no trained checkpoint found: skipping export and detect"; else \
-		$(TW) export "$$CKPT" -o $(DEMO_DIR)/model.onnx --overwrite && \
-		$(TW) detect $(DEMO_DIR)/model.onnx $(DEMO_DIR)/series -o $(DEMO_DIR)/detections --overwrite --threads 2 && \
-		echo "detections: $(DEMO_DIR)/detections/*.geojson (+ .csv); quick-looks: $(DEMO_DIR)/detections/*.quicklook.png"; fi
-# The report comes last and prints its path; its input is the series' ground truth until the
-# demo's detect step writes $(DEMO_DIR)/detections, which it then reads instead.
-	$(TW) report $$(if [ -d $(DEMO_DIR)/detections ]; then echo $(DEMO_DIR)/detections; else echo $(DEMO_DIR)/series/*.truth.geojson; fi) \
-		-o $(DEMO_DIR)/report --truth-events $(DEMO_DIR)/series/events.csv --overwrite
+	$(TW) detect $(DEMO_DIR)/model.onnx $(DEMO_DIR)/series -o $(DEMO_DIR)/series_detections --overwrite
+	$(TW) report $(DEMO_DIR)/series_detections -o $(DEMO_DIR)/report --min-score 0.3 \
+		--truth-events $(DEMO_DIR)/series/events.csv --overwrite
+	@echo "== done: scene detections $(DEMO_DIR)/detections/scene.geojson (quick-look scene.quicklook.png);"
+	@echo "   report $(DEMO_DIR)/report/report.md; model $(DEMO_DIR)/model.onnx =="
 
 clean:
 	rm -rf $(DEMO_DIR) build dist *.egg-info
