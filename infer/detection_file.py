@@ -44,6 +44,7 @@ from .atomic import atomic_write_text
 from .errors import TankerwatchError, located
 from .geo import box_size_m, heading_deg, pixels_to_lonlat
 from .geometry import box_corners
+from .json_file import read_json
 
 FORMAT_VERSION = 1
 VESSEL_TYPES = ("tanker", "other")
@@ -214,12 +215,7 @@ def _detection_from_properties(p: dict, where: str) -> Detection:
 def read_detection_file(path: str | Path) -> DetectionFile:
     """Parse and validate a detection file written by :func:`write_detection_files`."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TankerwatchError(located(path, "no such file")) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TankerwatchError(located(path, f"not a readable GeoJSON file ({exc})")) from None
+    data = read_json(path)
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         raise TankerwatchError(located(path, "not a GeoJSON FeatureCollection"))
     header = data.get("tankerwatch")

@@ -21,7 +21,6 @@ Checks, each an error naming the file or a warning, never a silent wrong total:
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,6 +35,7 @@ from shapely.geometry import shape
 from .detection_file import read_detection_file
 from .errors import TankerwatchError, located
 from .geo import WGS84
+from .json_file import read_json
 
 
 class ReportInputError(TankerwatchError):
@@ -132,12 +132,7 @@ def date_from_name(path: Path, pattern: str) -> datetime:
 def read_aoi(path: str | Path):
     """The area of interest: the union of the polygons in a GeoJSON file, lon/lat (RFC 7946)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportInputError(located(path, "no such file")) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportInputError(located(path, f"not a readable GeoJSON file ({exc})")) from None
+    data = read_json(path, ReportInputError)
     if isinstance(data, dict) and data.get("type") == "FeatureCollection":
         geometries = [f.get("geometry") for f in data.get("features") or [] if isinstance(f, dict)]
     elif isinstance(data, dict) and data.get("type") == "Feature":
