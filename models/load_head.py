@@ -27,6 +27,12 @@ ALONG_SPAN = 1.3  # x length: the hull plus the bulb and a margin
 ACROSS_SPAN = 4.0  # x width: the hull plus 1.5 beams of shadow or side strip each side
 WINDOW_HW = (32, 96)  # rows across the hull, columns along it
 OVERSAMPLE = 2  # sample at twice the window's resolution and average, to soften aliasing
+# Training-time box noise, so the head tolerates the detector's errors: the centre moves by this
+# fraction of the hull's width (a fraction of the length would slide the hull across its own
+# window and drown the cue), length and width by this fraction, the angle by this many radians.
+CENTRE_JITTER_OF_WIDTH = 0.1
+SIZE_JITTER = 0.05
+ANGLE_JITTER = 0.03
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -35,11 +41,10 @@ def _conv(cin: int, cout: int) -> nn.Sequential:
 
 class HullLoadHead(nn.Module):
     """``forward(x [N,C,Hp,Wp] normalised and padded, boxes [N,K,5]) -> logits [N,K,2]`` over
-    ("empty", "loaded"). ``box_jitter`` (training only) perturbs boxes so the head tolerates the
-    detector's errors: centre by that fraction of the length, size by that fraction, angle by
-    that many radians."""
+    ("empty", "loaded"). With ``box_jitter`` the boxes are perturbed in training (the constants
+    above)."""
 
-    def __init__(self, in_channels: int, channels: tuple[int, ...] = (16, 32, 48, 64), box_jitter: float = 0.05):
+    def __init__(self, in_channels: int, channels: tuple[int, ...] = (16, 32, 48, 64), box_jitter: bool = True):
         super().__init__()
         layers, cin = [], in_channels
         for k, cout in enumerate(channels):
@@ -82,16 +87,15 @@ class HullLoadHead(nn.Module):
         return F.avg_pool2d(sampled, OVERSAMPLE)
 
     def _jitter(self, boxes: torch.Tensor) -> torch.Tensor:
-        noise = torch.randn_like(boxes) * self.box_jitter
-        length = boxes[..., 2:3]
-        centre = boxes[..., 0:2] + noise[..., 0:2] * length
-        size = boxes[..., 2:4] * (1 + noise[..., 2:4])
-        angle = boxes[..., 4:5] + noise[..., 4:5]
+        noise = torch.randn_like(boxes)
+        centre = boxes[..., 0:2] + noise[..., 0:2] * boxes[..., 3:4] * CENTRE_JITTER_OF_WIDTH
+        size = boxes[..., 2:4] * (1 + noise[..., 2:4] * SIZE_JITTER)
+        angle = boxes[..., 4:5] + noise[..., 4:5] * ANGLE_JITTER
         return torch.cat([centre, size, angle], dim=-1)
 
     def forward(self, x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         n, k = boxes.shape[0], boxes.shape[1]
-        if self.training and self.box_jitter > 0:
+        if self.training and self.box_jitter:
             boxes = self._jitter(boxes)
         windows = self.windows(x, boxes)
         if self.training:
