@@ -20,6 +20,10 @@ from .formats import IMAGE_SUFFIXES, list_images
 from .onnx_model import DEVICES
 
 
+# A vessel confidence below this is mostly clutter for a map or a count.
+DEFAULT_MIN_SCORE = 0.3
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="ONNX model written by 'tankerwatch export'")
     parser.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="image files or folders of them")
@@ -34,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gsd", type=gsd_range, default=None, metavar="M",
                         help="ground metres per pixel, overriding the georeferencing (needed for images without it "
                              "when they are outside the model's range)")
+    parser.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE, metavar="S",
+                        help=f"leave out detections scoring below S, the operating point (default {DEFAULT_MIN_SCORE}; "
+                             "0 keeps everything the model returns, e.g. for your own evaluation)")
     add_overwrite(parser)
 
 
@@ -74,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--gsd takes one value for detect, got {args.gsd[0]:g}:{args.gsd[1]:g}")
         gsd = args.gsd[0]
     scenes = gather_inputs(args.inputs)
+    if not 0.0 <= args.min_score <= 1.0:
+        raise ConfigError(f"--min-score must be between 0 and 1, got {args.min_score:g}")
     if not scenes:
         raise ConfigError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(map(str, args.inputs))}")
     check_writable(args.output)
@@ -87,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         try:
             result = detect_scene(detector, path, args.output, tile=args.tile, batch_size=args.batch_size,
-                                  gsd_m=gsd)
+                                  gsd_m=gsd, min_score=args.min_score)
         except TankerwatchError as exc:
             if len(scenes) == 1:
                 raise

@@ -207,8 +207,11 @@ def footprint(valid: np.ndarray, width: int, height: int):
 
 
 def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = None, batch_size: int = 2,
-                 gsd_m: float | None = None, progress: bool | None = None) -> SceneResult:
-    """Detect vessels in one scene and write its three output files (see the module doc)."""
+                 gsd_m: float | None = None, min_score: float = 0.0, progress: bool | None = None) -> SceneResult:
+    """Detect vessels in one scene and write its three output files (see the module doc).
+
+    Detections scoring below ``min_score`` (the operating point, recorded in the header) are left out.
+    """
     path = Path(path)
     info = inspect_raster(path)
     check_fits_model(info, detector)
@@ -221,7 +224,7 @@ def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = No
     preview, valid = read_decimated(path, STATS_MAX_SIDE, bands=scaling.bands)
     lo, hi = scaling.limits(preview, valid)
     found = run_tiles(detector, path, grid, lo, hi, batch_size, progress)
-    detections = to_detections(found, gsd, detector)
+    detections = [d for d in to_detections(found, gsd, detector) if d.score >= min_score]
 
     georeferenced = info.georeferenced
     header = {
@@ -230,6 +233,7 @@ def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = No
         "acquired_from": "ACQUISITION_DATETIME" if info.acquired else None,
         "gsd_m": None if gsd is None else round(gsd, 4),
         "model": model.summary(),
+        "min_score": min_score,
         "scaling": {**scaling.to_dict(), "limits": [[round(float(a), 6), round(float(b), 6)]
                                                     for a, b in zip(lo, hi, strict=True)]},
         "tiling": {"tile_px": grid.tile_px, "overlap_px": grid.overlap_px, "model_gsd_m": round(grid_gsd * grid.scale, 4)},

@@ -263,3 +263,19 @@ def test_blob_model_scores_perfectly_on_its_own_colour_code(blob_model, tmp_path
     write_dataset(labelled_blobs(tmp_path / "raw", count=2), tmp_path / "val", "dota")
     figures = evaluate_onnx(blob_model, tmp_path / "val")
     assert figures["vessel_AP50"] > 0.99 and figures["load_accuracy"] == 1.0
+
+
+def test_min_score_sets_the_operating_point_and_is_recorded(blob_model, tmp_path, capsys):
+    image = sea(300, 400)
+    paint_vessel(image, [200.3, 150.6, 36.0, 8.0, 0.35], p_loaded=0.9)
+    scene = write_scene(tmp_path / "port.tif", image)
+    counts = {}
+    for min_score in (0.0, 1.0):
+        out = tmp_path / f"out{min_score}"
+        assert run_detect(blob_model, scene, "-o", out, "--min-score", min_score) == 0
+        result = read_detection_file(out / "port.geojson")
+        assert result.header["min_score"] == min_score
+        counts[min_score] = len(result.detections)
+    assert counts[0.0] >= 1 and counts[1.0] == 0
+    assert run_detect(blob_model, scene, "-o", tmp_path / "bad", "--min-score", 1.5) == 2
+    assert "--min-score must be between 0 and 1" in capsys.readouterr().err
