@@ -241,7 +241,8 @@ def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = No
     out_dir = Path(out_dir)
     quicklook_path, *_ = paths = output_paths(path, out_dir)
     shrink = preview.shape[2] / info.width
-    write_quicklook(quicklook_path, to_uint8(preview, lo, hi) * valid[None].astype(np.uint8), found.boxes,
+    write_quicklook(quicklook_path, to_uint8(preview, lo, hi) * valid[None].astype(np.uint8),
+                    np.array([d.box_px for d in detections]).reshape(-1, 5),
                     [detection_class(d.vessel_type, d.load) for d in detections], shrink, title=path.name)
     write_detection_files(out_dir / path.stem, detections, header,
                           info.crs if georeferenced else None, info.transform if georeferenced else None,
