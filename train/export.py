@@ -312,8 +312,12 @@ def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> 
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
             prepared_graph = onnx.load(str(prepared)).graph
             network, head_convs = _split_graph(prepared_graph)
-            # The heads' outputs set peak scores and box sizes directly: they stay float, as does decoding.
-            keep_float = head_convs + [n.name for n in prepared_graph.node if n.name not in network]
+            # The heads' outputs set peak scores and box sizes directly: they stay float, as does decoding,
+            # and so does everything after peak selection (the hull-window load stage samples the image at
+            # decoded box coordinates, which 8 bits cannot hold).
+            after_selection = _downstream_of(prepared_graph, "TopK")
+            keep_float = head_convs + [n.name for n in prepared_graph.node
+                                       if n.name not in network or n.name in after_selection]
             quantize_static(str(prepared), str(tmp), _CalibrationReader(calibration_images),
                             quant_format=QuantFormat.QDQ, nodes_to_exclude=keep_float, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -324,6 +328,23 @@ def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> 
         check_onnx(proto, out_path)
         onnx.save(proto, str(tmp))
     return file_sha256(out_path)
+
+
+def _downstream_of(graph: onnx.GraphProto, op_type: str) -> set[str]:
+    """Names of the nodes that depend on any node of ``op_type`` (those nodes included)."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    found: set[str] = set()
+    stack = [n for n in graph.node if n.op_type == op_type]
+    while stack:
+        node = stack.pop()
+        if node.name in found:
+            continue
+        found.add(node.name)
+        stack.extend(nxt for out in node.output for nxt in consumers.get(out, []))
+    return found
 
 
 def _split_graph(graph: onnx.GraphProto) -> tuple[set[str], list[str]]:
