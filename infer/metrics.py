@@ -35,13 +35,18 @@ Confusion and length
     ``length_rel_mae`` over every truth matched at IoU >= 0.5 in an image of known GSD.
 
 A figure with nothing to rest on (no truth in a band, no matched tanker) is ``None`` (JSON null).
+
+Several processes (DDP ranks) each evaluating a share of the images pool them with
+:meth:`DetectionEvaluator.state` and :meth:`DetectionEvaluator.merge`, then compute every figure
+once over all images: AP averaged over ranks is not AP.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,6 +219,16 @@ class _ImageResult:
     length_true_px: np.ndarray
     length_pred_px: np.ndarray
     n_difficult: int
+    n_detections: int
+
+    def to_plain(self) -> dict:
+        """Builtins and numpy arrays only (what :meth:`DetectionEvaluator.state` hands out)."""
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_plain(plain: dict) -> _ImageResult:
+        return _ImageResult(**{**plain, "agnostic": _Ranked(**plain["agnostic"]),
+                               "per_type": {name: _Ranked(**r) for name, r in plain["per_type"].items()}})
 
 
 def _other_type(type_name: str) -> str:
@@ -249,16 +264,24 @@ class DetectionEvaluator:
 
     def reset(self) -> None:
         self._images: list[_ImageResult] = []
-        self._n_detections = 0
+        self._keys: list[Hashable | None] = []  # parallel to _images
+        self._seen: set[Hashable] = set()
 
-    def add(self, truth: LabelledImage, boxes, scores, type_probs, load_probs, gsd_m: float | None = None) -> None:
+    def add(self, truth: LabelledImage, boxes, scores, type_probs, load_probs, gsd_m: float | None = None,
+            key: Hashable | None = None) -> None:
         """Add one image: its truth and the model's detections on it.
 
         ``boxes`` ``[K, 5]`` (pixels of the truth's frame), ``scores`` ``[K]``, ``type_probs``
         ``[K, 2]`` over ``("tanker", "other")``, ``load_probs`` ``[K, 2]`` over ``("empty",
         "loaded")``; numpy arrays or anything ``np.asarray`` takes (CPU tensors). Pass only the
         valid rows (the model's first ``count``). ``gsd_m`` overrides ``truth.gsd_m``.
+
+        ``key`` names the image (e.g. its dataset index; hashable, and orderable against the other
+        keys for :meth:`merge`): an image whose key is already here is skipped, so one that a
+        padded distributed sampler repeats counts once. Images without a key are all counted.
         """
+        if key is not None and key in self._seen:
+            return
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         type_probs = np.asarray(type_probs, dtype=np.float64).reshape(-1, len(TYPE_NAMES))
@@ -301,15 +324,49 @@ class DetectionEvaluator:
             p_loaded[hit] = load_probs[d, LOAD_NAMES.index("loaded")]
         matched_truth = np.nonzero(det_of_truth >= 0)[0]
 
-        self._n_detections += len(boxes)
-        self._images.append(_ImageResult(
+        self._append(key, _ImageResult(
             band=gsd_band(gsd), gsd_m=gsd, agnostic=agnostic, per_type=per_type,
             load_true=np.array([LOAD_NAMES.index(vessels[g].load.value) for g in load_rows], dtype=np.int64),
             load_matched=hit, load_pred=pred, p_loaded=p_loaded,
             length_true_px=truth_boxes[matched_truth, 2] if len(matched_truth) else np.zeros(0),
             length_pred_px=boxes[det_of_truth[matched_truth], 2] if len(matched_truth) else np.zeros(0),
-            n_difficult=int(difficult.sum()),
+            n_difficult=int(difficult.sum()), n_detections=len(boxes),
         ))
+
+    def _append(self, key: Hashable | None, result: _ImageResult) -> None:
+        self._images.append(result)
+        self._keys.append(key)
+        if key is not None:
+            self._seen.add(key)
+
+    # ----- pooling across processes -----
+
+    def state(self) -> list[tuple[Hashable | None, dict]]:
+        """Every image added so far as ``(key, record)`` in the order added, for :meth:`merge`.
+
+        Records are plain data (builtins and numpy arrays) that pickle, e.g. through
+        ``torch.distributed.all_gather_object``. They do not depend on ``uncertain_band`` or
+        ``load_max_gsd_m``: the evaluator that merges them applies its own.
+        """
+        return [(key, im.to_plain()) for key, im in zip(self._keys, self._images, strict=True)]
+
+    def merge(self, states: Iterable[list[tuple[Hashable | None, dict]]]) -> None:
+        """Add the images of other evaluators' :meth:`state` (e.g. one per process, gathered),
+        skipping keys already here, so an image two processes both evaluated counts once.
+
+        When every image has a key, the images are then put in key order. Pooled figures depend
+        on the order images were added (ties in score rank by it; float sums follow it), so this
+        makes them independent of which process saw which image, and equal to those of a single
+        evaluator fed the images once each in key order (a sequential loader's).
+        """
+        for state in states:
+            for key, plain in state:
+                if key is None or key not in self._seen:
+                    self._append(key, _ImageResult.from_plain(plain))
+        if all(key is not None for key in self._keys):
+            order = sorted(range(len(self._keys)), key=self._keys.__getitem__)
+            self._images = [self._images[i] for i in order]
+            self._keys = [self._keys[i] for i in order]
 
     # ----- figures -----
 
@@ -338,7 +395,7 @@ class DetectionEvaluator:
         out: dict[str, float | int | None] = {
             "n_images": len(self._images),
             "n_images_gsd_unknown": sum(im.band is None for im in self._images),
-            "n_detections": self._n_detections,
+            "n_detections": sum(im.n_detections for im in self._images),
             "n_truth_difficult": sum(im.n_difficult for im in self._images),
         }
         for band, images in self._subsets():

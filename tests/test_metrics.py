@@ -312,3 +312,52 @@ def test_save_writes_json_and_pictures(tmp_path):
     first = paths["metrics"].read_bytes()
     ev.save(tmp_path / "run", labels={"data": "synthetic", "split": "val"})
     assert paths["metrics"].read_bytes() == first  # deterministic
+
+
+# ----- pooling across processes -----
+
+def test_split_evaluators_merge_to_the_figures_of_one():
+    # Two DDP ranks as Lightning's DistributedSampler deals them: alternate images, the odd-sized
+    # set padded by repeating the first image on the second rank. Scores are rounded so that ties
+    # across images occur (their ranking follows the order images were added).
+    import pickle
+
+    rng = np.random.default_rng(7)
+    items = []
+    for truth, types, dets, scores, det_types in _random_scene(rng, 31):
+        vessels = [Vessel(box=_xywh_to_box(t), vessel_type=[VesselType.TANKER, VesselType.OTHER][c],
+                          load=LoadState(rng.choice(["empty", "loaded"])) if c == 0 else LoadState.UNKNOWN)
+                   for t, c in zip(truth, types, strict=True)]
+        p_loaded = rng.uniform(0, 1, len(dets))
+        items.append((image(*vessels, gsd=float(rng.choice([0.5, 2.0, 5.0, 12.0]))),
+                      [_xywh_to_box(d) for d in dets] or np.zeros((0, 5)), np.round(scores, 1), det_types,
+                      np.column_stack([1 - p_loaded, p_loaded])))
+    whole = DetectionEvaluator()
+    for item in items:
+        whole.add(*item)
+    ranks = [DetectionEvaluator(), DetectionEvaluator()]
+    padded = [*range(len(items)), 0]
+    for rank, ev in enumerate(ranks):
+        for key in padded[rank::2]:
+            ev.add(*items[key], key=key)
+    ranks[1].add(*items[0], key=0)  # a key already here is skipped
+    assert [ev.compute()["n_images"] for ev in ranks] == [16, 16]
+    # What all_gather_object does to each rank's state, then every rank merges all of them.
+    gathered = [pickle.loads(pickle.dumps(ev.state())) for ev in ranks]
+    for ev in ranks:
+        ev.merge(gathered)
+    expected = whole.compute()
+    assert expected["n_images"] == 31 and expected["n_truth"] > 50 and expected["load_count"] > 10
+    assert 0.0 < expected["vessel_AP50"] < 1.0 and expected["length_count"] > 0
+    for ev in ranks:
+        assert ev.compute() == expected
+        assert ev.confusion_matrix().tolist() == whole.confusion_matrix().tolist()
+        curves = ev.precision_curves()
+        assert curves.keys() == whole.precision_curves().keys()
+        for name, curve in whole.precision_curves().items():
+            assert np.array_equal(curves[name], curve)
+    # Merging is idempotent, and an evaluator that saw nothing pools the same way.
+    ranks[0].merge(gathered)
+    empty = DetectionEvaluator()
+    empty.merge(gathered)
+    assert ranks[0].compute() == empty.compute() == expected

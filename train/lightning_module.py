@@ -7,19 +7,30 @@ definition) over whole validation images: detection figures are logged as ``val/
 ECE; also ``.gsd_le2`` for GSD <= 2 m). Each epoch's full figures go to ``<log_dir>/metrics_<stage>/``
 as JSON plus PR-curve and confusion PNGs.
 
+The load stage's temperature is refitted on the validation tankers after each validation epoch
+(:mod:`tankerwatch.train.calibration`) and logged as ``val/load_temperature``.
+
+Under DDP each rank evaluates its share of the images; at the epoch's end the ranks exchange what
+they gathered (keyed by dataset index, so the images a padded ``DistributedSampler`` repeats count
+once) and every rank computes the figures and fits the temperature on all of it. So every rank logs,
+saves and checkpoints the numbers a single process would give.
+
 Checkpoints carry a ``"tankerwatch"`` member of plain JSON values (see ``train/checkpoint.py``), so
 they load with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel
 
 from tankerwatch.infer import __version__
 from tankerwatch.infer.errors import ConfigError, TankerwatchError
@@ -27,7 +38,9 @@ from tankerwatch.infer.labels import LOAD_NAMES, TYPE_NAMES
 from tankerwatch.infer.metrics import DetectionEvaluator
 from tankerwatch.models import build_detector
 
+from .calibration import fit_temperature
 from .losses import LossWeights, detection_loss
+from .targets import vessel_classes
 
 CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
@@ -37,20 +50,48 @@ LOGGED_FIGURES = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", 
                   "load_accuracy.gsd_le2", "length_rel_mae")
 
 
+def _all_gather(obj: Any) -> list | None:
+    """Every rank's ``obj`` (picklable), in rank order, under multi-process training; None in a
+    single process, where there is nothing to gather."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return None
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def _ramped_ema(decay: float):
+    """EMA update with the decay ramped up over the first steps, so early evaluations are not an
+    average dominated by the random initial weights."""
+    # A partial of a module-level function, not a closure: ddp_spawn pickles the module.
+    return functools.partial(_ramped_ema_update, decay=decay)
+
+
+def _ramped_ema_update(averaged: torch.Tensor, current: torch.Tensor, count: torch.Tensor, decay: float) -> torch.Tensor:
+    step_decay = min(decay, (1.0 + float(count)) / (10.0 + float(count)))
+    return averaged * step_decay + current * (1.0 - step_decay)
+
+
 class TankerwatchModule(L.LightningModule):
     def __init__(self, backbone: str = "resnet18", in_channels: int = 3, output_stride: int = 4,
                  fpn_channels: int = 64, head_channels: int = 64, top_k: int = 100, score_threshold: float = 0.05,
                  weights: str | None = None, lr: float = 2e-3, weight_decay: float = 1e-4, warmup_steps: int = 50,
                  loss_weights: dict[str, float] | None = None, type_class_weights: list[float] | None = None,
                  load_class_weights: list[float] | None = None,
-                 load_uncertain_band: tuple[float, float] = (0.3, 0.7), load_max_gsd_m: float = 3.0):
+                 load_uncertain_band: tuple[float, float] = (0.3, 0.7), load_max_gsd_m: float = 3.0,
+                 load_repeats: int = 1, ema_decay: float | None = None):
         """Model options: see :class:`tankerwatch.models.OrientedDetector` (``weights``: an opt-in
         torchvision weight enum name, e.g. ``ResNet18_Weights.IMAGENET1K_V1``, which downloads).
         ``loss_weights``: :class:`~tankerwatch.train.losses.LossWeights` fields.
         ``type_class_weights`` ([tanker, other]) / ``load_class_weights`` ([empty, loaded]): cross-entropy
         weights against class imbalance (the crop sampler balances classes too).
         ``load_uncertain_band`` / ``load_max_gsd_m``: where a load call is 'uncertain' (stored in
-        the checkpoint for ``detect``; the load loss is masked above ``load_max_gsd_m``)."""
+        the checkpoint for ``detect``; the load loss is masked above ``load_max_gsd_m``).
+        ``load_repeats``: hull windows per labelled tanker per step, each with its own box jitter and
+        flips (a crop holds only a few tankers, so the load stage otherwise sees few windows a step).
+        ``ema_decay``: keep an exponential moving average of the weights (decay ramped up from 0 as
+        in ``(1 + n) / (10 + n)``); validation, test, checkpoint selection and export then use it."""
         super().__init__()
         self.save_hyperparameters()
         self.model = build_detector(backbone=backbone, in_channels=in_channels, output_stride=output_stride,
@@ -65,6 +106,12 @@ class TankerwatchModule(L.LightningModule):
                 raise ConfigError(f"model.{name} needs 2 numbers, got {value}")
             self.register_buffer(name, None if value is None else torch.tensor(value, dtype=torch.float32),
                                  persistent=False)
+        if load_repeats < 1:
+            raise ConfigError(f"model.load_repeats must be >= 1, got {load_repeats}")
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ConfigError(f"model.ema_decay must lie in (0, 1), got {ema_decay}")
+        self.ema = None if ema_decay is None else AveragedModel(self.model, avg_fn=_ramped_ema(ema_decay),
+                                                                use_buffers=True).requires_grad_(False)
         self.run_config_yaml: str | None = None  # set by the CLI's config callback
         self.val_metrics: dict[str, float] = {}
         self._evaluator: DetectionEvaluator | None = None
@@ -88,9 +135,17 @@ class TankerwatchModule(L.LightningModule):
     def forward(self, image: torch.Tensor):
         return self.model(image)
 
+    @property
+    def eval_model(self):
+        """The weights that are evaluated, checkpointed for selection and exported: the EMA if kept."""
+        return self.model if self.ema is None else self.ema.module
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        maps = self.model(batch["image"], load_boxes=batch["load_boxes"])
-        losses = detection_loss(maps, batch, self.loss_weights, self.type_class_weights, self.load_class_weights)
+        repeats = self.hparams.load_repeats
+        targets = {**batch, "load": batch["load"].repeat(1, repeats)}
+        maps = self.model(batch["image"], load_boxes=batch["load_boxes"].repeat(1, repeats, 1),
+                          load_valid=targets["load"] >= 0)
+        losses = detection_loss(maps, targets, self.loss_weights, self.type_class_weights, self.load_class_weights)
         if not torch.isfinite(losses["total"]):
             bad = ", ".join(k for k, v in losses.items() if not torch.isfinite(v))
             raise TankerwatchError(f"training loss is not finite ({bad}) at step {self.global_step}; "
@@ -108,8 +163,12 @@ class TankerwatchModule(L.LightningModule):
         # with --ckpt_path last identical to one never stopped.
         torch.manual_seed(self._step_seed_base + self.global_step)
 
+    def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = min(self.hparams.warmup_steps, total // 2)
 
@@ -126,30 +185,77 @@ class TankerwatchModule(L.LightningModule):
     def _start_eval(self) -> None:
         self._evaluator = DetectionEvaluator(uncertain_band=tuple(self.hparams.load_uncertain_band),
                                              load_max_gsd_m=self.hparams.load_max_gsd_m)
+        # Dataset index -> (raw load logits [M, 2], labels [M]) of the image's calibration tankers.
+        self._calibration: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _collect_calibration(self, image: torch.Tensor, source, index: int) -> None:
+        """Raw load logits of the image's tankers with a known, visible load (labelled boxes)."""
+        _, loads = vessel_classes(source.image.vessels, source.gsd_m, self.hparams.load_max_gsd_m)
+        known = np.flatnonzero(loads >= 0)
+        if not len(known):
+            return
+        boxes = torch.as_tensor(np.stack([source.image.vessels[i].box for i in known]), dtype=torch.float32,
+                                device=image.device)
+        self._calibration[index] = (self.eval_model.raw_load_logits(image, boxes[None])[0].float().cpu(),
+                                    torch.as_tensor(loads[known]))
+
+    def _pool_ranks(self) -> None:
+        """Under DDP, give every rank the evaluator images and calibration logits of all ranks, each
+        image once, in dataset order (what one process with a sequential loader holds)."""
+        gathered = _all_gather((self._evaluator.state(), self._calibration))
+        if gathered is None:
+            return
+        self._evaluator.merge(state for state, _ in gathered)
+        pooled: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        for _, calibration in gathered:
+            for index, logits_labels in calibration.items():
+                pooled.setdefault(index, logits_labels)
+        self._calibration = dict(sorted(pooled.items()))
+
+    def _fit_temperature(self) -> None:
+        if not self._calibration:
+            return
+        logits, labels = zip(*self._calibration.values(), strict=True)
+        temperature = fit_temperature(torch.cat(logits), torch.cat(labels))
+        # Both copies: the EMA averages buffers too, and would otherwise pull T back towards 1.
+        for model in {id(m): m for m in (self.model, self.eval_model)}.values():
+            model.load_head.log_temperature.fill_(math.log(temperature))
 
     def _eval_step(self, batch: dict, role: str) -> None:
         sources = self.trainer.datamodule.sources(role)
         for k, (index, (height, width)) in enumerate(zip(batch["index"], batch["sizes"], strict=True)):
             one = batch["image"][k:k + 1, :, :height, :width]
-            boxes, scores, type_probs, load_probs, count = self.model.detect(one)
+            boxes, scores, type_probs, load_probs, count = self.eval_model.detect(one)
             n = int(count[0])
             source = sources[index]
             self._evaluator.add(source.image, boxes[0, :n].double().cpu().numpy(), scores[0, :n].cpu().numpy(),
                                 type_probs[0, :n].cpu().numpy(), load_probs[0, :n].cpu().numpy(),
-                                gsd_m=source.gsd_m)
+                                gsd_m=source.gsd_m, key=index)
+            if role == "val":
+                self._collect_calibration(one, source, index)
 
     def _end_eval(self, stage: str) -> None:
+        self._pool_ranks()
         figures = self._evaluator.compute()
         logged = {f"{stage}/{k}": float(figures[k]) for k in LOGGED_FIGURES if figures.get(k) is not None}
         if f"{stage}/vessel_AP50" not in logged:
             logged[f"{stage}/vessel_AP50"] = 0.0  # no truth at all: keep the monitored key defined
-        self.log_dict(logged, prog_bar=False, sync_dist=True)
+        # Every rank holds the same pooled figures, so there is nothing to reduce: AP averaged over
+        # ranks would not be AP. sync_dist only keeps Lightning from warning about epoch-level
+        # figures logged without it; "max" of equal values is exact at any world size, where a
+        # float32 mean over, say, three ranks may move the last bit. One process: no-op either way.
+        self.log_dict(logged, prog_bar=False, sync_dist=True, reduce_fx="max")
         if self.trainer.sanity_checking:
             return
         if stage == "val":
             self.val_metrics = {k.split("/", 1)[1]: v for k, v in logged.items()}
-        if self.trainer.is_global_zero and self.trainer.log_dir:
-            out_dir = Path(self.trainer.log_dir) / f"metrics_{stage}"
+            self._fit_temperature()
+            self.log("val/load_temperature", self.eval_model.load_head.log_temperature.exp(), sync_dist=True,
+                     reduce_fx="max")  # the same on every rank (fitted on the pooled logits), as above
+        # log_dir is a broadcast from rank 0: every rank must ask, or rank 0 waits for ever.
+        log_dir = self.trainer.log_dir
+        if self.trainer.is_global_zero and log_dir:
+            out_dir = Path(log_dir) / f"metrics_{stage}"
             out_dir.mkdir(parents=True, exist_ok=True)
             self._evaluator.save(out_dir, labels={"data": self.trainer.datamodule.hparams.name, "split": stage,
                                                   "epoch": self.current_epoch})
