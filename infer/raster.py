@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.enums import Resampling
+from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
@@ -168,8 +168,14 @@ def read_window(path_or_dataset, col_off: int, row_off: int, width: int, height:
         window = Window(c0, r0, c1 - c0, r1 - r0)
         inner = (slice(r0 - row_off, r1 - row_off), slice(c0 - col_off, c1 - col_off))
         array[(slice(None), *inner)] = _read(ds, indexes=indexes, window=window)
-        valid[inner] = _read(ds, mask=True, window=window) > 0
+        valid[inner] = True if _all_valid(ds) else _read(ds, mask=True, window=window) > 0
     return array, valid
+
+
+def _all_valid(ds) -> bool:
+    """True when GDAL's dataset mask is all valid by declaration (no nodata, mask band or alpha),
+    so reading it would only decode a block of 255s."""
+    return all(flags == [MaskFlags.all_valid] for flags in ds.mask_flag_enums)
 
 
 def read_decimated(path, max_side: int = 2048, bands=None,

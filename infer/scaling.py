@@ -114,10 +114,23 @@ def to_uint8(array, lo, hi) -> np.ndarray:
     hi = np.asarray(hi, dtype=np.float64).reshape(-1, 1, 1)
     if a.ndim != 3 or lo.shape[0] != a.shape[0] or hi.shape[0] != a.shape[0]:
         raise ConfigError(f"scaling limits for {lo.shape[0]} bands do not fit an image of shape {a.shape}")
+    if a.dtype.kind in "ui" and a.dtype.itemsize <= 2:
+        # Every value an 8- or 16-bit band can hold goes through the formula once, then a table
+        # lookup maps the pixels: the same bytes, without float arithmetic per pixel (a third of
+        # a whole-scene run's time otherwise).
+        info = np.iinfo(a.dtype)
+        table = _stretch(np.arange(info.min, info.max + 1, dtype=np.float64)[None, None, :], lo, hi)
+        offset = a.astype(np.int64) - info.min if info.min else a
+        return np.stack([np.take(table[band, 0], offset[band]) for band in range(a.shape[0])])
+    return _stretch(a.astype(np.float64), lo, hi)
+
+
+def _stretch(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The linear stretch of :func:`to_uint8` on float64 ``values`` broadcast against ``lo``/``hi``."""
     span = hi - lo
     # A constant band has no span: a tiny one turns the stretch into a step at lo.
     scale = 255.0 / np.where(span > 0, span, 1e-12)
-    out = (a.astype(np.float64) - lo) * scale
+    out = (values - lo) * scale
     out = np.nan_to_num(out, nan=0.0, posinf=255.0, neginf=0.0)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 

@@ -42,8 +42,8 @@ HEATMAP_PRIOR_BIAS = -2.19
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-def _head(cin: int, hidden: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, hidden, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(hidden, cout, 1))
+# Output channels of each head map.
+HEAD_OUTPUTS = {"heatmap": 1, "reg": REG_CHANNELS, "type_logits": 2}
 
 
 class OrientedDetector(nn.Module):
@@ -75,12 +75,12 @@ class OrientedDetector(nn.Module):
         self.register_buffer("pixel_std", torch.tensor(std).view(1, -1, 1, 1) * 255.0, persistent=False)
         self.backbone = build_backbone(backbone, in_channels, weights)
         self.neck = TopDownFPN(self.backbone.channels, output_stride, fpn_channels)
-        self.heads = nn.ModuleDict({
-            "heatmap": _head(fpn_channels, head_channels, 1),
-            "reg": _head(fpn_channels, head_channels, REG_CHANNELS),
-            "type_logits": _head(fpn_channels, head_channels, 2),
-        })
-        nn.init.constant_(self.heads["heatmap"][-1].bias, HEATMAP_PRIOR_BIAS)
+        # One 3x3 trunk shared by the heads, then a 1x1 conv each: at the output stride every 3x3
+        # conv costs as much as the backbone's finest stage, and separate trunks tripled that.
+        self.head_trunk = nn.Sequential(nn.Conv2d(fpn_channels, head_channels, 3, padding=1), nn.ReLU(inplace=True))
+        self.heads = nn.ModuleDict({name: nn.Conv2d(head_channels, channels, 1)
+                                    for name, channels in HEAD_OUTPUTS.items()})
+        nn.init.constant_(self.heads["heatmap"].bias, HEATMAP_PRIOR_BIAS)
         self.load_head = HullLoadHead(in_channels)
 
     def _prepare(self, image: torch.Tensor) -> torch.Tensor:
@@ -89,17 +89,27 @@ class OrientedDetector(nn.Module):
         # Pad bottom/right to the network's multiple inside the graph: callers may send any size.
         return F.pad(x, (0, (-w) % INPUT_MULTIPLE, 0, (-h) % INPUT_MULTIPLE))
 
-    def forward(self, image: torch.Tensor, load_boxes: torch.Tensor | None = None):
+    def _head_maps(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        trunk = self.head_trunk(self.neck(self.backbone(x)))
+        return {name: head(trunk) for name, head in self.heads.items()}
+
+    def forward(self, image: torch.Tensor, load_boxes: torch.Tensor | None = None,
+                load_valid: torch.Tensor | None = None):
         """``decode`` False: the raw head maps (dict), plus ``load_logits [N, M, 2]`` of the hull
-        windows of ``load_boxes [N, M, 5]`` when given (training). ``decode`` True: :meth:`detect`."""
+        windows of ``load_boxes [N, M, 5]`` when given (training; ``load_valid [N, M]`` marks the
+        real boxes among padding). ``decode`` True: :meth:`detect`."""
         if self.decode:
             return self.detect(image)
         x = self._prepare(image)
-        features = self.neck(self.backbone(x))
-        maps = {name: head(features) for name, head in self.heads.items()}
+        maps = self._head_maps(x)
         if load_boxes is not None:
-            maps["load_logits"] = self.load_head(x, load_boxes)
+            maps["load_logits"] = self.load_head(x, load_boxes, valid=load_valid)
         return maps
+
+    def raw_load_logits(self, image: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """Uncalibrated load logits ``[N, K, 2]`` of the hull windows of ``boxes [N, K, 5]`` (input
+        pixels), what the load stage's temperature is fitted on."""
+        return self.load_head(self._prepare(image), boxes, calibrated=False)
 
     def detect(self, image: torch.Tensor):
         """The decoded tuple of the ONNX contract (see the module docstring): peaks and boxes from
@@ -107,8 +117,7 @@ class OrientedDetector(nn.Module):
         window (:class:`tankerwatch.models.load_head.HullLoadHead`)."""
         h, w = image.shape[-2], image.shape[-1]
         x = self._prepare(image)
-        features = self.neck(self.backbone(x))
-        maps = {name: head(features) for name, head in self.heads.items()}
+        maps = self._head_maps(x)
         return decode_maps(maps, h, w, self.output_stride, self.top_k, self.score_threshold,
                            load_logits_fn=lambda boxes: self.load_head(x, boxes))
 

@@ -40,3 +40,23 @@ def test_logits_per_box_and_training_flips_do_not_change_shapes():
     assert head(x, boxes).shape == (2, 5, 2)
     head.eval()
     assert torch.equal(head(x, boxes), head(x, boxes))  # deterministic at inference
+
+
+def test_padding_boxes_do_not_touch_the_real_windows_in_training():
+    """Batch-norm statistics come from the labelled windows alone: a crop's padding rows (zero
+    boxes) would otherwise fill them with blank windows."""
+    head = HullLoadHead(in_channels=3, box_jitter=False).train()
+    x = torch.randn(1, 3, 64, 96)
+    real = torch.tensor([[[30.0, 30.0, 40.0, 8.0, 0.3], [60.0, 40.0, 30.0, 6.0, -0.5]]])
+    padded = torch.cat([real, torch.zeros(1, 6, 5)], dim=1)
+    valid = torch.tensor([[True, True] + [False] * 6])
+    torch.manual_seed(0)
+    alone = head(x, real, valid=valid[:, :2])
+    torch.manual_seed(0)
+    among_padding = head(x, padded, valid=valid)
+    torch.testing.assert_close(among_padding[:, :2], alone)
+    assert torch.equal(among_padding[:, 2:], torch.zeros(1, 6, 2))
+    # Without the mask the padding windows join the statistics and change the real logits.
+    torch.manual_seed(0)
+    unmasked = head(x, padded)
+    assert not torch.allclose(unmasked[:, :2], alone)

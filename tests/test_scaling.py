@@ -91,3 +91,18 @@ def test_fixed_limits_follow_band_selection(tmp_path):
     assert lo.tolist() == [0.0] * 4 and hi.tolist() == [255.0] * 4
     lo, hi = Scaling(bands=(1, 2), method="fixed").scene_limits(path)
     assert len(lo) == 2
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16])
+def test_integer_fast_path_gives_the_float_formula_bytes(dtype):
+    """8- and 16-bit bands go through a lookup table; it must match the float stretch exactly,
+    including the constant band (hi == lo) and limits outside the dtype's range."""
+    from tankerwatch.infer.scaling import _stretch
+
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(3)
+    image = rng.integers(info.min, info.max, size=(3, 40, 50), endpoint=True).astype(dtype)
+    lo = np.array([float(info.min), 120.0, 7.0])
+    hi = np.array([float(info.max), 120.0, 9000.5])
+    expected = _stretch(image.astype(np.float64), lo.reshape(-1, 1, 1), hi.reshape(-1, 1, 1))
+    assert np.array_equal(to_uint8(image, lo, hi), expected)

@@ -47,6 +47,12 @@ def test_synth_fit_validate_and_resume(workdir, capsys):
     low, high = meta["gsd_range_m"]
     assert meta["scaling"]["method"] == "fixed" and 0 < low <= high
     assert "vessel_AP50" in meta["val_metrics"] and model.output_stride == 4
+    # tiny.yaml keeps an EMA of the weights: the checkpoint's model is the average, not the last step.
+    state = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, state[f"ema.module.{name}"], rtol=0, atol=0, msg=name)
+    assert any(not torch.equal(state[f"model.{name}"], state[f"ema.module.{name}"])
+               for name, _ in model.named_parameters())
     run = workdir / "runs" / "tiny" / "version_0"
     assert (run / "config.yaml").is_file() and (run / "metrics.csv").is_file()
     figures = json.loads((run / "metrics_val" / "metrics.json").read_text())

@@ -13,11 +13,14 @@ from tankerwatch.models import OrientedDetector, build_detector
 
 from .lightning_module import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION
 
-MODEL_PREFIX = "model."
+# The detector's weights in a checkpoint's state_dict: the moving average when the run kept one
+# (``model.ema_decay``; what validation selected the checkpoint by), else the trained weights.
+EMA_PREFIX, MODEL_PREFIX = "ema.module.", "model."
 
 
 def load_checkpoint(path) -> tuple[OrientedDetector, dict]:
-    """``(model in eval mode with decode=False, meta)`` from a checkpoint written by ``tankerwatch fit``.
+    """``(model in eval mode with decode=False, meta)`` from a checkpoint written by ``tankerwatch fit``
+    (the EMA weights when the run kept an average).
 
     ``meta``: format, format_version, project_version, model_config, scaling (dict), type_names,
     load_names, gsd_range_m, load_uncertain_band, load_max_gsd_m, config_yaml, config_sha256,
@@ -46,7 +49,8 @@ def load_checkpoint(path) -> tuple[OrientedDetector, dict]:
         model = build_detector(**meta["model_config"])
     except (ConfigError, KeyError, TypeError) as exc:
         raise ModelError(located(path, f"checkpoint model_config is unusable ({exc})")) from None
-    weights = {k[len(MODEL_PREFIX):]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
+    prefix = EMA_PREFIX if any(k.startswith(EMA_PREFIX) for k in state) else MODEL_PREFIX
+    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
