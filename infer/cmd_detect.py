@@ -19,7 +19,6 @@ from .errors import EXIT_OK, EXIT_SOME_FAILED, ConfigError, TankerwatchError
 from .formats import IMAGE_SUFFIXES, list_images
 from .onnx_model import DEVICES
 
-
 # A vessel confidence below this is mostly clutter for a map or a count.
 DEFAULT_MIN_SCORE = 0.3
 
