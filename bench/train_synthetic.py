@@ -2,7 +2,7 @@
 tiles (configs/synthetic.yaml), and the tanker load-state accuracy at GSD <= 2 m reached then.
 Then the same for the demo's short budget. All figures are SYNTHETIC.
 
-    .venv/bin/python bench/train_synthetic.py [--threads 2] [--max-epochs 40] [--demo-epochs 30]
+    .venv/bin/python bench/train_synthetic.py [--threads 2] [--max-epochs 60] [--demo-epochs 30]
 
 Training stops at the target through Lightning's EarlyStopping(stopping_threshold=0.90).
 """
@@ -66,7 +66,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench_synthetic")
     parser.add_argument("--tiles", type=int, default=600, help="tiles to generate (train/val/test 80/10/10)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--max-epochs", type=int, default=40, help="budget of the run to the target; 0 skips it")
+    parser.add_argument("--max-epochs", type=int, default=60, help="budget of the run to the target; 0 skips it")
     parser.add_argument("--target", type=float, default=0.90)
     parser.add_argument("--demo-epochs", type=int, default=30, help="the demo's budget; 0 skips that run")
     parser.add_argument("--seed", type=int, default=0)
