@@ -357,13 +357,11 @@ def _downstream_of_nodes(graph: onnx.GraphProto, start: list[onnx.NodeProto]) ->
 
 def _input_convs(graph: onnx.GraphProto) -> list[str]:
     """Names of the convolutions that read the input with no other convolution before them."""
-    producer = {out: node for node in graph.node for out in node.output}
     after_conv = set()
     for node in graph.node:
         if node.op_type == "Conv":
             after_conv |= _downstream_of_nodes(graph, [node]) - {node.name}
-    return [n.name for n in graph.node if n.op_type == "Conv" and n.name not in after_conv
-            and not any(i in producer and producer[i].name in after_conv for i in n.input)]
+    return [n.name for n in graph.node if n.op_type == "Conv" and n.name not in after_conv]
 
 
 def _split_graph(graph: onnx.GraphProto) -> tuple[set[str], list[str]]:
