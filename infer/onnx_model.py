@@ -9,7 +9,9 @@ The ONNX contract (CONVENTIONS.md) is pinned here, for the exporter to write and
   :data:`~tankerwatch.infer.labels.TYPE_NAMES`, ``load_probs`` f32 ``[N, K, 2]`` over
   :data:`~tankerwatch.infer.labels.LOAD_NAMES` (conditional on tanker), ``count`` int64 ``[N]``;
   rows sorted by score, rows past ``count`` all zero;
-* ``metadata_props``: ``tankerwatch.<key>`` -> JSON text for every key of :data:`METADATA_KEYS`.
+* ``metadata_props``: ``tankerwatch.<key>`` -> JSON text for every key of :data:`METADATA_KEYS`,
+  and for those of :data:`OPTIONAL_METADATA_KEYS` the model has (files written before a key existed
+  lack it, and ``detect`` then does what it did before).
 
 The model id is the sha256 of the file's bytes. Only onnxruntime is needed here (no torch, no onnx).
 """
@@ -52,6 +54,16 @@ METADATA_KEYS = {
     "val_metrics": "a mapping",
     "precision": "one of fp32, fp16, int8",
 }
+# Keys added after format_version 1 was fixed: validated when present, never required.
+# max_vessel_px: the longest vessel (input pixels) the model was trained to find whole; detect runs a
+# coarser second pass when a scene's longest possible vessel is longer (see max_vessel_px_of).
+OPTIONAL_METADATA_KEYS = {
+    "max_vessel_px": "a finite number > 0 (input pixels)",
+}
+# Which training label length stands for "the longest vessel the model finds": the 99th percentile,
+# not the maximum, so a handful of outsized labels (a ship-to-ship pair labelled as one) does not
+# claim a reach the model was hardly ever taught.
+MAX_VESSEL_PERCENTILE = 99.0
 PRECISIONS = ("fp32", "fp16", "int8")
 DEVICES = ("auto", "cpu", "cuda")
 CPU_PROVIDER = "CPUExecutionProvider"
@@ -67,7 +79,8 @@ class ModelInfo:
 
     ``gsd_range_m``: ground metres per pixel the model was trained for; ``load_uncertain_band``:
     ``p_loaded`` inside it is reported ``uncertain``; above ``load_max_gsd_m`` every tanker's load
-    is ``uncertain`` (the cue is not in the pixels there).
+    is ``uncertain`` (the cue is not in the pixels there). ``max_vessel_px``: the longest vessel, in
+    input pixels, the model was trained to find (None for a file exported before the key existed).
     """
 
     model_id: str
@@ -84,6 +97,7 @@ class ModelInfo:
     config_sha256: str
     val_metrics: dict
     precision: str
+    max_vessel_px: float | None = None
 
     def summary(self) -> dict:
         """What a detection file's header records about the model."""
@@ -111,16 +125,40 @@ class Outputs(NamedTuple):
 
 
 def encode_metadata(values: dict) -> dict[str, str]:
-    """``metadata_props`` entries for ``values`` (every key of :data:`METADATA_KEYS`), JSON-encoded."""
+    """``metadata_props`` entries for ``values`` (every key of :data:`METADATA_KEYS`, and those of
+    :data:`OPTIONAL_METADATA_KEYS` it has), JSON-encoded."""
     missing = [k for k in METADATA_KEYS if k not in values]
     if missing:
         raise ModelError(f"model metadata lacks {missing}")
     decode_metadata({METADATA_PREFIX + k: json.dumps(v) for k, v in values.items()}, "<export>", "0" * 64)
-    return {METADATA_PREFIX + k: json.dumps(values[k], sort_keys=True) for k in METADATA_KEYS}
+    keys = [*METADATA_KEYS, *(k for k in OPTIONAL_METADATA_KEYS if k in values)]
+    return {METADATA_PREFIX + k: json.dumps(values[k], sort_keys=True) for k in keys}
+
+
+def max_vessel_px_of(images) -> float | None:
+    """``max_vessel_px`` for a model trained on ``images`` (:class:`~tankerwatch.infer.labels.LabelledImage`):
+    the :data:`MAX_VESSEL_PERCENTILE`-th percentile of their labels' lengths in pixels; None without
+    a labelled vessel.
+
+    A proxy, not a measurement. It does not count the training crops' scale jitter (vessels seen up
+    to ``scale_range[1]`` times larger) nor check the network's receptive field or the crop size,
+    which may each cap the reach lower; it says only how long the vessels were that the model was
+    taught to box whole. For the default synthetic model (receptive field about 190 px) it is about
+    191 px, so the two agree there; a model whose receptive field is shorter than its labels
+    deserves a smaller figure than this gives.
+    """
+    lengths = [float(vessel.box[2]) for image in images for vessel in image.vessels]
+    if not lengths:
+        return None
+    return round(float(np.percentile(lengths, MAX_VESSEL_PERCENTILE)), 2)
 
 
 def _positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _number_pair(value) -> tuple[float, float] | None:
@@ -151,8 +189,8 @@ def decode_metadata(props: dict[str, str], path, model_id: str) -> ModelInfo:
         raise ModelError(located(path, f"metadata lacks {', '.join(METADATA_PREFIX + k for k in missing)}"))
 
     def bad(key):
-        return ModelError(located(path, f"metadata {METADATA_PREFIX}{key} must be {METADATA_KEYS[key]}, "
-                                        f"got {values[key]!r}"))
+        must = METADATA_KEYS.get(key) or OPTIONAL_METADATA_KEYS[key]
+        return ModelError(located(path, f"metadata {METADATA_PREFIX}{key} must be {must}, got {values[key]!r}"))
 
     for key in ("in_channels", "input_multiple", "output_stride", "top_k"):
         if not _positive_int(values[key]):
@@ -177,6 +215,9 @@ def decode_metadata(props: dict[str, str], path, model_id: str) -> ModelInfo:
     max_gsd = values["load_max_gsd_m"]
     if isinstance(max_gsd, bool) or not isinstance(max_gsd, (int, float)) or not max_gsd > 0:
         raise bad("load_max_gsd_m")
+    max_vessel = values.get("max_vessel_px")  # absent from files exported before the key existed
+    if "max_vessel_px" in values and not (_finite_number(max_vessel) and max_vessel > 0):
+        raise bad("max_vessel_px")
     try:
         scaling = Scaling.from_dict(values["scaling"])
     except ConfigError as exc:
@@ -189,7 +230,8 @@ def decode_metadata(props: dict[str, str], path, model_id: str) -> ModelInfo:
                      output_stride=values["output_stride"], top_k=values["top_k"], gsd_range_m=gsd,
                      load_uncertain_band=band, load_max_gsd_m=float(max_gsd),
                      config_sha256=values["config_sha256"], val_metrics=values["val_metrics"],
-                     precision=values["precision"])
+                     precision=values["precision"],
+                     max_vessel_px=None if max_vessel is None else float(max_vessel))
 
 
 def file_sha256(path) -> str:

@@ -34,6 +34,7 @@ def exported(tmp_path_factory):
     torch.manual_seed(3)
     model = build_detector(**TINY).eval()
     meta = {**FIXTURE_META, "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_FORMAT_VERSION,
+            "max_vessel_px": 40.5,
             "model_config": dict(model.config), "type_names": ["tanker", "other"], "load_names": ["empty", "loaded"],
             "scaling": {"bands": None, "method": "percentile", "percentiles": [1.0, 99.0],
                         "value_range": [0.0, 255.0]}}
@@ -61,7 +62,9 @@ def test_export_writes_a_checked_file_with_metadata(exported, capsys):
     assert props["tankerwatch.top_k"] == TINY["top_k"] and props["tankerwatch.output_stride"] == 4
     assert props["tankerwatch.scaling"]["method"] == "percentile"
     assert props["tankerwatch.gsd_range_m"] == [1.0, 4.0]
+    assert props["tankerwatch.max_vessel_px"] == 40.5
     detector = OnnxDetector(path, device="cpu", threads=1)
+    assert detector.info.max_vessel_px == 40.5
     assert detector.info.model_id == hashlib.sha256(path.read_bytes()).hexdigest()
     assert set(op.op_type for op in proto.graph.node).isdisjoint({"NonMaxSuppression"})
     assert all(op.domain in ("", "ai.onnx") for op in proto.graph.node)  # no custom ops
@@ -93,6 +96,7 @@ def test_variants_keep_the_contract_and_stay_close(exported, precision):
     fp32 = OnnxDetector(root / "model.onnx", device="cpu", threads=1)
     variant = OnnxDetector(root / f"model.{precision}.onnx", device="cpu", threads=1)
     assert variant.info.precision == precision and fp32.info.precision == "fp32"
+    assert variant.info.max_vessel_px == fp32.info.max_vessel_px == 40.5
     assert variant.session.get_inputs()[0].type == "tensor(uint8)"
     assert [o.type for o in variant.session.get_outputs()] == ["tensor(float)"] * 4 + ["tensor(int64)"]
     ops = {n.op_type for n in onnx.load(str(root / f"model.{precision}.onnx")).graph.node}
@@ -117,6 +121,17 @@ def test_export_refuses_an_incomplete_description():
         model_metadata(BlobDetector(), {k: v for k, v in FIXTURE_META.items() if k != "gsd_range_m"})
     with pytest.raises(ModelError, match="type_names"):
         model_metadata(BlobDetector(), {**FIXTURE_META, "type_names": ["other", "tanker"]})
+
+
+def test_max_vessel_px_is_written_when_the_checkpoint_has_it_and_checked():
+    assert model_metadata(BlobDetector(), {**FIXTURE_META, "max_vessel_px": np.float64(190.91)})["max_vessel_px"] \
+        == 190.91
+    # A checkpoint written before the key existed (or without labels to measure) exports without it.
+    assert "max_vessel_px" not in model_metadata(BlobDetector(), FIXTURE_META)
+    assert "max_vessel_px" not in model_metadata(BlobDetector(), {**FIXTURE_META, "max_vessel_px": None})
+    for bad in (0, -3.0, float("nan"), float("inf"), "190", True):
+        with pytest.raises(ModelError, match="max_vessel_px must be a finite number > 0"):
+            model_metadata(BlobDetector(), {**FIXTURE_META, "max_vessel_px": bad})
 
 
 def test_export_cli_errors_are_one_line(tmp_path, capsys):

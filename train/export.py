@@ -73,8 +73,12 @@ def model_metadata(model: torch.nn.Module, meta: dict, precision: str = "fp32") 
     """The ``tankerwatch.*`` metadata values for ``model`` trained as ``meta`` describes.
 
     ``meta`` is a checkpoint's metadata: ``scaling`` (a :class:`Scaling` dict), ``gsd_range_m``,
-    ``load_uncertain_band``, ``load_max_gsd_m``, ``config_sha256`` and optionally ``val_metrics``
-    and ``type_names``/``load_names`` (which must be the contract's order).
+    ``load_uncertain_band``, ``load_max_gsd_m``, ``config_sha256`` and optionally ``val_metrics``,
+    ``type_names``/``load_names`` (which must be the contract's order) and ``max_vessel_px`` (the
+    longest vessel the model was trained to find, input pixels; see
+    :func:`~tankerwatch.infer.onnx_model.max_vessel_px_of`). A checkpoint without ``max_vessel_px``
+    (written before it existed, or trained on images without labels) exports without the key, and
+    ``detect`` then runs its single pass as before.
     """
     missing = [k for k in META_REQUIRED if k not in meta]
     if missing:
@@ -99,6 +103,8 @@ def model_metadata(model: torch.nn.Module, meta: dict, precision: str = "fp32") 
         "val_metrics": _json_safe(meta.get("val_metrics") or {}),
         "precision": precision,
     }
+    if meta.get("max_vessel_px") is not None:
+        values["max_vessel_px"] = _json_safe(meta["max_vessel_px"])  # validated just below, like the rest
     encode_metadata(values)  # validates with the same rules detect applies
     return values
 
