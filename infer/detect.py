@@ -11,9 +11,18 @@ Per scene (:func:`detect_scene`):
    scaled to uint8, padded and sent to the model in batches;
 4. boxes go back to full-resolution source pixels; each is kept only by the tile whose core holds
    its centre, then rotated NMS at IoU 0.5 merges what is left;
-5. load state: ``uncertain`` where ``p_loaded`` lies inside the model's ``load_uncertain_band`` or
+5. coarse pass, only for a model whose metadata has ``max_vessel_px`` (the longest vessel it was
+   trained to box whole) when the longest vessel (:data:`~tankerwatch.infer.tiling.LONGEST_VESSEL_M`)
+   at the working GSD is longer than that: steps 3-4 again over the scene resampled coarser, by
+   the factor that brings that vessel down to ``max_vessel_px`` (never past the top of the model's
+   GSD range; a note says when that caps it), through the same window reads. The fine pass keeps
+   its vessels shorter than 0.8 x its reach, the coarse pass the longer ones; fine boxes lying
+   mostly inside a kept coarse box (a big ship's pieces) go, and rotated NMS merges the rest
+   (:func:`~tankerwatch.infer.tiling.merge_passes`). A note gives the coarse pass's GSD. A model
+   without the key gets the single pass;
+6. load state: ``uncertain`` where ``p_loaded`` lies inside the model's ``load_uncertain_band`` or
    the GSD is coarser than its ``load_max_gsd_m`` (:func:`tankerwatch.infer.metrics.load_call`);
-6. ``<stem>.geojson`` + ``<stem>.csv`` (:mod:`tankerwatch.infer.detection_file`) and
+7. ``<stem>.geojson`` + ``<stem>.csv`` (:mod:`tankerwatch.infer.detection_file`) and
    ``<stem>.quicklook.png``, each written atomically; a scene counts as done (and a rerun skips
    it) only when all three exist.
 """
@@ -42,15 +51,23 @@ from .raster import RasterInfo, inspect_raster, open_raster, read_decimated, rea
 from .scaling import STATS_MAX_SIDE, to_uint8
 from .tiling import (
     LONGEST_VESSEL_M,
+    SPLIT_SHARE,
     Tile,
     TileGrid,
+    coarse_factor,
     make_grid,
     merge_detections,
+    merge_passes,
     resample_scale,
     tile_to_source,
 )
 
 DEFAULT_TILE = 1024
+# The coarse pass reads source windows up to this side (or the fine pass's own, if larger): at its
+# coarser scale a model tile of the fine pass's size would read a window `factor` times wider
+# (at 0.3 m, 6,000 px: over 1 GB through the stretch of a 4-band 16-bit scene), so its tiles shrink
+# instead. The fine pass itself reads windows this wide at about 0.33 m (twice the longest vessel).
+COARSE_MAX_WINDOW_PX = 2048
 # GDAL's block cache defaults to 5 % of RAM and fills as windows are read, so peak memory would grow
 # with the scene; a tile row's worth of blocks (re-read by the overlapping next row) is what helps.
 GDAL_CACHE_MB = 256
@@ -138,6 +155,61 @@ def plan_tiles(info: RasterInfo, gsd_m: float, detector: OnnxDetector, tile: int
     return make_grid(info.width, info.height, tile, overlap_src, scale=scale, input_multiple=multiple)
 
 
+@dataclass(frozen=True)
+class CoarsePass:
+    """The second pass's tile grid and the split length (source pixels): the fine pass keeps
+    vessels shorter than ``split_px``, this pass the longer ones."""
+
+    grid: TileGrid
+    split_px: float
+
+
+def plan_coarse_pass(info: RasterInfo, gsd_m: float, fine: TileGrid, detector: OnnxDetector,
+                     notes: list[str]) -> CoarsePass | None:
+    """The coarse pass for vessels longer than the model's ``max_vessel_px`` at the fine pass's
+    working GSD, or None when it reaches the longest vessel already (or the model does not say).
+
+    ``gsd_m`` is the scene's GSD (the one the fine grid was planned with). Same overlap in source
+    pixels as the fine pass (it holds the longest vessel whole at any scale); tiles of the fine
+    pass's model size unless that would read windows wider than :data:`COARSE_MAX_WINDOW_PX` or the
+    fine pass's own, whichever is larger, so one tile's memory stays within that of such a window
+    whatever the coarsening factor.
+    """
+    model = detector.info
+    if model.max_vessel_px is None:
+        return None
+    working = gsd_m * fine.scale
+    factor = coarse_factor(working, model.max_vessel_px)
+    if factor <= 1.0:
+        return None
+    reach_m = model.max_vessel_px * working
+    high = model.gsd_range_m[1]
+    capped = working * factor > high
+    if capped:
+        factor = high / working
+        if factor <= 1.0:
+            notes.append(f"the model boxes vessels up to {model.max_vessel_px:.0f} px ({reach_m:.0f} m at "
+                         f"{working:.2f} m) and its GSD range ends there ({high:g} m), so no coarser pass: "
+                         f"vessels longer than {reach_m:.0f} m may be missed or split")
+            return None
+    scale = fine.scale * factor
+    multiple = model.input_multiple
+    smallest = int(math.ceil(2 * fine.overlap_px / scale / multiple)) * multiple
+    widest = max(fine.tile_px, COARSE_MAX_WINDOW_PX)
+    tile = max(smallest, min(fine.model_size, int(widest / scale // multiple) * multiple))
+    grid = make_grid(info.width, info.height, tile, fine.overlap_px, scale=scale, input_multiple=multiple)
+    split_px = SPLIT_SHARE * model.max_vessel_px * fine.scale
+    split_m = split_px * gsd_m
+    note = (f"coarse pass at {working * factor:.2f} m: the model boxes vessels up to {model.max_vessel_px:.0f} px "
+            f"({reach_m:.0f} m at {working:.2f} m), shorter than the longest ({LONGEST_VESSEL_M:g} m); vessels "
+            f"over {split_m:.0f} m are taken from the coarse pass")
+    if capped:
+        note += (f" (capped at the top of the model's GSD range, {high:g} m: vessels over "
+                 f"{model.max_vessel_px * high:.0f} m may still be split)")
+    notes.append(note)
+    return CoarsePass(grid, split_px)
+
+
 def _read_tile(dataset, tile: Tile, grid: TileGrid, bands, lo, hi) -> np.ndarray:
     """uint8 ``[C, model_height, model_width]`` model input for one tile (invalid pixels 0)."""
     array, valid = read_window(dataset, tile.col_off, tile.row_off, tile.width, tile.height, bands)
@@ -155,12 +227,12 @@ def _read_tile(dataset, tile: Tile, grid: TileGrid, bands, lo, hi) -> np.ndarray
 
 
 def run_tiles(detector: OnnxDetector, path: Path, grid: TileGrid, lo, hi, batch_size: int,
-              progress: bool | None = None) -> Outputs:
+              progress: bool | None = None, desc: str | None = None) -> Outputs:
     """Run every tile; return the merged detections (one image's rows, boxes in source pixels)."""
     rows, owned = [], []
     bands = detector.info.scaling.bands
     tiles = list(grid)
-    bar = tqdm(total=len(tiles), desc=path.name, unit="tile", file=sys.stderr, leave=False,
+    bar = tqdm(total=len(tiles), desc=desc or path.name, unit="tile", file=sys.stderr, leave=False,
                disable=None if progress is None else not progress)
     with open_raster(path) as dataset, bar:
         for start in range(0, len(tiles), batch_size):
@@ -175,8 +247,26 @@ def run_tiles(detector: OnnxDetector, path: Path, grid: TileGrid, lo, hi, batch_
     boxes, scores, type_probs, load_probs = (np.concatenate([getattr(r, name) for r in rows])
                                              for name in ("boxes", "scores", "type_probs", "load_probs"))
     keep = merge_detections(boxes, scores, np.concatenate(owned))
-    return Outputs(boxes[keep], scores[keep], type_probs[keep], load_probs[keep],
-                   np.array([len(keep)], dtype=np.int64))
+    return _take(Outputs(boxes, scores, type_probs, load_probs, np.array([len(boxes)])), keep)
+
+
+def _take(found: Outputs, index: np.ndarray) -> Outputs:
+    """The rows ``index`` of one image's detections."""
+    return Outputs(found.boxes[index], found.scores[index], found.type_probs[index], found.load_probs[index],
+                   np.array([len(index)], dtype=np.int64))
+
+
+def combine_passes(fine: Outputs, coarse: Outputs, split_px: float, min_score: float) -> Outputs:
+    """One list from the two passes (see :func:`~tankerwatch.infer.tiling.merge_passes`).
+
+    Coarse detections under ``min_score`` go first: they would not be reported, so they must not
+    remove the fine pass's boxes inside them either.
+    """
+    coarse = _take(coarse, np.flatnonzero(coarse.scores >= min_score))
+    keep = merge_passes(fine.boxes, fine.scores, coarse.boxes, coarse.scores, split_px)
+    both = Outputs(*(np.concatenate([getattr(fine, name), getattr(coarse, name)])
+                     for name in ("boxes", "scores", "type_probs", "load_probs")), np.array([0]))
+    return _take(both, keep)
 
 
 def to_detections(found: Outputs, gsd_m: float | None, detector: OnnxDetector) -> list[Detection]:
@@ -229,10 +319,14 @@ def _detect_scene(detector: OnnxDetector, path: Path, out_dir: Path, tile: int |
     gsd = scene_gsd(info, gsd_m)
     grid_gsd = tiling_gsd(gsd, model.gsd_range_m, notes)
     grid = plan_tiles(info, grid_gsd, detector, tile, notes)
+    coarse = plan_coarse_pass(info, grid_gsd, grid, detector, notes)
     scaling = model.scaling
     preview, valid = read_decimated(path, STATS_MAX_SIDE, bands=scaling.bands)
     lo, hi = scaling.limits(preview, valid)
     found = run_tiles(detector, path, grid, lo, hi, batch_size, progress)
+    if coarse is not None:
+        found = combine_passes(found, run_tiles(detector, path, coarse.grid, lo, hi, batch_size, progress,
+                                                desc=f"{path.name} (coarse)"), coarse.split_px, min_score)
     detections = [d for d in to_detections(found, gsd, detector) if d.score >= min_score]
 
     georeferenced = info.georeferenced

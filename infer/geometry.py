@@ -144,6 +144,29 @@ def rotated_iou(boxes_a, boxes_b) -> np.ndarray:
     return iou
 
 
+def intersection_over_area(boxes_a, boxes_b) -> np.ndarray:
+    """``[N, M]``: the share of each box of ``boxes_a`` (``[N, 5]``) that lies inside each box of
+    ``boxes_b`` (``[M, 5]``), i.e. area(a & b) / area(a); 0 for a box of ``boxes_a`` without area.
+
+    Unlike IoU it does not fall when ``b`` is much larger than ``a``: a fragment wholly inside a
+    big box scores 1, however small it is.
+    """
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 5)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 5)
+    share = np.zeros((len(a), len(b)))
+    if len(a) == 0 or len(b) == 0:
+        return share
+    area_a = a[:, 2] * a[:, 3]
+    radius_a = np.hypot(a[:, 2], a[:, 3]) / 2
+    radius_b = np.hypot(b[:, 2], b[:, 3]) / 2
+    dist = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
+    ia, ib = np.nonzero((dist < radius_a[:, None] + radius_b[None, :]) & (area_a[:, None] > 0))
+    if len(ia):
+        inter = shapely.area(shapely.intersection(boxes_to_polygons(a)[ia], boxes_to_polygons(b)[ib]))
+        share[ia, ib] = np.minimum(inter / area_a[ia], 1.0)
+    return share
+
+
 def rotated_nms(boxes, scores, iou_threshold: float = 0.5) -> np.ndarray:
     """Indices of boxes kept by greedy rotated NMS, highest score first."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)

@@ -10,6 +10,13 @@ longest vessel; each tile *owns* a core region, and the cores partition the scen
 between two neighbours is the middle of their overlap. A vessel whose centre lies in a core is
 therefore at least half an overlap away from that tile's cut edges, i.e. whole inside it, so each
 vessel is kept by exactly one tile. Rotated NMS (IoU 0.5) then removes what duplicates remain.
+
+Two passes (:func:`coarse_factor`, :func:`merge_passes`): a model boxes vessels whole only up to
+its ``max_vessel_px``; when the longest vessel at the working GSD is longer, ``detect`` runs the
+scene a second time, resampled coarser, and each pass contributes the vessels it sees best: the
+fine pass those shorter than a split length, the coarse pass those longer; fine boxes lying mostly
+inside a kept coarse box (the pieces a big ship falls into at the fine scale) are dropped, then
+rotated NMS merges the rest.
 """
 
 from __future__ import annotations
@@ -22,11 +29,22 @@ import numpy as np
 import shapely
 
 from .errors import ConfigError
-from .geometry import boxes_to_polygons, rotated_nms
+from .geometry import boxes_to_polygons, intersection_over_area, rotated_nms
 
 # The longest vessel the overlap must hold whole: a VLCC is about 330 m (CONVENTIONS.md).
 LONGEST_VESSEL_M = 340.0
 MERGE_IOU = 0.5
+# Two-pass split, as a share of the fine pass's reach (max_vessel_px at the fine scale): max_vessel_px
+# is the 99th percentile of the training lengths, so vessels near it were rare in training and their
+# fine boxes are the first to come out short or in pieces, while the coarse pass sees the same
+# vessel at 1/factor of that length, well inside its reach. Below 0.8 the fine pass has the
+# resolution (a small vessel is a few pixels in the coarse pass), above it the coarse pass is safer.
+SPLIT_SHARE = 0.8
+# A fine box with at least this share of its own area inside a kept coarse box is a piece of that
+# vessel. Pieces lie almost wholly inside (0.8-1.0 after the coarse box's error of a coarse pixel or
+# so); a tug or a ship-to-ship partner moored alongside shares only the strip where the boxes'
+# edges overlap, under half its area unless it is drawn onto the big hull.
+CONTAINED_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -103,6 +121,13 @@ def resample_scale(gsd_m: float | None, gsd_range_m: tuple[float, float]) -> flo
     if gsd_m > high:
         return high / gsd_m
     return 1.0
+
+
+def coarse_factor(gsd_m: float, max_vessel_px: float, longest_m: float = LONGEST_VESSEL_M) -> float:
+    """How much coarser than ``gsd_m`` (the working GSD, the model's input pixels) a second pass
+    must run for a vessel of ``longest_m`` to be at most ``max_vessel_px`` long; 1 when it already
+    is (no second pass needed)."""
+    return max(1.0, longest_m / gsd_m / max_vessel_px)
 
 
 def _round_up(value: float, multiple: int) -> int:
@@ -210,3 +235,30 @@ def merge_detections(boxes: np.ndarray, scores: np.ndarray, owner_ok: np.ndarray
         kept.extend(members[rotated_nms(boxes[members], scores[members], iou_threshold)])
     kept = np.asarray(kept, dtype=np.int64)
     return kept[np.argsort(-scores[kept], kind="stable")]
+
+
+def merge_passes(fine_boxes: np.ndarray, fine_scores: np.ndarray, coarse_boxes: np.ndarray,
+                 coarse_scores: np.ndarray, split_px: float, contained_share: float = CONTAINED_SHARE,
+                 iou_threshold: float = MERGE_IOU) -> np.ndarray:
+    """Indices into ``concatenate([fine, coarse])`` of the vessels a two-pass run reports.
+
+    Boxes are in source pixels, each pass already merged across its tiles. The fine pass keeps its
+    vessels shorter than ``split_px``, the coarse pass those at least that long; a fine box with
+    ``contained_share`` or more of its area inside a kept coarse box is dropped (the fine pass's
+    pieces of a vessel too long for it); rotated NMS at ``iou_threshold`` merges what remains.
+    Returned highest score first.
+    """
+    fine_boxes = np.asarray(fine_boxes, dtype=np.float64).reshape(-1, 5)
+    coarse_boxes = np.asarray(coarse_boxes, dtype=np.float64).reshape(-1, 5)
+    fine = np.flatnonzero(fine_boxes[:, 2] < split_px)
+    coarse = np.flatnonzero(coarse_boxes[:, 2] >= split_px)
+    if len(fine) and len(coarse):
+        inside = intersection_over_area(fine_boxes[fine], coarse_boxes[coarse]).max(axis=1) >= contained_share
+        fine = fine[~inside]
+    boxes = np.concatenate([fine_boxes, coarse_boxes])
+    scores = np.concatenate([np.asarray(fine_scores, dtype=np.float64).reshape(-1),
+                             np.asarray(coarse_scores, dtype=np.float64).reshape(-1)])
+    candidates = np.zeros(len(boxes), dtype=bool)
+    candidates[fine] = True
+    candidates[len(fine_boxes) + coarse] = True
+    return merge_detections(boxes, scores, candidates, iou_threshold)

@@ -7,7 +7,10 @@ sets what the model says about it: band 1 above 128 marks blob pixels, band 2 / 
 detector's raw head maps and decodes them with the real in-graph decoding
 (:func:`tankerwatch.models.decode.decode_maps`), so the exported graph has the contract's outputs.
 
-Blobs must be shorter than the moment window (``2 * radius + 1`` cells of ``stride`` px).
+Blobs must be shorter than the moment window (``2 * radius + 1`` cells of ``stride`` px): a longer
+one comes out in pieces, each window's share of it, as a real model splits a vessel longer than
+its receptive field. ``REACH_META`` describes such a model honestly: ``max_vessel_px`` below the
+default window (52 px), and a GSD range wide enough for a coarse second pass.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ FIXTURE_META = {
     "config_sha256": "0" * 64,
     "val_metrics": {"val/vessel_AP50": 1.0},
 }
+# The default BlobDetector (window 13 cells x 4 px = 52 px, centred on the cell holding the blob's
+# centroid, so up to 2 px off) boxes a blob whole up to about 48 px: 44 leaves a margin.
+REACH_META = {**FIXTURE_META, "gsd_range_m": [1.0, 16.0], "max_vessel_px": 44.0}
 EPS = 1e-6
 
 

@@ -15,14 +15,18 @@ import onnx
 import pytest
 import rasterio
 from affine import Affine
-from detect_fixtures import FIXTURE_META, BlobDetector, labelled_blobs, paint_vessel
+from detect_fixtures import FIXTURE_META, REACH_META, BlobDetector, labelled_blobs, paint_vessel
 from PIL import Image
 from pyproj import Geod
 
 from tankerwatch.infer.cli import main
+from tankerwatch.infer.cmd_detect import DEFAULT_MIN_SCORE
+from tankerwatch.infer.detect import plan_tiles, run_tiles
 from tankerwatch.infer.detection_file import read_detection_file
 from tankerwatch.infer.formats import write_dataset
 from tankerwatch.infer.geo import pixels_to_lonlat
+from tankerwatch.infer.onnx_model import OnnxDetector
+from tankerwatch.infer.raster import inspect_raster, read_decimated
 from tankerwatch.train.export import evaluate_onnx, export_onnx
 
 UTM52N = "EPSG:32652"  # Vostochny, 42.75 N 133.07 E
@@ -215,6 +219,9 @@ def rewrite_metadata(source, target, change):
     ("future_version", "format_version 99 is not one this tankerwatch reads"),
     ("bad_json", "tankerwatch.top_k is not valid JSON"),
     ("bad_band", "load_uncertain_band must be"),
+    ("zero_reach", "max_vessel_px must be a finite number > 0"),
+    ("nan_reach", "max_vessel_px must be a finite number > 0"),
+    ("text_reach", "max_vessel_px must be a finite number > 0"),
 ])
 def test_bad_models_are_refused_in_one_line(blob_model, tmp_path, capsys, case, expected):
     bad = tmp_path / "bad.onnx"
@@ -226,6 +233,9 @@ def test_bad_models_are_refused_in_one_line(blob_model, tmp_path, capsys, case, 
             "future_version": lambda p: p.update({"tankerwatch.format_version": "99"}),
             "bad_json": lambda p: p.update({"tankerwatch.top_k": "{32"}),
             "bad_band": lambda p: p.update({"tankerwatch.load_uncertain_band": "[0.8, 0.2]"}),
+            "zero_reach": lambda p: p.update({"tankerwatch.max_vessel_px": "0"}),
+            "nan_reach": lambda p: p.update({"tankerwatch.max_vessel_px": "NaN"}),
+            "text_reach": lambda p: p.update({"tankerwatch.max_vessel_px": '"190 px"'}),
         }
         rewrite_metadata(blob_model, bad, edits[case])
     scene = write_scene(tmp_path / "s.tif", sea(100, 100))
@@ -279,3 +289,91 @@ def test_min_score_sets_the_operating_point_and_is_recorded(blob_model, tmp_path
     assert counts[0.0] >= 1 and counts[1.0] == 0
     assert run_detect(blob_model, scene, "-o", tmp_path / "bad", "--min-score", 1.5) == 2
     assert "--min-score must be between 0 and 1" in capsys.readouterr().err
+
+
+# -- two passes: a model that boxes vessels only up to max_vessel_px ---------------------------------
+
+@pytest.fixture(scope="module")
+def reach_models(tmp_path_factory):
+    """The BlobDetector with ``max_vessel_px`` 44 (it splits longer blobs) and a GSD range of
+    1-16 m, and the same file without the key (a model exported before it existed)."""
+    root = tmp_path_factory.mktemp("reach")
+    export_onnx(BlobDetector(), REACH_META, root / "reach.onnx")
+    rewrite_metadata(root / "reach.onnx", root / "plain.onnx", lambda p: p.pop("tankerwatch.max_vessel_px"))
+    return root / "reach.onnx", root / "plain.onnx"
+
+
+LONG = [420.3, 300.6, 100.0, 16.0, 0.3]  # 250 m at 2.5 m: twice the blob window, 2.3 x max_vessel_px
+SHORT = [[120.4, 110.2, 24.0, 7.0, -0.4], [760.6, 480.3, 30.0, 8.0, 1.1], [150.2, 500.7, 20.0, 6.0, 0.0]]
+
+
+def long_vessel_scene(path, gsd=2.5):
+    # The short vessels lie farther from the long one than a coarse window reaches (the fixture
+    # measures every bright pixel in its window); alongside is merge_passes' unit test's business.
+    image = sea(600, 900)
+    paint_vessel(image, LONG, p_loaded=0.92)
+    for box in SHORT:
+        paint_vessel(image, box, p_loaded=0.1)
+    paint_vessel(image, [780.2, 100.5, 26.0, 7.0, 0.5], p_other=1.0)
+    return write_scene(path, image, gsd=gsd)
+
+
+def near(detections, box, tolerance=3.0):
+    return [d for d in detections if math.dist(d.box_px[:2], box[:2]) < tolerance]
+
+
+def test_coarse_pass_finds_a_vessel_longer_than_the_model_reaches_once(reach_models, tmp_path, capsys):
+    scene = long_vessel_scene(tmp_path / "long.tif")
+    assert run_detect(reach_models[0], scene, "-o", tmp_path / "out") == 0
+    captured = capsys.readouterr()
+    # 340 m at 2.5 m is 136 px, 3.09 x the model's 44: the second pass runs at 7.73 m.
+    assert "note: long.tif: coarse pass at 7.73 m" in captured.err
+    assert "long.tif: 5 vessels: 4 tankers (3 empty, 1 loaded, 0 uncertain), 1 other" in captured.out
+    result = read_detection_file(tmp_path / "out" / "long.geojson")
+    assert len(result.detections) == 5
+    (index,) = [i for i, d in enumerate(result.detections) if math.dist(d.box_px[:2], LONG[:2]) < 3.0]
+    big = result.detections[index]
+    assert big.box_px[2] == pytest.approx(LONG[2], abs=3.0) and big.box_px[3] == pytest.approx(LONG[3], abs=3.0)
+    assert big.box_px[4] == pytest.approx(LONG[4], abs=0.05) and big.load == "loaded"
+    assert result.properties[index]["length_m"] == pytest.approx(250.0, abs=8.0)
+    for box in SHORT:  # from the fine pass: full-resolution boxes
+        (small,) = near(result.detections, box, 1.0)
+        assert small.box_px[2] == pytest.approx(box[2], abs=1.0) and small.load == "empty"
+    # the schema is unchanged: the same header members as a single-pass run
+    header = json.loads((tmp_path / "out" / "long.geojson").read_text())["tankerwatch"]
+    assert set(header["tiling"]) == {"tile_px", "overlap_px", "model_gsd_m"} and header["tiling"]["model_gsd_m"] == 2.5
+
+
+def single_pass_boxes(model, scene):
+    """What detect did before the coarse pass existed: one grid, one run, NMS across tiles."""
+    detector = OnnxDetector(model, device="cpu", threads=1)
+    info = inspect_raster(scene)
+    grid = plan_tiles(info, info.gsd_m, detector, None, [])
+    preview, valid = read_decimated(scene, 2048, bands=detector.info.scaling.bands)
+    lo, hi = detector.info.scaling.limits(preview, valid)
+    found = run_tiles(detector, scene, grid, lo, hi, 2, progress=False)
+    return found.boxes[found.scores >= DEFAULT_MIN_SCORE]
+
+
+def test_model_without_max_vessel_px_runs_the_single_pass(reach_models, tmp_path, capsys):
+    scene = long_vessel_scene(tmp_path / "long.tif")
+    assert run_detect(reach_models[1], scene, "-o", tmp_path / "out") == 0
+    assert "coarse" not in capsys.readouterr().err
+    detections = read_detection_file(tmp_path / "out" / "long.geojson").detections
+    np.testing.assert_allclose(np.array([d.box_px for d in detections]), single_pass_boxes(reach_models[1], scene),
+                               atol=1e-3)  # rounded in the file
+    # ...which boxes the long vessel short: what the coarse pass is for.
+    pieces = [d for d in detections if math.dist(d.box_px[:2], LONG[:2]) < LONG[2] / 2]
+    assert pieces and all(d.box_px[2] < LONG[2] - 20 for d in pieces)
+
+
+def test_no_coarse_pass_where_the_longest_vessel_fits(reach_models, tmp_path, capsys):
+    # At 8 m the longest vessel is 42.5 px, inside the model's 44: one pass, as before.
+    image = sea(300, 400)
+    paint_vessel(image, [200.3, 150.6, 30.0, 7.0, 0.2])
+    scene = write_scene(tmp_path / "coarse.tif", image, gsd=8.0)
+    assert run_detect(reach_models[0], scene, "-o", tmp_path / "out") == 0
+    assert "coarse" not in capsys.readouterr().err
+    detections = read_detection_file(tmp_path / "out" / "coarse.geojson").detections
+    np.testing.assert_allclose(np.array([d.box_px for d in detections]), single_pass_boxes(reach_models[0], scene),
+                               atol=1e-3)
