@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType  # noqa: E402
 from tankerwatch.infer.scaling import Scaling  # noqa: E402
-from tankerwatch.models.decode import decode_maps  # noqa: E402
+from tankerwatch.models.decode import decode_boxes, decode_maps  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig  # noqa: E402
 from tankerwatch.train.datasets import SceneSource, TrainCrops  # noqa: E402
 from tankerwatch.train.losses import LossWeights, detection_loss  # noqa: E402
@@ -44,7 +44,7 @@ def test_encoding_then_decoding_returns_the_boxes(stride):
     got = out_boxes[0, :3].double().numpy()
     order = np.argsort(got[:, 0])
     np.testing.assert_allclose(got[order], boxes[np.argsort(boxes[:, 0])], atol=1e-4)
-    assert targets["heatmap"].max() == 1.0 and targets["reg_mask"].sum() == 3
+    assert targets["heatmap"].max() == 1.0 and targets["reg_weight"].sum() == pytest.approx(3)
 
 
 def test_unknown_type_and_load_teach_nothing():
@@ -98,10 +98,10 @@ def test_crops_of_a_large_image_centre_on_vessels_and_keep_full_resolution(tmp_p
     for k in range(4):
         item = crops[k]
         assert item["image"].shape == (3, 64, 64) and item["heatmap"].shape == (1, 16, 16)
-        assert item["reg_mask"].sum() == 1  # the vessel's centre is in every vessel-centred crop
+        assert item["reg_weight"].sum() == pytest.approx(1)  # the vessel's centre is in every vessel-centred crop
         assert item["type"].max() == 0 and item["load"].tolist()[0] == 0  # tanker, empty (GSD 2 m <= 3 m)
         assert item["load_boxes"][0, 2] == pytest.approx(40.0)
-        j, i = np.argwhere(item["reg_mask"].numpy())[0]
+        j, i = np.unravel_index(item["reg_weight"].numpy().argmax(), item["reg_weight"].shape)
         length = math.exp(item["reg"][2, j, i]) * 4
         assert length == pytest.approx(40.0, rel=1e-5)  # scale 1: the hull keeps its 40 px
         assert item["image"].max() == 220
@@ -121,3 +121,32 @@ def test_crops_depend_only_on_seed_epoch_and_index(tmp_path):
         a, b = first[key], second[key]
         assert all(torch.equal(a[k], b[k]) for k in a if k != "path") and a["path"] == b["path"]
     assert not torch.equal(first[1]["image"], first[6]["image"])  # epoch 1 index 1 differs from epoch 0
+
+
+@pytest.mark.parametrize("centre", [(30.3, 29.1), (1.0, 94.9), (94.9, 2.2)])  # inside, and at corners
+def test_every_regression_cell_decodes_its_vessel(centre):
+    """The decoder may peak a cell off the true one: each cell carrying a target decodes the box."""
+    box = np.array([[*centre, 22.0, 5.0, 0.4]])
+    targets = encode_targets(VesselTargets(box, np.array([0]), np.array([0])), 96, 96, 4)
+    weight = targets["reg_weight"]
+    cells = np.argwhere(weight > 0)
+    assert 4 <= len(cells) <= 9 and weight.sum() == pytest.approx(1.0)
+    peak = np.unravel_index(targets["heatmap"][0].argmax(), weight.shape)
+    assert weight[peak] == weight.max()
+    reg = torch.from_numpy(targets["reg"])
+    for j, i in cells:
+        got = decode_boxes(reg[:, j, i][None], torch.tensor([float(i)]), torch.tensor([float(j)]), 4)[0]
+        np.testing.assert_allclose(got.double().numpy(), box[0], atol=1e-4)
+
+
+def test_vessels_side_by_side_keep_their_own_peak_cells():
+    """Two hulls moored one cell apart share neighbour cells; each peak cell still decodes its own."""
+    boxes = np.array([[40.0, 40.0, 60.0, 12.0, 0.0], [41.0, 45.0, 16.0, 4.0, 0.0]])
+    targets = encode_targets(VesselTargets(boxes, np.array([0, 1]), np.array([0, IGNORE])), 96, 96, 4)
+    assert targets["reg_weight"].sum() == pytest.approx(2.0)
+    reg = torch.from_numpy(targets["reg"])
+    for box in boxes:
+        i, j = int(box[0] // 4), int(box[1] // 4)
+        got = decode_boxes(reg[:, j, i][None], torch.tensor([float(i)]), torch.tensor([float(j)]), 4)[0]
+        np.testing.assert_allclose(got.double().numpy(), box, atol=1e-4)
+        assert targets["type"][j, i] == (0 if box[2] == 60.0 else 1)

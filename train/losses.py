@@ -1,5 +1,5 @@
-"""The detector's training loss: focal loss on the centre heatmap, L1 on box regression at peak
-cells, class-weighted cross-entropy on vessel type where labelled, and on load state from the
+"""The detector's training loss: focal loss on the centre heatmap, L1 on box regression around
+peak cells (weighted by ``reg_weight``, one unit per vessel: ``train/targets.py``), class-weighted cross-entropy on vessel type where labelled, and on load state from the
 hull-window head's logits for the crop's load-labelled boxes.
 
 Partial labels: type and load targets of -1 (unknown, or load above ``load_max_gsd_m``) contribute
@@ -39,12 +39,12 @@ def detection_loss(maps: dict[str, torch.Tensor], targets: dict[str, torch.Tenso
                    load_class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """All loss terms and their weighted ``total`` (a dict of scalars)."""
     heat = focal_heatmap_loss(maps["heatmap"], targets["heatmap"])
-    mask = targets["reg_mask"].unsqueeze(1)
-    peaks = mask.sum().clamp(min=1.0)
-    diff = (maps["reg"] - targets["reg"]).abs() * mask
-    offset = diff[:, 0:2].sum() / peaks
-    size = diff[:, 2:4].sum() / peaks
-    angle = diff[:, 4:6].sum() / peaks
+    weight = targets["reg_weight"].unsqueeze(1)
+    vessels = weight.sum().clamp(min=1.0)
+    diff = (maps["reg"] - targets["reg"]).abs() * weight
+    offset = diff[:, 0:2].sum() / vessels
+    size = diff[:, 2:4].sum() / vessels
+    angle = diff[:, 4:6].sum() / vessels
     vessel_type = _masked_ce(maps["type_logits"], targets["type"], type_class_weights)
     load = _masked_ce(maps["load_logits"], targets["load"], load_class_weights, channels_last=True)
     total = (weights.heatmap * heat + weights.offset * offset + weights.size * size + weights.angle * angle

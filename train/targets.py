@@ -3,9 +3,13 @@
 For an output map of stride ``s`` and a box ``(cx, cy, L, W, a)`` in input pixels (project box
 convention): its peak cell is ``(floor(cx / s), floor(cy / s))``; the heatmap holds an oriented
 Gaussian around that cell (sigmas along and across the hull grow with L and W), the maximum over
-vessels; the regression at the peak cell is ``(cx / s - i - 0.5, cy / s - j - 0.5, log(L / s),
-log(W / s), sin 2a, cos 2a)``. Type classes are written on the peak cell and its 8 neighbours
-(the decoder may peak one cell off), -1 where unknown.
+vessels. The regression target at a cell ``(i, j)`` is ``(cx / s - i - 0.5, cy / s - j - 0.5,
+log(L / s), log(W / s), sin 2a, cos 2a)``; it is written on the peak cell and its 8 neighbours,
+because the decoded heatmap peak lands one cell off for about a third of vessels (a centre near a
+cell edge) and a regression trained only at the true peak cell is untrained there. Each of those
+cells is weighted by the vessel's Gaussian value there, normalised so every vessel's weights sum to
+1 (``reg_weight``); a cell two vessels share goes to the one whose Gaussian is higher there (the
+smaller vessel on a tie). Type classes are written on the same 3 x 3 cells, -1 where unknown.
 
 Load state is learnt from hull windows (``models/load_head.py``), not from the maps: each training
 crop lists up to ``MAX_LOAD_BOXES`` boxes with a known load (:func:`hull_load_targets`). Load is -1
@@ -28,6 +32,8 @@ IGNORE = -1
 # The smallest Gaussian sigma (cells): a 4 px ship at stride 2 still gets a peak of a few cells.
 MIN_SIGMA = 0.5
 SIGMA_PER_CELL = 0.15
+# Gaussian values below this do not earn a regression target (a 3 x 3 corner of the smallest vessel).
+MIN_REG_GAUSSIAN = 0.01
 # Load-labelled boxes per training crop given to the hull-window head (crops hold a few vessels).
 MAX_LOAD_BOXES = 8
 # A box side below this many pixels would give log(0): the smallest label a mask can give is 1 px.
@@ -57,15 +63,16 @@ def vessel_classes(vessels, gsd_m: float | None, load_max_gsd_m: float) -> tuple
 
 def encode_targets(targets: VesselTargets, height: int, width: int, stride: int) -> dict[str, np.ndarray]:
     """Dense targets for an input of ``height x width`` px: ``heatmap [1,h,w]`` f32, ``reg [6,h,w]``
-    f32, ``reg_mask [h,w]`` f32 and ``type [h,w]`` int64 (-1 = no label), with
-    ``h = ceil(height / stride)``, ``w = ceil(width / stride)``. Boxes whose centre is outside the
-    input are left out."""
+    f32, ``reg_weight [h,w]`` f32 (sums to the number of vessels) and ``type [h,w]`` int64 (-1 = no
+    label), with ``h = ceil(height / stride)``, ``w = ceil(width / stride)``. Boxes whose centre is
+    outside the input are left out."""
     h, w = math.ceil(height / stride), math.ceil(width / stride)
     heat = np.zeros((h, w), np.float32)
     reg = np.zeros((6, h, w), np.float32)
-    reg_mask = np.zeros((h, w), np.float32)
+    owner_gaussian = np.zeros((h, w), np.float32)
+    owner = np.full((h, w), -1, np.int64)
     type_map = np.full((h, w), IGNORE, np.int64)
-    # Smaller vessels last, so where two peaks share a cell the one easier to lose wins it.
+    # Smaller vessels last, so where two vessels tie for a cell the one easier to lose wins it.
     order = np.argsort(-np.asarray(targets.boxes)[:, 2], kind="stable") if len(targets.boxes) else []
     for k in order:
         cx, cy, length, breadth, angle = (float(v) for v in targets.boxes[k])
@@ -73,13 +80,31 @@ def encode_targets(targets: VesselTargets, height: int, width: int, stride: int)
             continue
         i, j = min(int(cx // stride), w - 1), min(int(cy // stride), h - 1)
         _splat_gaussian(heat, i, j, length / stride, breadth / stride, angle)
-        reg[:, j, i] = (cx / stride - i - 0.5, cy / stride - j - 0.5,
-                        math.log(max(length, MIN_SIDE_PX) / stride), math.log(max(breadth, MIN_SIDE_PX) / stride),
-                        math.sin(2 * angle), math.cos(2 * angle))
-        reg_mask[j, i] = 1.0
-        rows, cols = slice(max(j - 1, 0), j + 2), slice(max(i - 1, 0), i + 2)
-        type_map[rows, cols] = targets.types[k]
-    return {"heatmap": heat[None], "reg": reg, "reg_mask": reg_mask, "type": type_map}
+        rows, cols = slice(max(j - 1, 0), min(j + 2, h)), slice(max(i - 1, 0), min(i + 2, w))
+        gaussian = _oriented_gaussian(rows, cols, i, j, length / stride, breadth / stride, angle)
+        won = (gaussian >= owner_gaussian[rows, cols]) & (gaussian >= MIN_REG_GAUSSIAN)
+        won[j - rows.start, i - cols.start] = True  # its own peak cell always
+        owner_gaussian[rows, cols][won] = gaussian[won]
+        owner[rows, cols][won] = k
+        cell_x = np.arange(cols.start, cols.stop)[None, :] + 0.5
+        cell_y = np.arange(rows.start, rows.stop)[:, None] + 0.5
+        values = (cx / stride - cell_x, cy / stride - cell_y,
+                  math.log(max(length, MIN_SIDE_PX) / stride), math.log(max(breadth, MIN_SIDE_PX) / stride),
+                  math.sin(2 * angle), math.cos(2 * angle))
+        for channel, value in enumerate(values):
+            reg[channel, rows, cols][won] = np.broadcast_to(value, won.shape)[won]
+        type_map[rows, cols][won] = targets.types[k]
+    return {"heatmap": heat[None], "reg": reg, "reg_weight": _normalise_per_vessel(owner_gaussian, owner),
+            "type": type_map}
+
+
+def _normalise_per_vessel(weight: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """``weight`` divided by the sum of the weights of the same owner (0 where no owner)."""
+    owned = owner >= 0
+    totals = np.bincount(owner[owned], weights=weight[owned])
+    out = np.zeros_like(weight)
+    out[owned] = weight[owned] / totals[owner[owned]]
+    return out
 
 
 def hull_load_targets(boxes: np.ndarray, loads: np.ndarray, crop_size: int) -> dict[str, np.ndarray]:
@@ -96,16 +121,22 @@ def hull_load_targets(boxes: np.ndarray, loads: np.ndarray, crop_size: int) -> d
     return {"load_boxes": load_boxes, "load": load}
 
 
-def _splat_gaussian(heat: np.ndarray, i: int, j: int, length_cells: float, width_cells: float, angle: float):
-    """Max an oriented Gaussian peaking at 1.0 on cell ``(i, j)`` into ``heat``."""
+def _oriented_gaussian(rows: slice, cols: slice, i: int, j: int, length_cells: float, width_cells: float,
+                       angle: float) -> np.ndarray:
+    """The vessel's oriented Gaussian (1.0 at cell ``(i, j)``) over the cells ``rows x cols``."""
     sigma_l = max(MIN_SIGMA, SIGMA_PER_CELL * length_cells)
     sigma_w = max(MIN_SIGMA, SIGMA_PER_CELL * width_cells)
-    radius = int(math.ceil(3 * sigma_l))
-    h, w = heat.shape
-    y0, y1, x0, x1 = max(j - radius, 0), min(j + radius + 1, h), max(i - radius, 0), min(i + radius + 1, w)
-    yy, xx = np.mgrid[y0:y1, x0:x1]
+    yy, xx = np.mgrid[rows, cols]
     dx, dy = xx - i, yy - j
     along = dx * math.cos(angle) + dy * math.sin(angle)
     across = -dx * math.sin(angle) + dy * math.cos(angle)
-    g = np.exp(-0.5 * ((along / sigma_l) ** 2 + (across / sigma_w) ** 2)).astype(np.float32)
-    np.maximum(heat[y0:y1, x0:x1], g, out=heat[y0:y1, x0:x1])
+    return np.exp(-0.5 * ((along / sigma_l) ** 2 + (across / sigma_w) ** 2)).astype(np.float32)
+
+
+def _splat_gaussian(heat: np.ndarray, i: int, j: int, length_cells: float, width_cells: float, angle: float):
+    """Max an oriented Gaussian peaking at 1.0 on cell ``(i, j)`` into ``heat``."""
+    radius = int(math.ceil(3 * max(MIN_SIGMA, SIGMA_PER_CELL * length_cells)))
+    h, w = heat.shape
+    rows, cols = slice(max(j - radius, 0), min(j + radius + 1, h)), slice(max(i - radius, 0), min(i + radius + 1, w))
+    np.maximum(heat[rows, cols], _oriented_gaussian(rows, cols, i, j, length_cells, width_cells, angle),
+               out=heat[rows, cols])
