@@ -56,14 +56,13 @@ METADATA_KEYS = {
 }
 # Keys added after format_version 1 was fixed: validated when present, never required.
 # max_vessel_px: the longest vessel (input pixels) the model was trained to find whole; detect runs a
-# coarser second pass when a scene's longest possible vessel is longer (see max_vessel_px_of).
+# coarser second pass when a scene's longest possible vessel is longer (see train/datamodule.py, max_vessel_px_of).
 OPTIONAL_METADATA_KEYS = {
     "max_vessel_px": "a finite number > 0 (input pixels)",
 }
 # Which training label length stands for "the longest vessel the model finds": the 99th percentile,
 # not the maximum, so a handful of outsized labels (a ship-to-ship pair labelled as one) does not
 # claim a reach the model was hardly ever taught.
-MAX_VESSEL_PERCENTILE = 99.0
 PRECISIONS = ("fp32", "fp16", "int8")
 DEVICES = ("auto", "cpu", "cuda")
 CPU_PROVIDER = "CPUExecutionProvider"
@@ -133,24 +132,6 @@ def encode_metadata(values: dict) -> dict[str, str]:
     decode_metadata({METADATA_PREFIX + k: json.dumps(v) for k, v in values.items()}, "<export>", "0" * 64)
     keys = [*METADATA_KEYS, *(k for k in OPTIONAL_METADATA_KEYS if k in values)]
     return {METADATA_PREFIX + k: json.dumps(values[k], sort_keys=True) for k in keys}
-
-
-def max_vessel_px_of(images) -> float | None:
-    """``max_vessel_px`` for a model trained on ``images`` (:class:`~tankerwatch.infer.labels.LabelledImage`):
-    the :data:`MAX_VESSEL_PERCENTILE`-th percentile of their labels' lengths in pixels; None without
-    a labelled vessel.
-
-    A proxy, not a measurement. It does not count the training crops' scale jitter (vessels seen up
-    to ``scale_range[1]`` times larger) nor check the network's receptive field or the crop size,
-    which may each cap the reach lower; it says only how long the vessels were that the model was
-    taught to box whole. For the default synthetic model (receptive field about 190 px) it is about
-    191 px, so the two agree there; a model whose receptive field is shorter than its labels
-    deserves a smaller figure than this gives.
-    """
-    lengths = [float(vessel.box[2]) for image in images for vessel in image.vessels]
-    if not lengths:
-        return None
-    return round(float(np.percentile(lengths, MAX_VESSEL_PERCENTILE)), 2)
 
 
 def _positive_int(value) -> bool:

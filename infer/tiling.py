@@ -13,10 +13,9 @@ vessel is kept by exactly one tile. Rotated NMS (IoU 0.5) then removes what dupl
 
 Two passes (:func:`coarse_factor`, :func:`merge_passes`): a model boxes vessels whole only up to
 its ``max_vessel_px``; when the longest vessel at the working GSD is longer, ``detect`` runs the
-scene a second time, resampled coarser, and each pass contributes the vessels it sees best: the
-fine pass those shorter than a split length, the coarse pass those longer; fine boxes lying mostly
-inside a kept coarse box (the pieces a big ship falls into at the fine scale) are dropped, then
-rotated NMS merges the rest.
+scene a second time, resampled coarser, and the coarse pass contributes the vessels longer than a
+split length; fine boxes lying mostly inside a kept coarse box (the pieces a big ship falls into at
+the fine scale, or the fine pass's duplicate of it) are dropped, then rotated NMS merges the rest.
 """
 
 from __future__ import annotations
@@ -242,15 +241,17 @@ def merge_passes(fine_boxes: np.ndarray, fine_scores: np.ndarray, coarse_boxes: 
                  iou_threshold: float = MERGE_IOU) -> np.ndarray:
     """Indices into ``concatenate([fine, coarse])`` of the vessels a two-pass run reports.
 
-    Boxes are in source pixels, each pass already merged across its tiles. The fine pass keeps its
-    vessels shorter than ``split_px``, the coarse pass those at least that long; a fine box with
-    ``contained_share`` or more of its area inside a kept coarse box is dropped (the fine pass's
-    pieces of a vessel too long for it); rotated NMS at ``iou_threshold`` merges what remains.
-    Returned highest score first.
+    Boxes are in source pixels, each pass already merged across its tiles. The coarse pass keeps its
+    vessels at least ``split_px`` long (shorter ones are a few coarse pixels, boxed better by the
+    fine pass); a fine box with ``contained_share`` or more of its area inside a kept coarse box is
+    dropped (the fine pass's pieces of a vessel too long for it, or its duplicate of one); rotated
+    NMS at ``iou_threshold`` merges what remains. A fine box over ``split_px`` that no coarse box
+    covers stays: a long vessel the coarse pass missed is better reported from the fine pass than
+    not at all. Returned highest score first.
     """
     fine_boxes = np.asarray(fine_boxes, dtype=np.float64).reshape(-1, 5)
     coarse_boxes = np.asarray(coarse_boxes, dtype=np.float64).reshape(-1, 5)
-    fine = np.flatnonzero(fine_boxes[:, 2] < split_px)
+    fine = np.arange(len(fine_boxes))
     coarse = np.flatnonzero(coarse_boxes[:, 2] >= split_px)
     if len(fine) and len(coarse):
         inside = intersection_over_area(fine_boxes[fine], coarse_boxes[coarse]).max(axis=1) >= contained_share

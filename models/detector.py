@@ -15,7 +15,8 @@ Vessel size range each configuration covers (length in pixels of the model's inp
 * ``output_stride=4`` (``configs/synthetic.yaml``): about 8 px up to about 500 px with a ResNet (the
   stride-32 receptive field, about 500 px, sees the whole hull); larger ships (a VLCC at 0.3 m is
   1,100 px) are found by running the model at a coarser GSD: ``detect`` resamples scenes into the
-  ``gsd_range_m`` the model was trained on.
+  ``gsd_range_m`` the model was trained on, and runs a coarser second pass for vessels longer than
+  the checkpoint's ``max_vessel_px`` (the 99th percentile of its training lengths).
 * the ``tiny`` and ``small`` backbones (tests, CPU training on synthetic tiles): a receptive field
   of about 190 px, vessels up to about 200 px at stride 4.
 """

@@ -46,6 +46,7 @@ def test_synth_fit_validate_and_resume(workdir, capsys):
     assert "backbone: tiny" in meta["config_yaml"] and "ships" in meta["config_yaml"]
     low, high = meta["gsd_range_m"]
     assert meta["scaling"]["method"] == "fixed" and 0 < low <= high
+    assert 0 < meta["max_vessel_px"] <= 128  # in the 128 px tiles' pixels: what detect's second pass keys on
     assert "vessel_AP50" in meta["val_metrics"] and model.output_stride == 4
     # tiny.yaml keeps an EMA of the weights: the checkpoint's model is the average, not the last step.
     state = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]

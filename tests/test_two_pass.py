@@ -10,7 +10,7 @@ import pytest
 from tankerwatch.infer.detect import COARSE_MAX_WINDOW_PX, combine_passes, plan_coarse_pass
 from tankerwatch.infer.geometry import intersection_over_area
 from tankerwatch.infer.labels import LabelledImage, Vessel, VesselType
-from tankerwatch.infer.onnx_model import Outputs, max_vessel_px_of
+from tankerwatch.infer.onnx_model import Outputs
 from tankerwatch.infer.tiling import coarse_factor, make_grid, merge_passes
 
 BIG = np.array([500.0, 400.0, 300.0, 50.0, 0.3])  # a VLCC as the coarse pass boxes it
@@ -40,7 +40,7 @@ def test_fragments_go_and_a_vessel_alongside_stays():
         along_big(100, -1, 98, 44),
         along_big(40, 28, 30, 12),  # a tug alongside: 3 px of its 12 px beam overlap the hull box (25 %)
         [900, 100, 60, 12, 1.0],  # a small vessel elsewhere
-        [200, 700, 180, 30, 0.0],  # longer than the split: the fine pass's box is not trusted there
+        [200, 700, 180, 30, 0.0],  # longer than the split: the coarse pass's box of it wins
     ])
     fine_scores = np.array([0.9, 0.85, 0.8, 0.7, 0.6, 0.95])
     coarse = np.array([BIG, [900, 100, 58, 14, 1.0], [200, 700, 175, 28, 0.0]])  # the small one too coarse
@@ -61,10 +61,16 @@ def test_containment_threshold_sits_between_pieces_and_neighbours(across, kept):
     assert (0 in keep.tolist()) is kept
 
 
+def test_a_long_vessel_the_coarse_pass_missed_is_kept_from_the_fine_pass():
+    fine = np.array([[200, 700, 180, 30, 0.0], along_big(0, 0, 120, 40)])
+    keep = merge_passes(fine, [0.9, 0.8], BIG[None], [0.7], split_px=150.0)
+    assert sorted(keep.tolist()) == [0, 2]
+
+
 def test_nms_still_merges_duplicates_across_the_passes():
     # A vessel just over the split length found by both passes: the coarse box is kept, the fine
-    # one dropped by length; a vessel just under it is kept from the fine pass and the coarse
-    # duplicate dropped by length, so each is reported once.
+    # one dropped as lying inside it; a vessel just under it is kept from the fine pass and the
+    # coarse duplicate dropped by length, so each is reported once.
     fine = np.array([[100, 100, 152, 20, 0.0], [400, 400, 148, 20, 0.0]])
     coarse = np.array([[101, 100, 154, 21, 0.0], [401, 400, 146, 21, 0.0]])
     keep = merge_passes(fine, [0.9, 0.9], coarse, [0.8, 0.8], split_px=150.0)
@@ -100,6 +106,7 @@ def test_max_vessel_px_is_the_99th_percentile_of_label_lengths():
     vessels = [Vessel([10, 10, float(n), 2.0, 0.0], VesselType.TANKER) for n in range(3, 103)]
     images = [LabelledImage("a.png", 100, 100, 1.0, vessels[:50]), LabelledImage("b.png", 100, 100, 1.0, vessels[50:]),
               LabelledImage("c.png", 100, 100, 1.0, [])]
+    max_vessel_px_of = pytest.importorskip("tankerwatch.train.datamodule").max_vessel_px_of
     assert max_vessel_px_of(images) == pytest.approx(np.percentile(np.arange(3, 103), 99), abs=0.01)
     assert max_vessel_px_of([LabelledImage("c.png", 100, 100, 1.0, [])]) is None
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 from torch.utils.data import DataLoader
 
 from tankerwatch.infer.errors import ConfigError
@@ -59,6 +60,28 @@ def read_entries(entries: DatasetEntry | list[DatasetEntry] | None, role: str) -
     return images
 
 
+# max_vessel_px: the longest vessels are rare, so the very longest label would let one outlier set it.
+MAX_VESSEL_PERCENTILE = 99.0
+
+
+def max_vessel_px_of(images) -> float | None:
+    """``max_vessel_px`` for a model trained on ``images`` (:class:`~tankerwatch.infer.labels.LabelledImage`):
+    the :data:`MAX_VESSEL_PERCENTILE`-th percentile of their labels' lengths in pixels; None without
+    a labelled vessel.
+
+    A proxy, not a measurement. It does not count the training crops' scale jitter (vessels seen up
+    to ``scale_range[1]`` times larger) nor check the network's receptive field or the crop size,
+    which may each cap the reach lower; it says only how long the vessels were that the model was
+    taught to box whole. The default synthetic tiles give about 191 px, inside the reach of
+    ``synthetic.yaml``'s network; a model whose receptive field is shorter than its labels deserves
+    a smaller figure than this gives.
+    """
+    lengths = [float(vessel.box[2]) for image in images for vessel in image.vessels]
+    if not lengths:
+        return None
+    return round(float(np.percentile(lengths, MAX_VESSEL_PERCENTILE)), 2)
+
+
 class TankerwatchDataModule(L.LightningDataModule):
     """Training crops (see ``datasets.TrainCrops``) and whole-image validation / test."""
 
@@ -98,6 +121,10 @@ class TankerwatchDataModule(L.LightningDataModule):
         """Ground GSD range of the training images (None when none has a GSD)."""
         known = [s.gsd_m for s in self.sources("train") if s.gsd_m is not None] if self.hparams.train else []
         return [min(known), max(known)] if known else None
+
+    def max_vessel_px(self) -> float | None:
+        """:func:`max_vessel_px_of` the training images (None when there are none)."""
+        return max_vessel_px_of(s.image for s in self.sources("train")) if self.hparams.train else None
 
     def band_count(self, role: str) -> int:
         from tankerwatch.infer.raster import inspect_raster

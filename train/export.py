@@ -76,7 +76,7 @@ def model_metadata(model: torch.nn.Module, meta: dict, precision: str = "fp32") 
     ``load_uncertain_band``, ``load_max_gsd_m``, ``config_sha256`` and optionally ``val_metrics``,
     ``type_names``/``load_names`` (which must be the contract's order) and ``max_vessel_px`` (the
     longest vessel the model was trained to find, input pixels; see
-    :func:`~tankerwatch.infer.onnx_model.max_vessel_px_of`). A checkpoint without ``max_vessel_px``
+    :func:`~tankerwatch.train.datamodule.max_vessel_px_of`). A checkpoint without ``max_vessel_px``
     (written before it existed, or trained on images without labels) exports without the key, and
     ``detect`` then runs its single pass as before.
     """

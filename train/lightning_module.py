@@ -36,7 +36,6 @@ from tankerwatch.infer import __version__
 from tankerwatch.infer.errors import ConfigError, TankerwatchError
 from tankerwatch.infer.labels import LOAD_NAMES, TYPE_NAMES
 from tankerwatch.infer.metrics import DetectionEvaluator
-from tankerwatch.infer.onnx_model import max_vessel_px_of
 from tankerwatch.models import build_detector
 
 from .calibration import fit_temperature
@@ -294,8 +293,7 @@ class TankerwatchModule(L.LightningModule):
             "load_names": list(LOAD_NAMES),
             "gsd_range_m": datamodule.gsd_range_m() if datamodule is not None else None,
             # The longest vessel it was taught to box whole (99th percentile of train label lengths).
-            "max_vessel_px": max_vessel_px_of(s.image for s in datamodule.sources("train"))
-            if datamodule is not None and datamodule.hparams.train else None,
+            "max_vessel_px": datamodule.max_vessel_px() if datamodule is not None else None,
             "load_uncertain_band": [float(v) for v in self.hparams.load_uncertain_band],
             "load_max_gsd_m": float(self.hparams.load_max_gsd_m),
             "config_yaml": config_yaml,
