@@ -15,8 +15,12 @@ and converted with the GSD, so a tank farm looks the same size at 0.5 m and at 1
 * Berths: places alongside the quay and the jetty heads where a vessel may lie, with their
   heading and free length.
 
-Tiles get either open water or a stretch of coast with a terminal, turned to a random direction;
-scenes and series get one terminal with the shore to the north, like Vostochny's.
+Scenes and series get one terminal with the shore to the north, like Vostochny's. Tiles get open
+water or a window onto a terminal laid out at full scale (kilometres across, turned to a random
+direction) around them: :meth:`Layout.window` cuts the part a tile sees and moves it into the
+tile's own pixel frame, so jetties, quays and tanks keep their true size at every GSD. The layout
+also notes where its structures are (``jetties``, ``quay_fronts``, ``coast``, ``seaward``) so a
+window can be aimed at them; these notes are never drawn.
 """
 
 from __future__ import annotations
@@ -73,11 +77,52 @@ class Layout:
     buildings: list = field(default_factory=list)  # (polygon, height m, roof colour)
     berths: list = field(default_factory=list)
     glint: float = 0.0
+    # Where the structures are, for aiming a window at them (not drawn): (trestle, head) polygons
+    # of each jetty, the seaward edge [2, 2] of each quay, the coastline, and the unit vector
+    # pointing from land to water.
+    jetties: list = field(default_factory=list)
+    quay_fronts: list = field(default_factory=list)
+    coast: np.ndarray | None = None
+    seaward: np.ndarray | None = None
 
     def obstacles(self):
         """Union of everything a vessel may not overlap (land, quays, jetties), as a shapely geometry."""
         polys = [shapely.Polygon(p) for p in self.land + self.quays]
         return shapely.union_all(polys) if polys else shapely.Polygon()
+
+    def window(self, x0: int, y0: int, width: int, height: int, margin_m: float = 250.0) -> Layout:
+        """The part of this layout a ``width`` x ``height`` window at ``(x0, y0)`` sees, in the
+        window's own pixel frame (everything moved by ``-(x0, y0)``).
+
+        Objects farther than ``margin_m`` from the window are dropped (no shadow or lean reaches
+        that far; land and quays are kept whole when they touch the window); berths are kept only
+        when their centre lies inside it. Colours, texture seed and glint are the layout's."""
+        shift = np.array([x0, y0], dtype=np.float64)
+        reach = margin_m / self.gsd_m
+        lo, hi = shift - reach, shift + [width + reach, height + reach]
+
+        def near(points, pad: float = 0.0) -> bool:
+            p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+            return bool((p.max(axis=0) >= lo - pad).all() and (p.min(axis=0) <= hi + pad).all())
+
+        def moved(points) -> np.ndarray:
+            return np.asarray(points, dtype=np.float64) - shift
+
+        out = Layout(width, height, self.gsd_m, self.seed, self.water.copy(), glint=self.glint,
+                     seaward=None if self.seaward is None else self.seaward.copy())
+        out.land = [moved(p) for p in self.land if near(p)]
+        out.quays = [moved(p) for p in self.quays if near(p)]
+        out.roads = [(moved(p), w) for p, w in self.roads if near(p)]
+        out.pipelines = [moved(p) for p in self.pipelines if near(p)]
+        out.bunds = [moved(p) for p in self.bunds if near(p)]
+        out.tanks = [(cx - x0, cy - y0, r, h, roof) for cx, cy, r, h, roof in self.tanks if near([cx, cy], r)]
+        out.buildings = [(moved(p), h, roof) for p, h, roof in self.buildings if near(p)]
+        out.berths = [Berth(b.centre - shift, b.heading, b.max_length_m, b.seaward.copy()) for b in self.berths
+                      if x0 <= b.centre[0] <= x0 + width and y0 <= b.centre[1] <= y0 + height]
+        out.jetties = [(moved(t), moved(h)) for t, h in self.jetties if near(np.concatenate([t, h]))]
+        out.quay_fronts = [moved(q) for q in self.quay_fronts if near(q)]
+        out.coast = None if self.coast is None else moved(self.coast)
+        return out
 
 
 def glint_strength(view: View) -> float:
@@ -101,9 +146,11 @@ def _water_colour(rng: np.random.Generator) -> np.ndarray:
 
 
 def terminal(rng: np.random.Generator, width: int, height: int, view: View, rotation: float = 0.0,
-             shore_depth: float | None = None) -> Layout:
+             shore_depth: float | None = None, farm_setback_m: float = 120.0) -> Layout:
     """A stretch of shore with a terminal; land on the image's top side before ``rotation``
-    (radians, about the image centre). ``shore_depth``: share of the height that is land."""
+    (radians, about the image centre). ``shore_depth``: share of the height that is land;
+    ``farm_setback_m``: how far the tank farm's front row lies behind the coast's most landward
+    point (the road runs in between)."""
     gsd = view.gsd_m
     layout = open_water(rng, width, height, view)
     centre = np.array([width / 2, height / 2])
@@ -119,6 +166,8 @@ def terminal(rng: np.random.Generator, width: int, height: int, view: View, rota
     land = np.concatenate([[[x_lo, top]], coast, [[x_hi, top]]])
     rot = _rotation(rotation, centre)
     layout.land.append(rot(land))
+    layout.coast = rot(coast)
+    layout.seaward = rot.direction(np.array([0.0, 1.0]))
 
     # A straight quay along part of the shore, pushed out to the coastline's lowest point there.
     quay_len = min(rng.uniform(400, 1200) / gsd, span * 0.6)
@@ -127,6 +176,7 @@ def terminal(rng: np.random.Generator, width: int, height: int, view: View, rota
     quay_edge = (coast[in_quay, 1].max() if in_quay.any() else shore_y) + 10 / gsd
     layout.quays.append(rot(np.array([[q0, quay_edge], [q0 + quay_len, quay_edge],
                                       [q0 + quay_len, quay_edge - 80 / gsd], [q0, quay_edge - 80 / gsd]])))
+    layout.quay_fronts.append(rot(np.array([[q0, quay_edge], [q0 + quay_len, quay_edge]])))
     for x in np.arange(q0 + 150 / gsd, q0 + quay_len - 150 / gsd, 300 / gsd):
         layout.berths.append(Berth(rot(np.array([[x, quay_edge]]))[0], rotation, 280.0,
                                    rot.direction(np.array([0.0, 1.0]))))
@@ -146,6 +196,7 @@ def terminal(rng: np.random.Generator, width: int, height: int, view: View, rota
         head = np.array([[x - head_half, y_head], [x + head_half, y_head], [x + head_half, y_head + head_w],
                          [x - head_half, y_head + head_w]])
         layout.quays += [rot(trestle), rot(head)]
+        layout.jetties.append((rot(trestle), rot(head)))
         layout.pipelines.append(rot(np.array([[x - half_w * 0.4, root - 200 / gsd], [x - half_w * 0.4, y_head]])))
         layout.pipelines.append(rot(np.array([[x + half_w * 0.3, root - 200 / gsd], [x + half_w * 0.3, y_head]])))
         free = 2 * head_half * gsd * 1.6  # a tanker may overhang the head; mooring dolphins take the lines
@@ -159,7 +210,7 @@ def terminal(rng: np.random.Generator, width: int, height: int, view: View, rota
     farm_w = min(rng.uniform(400, 1200) / gsd, span * 0.5)
     farm_h = min(rng.uniform(250, 600) / gsd, max(depth - 150 / gsd, 0))
     fx0 = rng.uniform(x_lo + span * 0.2, x_hi - span * 0.2 - farm_w)
-    fy1 = min(coast[:, 1].min(), shore_y) - 120 / gsd
+    fy1 = min(coast[:, 1].min(), shore_y) - farm_setback_m / gsd
     radius_m = rng.uniform(12, 40)
     pitch = 2.7 * radius_m / gsd
     tank_height = rng.uniform(12, 22)
@@ -183,7 +234,7 @@ def terminal(rng: np.random.Generator, width: int, height: int, view: View, rota
         if land_poly.contains(shapely.Polygon(rect).buffer(30 / gsd)):
             layout.buildings.append((rot(rect), rng.uniform(5, 25),
                                      with_nir(ROOF_COLOURS[rng.integers(len(ROOF_COLOURS))])))
-    road_y = fy1 + 60 / gsd
+    road_y = fy1 + min(60.0, farm_setback_m / 2) / gsd
     layout.roads.append((rot(np.array([[x_lo, road_y], [x_hi, road_y + rng.uniform(-100, 100) / gsd]])), 12.0))
     layout.roads.append((rot(np.array([[q0 + quay_len / 2, quay_edge - 40 / gsd], [q0 + quay_len / 2, top]])), 9.0))
     layout.pipelines.append(rot(np.array([[fx0, fy1], [x_hi, fy1 + 20 / gsd]])))

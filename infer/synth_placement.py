@@ -34,6 +34,15 @@ class Placer:
         self.taken: list = []
         self.ships: list[Ship] = []
 
+    def water_point(self, rng: np.random.Generator, tries: int = 20) -> np.ndarray:
+        """A random point of the image off land, quays and jetties (the last draw if ``tries`` all
+        hit them); one draw when there is only water."""
+        for _ in range(tries):
+            point = random_water_point(rng, self.width, self.height)
+            if not shapely.intersects_xy(self.obstacles, point[0], point[1]):
+                break
+        return point
+
     def footprint(self, ship: Ship):
         geom = ShipGeometry(ship, self.view)
         return shapely.Polygon(box_corners(geom.box())), geom
