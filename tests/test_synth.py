@@ -15,10 +15,12 @@ from tankerwatch.infer.formats import read_dataset
 from tankerwatch.infer.geometry import box_corners
 from tankerwatch.infer.labels import LoadState, VesselType
 from tankerwatch.infer.raster import inspect_raster
-from tankerwatch.infer.synth_canvas import Canvas
+from tankerwatch.infer.synth_background import terminal
+from tankerwatch.infer.synth_canvas import Canvas, ellipse_points
+from tankerwatch.infer.synth_geometry import sample_view
 from tankerwatch.infer.synth_render import draw_world
-from tankerwatch.infer.synth_tiles import TileSettings, compose_tile
-from tankerwatch.infer.synth_vessels import to_label
+from tankerwatch.infer.synth_tiles import FINE_TERMINAL_SHARE, TileSettings, compose_tile, render_tile
+from tankerwatch.infer.synth_vessels import ShipGeometry, to_label
 
 SIZE = 256
 
@@ -74,13 +76,16 @@ def test_manifest_records_parameters_and_the_physics_of_every_vessel(tiles):
     record = manifest["tiles"][0]
     assert len(labels.vessels) == len(record["vessels"])
     assert "| val | 2 |" in (tiles / "README.md").read_text()
+    for tile in manifest["tiles"]:
+        assert tile["background"]["kind"] == tile["scene"] in ("terminal", "open water")
+        if tile["scene"] == "terminal":
+            assert tile["background"]["focus"] in ("trestle", "berth", "quay", "tank farm")
+    assert sum(manifest["backgrounds"].values()) == 8
+    assert "Backgrounds: " in (tiles / "README.md").read_text()
 
 
-@pytest.mark.parametrize("index", range(4))
-def test_every_label_box_lies_over_its_vessel(index):
+def _assert_boxes_over_vessels(world) -> None:
     """Drawing a tile with and without its vessels: each box covers pixels its vessel changed."""
-    settings = TileSettings(SIZE)
-    world = compose_tile(11, index, settings)
     drawn = {}
     for name, ships in (("with", world.ships), ("without", [])):
         canvas = Canvas(SIZE, SIZE, 3)
@@ -94,6 +99,108 @@ def test_every_label_box_lies_over_its_vessel(index):
         inside = shapely.contains_xy(shapely.Polygon(box_corners(label.box)), centres[:, 0], centres[:, 1])
         share = changed.ravel()[inside].mean() if inside.any() else changed[int(label.box[1]), int(label.box[0])]
         assert share > 0.5, (ship.kind, label.box)
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_every_label_box_lies_over_its_vessel(index):
+    _assert_boxes_over_vessels(compose_tile(11, index, TileSettings(SIZE)))
+
+
+FINE = TileSettings(SIZE, gsd_range=(0.5, 1.9))
+
+
+def _structure_pixels(layout) -> float:
+    """Pixels of the tile covered by quays, jetties and tanks (coverage-weighted)."""
+    canvas = Canvas(SIZE, SIZE, 1)
+    tanks = [ellipse_points((cx, cy), r, r, 0.0) for cx, cy, r, _, _ in layout.tanks]
+    got = canvas.coverage(layout.quays + tanks) if layout.quays or tanks else None
+    return 0.0 if got is None else float(got[0].sum())
+
+
+@pytest.fixture(scope="module")
+def fine_worlds():
+    return [compose_tile(5, i, FINE) for i in range(40)]
+
+
+def test_fine_tiles_often_show_terminal_structures_at_their_true_scale(fine_worlds):
+    """Below 2 m a share of tiles is a window onto a terminal: trestles, quays, tank farms in view."""
+    terminals = [w for w in fine_worlds if w.scene_kind == "terminal"]
+    assert 0.15 <= len(terminals) / len(fine_worlds) <= 0.6, len(terminals)
+    assert FINE_TERMINAL_SHARE >= 0.25
+    assert len({w.background["focus"] for w in terminals}) >= 3
+    for world in terminals:
+        assert world.view.gsd_m < 2
+        assert _structure_pixels(world.layout) >= 50, world.background
+        assert {"jetty", "quay", "tanks"} & set(world.background["structures"]), world.background
+        # The terminal is laid out at full scale: kilometres across, far beyond the tile.
+        assert world.background["terminal_extent_m"] >= 2000 > 2 * SIZE * world.view.gsd_m
+    for world in fine_worlds:
+        if world.scene_kind == "open water":
+            assert not world.layout.land and not world.layout.quays and _structure_pixels(world.layout) == 0
+
+
+def test_vessels_in_terminal_tiles_float_clear_of_land_and_structures(fine_worlds):
+    for world in fine_worlds:
+        obstacles = world.layout.obstacles()
+        for ship in world.ships:
+            waterline = shapely.Polygon(ShipGeometry(ship, world.view).waterline)
+            assert shapely.intersection(waterline, obstacles).area < 1e-6, (world.background, ship.vessel_id)
+            corners = box_corners(to_label(ship, world.view).box)
+            assert (corners >= 0).all() and (corners <= SIZE).all()
+    tankers = [s for w in fine_worlds for s in w.ships if s.kind == "tanker"]
+    assert {s.load for s in tankers} == {LoadState.EMPTY, LoadState.LOADED}
+
+
+def test_label_boxes_lie_over_vessels_in_terminal_tiles(fine_worlds):
+    terminals = [w for w in fine_worlds if w.scene_kind == "terminal"][:3]
+    assert terminals
+    for world in terminals:
+        _assert_boxes_over_vessels(world)
+
+
+def test_terminal_tiles_keep_the_guarantees_and_depend_only_on_seed_and_index(fine_worlds):
+    index = next(i for i, w in enumerate(fine_worlds) if w.scene_kind == "terminal")
+    world = fine_worlds[index]
+    kinds = [s.kind for s in world.ships]
+    assert "tanker" in kinds and any(k != "tanker" for k in kinds)
+    first = next(s for s in world.ships if s.kind == "tanker")
+    assert first.load is (LoadState.EMPTY if index % 2 == 0 else LoadState.LOADED)
+    image, again = render_tile(5, index, FINE)
+    image2, _ = render_tile(5, index, FINE)
+    assert np.array_equal(image, image2)
+    assert again.background == world.background
+    assert [to_label(s, again.view).box.tolist() for s in again.ships] == \
+        [to_label(s, world.view).box.tolist() for s in world.ships]
+
+
+def test_a_tile_does_not_depend_on_count(tmp_path):
+    for count in (6, 8):
+        assert main(["synth", "tiles", str(tmp_path / str(count)), "--count", str(count), "--size", "128",
+                     "--seed", "7", "--gsd", "0.6:1.5"]) == 0
+    six, eight = _files(tmp_path / "6"), _files(tmp_path / "8")
+    for name in ("train/images/synth_000000.png", "train/images/synth_000001.png"):
+        assert six[name] == eight[name]
+    tiles6 = json.loads((tmp_path / "6" / "manifest.json").read_text())["tiles"]
+    tiles8 = json.loads((tmp_path / "8" / "manifest.json").read_text())["tiles"]
+    assert tiles6[:2] == tiles8[:2]
+
+
+def test_a_window_of_a_terminal_holds_its_structures_where_the_whole_layout_has_them():
+    """Layout.window moves the terminal into the tile's frame without changing what covers a pixel."""
+    rng = np.random.default_rng(3)
+    view = sample_view(rng, 1.0)
+    full = terminal(rng, 2400, 2400, view, rotation=0.7)
+    trestle = full.jetties[0][0]
+    x0, y0 = (int(v) - SIZE // 2 for v in trestle.mean(axis=0))
+    window = full.window(x0, y0, SIZE, SIZE)
+    seen = Canvas(SIZE, SIZE, 1, origin=(x0, y0)).coverage(full.quays)
+    moved = Canvas(SIZE, SIZE, 1).coverage(window.quays)
+    assert seen is not None and moved is not None and seen[1] == moved[1]
+    np.testing.assert_array_equal(seen[0], moved[0])
+    assert seen[0].sum() > 500  # the trestle crosses the window
+    assert len(window.tanks) <= len(full.tanks) and len(window.quays) <= len(full.quays)
+    for berth in window.berths:
+        assert (0 <= berth.centre).all() and (berth.centre <= SIZE).all()
 
 
 @pytest.mark.parametrize("fmt", ["coco", "yolo-obb"])
