@@ -63,7 +63,10 @@ def test_ddp_validation_pools_every_image_once(tmp_path, monkeypatch):
     for key, value in single_json.items():
         if key == "epoch" or key.startswith(CALIBRATED_PREFIXES):
             continue
-        assert ddp_json[key] == pytest.approx(value, abs=1e-6), key
+        # Counts and APs agree exactly; figures in metres come from float32 boxes, which two
+        # processes batching the images differently round in the last bits (1e-6 m of 5 m).
+        expected = pytest.approx(value, rel=1e-6, abs=1e-6) if isinstance(value, float) else value
+        assert ddp_json[key] == expected, key
 
     # What the run logged and stored in its checkpoint are the pooled figures too.
     ddp_logged, single_logged = _logged(ddp_run), _logged(single_run)
