@@ -14,7 +14,7 @@ from tankerwatch.infer.scaling import Scaling  # noqa: E402
 from tankerwatch.models.decode import decode_boxes, decode_maps  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig  # noqa: E402
 from tankerwatch.train.datasets import SceneSource, TrainCrops  # noqa: E402
-from tankerwatch.train.losses import LossWeights, detection_loss  # noqa: E402
+from tankerwatch.train.losses import LossWeights, box_kld_loss, detection_loss  # noqa: E402
 from tankerwatch.train.targets import (  # noqa: E402
     IGNORE,
     MAX_LOAD_BOXES,
@@ -150,3 +150,32 @@ def test_vessels_side_by_side_keep_their_own_peak_cells():
         got = decode_boxes(reg[:, j, i][None], torch.tensor([float(i)]), torch.tensor([float(j)]), 4)[0]
         np.testing.assert_allclose(got.double().numpy(), box, atol=1e-4)
         assert targets["type"][j, i] == (0 if box[2] == 60.0 else 1)
+
+
+def _one_cell_reg(dx, dy, length, width, angle):
+    return torch.tensor([dx, dy, math.log(length), math.log(width), math.sin(2 * angle), math.cos(2 * angle)],
+                        dtype=torch.float64).view(1, 6, 1, 1)
+
+
+def test_box_kld_is_zero_for_the_same_box_written_any_way():
+    """The same rectangle as (L, W, a), (L, W, a + pi) or (W, L, a + pi/2) costs nothing."""
+    truth, weight = _one_cell_reg(0.2, -0.1, 3.0, 0.4, 0.3), torch.ones(1, 1, 1, dtype=torch.float64)
+    for same in (truth, _one_cell_reg(0.2, -0.1, 3.0, 0.4, 0.3 + math.pi),
+                 _one_cell_reg(0.2, -0.1, 0.4, 3.0, 0.3 + math.pi / 2)):
+        assert float(box_kld_loss(same, truth, weight)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_box_kld_weighs_a_miss_across_a_thin_hull_more_than_along_it():
+    """What L1 on offsets cannot see: a tenth of a cell across a 0.4-cell-wide hull ruins its IoU,
+    the same miss along its 3-cell length hardly matters."""
+    angle, weight = 0.3, torch.ones(1, 1, 1, dtype=torch.float64)
+    truth = _one_cell_reg(0.0, 0.0, 3.0, 0.4, angle)
+    along = _one_cell_reg(0.1 * math.cos(angle), 0.1 * math.sin(angle), 3.0, 0.4, angle)
+    across = _one_cell_reg(-0.1 * math.sin(angle), 0.1 * math.cos(angle), 3.0, 0.4, angle)
+    loss_along, loss_across = float(box_kld_loss(along, truth, weight)), float(box_kld_loss(across, truth, weight))
+    assert 0 < loss_along and loss_across > 10 * loss_along
+    assert loss_across < 1.0  # squashed: bounded whatever the miss
+    wild = _one_cell_reg(5.0, 5.0, 300.0, 0.01, 1.0).requires_grad_()
+    loss = box_kld_loss(wild, truth, weight)
+    loss.backward()
+    assert float(loss) < 1.0 and torch.isfinite(wild.grad).all()
