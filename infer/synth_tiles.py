@@ -25,6 +25,11 @@ two times in three, no longer than fits the tile; the required tanker and distra
 water. Structures are background: only vessels are labelled. The manifest records ``scene``
 (``terminal`` or ``open water``) and ``background`` (the aim, the structures in view, the land share).
 
+Views: most tiles draw sun and sensor geometry as scenes do (``synth_geometry.sample_view``); a
+share (``GLINT_VIEW_SHARE``) turns the sensor towards the sun's mirror direction, where the water
+glitters. Random geometry makes strong glint rare (3 % of tiles), yet an archive holds whole
+scenes of it, and a detector that never saw it takes the sparkle for small hulls.
+
 Images: 3-band 8-bit PNG by default (two in five passed through JPEG at quality 45-95 first,
 for its artefacts); ``bands=4``
 (adds NIR) or ``dtype=uint16`` (reflectance x 10,000) write a GeoTIFF placed near Vostochny in
@@ -38,7 +43,7 @@ import math
 import multiprocessing
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -54,7 +59,7 @@ from .labels import LabelledImage, LoadState
 from .synth_background import Berth, Layout, open_water, terminal
 from .synth_canvas import Canvas
 from .synth_effects import jpeg_roundtrip, sample_atmosphere, to_uint8, to_uint16
-from .synth_geometry import MIN_TANKER_LENGTH_M, View, sample_view
+from .synth_geometry import MIN_TANKER_LENGTH_M, NEAR_NADIR_DEG, VIEW_ZENITH_DEG, View, sample_view
 from .synth_placement import (
     EDGE_MARGIN_PX,
     Placer,
@@ -70,6 +75,9 @@ DEFAULT_GSD_BANDS = (((0.5, 3.0), 0.8), ((3.0, 10.0), 0.2))
 MIN_COUNT = 6
 MIN_SIZE = 64
 MAX_SIZE = 8192
+GLINT_VIEW_SHARE = 0.2
+GLINT_AZIMUTH_SPREAD_DEG = 30.0  # sensor azimuth within this of the sun's mirror direction
+GLINT_ZENITH_SPREAD_DEG = 10.0  # sensor zenith within this of the mirror's, clipped to the sensor's range
 FILL_SHARE = 0.8  # the longest vessel may take this share of the tile's side
 MAX_TILE_GSD_M = 15.0
 TILE_ORIGIN_UTM = (393_000.0, 4_733_000.0)  # EPSG:32653, the bay off Vostochny
@@ -253,7 +261,7 @@ def compose_tile(seed: int, index: int, settings: TileSettings) -> TileWorld:
     rng = np.random.default_rng([seed, index])
     size = settings.size
     gsd = sample_gsd(rng, settings)
-    view = sample_view(rng, gsd)
+    view = sample_tile_view(rng, gsd)
     if rng.random() < terminal_share(size * gsd):
         for _ in range(TERMINAL_TRIES):
             for layout, background in terminal_windows(rng, view, size):
@@ -264,6 +272,21 @@ def compose_tile(seed: int, index: int, settings: TileSettings) -> TileWorld:
     if world is None:
         raise RuntimeError(f"tile {index}: could not place a required vessel (seed {seed})")
     return world
+
+
+def sample_tile_view(rng: np.random.Generator, gsd_m: float) -> View:
+    """A scene's random geometry, or (``GLINT_VIEW_SHARE`` of tiles) one looking near the sun's
+    mirror direction: azimuth within ``GLINT_AZIMUTH_SPREAD_DEG`` of it, zenith within
+    ``GLINT_ZENITH_SPREAD_DEG`` of the sun's zenith, clipped to the sensor's off-nadir range (so a
+    low sun still gives little glint, as it would)."""
+    view = sample_view(rng, gsd_m)
+    if rng.random() >= GLINT_VIEW_SHARE:
+        return view
+    mirror_azimuth = (view.sun_azimuth_deg + 180.0) % 360.0
+    azimuth = (mirror_azimuth + rng.uniform(-GLINT_AZIMUTH_SPREAD_DEG, GLINT_AZIMUTH_SPREAD_DEG)) % 360.0
+    zenith = 90.0 - view.sun_elevation_deg + rng.uniform(-GLINT_ZENITH_SPREAD_DEG, GLINT_ZENITH_SPREAD_DEG)
+    return replace(view, view_azimuth_deg=azimuth,
+                   view_zenith_deg=float(np.clip(zenith, NEAR_NADIR_DEG, VIEW_ZENITH_DEG[1])))
 
 
 def _populate(rng: np.random.Generator, index: int, settings: TileSettings, view: View, layout: Layout,

@@ -15,11 +15,17 @@ from tankerwatch.infer.formats import read_dataset
 from tankerwatch.infer.geometry import box_corners
 from tankerwatch.infer.labels import LoadState, VesselType
 from tankerwatch.infer.raster import inspect_raster
-from tankerwatch.infer.synth_background import terminal
+from tankerwatch.infer.synth_background import glint_strength, terminal
 from tankerwatch.infer.synth_canvas import Canvas, ellipse_points
-from tankerwatch.infer.synth_geometry import sample_view
+from tankerwatch.infer.synth_geometry import VIEW_ZENITH_DEG, sample_view
 from tankerwatch.infer.synth_render import draw_world
-from tankerwatch.infer.synth_tiles import FINE_TERMINAL_SHARE, TileSettings, compose_tile, render_tile
+from tankerwatch.infer.synth_tiles import (
+    FINE_TERMINAL_SHARE,
+    TileSettings,
+    compose_tile,
+    render_tile,
+    sample_tile_view,
+)
 from tankerwatch.infer.synth_vessels import ShipGeometry, to_label
 
 SIZE = 256
@@ -137,6 +143,19 @@ def test_fine_tiles_often_show_terminal_structures_at_their_true_scale(fine_worl
     for world in fine_worlds:
         if world.scene_kind == "open water":
             assert not world.layout.land and not world.layout.quays and _structure_pixels(world.layout) == 0
+
+
+def test_a_share_of_tiles_looks_into_the_sun_glint_within_the_sensors_range():
+    """Random geometry rarely meets the sun's mirror direction; tiles seek it out for a share, so
+    glitter on the water is something the detector has seen, and the views stay ones a satellite
+    could take."""
+    views = [sample_tile_view(np.random.default_rng([3, i]), 1.0) for i in range(600)]
+    strong = np.array([glint_strength(v) > 0.2 for v in views])
+    scene_like = np.array([glint_strength(sample_view(np.random.default_rng([3, i]), 1.0)) > 0.2 for i in range(600)])
+    assert 0.08 <= strong.mean() <= 0.25 and scene_like.mean() < 0.06, (strong.mean(), scene_like.mean())
+    for view in views:
+        assert VIEW_ZENITH_DEG[0] <= view.view_zenith_deg <= VIEW_ZENITH_DEG[1]
+        assert 0.0 <= view.view_azimuth_deg < 360.0
 
 
 def test_vessels_in_terminal_tiles_float_clear_of_land_and_structures(fine_worlds):
