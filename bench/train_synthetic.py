@@ -64,7 +64,7 @@ def show(title: str, wall: float, curve: list[dict], final: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench_synthetic")
-    parser.add_argument("--tiles", type=int, default=600, help="tiles to generate (train/val/test 80/10/10)")
+    parser.add_argument("--tiles", type=int, default=1200, help="tiles to generate (train/val/test 80/10/10)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-epochs", type=int, default=60, help="budget of the run to the target; 0 skips it")
     parser.add_argument("--target", type=float, default=0.90)

@@ -275,6 +275,17 @@ def test_blob_model_scores_perfectly_on_its_own_colour_code(blob_model, tmp_path
     assert figures["vessel_AP50"] > 0.99 and figures["load_accuracy"] == 1.0
 
 
+def test_evaluation_resamples_into_the_models_range_as_detect_does(blob_model, tmp_path):
+    """Images at 8 m, a model trained to 4 m: evaluated enlarged 2x, boxes mapped back to the
+    image's pixels, so the perfect answers stay perfect."""
+    images = labelled_blobs(tmp_path / "raw", count=2)
+    for image in images:
+        image.gsd_m = 8.0
+    write_dataset(images, tmp_path / "val", "dota")
+    figures = evaluate_onnx(blob_model, tmp_path / "val")
+    assert figures["vessel_AP50"] > 0.99 and figures["vessel_AP50_95"] > 0.5
+
+
 def test_min_score_sets_the_operating_point_and_is_recorded(blob_model, tmp_path, capsys):
     image = sea(300, 400)
     paint_vessel(image, [200.3, 150.6, 36.0, 8.0, 0.35], p_loaded=0.9)

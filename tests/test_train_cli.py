@@ -39,13 +39,18 @@ def workdir(tmp_path, monkeypatch):
 def test_synth_fit_validate_and_resume(workdir, capsys):
     # Ship-only COCO labels mixed with fully labelled DOTA tiles in one run.
     mixed = "[data/train, {path: ships, format: coco}]"
-    assert main(["fit", "--config", TINY, "--data.train", mixed, "--data.val", "data/val"]) == 0
+    # Tiles coarser than 3 m are trained and validated enlarged to 3 m; the model's range ends there.
+    assert main(["fit", "--config", TINY, "--data.train", mixed, "--data.val", "data/val",
+                 "--data.upsample_above_gsd_m", "3.0"]) == 0
     checkpoints = workdir / "runs" / "tiny" / "checkpoints"
     assert (checkpoints / "last.ckpt").is_file() and list(checkpoints.glob("best-*.ckpt"))
     model, meta = load_checkpoint(checkpoints / "last.ckpt")
     assert "backbone: tiny" in meta["config_yaml"] and "ships" in meta["config_yaml"]
     low, high = meta["gsd_range_m"]
-    assert meta["scaling"]["method"] == "fixed" and 0 < low <= high
+    train_gsds = [t["view"]["gsd_m"] for t in json.loads((workdir / "data" / "manifest.json").read_text())["tiles"]
+                  if t["split"] == "train"]
+    assert max(train_gsds) > 3.0 and high == 3.0 and low == pytest.approx(min(train_gsds), abs=1e-3)
+    assert meta["scaling"]["method"] == "fixed"
     assert 0 < meta["max_vessel_px"] <= 128  # in the 128 px tiles' pixels: what detect's second pass keys on
     assert "vessel_AP50" in meta["val_metrics"] and model.output_stride == 4
     # tiny.yaml keeps an EMA of the weights: the checkpoint's model is the average, not the last step.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselTyp
 from tankerwatch.infer.scaling import Scaling  # noqa: E402
 from tankerwatch.models.decode import decode_boxes, decode_maps  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig  # noqa: E402
-from tankerwatch.train.datasets import SceneSource, TrainCrops  # noqa: E402
+from tankerwatch.train.datasets import SceneSource, TrainCrops, WholeImages  # noqa: E402
 from tankerwatch.train.losses import LossWeights, box_kld_loss, detection_loss  # noqa: E402
 from tankerwatch.train.targets import (  # noqa: E402
     IGNORE,
@@ -105,6 +106,42 @@ def test_crops_of_a_large_image_centre_on_vessels_and_keep_full_resolution(tmp_p
         length = math.exp(item["reg"][2, j, i]) * 4
         assert length == pytest.approx(40.0, rel=1e-5)  # scale 1: the hull keeps its 40 px
         assert item["image"].max() == 220
+
+
+def _hull_image(folder: Path, name: str, gsd_m: float, box) -> LabelledImage:
+    from PIL import Image
+
+    array = np.full((100, 100, 3), 20, np.uint8)
+    cx, cy, length, width, _ = box
+    array[int(cy - width / 2):int(cy + width / 2), int(cx - length / 2):int(cx + length / 2)] = 220
+    Image.fromarray(array).save(folder / name)
+    return LabelledImage(folder / name, 100, 100, gsd_m, [Vessel(list(box), VesselType.OTHER)])
+
+
+def test_images_coarser_than_the_cap_are_enlarged_for_crops_and_evaluation(tmp_path):
+    """A 8 m image under ``upsample_above_gsd_m`` 4 is seen at 4 m: twice the pixels in training
+    crops and in evaluation, mapped exactly (the enlarged hull divided by the factor is the label);
+    a 2 m image is left alone."""
+    box = (50.0, 40.0, 20.0, 6.0, 0.0)
+    scaling = Scaling(method="fixed", value_range=(0, 255))
+    coarse = SceneSource.open(_hull_image(tmp_path, "coarse.png", 8.0, box), scaling, upsample_above_gsd_m=4.0)
+    fine = SceneSource.open(_hull_image(tmp_path, "fine.png", 2.0, box), scaling, upsample_above_gsd_m=4.0)
+    assert coarse.upsample == 2.0 and fine.upsample == 1.0
+
+    crops = TrainCrops([coarse], crop_size=64, stride=4, samples_per_epoch=4, background_p=0.0,
+                       scale_range=(1.0, 1.0), augment_config=AugmentConfig(enabled=False), seed=1)
+    item = crops[0]
+    j, i = np.unravel_index(item["reg_weight"].numpy().argmax(), item["reg_weight"].shape)
+    assert math.exp(item["reg"][2, j, i]) * 4 == pytest.approx(40.0, rel=1e-5)  # 20 px at 8 m -> 40 at 4 m
+
+    whole = WholeImages([coarse, fine])
+    enlarged, same = whole[0], whole[1]
+    assert enlarged["image"].shape == (3, 200, 200) and enlarged["upsample"] == 2.0
+    assert same["image"].shape == (3, 100, 100) and same["upsample"] == 1.0
+    rows, cols = np.nonzero(enlarged["image"][0].numpy() > 120)
+    found = np.array([(cols.min() + cols.max() + 1) / 2, (rows.min() + rows.max() + 1) / 2,
+                      cols.max() + 1 - cols.min(), rows.max() + 1 - rows.min()]) / enlarged["upsample"]
+    np.testing.assert_allclose(found, box[:4], atol=0.5)
 
 
 def test_crops_depend_only_on_seed_epoch_and_index(tmp_path):

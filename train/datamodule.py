@@ -13,6 +13,7 @@ some; ``class_map`` adds to the project's class strings (``name: type/load`` or 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +93,13 @@ class TankerwatchDataModule(L.LightningDataModule):
                  scale_range: tuple[float, float] = (0.8, 1.25), samples_per_epoch: int = 512,
                  background_crop_p: float = 0.2, balance_classes: bool = True, batch_size: int = 8,
                  eval_batch_size: int = 1, num_workers: int = 0, augment: dict[str, Any] | None = None,
-                 seed: int = 0, name: str = "synthetic"):
+                 upsample_above_gsd_m: float | None = None, seed: int = 0, name: str = "synthetic"):
         """``name`` labels every figure (e.g. ``synthetic`` or ``sen2ships (real)``, never mixed up).
         ``scaling``: :class:`Scaling` fields (``bands``, ``method``, ``percentiles``,
-        ``value_range``); ``augment``: :class:`~tankerwatch.train.augment.AugmentConfig` fields."""
+        ``value_range``); ``augment``: :class:`~tankerwatch.train.augment.AugmentConfig` fields.
+        ``upsample_above_gsd_m``: images coarser than this are enlarged to it for training and
+        evaluation, and the model's ``gsd_range_m`` ends there, so ``detect`` enlarges such scenes
+        too (``datasets`` module doc); None keeps every image at its own GSD."""
         super().__init__()
         self.save_hyperparameters()
         self.scaling = Scaling.from_dict(scaling or {})
@@ -103,6 +107,8 @@ class TankerwatchDataModule(L.LightningDataModule):
             self.augment_config = AugmentConfig(**(augment or {}))
         except TypeError as exc:
             raise ConfigError(f"data.augment: {exc}") from None
+        if upsample_above_gsd_m is not None and not upsample_above_gsd_m > 0:
+            raise ConfigError(f"data.upsample_above_gsd_m must be positive, got {upsample_above_gsd_m}")
         if crop_size % 32:
             raise ConfigError(f"data.crop_size must be a multiple of 32, got {crop_size}")
         self._sources: dict[str, list[SceneSource]] = {}
@@ -113,14 +119,18 @@ class TankerwatchDataModule(L.LightningDataModule):
     def sources(self, role: str) -> list[SceneSource]:
         """Opened images of one role, read once."""
         if role not in self._sources:
-            self._sources[role] = [SceneSource.open(i, self.scaling)
+            self._sources[role] = [SceneSource.open(i, self.scaling, self.hparams.upsample_above_gsd_m)
                                    for i in read_entries(self.hparams[role], role)]
         return self._sources[role]
 
     def gsd_range_m(self) -> list[float] | None:
-        """Ground GSD range of the training images (None when none has a GSD)."""
+        """Ground GSD range the model was trained at: the training images', capped at
+        ``upsample_above_gsd_m`` (None when no image has a GSD)."""
         known = [s.gsd_m for s in self.sources("train") if s.gsd_m is not None] if self.hparams.train else []
-        return [min(known), max(known)] if known else None
+        if not known:
+            return None
+        cap = self.hparams.upsample_above_gsd_m or math.inf
+        return [min(min(known), cap), min(max(known), cap)]
 
     def max_vessel_px(self) -> float | None:
         """:func:`max_vessel_px_of` the training images (None when there are none)."""

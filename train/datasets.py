@@ -9,6 +9,12 @@ equally often when ``balance_classes`` is on, the rest anywhere in a random imag
 quays, wakes, land); so a 2,000 px real image or a whole scene trains at full resolution. A random
 scale ``s`` first (window of ``crop_size / s`` px resized to ``crop_size``) divides the effective GSD
 by ``s``, which the load-loss mask sees.
+
+Coarse images: a source whose GSD is above the data's ``upsample_above_gsd_m`` is enlarged to that
+GSD (``SceneSource.upsample``, > 1): its crops cover ``1 / upsample`` of the ground they would, and
+evaluation runs the whole image enlarged, its boxes mapped back to the image's own pixels. A 30 m
+tug at 10 m is 3 px long, a cell of the stride-4 map: enlarged, the peak and box regression have
+cells to work with. ``detect`` does the same through the model's ``gsd_range_m`` (capped there).
 """
 
 from __future__ import annotations
@@ -44,15 +50,19 @@ class SceneSource:
     gsd_m: float | None
     width: int
     height: int
+    upsample: float = 1.0  # model pixels per image pixel: > 1 for images above upsample_above_gsd_m
     _lo: np.ndarray | None = None
     _hi: np.ndarray | None = None
     _cached: np.ndarray | None = None  # [H, W, C] uint8
 
     @classmethod
-    def open(cls, image: LabelledImage, scaling: Scaling) -> SceneSource:
+    def open(cls, image: LabelledImage, scaling: Scaling, upsample_above_gsd_m: float | None = None) -> SceneSource:
         info = inspect_raster(image.image_path)
         gsd = image.gsd_m if image.gsd_m is not None else info.gsd_m
-        return cls(image, scaling, gsd, info.width, info.height)
+        upsample = 1.0
+        if gsd is not None and upsample_above_gsd_m is not None and gsd > upsample_above_gsd_m:
+            upsample = gsd / upsample_above_gsd_m
+        return cls(image, scaling, gsd, info.width, info.height, upsample)
 
     @property
     def path(self) -> Path:
@@ -142,13 +152,14 @@ class TrainCrops(Dataset):
         if self._pipeline is not None:
             self._pipeline.set_random_seed(int(rng.integers(2**31)))
         scale = math.exp(rng.uniform(math.log(self.scale_range[0]), math.log(self.scale_range[1])))
-        side = max(8, round(self.crop_size / scale))
         if len(self.vessel_index) and rng.random() >= self.background_p:
             s, v = self.vessel_index[rng.choice(len(self.vessel_index), p=self.vessel_p)]
             source = self.sources[s]
+            side = max(8, round(self.crop_size / (scale * source.upsample)))
             centre = source.image.vessels[v].box[:2] + rng.uniform(-0.35, 0.35, 2) * side
         else:
             source = self.sources[rng.integers(len(self.sources))]
+            side = max(8, round(self.crop_size / (scale * source.upsample)))
             centre = rng.uniform(0, 1, 2) * (source.width, source.height)
         col, row = _window_origin(centre[0], source.width, side), _window_origin(centre[1], source.height, side)
         window = source.window(col, row, side)
@@ -183,7 +194,9 @@ def _window_origin(centre: float, extent: int, side: int) -> int:
 
 
 class WholeImages(Dataset):
-    """Each labelled image whole, scaled: items ``{"image": uint8 [C, H, W], "index": int}``."""
+    """Each labelled image whole, scaled and enlarged by its ``upsample``: items ``{"image": uint8
+    [C, H, W], "index": int, "upsample": float}`` (model pixels per image pixel, exact: cv2 maps
+    with the factor itself when given ``fx``/``fy``)."""
 
     def __init__(self, sources: list[SceneSource]):
         self.sources = sources
@@ -192,8 +205,13 @@ class WholeImages(Dataset):
         return len(self.sources)
 
     def __getitem__(self, index: int) -> dict:
-        image = self.sources[index].whole().transpose(2, 0, 1)
-        return {"image": torch.from_numpy(np.ascontiguousarray(image)), "index": index}
+        source = self.sources[index]
+        image = source.whole()
+        if source.upsample != 1.0:
+            image = cv2.resize(image, None, fx=source.upsample, fy=source.upsample, interpolation=cv2.INTER_LINEAR)
+            image = image[..., None] if image.ndim == 2 else image
+        return {"image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), "index": index,
+                "upsample": source.upsample}
 
 
 def collate_train(items: list[dict]) -> dict:
@@ -211,4 +229,4 @@ def collate_whole(items: list[dict]) -> dict:
     for k, it in enumerate(items):
         images[k, :, : it["image"].shape[1], : it["image"].shape[2]] = it["image"]
     return {"image": images, "index": [it["index"] for it in items],
-            "sizes": [tuple(it["image"].shape[1:]) for it in items]}
+            "sizes": [tuple(it["image"].shape[1:]) for it in items], "upsample": [it["upsample"] for it in items]}

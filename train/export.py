@@ -472,10 +472,14 @@ def calibration_images(folder, scaling: Scaling, limit: int = 32, max_side: int 
 
 def evaluate_onnx(onnx_path, dataset_path) -> dict:
     """Headline figures of an ONNX model on a labelled dataset (its ``val`` split if it has one),
-    each image run whole as its own scene: vessel_AP50, vessel_AP50_95, load_accuracy, load_coverage."""
+    each image run whole as its own scene, resampled into the model's ``gsd_range_m`` as ``detect``
+    would: vessel_AP50, vessel_AP50_95, load_accuracy, load_coverage."""
+    import cv2
+
     from tankerwatch.infer.formats import read_dataset
     from tankerwatch.infer.metrics import DetectionEvaluator
     from tankerwatch.infer.onnx_model import OnnxDetector
+    from tankerwatch.infer.tiling import resample_scale
 
     detector = OnnxDetector(onnx_path, device="cpu", threads=min(2, torch.get_num_threads()))
     info = detector.info
@@ -485,10 +489,17 @@ def evaluate_onnx(onnx_path, dataset_path) -> dict:
     multiple = info.input_multiple
     for truth in images:
         image = model_input(truth.image_path, info.scaling)
+        scale = resample_scale(truth.gsd_m, info.gsd_range_m)  # image pixels per model pixel
+        if scale != 1.0:
+            resized = cv2.resize(np.ascontiguousarray(image.transpose(1, 2, 0)), None, fx=1 / scale, fy=1 / scale,
+                                 interpolation=cv2.INTER_AREA if scale > 1 else cv2.INTER_LINEAR)
+            image = (resized[..., None] if resized.ndim == 2 else resized).transpose(2, 0, 1)
         _, h, w = image.shape
         padded = np.zeros((image.shape[0], -(-h // multiple) * multiple, -(-w // multiple) * multiple), np.uint8)
         padded[:, :h, :w] = image  # bottom/right padding keeps pixel coordinates
         found = detector.run(padded[None]).image(0)
-        evaluator.add(truth, found.boxes, found.scores, found.type_probs, found.load_probs, gsd_m=truth.gsd_m)
+        boxes = np.array(found.boxes, dtype=np.float64).reshape(-1, 5)
+        boxes[:, :4] *= scale
+        evaluator.add(truth, boxes, found.scores, found.type_probs, found.load_probs, gsd_m=truth.gsd_m)
     figures = evaluator.compute()
     return {k: figures.get(k) for k in ("vessel_AP50", "vessel_AP50_95", "load_accuracy", "load_coverage")}

@@ -188,14 +188,16 @@ class TankerwatchModule(L.LightningModule):
         # Dataset index -> (raw load logits [M, 2], labels [M]) of the image's calibration tankers.
         self._calibration: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def _collect_calibration(self, image: torch.Tensor, source, index: int) -> None:
-        """Raw load logits of the image's tankers with a known, visible load (labelled boxes)."""
+    def _collect_calibration(self, image: torch.Tensor, source, index: int, upsample: float) -> None:
+        """Raw load logits of the image's tankers with a known, visible load (labelled boxes, in
+        ``image``'s pixels: the source's times ``upsample``)."""
         _, loads = vessel_classes(source.image.vessels, source.gsd_m, self.hparams.load_max_gsd_m)
         known = np.flatnonzero(loads >= 0)
         if not len(known):
             return
-        boxes = torch.as_tensor(np.stack([source.image.vessels[i].box for i in known]), dtype=torch.float32,
-                                device=image.device)
+        labelled = np.stack([source.image.vessels[i].box for i in known]).astype(np.float64)
+        labelled[:, :4] *= upsample
+        boxes = torch.as_tensor(labelled, dtype=torch.float32, device=image.device)
         self._calibration[index] = (self.eval_model.raw_load_logits(image, boxes[None])[0].float().cpu(),
                                     torch.as_tensor(loads[known]))
 
@@ -228,11 +230,13 @@ class TankerwatchModule(L.LightningModule):
             boxes, scores, type_probs, load_probs, count = self.eval_model.detect(one)
             n = int(count[0])
             source = sources[index]
-            self._evaluator.add(source.image, boxes[0, :n].double().cpu().numpy(), scores[0, :n].cpu().numpy(),
+            found = boxes[0, :n].double().cpu().numpy()
+            found[:, :4] /= batch["upsample"][k]  # back to the image's own pixels, where its labels are
+            self._evaluator.add(source.image, found, scores[0, :n].cpu().numpy(),
                                 type_probs[0, :n].cpu().numpy(), load_probs[0, :n].cpu().numpy(),
                                 gsd_m=source.gsd_m, key=index)
             if role == "val":
-                self._collect_calibration(one, source, index)
+                self._collect_calibration(one, source, index, batch["upsample"][k])
 
     def _end_eval(self, stage: str) -> None:
         self._pool_ranks()
