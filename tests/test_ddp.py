@@ -64,8 +64,10 @@ def test_ddp_validation_pools_every_image_once(tmp_path, monkeypatch):
         if key == "epoch" or key.startswith(CALIBRATED_PREFIXES):
             continue
         # Counts and APs agree exactly; figures in metres come from float32 boxes, which two
-        # processes batching the images differently round in the last bits (1e-6 m of 5 m).
-        expected = pytest.approx(value, rel=1e-6, abs=1e-6) if isinstance(value, float) else value
+        # processes batching the images differently round in the last bits: one float32 step of
+        # a 100 m length is 1e-5 m, and a bias (a mean of differences) can be far smaller than the
+        # lengths it comes from, so the bound is absolute at that step.
+        expected = pytest.approx(value, rel=1e-6, abs=1e-5) if isinstance(value, float) else value
         assert ddp_json[key] == expected, key
 
     # What the run logged and stored in its checkpoint are the pooled figures too.
