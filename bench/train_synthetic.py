@@ -4,6 +4,9 @@ Then the same for the demo's short budget. All figures are SYNTHETIC.
 
     .venv/bin/python bench/train_synthetic.py [--threads 2] [--max-epochs 60] [--demo-epochs 30]
 
+On a GPU the config's accelerator (auto) takes it; give the loaders CPU workers there, e.g.
+``--threads 4 --num-workers 8``, or the GPU waits on one process cutting crops.
+
 Training stops at the target through Lightning's EarlyStopping(stopping_threshold=0.90).
 """
 
@@ -24,6 +27,15 @@ REPO = Path(__file__).resolve().parents[1]
 TW = str(Path(sys.executable).parent / "tankerwatch")
 CURVE_KEYS = ["time/elapsed_s", "val/vessel_AP50", "val/vessel_AP50_95", "val/AP50_tanker", "val/AP50_other",
               "val/load_accuracy", "val/load_accuracy.gsd_le2", "val/load_ece"]
+
+
+def device_description() -> str:
+    """The accelerator Lightning's ``accelerator: auto`` will pick, in words."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"GPU {torch.cuda.get_device_name(0)} (torch {torch.__version__})"
+    return f"no GPU: training on the CPU (torch {torch.__version__})"
 
 
 def fit(work: Path, name: str, epochs: int, target: float | None, extra: list[str]) -> tuple[float, list[dict], dict]:
@@ -70,16 +82,21 @@ def main() -> int:
     parser.add_argument("--target", type=float, default=0.90)
     parser.add_argument("--demo-epochs", type=int, default=30, help="the demo's budget; 0 skips that run")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-workers", type=int, default=0, help="data loader worker processes (config: 0)")
+    parser.add_argument("--synth-threads", type=int, help="processes generating the tiles (default: --threads)")
+    parser.add_argument("--fit-arg", action="append", default=[], metavar="--KEY=VALUE",
+                        help="extra `tankerwatch fit` override for both runs, e.g. --fit-arg=--trainer.max_time=00:00:10:00")
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
-    print(f"CPU: {cpu_description()}; torch threads {args.threads}")
+    print(f"CPU: {cpu_description()}; torch threads {args.threads}; loader workers {args.num_workers}")
+    print(f"device: {device_description()}")
     if not (args.work / "tiles" / "manifest.json").is_file():
         subprocess.run([TW, "synth", "tiles", str(args.work / "tiles"), "--count", str(args.tiles), "--size", "256",
-                        "--seed", str(args.seed)], check=True)
-    seed = [f"--seed_everything={args.seed}"]
+                        "--seed", str(args.seed), "--threads", str(args.synth_threads or args.threads)], check=True)
+    overrides = [f"--seed_everything={args.seed}", f"--data.num_workers={args.num_workers}", *args.fit_arg]
     if args.max_epochs:
-        wall, curve, final = fit(args.work, "to_target", args.max_epochs, args.target, seed)
+        wall, curve, final = fit(args.work, "to_target", args.max_epochs, args.target, overrides)
         show(f"until val vessel_AP50 >= {args.target} (max {args.max_epochs} epochs)", wall, curve, final)
         reached = [r for r in curve if r.get("val/vessel_AP50", 0) >= args.target]
         if reached:
@@ -87,7 +104,7 @@ def main() -> int:
         else:
             print("target reached: no")
     if args.demo_epochs:
-        wall, curve, final = fit(args.work, "demo_budget", args.demo_epochs, None, seed)
+        wall, curve, final = fit(args.work, "demo_budget", args.demo_epochs, None, overrides)
         show(f"demo budget: {args.demo_epochs} epochs", wall, curve, final)
     return 0
 

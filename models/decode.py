@@ -43,8 +43,9 @@ def decode_maps(maps: dict[str, torch.Tensor], image_h, image_w, stride: int, to
 
     ``maps``: ``heatmap`` logits ``[N,1,h,w]``, ``reg`` ``[N,6,h,w]``, ``type_logits`` ``[N,2,h,w]``,
     and, unless ``load_logits_fn`` is given, ``load_logits`` ``[N,2,h,w]`` read at the peaks.
-    ``load_logits_fn(boxes [N,k,5]) -> [N,k,2]`` computes load logits from the decoded boxes
-    instead (the detector's hull-window head). ``image_h``/``image_w``: the unpadded input size;
+    ``load_logits_fn(boxes [N,k,5], keep [N,k] bool) -> [N,k,2]`` computes load logits from the
+    decoded boxes instead (the detector's hull-window head); rows where ``keep`` is False (below
+    ``score_threshold``) are zeroed afterwards, so it may skip them. ``image_h``/``image_w``: the unpadded input size;
     peaks whose cell centre lies in the padding are dropped. Returns ``(boxes [N,K,5], scores [N,K], type_probs [N,K,2],
     load_probs [N,K,2], count int64 [N])``.
     """
@@ -67,10 +68,10 @@ def decode_maps(maps: dict[str, torch.Tensor], image_h, image_w, stride: int, to
 
     boxes = decode_boxes(gather(maps["reg"]), ix, iy, stride)
     type_probs = torch.softmax(gather(maps["type_logits"]), dim=-1)
-    load_logits = load_logits_fn(boxes) if load_logits_fn is not None else gather(maps["load_logits"])
+    keep = scores >= score_threshold
+    load_logits = load_logits_fn(boxes, keep) if load_logits_fn is not None else gather(maps["load_logits"])
     load_probs = torch.softmax(load_logits, dim=-1)
 
-    keep = scores >= score_threshold
     keep_f = keep.to(scores.dtype)
     pad = top_k - k
     scores = F.pad(scores * keep_f, (0, pad))

@@ -120,7 +120,15 @@ class OrientedDetector(nn.Module):
         x = self._prepare(image)
         maps = self._head_maps(x)
         return decode_maps(maps, h, w, self.output_stride, self.top_k, self.score_threshold,
-                           load_logits_fn=lambda boxes: self.load_head(x, boxes))
+                           load_logits_fn=lambda boxes, keep: self.load_head(x, boxes, valid=self._load_rows(keep)))
+
+    @staticmethod
+    def _load_rows(keep: torch.Tensor) -> torch.Tensor | None:
+        """Which of the ``top_k`` rows get a hull window: in eager runs (validation, torch inference)
+        only those above the score threshold, typically a tenth of them, which made the load stage
+        most of a validation pass; their logits are the same either way, the others are zeroed after.
+        The exported graph classifies every row: a data-dependent subset is no plain ONNX op."""
+        return None if torch.compiler.is_compiling() else keep
 
 
 def build_detector(**config) -> OrientedDetector:
