@@ -120,15 +120,19 @@ class OrientedDetector(nn.Module):
         x = self._prepare(image)
         maps = self._head_maps(x)
         return decode_maps(maps, h, w, self.output_stride, self.top_k, self.score_threshold,
-                           load_logits_fn=lambda boxes, keep: self.load_head(x, boxes, valid=self._load_rows(keep)))
+                           load_logits_fn=lambda boxes, keep: self._kept_load_logits(x, boxes, keep))
 
-    @staticmethod
-    def _load_rows(keep: torch.Tensor) -> torch.Tensor | None:
-        """Which of the ``top_k`` rows get a hull window: in eager runs (validation, torch inference)
-        only those above the score threshold, typically a tenth of them, which made the load stage
-        most of a validation pass; their logits are the same either way, the others are zeroed after.
-        The exported graph classifies every row: a data-dependent subset is no plain ONNX op."""
-        return None if torch.compiler.is_compiling() else keep
+    def _kept_load_logits(self, x: torch.Tensor, boxes: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Load logits ``[N, K, 2]`` of the first ``max(count)`` rows, the others 0. Rows are sorted
+        by score, so the kept ones come first in every image, and the rest are zeroed after this:
+        their hull windows, typically nine in ten of ``top_k``, were most of the load stage's time.
+        In the exported graph the row count is a data-dependent dimension (plain Slice and Pad)."""
+        top_k = boxes.shape[1]
+        rows = keep.sum(dim=1).max().clamp(min=1).item()  # one row at least: no empty convolutions
+        torch._check(rows >= 1)
+        torch._check(rows <= top_k)
+        logits = self.load_head(x, boxes[:, :rows])
+        return F.pad(logits, (0, 0, 0, top_k - rows))
 
 
 def build_detector(**config) -> OrientedDetector:

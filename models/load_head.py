@@ -100,10 +100,9 @@ class HullLoadHead(nn.Module):
     def forward(self, x: torch.Tensor, boxes: torch.Tensor, calibrated: bool = True,
                 valid: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``[N, K, 2]``; outside training, divided by the fitted temperature unless
-        ``calibrated`` is False (the raw logits the temperature is fitted on). ``valid [N, K]``:
-        only those boxes are classified, the others get logits 0; in training, padding boxes would
-        otherwise fill the batch-norm statistics with blank windows, and in evaluation it skips
-        windows whose rows are discarded anyway."""
+        ``calibrated`` is False (the raw logits the temperature is fitted on). ``valid [N, K]``
+        (training): only those boxes are classified, the others get logits 0. Padding boxes would
+        otherwise fill the batch-norm statistics with blank windows."""
         n, k = boxes.shape[0], boxes.shape[1]
         if self.training and self.box_jitter:
             boxes = self._jitter(boxes)
