@@ -24,6 +24,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import shapely
 
@@ -120,6 +121,18 @@ def resample_scale(gsd_m: float | None, gsd_range_m: tuple[float, float]) -> flo
     if gsd_m > high:
         return high / gsd_m
     return 1.0
+
+
+def zoom_bands(image: np.ndarray, zoom: float) -> np.ndarray:
+    """uint8 ``[C, H, W]`` resized by ``zoom`` output pixels per input pixel (``1 / resample_scale``):
+    area averaging when shrinking (no aliasing), bilinear when enlarging. cv2 maps with the factor
+    itself, so output pixel ``(x, y)`` samples input ``(x / zoom, y / zoom)`` and boxes found in the
+    output map back by dividing by ``zoom`` exactly."""
+    if zoom == 1.0:
+        return image
+    method = cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(np.ascontiguousarray(image.transpose(1, 2, 0)), None, fx=zoom, fy=zoom, interpolation=method)
+    return (resized[..., None] if resized.ndim == 2 else resized).transpose(2, 0, 1)
 
 
 def coarse_factor(gsd_m: float, max_vessel_px: float, longest_m: float = LONGEST_VESSEL_M) -> float:

@@ -16,6 +16,7 @@ from tankerwatch.infer.tiling import (
     min_overlap_px,
     resample_scale,
     tile_to_source,
+    zoom_bands,
 )
 
 
@@ -132,3 +133,20 @@ def test_grouped_merge_equals_one_scene_wide_nms():
     expected = np.flatnonzero(owned)[rotated_nms(boxes[owned], scores[owned], 0.5)]
     got = merge_detections(boxes, scores, owned)
     assert got.tolist() == expected.tolist()
+
+
+def test_zoom_bands_enlarges_bilinearly_and_shrinks_by_area_averaging():
+    image = np.zeros((2, 8, 12), np.uint8)
+    image[0, 2:4, 7:9] = 200  # a 2 x 2 block centred at (8, 3), pixel-corner coordinates
+    image[1] = 50
+    assert zoom_bands(image, 1.0) is image
+    big = zoom_bands(image, 2.0)
+    assert big.shape == (2, 16, 24)
+    rows, cols = np.nonzero(big[0] == 200)
+    assert (cols.mean() + 0.5, rows.mean() + 0.5) == (16.0, 6.0)  # exactly twice the coordinates
+    assert np.all(big[1] == 50)
+    small = zoom_bands(image, 0.5)
+    assert small.shape == (2, 4, 6)
+    # Each output pixel is the mean of its 2 x 2 input cell: the block straddles two of them.
+    assert small[0, 1, 3] == small[0, 1, 4] == 100 and small[0, 0, 3] == 0
+    assert np.all(small[1] == 50)

@@ -32,6 +32,7 @@ from torch.utils.data import Dataset, Sampler
 from tankerwatch.infer.labels import LabelledImage
 from tankerwatch.infer.raster import inspect_raster, read_image, read_window
 from tankerwatch.infer.scaling import Scaling, to_uint8
+from tankerwatch.infer.tiling import zoom_bands
 
 from .augment import AugmentConfig, augment, build_augmentation
 from .targets import VesselTargets, encode_targets, hull_load_targets, vessel_classes
@@ -195,8 +196,8 @@ def _window_origin(centre: float, extent: int, side: int) -> int:
 
 class WholeImages(Dataset):
     """Each labelled image whole, scaled and enlarged by its ``upsample``: items ``{"image": uint8
-    [C, H, W], "index": int, "upsample": float}`` (model pixels per image pixel, exact: cv2 maps
-    with the factor itself when given ``fx``/``fy``)."""
+    [C, H, W], "index": int, "upsample": float}`` (model pixels per image pixel, exact: see
+    :func:`~tankerwatch.infer.tiling.zoom_bands`)."""
 
     def __init__(self, sources: list[SceneSource]):
         self.sources = sources
@@ -206,12 +207,8 @@ class WholeImages(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         source = self.sources[index]
-        image = source.whole()
-        if source.upsample != 1.0:
-            image = cv2.resize(image, None, fx=source.upsample, fy=source.upsample, interpolation=cv2.INTER_LINEAR)
-            image = image[..., None] if image.ndim == 2 else image
-        return {"image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), "index": index,
-                "upsample": source.upsample}
+        image = zoom_bands(source.whole().transpose(2, 0, 1), source.upsample)
+        return {"image": torch.from_numpy(np.ascontiguousarray(image)), "index": index, "upsample": source.upsample}
 
 
 def collate_train(items: list[dict]) -> dict:

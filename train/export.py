@@ -476,12 +476,10 @@ def evaluate_onnx(onnx_path, dataset_path) -> dict:
     """Headline figures of an ONNX model on a labelled dataset (its ``val`` split if it has one),
     each image run whole as its own scene, resampled into the model's ``gsd_range_m`` as ``detect``
     would: vessel_AP50, vessel_AP50_95, load_accuracy, load_coverage."""
-    import cv2
-
     from tankerwatch.infer.formats import read_dataset
     from tankerwatch.infer.metrics import DetectionEvaluator
     from tankerwatch.infer.onnx_model import OnnxDetector
-    from tankerwatch.infer.tiling import resample_scale
+    from tankerwatch.infer.tiling import resample_scale, zoom_bands
 
     detector = OnnxDetector(onnx_path, device="cpu", threads=min(2, torch.get_num_threads()))
     info = detector.info
@@ -492,10 +490,7 @@ def evaluate_onnx(onnx_path, dataset_path) -> dict:
     for truth in images:
         image = model_input(truth.image_path, info.scaling)
         scale = resample_scale(truth.gsd_m, info.gsd_range_m)  # image pixels per model pixel
-        if scale != 1.0:
-            resized = cv2.resize(np.ascontiguousarray(image.transpose(1, 2, 0)), None, fx=1 / scale, fy=1 / scale,
-                                 interpolation=cv2.INTER_AREA if scale > 1 else cv2.INTER_LINEAR)
-            image = (resized[..., None] if resized.ndim == 2 else resized).transpose(2, 0, 1)
+        image = zoom_bands(image, 1 / scale)
         _, h, w = image.shape
         padded = np.zeros((image.shape[0], -(-h // multiple) * multiple, -(-w // multiple) * multiple), np.uint8)
         padded[:, :h, :w] = image  # bottom/right padding keeps pixel coordinates
