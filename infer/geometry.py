@@ -144,6 +144,20 @@ def rotated_iou(boxes_a, boxes_b) -> np.ndarray:
     return iou
 
 
+def paired_rotated_iou(boxes_a, boxes_b) -> np.ndarray:
+    """IoU ``[N]`` of each oriented box of ``boxes_a [N, 5]`` with the box of ``boxes_b [N, 5]`` in
+    the same row (exact polygon areas; 0 where either box has no area)."""
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 5)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 5)
+    if len(a) != len(b):
+        raise ValueError(f"paired_rotated_iou needs as many boxes in each set, got {len(a)} and {len(b)}")
+    if len(a) == 0:
+        return np.zeros(0)
+    inter = shapely.area(shapely.intersection(boxes_to_polygons(a), boxes_to_polygons(b)))
+    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
 def intersection_over_area(boxes_a, boxes_b) -> np.ndarray:
     """``[N, M]``: the share of each box of ``boxes_a`` (``[N, 5]``) that lies inside each box of
     ``boxes_b`` (``[M, 5]``), i.e. area(a & b) / area(a); 0 for a box of ``boxes_a`` without area.

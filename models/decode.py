@@ -5,6 +5,12 @@ selection), then top-k over all cells with k = min(top_k, cells) so tiny inputs 
 to ``top_k`` rows. Rows below ``score_threshold`` and padding rows are all zero; ``count`` is the
 number of non-zero rows, which come first (sorted by score).
 
+Score: the heatmap's peak value, times ``sigmoid(quality) ** quality_exponent`` when the maps hold a
+``quality`` channel (the predicted rotated IoU of the cell's box with its vessel, learnt in
+``train/losses.py``) and the exponent is above 0. Peaks are still chosen on the heatmap alone;
+the quality only reorders them, so a well-placed box outranks a vague one of the same heat (the
+AP ranking is what it changes).
+
 Regression at a cell ``(i, j)`` of stride ``s`` (see ``train/targets.py``, its inverse):
 centre = ``((i + 0.5 + dx) s, (j + 0.5 + dy) s)``; length, width = ``exp(l) s, exp(w) s``;
 angle = ``atan2(sin 2a, cos 2a) / 2``, folded into ``[-pi/2, pi/2)``; if width > length the axes
@@ -38,11 +44,12 @@ def decode_boxes(reg: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, stride: 
 
 
 def decode_maps(maps: dict[str, torch.Tensor], image_h, image_w, stride: int, top_k: int, score_threshold: float,
-                load_logits_fn=None):
+                load_logits_fn=None, quality_exponent: float = 0.0):
     """Post-process raw head maps into the ONNX contract's five outputs.
 
     ``maps``: ``heatmap`` logits ``[N,1,h,w]``, ``reg`` ``[N,6,h,w]``, ``type_logits`` ``[N,2,h,w]``,
-    and, unless ``load_logits_fn`` is given, ``load_logits`` ``[N,2,h,w]`` read at the peaks.
+    ``quality`` logits ``[N,1,h,w]`` when ``quality_exponent`` > 0, and, unless ``load_logits_fn``
+    is given, ``load_logits`` ``[N,2,h,w]`` read at the peaks.
     ``load_logits_fn(boxes [N,k,5], keep [N,k] bool) -> [N,k,2]`` computes load logits from the
     decoded boxes instead (the detector's hull-window head); rows where ``keep`` is False (below
     ``score_threshold``) are zeroed afterwards, so it may skip them. ``image_h``/``image_w``: the unpadded input size;
@@ -52,6 +59,8 @@ def decode_maps(maps: dict[str, torch.Tensor], image_h, image_w, stride: int, to
     heat = torch.sigmoid(maps["heatmap"])
     n, _, h, w = heat.shape
     peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat).to(heat.dtype)
+    if quality_exponent > 0:
+        peaks = peaks * torch.sigmoid(maps["quality"]) ** quality_exponent
     rows = torch.arange(h, device=heat.device, dtype=heat.dtype)
     cols = torch.arange(w, device=heat.device, dtype=heat.dtype)
     inside = (((rows + 0.5) * stride < image_h)[:, None] & ((cols + 0.5) * stride < image_w)[None, :])

@@ -43,17 +43,20 @@ HEATMAP_PRIOR_BIAS = -2.19
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-# Output channels of each head map.
-HEAD_OUTPUTS = {"heatmap": 1, "reg": REG_CHANNELS, "type_logits": 2}
+# Output channels of each head map. ``quality``: logit of the rotated IoU the cell's box reaches.
+HEAD_OUTPUTS = {"heatmap": 1, "reg": REG_CHANNELS, "type_logits": 2, "quality": 1}
 
 
 class OrientedDetector(nn.Module):
     """See the module docstring. Attributes the exporter and ``detect`` rely on:
-    ``decode``, ``output_stride``, ``input_multiple``, ``top_k``, ``in_channels``, ``score_threshold``."""
+    ``decode``, ``output_stride``, ``input_multiple``, ``top_k``, ``in_channels``, ``score_threshold``.
+
+    ``quality_exponent``: the score is ``heat x quality ** quality_exponent`` (0: the heatmap alone;
+    :mod:`tankerwatch.models.decode`)."""
 
     def __init__(self, backbone: str = "resnet18", in_channels: int = 3, output_stride: int = 4,
                  fpn_channels: int = 64, head_channels: int = 64, top_k: int = 100,
-                 score_threshold: float = 0.05, weights: str | None = None):
+                 score_threshold: float = 0.05, weights: str | None = None, quality_exponent: float = 0.5):
         super().__init__()
         if output_stride not in (2, 4, 8):
             raise ConfigError(f"output_stride must be 2, 4 or 8, got {output_stride}")
@@ -61,15 +64,18 @@ class OrientedDetector(nn.Module):
             raise ConfigError(f"in_channels must be >= 1, got {in_channels}")
         if top_k < 1:
             raise ConfigError(f"top_k must be >= 1, got {top_k}")
+        if not quality_exponent >= 0:
+            raise ConfigError(f"quality_exponent must be >= 0, got {quality_exponent}")
         self.config = dict(backbone=backbone, in_channels=in_channels, output_stride=output_stride,
                            fpn_channels=fpn_channels, head_channels=head_channels, top_k=top_k,
-                           score_threshold=score_threshold, weights=None)
+                           score_threshold=score_threshold, weights=None, quality_exponent=quality_exponent)
         self.decode = False
         self.output_stride = output_stride
         self.input_multiple = INPUT_MULTIPLE
         self.top_k = top_k
         self.in_channels = in_channels
         self.score_threshold = score_threshold
+        self.quality_exponent = quality_exponent
         mean = [IMAGENET_MEAN[i] if weights and i < 3 else 0.45 for i in range(in_channels)]
         std = [IMAGENET_STD[i] if weights and i < 3 else 0.225 for i in range(in_channels)]
         self.register_buffer("pixel_mean", torch.tensor(mean).view(1, -1, 1, 1) * 255.0, persistent=False)
@@ -120,7 +126,8 @@ class OrientedDetector(nn.Module):
         x = self._prepare(image)
         maps = self._head_maps(x)
         return decode_maps(maps, h, w, self.output_stride, self.top_k, self.score_threshold,
-                           load_logits_fn=lambda boxes, keep: self._kept_load_logits(x, boxes, keep))
+                           load_logits_fn=lambda boxes, keep: self._kept_load_logits(x, boxes, keep),
+                           quality_exponent=self.quality_exponent)
 
     def _kept_load_logits(self, x: torch.Tensor, boxes: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """Load logits ``[N, K, 2]`` of the first ``max(count)`` rows, the others 0. Rows are sorted
@@ -138,7 +145,7 @@ class OrientedDetector(nn.Module):
 def build_detector(**config) -> OrientedDetector:
     """Build an :class:`OrientedDetector` from config keys (``backbone``, ``in_channels``,
     ``output_stride``, ``fpn_channels``, ``head_channels``, ``top_k``, ``score_threshold``,
-    ``weights``); unknown keys raise ConfigError naming them."""
+    ``weights``, ``quality_exponent``); unknown keys raise ConfigError naming them."""
     import inspect
 
     known = set(inspect.signature(OrientedDetector.__init__).parameters) - {"self"}

@@ -19,6 +19,7 @@ from tankerwatch.train.export import (
     compare_outputs,
     evaluate_onnx,
     model_metadata,
+    quantize_int8,
 )
 from tankerwatch.train.lightning_module import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION
 
@@ -107,6 +108,18 @@ def test_variants_keep_the_contract_and_stay_close(exported, precision):
     top = compare_outputs(ref._replace(count=np.minimum(ref.count, 1)), got._replace(count=np.minimum(got.count, 1)),
                           score_tolerance=0.05)
     assert top.unmatched == 0 and top.min_iou > 0.8, top
+
+
+def test_int8_calibrates_on_images_of_different_sizes(exported, tmp_path):
+    """Calibration folders hold scenes of any size, and each image keeps a different number of
+    detections for the load stage: neither may break the calibrator."""
+    _, root = exported
+    rng = np.random.default_rng(5)
+    images = [blob_images(rng, 1, 3, h, w)[0] for h, w in ((96, 128), (160, 96), (64, 64))]
+    quantize_int8(root / "model.onnx", tmp_path / "mixed.int8.onnx", images)
+    variant = OnnxDetector(tmp_path / "mixed.int8.onnx", device="cpu", threads=1)
+    assert variant.info.precision == "int8"
+    assert variant.run(images[1][None]).boxes.shape[0] == 1
 
 
 def test_export_reports_accuracy_change_on_the_validation_set(exported, capsys):

@@ -10,6 +10,7 @@ from tankerwatch.infer.geometry import (
     box_from_corners,
     mask_to_box,
     normalize_boxes,
+    paired_rotated_iou,
     rotated_iou,
     rotated_nms,
 )
@@ -67,6 +68,18 @@ def test_rotated_iou_of_crossed_boxes():
     iou = rotated_iou([[0, 0, 10, 2, 0.0]], [[0, 0, 10, 2, math.pi / 2], [100, 0, 10, 2, 0]])
     assert iou[0, 0] == pytest.approx(4 / 36)
     assert iou[0, 1] == 0
+
+
+def test_paired_iou_is_the_diagonal_of_the_iou_matrix():
+    rng = np.random.default_rng(3)
+    a = np.column_stack([rng.uniform(0, 20, (30, 2)), rng.uniform(2, 30, 30), rng.uniform(1, 6, 30),
+                         rng.uniform(-math.pi / 2, math.pi / 2, 30)])
+    b = a + np.column_stack([rng.normal(0, 3, (30, 2)), rng.normal(0, 2, (30, 2)), rng.normal(0, 0.3, 30)])
+    b[:, 2:4] = np.abs(b[:, 2:4])
+    np.testing.assert_allclose(paired_rotated_iou(a, b), np.diag(rotated_iou(a, b)), atol=1e-12)
+    assert paired_rotated_iou(np.zeros((0, 5)), np.zeros((0, 5))).shape == (0,)
+    with pytest.raises(ValueError, match="as many"):
+        paired_rotated_iou(a, b[:3])
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes():

@@ -42,6 +42,17 @@ def test_logits_per_box_and_training_flips_do_not_change_shapes():
     assert torch.equal(head(x, boxes), head(x, boxes))  # deterministic at inference
 
 
+def test_brightness_and_contrast_of_the_scene_do_not_change_the_call():
+    """The stage reads geometry: a hazier, darker or differently scaled scene (every pixel moved by
+    the same gain and offset) gives the same logits for hulls inside the image."""
+    torch.manual_seed(0)
+    head = HullLoadHead(in_channels=3).eval()
+    x = torch.randn(1, 3, 96, 128)
+    boxes = torch.tensor([[[50.0, 48.0, 40.0, 8.0, 0.4], [80.0, 40.0, 30.0, 6.0, -0.3]]])
+    torch.testing.assert_close(head(x * 0.4 - 1.5, boxes), head(x, boxes), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(head(x.flip(-1), boxes), head(x, boxes), atol=1e-3)
+
+
 def test_padding_boxes_do_not_touch_the_real_windows_in_training():
     """Batch-norm statistics come from the labelled windows alone: a crop's padding rows (zero
     boxes) would otherwise fill them with blank windows."""

@@ -53,6 +53,23 @@ def test_decode_places_a_planted_peak_exactly():
     assert torch.all(boxes[0, 1:] == 0)
 
 
+def test_quality_reorders_peaks_of_equal_heat():
+    stride, h, w = 4, 8, 8
+    maps = {"heatmap": torch.full((1, 1, h, w), -9.0), "reg": torch.zeros(1, 6, h, w),
+            "type_logits": torch.zeros(1, 2, h, w), "load_logits": torch.zeros(1, 2, h, w),
+            "quality": torch.zeros(1, 1, h, w)}
+    maps["heatmap"][0, 0, 1, 1] = 2.0
+    maps["heatmap"][0, 0, 6, 6] = 1.9
+    maps["quality"][0, 0, 1, 1] = -3.0  # a vague box under the hotter peak
+    maps["quality"][0, 0, 6, 6] = 3.0
+    heat_only = decode_maps(maps, h * stride, w * stride, stride, 4, 0.01)
+    rescored = decode_maps(maps, h * stride, w * stride, stride, 4, 0.01, quality_exponent=1.0)
+    assert heat_only[0][0, 0, 0] < heat_only[0][0, 1, 0]  # the (1, 1) peak first
+    assert rescored[0][0, 0, 0] > rescored[0][0, 1, 0]  # the well-placed (6, 6) box first
+    expected = torch.sigmoid(torch.tensor(1.9)) * torch.sigmoid(torch.tensor(3.0))
+    assert float(rescored[1][0, 0]) == pytest.approx(float(expected), rel=1e-6)
+
+
 def test_peaks_in_padding_are_dropped():
     stride = 4
     maps = {"heatmap": torch.full((1, 1, 4, 4), -9.0), "reg": torch.zeros(1, 6, 4, 4),

@@ -15,7 +15,7 @@ from tankerwatch.infer.scaling import Scaling  # noqa: E402
 from tankerwatch.models.decode import decode_boxes, decode_maps  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig  # noqa: E402
 from tankerwatch.train.datasets import SceneSource, TrainCrops, WholeImages  # noqa: E402
-from tankerwatch.train.losses import LossWeights, box_kld_loss, detection_loss  # noqa: E402
+from tankerwatch.train.losses import LossWeights, box_kld_loss, detection_loss, quality_loss  # noqa: E402
 from tankerwatch.train.targets import (  # noqa: E402
     IGNORE,
     MAX_LOAD_BOXES,
@@ -63,6 +63,7 @@ def _loss_inputs(types, loads):
     targets.update(hull_load_targets(boxes, np.array(loads), 64))
     batch = {k: torch.from_numpy(v)[None] for k, v in targets.items()}
     maps = {"heatmap": torch.zeros(1, 1, 16, 16, requires_grad=True), "reg": torch.zeros(1, 6, 16, 16),
+            "quality": torch.zeros(1, 1, 16, 16, requires_grad=True),
             "type_logits": torch.randn(1, 2, 16, 16, requires_grad=True),
             "load_logits": torch.randn(1, MAX_LOAD_BOXES, 2, requires_grad=True)}
     return maps, batch
@@ -216,3 +217,18 @@ def test_box_kld_weighs_a_miss_across_a_thin_hull_more_than_along_it():
     loss = box_kld_loss(wild, truth, weight)
     loss.backward()
     assert float(loss) < 1.0 and torch.isfinite(wild.grad).all()
+
+
+def test_quality_learns_the_iou_the_cell_box_reaches():
+    """A box shifted half its length along the hull overlaps its truth by L/2 x W of a 1.5 L x W
+    union: the quality loss is smallest where the predicted quality is that IoU, 1/3."""
+    angle, weight = 0.4, torch.ones(1, 1, 1, dtype=torch.float64)
+    truth = _one_cell_reg(0.0, 0.0, 2.0, 0.5, angle)
+    shifted = _one_cell_reg(1.0 * math.cos(angle), 1.0 * math.sin(angle), 2.0, 0.5, angle)
+    for pred, iou in ((shifted, 1 / 3), (truth, 1.0)):
+        probs = torch.linspace(0.02, 0.98, 49, dtype=torch.float64)
+        losses = [float(quality_loss(torch.logit(p).view(1, 1, 1, 1), pred, truth, weight)) for p in probs]
+        assert float(probs[int(np.argmin(losses))]) == pytest.approx(min(iou, 0.98), abs=0.011)
+    logits = torch.zeros(1, 1, 1, 1, dtype=torch.float64, requires_grad=True)
+    quality_loss(logits, shifted.requires_grad_(), truth, weight).backward()
+    assert shifted.grad is None  # the IoU target is a constant: no gradient into the boxes

@@ -297,10 +297,18 @@ def blob_images(rng: np.random.Generator, n: int, channels: int, height: int, wi
 
 
 class _CalibrationReader:
-    """onnxruntime CalibrationDataReader over uint8 images ``[C, H, W]``, one at a time."""
+    """onnxruntime CalibrationDataReader over uint8 images ``[C, H, W]``, one at a time, in the
+    strided form (``__len__``, ``set_range``) that lets the calibrator take one image per pass."""
 
     def __init__(self, images: list[np.ndarray]):
+        self._images = images
         self._iter = iter(images)
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._iter = iter(self._images[start_index:end_index])
 
     def get_next(self):
         image = next(self._iter, None)
@@ -324,27 +332,27 @@ def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> 
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
             prepared_graph = onnx.load(str(prepared)).graph
             network, head_convs = _split_graph(prepared_graph)
-            # The heads' outputs set peak scores and box sizes directly: they stay float, as does decoding,
-            # and so does the convolution that reads the image (see CALIBRATION_METHOD),
-            # and so does everything after peak selection (the hull-window load stage samples the image at
-            # decoded box coordinates, which 8 bits cannot hold).
-            after_selection = _downstream_of(prepared_graph, "TopK")
+            # The heads' outputs set peak scores and box sizes directly: they stay float, as does all
+            # decoding downstream of them (peak selection, the quality rescoring, and the hull-window
+            # load stage, which samples the image at decoded box coordinates that 8 bits cannot hold),
+            # and so does the convolution that reads the image (see CALIBRATION_METHOD).
+            head_nodes = [n for n in prepared_graph.node if n.name in set(head_convs)]
+            decoding = _downstream_of_nodes(prepared_graph, head_nodes)
             keep_float = head_convs + _input_convs(prepared_graph) + [
-                n.name for n in prepared_graph.node if n.name not in network or n.name in after_selection]
+                n.name for n in prepared_graph.node if n.name not in network or n.name in decoding]
             quantize_static(str(prepared), str(tmp), _CalibrationReader(calibration_images),
                             quant_format=QuantFormat.QDQ, nodes_to_exclude=keep_float, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod[CALIBRATION_METHOD])
+                            calibrate_method=CalibrationMethod[CALIBRATION_METHOD],
+                            # One image per calibration pass: the calibrator stacks a pass's tensors
+                            # with np.asarray, which fails when they differ in shape, as they do
+                            # across images of different sizes or numbers of detections.
+                            extra_options={"CalibStridedMinMax": 1})
         proto = onnx.load(str(tmp))
         set_metadata(proto, {**values, "precision": "int8"})
         check_onnx(proto, out_path)
         onnx.save(proto, str(tmp))
     return file_sha256(out_path)
-
-
-def _downstream_of(graph: onnx.GraphProto, op_type: str) -> set[str]:
-    """Names of the nodes that depend on any node of ``op_type`` (those nodes included)."""
-    return _downstream_of_nodes(graph, [n for n in graph.node if n.op_type == op_type])
 
 
 def _downstream_of_nodes(graph: onnx.GraphProto, start: list[onnx.NodeProto]) -> set[str]:

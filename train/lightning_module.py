@@ -43,7 +43,8 @@ from .losses import LossWeights, detection_loss
 from .targets import vessel_classes
 
 CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
-CHECKPOINT_FORMAT_VERSION = 1
+# 2: the detector gained its quality head; version-1 weights lack it.
+CHECKPOINT_FORMAT_VERSION = 2
 # Figures logged per epoch (the JSON file has them all, per GSD band too).
 LOGGED_FIGURES = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", "load_accuracy",
                   "load_macro_f1", "load_coverage", "load_accuracy_covered", "load_ece",
@@ -76,7 +77,7 @@ def _ramped_ema_update(averaged: torch.Tensor, current: torch.Tensor, count: tor
 class TankerwatchModule(L.LightningModule):
     def __init__(self, backbone: str = "resnet18", in_channels: int = 3, output_stride: int = 4,
                  fpn_channels: int = 64, head_channels: int = 64, top_k: int = 100, score_threshold: float = 0.05,
-                 weights: str | None = None, lr: float = 2e-3, weight_decay: float = 1e-4, warmup_steps: int = 50,
+                 weights: str | None = None, quality_exponent: float = 0.5, lr: float = 2e-3, weight_decay: float = 1e-4, warmup_steps: int = 50,
                  loss_weights: dict[str, float] | None = None, type_class_weights: list[float] | None = None,
                  load_class_weights: list[float] | None = None,
                  load_uncertain_band: tuple[float, float] = (0.3, 0.7), load_max_gsd_m: float = 3.0,
@@ -96,7 +97,8 @@ class TankerwatchModule(L.LightningModule):
         self.save_hyperparameters()
         self.model = build_detector(backbone=backbone, in_channels=in_channels, output_stride=output_stride,
                                     fpn_channels=fpn_channels, head_channels=head_channels, top_k=top_k,
-                                    score_threshold=score_threshold, weights=weights)
+                                    score_threshold=score_threshold, weights=weights,
+                                    quality_exponent=quality_exponent)
         try:
             self.loss_weights = LossWeights(**(loss_weights or {}))
         except TypeError as exc:

@@ -11,6 +11,11 @@ rotated IoU does (Yang et al., "Learning high-precision bounding box for rotated
 via Kullback-Leibler divergence", NeurIPS 2021). It is squashed to ``1 - 1 / (1 + ln(1 + KL))``
 so a wild early prediction cannot swamp the other terms.
 
+Quality: the ``quality`` map learns, on the same cells, the rotated IoU that the cell's own
+predicted box reaches with its vessel (binary cross-entropy against that IoU, computed exactly and
+without gradient). The decoder multiplies it into the score, so among detections of equal heat the
+well-placed boxes rank first: most misses of small hulls are found vessels boxed at IoU 0.1-0.5.
+
 Partial labels: type and load targets of -1 (unknown, or load above ``load_max_gsd_m``) contribute
 nothing, so a ship-only dataset teaches detection alone and can be mixed with fully labelled data.
 """
@@ -23,7 +28,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from tankerwatch.models.decode import MAX_LOG_SIZE
+from tankerwatch.infer.geometry import paired_rotated_iou
+from tankerwatch.models.decode import MAX_LOG_SIZE, decode_boxes
 
 
 @dataclass
@@ -33,6 +39,7 @@ class LossWeights:
     size: float = 1.0
     angle: float = 1.0
     box_kld: float = 1.0
+    quality: float = 1.0
     vessel_type: float = 1.0
     load: float = 1.0
 
@@ -59,12 +66,13 @@ def detection_loss(maps: dict[str, torch.Tensor], targets: dict[str, torch.Tenso
     size = diff[:, 2:4].sum() / vessels
     angle = diff[:, 4:6].sum() / vessels
     box_kld = box_kld_loss(maps["reg"], targets["reg"], targets["reg_weight"]) / vessels
+    quality = quality_loss(maps["quality"], maps["reg"], targets["reg"], targets["reg_weight"]) / vessels
     vessel_type = _masked_ce(maps["type_logits"], targets["type"], type_class_weights)
     load = _masked_ce(maps["load_logits"], targets["load"], load_class_weights, channels_last=True)
     total = (weights.heatmap * heat + weights.offset * offset + weights.size * size + weights.angle * angle
-             + weights.box_kld * box_kld + weights.vessel_type * vessel_type + weights.load * load)
+             + weights.box_kld * box_kld + weights.quality * quality + weights.vessel_type * vessel_type + weights.load * load)
     return {"total": total, "heatmap": heat, "offset": offset, "size": size, "angle": angle,
-            "box_kld": box_kld, "type": vessel_type, "load": load}
+            "box_kld": box_kld, "quality": quality, "type": vessel_type, "load": load}
 
 
 def box_kld_loss(pred_reg: torch.Tensor, target_reg: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -86,6 +94,24 @@ def box_kld_loss(pred_reg: torch.Tensor, target_reg: torch.Tensor, weight: torch
     kld = 0.5 * (mahalanobis + trace + true_log_det - pred_log_det - 2.0)
     squashed = 1.0 - 1.0 / (1.0 + torch.log1p(kld.clamp(min=0.0)))
     return (squashed * weight[cells]).sum()
+
+
+def quality_loss(quality_logits: torch.Tensor, pred_reg: torch.Tensor, target_reg: torch.Tensor,
+                 weight: torch.Tensor) -> torch.Tensor:
+    """Sum over cells of ``weight x BCE(quality, IoU(predicted box, true box))``; the IoU is exact
+    (polygons), of the boxes relative to each cell, and carries no gradient. ``quality_logits``:
+    ``[N, 1, h, w]``; ``pred_reg``, ``target_reg``: ``[N, 6, h, w]``; ``weight``: ``[N, h, w]``."""
+    cells = weight > 0
+    if not bool(cells.any()):
+        return quality_logits.sum() * 0.0
+    origin = torch.zeros((), dtype=pred_reg.dtype, device=pred_reg.device)
+    with torch.no_grad():
+        pred = decode_boxes(pred_reg.permute(0, 2, 3, 1)[cells], origin, origin, 1)
+        truth = decode_boxes(target_reg.permute(0, 2, 3, 1)[cells], origin, origin, 1)
+        iou = paired_rotated_iou(pred.double().cpu().numpy(), truth.double().cpu().numpy())
+    target = torch.as_tensor(iou, dtype=quality_logits.dtype, device=quality_logits.device)
+    logits = quality_logits[:, 0][cells]
+    return (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * weight[cells]).sum()
 
 
 def _box_covariance(reg: torch.Tensor):
