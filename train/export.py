@@ -50,6 +50,7 @@ from tankerwatch.infer.onnx_model import (
     file_sha256,
 )
 from tankerwatch.infer.scaling import Scaling
+from tankerwatch.models.detector import HEAD_OUTPUTS
 
 OPSET = 18
 # Example input for tracing: batch 2 (a size-1 dimension would be specialised), height != width
@@ -336,10 +337,8 @@ def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> 
             # decoding downstream of them (peak selection, the quality rescoring, and the hull-window
             # load stage, which samples the image at decoded box coordinates that 8 bits cannot hold),
             # and so does the convolution that reads the image (see CALIBRATION_METHOD).
-            head_nodes = [n for n in prepared_graph.node if n.name in set(head_convs)]
-            decoding = _downstream_of_nodes(prepared_graph, head_nodes)
             keep_float = head_convs + _input_convs(prepared_graph) + [
-                n.name for n in prepared_graph.node if n.name not in network or n.name in decoding]
+                n.name for n in prepared_graph.node if n.name not in network]
             quantize_static(str(prepared), str(tmp), _CalibrationReader(calibration_images),
                             quant_format=QuantFormat.QDQ, nodes_to_exclude=keep_float, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -381,35 +380,29 @@ def _input_convs(graph: onnx.GraphProto) -> list[str]:
 
 
 def _split_graph(graph: onnx.GraphProto) -> tuple[set[str], list[str]]:
-    """``(network, head_convs)``: names of the nodes that feed the last convolutions (the network
-    proper, as opposed to the in-graph decoding), and of those last convolutions (the heads'
-    outputs: heatmap logits, box regression, type and load logits)."""
+    """``(network, head_convs)``: names of the nodes the network proper consists of (backbone, neck,
+    head trunk and the head convolutions), as opposed to the in-graph decoding after it, and of the
+    head convolutions (heatmap, regression, type and quality logits). Those are the 1x1
+    convolutions that all read the one shared trunk tensor, the only tensor that feeds as many
+    convolutions as there are head maps; everything downstream of them is decoding, the
+    hull-window load stage included (it samples the image at decoded boxes)."""
     producer = {out: node for node in graph.node for out in node.output}
-    consumers: dict[str, list[onnx.NodeProto]] = {}
+    conv_readers: dict[str, list[onnx.NodeProto]] = {}
     for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-
-    def feeds_conv(node, seen=None) -> bool:
-        seen = set() if seen is None else seen
-        for out in node.output:
-            for nxt in consumers.get(out, []):
-                if nxt.name in seen:
-                    continue
-                seen.add(nxt.name)
-                if nxt.op_type == "Conv" or feeds_conv(nxt, seen):
-                    return True
-        return False
-
-    head_convs = [n for n in graph.node if n.op_type == "Conv" and not feeds_conv(n)]
-    network, stack = set(), list(head_convs)
+        if node.op_type == "Conv" and node.input:
+            conv_readers.setdefault(node.input[0], []).append(node)
+    trunk, readers = max(conv_readers.items(), key=lambda item: len(item[1]), default=(None, []))
+    if len(readers) != len(HEAD_OUTPUTS):
+        raise ModelError(f"cannot find the detector's heads in the graph: the most-read tensor {trunk!r} "
+                         f"feeds {len(readers)} convolutions, not {len(HEAD_OUTPUTS)}")
+    network, stack = set(), list(readers)
     while stack:
         node = stack.pop()
         if node.name in network:
             continue
         network.add(node.name)
         stack.extend(producer[i] for i in node.input if i in producer)
-    return network, [n.name for n in head_convs]
+    return network, [n.name for n in readers]
 
 
 def _sort_nodes(graph: onnx.GraphProto) -> None:
