@@ -21,6 +21,7 @@ only: the training-time jitter of box length and width, and the per-window stand
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -42,9 +43,10 @@ from tankerwatch.train.augment import AugmentConfig  # noqa: E402
 from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
 from tankerwatch.train.datasets import SceneSource, TrainCrops  # noqa: E402
 from tankerwatch.train.export import model_input  # noqa: E402
+from tankerwatch.train.lightning_module import warmup_cosine  # noqa: E402
 
 SCALING = Scaling.from_dict({"method": "fixed", "value_range": [0, 255]})  # configs/synthetic.yaml's
-CROP, SAMPLES, BATCH, LOAD_MAX_GSD_M, EVAL_MAX_GSD_M = 256, 384, 8, 3.0, 2.0
+CROP, SAMPLES, BATCH, WARMUP_STEPS, LOAD_MAX_GSD_M, EVAL_MAX_GSD_M = 256, 384, 8, 50, 3.0, 2.0
 
 
 def eval_tankers(folder: Path, detector) -> list[tuple]:
@@ -125,10 +127,8 @@ def main() -> int:
     head = load_head.HullLoadHead(detector.in_channels)
     optimizer = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=1e-4)
     total_steps = args.epochs * math.ceil(SAMPLES / BATCH)
-    warmup = 50
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: (s + 1) / warmup if s < warmup else
-                                                 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(
-                                                     (s - warmup) / max(1, total_steps - warmup), 1.0))))
+    factor = functools.partial(warmup_cosine, warmup=min(WARMUP_STEPS, total_steps // 2), total=total_steps)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     print(f"{'epoch':>5} {'time_s':>7} {'true boxes':>10} {'detected':>9}  (tankers: "
           f"{sum(len(t[4]) for t in tankers)}, matched {sum(int(t[3].sum()) for t in tankers)})")
     start = time.perf_counter()
