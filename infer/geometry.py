@@ -25,6 +25,10 @@ import numpy as np
 import shapely
 
 SQUARE_TOLERANCE = 1e-6
+# Box intersections are computed on a grid of this many pixels: GEOS's floating overlay can collapse
+# the intersection of two almost identical rectangles to a pair of points (area 0, so a perfect box
+# would score IoU 0); snapped overlay is robust, and a billionth of a pixel moves no figure.
+OVERLAY_GRID_PX = 1e-9
 
 
 def normalize_boxes(boxes) -> np.ndarray:
@@ -138,7 +142,7 @@ def rotated_iou(boxes_a, boxes_b) -> np.ndarray:
     dist = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
     ia, ib = np.nonzero(dist < radius_a[:, None] + radius_b[None, :])
     if len(ia):
-        inter = shapely.area(shapely.intersection(pa[ia], pb[ib]))
+        inter = shapely.area(shapely.intersection(pa[ia], pb[ib], grid_size=OVERLAY_GRID_PX))
         union = area_a[ia] + area_b[ib] - inter
         iou[ia, ib] = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
     return iou
@@ -153,7 +157,7 @@ def paired_rotated_iou(boxes_a, boxes_b) -> np.ndarray:
         raise ValueError(f"paired_rotated_iou needs as many boxes in each set, got {len(a)} and {len(b)}")
     if len(a) == 0:
         return np.zeros(0)
-    inter = shapely.area(shapely.intersection(boxes_to_polygons(a), boxes_to_polygons(b)))
+    inter = shapely.area(shapely.intersection(boxes_to_polygons(a), boxes_to_polygons(b), grid_size=OVERLAY_GRID_PX))
     union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
@@ -176,7 +180,8 @@ def intersection_over_area(boxes_a, boxes_b) -> np.ndarray:
     dist = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
     ia, ib = np.nonzero((dist < radius_a[:, None] + radius_b[None, :]) & (area_a[:, None] > 0))
     if len(ia):
-        inter = shapely.area(shapely.intersection(boxes_to_polygons(a)[ia], boxes_to_polygons(b)[ib]))
+        inter = shapely.area(shapely.intersection(boxes_to_polygons(a)[ia], boxes_to_polygons(b)[ib],
+                                                   grid_size=OVERLAY_GRID_PX))
         share[ia, ib] = np.minimum(inter / area_a[ia], 1.0)
     return share
 
