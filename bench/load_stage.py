@@ -5,8 +5,9 @@ in minutes instead of a whole run: this trains a fresh stage on the same trainin
 step as ``tankerwatch fit`` does (``load_repeats`` windows a tanker, AdamW, warm-up then cosine),
 and prints, every ten epochs, its load accuracy over the tankers at GSD <= 2 m of held-out tiles
 twice: on their true boxes, and on the boxes a trained detector found for them (matched at IoU
->= 0.5). The gap between the two is what the detector's box errors cost the load call. All figures
-are SYNTHETIC.
+>= 0.5). The gap between the two is what the detector's box errors cost the load call. A third
+column gives the true-box accuracy on the part-loaded tankers alone (draft fraction 0.25-0.75,
+where the bulbous bow no longer tells and freeboard must). All figures are SYNTHETIC.
 
     .venv/bin/python bench/load_stage.py --train TILES/train --eval OTHER_TILES --detector best.ckpt
         [--epochs 60] [--threads 2] [--seed 0]
@@ -47,11 +48,13 @@ from tankerwatch.train.lightning_module import warmup_cosine  # noqa: E402
 
 SCALING = Scaling.from_dict({"method": "fixed", "value_range": [0, 255]})  # configs/synthetic.yaml's
 CROP, SAMPLES, BATCH, WARMUP_STEPS, LOAD_MAX_GSD_M, EVAL_MAX_GSD_M = 256, 384, 8, 50, 3.0, 2.0
+UPSAMPLE_ABOVE_GSD_M = 3.5  # configs/synthetic.yaml's
+PART_LOADED = (0.25, 0.75)
 
 
 def eval_tankers(folder: Path, detector) -> list[tuple]:
     """Per held-out tile with tankers at GSD <= 2 m: (input, true boxes, detected boxes, matched,
-    loaded), the detected box of a tanker being the detector's best match at IoU >= 0.5."""
+    loaded, part_loaded), the detected box of a tanker being the detector's best match at IoU >= 0.5."""
     tiles = json.loads((folder / "manifest.json").read_text())["tiles"]
     out = []
     for tile in tiles:
@@ -69,28 +72,31 @@ def eval_tankers(folder: Path, detector) -> list[tuple]:
             best = iou.argmax(axis=1)
             matched = iou[np.arange(len(truth)), best] >= 0.5
             found[matched] = boxes[0, best[matched]].double().numpy()
-        loaded = np.array([v["draft_fraction"] >= 0.5 for v in tankers])
+        drafts = np.array([v["draft_fraction"] for v in tankers])
+        part_loaded = (drafts >= PART_LOADED[0]) & (drafts <= PART_LOADED[1])
         out.append((image, torch.tensor(truth, dtype=torch.float32)[None],
-                    torch.tensor(found, dtype=torch.float32)[None], matched, loaded))
+                    torch.tensor(found, dtype=torch.float32)[None], matched, drafts >= 0.5, part_loaded))
     return out
 
 
-def accuracy(head, prepare, tankers) -> tuple[float, float, int]:
-    """Load accuracy on true boxes (all tankers) and on detected boxes (matched ones), and how many
-    tankers were matched."""
+def accuracy(head, prepare, tankers) -> tuple[float, float, float]:
+    """Load accuracy on true boxes (all tankers), on detected boxes (matched ones), and on the true
+    boxes of the part-loaded tankers."""
     head.eval()
-    right_true = right_found = total = matched_total = 0
+    right_true = right_found = right_part = total = matched_total = part_total = 0
     with torch.no_grad():
-        for image, truth, found, matched, loaded in tankers:
+        for image, truth, found, matched, loaded, part_loaded in tankers:
             x = prepare(image)
-            p_true = torch.softmax(head(x, truth), -1)[0, :, 1].numpy()
+            right = (torch.softmax(head(x, truth), -1)[0, :, 1].numpy() >= 0.5) == loaded
             p_found = torch.softmax(head(x, found), -1)[0, :, 1].numpy()
-            right_true += int(((p_true >= 0.5) == loaded).sum())
+            right_true += int(right.sum())
+            right_part += int(right[part_loaded].sum())
             right_found += int(((p_found >= 0.5) == loaded)[matched].sum())
             total += len(loaded)
             matched_total += int(matched.sum())
+            part_total += int(part_loaded.sum())
     head.train()
-    return right_true / max(total, 1), right_found / max(matched_total, 1), matched_total
+    return right_true / max(total, 1), right_found / max(matched_total, 1), right_part / max(part_total, 1)
 
 
 def main() -> int:
@@ -121,7 +127,7 @@ def main() -> int:
 
     detector, _ = load_checkpoint(args.detector)
     tankers = eval_tankers(args.eval, detector)
-    sources = [SceneSource.open(image, SCALING, 5.0) for image in read_dataset(args.train).images]
+    sources = [SceneSource.open(image, SCALING, UPSAMPLE_ABOVE_GSD_M) for image in read_dataset(args.train).images]
     crops = TrainCrops(sources, CROP, detector.output_stride, SAMPLES, 0.1, (0.8, 1.25), True, AugmentConfig(),
                        LOAD_MAX_GSD_M, args.seed)
     head = load_head.HullLoadHead(detector.in_channels)
@@ -129,8 +135,9 @@ def main() -> int:
     total_steps = args.epochs * math.ceil(SAMPLES / BATCH)
     factor = functools.partial(warmup_cosine, warmup=min(WARMUP_STEPS, total_steps // 2), total=total_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    print(f"{'epoch':>5} {'time_s':>7} {'true boxes':>10} {'detected':>9}  (tankers: "
-          f"{sum(len(t[4]) for t in tankers)}, matched {sum(int(t[3].sum()) for t in tankers)})")
+    print(f"{'epoch':>5} {'time_s':>7} {'true boxes':>10} {'detected':>9} {'part-loaded':>11}  (tankers: "
+          f"{sum(len(t[4]) for t in tankers)}, matched {sum(int(t[3].sum()) for t in tankers)}, "
+          f"part-loaded {sum(int(t[5].sum()) for t in tankers)})")
     start = time.perf_counter()
     for epoch in range(args.epochs):
         order = np.random.default_rng([args.seed, epoch]).permutation(SAMPLES)
@@ -148,8 +155,9 @@ def main() -> int:
             optimizer.step()
             schedule.step()
         if epoch % 10 == 9 or epoch == args.epochs - 1:
-            on_truth, on_found, _ = accuracy(head, detector._prepare, tankers)
-            print(f"{epoch:>5} {time.perf_counter() - start:7.0f} {on_truth:10.3f} {on_found:9.3f}", flush=True)
+            on_truth, on_found, on_part = accuracy(head, detector._prepare, tankers)
+            print(f"{epoch:>5} {time.perf_counter() - start:7.0f} {on_truth:10.3f} {on_found:9.3f} {on_part:11.3f}",
+                  flush=True)
     return 0
 
 

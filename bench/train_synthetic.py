@@ -2,7 +2,7 @@
 tiles (configs/synthetic.yaml), and the tanker load-state accuracy at GSD <= 2 m reached then.
 Then the same for the demo's short budget. All figures are SYNTHETIC.
 
-    .venv/bin/python bench/train_synthetic.py [--threads 2] [--max-epochs 72] [--demo-epochs 40]
+    .venv/bin/python bench/train_synthetic.py [--threads 2] [--max-epochs 80] [--demo-epochs 40]
 
 On a GPU the config's accelerator (auto) takes it; give the loaders CPU workers there, e.g.
 ``--threads 4 --num-workers 8``, or the GPU waits on one process cutting crops.
@@ -78,7 +78,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench_synthetic")
     parser.add_argument("--tiles", type=int, default=1200, help="tiles to generate (train/val/test 80/10/10)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--max-epochs", type=int, default=72, help="budget of the run to the target; 0 skips it")
+    parser.add_argument("--max-epochs", type=int, default=80, help="budget of the run to the target; 0 skips it")
     parser.add_argument("--target", type=float, default=0.90)
     parser.add_argument("--demo-epochs", type=int, default=40, help="the demo's budget (Makefile DEMO_EPOCHS); 0 skips that run")
     parser.add_argument("--seed", type=int, default=0)
