@@ -43,8 +43,10 @@ from .losses import LossWeights, detection_loss
 from .targets import vessel_classes
 
 CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
-# 2: the detector gained its quality head; version-1 weights lack it.
-CHECKPOINT_FORMAT_VERSION = 2
+# 2: the detector gained its quality head; version-1 weights lack it. 3: the load stage's hull
+# windows span 2.5 beams, not 4 (models/load_head.ACROSS_SPAN, not stored in the weights): a
+# version-2 load stage would load cleanly and misread every window.
+CHECKPOINT_FORMAT_VERSION = 3
 # Figures logged per epoch (the JSON file has them all, per GSD band too).
 LOGGED_FIGURES = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", "load_accuracy",
                   "load_macro_f1", "load_coverage", "load_accuracy_covered", "load_ece",
