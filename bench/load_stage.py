@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description  # noqa: E402
@@ -46,9 +47,11 @@ from tankerwatch.train.datasets import SceneSource, TrainCrops  # noqa: E402
 from tankerwatch.train.export import model_input  # noqa: E402
 from tankerwatch.train.lightning_module import warmup_cosine  # noqa: E402
 
-SCALING = Scaling.from_dict({"method": "fixed", "value_range": [0, 255]})  # configs/synthetic.yaml's
-CROP, SAMPLES, BATCH, WARMUP_STEPS, LOAD_MAX_GSD_M, EVAL_MAX_GSD_M = 256, 384, 8, 50, 3.0, 2.0
-UPSAMPLE_ABOVE_GSD_M = 3.5  # configs/synthetic.yaml's
+# Crops, scaling, schedule and loss masking as `tankerwatch fit` has them: read, not copied.
+CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "synthetic.yaml").read_text())
+DATA, MODEL = CONFIG["data"], CONFIG["model"]
+SCALING = Scaling.from_dict(DATA["scaling"])
+EVAL_MAX_GSD_M = 2.0
 PART_LOADED = (0.25, 0.75)
 
 
@@ -105,8 +108,9 @@ def main() -> int:
     parser.add_argument("--eval", type=Path, required=True, help="held-out `synth tiles` folder")
     parser.add_argument("--detector", type=Path, required=True, help="checkpoint whose boxes are scored")
     parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--repeats", type=int, default=4, help="windows per tanker per step (model.load_repeats)")
-    parser.add_argument("--lr", type=float, default=0.003)
+    parser.add_argument("--repeats", type=int, default=MODEL["load_repeats"],
+                        help="windows per tanker per step (model.load_repeats)")
+    parser.add_argument("--lr", type=float, default=MODEL["lr"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--length-jitter", type=float, help=f"ablation (default {load_head.LENGTH_JITTER})")
@@ -127,22 +131,24 @@ def main() -> int:
 
     detector, _ = load_checkpoint(args.detector)
     tankers = eval_tankers(args.eval, detector)
-    sources = [SceneSource.open(image, SCALING, UPSAMPLE_ABOVE_GSD_M) for image in read_dataset(args.train).images]
-    crops = TrainCrops(sources, CROP, detector.output_stride, SAMPLES, 0.1, (0.8, 1.25), True, AugmentConfig(),
-                       LOAD_MAX_GSD_M, args.seed)
+    sources = [SceneSource.open(image, SCALING, DATA["upsample_above_gsd_m"])
+               for image in read_dataset(args.train).images]
+    samples, batch = DATA["samples_per_epoch"], DATA["batch_size"]
+    crops = TrainCrops(sources, DATA["crop_size"], detector.output_stride, samples, DATA["background_crop_p"],
+                       tuple(DATA["scale_range"]), True, AugmentConfig(), MODEL["load_max_gsd_m"], args.seed)
     head = load_head.HullLoadHead(detector.in_channels)
-    optimizer = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=1e-4)
-    total_steps = args.epochs * math.ceil(SAMPLES / BATCH)
-    factor = functools.partial(warmup_cosine, warmup=min(WARMUP_STEPS, total_steps // 2), total=total_steps)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=MODEL["weight_decay"])
+    total_steps = args.epochs * math.ceil(samples / batch)
+    factor = functools.partial(warmup_cosine, warmup=min(MODEL["warmup_steps"], total_steps // 2), total=total_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     print(f"{'epoch':>5} {'time_s':>7} {'true boxes':>10} {'detected':>9} {'part-loaded':>11}  (tankers: "
           f"{sum(len(t[4]) for t in tankers)}, matched {sum(int(t[3].sum()) for t in tankers)}, "
           f"part-loaded {sum(int(t[5].sum()) for t in tankers)})")
     start = time.perf_counter()
     for epoch in range(args.epochs):
-        order = np.random.default_rng([args.seed, epoch]).permutation(SAMPLES)
-        for first in range(0, SAMPLES, BATCH):
-            items = [crops[epoch * SAMPLES + int(k)] for k in order[first:first + BATCH]]
+        order = np.random.default_rng([args.seed, epoch]).permutation(samples)
+        for first in range(0, samples, batch):
+            items = [crops[epoch * samples + int(k)] for k in order[first:first + batch]]
             image = torch.stack([it["image"] for it in items])
             labels = torch.stack([it["load"] for it in items]).repeat(1, args.repeats)
             if not bool((labels >= 0).any()):
