@@ -1,8 +1,8 @@
 """Benchmark: the hull-window load stage trained alone, and its accuracy on true and on detected boxes.
 
-The load stage (``models/load_head.py``) shares no weights with the detector, so it can be studied
+The load stage (``models/hull_window.py``) shares no weights with the detector, so it can be studied
 in minutes instead of a whole run: this trains a fresh stage on the same training crops, step for
-step as ``tankerwatch fit`` does (``load_repeats`` windows a tanker, AdamW, warm-up then cosine),
+step as ``tankerwatch fit`` does (``window_repeats`` windows a tanker, AdamW, warm-up then cosine),
 and prints, every ten epochs, its load accuracy over the tankers at GSD <= 2 m of held-out tiles
 twice: on their true boxes, and on the boxes a trained detector found for them (matched at IoU
 >= 0.5). The gap between the two is what the detector's box errors cost the load call. A third
@@ -40,7 +40,7 @@ from _common import cpu_description  # noqa: E402
 from tankerwatch.infer.formats import read_dataset  # noqa: E402
 from tankerwatch.infer.geometry import normalize_boxes, rotated_iou  # noqa: E402
 from tankerwatch.infer.scaling import Scaling  # noqa: E402
-from tankerwatch.models import load_head  # noqa: E402
+from tankerwatch.models import hull_window  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig  # noqa: E402
 from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
 from tankerwatch.train.datasets import SceneSource, TrainCrops  # noqa: E402
@@ -108,25 +108,25 @@ def main() -> int:
     parser.add_argument("--eval", type=Path, required=True, help="held-out `synth tiles` folder")
     parser.add_argument("--detector", type=Path, required=True, help="checkpoint whose boxes are scored")
     parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--repeats", type=int, default=MODEL["load_repeats"],
-                        help="windows per tanker per step (model.load_repeats)")
+    parser.add_argument("--repeats", type=int, default=MODEL["window_repeats"],
+                        help="windows per tanker per step (model.window_repeats)")
     parser.add_argument("--lr", type=float, default=MODEL["lr"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--length-jitter", type=float, help=f"ablation (default {load_head.LENGTH_JITTER})")
-    parser.add_argument("--width-jitter", type=float, help=f"ablation (default {load_head.WIDTH_JITTER})")
+    parser.add_argument("--length-jitter", type=float, help=f"ablation (default {hull_window.LENGTH_JITTER})")
+    parser.add_argument("--width-jitter", type=float, help=f"ablation (default {hull_window.WIDTH_JITTER})")
     parser.add_argument("--no-standardise", action="store_true", help="ablation: raw windows")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     if args.length_jitter is not None:
-        load_head.LENGTH_JITTER = args.length_jitter
+        hull_window.LENGTH_JITTER = args.length_jitter
     if args.width_jitter is not None:
-        load_head.WIDTH_JITTER = args.width_jitter
+        hull_window.WIDTH_JITTER = args.width_jitter
     if args.no_standardise:
-        load_head._standardise = lambda windows: windows
+        hull_window._standardise = lambda windows: windows
     print(f"CPU: {cpu_description()}; torch threads {args.threads}")
-    print(f"load stage alone: jitter length {load_head.LENGTH_JITTER}, width {load_head.WIDTH_JITTER}, "
+    print(f"load stage alone: jitter length {hull_window.LENGTH_JITTER}, width {hull_window.WIDTH_JITTER}, "
           f"standardised windows: {not args.no_standardise}; {args.epochs} epochs (SYNTHETIC data)")
 
     detector, _ = load_checkpoint(args.detector)
@@ -136,7 +136,7 @@ def main() -> int:
     samples, batch = DATA["samples_per_epoch"], DATA["batch_size"]
     crops = TrainCrops(sources, DATA["crop_size"], detector.output_stride, samples, DATA["background_crop_p"],
                        tuple(DATA["scale_range"]), True, AugmentConfig(), MODEL["load_max_gsd_m"], args.seed)
-    head = load_head.HullLoadHead(detector.in_channels)
+    head = hull_window.HullWindowHead(detector.in_channels)
     optimizer = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=MODEL["weight_decay"])
     total_steps = args.epochs * math.ceil(samples / batch)
     factor = functools.partial(warmup_cosine, warmup=min(MODEL["warmup_steps"], total_steps // 2), total=total_steps)
@@ -150,10 +150,10 @@ def main() -> int:
         for first in range(0, samples, batch):
             items = [crops[epoch * samples + int(k)] for k in order[first:first + batch]]
             image = torch.stack([it["image"] for it in items])
-            labels = torch.stack([it["load"] for it in items]).repeat(1, args.repeats)
+            labels = torch.stack([it["window_load"] for it in items]).repeat(1, args.repeats)
             if not bool((labels >= 0).any()):
                 continue
-            boxes = torch.stack([it["load_boxes"] for it in items]).repeat(1, args.repeats, 1)
+            boxes = torch.stack([it["window_boxes"] for it in items]).repeat(1, args.repeats, 1)
             logits = head(detector._prepare(image), boxes, valid=labels >= 0)
             loss = F.cross_entropy(logits[labels >= 0], labels[labels >= 0])
             optimizer.zero_grad()

@@ -44,15 +44,17 @@ def decode_boxes(reg: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, stride: 
 
 
 def decode_maps(maps: dict[str, torch.Tensor], image_h, image_w, stride: int, top_k: int, score_threshold: float,
-                load_logits_fn=None, quality_exponent: float = 0.0):
+                window_logits_fn=None, quality_exponent: float = 0.0):
     """Post-process raw head maps into the ONNX contract's five outputs.
 
     ``maps``: ``heatmap`` logits ``[N,1,h,w]``, ``reg`` ``[N,6,h,w]``, ``type_logits`` ``[N,2,h,w]``,
-    ``quality`` logits ``[N,1,h,w]`` when ``quality_exponent`` > 0, and, unless ``load_logits_fn``
+    ``quality`` logits ``[N,1,h,w]`` when ``quality_exponent`` > 0, and, unless ``window_logits_fn``
     is given, ``load_logits`` ``[N,2,h,w]`` read at the peaks.
-    ``load_logits_fn(boxes [N,k,5], keep [N,k] bool) -> [N,k,2]`` computes load logits from the
-    decoded boxes instead (the detector's hull-window head); rows where ``keep`` is False (below
-    ``score_threshold``) are zeroed afterwards, so it may skip them. ``image_h``/``image_w``: the unpadded input size;
+    ``window_logits_fn(boxes [N,k,5], keep [N,k] bool) -> (load [N,k,2], type [N,k,2])`` computes
+    logits from the decoded boxes instead (the detector's hull-window heads): load logits replace
+    the map's, type logits are added to the type map's at the peak (two readings of the same
+    question, one from a cell, one from the hull's window: their evidence multiplies). Rows where
+    ``keep`` is False (below ``score_threshold``) are zeroed afterwards, so it may skip them. ``image_h``/``image_w``: the unpadded input size;
     peaks whose cell centre lies in the padding are dropped. Returns ``(boxes [N,K,5], scores [N,K], type_probs [N,K,2],
     load_probs [N,K,2], count int64 [N])``.
     """
@@ -76,9 +78,14 @@ def decode_maps(maps: dict[str, torch.Tensor], image_h, image_w, stride: int, to
         return torch.gather(flat, 2, index[:, None, :].expand(-1, t.shape[1], -1)).permute(0, 2, 1)
 
     boxes = decode_boxes(gather(maps["reg"]), ix, iy, stride)
-    type_probs = torch.softmax(gather(maps["type_logits"]), dim=-1)
+    type_logits = gather(maps["type_logits"])
     keep = scores >= score_threshold
-    load_logits = load_logits_fn(boxes, keep) if load_logits_fn is not None else gather(maps["load_logits"])
+    if window_logits_fn is None:
+        load_logits = gather(maps["load_logits"])
+    else:
+        load_logits, window_type_logits = window_logits_fn(boxes, keep)
+        type_logits = type_logits + window_type_logits
+    type_probs = torch.softmax(type_logits, dim=-1)
     load_probs = torch.softmax(load_logits, dim=-1)
 
     keep_f = keep.to(scores.dtype)

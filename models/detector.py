@@ -5,7 +5,8 @@ any H, W (the graph pads to ``input_multiple`` = 32 itself, bottom/right, so coo
 unchanged). With ``decode = False`` the forward returns the raw head maps (a dict, for the loss);
 with ``decode = True`` it returns the ONNX contract's tuple ``(boxes f32 [N,K,5] in input pixels
 (cx, cy, length, width, angle in [-pi/2, pi/2)), scores f32 [N,K], type_probs f32 [N,K,2] over
-("tanker", "other"), load_probs f32 [N,K,2] over ("empty", "loaded") conditional on tanker,
+("tanker", "other") (the dense type map at the peak and the hull-window type head, their logits
+summed), load_probs f32 [N,K,2] over ("empty", "loaded") conditional on tanker,
 count int64 [N])``, rows sorted by score and padding rows zero.
 
 Vessel size range each configuration covers (length in pixels of the model's input):
@@ -31,7 +32,7 @@ from tankerwatch.infer.errors import ConfigError
 
 from .backbones import build_backbone
 from .decode import decode_maps
-from .load_head import HullLoadHead
+from .hull_window import HullWindowHead
 from .neck import TopDownFPN
 
 INPUT_MULTIPLE = 32
@@ -88,7 +89,8 @@ class OrientedDetector(nn.Module):
         self.heads = nn.ModuleDict({name: nn.Conv2d(head_channels, channels, 1)
                                     for name, channels in HEAD_OUTPUTS.items()})
         nn.init.constant_(self.heads["heatmap"].bias, HEATMAP_PRIOR_BIAS)
-        self.load_head = HullLoadHead(in_channels)
+        self.load_head = HullWindowHead(in_channels)
+        self.type_window_head = HullWindowHead(in_channels)
 
     def _prepare(self, image: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2], image.shape[-1]
@@ -100,17 +102,19 @@ class OrientedDetector(nn.Module):
         trunk = self.head_trunk(self.neck(self.backbone(x)))
         return {name: head(trunk) for name, head in self.heads.items()}
 
-    def forward(self, image: torch.Tensor, load_boxes: torch.Tensor | None = None,
-                load_valid: torch.Tensor | None = None):
-        """``decode`` False: the raw head maps (dict), plus ``load_logits [N, M, 2]`` of the hull
-        windows of ``load_boxes [N, M, 5]`` when given (training; ``load_valid [N, M]`` marks the
-        real boxes among padding). ``decode`` True: :meth:`detect`."""
+    def forward(self, image: torch.Tensor, window_boxes: torch.Tensor | None = None,
+                load_valid: torch.Tensor | None = None, type_valid: torch.Tensor | None = None):
+        """``decode`` False: the raw head maps (dict), plus ``load_logits`` and
+        ``window_type_logits`` ``[N, M, 2]`` of the hull windows of ``window_boxes [N, M, 5]`` when
+        given (training; ``load_valid`` / ``type_valid [N, M]`` mark the boxes each head learns
+        from, the others get logits 0). ``decode`` True: :meth:`detect`."""
         if self.decode:
             return self.detect(image)
         x = self._prepare(image)
         maps = self._head_maps(x)
-        if load_boxes is not None:
-            maps["load_logits"] = self.load_head(x, load_boxes, valid=load_valid)
+        if window_boxes is not None:
+            maps["load_logits"] = self.load_head(x, window_boxes, valid=load_valid)
+            maps["window_type_logits"] = self.type_window_head(x, window_boxes, valid=type_valid)
         return maps
 
     def raw_load_logits(self, image: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
@@ -120,26 +124,31 @@ class OrientedDetector(nn.Module):
 
     def detect(self, image: torch.Tensor):
         """The decoded tuple of the ONNX contract (see the module docstring): peaks and boxes from
-        the maps (:func:`tankerwatch.models.decode.decode_maps`), load state from each box's hull
-        window (:class:`tankerwatch.models.load_head.HullLoadHead`)."""
+        the maps (:func:`tankerwatch.models.decode.decode_maps`), load state and a second type
+        reading from each box's hull window (:class:`tankerwatch.models.hull_window.HullWindowHead`)."""
         h, w = image.shape[-2], image.shape[-1]
         x = self._prepare(image)
         maps = self._head_maps(x)
         return decode_maps(maps, h, w, self.output_stride, self.top_k, self.score_threshold,
-                           load_logits_fn=lambda boxes, keep: self._kept_load_logits(x, boxes, keep),
+                           window_logits_fn=lambda boxes, keep: self._kept_window_logits(x, boxes, keep),
                            quality_exponent=self.quality_exponent)
 
-    def _kept_load_logits(self, x: torch.Tensor, boxes: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """Load logits ``[N, K, 2]`` of the first ``max(count)`` rows, the others 0. Rows are sorted
-        by score, so the kept ones come first in every image, and the rest are zeroed after this:
-        their hull windows, typically nine in ten of ``top_k``, were most of the load stage's time.
+    def _kept_window_logits(self, x: torch.Tensor, boxes: torch.Tensor,
+                            keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Load and window-type logits ``[N, K, 2]`` of the first ``max(count)`` rows, the others 0.
+        Rows are sorted by score, so the kept ones come first in every image, and the rest are zeroed
+        after this: their hull windows, typically nine in ten of ``top_k``, were most of the window
+        heads' time.
         In the exported graph the row count is a data-dependent dimension (plain Slice and Pad)."""
         top_k = boxes.shape[1]
         rows = keep.sum(dim=1).max().clamp(min=1).item()  # one row at least: no empty convolutions
         torch._check(rows >= 1)
         torch._check(rows <= top_k)
-        logits = self.load_head(x, boxes[:, :rows])
-        return F.pad(logits, (0, 0, 0, top_k - rows))
+        windows = self.load_head.windows(x, boxes[:, :rows])  # sampled once for both heads
+        n, pad = boxes.shape[0], (0, 0, 0, top_k - rows)
+        load = self.load_head.classify_windows(windows).reshape(n, rows, 2)
+        vessel_type = self.type_window_head.classify_windows(windows).reshape(n, rows, 2)
+        return F.pad(load, pad), F.pad(vessel_type, pad)
 
 
 def build_detector(**config) -> OrientedDetector:

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tankerwatch.models.load_head import HullLoadHead  # noqa: E402
+from tankerwatch.models.hull_window import HullWindowHead  # noqa: E402
 from tankerwatch.train.calibration import MIN_SAMPLES, fit_temperature  # noqa: E402
 
 
@@ -34,7 +34,7 @@ def test_too_few_tankers_leave_the_temperature_at_one():
 
 def test_head_divides_by_temperature_in_eval_only():
     torch.manual_seed(0)
-    head = HullLoadHead(3, box_jitter=False).eval()
+    head = HullWindowHead(3, box_jitter=False).eval()
     x = torch.randn(1, 3, 128, 128)
     boxes = torch.tensor([[[64.0, 64.0, 80.0, 14.0, 0.3], [40.0, 50.0, 60.0, 10.0, -1.0]]])
     raw = head(x, boxes)

@@ -140,3 +140,25 @@ def test_detect_skips_the_hull_windows_of_discarded_rows_without_changing_kept_o
         n = int(count[b])
         torch.testing.assert_close(load_probs[b, :n], every_row[b, :n], rtol=1e-5, atol=1e-6)
         assert torch.all(load_probs[b, n:] == 0)
+
+
+def test_type_probabilities_add_the_hull_window_type_logits_to_the_type_map():
+    """The exported ``type_probs`` is softmax(type map at the peak + window type head): a window
+    head that says +3 for tanker moves every kept row's log-odds of tanker by exactly 3."""
+    torch.manual_seed(1)
+    model = build_detector(backbone="tiny", output_stride=4, fpn_channels=8, head_channels=8, top_k=10,
+                           score_threshold=0.0).eval()
+    image = torch.randint(0, 255, (1, 3, 64, 64), dtype=torch.uint8)
+    last = model.type_window_head.classifier[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+        _, _, map_only, _, count = model.detect(image)
+        last.bias.copy_(torch.tensor([3.0, 0.0]))
+        _, _, combined, _, _ = model.detect(image)
+    n = int(count[0])
+    assert n > 0
+    log_odds = lambda p: torch.log(p[..., 0]) - torch.log(p[..., 1])  # noqa: E731
+    torch.testing.assert_close(log_odds(combined[0, :n]) - log_odds(map_only[0, :n]), torch.full((n,), 3.0),
+                               rtol=1e-4, atol=1e-4)
+

@@ -44,9 +44,9 @@ from .targets import vessel_classes
 
 CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # 2: the detector gained its quality head; version-1 weights lack it. 3: the load stage's hull
-# windows span 2.5 beams, not 4 (models/load_head.ACROSS_SPAN, not stored in the weights): a
-# version-2 load stage would load cleanly and misread every window.
-CHECKPOINT_FORMAT_VERSION = 3
+# windows span 2.5 beams, not 4 (models/hull_window.ACROSS_SPAN, not stored in the weights): a
+# version-2 load stage would load cleanly and misread every window. 4: a hull-window type head.
+CHECKPOINT_FORMAT_VERSION = 4
 # Figures logged per epoch (the JSON file has them all, per GSD band too).
 LOGGED_FIGURES = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", "load_accuracy",
                   "load_macro_f1", "load_coverage", "load_accuracy_covered", "load_ece",
@@ -92,7 +92,7 @@ class TankerwatchModule(L.LightningModule):
                  loss_weights: dict[str, float] | None = None, type_class_weights: list[float] | None = None,
                  load_class_weights: list[float] | None = None,
                  load_uncertain_band: tuple[float, float] = (0.3, 0.7), load_max_gsd_m: float = 3.0,
-                 load_repeats: int = 1, ema_decay: float | None = None):
+                 window_repeats: int = 1, ema_decay: float | None = None):
         """Model options: see :class:`tankerwatch.models.OrientedDetector` (``weights``: an opt-in
         torchvision weight enum name, e.g. ``ResNet18_Weights.IMAGENET1K_V1``, which downloads).
         ``loss_weights``: :class:`~tankerwatch.train.losses.LossWeights` fields.
@@ -100,8 +100,9 @@ class TankerwatchModule(L.LightningModule):
         weights against class imbalance (the crop sampler balances classes too).
         ``load_uncertain_band`` / ``load_max_gsd_m``: where a load call is 'uncertain' (stored in
         the checkpoint for ``detect``; the load loss is masked above ``load_max_gsd_m``).
-        ``load_repeats``: hull windows per labelled tanker per step, each with its own box jitter and
-        flips (a crop holds only a few tankers, so the load stage otherwise sees few windows a step).
+        ``window_repeats``: hull windows per load-labelled tanker per step for the load head, each
+        with its own box jitter and flips (a crop holds only a few tankers, so the load head
+        otherwise sees few windows a step); the type head reads one window per vessel.
         ``ema_decay``: keep an exponential moving average of the weights (decay ramped up from 0 as
         in ``(1 + n) / (10 + n)``); validation, test, checkpoint selection and export then use it."""
         super().__init__()
@@ -122,8 +123,8 @@ class TankerwatchModule(L.LightningModule):
                 raise ConfigError(f"model.{name} needs 2 numbers, got {value}")
             self.register_buffer(name, None if value is None else torch.tensor(value, dtype=torch.float32),
                                  persistent=False)
-        if load_repeats < 1:
-            raise ConfigError(f"model.load_repeats must be >= 1, got {load_repeats}")
+        if window_repeats < 1:
+            raise ConfigError(f"model.window_repeats must be >= 1, got {window_repeats}")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
             raise ConfigError(f"model.ema_decay must lie in (0, 1), got {ema_decay}")
         self.ema = None if ema_decay is None else AveragedModel(self.model, avg_fn=_ramped_ema(ema_decay),
@@ -157,11 +158,15 @@ class TankerwatchModule(L.LightningModule):
         return self.model if self.ema is None else self.ema.module
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        repeats = self.hparams.load_repeats
-        targets = {**batch, "load": batch["load"].repeat(1, repeats)}
+        repeats = self.hparams.window_repeats
+        # Only the load-labelled windows are repeated: the type head learns from every vessel, a few
+        # times as many windows, and is not short of them.
+        window_load = batch["window_load"].repeat(1, repeats)
+        window_type = torch.cat([batch["window_type"], torch.full_like(window_load[:, batch["window_type"].shape[1]:], -1)], dim=1)
+        targets = {**batch, "window_load": window_load, "window_type": window_type}
         image = batch["image"].contiguous(memory_format=torch.channels_last)
-        maps = self.model(image, load_boxes=batch["load_boxes"].repeat(1, repeats, 1),
-                          load_valid=targets["load"] >= 0)
+        maps = self.model(image, window_boxes=batch["window_boxes"].repeat(1, repeats, 1),
+                          load_valid=window_load >= 0, type_valid=window_type >= 0)
         losses = detection_loss(maps, targets, self.loss_weights, self.type_class_weights, self.load_class_weights)
         if not torch.isfinite(losses["total"]):
             bad = ", ".join(k for k, v in losses.items() if not torch.isfinite(v))

@@ -1,7 +1,8 @@
 """The detector's training loss: focal loss on the centre heatmap, L1 on box regression around
 peak cells (weighted by ``reg_weight``, one unit per vessel: ``train/targets.py``) plus a Gaussian
 KL-divergence box term on the same cells, class-weighted cross-entropy on vessel type where
-labelled, and on load state from the hull-window head's logits for the crop's load-labelled boxes.
+labelled, both on the type map and on the hull-window type head's logits, and on load state from
+the hull-window load head's logits for the crop's load-labelled boxes.
 
 Why the KL term: L1 on offsets in cells weighs a quarter-cell miss the same for a 4 px skiff and a
 200 px tanker, yet it costs the skiff most of its IoU. Modelling each box as a Gaussian (mean = the
@@ -41,6 +42,7 @@ class LossWeights:
     box_kld: float = 1.0
     quality: float = 1.0
     vessel_type: float = 1.0
+    window_type: float = 1.0
     load: float = 1.0
 
 
@@ -68,11 +70,13 @@ def detection_loss(maps: dict[str, torch.Tensor], targets: dict[str, torch.Tenso
     box_kld = box_kld_loss(maps["reg"], targets["reg"], targets["reg_weight"]) / vessels
     quality = quality_loss(maps["quality"], maps["reg"], targets["reg"], targets["reg_weight"]) / vessels
     vessel_type = _masked_ce(maps["type_logits"], targets["type"], type_class_weights)
-    load = _masked_ce(maps["load_logits"], targets["load"], load_class_weights, channels_last=True)
+    window_type = _masked_ce(maps["window_type_logits"], targets["window_type"], type_class_weights, channels_last=True)
+    load = _masked_ce(maps["load_logits"], targets["window_load"], load_class_weights, channels_last=True)
     total = (weights.heatmap * heat + weights.offset * offset + weights.size * size + weights.angle * angle
-             + weights.box_kld * box_kld + weights.quality * quality + weights.vessel_type * vessel_type + weights.load * load)
+             + weights.box_kld * box_kld + weights.quality * quality + weights.vessel_type * vessel_type
+             + weights.window_type * window_type + weights.load * load)
     return {"total": total, "heatmap": heat, "offset": offset, "size": size, "angle": angle,
-            "box_kld": box_kld, "quality": quality, "type": vessel_type, "load": load}
+            "box_kld": box_kld, "quality": quality, "type": vessel_type, "window_type": window_type, "load": load}
 
 
 def box_kld_loss(pred_reg: torch.Tensor, target_reg: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -11,10 +11,10 @@ cells is weighted by the vessel's Gaussian value there, normalised so every vess
 1 (``reg_weight``); a cell two vessels share goes to the one whose Gaussian is higher there (the
 smaller vessel on a tie). Type classes are written on the same 3 x 3 cells, -1 where unknown.
 
-Load state is learnt from hull windows (``models/load_head.py``), not from the maps: each training
-crop lists up to ``MAX_LOAD_BOXES`` boxes with a known load (:func:`hull_load_targets`). Load is -1
-where the image's GSD is above ``load_max_gsd_m`` (the cue is not in the pixels there, so nothing is
-learnt from it).
+Load state is learnt from hull windows (``models/hull_window.py``), not from the maps, and type
+from both: each training crop lists up to ``MAX_WINDOW_BOXES`` boxes with a known type or load
+(:func:`hull_window_targets`). Load is -1 where the image's GSD is above ``load_max_gsd_m`` (the
+cue is not in the pixels there, so nothing is learnt from it).
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ MIN_SIGMA = 0.5
 SIGMA_PER_CELL = 0.15
 # Gaussian values below this do not earn a regression target (a 3 x 3 corner of the smallest vessel).
 MIN_REG_GAUSSIAN = 0.01
-# Load-labelled boxes per training crop given to the hull-window head (crops hold a few vessels).
-MAX_LOAD_BOXES = 8
+# Labelled boxes per training crop given to the hull-window heads (a 256 px crop holds a few
+# vessels; a crowded berth more, of which the load-labelled ones are kept first).
+MAX_WINDOW_BOXES = 12
 # A box side below this many pixels would give log(0): the smallest label a mask can give is 1 px.
 MIN_SIDE_PX = 1.0
 
@@ -107,18 +108,26 @@ def _normalise_per_vessel(weight: np.ndarray, owner: np.ndarray) -> np.ndarray:
     return out
 
 
-def hull_load_targets(boxes: np.ndarray, loads: np.ndarray, crop_size: int) -> dict[str, np.ndarray]:
-    """Fixed-size load targets for the hull-window head: ``load_boxes [MAX_LOAD_BOXES, 5]`` f32 and
-    ``load [MAX_LOAD_BOXES]`` int64 (-1 = padding), for boxes with a known load whose centre lies in
-    the crop (the first ``MAX_LOAD_BOXES`` of them)."""
-    load_boxes = np.zeros((MAX_LOAD_BOXES, 5), np.float32)
-    load = np.full(MAX_LOAD_BOXES, IGNORE, np.int64)
+def hull_window_targets(boxes: np.ndarray, types: np.ndarray, loads: np.ndarray,
+                        crop_size: int) -> dict[str, np.ndarray]:
+    """Fixed-size targets for the hull-window heads: ``window_boxes [MAX_WINDOW_BOXES, 5]`` f32,
+    ``window_load`` and ``window_type [MAX_WINDOW_BOXES]`` int64 (-1 = unknown or padding), for
+    boxes whose centre lies in the crop and whose type or load is known. Load-labelled boxes come
+    first: when a crop holds more than ``MAX_WINDOW_BOXES`` vessels, the load head's few examples
+    are the ones kept."""
+    window_boxes = np.zeros((MAX_WINDOW_BOXES, 5), np.float32)
+    window_load = np.full(MAX_WINDOW_BOXES, IGNORE, np.int64)
+    window_type = np.full(MAX_WINDOW_BOXES, IGNORE, np.int64)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
+    types, loads = np.asarray(types, np.int64), np.asarray(loads, np.int64)
     inside = (boxes[:, 0] >= 0) & (boxes[:, 0] < crop_size) & (boxes[:, 1] >= 0) & (boxes[:, 1] < crop_size)
-    chosen = np.flatnonzero(inside & (np.asarray(loads) >= 0))[:MAX_LOAD_BOXES]
-    load_boxes[: len(chosen)] = boxes[chosen]
-    load[: len(chosen)] = np.asarray(loads)[chosen]
-    return {"load_boxes": load_boxes, "load": load}
+    with_load = np.flatnonzero(inside & (loads >= 0))
+    type_only = np.flatnonzero(inside & (loads < 0) & (types >= 0))
+    chosen = np.concatenate([with_load, type_only])[:MAX_WINDOW_BOXES]
+    window_boxes[: len(chosen)] = boxes[chosen]
+    window_load[: len(chosen)] = loads[chosen]
+    window_type[: len(chosen)] = types[chosen]
+    return {"window_boxes": window_boxes, "window_load": window_load, "window_type": window_type}
 
 
 def _oriented_gaussian(rows: slice, cols: slice, i: int, j: int, length_cells: float, width_cells: float,

@@ -1,22 +1,27 @@
-"""Load state from a hull-aligned window: how an analyst reads freeboard.
+"""Hull-aligned windows, classified by small CNNs: how an analyst reads freeboard and hull type.
 
 The cues that separate a tanker in ballast from a laden one sit along and beside the hull: the
 width of the hull's shadow on the water (freeboard x cot(sun elevation)), the strip of hull side an
 off-nadir view shows (freeboard x tan(view zenith)) with its red antifouling band, and the bulbous
 bow breaking the surface ahead of the stem. A dense per-cell classifier has to learn them at every
-orientation from a single centre cell, which a small CPU-trained network does not manage. This
-head instead resamples, for each box, a window aligned with the hull (``ALONG_SPAN`` x length along
-the long axis, ``ACROSS_SPAN`` x width across it: the bow and, for most sun elevations, the whole
-shadow are inside) from the normalised input image with ``grid_sample`` (ONNX
-GridSample: plain ops, dynamic sizes), standardises it (its own mean and spread taken away, so
-what is left is the geometry of shadow, hull side and deck, not the scene's brightness), and
-classifies it with a small CNN.
+orientation from a single centre cell, which a small CPU-trained network does not manage. A
+:class:`HullWindowHead` instead resamples, for each box, a window aligned with the hull
+(``ALONG_SPAN`` x length along the long axis, ``ACROSS_SPAN`` x width across it: the bow and, for
+most sun elevations, the whole shadow are inside) from the normalised input image with
+``grid_sample`` (ONNX GridSample: plain ops, dynamic sizes), standardises it (its own mean and
+spread taken away, so what is left is the geometry of shadow, hull side and deck, not the scene's
+brightness), and classifies it with a small CNN.
+
+The detector keeps two such heads on the same windows, each with its own weights: load state
+(empty, loaded) and vessel type (tanker, other). The second refines the dense type map, which reads
+one centre cell: a small tanker and a barge differ in the deck's pipework, catwalk and house, all
+laid out along the hull, which the canonical frame shows at one orientation.
 
 Frames: boxes are ``[cx, cy, length, width, angle]`` in input pixels of the unpadded image (the
 project's convention, angle of the long axis from +x towards +y). Window row r, column c samples
 the point ``centre + u * along_offset + v * across_offset`` with ``u = (cos a, sin a)``,
 ``v = (-sin a, cos a)``. Which end is the bow is unknown (angle folds heading), so training flips
-windows along and across at random: the head learns cues in either orientation.
+windows along and across at random: the heads learn cues in either orientation.
 """
 
 from __future__ import annotations
@@ -73,11 +78,12 @@ def _conv(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-class HullLoadHead(nn.Module):
-    """``forward(x [N,C,Hp,Wp] normalised and padded, boxes [N,K,5]) -> logits [N,K,2]`` over
-    ("empty", "loaded"). With ``box_jitter`` the boxes are perturbed in training (the constants
-    above). Outside training the logits are divided by the temperature ``exp(log_temperature)``
-    (a buffer, so it travels in checkpoints and the exported graph)."""
+class HullWindowHead(nn.Module):
+    """``forward(x [N,C,Hp,Wp] normalised and padded, boxes [N,K,5]) -> logits [N,K,2]`` over two
+    classes (the detector's load head: "empty", "loaded"; its type head: "tanker", "other"). With
+    ``box_jitter`` the boxes are perturbed in training (the constants above). Outside training
+    the logits are divided by the temperature ``exp(log_temperature)`` (a buffer, so it travels in
+    checkpoints and the exported graph)."""
 
     def __init__(self, in_channels: int, channels: tuple[int, ...] = (16, 32, 48, 64), box_jitter: bool = True):
         super().__init__()
@@ -92,7 +98,8 @@ class HullLoadHead(nn.Module):
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.2),
                                         nn.Linear(cin * (WINDOW_HW[0] // shrink) * (WINDOW_HW[1] // shrink), 2))
         self.box_jitter = box_jitter
-        # Temperature scaling (train/calibration.py), fitted on validation tankers; 0 = T of 1.
+        # Temperature scaling (train/calibration.py), fitted on validation tankers for the load
+        # head; 0 = T of 1, which the type head keeps.
         self.register_buffer("log_temperature", torch.zeros(()))
 
     def sampling_grid(self, boxes: torch.Tensor, height, width) -> torch.Tensor:
@@ -140,13 +147,18 @@ class HullLoadHead(nn.Module):
             boxes = self._jitter(boxes)
         windows = self.windows(x, boxes)
         if valid is None:
-            logits = self._classify(windows)
-        else:
-            chosen = valid.reshape(-1)
-            logits = windows.new_zeros(n * k, 2)
-            if bool(chosen.any()):
-                logits[chosen] = self._classify(windows[chosen])
-        logits = logits.reshape(n, k, 2)
+            return self.classify_windows(windows, calibrated).reshape(n, k, 2)
+        chosen = valid.reshape(-1)
+        logits = windows.new_zeros(n * k, 2)
+        if bool(chosen.any()):
+            logits[chosen] = self.classify_windows(windows[chosen], calibrated)
+        return logits.reshape(n, k, 2)
+
+    def classify_windows(self, windows: torch.Tensor, calibrated: bool = True) -> torch.Tensor:
+        """Logits ``[M, 2]`` of windows ``[M, C, rows, cols]`` from :meth:`windows` (which depend on
+        the boxes and this module's constants, not on weights: heads of one detector can share
+        them); outside training divided by the temperature unless ``calibrated`` is False."""
+        logits = self._classify(windows)
         if calibrated and not self.training:
             logits = logits * torch.exp(-self.log_temperature)
         return logits

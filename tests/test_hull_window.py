@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tankerwatch.models.load_head import ALONG_SPAN, WINDOW_HW, HullLoadHead  # noqa: E402
+from tankerwatch.models.hull_window import ALONG_SPAN, WINDOW_HW, HullWindowHead  # noqa: E402
 
 
 def _coordinate_image(h: int, w: int) -> torch.Tensor:
@@ -20,7 +20,7 @@ def _coordinate_image(h: int, w: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("angle", [0.0, 0.6, -1.2])
 def test_window_runs_along_the_hull(angle):
-    head = HullLoadHead(in_channels=2).eval()
+    head = HullWindowHead(in_channels=2).eval()
     box = torch.tensor([[[60.0, 50.0, 40.0, 8.0, angle]]])
     window = head.windows(_coordinate_image(100, 120), box)[0]  # [2, rows, cols]
     rows, cols = WINDOW_HW
@@ -34,7 +34,7 @@ def test_window_runs_along_the_hull(angle):
 
 
 def test_logits_per_box_and_training_flips_do_not_change_shapes():
-    head = HullLoadHead(in_channels=3)
+    head = HullWindowHead(in_channels=3)
     x = torch.randn(2, 3, 64, 96)
     boxes = torch.tensor([[20.0, 20.0, 30.0, 6.0, 0.2]]).repeat(2, 5, 1)
     assert head(x, boxes).shape == (2, 5, 2)
@@ -46,7 +46,7 @@ def test_brightness_and_contrast_of_the_scene_do_not_change_the_call():
     """The stage reads geometry: a hazier, darker or differently scaled scene (every pixel moved by
     the same gain and offset) gives the same logits for hulls inside the image."""
     torch.manual_seed(0)
-    head = HullLoadHead(in_channels=3).eval()
+    head = HullWindowHead(in_channels=3).eval()
     x = torch.randn(1, 3, 96, 128)
     boxes = torch.tensor([[[50.0, 48.0, 40.0, 8.0, 0.4], [80.0, 40.0, 30.0, 6.0, -0.3]]])
     torch.testing.assert_close(head(x * 0.4 - 1.5, boxes), head(x, boxes), atol=1e-4, rtol=1e-4)
@@ -56,7 +56,7 @@ def test_brightness_and_contrast_of_the_scene_do_not_change_the_call():
 def test_padding_boxes_do_not_touch_the_real_windows_in_training():
     """Batch-norm statistics come from the labelled windows alone: a crop's padding rows (zero
     boxes) would otherwise fill them with blank windows."""
-    head = HullLoadHead(in_channels=3, box_jitter=False).train()
+    head = HullWindowHead(in_channels=3, box_jitter=False).train()
     x = torch.randn(1, 3, 64, 96)
     real = torch.tensor([[[30.0, 30.0, 40.0, 8.0, 0.3], [60.0, 40.0, 30.0, 6.0, -0.5]]])
     padded = torch.cat([real, torch.zeros(1, 6, 5)], dim=1)
