@@ -54,9 +54,10 @@ def decode_maps(maps: dict[str, torch.Tensor], image_h, image_w, stride: int, to
     logits from the decoded boxes instead (the detector's hull-window heads): load logits replace
     the map's, type logits are added to the type map's at the peak (two readings of the same
     question, one from a cell, one from the hull's window: their evidence multiplies). Rows where
-    ``keep`` is False (below ``score_threshold``) are zeroed afterwards, so it may skip them. ``image_h``/``image_w``: the unpadded input size;
-    peaks whose cell centre lies in the padding are dropped. Returns ``(boxes [N,K,5], scores [N,K], type_probs [N,K,2],
-    load_probs [N,K,2], count int64 [N])``.
+    ``keep`` is False (below ``score_threshold``) are zeroed afterwards, so it may skip them.
+    ``image_h``/``image_w``: the unpadded input size; peaks whose cell centre lies in the padding
+    are dropped. Returns ``(boxes [N,K,5], scores [N,K], type_probs [N,K,2], load_probs [N,K,2],
+    count int64 [N])``.
     """
     heat = torch.sigmoid(maps["heatmap"])
     n, _, h, w = heat.shape

@@ -162,7 +162,8 @@ class TankerwatchModule(L.LightningModule):
         # Only the load-labelled windows are repeated: the type head learns from every vessel, a few
         # times as many windows, and is not short of them.
         window_load = batch["window_load"].repeat(1, repeats)
-        window_type = torch.cat([batch["window_type"], torch.full_like(window_load[:, batch["window_type"].shape[1]:], -1)], dim=1)
+        unrepeated = batch["window_type"].shape[1]
+        window_type = torch.cat([batch["window_type"], torch.full_like(window_load[:, unrepeated:], -1)], dim=1)
         targets = {**batch, "window_load": window_load, "window_type": window_type}
         image = batch["image"].contiguous(memory_format=torch.channels_last)
         maps = self.model(image, window_boxes=batch["window_boxes"].repeat(1, repeats, 1),
