@@ -40,7 +40,7 @@ from tankerwatch.models import build_detector
 
 from .calibration import fit_temperature
 from .losses import LossWeights, detection_loss
-from .targets import vessel_classes
+from .targets import IGNORE, vessel_classes
 
 CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # 2: the detector gained its quality head; version-1 weights lack it. 3: the load stage's hull
@@ -163,7 +163,7 @@ class TankerwatchModule(L.LightningModule):
         # times as many windows, and is not short of them.
         window_load = batch["window_load"].repeat(1, repeats)
         unrepeated = batch["window_type"].shape[1]
-        window_type = torch.cat([batch["window_type"], torch.full_like(window_load[:, unrepeated:], -1)], dim=1)
+        window_type = torch.cat([batch["window_type"], torch.full_like(window_load[:, unrepeated:], IGNORE)], dim=1)
         targets = {**batch, "window_load": window_load, "window_type": window_type}
         image = batch["image"].contiguous(memory_format=torch.channels_last)
         maps = self.model(image, window_boxes=batch["window_boxes"].repeat(1, repeats, 1),
