@@ -1,7 +1,7 @@
 """Colour-only load-state baseline on synthetic tiles: balanced accuracy overall and by GSD.
 
 Generates tiles through the real CLI (``tankerwatch synth tiles``), fits the colour classifier of
-``tankerwatch.infer.baseline_colour`` on the train split and scores it on val, then on both held-out
+``tankerwatch.infer.evaluation.colour_baseline`` on the train split and scores it on val, then on both held-out
 splits (val + test) overall and by GSD, for more tankers per figure. CONVENTIONS.md caps the figure
 at 0.65; above it the generator leaks load state through colour.
 
@@ -17,8 +17,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tankerwatch.infer.baseline_colour import BASELINE_MAX_BALANCED_ACCURACY, evaluate_colour_baseline
-from tankerwatch.infer.formats import read_dataset
+from tankerwatch.infer.evaluation.colour_baseline import (
+    BASELINE_MAX_BALANCED_ACCURACY,
+    evaluate_colour_baseline,
+)
+from tankerwatch.infer.formats.dataset import read_dataset
 
 
 def cpu_description() -> str:

@@ -49,7 +49,7 @@ def build_model(config_path: Path, checkpoint: Path | None):
 
 
 def time_model(path: Path, size: int, threads: int, repeats: int, device: str) -> tuple[float, float, float, str]:
-    from tankerwatch.infer.onnx_model import OnnxDetector
+    from tankerwatch.infer.runtime.onnx_model import OnnxDetector
 
     detector = OnnxDetector(path, device=device, threads=threads)
     rng = np.random.default_rng(0)

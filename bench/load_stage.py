@@ -37,9 +37,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description  # noqa: E402
 
-from tankerwatch.infer.formats import read_dataset  # noqa: E402
-from tankerwatch.infer.geometry import normalize_boxes, rotated_iou  # noqa: E402
-from tankerwatch.infer.scaling import Scaling  # noqa: E402
+from tankerwatch.infer.core.boxes import normalize_boxes, rotated_iou  # noqa: E402
+from tankerwatch.infer.formats.dataset import read_dataset  # noqa: E402
+from tankerwatch.infer.runtime.scaling import Scaling  # noqa: E402
 from tankerwatch.models import hull_window  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig  # noqa: E402
 from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402

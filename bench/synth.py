@@ -23,9 +23,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description  # noqa: E402
 
-from tankerwatch.infer.synth_scene import SceneSettings, write_scene  # noqa: E402
-from tankerwatch.infer.synth_tiles import TileSettings, render_tile, write_tiles  # noqa: E402
-from tankerwatch.infer.synth_vessels import ShipGeometry  # noqa: E402
+from tankerwatch.infer.synth.scene import SceneSettings, write_scene  # noqa: E402
+from tankerwatch.infer.synth.tiles import TileSettings, render_tile, write_tiles  # noqa: E402
+from tankerwatch.infer.synth.vessels import ShipGeometry  # noqa: E402
 
 # (row title, GSD range) of the contact sheet; each row shows an empty tanker, a loaded one, a
 # distractor and a whole tile at that GSD.

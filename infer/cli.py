@@ -14,19 +14,19 @@ import sys
 import traceback
 
 from . import __version__
-from .errors import EXIT_BAD_INPUT, TankerwatchError
+from .core.errors import EXIT_BAD_INPUT, TankerwatchError
 
 # name -> (module, one-line help). Train-side modules need the `train` extra.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "check-labels": ("tankerwatch.infer.cmd_check_labels", "validate a labelled dataset and print its statistics"),
-    "convert": ("tankerwatch.infer.cmd_convert", "convert a labelled dataset from one format to another"),
-    "synth": ("tankerwatch.infer.cmd_synth", "generate synthetic port imagery with exact ground truth"),
-    "fit": ("tankerwatch.train.cli", "train a detector from a YAML config (LightningCLI)"),
-    "validate": ("tankerwatch.train.cli", "evaluate a checkpoint on the validation split (LightningCLI)"),
-    "test": ("tankerwatch.train.cli", "evaluate a checkpoint on the test split (LightningCLI)"),
-    "export": ("tankerwatch.train.cmd_export", "export a checkpoint to one self-describing ONNX file"),
-    "detect": ("tankerwatch.infer.cmd_detect", "run an ONNX model on images or whole scenes"),
-    "report": ("tankerwatch.infer.cmd_report", "terminal activity report over dated detections"),
+    "check-labels": ("tankerwatch.infer.commands.check_labels", "validate a labelled dataset and print its statistics"),
+    "convert": ("tankerwatch.infer.commands.convert", "convert a labelled dataset from one format to another"),
+    "synth": ("tankerwatch.infer.commands.synth", "generate synthetic port imagery with exact ground truth"),
+    "fit": ("tankerwatch.train.lightning_cli", "train a detector from a YAML config (LightningCLI)"),
+    "validate": ("tankerwatch.train.lightning_cli", "evaluate a checkpoint on the validation split (LightningCLI)"),
+    "test": ("tankerwatch.train.lightning_cli", "evaluate a checkpoint on the test split (LightningCLI)"),
+    "export": ("tankerwatch.train.export_command", "export a checkpoint to one self-describing ONNX file"),
+    "detect": ("tankerwatch.infer.commands.detect", "run an ONNX model on images or whole scenes"),
+    "report": ("tankerwatch.infer.commands.report", "terminal activity report over dated detections"),
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test")
 TRAIN_EXTRA_HINT = "pip install 'tankerwatch[train]' (torch==2.14.1 torchvision==0.29.1 first; see README)"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tankerwatch.infer.errors import ConfigError
+from tankerwatch.infer.core.errors import ConfigError
 
 BACKBONES = ("tiny", "small", "resnet18", "resnet34", "resnet50")
 # Custom plain conv nets: stage widths at strides 2..32.

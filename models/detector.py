@@ -1,6 +1,6 @@
 """The oriented vessel detector: backbone -> top-down FPN -> CenterNet-style heads at one stride.
 
-Input: ``[N, C, H, W]`` uint8 (or float 0..255), the scaled image of ``tankerwatch.infer.scaling``;
+Input: ``[N, C, H, W]`` uint8 (or float 0..255), the scaled image of ``tankerwatch.infer.runtime.scaling``;
 any H, W (the graph pads to ``input_multiple`` = 32 itself, bottom/right, so coordinates are
 unchanged). With ``decode = False`` the forward returns the raw head maps (a dict, for the loss);
 with ``decode = True`` it returns the ONNX contract's tuple ``(boxes f32 [N,K,5] in input pixels
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tankerwatch.infer.errors import ConfigError
+from tankerwatch.infer.core.errors import ConfigError
 
 from .backbones import build_backbone
 from .decode import decode_maps

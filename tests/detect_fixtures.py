@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType
+from tankerwatch.infer.core.labels import LabelledImage, LoadState, Vessel, VesselType
 from tankerwatch.models.decode import decode_maps
 
 # Fixed scaling: 8-bit rasters reach the model unchanged, so the colour code survives.

@@ -9,7 +9,7 @@ import shapely
 from affine import Affine
 from rasterio.crs import CRS
 
-from tankerwatch.infer.detection_file import Detection, write_detection_files
+from tankerwatch.infer.runtime.detection_file import Detection, write_detection_files
 
 UTM53 = CRS.from_epsg(32653)  # the synthetic terminal near Vostochny
 ORIGIN = (398_000.0, 4_735_000.0)  # easting, northing of the top-left corner

@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from tankerwatch.infer.atomic import atomic_path, atomic_write_text
-from tankerwatch.infer.errors import TankerwatchError
+from tankerwatch.infer.core.atomic import atomic_path, atomic_write_text
+from tankerwatch.infer.core.errors import TankerwatchError
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):

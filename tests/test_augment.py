@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("albumentations")
 
-from tankerwatch.infer.geometry import box_corners, mask_to_box, rotated_iou  # noqa: E402
+from tankerwatch.infer.core.boxes import box_corners, mask_to_box, rotated_iou  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig, augment, build_augmentation  # noqa: E402
 
 GEOMETRY_ONLY = AugmentConfig(flip_p=0.5, rotate90_p=0.5, rotate_p=1.0, brightness_contrast_p=0, gamma_p=0,

@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tankerwatch.infer.baseline_colour import (
+from tankerwatch.infer.core.boxes import box_corners
+from tankerwatch.infer.core.labels import LabelledImage, LoadState, Vessel, VesselType
+from tankerwatch.infer.evaluation.colour_baseline import (
     BASELINE_MAX_BALANCED_ACCURACY,
     LogisticRegression,
     balanced_accuracy,
     evaluate_colour_baseline,
     pixels_in_box,
 )
-from tankerwatch.infer.formats import read_dataset
-from tankerwatch.infer.geometry import box_corners
-from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType
+from tankerwatch.infer.formats.dataset import read_dataset
 
 TANKERWATCH = Path(sys.executable).with_name("tankerwatch")
 

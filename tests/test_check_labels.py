@@ -12,8 +12,8 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 from tankerwatch.infer.cli import main
-from tankerwatch.infer.formats import write_splits
-from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType
+from tankerwatch.infer.core.labels import LabelledImage, LoadState, Vessel, VesselType
+from tankerwatch.infer.formats.dataset import write_splits
 
 
 def dota_folder(root, lines_by_stem, size=(40, 30)):

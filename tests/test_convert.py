@@ -10,9 +10,9 @@ import rasterio
 from rasterio.transform import from_origin
 
 from tankerwatch.infer.cli import main
-from tankerwatch.infer.formats import read_dataset, write_splits
-from tankerwatch.infer.geometry import rotated_iou
-from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType
+from tankerwatch.infer.core.boxes import rotated_iou
+from tankerwatch.infer.core.labels import LabelledImage, LoadState, Vessel, VesselType
+from tankerwatch.infer.formats.dataset import read_dataset, write_splits
 
 FORMATS = ("dota", "yolo-obb", "coco", "geojson")
 

@@ -20,13 +20,13 @@ from PIL import Image
 from pyproj import Geod
 
 from tankerwatch.infer.cli import main
-from tankerwatch.infer.cmd_detect import DEFAULT_MIN_SCORE
-from tankerwatch.infer.detect import plan_tiles, run_tiles
-from tankerwatch.infer.detection_file import read_detection_file
-from tankerwatch.infer.formats import write_dataset
-from tankerwatch.infer.geo import pixels_to_lonlat
-from tankerwatch.infer.onnx_model import OnnxDetector
-from tankerwatch.infer.raster import inspect_raster, read_decimated
+from tankerwatch.infer.commands.detect import DEFAULT_MIN_SCORE
+from tankerwatch.infer.core.georef import pixels_to_lonlat
+from tankerwatch.infer.formats.dataset import write_dataset
+from tankerwatch.infer.runtime.detect import plan_tiles, run_tiles
+from tankerwatch.infer.runtime.detection_file import read_detection_file
+from tankerwatch.infer.runtime.onnx_model import OnnxDetector
+from tankerwatch.infer.runtime.raster import inspect_raster, read_decimated
 from tankerwatch.train.export import evaluate_onnx, export_onnx
 
 UTM52N = "EPSG:32652"  # Vostochny, 42.75 N 133.07 E

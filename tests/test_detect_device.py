@@ -7,9 +7,9 @@ import types
 
 import pytest
 
-from tankerwatch.infer import onnx_model
-from tankerwatch.infer.errors import ConfigError, ModelError
-from tankerwatch.infer.onnx_model import (
+from tankerwatch.infer.core.errors import ConfigError, ModelError
+from tankerwatch.infer.runtime import onnx_model
+from tankerwatch.infer.runtime.onnx_model import (
     CPU_PROVIDER,
     CUDA_PROVIDER,
     OnnxDetector,

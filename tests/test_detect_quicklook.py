@@ -5,7 +5,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from tankerwatch.infer.quicklook import CLASS_STYLE, detection_class, render_quicklook
+from tankerwatch.infer.runtime.quicklook import CLASS_STYLE, detection_class, render_quicklook
 
 
 def colours_near(picture: np.ndarray, x: float, y: float, radius: int = 3) -> set[tuple[int, int, int]]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from tankerwatch.infer.detection_file import read_detection_file
+from tankerwatch.infer.runtime.detection_file import read_detection_file
 
 ROOT = Path(__file__).resolve().parents[1]
 GEOD = Geod(ellps="WGS84")

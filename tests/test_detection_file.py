@@ -6,8 +6,8 @@ import pytest
 import shapely
 from affine import Affine
 
-from tankerwatch.infer.detection_file import Detection, read_detection_file, write_detection_files
-from tankerwatch.infer.errors import TankerwatchError
+from tankerwatch.infer.core.errors import TankerwatchError
+from tankerwatch.infer.runtime.detection_file import Detection, read_detection_file, write_detection_files
 
 UTM53 = "EPSG:32653"
 TRANSFORM = Affine(1.0, 0, 342_000.0, 0, -1.0, 4_733_000.0)

@@ -10,8 +10,8 @@ import torch
 from detect_fixtures import FIXTURE_META, BlobDetector, labelled_blobs
 
 from tankerwatch.infer.cli import main
-from tankerwatch.infer.errors import ModelError
-from tankerwatch.infer.onnx_model import OUTPUT_NAMES, OnnxDetector
+from tankerwatch.infer.core.errors import ModelError
+from tankerwatch.infer.runtime.onnx_model import OUTPUT_NAMES, OnnxDetector
 from tankerwatch.models import build_detector
 from tankerwatch.train.export import (
     blob_images,
@@ -29,7 +29,7 @@ TINY = dict(backbone="tiny", fpn_channels=16, head_channels=16, top_k=24, output
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """A tiny real detector saved as a checkpoint and exported through the CLI, with both variants."""
-    from tankerwatch.infer.formats import write_dataset
+    from tankerwatch.infer.formats.dataset import write_dataset
 
     root = tmp_path_factory.mktemp("export")
     torch.manual_seed(3)

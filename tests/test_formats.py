@@ -12,10 +12,16 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from rasterio.transform import from_origin
 
-from tankerwatch.infer.errors import ConfigError, LabelError
-from tankerwatch.infer.formats import detect_format, load_class_map, read_dataset, write_dataset, write_splits
-from tankerwatch.infer.geometry import box_corners, rotated_iou
-from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType
+from tankerwatch.infer.core.boxes import box_corners, rotated_iou
+from tankerwatch.infer.core.errors import ConfigError, LabelError
+from tankerwatch.infer.core.labels import LabelledImage, LoadState, Vessel, VesselType
+from tankerwatch.infer.formats.dataset import (
+    detect_format,
+    load_class_map,
+    read_dataset,
+    write_dataset,
+    write_splits,
+)
 
 FORMATS = ("dota", "yolo-obb", "coco", "geojson")
 

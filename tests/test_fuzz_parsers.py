@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from tankerwatch.infer import fmt_coco, fmt_dota, fmt_geojson, fmt_yolo_obb
-from tankerwatch.infer.errors import TankerwatchError
-from tankerwatch.infer.formats import ReadContext
-from tankerwatch.infer.labels import DEFAULT_CLASS_MAP, LabelledImage
-from tankerwatch.infer.raster import RasterInfo
+from tankerwatch.infer.core.errors import TankerwatchError
+from tankerwatch.infer.core.labels import DEFAULT_CLASS_MAP, LabelledImage
+from tankerwatch.infer.formats import coco, dota, geojson, yolo_obb
+from tankerwatch.infer.formats.dataset import ReadContext
+from tankerwatch.infer.runtime.raster import RasterInfo
 
 # TW_FUZZ_EXAMPLES=5000 for a deeper hunt than the test suite's budget allows.
 FUZZ = settings(max_examples=int(os.environ.get("TW_FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -55,7 +55,7 @@ def parses_or_raises_own_error(call) -> None:
 @given(st.one_of(st.text(max_size=200), LINES))
 def test_dota(text):
     ctx, img = context(), image()
-    parses_or_raises_own_error(lambda: fmt_dota.parse_text(text, "x.txt", img, ctx))
+    parses_or_raises_own_error(lambda: dota.parse_text(text, "x.txt", img, ctx))
     assert all(np.all(np.isfinite(v.box)) and v.box[3] > 0 for v in img.vessels)
 
 
@@ -63,8 +63,8 @@ def test_dota(text):
 @given(st.one_of(st.text(max_size=200), LINES), st.text(max_size=80))
 def test_yolo_obb(text, yaml_text):
     ctx, img = context(), image()
-    parses_or_raises_own_error(lambda: fmt_yolo_obb.parse_text(text, "x.txt", img, {0: "ship", 3: "boat"}, ctx))
-    parses_or_raises_own_error(lambda: fmt_yolo_obb.parse_names(yaml_text, "data.yaml", ctx))
+    parses_or_raises_own_error(lambda: yolo_obb.parse_text(text, "x.txt", img, {0: "ship", 3: "boat"}, ctx))
+    parses_or_raises_own_error(lambda: yolo_obb.parse_names(yaml_text, "data.yaml", ctx))
     assert all(np.all(np.isfinite(v.box)) for v in img.vessels)
 
 
@@ -90,7 +90,7 @@ COCO = st.fixed_dictionaries({
 @given(st.one_of(st.text(max_size=200), JSON_VALUES.map(json.dumps), COCO.map(json.dumps)))
 def test_coco(text):
     ctx = context()
-    parses_or_raises_own_error(lambda: fmt_coco.parse_text(text, "annotations.json", ctx, check_files=False))
+    parses_or_raises_own_error(lambda: coco.parse_text(text, "annotations.json", ctx, check_files=False))
 
 
 GEO_FEATURE = st.fixed_dictionaries({"type": st.just("Feature")}, optional={
@@ -116,5 +116,5 @@ GEOREFERENCED = RasterInfo(Path("x.tif"), 100, 80, 1, "uint8", CRS.from_epsg(326
 @given(st.one_of(st.text(max_size=200), JSON_VALUES.map(json.dumps), GEOJSON.map(json.dumps)))
 def test_geojson(text):
     ctx, img = context(), image()
-    parses_or_raises_own_error(lambda: fmt_geojson.parse_text(text, "x.geojson", img, GEOREFERENCED, ctx))
+    parses_or_raises_own_error(lambda: geojson.parse_text(text, "x.geojson", img, GEOREFERENCED, ctx))
     assert all(np.all(np.isfinite(v.box)) for v in img.vessels)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from tankerwatch.infer.geo import (
+from tankerwatch.infer.core.georef import (
     bearing_to_pixel_heading,
     box_size_m,
     ground_gsd_m,

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tankerwatch.infer.geometry import (
+from tankerwatch.infer.core.boxes import (
     box_corners,
     box_from_corners,
     mask_to_box,

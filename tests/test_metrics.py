@@ -12,8 +12,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType
-from tankerwatch.infer.metrics import (
+from tankerwatch.infer.core.labels import LabelledImage, LoadState, Vessel, VesselType
+from tankerwatch.infer.evaluation.metrics import (
     DetectionEvaluator,
     expected_calibration_error,
     gsd_band,

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tankerwatch.infer.errors import ConfigError  # noqa: E402
+from tankerwatch.infer.core.errors import ConfigError  # noqa: E402
 from tankerwatch.models import build_detector  # noqa: E402
 from tankerwatch.models.decode import decode_maps  # noqa: E402
 

@@ -5,8 +5,11 @@ import sys
 
 
 def test_importing_infer_never_imports_torch():
+    # walk_packages recurses: every module of every subpackage is imported, not just the top level.
     code = ("import sys, pkgutil, importlib, tankerwatch.infer as p\n"
-            "for m in pkgutil.iter_modules(p.__path__): importlib.import_module('tankerwatch.infer.' + m.name)\n"
+            "names = [m.name for m in pkgutil.walk_packages(p.__path__, 'tankerwatch.infer.')]\n"
+            "assert 'tankerwatch.infer.runtime.detect' in names and 'tankerwatch.infer.synth.tiles' in names\n"
+            "for name in names: importlib.import_module(name)\n"
             "heavy = [n for n in ('torch', 'torchvision', 'lightning', 'albumentations') if n in sys.modules]\n"
             "assert not heavy, heavy\n")
     subprocess.run([sys.executable, "-c", code], check=True)

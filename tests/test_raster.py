@@ -8,8 +8,8 @@ import rasterio
 from PIL import Image
 from rasterio.transform import from_origin
 
-from tankerwatch.infer.errors import RasterError
-from tankerwatch.infer.raster import inspect_raster, read_decimated, read_image, read_window
+from tankerwatch.infer.core.errors import RasterError
+from tankerwatch.infer.runtime.raster import inspect_raster, read_decimated, read_image, read_window
 
 
 def write_geotiff(path, array, *, crs="EPSG:32633", transform=None, nodata=None, tags=None):

@@ -11,9 +11,9 @@ import shapely
 from report_helpers import SIZE_PX, tanker, transform, write_scene
 
 from tankerwatch.infer.cli import main
-from tankerwatch.infer.geo import pixels_to_lonlat
-from tankerwatch.infer.report_volume import estimate_volume
-from tankerwatch.infer.tanker_classes import cargo_barrels
+from tankerwatch.infer.core.georef import pixels_to_lonlat
+from tankerwatch.infer.core.tanker_sizes import cargo_barrels
+from tankerwatch.infer.report.volume import estimate_volume
 
 DATES = ["2024-03-01T02:10:00Z", "2024-03-09T02:10:00Z", "2024-03-17T02:10:00Z", "2024-03-25T02:10:00Z"]
 A = (200, 200, 100)  # small coastal tanker at berth 1: (cx, cy, length m)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tankerwatch.infer.report_events import EVENT_KINDS
+from tankerwatch.infer.report.events import EVENT_KINDS
 
 TANKERWATCH = str(Path(sys.executable).with_name("tankerwatch"))
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"

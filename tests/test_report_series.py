@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tankerwatch.infer.report_volume import CARGO_SHARE_MOVED
+from tankerwatch.infer.report.volume import CARGO_SHARE_MOVED
 
 TANKERWATCH = str(Path(sys.executable).with_name("tankerwatch"))
 

@@ -7,8 +7,8 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from tankerwatch.infer.errors import ConfigError
-from tankerwatch.infer.scaling import Scaling, to_uint8
+from tankerwatch.infer.core.errors import ConfigError
+from tankerwatch.infer.runtime.scaling import Scaling, to_uint8
 
 
 def write_tif(path, array, nodata=None):
@@ -97,7 +97,7 @@ def test_fixed_limits_follow_band_selection(tmp_path):
 def test_integer_fast_path_gives_the_float_formula_bytes(dtype):
     """8- and 16-bit bands go through a lookup table; it must match the float stretch exactly,
     including the constant band (hi == lo) and limits outside the dtype's range."""
-    from tankerwatch.infer.scaling import _stretch
+    from tankerwatch.infer.runtime.scaling import _stretch
 
     info = np.iinfo(dtype)
     rng = np.random.default_rng(3)

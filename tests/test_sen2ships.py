@@ -9,10 +9,10 @@ import pytest
 import shapely
 from pycocotools import mask as mask_utils
 
-from tankerwatch.infer.formats import read_dataset
-from tankerwatch.infer.geometry import box_corners
-from tankerwatch.infer.labels import LoadState, VesselType
-from tankerwatch.infer.raster import inspect_raster
+from tankerwatch.infer.core.boxes import box_corners
+from tankerwatch.infer.core.labels import LoadState, VesselType
+from tankerwatch.infer.formats.dataset import read_dataset
+from tankerwatch.infer.runtime.raster import inspect_raster
 
 # pycocotools' compiled decode trips numpy 2's copy-keyword deprecation (harmless).
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -11,22 +11,22 @@ import rasterio
 import shapely
 
 from tankerwatch.infer.cli import main
-from tankerwatch.infer.formats import read_dataset
-from tankerwatch.infer.geometry import box_corners
-from tankerwatch.infer.labels import LoadState, VesselType
-from tankerwatch.infer.raster import inspect_raster
-from tankerwatch.infer.synth_background import glint_strength, terminal
-from tankerwatch.infer.synth_canvas import Canvas, ellipse_points
-from tankerwatch.infer.synth_geometry import VIEW_ZENITH_DEG, sample_view
-from tankerwatch.infer.synth_render import draw_world
-from tankerwatch.infer.synth_tiles import (
+from tankerwatch.infer.core.boxes import box_corners
+from tankerwatch.infer.core.labels import LoadState, VesselType
+from tankerwatch.infer.formats.dataset import read_dataset
+from tankerwatch.infer.runtime.raster import inspect_raster
+from tankerwatch.infer.synth.background import glint_strength, terminal
+from tankerwatch.infer.synth.canvas import Canvas, ellipse_points
+from tankerwatch.infer.synth.physics import VIEW_ZENITH_DEG, sample_view
+from tankerwatch.infer.synth.render import draw_world
+from tankerwatch.infer.synth.tiles import (
     FINE_TERMINAL_SHARE,
     TileSettings,
     compose_tile,
     render_tile,
     sample_tile_view,
 )
-from tankerwatch.infer.synth_vessels import ShipGeometry, to_label
+from tankerwatch.infer.synth.vessels import ShipGeometry, to_label
 
 SIZE = 256
 

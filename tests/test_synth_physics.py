@@ -7,17 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from tankerwatch.infer.geometry import box_corners
-from tankerwatch.infer.labels import LoadState
-from tankerwatch.infer.synth_canvas import Canvas, value_noise
-from tankerwatch.infer.synth_geometry import (
+from tankerwatch.infer.core.boxes import box_corners
+from tankerwatch.infer.core.labels import LoadState
+from tankerwatch.infer.synth.canvas import Canvas, value_noise
+from tankerwatch.infer.synth.physics import (
     View,
     heading_to_azimuth_deg,
     sample_tanker,
     shadow_width_m,
     side_strip_width_m,
 )
-from tankerwatch.infer.synth_vessels import DISTRACTOR_KINDS, ShipGeometry, draw_shadow, draw_ship, make_ship
+from tankerwatch.infer.synth.vessels import DISTRACTOR_KINDS, ShipGeometry, draw_shadow, draw_ship, make_ship
 
 
 def _inside(box, points, tol):

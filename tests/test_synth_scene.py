@@ -13,12 +13,12 @@ import rasterio
 from pyproj import CRS
 
 from tankerwatch.infer.cli import main
-from tankerwatch.infer.detection_file import read_detection_file
-from tankerwatch.infer.geo import pixels_to_lonlat
-from tankerwatch.infer.geometry import box_corners
-from tankerwatch.infer.raster import inspect_raster
-from tankerwatch.infer.report_events import EVENTS_CSV_COLUMNS
-from tankerwatch.infer.synth_scene import SceneSettings, compose_scene, render_window
+from tankerwatch.infer.core.boxes import box_corners
+from tankerwatch.infer.core.georef import pixels_to_lonlat
+from tankerwatch.infer.report.events import EVENTS_CSV_COLUMNS
+from tankerwatch.infer.runtime.detection_file import read_detection_file
+from tankerwatch.infer.runtime.raster import inspect_raster
+from tankerwatch.infer.synth.scene import SceneSettings, compose_scene, render_window
 
 SCENE = 1100  # crosses a 1024-pixel window boundary
 

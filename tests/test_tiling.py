@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tankerwatch.infer.errors import ConfigError
-from tankerwatch.infer.geometry import box_corners
-from tankerwatch.infer.tiling import (
+from tankerwatch.infer.core.boxes import box_corners
+from tankerwatch.infer.core.errors import ConfigError
+from tankerwatch.infer.runtime.tiling import (
     Tile,
     make_grid,
     merge_detections,
@@ -128,7 +128,7 @@ def test_grouped_merge_equals_one_scene_wide_nms():
     ])
     scores = rng.uniform(0, 1, len(boxes))
     owned = rng.uniform(size=len(boxes)) < 0.8
-    from tankerwatch.infer.geometry import rotated_nms
+    from tankerwatch.infer.core.boxes import rotated_nms
 
     expected = np.flatnonzero(owned)[rotated_nms(boxes[owned], scores[owned], 0.5)]
     got = merge_detections(boxes, scores, owned)

@@ -13,8 +13,8 @@ pytest.importorskip("lightning")
 from train_fixtures import make_images  # noqa: E402
 
 from tankerwatch.infer.cli import main  # noqa: E402
-from tankerwatch.infer.formats import write_dataset  # noqa: E402
-from tankerwatch.infer.labels import LoadState, VesselType  # noqa: E402
+from tankerwatch.infer.core.labels import LoadState, VesselType  # noqa: E402
+from tankerwatch.infer.formats.dataset import write_dataset  # noqa: E402
 from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
 
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
@@ -122,7 +122,7 @@ def test_nan_loss_stops_with_the_batch_files(workdir, capsys):
 
 
 def test_checkpoints_that_are_not_ours_are_refused(tmp_path):
-    from tankerwatch.infer.errors import ModelError
+    from tankerwatch.infer.core.errors import ModelError
 
     pickled = tmp_path / "code.ckpt"
     torch.save({"state_dict": {}, "payload": Path("x")}, pickled)  # an arbitrary object: needs unpickling

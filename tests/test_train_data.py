@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType  # noqa: E402
-from tankerwatch.infer.scaling import Scaling  # noqa: E402
+from tankerwatch.infer.core.labels import LabelledImage, LoadState, Vessel, VesselType  # noqa: E402
+from tankerwatch.infer.runtime.scaling import Scaling  # noqa: E402
 from tankerwatch.models.decode import decode_boxes, decode_maps  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig  # noqa: E402
 from tankerwatch.train.datasets import SceneSource, TrainCrops, WholeImages  # noqa: E402

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tankerwatch.infer.detect import COARSE_MAX_WINDOW_PX, combine_passes, plan_coarse_pass
-from tankerwatch.infer.geometry import intersection_over_area
-from tankerwatch.infer.labels import LabelledImage, Vessel, VesselType
-from tankerwatch.infer.onnx_model import Outputs
-from tankerwatch.infer.tiling import coarse_factor, make_grid, merge_passes
+from tankerwatch.infer.core.boxes import intersection_over_area
+from tankerwatch.infer.core.labels import LabelledImage, Vessel, VesselType
+from tankerwatch.infer.runtime.detect import COARSE_MAX_WINDOW_PX, combine_passes, plan_coarse_pass
+from tankerwatch.infer.runtime.onnx_model import Outputs
+from tankerwatch.infer.runtime.tiling import coarse_factor, make_grid, merge_passes
 
 BIG = np.array([500.0, 400.0, 300.0, 50.0, 0.3])  # a VLCC as the coarse pass boxes it
 U = np.array([math.cos(0.3), math.sin(0.3)])  # along its hull

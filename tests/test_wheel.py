@@ -38,7 +38,9 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path):
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", wheels, source])
     (wheel,) = wheels.glob("tankerwatch-*.whl")
 
-    expected = {f"tankerwatch/{package}/{p.name}" for package in PACKAGES for p in (REPO / package).glob("*.py")}
+    expected = {f"tankerwatch/{package}/{p.relative_to(REPO / package).as_posix()}"
+                for package in PACKAGES for p in (REPO / package).rglob("*.py")}
+    assert "tankerwatch/infer/runtime/detect.py" in expected
     inside = set(zipfile.ZipFile(wheel).namelist())
     assert expected <= inside, f"missing from the wheel: {sorted(expected - inside)}"
 

@@ -12,8 +12,8 @@ import numpy as np
 import shapely
 from PIL import Image
 
-from tankerwatch.infer.geometry import box_corners
-from tankerwatch.infer.labels import LabelledImage, LoadState, Vessel, VesselType
+from tankerwatch.infer.core.boxes import box_corners
+from tankerwatch.infer.core.labels import LabelledImage, LoadState, Vessel, VesselType
 
 CLASSES = [(VesselType.TANKER, LoadState.EMPTY), (VesselType.TANKER, LoadState.LOADED),
            (VesselType.OTHER, LoadState.UNKNOWN)]

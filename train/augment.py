@@ -1,7 +1,7 @@
 """Training augmentation that keeps oriented boxes exact, on albumentations 2.0.8.
 
 albumentations has no oriented-box target, so each box travels as its four corners (keypoints) and is
-refitted afterwards with :func:`tankerwatch.infer.geometry.min_area_box` (rotations keep a rectangle a
+refitted afterwards with :func:`tankerwatch.infer.core.boxes.min_area_box` (rotations keep a rectangle a
 rectangle, so the refit is exact up to float error). albumentations places pixel centres at integer
 keypoint coordinates (a horizontal flip maps x to ``cols - 1 - x``); the project's frame has them at
 ``i + 0.5`` (GDAL), hence the half-pixel shift on the way in and out.
@@ -20,7 +20,7 @@ import albumentations as A
 import cv2
 import numpy as np
 
-from tankerwatch.infer.geometry import box_corners, min_area_box
+from tankerwatch.infer.core.boxes import box_corners, min_area_box
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from tankerwatch.infer.errors import ConfigError, ModelError, located
+from tankerwatch.infer.core.errors import ConfigError, ModelError, located
 from tankerwatch.models import OrientedDetector, build_detector
 
 from .lightning_module import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION

@@ -1,5 +1,5 @@
 """The LightningDataModule: labelled datasets in any format the project reads, split into train /
-val / test, scaled to uint8 by the run's :class:`~tankerwatch.infer.scaling.Scaling`.
+val / test, scaled to uint8 by the run's :class:`~tankerwatch.infer.runtime.scaling.Scaling`.
 
 Each of ``train``, ``val``, ``test`` is a dataset entry or a list of them (several lists mix
 datasets in one run, e.g. ship-only real images with fully labelled synthetic tiles). An entry is a
@@ -21,10 +21,10 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader
 
-from tankerwatch.infer.errors import ConfigError
-from tankerwatch.infer.formats import read_dataset
-from tankerwatch.infer.labels import DEFAULT_CLASS_MAP, LabelledImage, parse_class_map
-from tankerwatch.infer.scaling import Scaling
+from tankerwatch.infer.core.errors import ConfigError
+from tankerwatch.infer.core.labels import DEFAULT_CLASS_MAP, LabelledImage, parse_class_map
+from tankerwatch.infer.formats.dataset import read_dataset
+from tankerwatch.infer.runtime.scaling import Scaling
 
 from .augment import AugmentConfig
 from .datasets import EpochSampler, SceneSource, TrainCrops, WholeImages, collate_train, collate_whole
@@ -66,7 +66,7 @@ MAX_VESSEL_PERCENTILE = 99.0
 
 
 def max_vessel_px_of(images) -> float | None:
-    """``max_vessel_px`` for a model trained on ``images`` (:class:`~tankerwatch.infer.labels.LabelledImage`):
+    """``max_vessel_px`` for a model trained on ``images`` (:class:`~tankerwatch.infer.core.labels.LabelledImage`):
     the :data:`MAX_VESSEL_PERCENTILE`-th percentile of their labels' lengths in pixels; None without
     a labelled vessel.
 
@@ -137,7 +137,7 @@ class TankerwatchDataModule(L.LightningDataModule):
         return max_vessel_px_of(s.image for s in self.sources("train")) if self.hparams.train else None
 
     def band_count(self, role: str) -> int:
-        from tankerwatch.infer.raster import inspect_raster
+        from tankerwatch.infer.runtime.raster import inspect_raster
 
         counts = {self.scaling.band_count(inspect_raster(s.path).count) for s in self.sources(role)}
         if len(counts) != 1:

@@ -29,10 +29,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from tankerwatch.infer.labels import LabelledImage
-from tankerwatch.infer.raster import inspect_raster, read_image, read_window
-from tankerwatch.infer.scaling import Scaling, to_uint8
-from tankerwatch.infer.tiling import zoom_bands
+from tankerwatch.infer.core.labels import LabelledImage
+from tankerwatch.infer.runtime.raster import inspect_raster, read_image, read_window
+from tankerwatch.infer.runtime.scaling import Scaling, to_uint8
+from tankerwatch.infer.runtime.tiling import zoom_bands
 
 from .augment import AugmentConfig, augment, build_augmentation
 from .targets import VesselTargets, encode_targets, hull_window_targets, vessel_classes
@@ -197,7 +197,7 @@ def _window_origin(centre: float, extent: int, side: int) -> int:
 class WholeImages(Dataset):
     """Each labelled image whole, scaled and enlarged by its ``upsample``: items ``{"image": uint8
     [C, H, W], "index": int, "upsample": float}`` (model pixels per image pixel, exact: see
-    :func:`~tankerwatch.infer.tiling.zoom_bands`)."""
+    :func:`~tankerwatch.infer.runtime.tiling.zoom_bands`)."""
 
     def __init__(self, sources: list[SceneSource]):
         self.sources = sources

@@ -1,6 +1,6 @@
 """Export a detector to one self-describing ONNX file, check it, and derive int8 / fp16 variants.
 
-The file follows the ONNX contract pinned in :mod:`tankerwatch.infer.onnx_model`: input ``image``
+The file follows the ONNX contract pinned in :mod:`tankerwatch.infer.runtime.onnx_model`: input ``image``
 uint8 ``[N, C, H, W]`` with dynamic N, H, W; decoding and peak selection inside the graph (outputs
 are final oriented boxes ``(cx, cy, length, width, angle)`` in input pixels, angle in
 ``[-pi/2, pi/2)``, with type and load-state probabilities); only standard ONNX ops; opset
@@ -37,11 +37,11 @@ import onnx
 import torch
 
 from tankerwatch.infer import __version__
-from tankerwatch.infer.atomic import atomic_path
-from tankerwatch.infer.errors import ModelError
-from tankerwatch.infer.geometry import rotated_iou
-from tankerwatch.infer.labels import LOAD_NAMES, TYPE_NAMES
-from tankerwatch.infer.onnx_model import (
+from tankerwatch.infer.core.atomic import atomic_path
+from tankerwatch.infer.core.boxes import rotated_iou
+from tankerwatch.infer.core.errors import ModelError
+from tankerwatch.infer.core.labels import LOAD_NAMES, TYPE_NAMES
+from tankerwatch.infer.runtime.onnx_model import (
     FORMAT_VERSION,
     INPUT_NAME,
     OUTPUT_NAMES,
@@ -49,7 +49,7 @@ from tankerwatch.infer.onnx_model import (
     encode_metadata,
     file_sha256,
 )
-from tankerwatch.infer.scaling import Scaling
+from tankerwatch.infer.runtime.scaling import Scaling
 from tankerwatch.models.detector import HEAD_OUTPUTS
 
 OPSET = 18
@@ -443,8 +443,8 @@ def convert_fp16(fp32_path, out_path) -> str:
 def model_input(path, scaling: Scaling, max_side: int | None = None) -> np.ndarray:
     """uint8 ``[C, H, W]`` model input of an image file, each file its own scene (the stretch is
     computed over the whole file); ``max_side`` keeps a centred crop of at most that size."""
-    from tankerwatch.infer.raster import inspect_raster, read_window
-    from tankerwatch.infer.scaling import to_uint8
+    from tankerwatch.infer.runtime.raster import inspect_raster, read_window
+    from tankerwatch.infer.runtime.scaling import to_uint8
 
     info = inspect_raster(path)
     width, height = info.width, info.height
@@ -462,7 +462,7 @@ def model_input(path, scaling: Scaling, max_side: int | None = None) -> np.ndarr
 def calibration_images(folder, scaling: Scaling, limit: int = 32, max_side: int = 1024) -> list[np.ndarray]:
     """Up to ``limit`` model inputs from the images in ``folder`` (or its ``images/`` and split
     subfolders), spread evenly over the sorted list."""
-    from tankerwatch.infer.formats import list_images
+    from tankerwatch.infer.formats.dataset import list_images
 
     root = Path(folder)
     paths = sorted({p for sub in (root, root / "images", *(root / s / "images" for s in ("train", "val", "test")))
@@ -477,10 +477,10 @@ def evaluate_onnx(onnx_path, dataset_path) -> dict:
     """Headline figures of an ONNX model on a labelled dataset (its ``val`` split if it has one),
     each image run whole as its own scene, resampled into the model's ``gsd_range_m`` as ``detect``
     would: vessel_AP50, vessel_AP50_95, load_accuracy, load_coverage."""
-    from tankerwatch.infer.formats import read_dataset
-    from tankerwatch.infer.metrics import DetectionEvaluator
-    from tankerwatch.infer.onnx_model import OnnxDetector
-    from tankerwatch.infer.tiling import resample_scale, zoom_bands
+    from tankerwatch.infer.evaluation.metrics import DetectionEvaluator
+    from tankerwatch.infer.formats.dataset import read_dataset
+    from tankerwatch.infer.runtime.onnx_model import OnnxDetector
+    from tankerwatch.infer.runtime.tiling import resample_scale, zoom_bands
 
     detector = OnnxDetector(onnx_path, device="cpu", threads=min(2, torch.get_num_threads()))
     info = detector.info

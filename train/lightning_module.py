@@ -1,6 +1,6 @@
 """The LightningModule: the detector, its loss, optimiser and schedule, and validation / test metrics.
 
-Metrics come from :class:`tankerwatch.infer.metrics.DetectionEvaluator` (the project's one
+Metrics come from :class:`tankerwatch.infer.evaluation.metrics.DetectionEvaluator` (the project's one
 definition) over whole validation images: detection figures are logged as ``val/vessel_AP50``,
 ``val/vessel_AP50_95`` (checkpoint selection uses the first), type AP as ``val/AP50_tanker`` /
 ``val/AP50_other``, and load-state figures apart under ``val/load_*`` (accuracy, macro-F1, coverage,
@@ -33,9 +33,9 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from tankerwatch.infer import __version__
-from tankerwatch.infer.errors import ConfigError, TankerwatchError
-from tankerwatch.infer.labels import LOAD_NAMES, TYPE_NAMES
-from tankerwatch.infer.metrics import DetectionEvaluator
+from tankerwatch.infer.core.errors import ConfigError, TankerwatchError
+from tankerwatch.infer.core.labels import LOAD_NAMES, TYPE_NAMES
+from tankerwatch.infer.evaluation.metrics import DetectionEvaluator
 from tankerwatch.models import build_detector
 
 from .calibration import fit_temperature

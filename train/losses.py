@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from tankerwatch.infer.geometry import paired_rotated_iou
+from tankerwatch.infer.core.boxes import paired_rotated_iou
 from tankerwatch.models.decode import MAX_LOG_SIZE, decode_boxes
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tankerwatch.infer.labels import LoadState, VesselType
+from tankerwatch.infer.core.labels import LoadState, VesselType
 
 TYPE_INDEX = {VesselType.TANKER: 0, VesselType.OTHER: 1}
 LOAD_INDEX = {LoadState.EMPTY: 0, LoadState.LOADED: 1}

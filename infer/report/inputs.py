@@ -1,0 +1,265 @@
+"""Read and check the dated detection files a report is made from.
+
+Each input is a detection file (see :mod:`tankerwatch.infer.runtime.detection_file`) for the same place on
+a different date. Positions are lon/lat degrees (WGS84); lengths are geodesic metres; hull axes
+and headings are bearings in degrees clockwise from true north.
+
+A file's date comes from, in order of precedence: the ``--dates`` flag (one per file, in the order
+given), a ``--date-pattern`` regular expression on the file name, or the file's own
+``tankerwatch.acquired`` header (copied from the raster's ACQUISITION_DATETIME). Dates are UTC.
+
+Checks, each an error naming the file or a warning, never a silent wrong total:
+
+* unreadable files, files in pixel coordinates (no georeferencing) and files of another format
+  version are skipped and named (the command then exits 1);
+* files given out of date order are sorted, with a warning; two files with the same acquisition
+  time are an error (merge or drop one);
+* a file whose footprint overlaps neither the area of interest nor any other file's footprint is
+  an error (a different place); files from different source CRSs are compared in lon/lat, with a
+  warning; a file without a footprint is treated as imaging everything, with a warning.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import shapely
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+from shapely.geometry import shape
+
+from ..core.errors import TankerwatchError, located
+from ..core.georef import WGS84
+from ..core.json_file import read_json
+from ..runtime.detection_file import read_detection_file
+
+
+class ReportInputError(TankerwatchError):
+    """The set of detection files cannot make one consistent report."""
+
+
+@dataclass(frozen=True)
+class SeenVessel:
+    """One detected vessel on one date: centre in lon/lat, geodesic length/width in metres,
+    ``axis_deg`` the hull axis bearing in [0, 180) clockwise from true north."""
+
+    lon: float
+    lat: float
+    length_m: float
+    width_m: float
+    axis_deg: float
+    vessel_type: str  # "tanker" | "other"
+    load: str  # "empty" | "loaded" | "uncertain" | "unknown", as detect wrote it (never re-thresholded)
+    p_loaded: float | None
+    score: float
+    vessel_id: str | None = None  # synthetic ground truth only
+
+
+@dataclass
+class DatedScene:
+    """One date: its detections, the footprint actually imaged (lon/lat), and provenance."""
+
+    path: Path
+    acquired: datetime  # UTC, timezone-aware
+    acquired_from: str  # "flag" | "filename" | "header"
+    footprint: object | None  # shapely geometry in lon/lat, or None when the file has none
+    gsd_m: float | None
+    crs: str | None
+    model: dict | None
+    vessels: list[SeenVessel]
+    quicklook: Path | None = None
+    truth: bool = False  # synthetic ground truth rather than a model's detections
+
+    @property
+    def date_text(self) -> str:
+        return iso_utc(self.acquired)
+
+    def imaged(self, lon: float, lat: float) -> bool:
+        """Whether this scene saw the point (so a vessel absent there is really absent)."""
+        return self.footprint is None or bool(self.footprint.covers(shapely.Point(lon, lat)))
+
+
+@dataclass
+class ReportInputs:
+    scenes: list[DatedScene]  # sorted by acquisition time
+    warnings: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # one line per file that could not be used
+
+
+def iso_utc(moment: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``; midnight is written as the date alone."""
+    moment = moment.astimezone(timezone.utc)
+    if (moment.hour, moment.minute, moment.second) == (0, 0, 0):
+        return moment.strftime("%Y-%m-%d")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_DATE_FORMATS = ("%Y%m%d", "%Y-%m-%d", "%Y%m%dT%H%M%S", "%Y%m%dT%H%M%SZ", "%Y_%m_%d")
+
+
+def parse_date(text: str) -> datetime:
+    """Parse an ISO 8601 date or datetime (naive means UTC), or a compact ``YYYYMMDD[THHMMSS]``."""
+    text = str(text).strip()
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (expected e.g. 2024-03-05, 20240305 or "
+                         f"2024-03-05T02:10:00Z)") from None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def date_from_name(path: Path, pattern: str) -> datetime:
+    """The date in ``path``'s file name matched by ``pattern`` (its first group, else the match)."""
+    match = re.search(pattern, path.name)
+    if match is None:
+        raise ReportInputError(located(path, f"file name does not match --date-pattern {pattern!r}"))
+    text = match.group(1) if match.groups() else match.group(0)
+    try:
+        return parse_date(text)
+    except ValueError as exc:
+        raise ReportInputError(located(path, f"--date-pattern matched {exc}")) from None
+
+
+def read_aoi(path: str | Path):
+    """The area of interest: the union of the polygons in a GeoJSON file, lon/lat (RFC 7946)."""
+    path = Path(path)
+    data = read_json(path, ReportInputError)
+    if isinstance(data, dict) and data.get("type") == "FeatureCollection":
+        geometries = [f.get("geometry") for f in data.get("features") or [] if isinstance(f, dict)]
+    elif isinstance(data, dict) and data.get("type") == "Feature":
+        geometries = [data.get("geometry")]
+    else:
+        geometries = [data]
+    try:
+        shapes = [shape(g) for g in geometries if g]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ReportInputError(located(path, f"bad geometry ({exc})")) from None
+    polygons = [s for s in shapes if s.geom_type in ("Polygon", "MultiPolygon")]
+    if not polygons:
+        raise ReportInputError(located(path, "no Polygon in the area of interest"))
+    aoi = shapely.make_valid(shapely.union_all(polygons))
+    minx, miny, maxx, maxy = aoi.bounds
+    if aoi.is_empty or aoi.area == 0 or not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise ReportInputError(located(path, "area of interest must be a non-empty polygon in lon/lat degrees"))
+    return aoi
+
+
+def _seen_vessel(polygon, detection) -> SeenVessel:
+    ring = np.asarray(polygon.exterior.coords)[:4]
+    # Geodesic edge lengths and bearings of two adjacent sides: the longer one is the hull axis.
+    azimuths, _, distances = WGS84.inv(ring[:2, 0], ring[:2, 1], ring[1:3, 0], ring[1:3, 1])
+    long_side = int(np.argmax(distances))
+    centre = ring.mean(axis=0)
+    extra = detection.extra
+    vessel_id = extra.get("vessel_id")
+    return SeenVessel(
+        lon=float(centre[0]), lat=float(centre[1]),
+        length_m=float(distances[long_side]), width_m=float(distances[1 - long_side]),
+        axis_deg=float(np.mod(azimuths[long_side], 180.0)),
+        vessel_type=detection.vessel_type, load=detection.load, p_loaded=detection.p_loaded,
+        score=float(detection.score), vessel_id=None if vessel_id is None else str(vessel_id))
+
+
+def read_scene(path: Path, acquired: datetime | None, acquired_from: str | None, min_score: float = 0.0) -> DatedScene:
+    """One detection file as a :class:`DatedScene`, keeping detections scored ``>= min_score``;
+    refuses pixel-coordinate files."""
+    parsed = read_detection_file(path)
+    header = parsed.header
+    if not parsed.georeferenced:
+        raise ReportInputError(located(path, "detections are in pixel coordinates (the scene had no "
+                                             "georeferencing); a report needs lon/lat"))
+    if acquired is None:
+        if not header.get("acquired"):
+            raise ReportInputError(located(path, "no acquisition date in the file; give --dates or --date-pattern"))
+        try:
+            acquired = parse_date(header["acquired"])
+        except ValueError as exc:
+            raise ReportInputError(located(path, f"header 'acquired': {exc}")) from None
+        acquired_from = "header"
+    quicklook = path.with_name(path.name.removesuffix(".geojson") + ".quicklook.png")
+    return DatedScene(
+        path=path, acquired=acquired, acquired_from=acquired_from, footprint=parsed.footprint,
+        gsd_m=None if header.get("gsd_m") is None else float(header["gsd_m"]),
+        crs=header.get("crs"), model=header.get("model"),
+        vessels=[_seen_vessel(poly, det) for poly, det in zip(parsed.polygons, parsed.detections, strict=True)
+                 if det.score >= min_score],
+        quicklook=quicklook if quicklook.is_file() else None,
+        truth=any(det.extra.get("truth") is True for det in parsed.detections))
+
+
+def _check_places(scenes: list[DatedScene], aoi, warnings: list[str]) -> None:
+    with_footprint = [s for s in scenes if s.footprint is not None]
+    for scene in scenes:
+        if scene.footprint is None:
+            warnings.append(f"{scene.path}: no footprint in the file; treating every position as imaged, "
+                            f"so a vessel missing there counts as departed")
+    for scene in with_footprint:
+        if aoi is not None:
+            if scene.footprint.intersection(aoi).area <= 0:
+                raise ReportInputError(located(scene.path, "footprint does not overlap the area of interest"))
+            continue
+        others = [o for o in with_footprint if o is not scene]
+        if others and not any(scene.footprint.intersection(o.footprint).area > 0 for o in others):
+            raise ReportInputError(located(scene.path, "footprint overlaps no other file's footprint: "
+                                                       "detections from a different place?"))
+    crs_names = {_crs_name(s.crs) for s in scenes}
+    if len(crs_names) > 1:
+        warnings.append(f"source CRSs differ ({', '.join(sorted(crs_names))}); positions are compared in "
+                        f"lon/lat on the WGS84 ellipsoid, so this is handled")
+
+
+def _crs_name(crs_text: str | None) -> str:
+    """A short name (``EPSG:32653``) for a header's CRS WKT; unparsable text still counts as distinct."""
+    if not crs_text:
+        return "none"
+    try:
+        crs = CRS.from_user_input(crs_text)
+    except CRSError:
+        return str(crs_text)[:40]
+    authority = crs.to_authority()
+    return ":".join(authority) if authority else crs.name
+
+
+def load_scenes(paths: list[Path], dates: list[str] | None = None, date_pattern: str | None = None,
+                aoi=None, min_score: float = 0.0) -> ReportInputs:
+    """Read, date, sort and check the detection files for one report (see module doc). Detections
+    scored below ``min_score`` are dropped (0 keeps what ``detect`` kept)."""
+    if not paths:
+        raise ReportInputError("no detection files given")
+    if dates is not None and len(dates) != len(paths):
+        raise ReportInputError(f"--dates gives {len(dates)} dates for {len(paths)} files; give one per file")
+    inputs = ReportInputs(scenes=[])
+    for index, path in enumerate(paths):
+        try:
+            acquired, source = None, None
+            if dates is not None:
+                try:
+                    acquired, source = parse_date(dates[index]), "flag"
+                except ValueError as exc:
+                    raise ReportInputError(located(path, f"--dates: {exc}")) from None
+            elif date_pattern is not None:
+                acquired, source = date_from_name(path, date_pattern), "filename"
+            inputs.scenes.append(read_scene(path, acquired, source, min_score))
+        except TankerwatchError as exc:
+            inputs.skipped.append(str(exc))
+    if not inputs.scenes:
+        raise ReportInputError("no usable detection files: " + "; ".join(inputs.skipped))
+    given = [s.acquired for s in inputs.scenes]
+    inputs.scenes.sort(key=lambda s: s.acquired)
+    if given != sorted(given):
+        inputs.warnings.append("files were not given in date order; sorted by acquisition date")
+    for earlier, later in zip(inputs.scenes, inputs.scenes[1:], strict=False):
+        if earlier.acquired == later.acquired:
+            raise ReportInputError(f"{earlier.path} and {later.path}: same acquisition date {later.date_text}; "
+                                   f"one date per file (merge or drop one)")
+    _check_places(inputs.scenes, aoi, inputs.warnings)
+    return inputs

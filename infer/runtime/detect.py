@@ -1,0 +1,358 @@
+"""Run an exported model over a whole scene: tiles in, one merged list of vessels out.
+
+Per scene (:func:`detect_scene`):
+
+1. the header is read and checked against the model (bands, dtype) before any pixel is decoded;
+2. one decimated read (longest side <= 2,048 px) gives the percentile stretch (once per scene,
+   :class:`~tankerwatch.infer.runtime.scaling.Scaling`), the footprint of valid pixels and the quick-look;
+3. the scene is cut into overlapping tiles (:mod:`tankerwatch.infer.runtime.tiling`): the overlap holds the
+   longest vessel at the working GSD (with a coarse pass, step 5, the longest this pass reports),
+   and a scene outside the model's ``gsd_range_m`` is resampled into it (and says so). Tiles are read window by window, so memory does not grow with the scene,
+   scaled to uint8, padded and sent to the model in batches;
+4. boxes go back to full-resolution source pixels; each is kept only by the tile whose core holds
+   its centre, then rotated NMS at IoU 0.5 merges what is left;
+5. coarse pass, only for a model whose metadata has ``max_vessel_px`` (the longest vessel it was
+   trained to box whole) when the longest vessel (:data:`~tankerwatch.infer.runtime.tiling.LONGEST_VESSEL_M`)
+   at the working GSD is longer than that: steps 3-4 again over the scene resampled coarser, by
+   the factor that brings that vessel down to ``max_vessel_px`` (never past the top of the model's
+   GSD range; a note says when that caps it), through the same window reads. The coarse pass
+   keeps its vessels longer than 0.8 x the fine pass's reach; fine boxes lying mostly inside one
+   (a big ship's pieces, or its duplicate) go, and rotated NMS merges the rest
+   (:func:`~tankerwatch.infer.runtime.tiling.merge_passes`). A note gives the coarse pass's GSD. A model
+   without the key gets the single pass;
+6. load state: ``uncertain`` where ``p_loaded`` lies inside the model's ``load_uncertain_band`` or
+   the GSD is coarser than its ``load_max_gsd_m`` (:func:`tankerwatch.infer.evaluation.metrics.load_call`);
+7. ``<stem>.geojson`` + ``<stem>.csv`` (:mod:`tankerwatch.infer.runtime.detection_file`) and
+   ``<stem>.quicklook.png``, each written atomically; a scene counts as done (and a rerun skips
+   it) only when all three exist.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import rasterio
+import shapely
+from affine import Affine
+from rasterio import features
+from tqdm import tqdm
+
+from ..core.errors import ConfigError, RasterError, located
+from ..evaluation.metrics import load_call
+from .detection_file import Detection, write_detection_files
+from .onnx_model import OnnxDetector, Outputs
+from .quicklook import detection_class, write_quicklook
+from .raster import RasterInfo, inspect_raster, open_raster, read_decimated, read_window
+from .scaling import STATS_MAX_SIDE, to_uint8
+from .tiling import (
+    LONGEST_VESSEL_M,
+    SPLIT_SHARE,
+    Tile,
+    TileGrid,
+    coarse_factor,
+    make_grid,
+    merge_detections,
+    merge_passes,
+    resample_scale,
+    tile_to_source,
+)
+
+DEFAULT_TILE = 1024
+# The coarse pass reads source windows up to this side (or the fine pass's own, if larger): at its
+# coarser scale a model tile of the fine pass's size would read a window `factor` times wider
+# (at 0.3 m, 6,000 px: over 1 GB through the stretch of a 4-band 16-bit scene), so its tiles shrink
+# instead. The fine pass itself reads windows this wide at about 0.33 m (twice the longest vessel).
+COARSE_MAX_WINDOW_PX = 2048
+# GDAL's block cache defaults to 5 % of RAM and fills as windows are read, so peak memory would grow
+# with the scene; a tile row's worth of blocks (re-read by the overlapping next row) is what helps.
+GDAL_CACHE_MB = 256
+OUTPUT_SUFFIXES = (".quicklook.png", ".geojson", ".csv")  # in the order they are written
+
+
+@dataclass
+class SceneResult:
+    """What one scene produced: its detections (source pixels) and the files written."""
+
+    path: Path
+    detections: list[Detection]
+    outputs: list[Path]
+    gsd_m: float | None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: counts per class."""
+        tankers = [d for d in self.detections if d.vessel_type == "tanker"]
+        by_load = {state: sum(d.load == state for d in tankers) for state in ("empty", "loaded", "uncertain")}
+        other = len(self.detections) - len(tankers)
+        return (f"{self.path.name}: {len(self.detections)} vessels: {len(tankers)} tankers "
+                f"({by_load['empty']} empty, {by_load['loaded']} loaded, {by_load['uncertain']} uncertain), "
+                f"{other} other -> {self.outputs[1]}")
+
+
+def output_paths(path: Path, out_dir: Path) -> list[Path]:
+    return [out_dir / (path.stem + suffix) for suffix in OUTPUT_SUFFIXES]
+
+
+def check_fits_model(info: RasterInfo, detector: OnnxDetector) -> None:
+    """Refuse a raster whose bands or value type the model cannot take, naming both."""
+    model = detector.info
+    scaling = model.scaling
+    if scaling.bands is None and info.count != model.in_channels:
+        raise RasterError(located(info.path, f"{info.count} band(s) but the model takes {model.in_channels}"))
+    if scaling.bands is not None and max(scaling.bands) > info.count:
+        raise RasterError(located(info.path, f"the model reads bands {list(scaling.bands)} but the image has "
+                                             f"{info.count}"))
+    dtype = np.dtype(info.dtype)
+    if dtype.kind not in "uif":
+        raise RasterError(located(info.path, f"pixel type {dtype} is not numeric imagery the model can take"))
+    if scaling.method == "fixed" and dtype.kind in "ui":
+        low, high = scaling.value_range
+        top = np.iinfo(dtype).max
+        if top < high:
+            raise RasterError(located(info.path, f"{dtype} pixels never reach the model's fixed value range "
+                                                 f"{low:g}..{high:g}"))
+        if high <= 255 < top:
+            raise RasterError(located(info.path, f"{dtype} pixels would saturate the model's 8-bit fixed value "
+                                                 f"range {low:g}..{high:g}"))
+
+
+def scene_gsd(info: RasterInfo, gsd_override: float | None) -> float | None:
+    """The scene's ground GSD: ``--gsd`` if given, else from its georeferencing, else None."""
+    return gsd_override if gsd_override is not None else info.gsd_m
+
+
+def tiling_gsd(gsd_m: float | None, gsd_range_m: tuple[float, float], notes: list[str]) -> float:
+    """The GSD to size tiles with: the scene's, or (with a note) the middle of the model's range.
+    An assumed GSD sizes tiles only; it is never written as the scene's GSD."""
+    if gsd_m is not None:
+        return gsd_m
+    assumed = math.sqrt(gsd_range_m[0] * gsd_range_m[1])
+    notes.append(f"GSD unknown (no georeferencing); tiling as if {assumed:.2f} m, inside the model's range; "
+                 f"pass --gsd M to set it")
+    return assumed
+
+
+def plan_tiles(info: RasterInfo, gsd_m: float, detector: OnnxDetector, tile: int | None,
+               notes: list[str], longest_m: float = LONGEST_VESSEL_M) -> TileGrid:
+    """The tile grid: resampled into the model's GSD range, overlap >= ``longest_m`` (the longest
+    vessel this pass reports)."""
+    model = detector.info
+    scale = resample_scale(gsd_m, model.gsd_range_m)
+    if scale != 1.0:
+        notes.append(f"resampling: scene GSD {gsd_m:.2f} m is outside the model's "
+                     f"{model.gsd_range_m[0]:g}-{model.gsd_range_m[1]:g} m; running at {gsd_m * scale:.2f} m")
+    overlap_src = int(math.ceil(longest_m / gsd_m))
+    multiple = model.input_multiple
+    if tile is None:
+        needed = 2 * overlap_src / scale
+        tile = max(DEFAULT_TILE, int(math.ceil(needed / multiple)) * multiple)
+    elif tile % multiple:
+        raise ConfigError(f"--tile {tile} must be a multiple of the model's input multiple {multiple}")
+    return make_grid(info.width, info.height, tile, overlap_src, scale=scale, input_multiple=multiple)
+
+
+@dataclass(frozen=True)
+class CoarsePass:
+    """The second pass's tile grid and the split length (source pixels): this pass reports vessels
+    at least ``split_px`` long, and the fine pass's tiles need only hold vessels shorter than that."""
+
+    grid: TileGrid
+    split_px: float
+
+
+def plan_coarse_pass(info: RasterInfo, gsd_m: float, fine: TileGrid, detector: OnnxDetector,
+                     notes: list[str]) -> CoarsePass | None:
+    """The coarse pass for vessels longer than the model's ``max_vessel_px`` at the fine pass's
+    working GSD, or None when it reaches the longest vessel already (or the model does not say).
+
+    ``gsd_m`` is the scene's GSD (the one the fine grid was planned with). Same overlap in source
+    pixels as the fine pass (it holds the longest vessel whole at any scale); tiles of the fine
+    pass's model size unless that would read windows wider than :data:`COARSE_MAX_WINDOW_PX` or the
+    fine pass's own, whichever is larger, so one tile's memory stays within that of such a window
+    whatever the coarsening factor.
+    """
+    model = detector.info
+    if model.max_vessel_px is None:
+        return None
+    working = gsd_m * fine.scale
+    factor = coarse_factor(working, model.max_vessel_px)
+    if factor <= 1.0:
+        return None
+    reach_m = model.max_vessel_px * working
+    high = model.gsd_range_m[1]
+    capped = working * factor > high
+    if capped:
+        factor = high / working
+        if factor <= 1.0:
+            notes.append(f"the model boxes vessels up to {model.max_vessel_px:.0f} px ({reach_m:.0f} m at "
+                         f"{working:.2f} m) and its GSD range ends there ({high:g} m), so no coarser pass: "
+                         f"vessels longer than {reach_m:.0f} m may be missed or split")
+            return None
+    scale = fine.scale * factor
+    multiple = model.input_multiple
+    smallest = int(math.ceil(2 * fine.overlap_px / scale / multiple)) * multiple
+    widest = max(fine.tile_px, COARSE_MAX_WINDOW_PX)
+    tile = max(smallest, min(fine.model_size, int(widest / scale // multiple) * multiple))
+    grid = make_grid(info.width, info.height, tile, fine.overlap_px, scale=scale, input_multiple=multiple)
+    split_px = SPLIT_SHARE * model.max_vessel_px * fine.scale
+    split_m = split_px * gsd_m
+    note = (f"coarse pass at {working * factor:.2f} m: the model boxes vessels up to {model.max_vessel_px:.0f} px "
+            f"({reach_m:.0f} m at {working:.2f} m), shorter than the longest ({LONGEST_VESSEL_M:g} m); vessels "
+            f"over {split_m:.0f} m are taken from the coarse pass")
+    if capped:
+        note += (f" (capped at the top of the model's GSD range, {high:g} m: vessels over "
+                 f"{model.max_vessel_px * high:.0f} m may still be split)")
+    notes.append(note)
+    return CoarsePass(grid, split_px)
+
+
+def _read_tile(dataset, tile: Tile, grid: TileGrid, bands, lo, hi) -> np.ndarray:
+    """uint8 ``[C, model_height, model_width]`` model input for one tile (invalid pixels 0)."""
+    array, valid = read_window(dataset, tile.col_off, tile.row_off, tile.width, tile.height, bands)
+    image = to_uint8(array, lo, hi)
+    image[:, ~valid] = 0
+    if grid.scale != 1.0:
+        size = (max(1, round(tile.width / grid.scale)), max(1, round(tile.height / grid.scale)))
+        # Area averaging when shrinking (no aliasing), bilinear when enlarging.
+        method = cv2.INTER_AREA if grid.scale > 1 else cv2.INTER_LINEAR
+        image = np.stack([cv2.resize(band, size, interpolation=method) for band in image])
+    out = np.zeros((image.shape[0], grid.model_height, grid.model_width), dtype=np.uint8)
+    h, w = min(image.shape[1], grid.model_height), min(image.shape[2], grid.model_width)
+    out[:, :h, :w] = image[:, :h, :w]
+    return out
+
+
+def run_tiles(detector: OnnxDetector, path: Path, grid: TileGrid, lo, hi, batch_size: int,
+              progress: bool | None = None, desc: str | None = None) -> Outputs:
+    """Run every tile; return the merged detections (one image's rows, boxes in source pixels)."""
+    rows, owned = [], []
+    bands = detector.info.scaling.bands
+    tiles = list(grid)
+    bar = tqdm(total=len(tiles), desc=desc or path.name, unit="tile", file=sys.stderr, leave=False,
+               disable=None if progress is None else not progress)
+    with open_raster(path) as dataset, bar:
+        for start in range(0, len(tiles), batch_size):
+            batch = tiles[start:start + batch_size]
+            outputs = detector.run(np.stack([_read_tile(dataset, t, grid, bands, lo, hi) for t in batch]))
+            for i, tile in enumerate(batch):
+                found = outputs.image(i)
+                found = found._replace(boxes=tile_to_source(found.boxes, tile, grid.scale))
+                owned.append(tile.owns(found.boxes[:, :2]))
+                rows.append(found)
+            bar.update(len(batch))
+    boxes, scores, type_probs, load_probs = (np.concatenate([getattr(r, name) for r in rows])
+                                             for name in ("boxes", "scores", "type_probs", "load_probs"))
+    keep = merge_detections(boxes, scores, np.concatenate(owned))
+    return _take(Outputs(boxes, scores, type_probs, load_probs, np.array([len(boxes)])), keep)
+
+
+def _take(found: Outputs, index: np.ndarray) -> Outputs:
+    """The rows ``index`` of one image's detections."""
+    return Outputs(found.boxes[index], found.scores[index], found.type_probs[index], found.load_probs[index],
+                   np.array([len(index)], dtype=np.int64))
+
+
+def combine_passes(fine: Outputs, coarse: Outputs, split_px: float, min_score: float) -> Outputs:
+    """One list from the two passes (see :func:`~tankerwatch.infer.runtime.tiling.merge_passes`).
+
+    Coarse detections under ``min_score`` go first: they would not be reported, so they must not
+    remove the fine pass's boxes inside them either.
+    """
+    coarse = _take(coarse, np.flatnonzero(coarse.scores >= min_score))
+    keep = merge_passes(fine.boxes, fine.scores, coarse.boxes, coarse.scores, split_px)
+    both = Outputs(*(np.concatenate([getattr(fine, name), getattr(coarse, name)])
+                     for name in ("boxes", "scores", "type_probs", "load_probs")), np.array([0]))
+    return _take(both, keep)
+
+
+def to_detections(found: Outputs, gsd_m: float | None, detector: OnnxDetector) -> list[Detection]:
+    """Final per-vessel records: type by argmax, load state called with the model's own band."""
+    model = detector.info
+    detections = []
+    for box, score, type_probs, load_probs in zip(found.boxes, found.scores, found.type_probs, found.load_probs,
+                                                  strict=True):
+        is_tanker = type_probs[0] >= type_probs[1]
+        p_loaded = float(load_probs[1])
+        detections.append(Detection(
+            box_px=box, score=float(score), vessel_type="tanker" if is_tanker else "other",
+            type_score=float(max(type_probs)),
+            load=load_call(p_loaded, gsd_m, model.load_uncertain_band, model.load_max_gsd_m) if is_tanker
+            else "unknown",
+            p_loaded=p_loaded if is_tanker else None))
+    return detections
+
+
+def footprint(valid: np.ndarray, width: int, height: int):
+    """Shapely geometry (source pixels) of the valid pixels, from a decimated mask."""
+    if valid.all():
+        return shapely.box(0, 0, width, height)
+    to_source = Affine.scale(width / valid.shape[1], height / valid.shape[0])
+    parts = [shapely.geometry.shape(geom) for geom, value in
+             features.shapes(valid.astype(np.uint8), mask=valid, transform=to_source) if value]
+    return shapely.union_all(parts) if parts else None
+
+
+def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = None, batch_size: int = 2,
+                 gsd_m: float | None = None, min_score: float = 0.0, progress: bool | None = None) -> SceneResult:
+    """Detect vessels in one scene and write its three output files (see the module doc).
+
+    Detections scoring below ``min_score`` (the operating point, recorded in the header) are left out.
+    """
+    # The cap covers every read of the scene, the decimated one too: GDAL's default cache (5 % of
+    # RAM) kept a 20,000 px scene's decoded blocks from that read, 1.2 GB.
+    # rasterio passes an integer GDAL_CACHEMAX on as bytes (GDAL alone would read a small number
+    # as MB): 256 here once meant a 256-byte cache, and the decimated read took 4 minutes.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20):
+        return _detect_scene(detector, Path(path), Path(out_dir), tile, batch_size, gsd_m, min_score, progress)
+
+
+def _detect_scene(detector: OnnxDetector, path: Path, out_dir: Path, tile: int | None, batch_size: int,
+                  gsd_m: float | None, min_score: float, progress: bool | None) -> SceneResult:
+    info = inspect_raster(path)
+    check_fits_model(info, detector)
+    notes: list[str] = []
+    model = detector.info
+    gsd = scene_gsd(info, gsd_m)
+    grid_gsd = tiling_gsd(gsd, model.gsd_range_m, notes)
+    grid = plan_tiles(info, grid_gsd, detector, tile, notes)
+    coarse = plan_coarse_pass(info, grid_gsd, grid, detector, notes)
+    if coarse is not None:
+        # The fine pass reports only vessels shorter than the split, so its overlap need hold only
+        # those: at 1 m that is about 150 px instead of 340, a third fewer tiles, which more than
+        # pays for the coarse pass. (Its notes are already in from the first plan.)
+        grid = plan_tiles(info, grid_gsd, detector, tile, [], longest_m=coarse.split_px * grid_gsd)
+    scaling = model.scaling
+    preview, valid = read_decimated(path, STATS_MAX_SIDE, bands=scaling.bands)
+    lo, hi = scaling.limits(preview, valid)
+    found = run_tiles(detector, path, grid, lo, hi, batch_size, progress)
+    if coarse is not None:
+        found = combine_passes(found, run_tiles(detector, path, coarse.grid, lo, hi, batch_size, progress,
+                                                desc=f"{path.name} (coarse)"), coarse.split_px, min_score)
+    detections = [d for d in to_detections(found, gsd, detector) if d.score >= min_score]
+
+    georeferenced = info.georeferenced
+    header = {
+        "source": path.name,
+        "acquired": info.acquired,
+        "acquired_from": "ACQUISITION_DATETIME" if info.acquired else None,
+        "gsd_m": None if gsd is None else round(gsd, 4),
+        "model": model.summary(),
+        "min_score": min_score,
+        "scaling": {**scaling.to_dict(), "limits": [[round(float(a), 6), round(float(b), 6)]
+                                                    for a, b in zip(lo, hi, strict=True)]},
+        "tiling": {"tile_px": grid.tile_px, "overlap_px": grid.overlap_px, "model_gsd_m": round(grid_gsd * grid.scale, 4)},
+    }
+    quicklook_path, *_ = paths = output_paths(path, out_dir)
+    shrink = preview.shape[2] / info.width
+    write_quicklook(quicklook_path, to_uint8(preview, lo, hi) * valid[None].astype(np.uint8),
+                    np.array([d.box_px for d in detections]).reshape(-1, 5),
+                    [detection_class(d.vessel_type, d.load) for d in detections], shrink, title=path.name)
+    write_detection_files(out_dir / path.stem, detections, header,
+                          info.crs if georeferenced else None, info.transform if georeferenced else None,
+                          footprint(valid, info.width, info.height))
+    return SceneResult(path, detections, paths, gsd, notes)

@@ -1,0 +1,240 @@
+"""The detection file: what ``detect`` writes and ``report`` and evaluation read.
+
+Per scene, ``<stem>.geojson`` and ``<stem>.csv`` (written atomically).
+
+GeoJSON (RFC 7946): a FeatureCollection with one Polygon feature per vessel, a closed 4-corner ring,
+counter-clockwise, in lon/lat degrees (EPSG:4326, longitude first) to 7 decimals. A raster without
+georeferencing gives pixel coordinates instead (``coordinates: "pixel"``, a warning is printed, and
+``report`` refuses the file). Feature properties:
+
+* ``score`` (vessel confidence), ``type`` (``tanker``/``other``), ``type_score``;
+* ``load`` (``empty``/``loaded``/``uncertain``/``unknown``; ``unknown`` for type ``other``) and
+  ``p_loaded`` (probability of loaded given tanker; null for ``other``);
+* ``length_m``, ``width_m`` (geodesic from the corners; null when no scale is known);
+* ``heading_deg`` (geodesic bearing of the bow, clockwise from true north; null if unknown);
+* ``box_px``: ``[cx, cy, length, width, angle]`` in the full-resolution source raster's pixels
+  (see :mod:`tankerwatch.infer.core.boxes` for the convention);
+* synthetic ground truth adds ``vessel_id``, ``draft_fraction`` and ``truth: true``.
+
+The top-level member ``"tankerwatch"`` holds the header: ``format_version``, ``source`` (file name),
+``acquired`` (UTC ISO 8601 or null) and ``acquired_from``, ``gsd_m``, ``crs`` (WKT or null),
+``coordinates`` (``lonlat``/``pixel``), ``model`` (id = sha256 of the .onnx bytes, and a metadata
+summary), ``project_version``, ``scaling``, and ``footprint``: the observed (valid) pixels as a
+geometry in the file's coordinates, so a report can tell "no tanker here" from "not imaged".
+No wall-clock time is written, so the same input gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import shapely
+from shapely.geometry import mapping, shape
+from shapely.geometry.polygon import orient
+
+from .. import __version__
+from ..core.atomic import atomic_write_text
+from ..core.boxes import box_corners
+from ..core.errors import TankerwatchError, located
+from ..core.georef import box_size_m, heading_deg, pixels_to_lonlat
+from ..core.json_file import read_json
+
+FORMAT_VERSION = 1
+VESSEL_TYPES = ("tanker", "other")
+LOAD_LABELS = ("empty", "loaded", "uncertain", "unknown")
+DECIMALS = 7
+CSV_COLUMNS = ("index", "type", "load", "score", "type_score", "p_loaded", "length_m", "width_m",
+               "heading_deg", "x", "y", "cx_px", "cy_px", "length_px", "width_px", "angle_rad")
+
+
+@dataclass
+class Detection:
+    """One vessel. ``box_px``: ``[cx, cy, L, W, angle]`` in source-raster pixels (L >= W, angle in
+    ``[-pi/2, pi/2)``); ``heading``: bow direction in radians in the pixel frame, or None."""
+
+    box_px: np.ndarray
+    score: float
+    vessel_type: str
+    type_score: float
+    load: str
+    p_loaded: float | None
+    heading: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.box_px = np.asarray(self.box_px, dtype=np.float64).reshape(5)
+        if self.vessel_type not in VESSEL_TYPES:
+            raise ValueError(f"vessel_type must be one of {VESSEL_TYPES}, got {self.vessel_type!r}")
+        if self.load not in LOAD_LABELS:
+            raise ValueError(f"load must be one of {LOAD_LABELS}, got {self.load!r}")
+        if self.vessel_type == "other" and (self.load != "unknown" or self.p_loaded is not None):
+            raise ValueError("a vessel of type 'other' has load 'unknown' and p_loaded None")
+
+
+@dataclass
+class DetectionFile:
+    """A parsed detection file: header, detections, and each one's polygon in file coordinates."""
+
+    path: Path
+    header: dict
+    detections: list[Detection]
+    polygons: list  # shapely Polygons, lon/lat or pixel per header["coordinates"]
+    footprint: object | None  # shapely geometry in the same coordinates, or None
+    properties: list[dict]  # each feature's properties as written (length_m, heading_deg, ...)
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.header.get("coordinates") == "lonlat"
+
+
+def _round(value, digits=DECIMALS):
+    return None if value is None else round(float(value), digits)
+
+
+def _ring(points_xy: np.ndarray) -> dict:
+    polygon = orient(shapely.Polygon(np.round(points_xy, DECIMALS)), sign=1.0)  # counter-clockwise
+    return mapping(polygon)
+
+
+def footprint_geometry(footprint_px, crs=None, transform=None) -> dict | None:
+    """GeoJSON geometry of a pixel-frame footprint (shapely), in lon/lat when georeferenced."""
+    if footprint_px is None:
+        return None
+    if crs is not None and transform is not None:
+        footprint_px = shapely.transform(footprint_px, lambda xy: pixels_to_lonlat(crs, transform, xy))
+    footprint_px = shapely.set_precision(footprint_px, 10.0 ** -DECIMALS)
+    return mapping(shapely.normalize(footprint_px))
+
+
+def _feature(det: Detection, crs, transform, gsd_m: float | None) -> dict:
+    bow_box = det.box_px.copy()
+    if det.heading is not None:
+        bow_box[4] = det.heading  # corners start at the bow end when the heading is known
+    corners = box_corners(bow_box)
+    if crs is not None and transform is not None:
+        corners = pixels_to_lonlat(crs, transform, corners)
+        length_m, width_m = box_size_m(crs, transform, det.box_px)
+        bearing = None if det.heading is None else heading_deg(crs, transform, det.box_px, det.heading)
+    else:
+        length_m = width_m = None
+        if gsd_m:
+            length_m, width_m = det.box_px[2] * gsd_m, det.box_px[3] * gsd_m
+        bearing = None
+    properties = {
+        "score": _round(det.score, 4),
+        "type": det.vessel_type,
+        "type_score": _round(det.type_score, 4),
+        "load": det.load,
+        "p_loaded": _round(det.p_loaded, 4),
+        "length_m": _round(length_m, 1),
+        "width_m": _round(width_m, 1),
+        "heading_deg": _round(bearing, 1),
+        "box_px": [_round(v, 3) for v in det.box_px[:4]] + [_round(det.box_px[4], 6)],
+        **det.extra,
+    }
+    return {"type": "Feature", "geometry": _ring(corners), "properties": properties}
+
+
+def build_collection(detections: list[Detection], header: dict, crs=None, transform=None,
+                     footprint_px=None) -> dict:
+    """The FeatureCollection dict for ``detections`` (see module doc for the schema).
+
+    ``header`` supplies the scene- and model-specific members (source, acquired, acquired_from,
+    gsd_m, model, scaling); the format version, project version, CRS, coordinate kind and
+    footprint are filled in here.
+    """
+    georeferenced = crs is not None and transform is not None
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "project_version": __version__,
+        **header,
+        "crs": crs.to_wkt() if georeferenced and hasattr(crs, "to_wkt") else (str(crs) if georeferenced else None),
+        "coordinates": "lonlat" if georeferenced else "pixel",
+        "footprint": footprint_geometry(footprint_px, crs, transform),
+    }
+    features = [_feature(d, crs, transform, header.get("gsd_m")) for d in detections]
+    return {"type": "FeatureCollection", "tankerwatch": meta, "features": features}
+
+
+def _csv_text(collection: dict) -> str:
+    extra_keys = sorted({k for f in collection["features"] for k in f["properties"]}
+                        - set(CSV_COLUMNS) - {"box_px"})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*CSV_COLUMNS, *extra_keys])
+    for index, feature in enumerate(collection["features"]):
+        p = feature["properties"]
+        centre = shapely.centroid(shape(feature["geometry"]))
+        row = [index, p["type"], p["load"], p["score"], p["type_score"], p["p_loaded"], p["length_m"],
+               p["width_m"], p["heading_deg"], round(centre.x, DECIMALS), round(centre.y, DECIMALS), *p["box_px"]]
+        row += [p.get(k) for k in extra_keys]
+        writer.writerow(["" if v is None else v for v in row])
+    return buffer.getvalue()
+
+
+def write_detection_files(stem_path: str | Path, detections: list[Detection], header: dict, crs=None,
+                          transform=None, footprint_px=None) -> tuple[Path, Path]:
+    """Write ``<stem>.geojson`` and ``<stem>.csv`` atomically; return their paths.
+
+    Without georeferencing the files hold pixel coordinates and a warning is printed to stderr.
+    """
+    stem_path = Path(stem_path)
+    collection = build_collection(detections, header, crs, transform, footprint_px)
+    if collection["tankerwatch"]["coordinates"] == "pixel":
+        print(f"warning: {header.get('source', stem_path.name)}: no georeferencing; "
+              "detections are in pixel coordinates and `report` will refuse them", file=sys.stderr)
+    geojson_path = stem_path.with_name(stem_path.name + ".geojson")
+    csv_path = stem_path.with_name(stem_path.name + ".csv")
+    atomic_write_text(geojson_path, json.dumps(collection, indent=1, allow_nan=False) + "\n")
+    atomic_write_text(csv_path, _csv_text(collection))
+    return geojson_path, csv_path
+
+
+def _detection_from_properties(p: dict, where: str) -> Detection:
+    known = {"score", "type", "type_score", "load", "p_loaded", "length_m", "width_m", "heading_deg", "box_px"}
+    try:
+        box = np.asarray(p["box_px"], dtype=np.float64)
+        det = Detection(box_px=box, score=float(p["score"]), vessel_type=p["type"],
+                        type_score=float(p["type_score"]), load=p["load"],
+                        p_loaded=None if p.get("p_loaded") is None else float(p["p_loaded"]),
+                        extra={k: v for k, v in p.items() if k not in known})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TankerwatchError(f"{where}: bad feature properties ({exc})") from None
+    if not np.all(np.isfinite(det.box_px)):
+        raise TankerwatchError(f"{where}: box_px is not finite")
+    return det
+
+
+def read_detection_file(path: str | Path) -> DetectionFile:
+    """Parse and validate a detection file written by :func:`write_detection_files`."""
+    path = Path(path)
+    data = read_json(path)
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        raise TankerwatchError(located(path, "not a GeoJSON FeatureCollection"))
+    header = data.get("tankerwatch")
+    if not isinstance(header, dict):
+        raise TankerwatchError(located(path, "no 'tankerwatch' header: not a tankerwatch detection file"))
+    if header.get("format_version") != FORMAT_VERSION:
+        raise TankerwatchError(located(path, f"unknown detection file format_version "
+                                             f"{header.get('format_version')!r} (this version reads {FORMAT_VERSION})"))
+    detections, polygons, properties = [], [], []
+    for index, feature in enumerate(data.get("features") or []):
+        where = located(path, f"feature {index}")
+        try:
+            polygon = shape(feature["geometry"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise TankerwatchError(f"{where}: bad geometry ({exc})") from None
+        if polygon.geom_type != "Polygon" or not all(math.isfinite(c) for c in polygon.bounds):
+            raise TankerwatchError(f"{where}: geometry must be a finite Polygon")
+        detections.append(_detection_from_properties(feature.get("properties") or {}, where))
+        polygons.append(polygon)
+        properties.append(dict(feature.get("properties") or {}))
+    footprint = shape(header["footprint"]) if header.get("footprint") else None
+    return DetectionFile(path, header, detections, polygons, footprint, properties)

@@ -1,0 +1,332 @@
+"""An exported detector as ``detect`` sees it: one ONNX file, its metadata checked before use.
+
+The ONNX contract (CONVENTIONS.md) is pinned here, for the exporter to write and ``detect`` to read:
+
+* one input ``image``: uint8 ``[N, C, H, W]``, dynamic N, H, W; H and W multiples of
+  ``input_multiple``;
+* outputs ``boxes`` f32 ``[N, K, 5]`` (``cx, cy, length, width, angle`` in input pixels, angle in
+  ``[-pi/2, pi/2)``), ``scores`` f32 ``[N, K]``, ``type_probs`` f32 ``[N, K, 2]`` over
+  :data:`~tankerwatch.infer.core.labels.TYPE_NAMES`, ``load_probs`` f32 ``[N, K, 2]`` over
+  :data:`~tankerwatch.infer.core.labels.LOAD_NAMES` (conditional on tanker), ``count`` int64 ``[N]``;
+  rows sorted by score, rows past ``count`` all zero;
+* ``metadata_props``: ``tankerwatch.<key>`` -> JSON text for every key of :data:`METADATA_KEYS`,
+  and for those of :data:`OPTIONAL_METADATA_KEYS` the model has (files written before a key existed
+  lack it, and ``detect`` then does what it did before).
+
+The model id is the sha256 of the file's bytes. Only onnxruntime is needed here (no torch, no onnx).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from ..core.errors import ConfigError, ModelError, located
+from ..core.labels import LOAD_NAMES, TYPE_NAMES
+from .scaling import Scaling
+
+FORMAT_VERSION = 1
+METADATA_PREFIX = "tankerwatch."
+INPUT_NAME = "image"
+OUTPUT_NAMES = ("boxes", "scores", "type_probs", "load_probs", "count")
+# key -> what the value must be, for the error message
+METADATA_KEYS = {
+    "format_version": "an integer",
+    "project_version": "a string",
+    "type_names": f"the list {list(TYPE_NAMES)}",
+    "load_names": f"the list {list(LOAD_NAMES)}",
+    "in_channels": "a positive integer",
+    "scaling": "a scaling mapping (bands, method, percentiles, value_range)",
+    "input_multiple": "a positive integer",
+    "output_stride": "a positive integer",
+    "top_k": "a positive integer",
+    "gsd_range_m": "[low, high] metres with 0 < low <= high",
+    "load_uncertain_band": "[low, high] with 0 <= low <= high <= 1",
+    "load_max_gsd_m": "a positive number",
+    "config_sha256": "a string",
+    "val_metrics": "a mapping",
+    "precision": "one of fp32, fp16, int8",
+}
+# Keys added after format_version 1 was fixed: validated when present, never required.
+# max_vessel_px: the longest vessel (input pixels) the model was trained to find whole; detect runs a
+# coarser second pass when a scene's longest possible vessel is longer (see train/datamodule.py, max_vessel_px_of).
+OPTIONAL_METADATA_KEYS = {
+    "max_vessel_px": "a finite number > 0 (input pixels)",
+}
+# Which training label length stands for "the longest vessel the model finds": the 99th percentile,
+# not the maximum, so a handful of outsized labels (a ship-to-ship pair labelled as one) does not
+# claim a reach the model was hardly ever taught.
+PRECISIONS = ("fp32", "fp16", "int8")
+DEVICES = ("auto", "cpu", "cuda")
+CPU_PROVIDER = "CPUExecutionProvider"
+CUDA_PROVIDER = "CUDAExecutionProvider"
+# Distributions that each install the `onnxruntime` module; two at once overwrite each other's files.
+RUNTIME_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino")
+GPU_SWAP_HINT = "make install-gpu (swaps onnxruntime for onnxruntime-gpu of the same minor version)"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The validated ``tankerwatch.*`` metadata of a model file.
+
+    ``gsd_range_m``: ground metres per pixel the model was trained for; ``load_uncertain_band``:
+    ``p_loaded`` inside it is reported ``uncertain``; above ``load_max_gsd_m`` every tanker's load
+    is ``uncertain`` (the cue is not in the pixels there). ``max_vessel_px``: the longest vessel, in
+    input pixels, the model was trained to find (None for a file exported before the key existed).
+    """
+
+    model_id: str
+    format_version: int
+    project_version: str
+    in_channels: int
+    scaling: Scaling
+    input_multiple: int
+    output_stride: int
+    top_k: int
+    gsd_range_m: tuple[float, float]
+    load_uncertain_band: tuple[float, float]
+    load_max_gsd_m: float
+    config_sha256: str
+    val_metrics: dict
+    precision: str
+    max_vessel_px: float | None = None
+
+    def summary(self) -> dict:
+        """What a detection file's header records about the model."""
+        return {"id": self.model_id, "format_version": self.format_version,
+                "project_version": self.project_version, "precision": self.precision,
+                "in_channels": self.in_channels, "gsd_range_m": list(self.gsd_range_m),
+                "load_uncertain_band": list(self.load_uncertain_band), "load_max_gsd_m": self.load_max_gsd_m,
+                "config_sha256": self.config_sha256, "val_metrics": self.val_metrics}
+
+
+class Outputs(NamedTuple):
+    """One batch of model outputs (see the module doc for shapes and meaning)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    type_probs: np.ndarray
+    load_probs: np.ndarray
+    count: np.ndarray
+
+    def image(self, i: int) -> Outputs:
+        """The valid rows (``count[i]`` of them) of image ``i``."""
+        n = int(self.count[i])
+        return Outputs(self.boxes[i, :n], self.scores[i, :n], self.type_probs[i, :n], self.load_probs[i, :n],
+                       self.count[i:i + 1])
+
+
+def encode_metadata(values: dict) -> dict[str, str]:
+    """``metadata_props`` entries for ``values`` (every key of :data:`METADATA_KEYS`, and those of
+    :data:`OPTIONAL_METADATA_KEYS` it has), JSON-encoded."""
+    missing = [k for k in METADATA_KEYS if k not in values]
+    if missing:
+        raise ModelError(f"model metadata lacks {missing}")
+    decode_metadata({METADATA_PREFIX + k: json.dumps(v) for k, v in values.items()}, "<export>", "0" * 64)
+    keys = [*METADATA_KEYS, *(k for k in OPTIONAL_METADATA_KEYS if k in values)]
+    return {METADATA_PREFIX + k: json.dumps(values[k], sort_keys=True) for k in keys}
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _number_pair(value) -> tuple[float, float] | None:
+    if (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+        return float(value[0]), float(value[1])
+    return None
+
+
+def decode_metadata(props: dict[str, str], path, model_id: str) -> ModelInfo:
+    """Validate a model's ``metadata_props`` and return them typed; ModelError names what is wrong."""
+    ours = {k[len(METADATA_PREFIX):]: v for k, v in props.items() if k.startswith(METADATA_PREFIX)}
+    if not ours:
+        raise ModelError(located(path, "ONNX model without tankerwatch metadata; export it with "
+                                       "'tankerwatch export'"))
+    values = {}
+    for key, text in ours.items():
+        try:
+            values[key] = json.loads(text)
+        except (json.JSONDecodeError, TypeError):
+            raise ModelError(located(path, f"metadata {METADATA_PREFIX}{key} is not valid JSON")) from None
+    version = values.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelError(located(path, f"metadata format_version {version!r} is not one this tankerwatch "
+                                       f"reads ({FORMAT_VERSION}); re-export the model or upgrade tankerwatch"))
+    missing = [k for k in METADATA_KEYS if k not in values]
+    if missing:
+        raise ModelError(located(path, f"metadata lacks {', '.join(METADATA_PREFIX + k for k in missing)}"))
+
+    def bad(key):
+        must = METADATA_KEYS.get(key) or OPTIONAL_METADATA_KEYS[key]
+        return ModelError(located(path, f"metadata {METADATA_PREFIX}{key} must be {must}, got {values[key]!r}"))
+
+    for key in ("in_channels", "input_multiple", "output_stride", "top_k"):
+        if not _positive_int(values[key]):
+            raise bad(key)
+    for key in ("project_version", "config_sha256"):
+        if not isinstance(values[key], str):
+            raise bad(key)
+    if values["type_names"] != list(TYPE_NAMES):
+        raise bad("type_names")
+    if values["load_names"] != list(LOAD_NAMES):
+        raise bad("load_names")
+    if not isinstance(values["val_metrics"], dict):
+        raise bad("val_metrics")
+    if values["precision"] not in PRECISIONS:
+        raise bad("precision")
+    gsd = _number_pair(values["gsd_range_m"])
+    if gsd is None or not 0 < gsd[0] <= gsd[1]:
+        raise bad("gsd_range_m")
+    band = _number_pair(values["load_uncertain_band"])
+    if band is None or not 0 <= band[0] <= band[1] <= 1:
+        raise bad("load_uncertain_band")
+    max_gsd = values["load_max_gsd_m"]
+    if isinstance(max_gsd, bool) or not isinstance(max_gsd, (int, float)) or not max_gsd > 0:
+        raise bad("load_max_gsd_m")
+    max_vessel = values.get("max_vessel_px")  # absent from files exported before the key existed
+    if "max_vessel_px" in values and not (_finite_number(max_vessel) and max_vessel > 0):
+        raise bad("max_vessel_px")
+    try:
+        scaling = Scaling.from_dict(values["scaling"])
+    except ConfigError as exc:
+        raise ModelError(located(path, f"metadata {METADATA_PREFIX}scaling: {exc}")) from None
+    if scaling.bands is not None and len(scaling.bands) != values["in_channels"]:
+        raise ModelError(located(path, f"metadata scaling selects {len(scaling.bands)} bands but the model "
+                                       f"takes {values['in_channels']} channels"))
+    return ModelInfo(model_id=model_id, format_version=version, project_version=values["project_version"],
+                     in_channels=values["in_channels"], scaling=scaling, input_multiple=values["input_multiple"],
+                     output_stride=values["output_stride"], top_k=values["top_k"], gsd_range_m=gsd,
+                     load_uncertain_band=band, load_max_gsd_m=float(max_gsd),
+                     config_sha256=values["config_sha256"], val_metrics=values["val_metrics"],
+                     precision=values["precision"],
+                     max_vessel_px=None if max_vessel is None else float(max_vessel))
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def installed_runtimes() -> list[str]:
+    """Names of the installed distributions that provide the ``onnxruntime`` module."""
+    found = []
+    for name in RUNTIME_DISTRIBUTIONS:
+        try:
+            importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        found.append(name)
+    return found
+
+
+def check_single_runtime(runtimes: list[str] | None = None) -> None:
+    """Refuse to run when two onnxruntime builds are installed: they share one module folder, so
+    whichever installed last silently wins file by file."""
+    runtimes = installed_runtimes() if runtimes is None else runtimes
+    if len(runtimes) > 1:
+        raise ConfigError(f"both {' and '.join(runtimes)} are installed and overwrite each other; uninstall "
+                          f"all but one (for a GPU: pip uninstall -y {' '.join(runtimes)}, then {GPU_SWAP_HINT})")
+
+
+def select_providers(device: str, available: list[str]) -> list[str]:
+    """onnxruntime providers, in priority order, for ``--device auto|cpu|cuda``."""
+    if device not in DEVICES:
+        raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    has_cuda = CUDA_PROVIDER in available
+    if device == "cuda" and not has_cuda:
+        raise ConfigError(f"--device cuda: this onnxruntime has no CUDA provider (available: "
+                          f"{', '.join(available)}); install the GPU build: {GPU_SWAP_HINT}")
+    if device == "cpu" or not has_cuda:
+        return [CPU_PROVIDER]
+    return [CUDA_PROVIDER, CPU_PROVIDER]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+class OnnxDetector:
+    """A validated model file and its onnxruntime session.
+
+    ``device``: ``auto`` (CUDA when the GPU build and a GPU are present, else CPU), ``cpu`` or
+    ``cuda`` (an error unless CUDA is really in use after the session is created: onnxruntime falls
+    back to CPU silently when the CUDA libraries fail to load). ``threads``: intra-op threads on CPU
+    (None = onnxruntime's default, all cores).
+    """
+
+    def __init__(self, path, device: str = "auto", threads: int | None = None):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(located(self.path, "no such model file"))
+        check_single_runtime()
+        providers = select_providers(device, ort.get_available_providers())
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # onnxruntime's warnings are for its developers, not analysts
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own pybind exception types
+            raise ModelError(located(self.path, f"not an ONNX model onnxruntime can load ({_first_line(exc)})")) \
+                from None
+        self.providers = list(self.session.get_providers())
+        if device == "cuda" and self.providers[0] != CUDA_PROVIDER:
+            raise ConfigError(f"--device cuda: onnxruntime fell back to {self.providers[0]} (the CUDA libraries "
+                              f"did not load; check the CUDA and cuDNN versions onnxruntime-gpu needs)")
+        self.device = "cuda" if self.providers[0] == CUDA_PROVIDER else "cpu"
+        props = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.info = decode_metadata(props, self.path, file_sha256(self.path))
+        self._check_signature()
+
+    def _check_signature(self) -> None:
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or inputs[0].name != INPUT_NAME or inputs[0].type != "tensor(uint8)" \
+                or len(inputs[0].shape) != 4:
+            got = ", ".join(f"{i.name} {i.type} rank {len(i.shape)}" for i in inputs)
+            raise ModelError(located(self.path, f"model input must be one uint8 rank-4 tensor named "
+                                                f"'{INPUT_NAME}', got {got}"))
+        names = tuple(o.name for o in outputs)
+        if names != OUTPUT_NAMES:
+            raise ModelError(located(self.path, f"model outputs must be {list(OUTPUT_NAMES)}, got {list(names)}"))
+        channels = inputs[0].shape[1]
+        if isinstance(channels, int) and channels != self.info.in_channels:
+            raise ModelError(located(self.path, f"model input has {channels} channels but its metadata says "
+                                                f"{self.info.in_channels}"))
+
+    def run(self, images: np.ndarray) -> Outputs:
+        """Run a batch ``uint8 [N, C, H, W]`` (H, W multiples of ``input_multiple``)."""
+        images = np.ascontiguousarray(images)
+        info = self.info
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != info.in_channels:
+            raise ModelError(f"model input must be uint8 [N, {info.in_channels}, H, W], got {images.dtype} "
+                             f"{list(images.shape)}")
+        if images.shape[2] % info.input_multiple or images.shape[3] % info.input_multiple:
+            raise ModelError(f"model input height and width must be multiples of {info.input_multiple}, "
+                             f"got {images.shape[2]} x {images.shape[3]}")
+        try:
+            raw = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: images})
+        except Exception as exc:  # onnxruntime's own exception types
+            raise ModelError(located(self.path, f"model failed on a {list(images.shape)} batch "
+                                                f"({_first_line(exc)})")) from None
+        return Outputs(*raw)
+

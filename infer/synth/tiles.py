@@ -1,0 +1,524 @@
+"""Synthetic training tiles: ``OUT/{train,val,test}/`` in a label format, ``manifest.json`` and a README.
+
+Each tile is drawn from its own generator seeded by ``(seed, index)``, so tile *i* is the same
+whatever ``--count`` or ``--threads``. Splits are contiguous index ranges (the last ``n_test``
+tiles are test, the ``n_val`` before them val, ``n_val = n_test = max(2, round(count / 10))``).
+Every tile holds at least one tanker and one distractor; the first tanker of even tiles is empty
+and of odd tiles loaded, so each split (two or more consecutive tiles) has both load states.
+Further tankers are empty or loaded at even odds.
+
+GSD: by default 80 % of tiles are log-uniform in 0.5-3 m (where the load-state cue is in the
+pixels, REFERENCE.md) and 20 % in 3-10 m (PlanetScope to Sentinel-2, where it is not, so a model
+learns to say "uncertain" there); ``--gsd A:B`` draws log-uniform in [A, B] instead. A tile must
+fit a 60 m tanker in 80 % of its side, so the lowest GSD used is ``max(A, 75 m / size)``; B may
+not exceed 15 m (a 60 m tanker would be under 4 pixels).
+
+Backgrounds: open water, or a window onto a terminal (55 % of tiles at least 500 m across, 35 % of
+finer ones, where load state shows and analysts work). A terminal tile lays out a whole terminal
+(:func:`synth_background.terminal`: quay, jetty trestles with T-head berths, tank farm, buildings)
+at full scale, 2-3.5 km across and at least 1.6 tile sides, turned to a random direction, and aims
+the tile at a jetty trestle, a berth, the quay or the shore-side edge of the tank farm, sliding
+the window seaward until it holds water enough for the free vessels (else another aim, another
+terminal, and finally open water). Only the window is drawn (:meth:`Layout.window`), so trestles,
+quays and tanks keep their true size at every GSD. Berths inside the window get a vessel about
+two times in three, no longer than fits the tile; the required tanker and distractor lie free in the
+water. Structures are background: only vessels are labelled. The manifest records ``scene``
+(``terminal`` or ``open water``) and ``background`` (the aim, the structures in view, the land share).
+
+Views: most tiles draw sun and sensor geometry as scenes do (``synth_geometry.sample_view``); a
+share (``GLINT_VIEW_SHARE``) turns the sensor towards the sun's mirror direction, where the water
+glitters. Random geometry makes strong glint rare (3 % of tiles), yet an archive holds whole
+scenes of it, and a detector that never saw it takes the sparkle for small hulls.
+
+Images: 3-band 8-bit PNG by default (two in five passed through JPEG at quality 45-95 first,
+for its artefacts); ``bands=4``
+(adds NIR) or ``dtype=uint16`` (reflectance x 10,000) write a GeoTIFF placed near Vostochny in
+EPSG:32653 with a pixel size of the tile's GSD.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import shutil
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import shapely
+from affine import Affine
+
+from .. import __version__
+from ..core.atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from ..core.errors import ConfigError
+from ..core.labels import LabelledImage, LoadState
+from ..formats.dataset import write_splits
+from .background import Berth, Layout, open_water, terminal
+from .canvas import Canvas
+from .effects import jpeg_roundtrip, sample_atmosphere, to_uint8, to_uint16
+from .physics import MIN_TANKER_LENGTH_M, NEAR_NADIR_DEG, VIEW_ZENITH_DEG, View, sample_view
+from .placement import (
+    EDGE_MARGIN_PX,
+    Placer,
+    alongside,
+    at_berth,
+    distractor_ship,
+    tanker_ship,
+)
+from .render import draw_world
+from .vessels import Ship, ShipGeometry, to_label
+
+DEFAULT_GSD_BANDS = (((0.5, 3.0), 0.8), ((3.0, 10.0), 0.2))
+MIN_COUNT = 6
+MIN_SIZE = 64
+MAX_SIZE = 8192
+GLINT_VIEW_SHARE = 0.2
+GLINT_AZIMUTH_SPREAD_DEG = 30.0  # sensor azimuth within this of the sun's mirror direction
+GLINT_ZENITH_SPREAD_DEG = 10.0  # sensor zenith within this of the mirror's, clipped to the sensor's range
+FILL_SHARE = 0.8  # the longest vessel may take this share of the tile's side
+MAX_TILE_GSD_M = 15.0
+TILE_ORIGIN_UTM = (393_000.0, 4_733_000.0)  # EPSG:32653, the bay off Vostochny
+UTM_CRS = "EPSG:32653"
+SPLITS = ("train", "val", "test")
+
+# Backgrounds (module doc): the share of terminal tiles, by the ground the tile covers.
+WIDE_TILE_M = 500.0
+TERMINAL_SHARE = 0.55  # tiles at least WIDE_TILE_M across
+FINE_TERMINAL_SHARE = 0.35  # finer tiles, where load state shows and analysts work
+TERMINAL_EXTENT_M = (2000.0, 3500.0)  # side of the terminal laid out around a tile
+TERMINAL_OVER_TILE = 1.6  # ... and at least this many tile sides
+FARM_SETBACK_M = (40.0, 120.0)  # tank farm behind the shore (scenes: 120 m), so fine tiles reach it
+TERMINAL_TRIES = 2  # terminals tried before a tile falls back to open water
+FOCUS_TRIES = 12  # aims tried per terminal ...
+WINDOWS_PER_TERMINAL = 3  # ... of which this many windows with water enough get vessels tried
+# What a terminal tile's window is aimed at, how often, and where the window's centre lies from
+# it: seaward (range) and along the shore (either way), in tile sides, before sliding seaward for
+# water. A berth stays near the middle, so a vessel that fits the tile can lie there.
+FOCUS_WEIGHTS = (("trestle", 0.3), ("berth", 0.2), ("quay", 0.2), ("tank farm", 0.3))
+FOCUS_OFFSETS = {"trestle": ((-0.2, 0.2), 0.35), "berth": ((0.0, 0.3), 0.1), "quay": ((0.05, 0.35), 0.35),
+                 "tank farm": ((0.2, 0.4), 0.35)}
+FOCUS_INSET = 0.05  # the aimed-at point stays this share of the side inside the window
+# Water a window must hold for the free tanker and distractor (land_share counts land, quays and
+# jetties); less by the tank farm, which lies FARM_SETBACK_M and more behind the shore, so that
+# fine tiles can show its front and some water.
+MIN_WATER_SHARE = {"trestle": 0.35, "berth": 0.35, "quay": 0.3, "tank farm": 0.1}
+QUAY_DEPTH_M = 80.0  # synth_background.terminal's quay, behind its front
+BERTH_VACANT = 0.35  # share of berths in view left empty (scenes: 0.3)
+BERTH_SLIDE_M = 15.0  # a T-head's inner face: the trestle's half-width and clearance
+
+
+@dataclass(frozen=True)
+class TileSettings:
+    size: int
+    gsd_range: tuple[float, float] | None = None  # None: DEFAULT_GSD_BANDS
+    bands: int = 3
+    dtype: str = "uint8"
+
+    @property
+    def geotiff(self) -> bool:
+        return self.bands == 4 or self.dtype == "uint16"
+
+    @property
+    def suffix(self) -> str:
+        return ".tif" if self.geotiff else ".png"
+
+    def gsd_bands(self) -> tuple:
+        """((low, high), weight) pairs after raising lows so a 60 m tanker fits (module doc)."""
+        floor = MIN_TANKER_LENGTH_M / (FILL_SHARE * self.size)
+        if self.gsd_range is not None and self.gsd_range[1] > MAX_TILE_GSD_M:
+            raise ConfigError(f"--gsd {self.gsd_range[1]:g} is too coarse: above {MAX_TILE_GSD_M:g} m a "
+                              f"{MIN_TANKER_LENGTH_M:.0f} m tanker is under 4 pixels")
+        bands = DEFAULT_GSD_BANDS if self.gsd_range is None else ((tuple(self.gsd_range), 1.0),)
+        usable = tuple(((max(lo, floor), hi), w) for (lo, hi), w in bands if hi >= floor)
+        if not usable:
+            raise ConfigError(f"--gsd {bands[0][0][0]:g}:{bands[-1][0][1]:g} is too fine for --size {self.size}: "
+                              f"a {MIN_TANKER_LENGTH_M:.0f} m tanker needs a GSD of at least {floor:.3g} m")
+        return usable
+
+
+def split_sizes(count: int) -> dict[str, int]:
+    n_val = max(2, round(count / 10))
+    return {"train": count - 2 * n_val, "val": n_val, "test": n_val}
+
+
+def split_of(index: int, count: int) -> str:
+    sizes = split_sizes(count)
+    if index < sizes["train"]:
+        return "train"
+    return "val" if index < sizes["train"] + sizes["val"] else "test"
+
+
+def sample_gsd(rng: np.random.Generator, settings: TileSettings) -> float:
+    bands = settings.gsd_bands()
+    weights = np.array([w for _, w in bands])
+    (lo, hi), _ = bands[rng.choice(len(bands), p=weights / weights.sum())]
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+@dataclass
+class TileWorld:
+    """What one tile shows: view, layout (``open water`` or ``terminal``), vessels, atmosphere, and
+    for a terminal tile what its window was aimed at (``background``)."""
+
+    view: View
+    layout: object
+    ships: list[Ship]
+    atmosphere: object
+    scene_kind: str
+    background: dict | None = None
+
+
+def terminal_share(side_m: float) -> float:
+    """Share of tiles of this ground extent drawn as a window onto a terminal (module doc)."""
+    return TERMINAL_SHARE if side_m >= WIDE_TILE_M else FINE_TERMINAL_SHARE
+
+
+def terminal_windows(rng: np.random.Generator, view: View, size: int):
+    """A terminal laid out at full scale around the tile, then up to WINDOWS_PER_TERMINAL ``size`` px
+    windows onto it, each aimed at a structure and with water enough for the free vessels, as
+    ``(layout in tile pixels, background record)`` (module doc)."""
+    gsd = view.gsd_m
+    extent_m = max(rng.uniform(*TERMINAL_EXTENT_M), TERMINAL_OVER_TILE * size * gsd)
+    extent = int(math.ceil(extent_m / gsd))
+    full = terminal(rng, extent, extent, view, rotation=rng.uniform(0, 2 * math.pi),
+                    farm_setback_m=rng.uniform(*FARM_SETBACK_M))
+    obstacles = full.obstacles()
+    seaward = full.seaward
+    along = np.array([-seaward[1], seaward[0]])
+    kinds = [k for k, _ in FOCUS_WEIGHTS]
+    weights = np.array([w for _, w in FOCUS_WEIGHTS])
+    yielded = 0
+    for _ in range(FOCUS_TRIES):
+        kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
+        focus = _focus_point(rng, full, kind)
+        if focus is None:
+            continue
+        (lo, hi), sideways = FOCUS_OFFSETS[kind]
+        centre = focus + seaward * rng.uniform(lo, hi) * size + along * rng.uniform(-sideways, sideways) * size
+        # Slide seaward until the window has water enough, keeping the aimed-at point inside.
+        for _ in range(10):
+            x0, y0 = (int(round(min(max(c - size / 2, 0), extent - size))) for c in centre)
+            inset = (focus - [x0, y0]) / size
+            if not ((inset >= FOCUS_INSET).all() and (inset <= 1 - FOCUS_INSET).all()):
+                break
+            land_share = shapely.area(shapely.intersection(obstacles, shapely.box(x0, y0, x0 + size, y0 + size)))
+            land_share /= size**2
+            if land_share <= 1 - MIN_WATER_SHARE[kind]:
+                layout = full.window(x0, y0, size, size)
+                yield layout, {"focus": kind, "structures": _structures(layout, size),
+                               "land_share": round(float(land_share), 3), "terminal_extent_m": round(extent_m, 1),
+                               "window_px": [x0, y0]}
+                yielded += 1
+                break
+            centre = centre + seaward * 0.08 * size
+        if yielded == WINDOWS_PER_TERMINAL:
+            return
+
+
+def _focus_point(rng: np.random.Generator, layout: Layout, kind: str) -> np.ndarray | None:
+    """A point on a structure of ``kind`` (None if the terminal has none)."""
+    if kind == "trestle" and layout.jetties:
+        trestle, _ = layout.jetties[int(rng.integers(len(layout.jetties)))]
+        root, tip = (trestle[0] + trestle[1]) / 2, (trestle[2] + trestle[3]) / 2
+        return root + (tip - root) * rng.uniform(0.05, 0.95)
+    if kind == "berth" and layout.berths:
+        return layout.berths[int(rng.integers(len(layout.berths)))].centre.copy()
+    if kind == "quay" and layout.quay_fronts:
+        a, b = layout.quay_fronts[int(rng.integers(len(layout.quay_fronts)))]
+        return a + (b - a) * rng.uniform(0.0, 1.0)
+    if kind == "tank farm" and layout.tanks:
+        # The tenth of the tanks nearest the shore: the farm's front, its shadows and bund walls.
+        centres = np.array([t[:2] for t in layout.tanks])
+        to_shore = shapely.distance(shapely.LineString(layout.coast), shapely.points(centres))
+        front = np.flatnonzero(to_shore <= np.quantile(to_shore, 0.1))
+        return centres[front[int(rng.integers(len(front)))]].copy()
+    return None
+
+
+def _structures(layout: Layout, size: int) -> list[str]:
+    """Which kinds of terminal structure a tile layout shows inside its ``size`` px square."""
+    box = shapely.box(0, 0, size, size)
+    found = []
+    if any(box.intersects(shapely.Polygon(t)) for t, _ in layout.jetties):
+        found.append("jetty")
+    back = -layout.seaward * QUAY_DEPTH_M / layout.gsd_m if layout.seaward is not None else np.zeros(2)
+    if any(box.intersects(shapely.Polygon([a, b, b + back, a + back])) for a, b in layout.quay_fronts):
+        found.append("quay")
+    if any(-r < cx < size + r and -r < cy < size + r for cx, cy, r, _, _ in layout.tanks):
+        found.append("tanks")
+    if any(box.intersects(shapely.Polygon(b[0])) for b in layout.buildings):
+        found.append("buildings")
+    if layout.berths:
+        found.append("berth")
+    return found
+
+
+def compose_tile(seed: int, index: int, settings: TileSettings) -> TileWorld:
+    """Everything a tile holds, before drawing (see module doc for the guarantees)."""
+    rng = np.random.default_rng([seed, index])
+    size = settings.size
+    gsd = sample_gsd(rng, settings)
+    view = sample_tile_view(rng, gsd)
+    if rng.random() < terminal_share(size * gsd):
+        for _ in range(TERMINAL_TRIES):
+            for layout, background in terminal_windows(rng, view, size):
+                world = _populate(rng, index, settings, view, layout, background)
+                if world is not None:
+                    return world
+    world = _populate(rng, index, settings, view, open_water(rng, size, size, view), None)
+    if world is None:
+        raise RuntimeError(f"tile {index}: could not place a required vessel (seed {seed})")
+    return world
+
+
+def sample_tile_view(rng: np.random.Generator, gsd_m: float) -> View:
+    """A scene's random geometry, or (``GLINT_VIEW_SHARE`` of tiles) one looking near the sun's
+    mirror direction: azimuth within ``GLINT_AZIMUTH_SPREAD_DEG`` of it, zenith within
+    ``GLINT_ZENITH_SPREAD_DEG`` of the sun's zenith, clipped to the sensor's off-nadir range (so a
+    low sun still gives little glint, as it would)."""
+    view = sample_view(rng, gsd_m)
+    if rng.random() >= GLINT_VIEW_SHARE:
+        return view
+    mirror_azimuth = (view.sun_azimuth_deg + 180.0) % 360.0
+    azimuth = (mirror_azimuth + rng.uniform(-GLINT_AZIMUTH_SPREAD_DEG, GLINT_AZIMUTH_SPREAD_DEG)) % 360.0
+    zenith = 90.0 - view.sun_elevation_deg + rng.uniform(-GLINT_ZENITH_SPREAD_DEG, GLINT_ZENITH_SPREAD_DEG)
+    return replace(view, view_azimuth_deg=azimuth,
+                   view_zenith_deg=float(np.clip(zenith, NEAR_NADIR_DEG, VIEW_ZENITH_DEG[1])))
+
+
+def _populate(rng: np.random.Generator, index: int, settings: TileSettings, view: View, layout: Layout,
+              background: dict | None) -> TileWorld | None:
+    """Vessels and atmosphere for ``layout``; None if the required tanker and distractor find no room."""
+    size = settings.size
+    gsd = view.gsd_m
+    placer = Placer(layout, view, size, size)
+    max_len = FILL_SHARE * size * gsd
+    ids = iter(f"t{index:06d}-{k:02d}" for k in range(1000))
+    first_load = LoadState.EMPTY if index % 2 == 0 else LoadState.LOADED
+
+    def place_free(make, attempts=60):
+        for _ in range(attempts):
+            ship = make(placer.water_point(rng), rng.uniform(0, 2 * math.pi))
+            if ship is not None and placer.try_add(ship):
+                return ship
+        return None
+
+    def free_tanker(load=None, cap=max_len):
+        return lambda c, h: tanker_ship(rng, next(ids), c, h, cap, load, moving=rng.random() < 0.25)
+
+    def free_distractor(cap=max_len):
+        return lambda c, h: distractor_ship(rng, next(ids), c, h, cap, gsd, moving=rng.random() < 0.3)
+
+    required = [free_tanker(first_load), free_distractor()]
+    fallbacks = [free_tanker(first_load, MIN_TANKER_LENGTH_M * 1.2), free_distractor(max(60.0, 6 * gsd))]
+    for make, fallback in zip(required, fallbacks, strict=True):
+        if place_free(make) is None and place_free(fallback, attempts=400) is None:
+            return None
+    for berth in layout.berths:
+        if rng.random() < BERTH_VACANT:
+            continue
+        cap = min(berth.max_length_m, max_len, _berth_room_px(berth, size) * gsd)
+        if cap >= MIN_TANKER_LENGTH_M and rng.random() < 0.6:
+            ship = tanker_ship(rng, next(ids), berth.centre, 0.0, cap)
+        else:
+            ship = distractor_ship(rng, next(ids), berth.centre, 0.0, cap, gsd)
+        if ship is not None:
+            _moor(placer, ship, berth, view, flip=rng.random() < 0.5)
+    for _ in range(int(rng.integers(0, 3))):
+        place_free(free_tanker(), attempts=20)
+    for _ in range(int(rng.integers(0, 4))):
+        place_free(free_distractor(), attempts=20)
+    if rng.random() < 0.3:  # a ship-to-ship transfer beside one free tanker
+        hosts = [s for s in placer.ships if s.kind == "tanker" and not s.moving]
+        if hosts:
+            host = hosts[int(rng.integers(len(hosts)))]
+            if rng.random() < 0.6:
+                partner = tanker_ship(rng, next(ids), host.centre, 0.0, max_len)
+            else:
+                partner = distractor_ship(rng, next(ids), host.centre, 0.0, max_len, gsd)
+            if partner is not None:
+                placer.try_add(alongside(rng, host, partner, view))
+    atmosphere = sample_atmosphere(rng, jpeg=not settings.geotiff)
+    tankers = [s for s in placer.ships if s.kind == "tanker"]
+    if rng.random() < 0.15:  # a cloud shadow right over a hull
+        target = tankers[int(rng.integers(len(tankers)))]
+        atmosphere.shadow_spots.append((target.centre.copy(), 0.7 * target.length_m / gsd))
+    kind = "open water" if background is None else "terminal"
+    return TileWorld(view, layout, placer.ships, atmosphere, kind, background)
+
+
+def _berth_room_px(berth: Berth, size: int) -> float:
+    """Length (pixels) of a vessel centred on ``berth`` that stays inside the tile along the berth."""
+    direction = np.array([math.cos(berth.heading), math.sin(berth.heading)])
+    reach = math.inf
+    for c, d in zip(berth.centre, direction, strict=True):
+        if abs(d) > 1e-9:
+            reach = min(reach, ((size - EDGE_MARGIN_PX - c) if d > 0 else (c - EDGE_MARGIN_PX)) / abs(d),
+                        ((c - EDGE_MARGIN_PX) if d > 0 else (size - EDGE_MARGIN_PX - c)) / abs(d))
+    return max(0.0, 2 * reach * 0.95)
+
+
+def _moor(placer: Placer, ship: Ship, berth: Berth, view: View, flip: bool) -> bool:
+    """Put ``ship`` alongside ``berth``, centred, else (a T-head's inner face, where the trestle
+    meets it) slid along the berth to one side of the trestle."""
+    if placer.try_add(at_berth(ship, berth, view, flip=flip), berthed=True):
+        return True
+    direction = np.array([math.cos(berth.heading), math.sin(berth.heading)])
+    slide = (ship.length_m / 2 + BERTH_SLIDE_M) / view.gsd_m
+    for side in ((1.0, -1.0) if flip else (-1.0, 1.0)):
+        moved = Berth(berth.centre + side * slide * direction, berth.heading, berth.max_length_m, berth.seaward)
+        if placer.try_add(at_berth(ship, moved, view, flip=flip), berthed=True):
+            return True
+    return False
+
+
+def render_tile(seed: int, index: int, settings: TileSettings) -> tuple[np.ndarray, TileWorld]:
+    """The tile's pixels ``[H, W, C]`` (uint8 or uint16) and the world they show."""
+    world = compose_tile(seed, index, settings)
+    rng = np.random.default_rng([seed, index, 1])
+    canvas = Canvas(settings.size, settings.size, settings.bands)
+    draw_world(canvas, world.view, world.layout, world.ships, world.atmosphere, rng)
+    if settings.dtype == "uint16":
+        return to_uint16(canvas.pixels), world
+    image = to_uint8(canvas.pixels)
+    if world.atmosphere.jpeg_quality is not None and settings.bands == 3:
+        image = jpeg_roundtrip(image, world.atmosphere.jpeg_quality)
+    return image, world
+
+
+def write_image(path: Path, image: np.ndarray, settings: TileSettings, gsd_m: float) -> None:
+    if not settings.geotiff:
+        ok, data = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if not ok:
+            raise RuntimeError(f"{path}: PNG encoding failed")
+        atomic_write_bytes(path, data.tobytes())
+        return
+    import rasterio
+
+    transform = Affine(gsd_m, 0.0, TILE_ORIGIN_UTM[0], 0.0, -gsd_m, TILE_ORIGIN_UTM[1])
+    with atomic_path(path) as tmp, rasterio.open(
+            tmp, "w", driver="GTiff", width=image.shape[1], height=image.shape[0], count=image.shape[2],
+            dtype=image.dtype.name, crs=UTM_CRS, transform=transform, compress="deflate",
+            photometric="RGB" if image.shape[2] == 3 else "MINISBLACK") as dst:
+        dst.write(np.moveaxis(image, 2, 0))
+
+
+def _vessel_record(ship: Ship, view: View) -> dict:
+    record = {"vessel_id": ship.vessel_id, "kind": ship.kind, "length_m": round(ship.length_m, 2),
+              "beam_m": round(ship.beam_m, 2), "freeboard_m": round(ship.freeboard_m, 3),
+              "moving": ship.moving, "box_px": [round(float(x), 3) for x in ShipGeometry(ship, view).box()]}
+    if ship.tanker is not None:
+        record.update(size_class=ship.tanker.size_class, load=ship.load.value,
+                      draft_fraction=round(ship.tanker.draft_fraction, 4))
+    return record
+
+
+def _tile_job(job) -> tuple[LabelledImage, dict]:
+    seed, index, count, settings, out = job
+    image, world = render_tile(seed, index, settings)
+    split = split_of(index, count)
+    path = Path(out) / split / "images" / f"synth_{index:06d}{settings.suffix}"
+    write_image(path, image, settings, world.view.gsd_m)
+    labelled = LabelledImage(path, settings.size, settings.size, round(world.view.gsd_m, 6),
+                             [to_label(s, world.view) for s in world.ships])
+    record = {"file": f"{split}/images/{path.name}", "split": split, "scene": world.scene_kind,
+              "background": {"kind": world.scene_kind, **(world.background or {})},
+              "view": world.view.to_dict(), "atmosphere": world.atmosphere.to_dict(),
+              "vessels": [_vessel_record(s, world.view) for s in world.ships]}
+    return labelled, record
+
+
+def write_tiles(out, count: int, settings: TileSettings, seed: int, fmt: str = "dota", threads: int = 1,
+                overwrite: bool = False, progress=None) -> dict:
+    """Generate and write the dataset; returns the manifest (also written to ``OUT/manifest.json``)."""
+    out = Path(out)
+    if count < MIN_COUNT:
+        raise ConfigError(f"--count must be at least {MIN_COUNT} (train, val and test each need both load states)")
+    if not MIN_SIZE <= settings.size <= MAX_SIZE:
+        raise ConfigError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {settings.size}")
+    settings.gsd_bands()
+    _prepare_output(out, overwrite)
+    jobs = [(seed, i, count, settings, str(out)) for i in range(count)]
+    if threads > 1:
+        with multiprocessing.get_context("spawn").Pool(threads) as pool:
+            results = list(_progress(pool.imap(_tile_job, jobs, chunksize=4), progress))
+    else:
+        results = list(_progress(map(_tile_job, jobs), progress))
+    splits = {name: [lab for lab, rec in results if rec["split"] == name] for name in SPLITS}
+    write_splits(splits, out, fmt)
+    manifest = _manifest(results, count, settings, seed, fmt)
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    atomic_write_text(out / "README.md", _readme(manifest))
+    return manifest
+
+
+def _progress(iterable, progress):
+    return iterable if progress is None else progress(iterable)
+
+
+def _prepare_output(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"{out}: folder is not empty (pass --overwrite to replace a generated dataset)")
+        if not (out / "manifest.json").exists():
+            raise ConfigError(f"{out}: not a synthetic dataset (no manifest.json); refusing to overwrite it")
+        for name in SPLITS:
+            shutil.rmtree(out / name, ignore_errors=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot write here ({exc.strerror})") from None
+
+
+def _manifest(results, count: int, settings: TileSettings, seed: int, fmt: str) -> dict:
+    per_split = {}
+    for name in SPLITS:
+        records = [rec for _, rec in results if rec["split"] == name]
+        counts = Counter()
+        for rec in records:
+            for v in rec["vessels"]:
+                counts[f"tanker_{v['load']}" if v["kind"] == "tanker" else v["kind"]] += 1
+        per_split[name] = {"tiles": len(records), "vessels": dict(sorted(counts.items()))}
+    return {
+        "generator": "tankerwatch synth tiles", "project_version": __version__,
+        "parameters": {"count": count, "size": settings.size, "seed": seed, "format": fmt,
+                       "bands": settings.bands, "dtype": settings.dtype,
+                       "gsd_bands_m": [[lo, hi, w] for (lo, hi), w in settings.gsd_bands()]},
+        "splits": per_split,
+        "backgrounds": dict(sorted(Counter(rec["scene"] for _, rec in results).items())),
+        "tiles": [rec for _, rec in results],
+    }
+
+
+def _readme(manifest: dict) -> str:
+    p = manifest["parameters"]
+    lines = [
+        "# Synthetic tanker tiles", "",
+        f"Generated by `tankerwatch synth tiles` (tankerwatch {manifest['project_version']}): "
+        f"{p['count']} tiles of {p['size']} x {p['size']} px, seed {p['seed']}, labels in `{p['format']}`, "
+        f"{p['bands']} bands, {p['dtype']}.", "",
+        "GSD (m/px) drawn log-uniform per tile from: "
+        + ", ".join(f"{lo:g}-{hi:g} m ({w:.0%})" for lo, hi, w in p["gsd_bands_m"]) + ".", "",
+        "Classes: `tanker_empty`, `tanker_loaded` (draft fraction < 0.5 is empty) and `other` "
+        "(container ships, bulk carriers, tugs, small craft, barges). Boxes are the visible hull outline "
+        "(deck plus visible hull side, never the shadow), aligned with the bow; no vessel is cut by the "
+        "tile edge. `manifest.json` lists each tile's view (sun, sensor, GSD), atmosphere and vessels "
+        "(size class, draft fraction, freeboard).", "",
+        "Backgrounds: " + ", ".join(f"{n} {k}" for k, n in manifest["backgrounds"].items())
+        + " (a terminal tile is a window onto a terminal laid out at full scale, aimed at a jetty "
+        "trestle, a berth, the quay or the tank farm's seaward edge; `background` in the manifest "
+        "says which and what the window shows).", "",
+        "| split | tiles | vessels |", "|---|---|---|",
+    ]
+    for name, info in manifest["splits"].items():
+        lines.append(f"| {name} | {info['tiles']} | "
+                     + ", ".join(f"{k} {v}" for k, v in info["vessels"].items()) + " |")
+    return "\n".join(lines) + "\n"
