@@ -20,7 +20,7 @@ def cpu_description() -> str:
                 flags = set(value.split())
     except OSError:
         pass
-    wanted = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags]
+    wanted = [f for f in ("avx2", "fma", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile") if f in flags]
     return f"{model}; {os.cpu_count()} logical CPUs visible; flags: {' '.join(wanted) or 'none of avx2/avx512'}"
 
 

@@ -11,29 +11,18 @@ at 0.65; above it the generator leaks load state through colour.
 from __future__ import annotations
 
 import argparse
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from _common import cpu_description
 
 from tankerwatch.infer.evaluation.colour_baseline import (
     BASELINE_MAX_BALANCED_ACCURACY,
     evaluate_colour_baseline,
 )
 from tankerwatch.infer.formats.dataset import read_dataset
-
-
-def cpu_description() -> str:
-    """CPU model and flags from /proc/cpuinfo (first core), for the record beside the figures."""
-    fields = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    return f"{fields.get('model name', platform.processor() or 'unknown')}; flags: {fields.get('flags', 'unknown')}"
 
 
 def main() -> int:

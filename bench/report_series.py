@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from baseline_colour import cpu_description
+from _common import cpu_description
 
 TANKERWATCH = str(Path(sys.executable).with_name("tankerwatch"))
 

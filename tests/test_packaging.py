@@ -20,3 +20,19 @@ def test_cli_lists_every_command():
                          capture_output=True, text=True, check=True).stdout
     for name in ("check-labels", "convert", "synth", "fit", "export", "detect", "report"):
         assert name in out
+
+
+def test_every_public_name_of_every_subpackage_resolves():
+    import importlib.util
+    import pkgutil
+
+    import tankerwatch.infer as infer
+
+    packages = [m.name for m in pkgutil.walk_packages(infer.__path__, "tankerwatch.infer.") if m.ispkg]
+    assert {"tankerwatch.infer.core", "tankerwatch.infer.runtime", "tankerwatch.infer.synth"} <= set(packages)
+    for name in packages:
+        package = importlib.import_module(name)
+        assert package.__all__, name
+        missing = [n for n in package.__all__ if not hasattr(package, n)
+                   and importlib.util.find_spec(f"{name}.{n}") is None]
+        assert not missing, (name, missing)

@@ -7,6 +7,7 @@ Shared flags: ``--seed``, ``--gsd M`` or ``A:B`` (ground metres per pixel), ``--
 from __future__ import annotations
 
 import argparse
+import re
 
 LABEL_FORMATS = ("dota", "yolo-obb", "coco", "geojson")
 
@@ -25,14 +26,56 @@ def gsd_range(text: str) -> tuple[float, float]:
     return low, high
 
 
-def positive_int(text: str) -> int:
+def single_gsd(text: str) -> float:
+    """Parse one GSD ``M`` in metres per pixel (same bounds as :func:`gsd_range`, no range)."""
+    low, high = gsd_range(text)
+    if low != high:
+        raise argparse.ArgumentTypeError(f"expected one GSD in metres, got a range {text!r}")
+    return low
+
+
+def _number(text: str, kind: type):
     try:
-        value = int(text)
+        return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        expected = "a whole number" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _number(text, int)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, float)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    value = _number(text, float)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
+    return value
+
+
+def regex(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression ({exc}): {text!r}") from None
+    return text
 
 
 def add_seed(parser: argparse.ArgumentParser, default: int = 0) -> None:

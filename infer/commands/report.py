@@ -13,7 +13,6 @@ low / central / high barrels, and writes into OUT_DIR:
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -27,47 +26,9 @@ from ..report.inputs import load_scenes, read_aoi
 from ..report.render import render_timeline, write_counts_csv, write_events_csv, write_totals_csv
 from ..report.tracking import TrackingTolerances, track_tankers
 from ..report.volume import check_cargo
-from .args import add_overwrite
+from .args import add_overwrite, non_negative_int, positive_float, probability, regex
 
 OUTPUT_NAMES = ("report.md", "report.html", "events.csv", "counts.csv", "totals.csv", "timeline.png")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
-    return value
-
-
-def _regex(text: str) -> str:
-    try:
-        re.compile(text)
-    except re.error as exc:
-        raise argparse.ArgumentTypeError(f"not a regular expression ({exc}): {text!r}") from None
-    return text
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,17 +41,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"cargo for barrels per tonne (default {DEFAULT_CARGO})")
     parser.add_argument("--dates", help="comma-separated dates, one per file in the order given "
                                         "(overrides the files' own acquisition dates)")
-    parser.add_argument("--date-pattern", type=_regex, help="regular expression whose first group finds the date in each "
+    parser.add_argument("--date-pattern", type=regex, help="regular expression whose first group finds the date in each "
                                                "file name, e.g. '(\\d{8})' (overrides the files' own dates)")
     parser.add_argument("--period", choices=PERIODS, default="month", help="totals per month, ISO week or all "
                                                                            "(default month)")
-    parser.add_argument("--match-distance", type=_positive_float, default=TrackingTolerances.position_m,
+    parser.add_argument("--match-distance", type=positive_float, default=TrackingTolerances.position_m,
                         metavar="M", help="metres a tanker's centre may move between dates and still be the "
                                           f"same vessel (default {TrackingTolerances.position_m:g})")
-    parser.add_argument("--max-missed", type=_non_negative_int, default=TrackingTolerances.max_missed,
+    parser.add_argument("--max-missed", type=non_negative_int, default=TrackingTolerances.max_missed,
                         metavar="N", help="imaged dates a tanker may be missed and still be the same vessel "
                                           "when seen again (default 0: detections taken at their word)")
-    parser.add_argument("--min-score", type=_probability, default=0.0, metavar="S",
+    parser.add_argument("--min-score", type=probability, default=0.0, metavar="S",
                         help="ignore detections scored below S (default 0: keep every detection detect wrote)")
     parser.add_argument("--truth-events", type=Path, metavar="EVENTS.csv",
                         help="a known event log (e.g. from 'synth series'): add event recall and precision")

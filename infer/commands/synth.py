@@ -1,30 +1,21 @@
 """``tankerwatch synth``: synthetic port imagery with exact ground truth.
 
 * ``synth tiles OUT --count N --size PX --seed S [--gsd A:B] [--format dota|coco|yolo-obb|geojson]``
-  ``[--bands 3|4] [--dtype uint8|uint16] [--threads T]``: a training dataset (see synth_tiles).
+  ``[--bands 3|4] [--dtype uint8|uint16] [--threads T]``: a training dataset (see :mod:`tankerwatch.infer.synth.tiles`).
 * ``synth scene OUT.tif --size PX --gsd M --seed S``: one large georeferenced terminal scene,
-  streamed to disk, plus ``OUT.truth.geojson`` (see synth_scene).
+  streamed to disk, plus ``OUT.truth.geojson`` (see :mod:`tankerwatch.infer.synth.scene`).
 * ``synth series OUT_DIR --dates N --seed S [--size PX] [--gsd M]``: the terminal on N dates, with
-  per-date truth and ``events.csv`` (see synth_series).
+  per-date truth and ``events.csv`` (see :mod:`tankerwatch.infer.synth.series`).
 """
 
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core.errors import ConfigError
-from .args import add_overwrite, add_seed, gsd_range, positive_int
-
-TILE_FORMATS = ("dota", "yolo-obb", "coco", "geojson")
-
-
-def _single_gsd(text: str) -> float:
-    low, high = gsd_range(text)
-    if low != high:
-        raise argparse.ArgumentTypeError(f"expected one GSD in metres, got a range {text!r}")
-    return low
+from ..core.timestamps import normalise_utc
+from .args import LABEL_FORMATS, add_overwrite, add_seed, gsd_range, positive_int, single_gsd
 
 
 def _acquired(text: str | None) -> str | None:
@@ -32,12 +23,19 @@ def _acquired(text: str | None) -> str | None:
     if text is None:
         return None
     try:
-        stamp = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        return normalise_utc(text)
     except ValueError:
         raise ConfigError(f"--acquired must be an ISO 8601 date-time, got {text!r}") from None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
-    return stamp.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _add_scene_options(parser: argparse.ArgumentParser, default_size: int) -> None:
+    """Options ``scene`` and ``series`` share: both render whole georeferenced scenes."""
+    parser.add_argument("--size", type=positive_int, default=default_size,
+                        help=f"scene side in pixels (default {default_size})")
+    parser.add_argument("--gsd", type=single_gsd, default=1.0, metavar="M", help="metres per pixel (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="worker processes (default 1)")
+    add_seed(parser)
+    add_overwrite(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tiles.add_argument("--size", type=positive_int, default=512, help="tile side in pixels (default 512)")
     tiles.add_argument("--gsd", type=gsd_range, default=None, metavar="M|A:B",
                        help="ground metres per pixel, drawn log-uniform in A:B (default: 80%% in 0.5:3, 20%% in 3:10)")
-    tiles.add_argument("--format", choices=TILE_FORMATS, default="dota", help="label format (default dota)")
+    tiles.add_argument("--format", choices=LABEL_FORMATS, default="dota", help="label format (default dota)")
     tiles.add_argument("--bands", type=int, choices=(3, 4), default=3, help="3 = RGB, 4 = RGB + NIR (GeoTIFF)")
     tiles.add_argument("--dtype", choices=("uint8", "uint16"), default="uint8",
                        help="pixel type; uint16 (reflectance x 10,000) writes GeoTIFF")
@@ -62,25 +60,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     scene = sub.add_parser("scene", parents=[debug], help="one large georeferenced terminal scene (GeoTIFF + truth GeoJSON)")
     scene.add_argument("output", type=Path, metavar="OUT.tif", help="output GeoTIFF")
-    scene.add_argument("--size", type=positive_int, default=4096, help="scene side in pixels (default 4096)")
-    scene.add_argument("--gsd", type=_single_gsd, default=1.0, metavar="M", help="metres per pixel (default 1)")
+    _add_scene_options(scene, default_size=4096)
     scene.add_argument("--bands", type=int, choices=(3, 4), default=3, help="3 = RGB, 4 = RGB + NIR")
     scene.add_argument("--dtype", choices=("uint8", "uint16"), default="uint8", help="pixel type")
     scene.add_argument("--acquired", default=None, metavar="ISO",
                        help="UTC acquisition time for the ACQUISITION_DATETIME tag (default none)")
-    scene.add_argument("--threads", type=positive_int, default=1, help="worker processes (default 1)")
-    add_seed(scene)
-    add_overwrite(scene)
 
     series = sub.add_parser("series", parents=[debug], help="the same terminal on several dates, with an event log")
     series.add_argument("output", type=Path, metavar="OUT_DIR", help="output folder")
     series.add_argument("--dates", type=positive_int, default=6, help="number of dates (default 6)")
-    series.add_argument("--size", type=positive_int, default=2048, help="scene side in pixels (default 2048)")
-    series.add_argument("--gsd", type=_single_gsd, default=1.0, metavar="M", help="metres per pixel (default 1)")
     series.add_argument("--start", default="2024-03-01", metavar="YYYY-MM-DD", help="first date (default 2024-03-01)")
-    series.add_argument("--threads", type=positive_int, default=1, help="worker processes (default 1)")
-    add_seed(series)
-    add_overwrite(series)
+    _add_scene_options(series, default_size=2048)
 
 
 def run(args: argparse.Namespace) -> int:

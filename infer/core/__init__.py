@@ -6,6 +6,7 @@
 - :mod:`.boxes`: oriented boxes ``(cx, cy, length, width, angle)`` in pixels, corners, rotated IoU and NMS.
 - :mod:`.georef`: pixels to map and lon/lat, geodesic ground GSD, lengths and headings.
 - :mod:`.labels`: the label model (vessel type, load state, vessels, labelled images, class maps).
+- :mod:`.timestamps`: acquisition times normalised to UTC.
 - :mod:`.tanker_sizes`: the tanker size-class table (lengths, drafts, deadweight, cargo).
 """
 
@@ -29,12 +30,14 @@ from .errors import (
     ModelError,
     RasterError,
     TankerwatchError,
+    first_line,
     located,
 )
 from .georef import WGS84, box_size_m, ground_gsd_m, heading_deg, lonlat_to_pixels, pixels_to_lonlat
 from .json_file import read_json
 from .labels import DEFAULT_CLASS_MAP, LOAD_NAMES, TYPE_NAMES, LabelledImage, LoadState, Vessel, VesselType
 from .tanker_sizes import TANKER_CLASSES, TankerClass, cargo_barrels, class_for_length
+from .timestamps import normalise_utc
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -42,6 +45,7 @@ __all__ = [
     "EXIT_SOME_FAILED",
     "ConfigError",
     "LabelError",
+    "first_line",
     "located",
     "ModelError",
     "RasterError",
@@ -75,4 +79,5 @@ __all__ = [
     "cargo_barrels",
     "class_for_length",
     "TankerClass",
+    "normalise_utc",
 ]

@@ -34,3 +34,10 @@ def located(path, message, line=None):
     """Format ``path[:line]: message``, the one shape every file error takes."""
     where = f"{path}:{line}" if line is not None else f"{path}"
     return f"{where}: {message}"
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of a library's exception message, for a one-line error (GDAL and onnxruntime
+    put pages of detail after it)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:limit]

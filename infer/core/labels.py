@@ -72,14 +72,6 @@ def parse_class_map(raw: Mapping[str, str]) -> dict[str, tuple[VesselType, LoadS
     return out
 
 
-def lookup_class(name: str, class_map: ClassMap, where: str) -> tuple[VesselType, LoadState]:
-    """Map a dataset's class string to (type, load), or fail listing the known names."""
-    try:
-        return class_map[name]
-    except KeyError:
-        raise LabelError(f"{where}: unknown class {name!r}; known: {', '.join(sorted(class_map))}") from None
-
-
 def class_name(vessel_type: VesselType, load: LoadState) -> str:
     """The project's class string for a (type, load) pair, the inverse of DEFAULT_CLASS_MAP."""
     if vessel_type is VesselType.TANKER:

@@ -28,7 +28,7 @@ from ..core.atomic import atomic_write_text
 from ..core.boxes import mask_to_box, min_area_box, normalize_boxes
 from ..core.errors import located
 from ..core.labels import LabelledImage
-from .dataset import ReadContext, read_label_text
+from .dataset import ReadContext, is_number, read_label_text
 
 ANNOTATIONS = "annotations.json"
 
@@ -163,7 +163,7 @@ def _box(ann: dict, image: LabelledImage, where: str, ctx: ReadContext) -> np.nd
         points = []
         for polygon in seg:
             if not (isinstance(polygon, list) and len(polygon) >= 6 and len(polygon) % 2 == 0
-                    and all(_is_number(v) for v in polygon)):
+                    and all(is_number(v) for v in polygon)):
                 ctx.error(f"{where}: each segmentation polygon must be an even list of >= 6 numbers")
                 return None
             points.extend(polygon)
@@ -172,7 +172,7 @@ def _box(ann: dict, image: LabelledImage, where: str, ctx: ReadContext) -> np.nd
             return None
         return min_area_box(np.asarray(points, dtype=np.float64).reshape(-1, 2))
     bbox = ann.get("bbox")
-    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(is_number(v) for v in bbox)):
         ctx.error(f"{where}: needs a 'segmentation' or a 'bbox' [x, y, w, h]")
         return None
     x, y, w, h = (float(v) for v in bbox)
@@ -220,7 +220,7 @@ def _attributes(ann: dict, where: str, ctx: ReadContext) -> dict | None:
     heading = ann.get("heading")
     draft = ann.get("draft_fraction")
     for name, value in (("heading", heading), ("draft_fraction", draft)):
-        if value is not None and not (_is_number(value) and math.isfinite(value)):
+        if value is not None and not (is_number(value) and math.isfinite(value)):
             ctx.error(f"{where}: {name} must be a finite number, got {value!r}")
             return None
     vessel_id = ann.get("vessel_id")
@@ -228,10 +228,6 @@ def _attributes(ann: dict, where: str, ctx: ReadContext) -> dict | None:
             "difficult": bool(ann.get("iscrowd")) or bool(ann.get("difficult")),
             "vessel_id": None if vessel_id is None else str(vessel_id),
             "draft_fraction": None if draft is None else float(draft)}
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def to_coco(images: list[LabelledImage], base: Path, class_names: tuple[str, ...]) -> dict:

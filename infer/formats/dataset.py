@@ -295,6 +295,11 @@ def read_label_text(path: Path, ctx: ReadContext) -> str | None:
     return None
 
 
+def is_number(value) -> bool:
+    """A JSON number (``bool`` is an ``int`` subclass in Python, but ``true`` is no coordinate)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def parse_number(text: str) -> float:
     """``float(text)`` that refuses non-finite values with ValueError (nan, inf appear in bad data)."""
     value = float(text)

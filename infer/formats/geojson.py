@@ -35,7 +35,7 @@ from ..core.errors import located
 from ..core.georef import bearing_to_pixel_heading, heading_deg, lonlat_to_pixels, pixels_to_lonlat
 from ..core.labels import LabelledImage, LoadState, VesselType
 from ..runtime.raster import RasterInfo, inspect_raster
-from .dataset import ReadContext, read_label_text, read_per_image_labels
+from .dataset import ReadContext, is_number, read_label_text, read_per_image_labels
 
 LABEL_DIR = "labels"
 SUFFIX = ".geojson"
@@ -70,7 +70,7 @@ def parse_text(text: str, path, image: LabelledImage, info: RasterInfo, ctx: Rea
     if to_pixels is None:
         return
     header = data.get("tankerwatch")
-    if isinstance(header, dict) and not info.georeferenced and _is_number(header.get("gsd_m")) \
+    if isinstance(header, dict) and not info.georeferenced and is_number(header.get("gsd_m")) \
             and math.isfinite(header["gsd_m"]) and header["gsd_m"] > 0:
         image.gsd_m = float(header["gsd_m"])
     for index, feature in enumerate(data["features"]):
@@ -89,14 +89,14 @@ def parse_text(text: str, path, image: LabelledImage, info: RasterInfo, ctx: Rea
         heading = None
         if props.get("heading_deg") is not None:
             bearing = props["heading_deg"]
-            if not (_is_number(bearing) and math.isfinite(bearing)):
+            if not (is_number(bearing) and math.isfinite(bearing)):
                 ctx.error(f"{where}: heading_deg must be a finite number or null, got {bearing!r}")
                 continue
             if info.georeferenced and np.all(np.isfinite(box)):
                 heading = bearing_to_pixel_heading(info.crs, info.transform, box[:2], float(bearing))
                 heading = heading if math.isfinite(heading) else None
         draft = props.get("draft_fraction")
-        if draft is not None and not (_is_number(draft) and math.isfinite(draft)):
+        if draft is not None and not (is_number(draft) and math.isfinite(draft)):
             ctx.error(f"{where}: draft_fraction must be a finite number, got {draft!r}")
             continue
         ctx.add_vessel(image, box, classes, where, heading=heading, difficult=bool(props.get("difficult")),
@@ -152,7 +152,7 @@ def _classes(props: dict, where: str, ctx: ReadContext):
 def _box(feature: dict, props: dict, to_pixels, where: str, ctx: ReadContext):
     box_px = props.get("box_px")
     if box_px is not None:
-        if isinstance(box_px, list) and len(box_px) == 5 and all(_is_number(v) for v in box_px):
+        if isinstance(box_px, list) and len(box_px) == 5 and all(is_number(v) for v in box_px):
             return np.asarray(box_px, dtype=np.float64)
         ctx.error(f"{where}: box_px must be 5 numbers [cx, cy, length, width, angle]")
         return None
@@ -161,7 +161,7 @@ def _box(feature: dict, props: dict, to_pixels, where: str, ctx: ReadContext):
     if isinstance(geometry, dict) and geometry.get("type") == "Polygon":
         rings = geometry.get("coordinates")
         ring = rings[0] if isinstance(rings, list) and rings and isinstance(rings[0], list) else None
-    if not ring or not all(isinstance(p, list) and len(p) >= 2 and all(_is_number(v) for v in p[:2])
+    if not ring or not all(isinstance(p, list) and len(p) >= 2 and all(is_number(v) for v in p[:2])
                            for p in ring):
         ctx.error(f"{where}: geometry must be a Polygon with a ring of [x, y] positions")
         return None
@@ -175,10 +175,6 @@ def _box(feature: dict, props: dict, to_pixels, where: str, ctx: ReadContext):
         ctx.error(f"{where}: coordinates do not map to finite pixel positions")
         return None
     return min_area_box(pixels)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def to_geojson(image: LabelledImage, info: RasterInfo) -> dict:

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.errors import ConfigError, ModelError, located
+from ..core.errors import ConfigError, ModelError, first_line, located
 from ..core.labels import LOAD_NAMES, TYPE_NAMES
 from .scaling import Scaling
 
@@ -257,11 +257,6 @@ def select_providers(device: str, available: list[str]) -> list[str]:
     return [CUDA_PROVIDER, CPU_PROVIDER]
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
-
-
 class OnnxDetector:
     """A validated model file and its onnxruntime session.
 
@@ -287,7 +282,7 @@ class OnnxDetector:
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own pybind exception types
-            raise ModelError(located(self.path, f"not an ONNX model onnxruntime can load ({_first_line(exc)})")) \
+            raise ModelError(located(self.path, f"not an ONNX model onnxruntime can load ({first_line(exc)})")) \
                 from None
         self.providers = list(self.session.get_providers())
         if device == "cuda" and self.providers[0] != CUDA_PROVIDER:
@@ -327,6 +322,6 @@ class OnnxDetector:
             raw = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: images})
         except Exception as exc:  # onnxruntime's own exception types
             raise ModelError(located(self.path, f"model failed on a {list(images.shape)} batch "
-                                                f"({_first_line(exc)})")) from None
+                                                f"({first_line(exc)})")) from None
         return Outputs(*raw)
 

@@ -17,7 +17,6 @@ import contextlib
 import math
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +25,9 @@ from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
-from ..core.errors import RasterError, located
+from ..core.errors import RasterError, first_line, located
 from ..core.georef import ground_gsd_m
+from ..core.timestamps import normalise_utc
 
 # Header-level cap: scenes this large are still read window by window (``detect`` tiles them).
 MAX_SCENE_PIXELS = 20_000 * 20_000
@@ -78,7 +78,7 @@ def open_raster(path, max_pixels: int = MAX_SCENE_PIXELS):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             dataset = rasterio.open(path)
     except RasterioError as exc:
-        raise RasterError(located(path, f"not an image GDAL can read ({_first_line(exc)})")) from None
+        raise RasterError(located(path, f"not an image GDAL can read ({first_line(exc)})")) from None
     with dataset:
         pixels = dataset.width * dataset.height
         if pixels > max_pixels:
@@ -106,7 +106,7 @@ def _info(ds) -> RasterInfo:
             gsd = ground_gsd_m(crs, transform, ds.width, ds.height)
         except Exception as exc:  # pyproj raises several types for CRSs it cannot handle
             raise RasterError(located(path, f"cannot compute ground GSD from its georeferencing "
-                                            f"({_first_line(exc)})")) from None
+                                            f"({first_line(exc)})")) from None
     return RasterInfo(path=path, width=ds.width, height=ds.height, count=ds.count, dtype=ds.dtypes[0],
                       crs=crs, transform=transform, nodata=ds.nodata,
                       acquired=_acquired(path, ds.tags().get(ACQUISITION_TAG)), gsd_m=gsd)
@@ -116,14 +116,10 @@ def _acquired(path: Path, text: str | None) -> str | None:
     """Normalise an ACQUISITION_DATETIME value to UTC ``YYYY-MM-DDTHH:MM:SSZ`` (naive means UTC)."""
     if text is None or not text.strip():
         return None
-    raw = text.strip()
     try:
-        stamp = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith("Z") else raw)
+        return normalise_utc(text)
     except ValueError:
-        raise RasterError(located(path, f"{ACQUISITION_TAG} {raw!r} is not an ISO 8601 date-time")) from None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
-    return stamp.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise RasterError(located(path, f"{ACQUISITION_TAG} {text.strip()!r} is not an ISO 8601 date-time")) from None
 
 
 def _band_indexes(ds, bands) -> list[int]:
@@ -200,9 +196,4 @@ def _read(ds, mask: bool = False, **kwargs) -> np.ndarray:
     try:
         return ds.dataset_mask(**kwargs) if mask else ds.read(**kwargs)
     except (RasterioError, MemoryError) as exc:
-        raise RasterError(located(ds.name, f"cannot decode pixels ({_first_line(exc)})")) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+        raise RasterError(located(ds.name, f"cannot decode pixels ({first_line(exc)})")) from None

@@ -109,7 +109,7 @@ def jpeg_roundtrip(image_hwc_uint8: np.ndarray, quality: int) -> np.ndarray:
     return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
 
 
-def to_uint8(pixels: np.ndarray) -> np.ndarray:
+def brightness_to_uint8(pixels: np.ndarray) -> np.ndarray:
     """Display brightness [0, 1] to 8-bit."""
     return np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)
 
@@ -119,5 +119,6 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
 UINT16_PER_BRIGHTNESS = 4000.0
 
 
-def to_uint16(pixels: np.ndarray) -> np.ndarray:
+def brightness_to_uint16(pixels: np.ndarray) -> np.ndarray:
+    """Display brightness [0, 1] to reflectance x 10,000 (see ``UINT16_PER_BRIGHTNESS``)."""
     return np.round(np.clip(pixels, 0, 1) * UINT16_PER_BRIGHTNESS).astype(np.uint16)

@@ -32,7 +32,7 @@ from ..core.labels import LoadState
 from ..runtime.detection_file import Detection, write_detection_files
 from .background import Layout, terminal
 from .canvas import Canvas
-from .effects import Atmosphere, sample_atmosphere, to_uint8, to_uint16
+from .effects import Atmosphere, brightness_to_uint8, brightness_to_uint16, sample_atmosphere
 from .physics import MIN_TANKER_LENGTH_M, View, sample_view
 from .placement import Placer, alongside, at_berth, distractor_ship, random_water_point, tanker_ship
 from .render import draw_world
@@ -165,7 +165,7 @@ def _window_pixels(window: tuple[int, int, int, int]) -> np.ndarray:
     """One window, converted to the output type, as ``[C, h, w]`` (runs in a worker or in-process)."""
     x0, y0, w, h = window
     pixels = render_window(_WORKER["world"], _WORKER["seed"], x0, y0, w, h, _WORKER["bands"], _WORKER["bounds"])
-    convert = to_uint16 if _WORKER["dtype"] == "uint16" else to_uint8
+    convert = brightness_to_uint16 if _WORKER["dtype"] == "uint16" else brightness_to_uint8
     return np.moveaxis(convert(pixels), 2, 0)
 
 

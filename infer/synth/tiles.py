@@ -58,7 +58,7 @@ from ..core.labels import LabelledImage, LoadState
 from ..formats.dataset import write_splits
 from .background import Berth, Layout, open_water, terminal
 from .canvas import Canvas
-from .effects import jpeg_roundtrip, sample_atmosphere, to_uint8, to_uint16
+from .effects import brightness_to_uint8, brightness_to_uint16, jpeg_roundtrip, sample_atmosphere
 from .physics import MIN_TANKER_LENGTH_M, NEAR_NADIR_DEG, VIEW_ZENITH_DEG, View, sample_view
 from .placement import (
     EDGE_MARGIN_PX,
@@ -382,8 +382,8 @@ def render_tile(seed: int, index: int, settings: TileSettings) -> tuple[np.ndarr
     canvas = Canvas(settings.size, settings.size, settings.bands)
     draw_world(canvas, world.view, world.layout, world.ships, world.atmosphere, rng)
     if settings.dtype == "uint16":
-        return to_uint16(canvas.pixels), world
-    image = to_uint8(canvas.pixels)
+        return brightness_to_uint16(canvas.pixels), world
+    image = brightness_to_uint8(canvas.pixels)
     if world.atmosphere.jpeg_quality is not None and settings.bands == 3:
         image = jpeg_roundtrip(image, world.atmosphere.jpeg_quality)
     return image, world
