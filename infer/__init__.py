@@ -1,9 +1,16 @@
-"""tankerwatch.infer: the torch-free core.
+"""tankerwatch.infer: the torch-free core, what an analyst installs.
 
-Label model and formats, box geometry, metrics, raster I/O and scaling, the detection file schema,
-``detect``, ``report`` and the ``tankerwatch`` command line. Importing this package (or any module
-in it) never imports torch, torchvision, lightning or albumentations: analysts run it on a base
-install with onnxruntime alone.
+Importing this package, or any module in it, never imports torch, torchvision, lightning or
+albumentations: analysts run it on a base install with onnxruntime alone. Its parts, by role:
+
+- :mod:`.core`: errors, atomic writes, oriented boxes, georeferencing, the label model, the tanker
+  size table; every other part builds on it.
+- :mod:`.evaluation`: metrics (one definition everywhere) and the colour-only baseline.
+- :mod:`.runtime`: raster reading, scaling, tiling, the ONNX model, ``detect`` and its files.
+- :mod:`.formats`: labelled datasets in DOTA, YOLO-OBB, COCO and GeoJSON.
+- :mod:`.synth`: the synthetic port generator (numpy only).
+- :mod:`.report`: tracking, events, volumes and the terminal report.
+- :mod:`.commands` and :mod:`.cli`: the ``tankerwatch`` command line.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -12,3 +19,5 @@ try:
     __version__ = version("tankerwatch")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]

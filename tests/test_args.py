@@ -4,7 +4,6 @@ import argparse
 
 import pytest
 
-from tankerwatch.infer.cli import main
 from tankerwatch.infer.commands import args
 from tankerwatch.infer.core.timestamps import normalise_utc
 
@@ -27,14 +26,6 @@ def test_accepts(parse, text, value):
 def test_refuses_with_what_is_wrong(parse, text, says):
     with pytest.raises(argparse.ArgumentTypeError, match=says.replace("[", r"\[").replace("]", r"\]")):
         parse(text)
-
-
-def test_detect_refuses_a_min_score_outside_0_1(tmp_path, capsys):
-    with pytest.raises(SystemExit) as stop:
-        main(["detect", str(tmp_path / "m.onnx"), str(tmp_path / "x.tif"), "-o", str(tmp_path / "o"),
-              "--min-score", "1.5"])
-    assert stop.value.code == 2
-    assert "--min-score" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("text", "utc"), [

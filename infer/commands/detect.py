@@ -17,7 +17,7 @@ from pathlib import Path
 from ..core.errors import EXIT_OK, EXIT_SOME_FAILED, ConfigError, TankerwatchError
 from ..formats.dataset import IMAGE_SUFFIXES, list_images
 from ..runtime.onnx_model import DEVICES
-from .args import add_overwrite, gsd_range, positive_int, probability
+from .args import add_overwrite, gsd_range, positive_int
 
 # A vessel confidence below this is mostly clutter for a map or a count.
 DEFAULT_MIN_SCORE = 0.3
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gsd", type=gsd_range, default=None, metavar="M",
                         help="ground metres per pixel, overriding the georeferencing (needed for images without it "
                              "when they are outside the model's range)")
-    parser.add_argument("--min-score", type=probability, default=DEFAULT_MIN_SCORE, metavar="S",
+    parser.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE, metavar="S",
                         help=f"leave out detections scoring below S, the operating point (default {DEFAULT_MIN_SCORE}; "
                              "0 keeps everything the model returns, e.g. for your own evaluation)")
     add_overwrite(parser)

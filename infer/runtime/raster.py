@@ -14,6 +14,7 @@ that does not exist) raises :class:`~tankerwatch.infer.core.errors.RasterError` 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from PIL import Image
 from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
@@ -78,12 +80,14 @@ def open_raster(path, max_pixels: int = MAX_SCENE_PIXELS):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             dataset = rasterio.open(path)
     except RasterioError as exc:
-        raise RasterError(located(path, f"not an image GDAL can read ({first_line(exc)})")) from None
+        raise RasterError(located(path, f"not an image GDAL can read ({_gdal_message(exc)})")) from None
     with dataset:
         pixels = dataset.width * dataset.height
         if pixels > max_pixels:
             raise RasterError(located(path, f"{dataset.width} x {dataset.height} = {pixels:,} pixels exceeds "
                                             f"the cap of {max_pixels:,}; refusing to decode it"))
+        if dataset.driver == "PNG":
+            _check_png_complete(path, *_file_identity(path))
         if dataset.count < 1:
             raise RasterError(located(path, "image has no bands"))
         yield dataset
@@ -196,4 +200,36 @@ def _read(ds, mask: bool = False, **kwargs) -> np.ndarray:
     try:
         return ds.dataset_mask(**kwargs) if mask else ds.read(**kwargs)
     except (RasterioError, MemoryError) as exc:
-        raise RasterError(located(ds.name, f"cannot decode pixels ({first_line(exc)})")) from None
+        raise RasterError(located(ds.name, f"cannot decode pixels ({_gdal_message(exc)})")) from None
+
+
+def _gdal_message(exc: BaseException) -> str:
+    """GDAL's own words: rasterio raises "Read failed. See previous exception for details." and
+    chains the error that names the tile or the codec problem."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    return first_line(exc)
+
+
+def _file_identity(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=64)
+def _check_png_complete(path: Path, size: int, mtime_ns: int) -> None:
+    """Refuse a truncated or corrupt PNG before decoding: GDAL's PNG driver decodes a cut file
+    without a word (the missing rows come out as whatever its buffer held), so a broken download
+    would pass as an empty sea. Pillow's ``verify`` walks every chunk and its CRC up to IEND without
+    decompressing. Cached per (path, size, mtime): ``detect`` opens a scene several times."""
+    try:
+        with warnings.catch_warnings():
+            # The size was capped from the header already; Pillow's own bomb limit is lower.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.verify()
+    except Image.DecompressionBombError:
+        raise RasterError(located(path, "PNG too large to check for truncation; convert it to a tiled GeoTIFF "
+                                        "(gdal_translate -of COG)")) from None
+    except Exception as exc:  # Pillow raises SyntaxError, OSError, struct.error... for broken files
+        raise RasterError(located(path, f"truncated or corrupt PNG ({first_line(exc)})")) from None
