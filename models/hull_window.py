@@ -32,24 +32,22 @@ from torch import nn
 
 ALONG_SPAN = 1.3  # x length: the hull plus the bulb and a margin
 # x width: the hull plus 0.75 beam of shadow or side strip each side. A small tanker's shadow in
-# ballast (REFERENCE.md: freeboard 3-6 m, beam 10-18 m) is under 0.75 beam wide for a sun above
+# ballast (docs/physics.md: freeboard 3-6 m, beam 10-18 m) is under 0.75 beam wide for a sun above
 # about 35 degrees and up to 1.8 beams at the lowest (18): there the window fills with shadow,
 # itself a sign of high freeboard. What tells a part-loaded hull from a laden one is a metre or two
-# of shadow, so the rows must be fine: 32 rows over 2.5 beams instead of 4 are 0.6 as wide, and the
-# stage trained alone (bench/load_stage.py, 60 epochs) reached 0.966 / 0.956 / 0.789 (true boxes /
-# detected boxes / part-loaded) against 0.956 / 0.942 / 0.769 at 4 beams.
+# of shadow, so the rows must be fine: the narrower the span, the finer each of the 32 rows
+# (docs/experiments.md compares spans).
 ACROSS_SPAN = 2.5
-# Rows across the hull, columns along it. One bilinear sample per window pixel: sampling twice as
-# finely and averaging (against aliasing on hulls of several hundred pixels) made GridSample a third
-# of the exported model's time on a 2-core CPU.
+# Rows across the hull, columns along it. One bilinear sample per window pixel: supersampling
+# against aliasing on hulls of several hundred pixels costs too much of a CPU's time in GridSample.
 WINDOW_HW = (32, 96)
 # Training-time box noise, so the head tolerates the detector's errors: the centre moves by this
 # fraction of the hull's width (a fraction of the length would slide the hull across its own
 # window and drown the cue), length and width by these fractions, the angle by this many radians.
 # They match the trained detector's errors on matched tankers (standard deviations: centre 0.045 of
 # the width across the hull, length 8 %, width 14 %, angle 0.024 rad). Width matters most: the
-# window's rows scale with it: trained on 5 % noise of each, the stage lost 3.8 points of accuracy
-# from true to detected boxes, this one 0.9 (``bench/load_stage.py``).
+# window's rows scale with it, so a stage trained on smaller width noise reads true boxes well and
+# the detector's boxes badly (docs/experiments.md).
 CENTRE_JITTER_OF_WIDTH = 0.1
 LENGTH_JITTER = 0.08
 WIDTH_JITTER = 0.14

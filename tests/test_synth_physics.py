@@ -30,7 +30,7 @@ def _inside(box, points, tol):
 
 
 def test_cue_widths_follow_reference_formulas():
-    # REFERENCE.md: Aframax, freeboard difference about 7 m, sun 30 deg abeam -> about 12 m of shadow.
+    # docs/physics.md: Aframax, freeboard difference about 7 m, sun 30 deg abeam -> about 12 m of shadow.
     assert shadow_width_m(7.0, 30.0, 180.0, 90.0) == pytest.approx(12.12, abs=0.01)
     assert shadow_width_m(7.0, 30.0, 90.0, 90.0) == pytest.approx(0.0, abs=1e-9)  # pointing at the sun
     assert side_strip_width_m(10.0, 33.0, 0.0, 90.0) == pytest.approx(10 * math.tan(math.radians(33)))
@@ -84,7 +84,7 @@ def test_loading_a_tanker_lowers_its_freeboard_and_hides_the_red_band():
     empty_freeboard, empty_band = ship.freeboard_m, ship.antifouling_m
     ship.tanker = ship.tanker.with_draft(1.0)
     assert ship.load is LoadState.LOADED and ship.antifouling_m == 0.0 < empty_band
-    # REFERENCE.md, small coastal: about 3-6 m of freeboard in ballast, 1-2.5 m laden.
+    # docs/physics.md, small coastal: about 3-6 m of freeboard in ballast, 1-2.5 m laden.
     assert 3.0 <= empty_freeboard <= 6.0 and 1.0 <= ship.freeboard_m <= 2.5
 
 

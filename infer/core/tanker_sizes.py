@@ -1,6 +1,6 @@
 """The one tanker size-class table, used by the synthetic generator and by ``report``'s volumes.
 
-Figures are the rounded typical values of ``shared/REFERENCE.md``: lengths in metres (bounds made
+Figures are the rounded typical values of ``docs/physics.md``: lengths in metres (bounds made
 contiguous so every length falls in exactly one class), deadweight in tonnes, drafts and depth in
 metres. Real ships vary around them; length is a weak predictor of deadweight within a class, so
 volumes derived from this table are ranges (low / central / high), never single numbers.

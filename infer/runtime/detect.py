@@ -304,9 +304,9 @@ def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = No
     Detections scoring below ``min_score`` (the operating point, recorded in the header) are left out.
     """
     # The cap covers every read of the scene, the decimated one too: GDAL's default cache (5 % of
-    # RAM) kept a 20,000 px scene's decoded blocks from that read, 1.2 GB.
+    # RAM) would keep a large scene's decoded blocks from that read (over a GB at 20,000 px).
     # rasterio passes an integer GDAL_CACHEMAX on as bytes (GDAL alone would read a small number
-    # as MB): 256 here once meant a 256-byte cache, and the decimated read took 4 minutes.
+    # as MB), so the cap is given in bytes: a bare MB figure would be a cache of a few hundred bytes.
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20):
         return _detect_scene(detector, Path(path), Path(out_dir), tile, batch_size, gsd_m, min_score, progress)
 

@@ -8,10 +8,10 @@ corner of the top-left pixel). Synthetic images are north-up, so a compass azimu
 in the pixel frame (radians from +x towards +y) is the compass azimuth ``deg(h) + 90``.
 Lengths are metres on the ground; ``gsd_m`` converts them to pixels.
 
-The load-state cues (REFERENCE.md, "How visible each cue is")
--------------------------------------------------------------
+The load-state cues (docs/physics.md)
+-------------------------------------
 * Draft: ``draft_m = ballast_draft + draft_fraction * (laden_draft - ballast_draft)``; the class
-  table (``tanker_classes.py``) gives the drafts and the moulded depth. ``draft_fraction`` is in
+  table (``core/tanker_sizes.py``) gives the drafts and the moulded depth. ``draft_fraction`` is in
   [0, 1]; a tanker is *empty* when it is below 0.5, *loaded* otherwise.
 * Freeboard: ``freeboard_m = depth_m - draft_m`` (metres of hull above the water).
 * Shadow on the water: every point of the hull at height ``z`` casts its shadow ``z *
@@ -160,7 +160,7 @@ class TankerSpec:
     def cargo_capacity_barrels(self) -> float:
         """Barrels of refined product this tanker carries fully laden: deadweight at the same
         relative position of its class's range as its length, times the central cargo fraction and
-        barrels per tonne of ``tanker_classes``."""
+        barrels per tonne of ``core.tanker_sizes``."""
         cls = next(c for c in TANKER_CLASSES if c.name == self.size_class)
         t = (self.length_m - cls.length_m[0]) / (cls.length_m[1] - cls.length_m[0])
         dwt = cls.dwt_t[0] + t * (cls.dwt_t[1] - cls.dwt_t[0])

@@ -8,14 +8,14 @@ and of odd tiles loaded, so each split (two or more consecutive tiles) has both 
 Further tankers are empty or loaded at even odds.
 
 GSD: by default 80 % of tiles are log-uniform in 0.5-3 m (where the load-state cue is in the
-pixels, REFERENCE.md) and 20 % in 3-10 m (PlanetScope to Sentinel-2, where it is not, so a model
+pixels, docs/physics.md) and 20 % in 3-10 m (PlanetScope to Sentinel-2, where it is not, so a model
 learns to say "uncertain" there); ``--gsd A:B`` draws log-uniform in [A, B] instead. A tile must
 fit a 60 m tanker in 80 % of its side, so the lowest GSD used is ``max(A, 75 m / size)``; B may
 not exceed 15 m (a 60 m tanker would be under 4 pixels).
 
 Backgrounds: open water, or a window onto a terminal (55 % of tiles at least 500 m across, 35 % of
 finer ones, where load state shows and analysts work). A terminal tile lays out a whole terminal
-(:func:`synth_background.terminal`: quay, jetty trestles with T-head berths, tank farm, buildings)
+(:func:`.background.terminal`: quay, jetty trestles with T-head berths, tank farm, buildings)
 at full scale, 2-3.5 km across and at least 1.6 tile sides, turned to a random direction, and aims
 the tile at a jetty trestle, a berth, the quay or the shore-side edge of the tank farm, sliding
 the window seaward until it holds water enough for the free vessels (else another aim, another
@@ -25,7 +25,7 @@ two times in three, no longer than fits the tile; the required tanker and distra
 water. Structures are background: only vessels are labelled. The manifest records ``scene``
 (``terminal`` or ``open water``) and ``background`` (the aim, the structures in view, the land share).
 
-Views: most tiles draw sun and sensor geometry as scenes do (``synth_geometry.sample_view``); a
+Views: most tiles draw sun and sensor geometry as scenes do (``physics.sample_view``); a
 share (``GLINT_VIEW_SHARE``) turns the sensor towards the sun's mirror direction, where the water
 glitters. Random geometry makes strong glint rare (3 % of tiles), yet an archive holds whole
 scenes of it, and a detector that never saw it takes the sparkle for small hulls.
@@ -105,7 +105,7 @@ FOCUS_INSET = 0.05  # the aimed-at point stays this share of the side inside the
 # jetties); less by the tank farm, which lies FARM_SETBACK_M and more behind the shore, so that
 # fine tiles can show its front and some water.
 MIN_WATER_SHARE = {"trestle": 0.35, "berth": 0.35, "quay": 0.3, "tank farm": 0.1}
-QUAY_DEPTH_M = 80.0  # synth_background.terminal's quay, behind its front
+QUAY_DEPTH_M = 80.0  # background.terminal's quay, behind its front
 BERTH_VACANT = 0.35  # share of berths in view left empty (scenes: 0.3)
 BERTH_SLIDE_M = 15.0  # a T-head's inner face: the trestle's half-width and clearance
 

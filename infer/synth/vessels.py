@@ -1,7 +1,7 @@
 """Vessels of the synthetic world: what they look like from above, and their exact labels.
 
 Every vessel is a convex hull outline at the waterline (local metres: x towards the bow, y across)
-raised by its freeboard. Drawing follows :mod:`synth_geometry`: the hull's shadow is the sweep of
+raised by its freeboard. Drawing follows :mod:`.physics`: the hull's shadow is the sweep of
 the outline from the water up to the deck along the sun's shadow shift; the visible hull side is
 the sweep along the sensor's relief shift, its lowest ``antifouling_m`` painted red; the deck, its
 fittings and the superstructure are drawn at their heights (deck, deck + house height), so a tall
