@@ -14,6 +14,7 @@ import warnings
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
+from .callbacks import EpochSummary
 from .datamodule import TankerwatchDataModule
 from .lightning_module import TankerwatchModule
 
@@ -39,6 +40,8 @@ class TankerwatchCLI(LightningCLI):
         parser.set_defaults({"last_checkpoint.monitor": None, "last_checkpoint.save_top_k": 1,
                              "last_checkpoint.filename": "last", "last_checkpoint.enable_version_counter": False})
         parser.link_arguments("checkpoint.dirpath", "last_checkpoint.dirpath")
+        # One line per validation when the progress bar is off (--epoch_summary.enabled false: none).
+        parser.add_lightning_class_args(EpochSummary, "epoch_summary")
 
     def _weights_only(self) -> None:
         self.config_init[self.subcommand]["weights_only"] = True

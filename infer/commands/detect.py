@@ -10,6 +10,7 @@ status is 1 at the end; a single bad input is an error (exit 2).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 from pathlib import Path
@@ -71,6 +72,8 @@ def check_writable(out_dir: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from ..runtime.detect import detect_scene, output_paths
     from ..runtime.onnx_model import OnnxDetector
 
@@ -89,9 +92,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"model {args.model.name} ({detector.info.precision}, id {detector.info.model_id[:12]}) on "
           f"{detector.device}", file=sys.stderr)
     failed = 0
+    # Scenes done, with an ETA, on stderr and only on a terminal; lines go through the bar's write so
+    # they do not tear it.
+    bar = tqdm(total=len(scenes), unit="scene", leave=False, disable=None if len(scenes) > 1 else True)
+    say = functools.partial(bar.write, file=sys.stdout)
+    warn = functools.partial(bar.write, file=sys.stderr)
     for path in scenes:
+        bar.update(0)
         if not args.overwrite and all(p.exists() for p in output_paths(path, args.output)):
-            print(f"{path.name}: already done in {args.output} (--overwrite to redo)")
+            say(f"{path.name}: already done in {args.output} (--overwrite to redo)")
+            bar.update(1)
             continue
         try:
             result = detect_scene(detector, path, args.output, tile=args.tile, batch_size=args.batch_size,
@@ -101,11 +111,14 @@ def run(args: argparse.Namespace) -> int:
                 raise
             failed += 1
             reason = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-            print(f"skipped {reason}", file=sys.stderr)
+            warn(f"skipped {reason}")
+            bar.update(1)
             continue
         for note in result.notes:
-            print(f"note: {path.name}: {note}", file=sys.stderr)
-        print(result.summary())
+            warn(f"note: {path.name}: {note}")
+        say(result.summary())
+        bar.update(1)
+    bar.close()
     if failed:
         print(f"{failed} of {len(scenes)} scenes failed", file=sys.stderr)
         return EXIT_SOME_FAILED

@@ -28,6 +28,13 @@ def _acquired(text: str | None) -> str | None:
         raise ConfigError(f"--acquired must be an ISO 8601 date-time, got {text!r}") from None
 
 
+def _window_bar(label: str):
+    """A progress bar over rendered windows on stderr, shown only on a terminal."""
+    from tqdm import tqdm
+
+    return lambda it, total: tqdm(it, total=total, unit="window", desc=label, leave=False, disable=None)
+
+
 def _add_scene_options(parser: argparse.ArgumentParser, default_size: int) -> None:
     """Options ``scene`` and ``series`` share: both render whole georeferenced scenes."""
     parser.add_argument("--size", type=positive_int, default=default_size,
@@ -82,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         settings = TileSettings(size=args.size, gsd_range=args.gsd, bands=args.bands, dtype=args.dtype)
         manifest = write_tiles(args.output, args.count, settings, args.seed, fmt=args.format, threads=args.threads,
                                overwrite=args.overwrite,
-                               progress=lambda it: tqdm(it, total=args.count, unit="tile", leave=False))
+                               progress=lambda it: tqdm(it, total=args.count, unit="tile", leave=False, disable=None))
         for name, info in manifest["splits"].items():
             print(f"{name}: {info['tiles']} tiles, " + ", ".join(f"{k} {v}" for k, v in info["vessels"].items()))
         print(f"wrote {args.output}/ ({args.format}); parameters in {args.output}/manifest.json")
@@ -92,12 +99,12 @@ def run(args: argparse.Namespace) -> int:
 
         settings = SceneSettings(size=args.size, gsd_m=args.gsd, bands=args.bands, dtype=args.dtype)
         truth = write_scene(args.output, settings, args.seed, acquired=_acquired(args.acquired),
-                            overwrite=args.overwrite, threads=args.threads)
+                            overwrite=args.overwrite, threads=args.threads, progress=_window_bar(args.output.name))
         print(f"wrote {args.output} and {truth}")
         return 0
     from ..synth.series import write_series
 
     paths = write_series(args.output, args.dates, args.seed, size=args.size, gsd_m=args.gsd, start=args.start,
-                         overwrite=args.overwrite, threads=args.threads)
+                         overwrite=args.overwrite, threads=args.threads, progress=_window_bar("date"))
     print(f"wrote {len(paths)} dated scenes and {args.output}/events.csv")
     return 0

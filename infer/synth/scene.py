@@ -170,9 +170,10 @@ def _window_pixels(window: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def write_raster(path: Path, world: SceneWorld, seed: int, settings: SceneSettings, acquired: str | None,
-                 threads: int = 1) -> None:
+                 threads: int = 1, progress=None) -> None:
     """Stream the scene to a tiled, deflate-compressed GeoTIFF (atomically), drawing windows in
-    ``threads`` worker processes; the bytes do not depend on ``threads``."""
+    ``threads`` worker processes; the bytes do not depend on ``threads``. ``progress`` wraps the
+    iterator of finished windows (e.g. a tqdm bar given their count), or None."""
     import rasterio
     from rasterio.windows import Window
 
@@ -190,7 +191,8 @@ def write_raster(path: Path, world: SceneWorld, seed: int, settings: SceneSettin
             _window_renderer(threads, worker_args) as render:
         if acquired is not None:
             dst.update_tags(ACQUISITION_DATETIME=acquired)
-        for (x0, y0, w, h), block in zip(windows, render(windows), strict=True):
+        blocks = render(windows) if progress is None else progress(render(windows), len(windows))
+        for (x0, y0, w, h), block in zip(windows, blocks, strict=True):
             dst.write(block, window=Window(x0, y0, w, h))
 
 
@@ -256,11 +258,12 @@ def check_output(path: Path, overwrite: bool) -> None:
 
 
 def write_scene(path, settings: SceneSettings, seed: int, acquired: str | None = None,
-                overwrite: bool = False, threads: int = 1) -> Path:
-    """Write ``path`` (GeoTIFF) and its truth GeoJSON; returns the GeoJSON's path."""
+                overwrite: bool = False, threads: int = 1, progress=None) -> Path:
+    """Write ``path`` (GeoTIFF) and its truth GeoJSON; returns the GeoJSON's path. ``progress``: see
+    :func:`write_raster`."""
     path = Path(path)
     settings.check()
     check_output(path, overwrite)
     world = compose_scene(seed, settings)
-    write_raster(path, world, seed, settings, acquired, threads)
+    write_raster(path, world, seed, settings, acquired, threads, progress)
     return write_truth(path, world, settings, acquired)

@@ -67,7 +67,7 @@ P_EMPTY_ARRIVAL = 0.8
 P_WORKED = 0.7
 P_LEAVE_WORKED = 0.6
 P_LEAVE_ANCHORAGE = 0.5
-# The terminal's trade is the project's case: small coastal product tankers (REFERENCE.md).
+# The terminal's trade is the project's case: small coastal product tankers (docs/physics.md).
 SMALL_TANKER_WEIGHT = 8.0
 
 
@@ -208,8 +208,9 @@ def scene_name(moment: datetime) -> str:
 
 
 def write_series(out_dir, dates: int, seed: int, size: int = 2048, gsd_m: float = 1.0, start: str = "2024-03-01",
-                 overwrite: bool = False, threads: int = 1) -> list[Path]:
-    """Simulate and write the series (module doc); returns the GeoTIFF paths."""
+                 overwrite: bool = False, threads: int = 1, progress=None) -> list[Path]:
+    """Simulate and write the series (module doc); returns the GeoTIFF paths. ``progress`` wraps
+    each date's iterator of finished windows (see :func:`~tankerwatch.infer.synth.scene.write_raster`)."""
     out = Path(out_dir)
     if not 1 <= dates <= MAX_DATES:
         raise ConfigError(f"--dates must be between 1 and {MAX_DATES}, got {dates}")
@@ -242,7 +243,7 @@ def write_series(out_dir, dates: int, seed: int, size: int = 2048, gsd_m: float 
         path = out / scene_name(moment)
         if path.exists() and not overwrite:
             raise ConfigError(f"{path}: exists (pass --overwrite to replace it)")
-        write_raster(path, world, seed * 1000 + i, settings, iso(moment), threads)
+        write_raster(path, world, seed * 1000 + i, settings, iso(moment), threads, progress)
         write_truth(path, world, settings, iso(moment))
         paths.append(path)
     rows = events_rows(snapshots, moments, transform)
