@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+import yaml
 from PIL import Image
 from pycocotools import mask as mask_utils
 from rasterio.transform import from_origin
@@ -84,13 +86,22 @@ def test_round_trip(tmp_path, images, fmt):
     write_dataset(read_dataset(again).images, third, fmt)
     for label in again.rglob("*"):
         if label.is_file() and label.parent.name != "images":
+            if label.name == "data.yaml":  # its one absolute line names the folder written
+                mine, theirs = yaml.safe_load(label.read_text()), yaml.safe_load((third / "data.yaml").read_text())
+                assert mine.pop("path") == str(again.resolve()) and theirs.pop("path") == str(third.resolve())
+                assert mine == theirs
+                continue
             assert (third / label.relative_to(again)).read_bytes() == label.read_bytes()
 
 
 def test_split_dataset_round_trip_and_yolo_root_yaml(tmp_path, images):
     out = tmp_path / "yolo"
     write_splits({"train": images[:2], "val": images[2:]}, out, "yolo-obb")
-    assert (out / "data.yaml").is_file() and "train/images" in (out / "data.yaml").read_text()
+    data = yaml.safe_load((out / "data.yaml").read_text())
+    # Ultralytics resolves a relative `path` against its own datasets folder: only an absolute one
+    # finds the images from any working directory.
+    assert Path(data["path"]).is_absolute() and Path(data["path"]) == out.resolve()
+    assert all((Path(data["path"]) / data[split]).is_dir() for split in ("train", "val"))
     dataset = read_dataset(out)
     assert list(dataset.splits) == ["train", "val"]
     assert len(dataset.splits["train"]) == 2 and len(dataset.images) == 3

@@ -105,8 +105,11 @@ def format_text(image: LabelledImage, class_names: tuple[str, ...]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def _data_yaml(class_names: tuple[str, ...], image_dirs: dict[str, str]) -> str:
-    data = {"path": ".", **image_dirs, "names": dict(enumerate(class_names))}
+def _data_yaml(root: Path, class_names: tuple[str, ...], image_dirs: dict[str, str]) -> str:
+    """``path`` is the dataset folder made absolute: Ultralytics resolves a relative ``path`` (even
+    ``.``) against its own datasets folder, not the YAML file's, so only an absolute one trains from
+    any working directory. Moving the dataset means rewriting that one line."""
+    data = {"path": str(Path(root).resolve()), **image_dirs, "names": dict(enumerate(class_names))}
     return "# Ultralytics YOLO-OBB dataset written by tankerwatch\n" + yaml.safe_dump(data, sort_keys=False)
 
 
@@ -114,10 +117,10 @@ def write_split(images: list[LabelledImage], out_dir: Path, class_names: tuple[s
     for image in images:
         atomic_write_text(out_dir / LABEL_DIR / f"{Path(image.image_path).stem}{SUFFIX}",
                           format_text(image, class_names))
-    atomic_write_text(out_dir / DATA_YAML, _data_yaml(class_names, {"train": "images", "val": "images"}))
+    atomic_write_text(out_dir / DATA_YAML, _data_yaml(out_dir, class_names, {"train": "images", "val": "images"}))
 
 
 def write_root(out_root: Path, split_names: list[str], class_names: tuple[str, ...]) -> None:
     """The dataset-level ``data.yaml`` Ultralytics trains from (``train: train/images`` ...)."""
     atomic_write_text(out_root / DATA_YAML,
-                      _data_yaml(class_names, {name: f"{name}/images" for name in split_names}))
+                      _data_yaml(out_root, class_names, {name: f"{name}/images" for name in split_names}))
