@@ -77,7 +77,8 @@ def main() -> int:
 
     import torch
 
-    from tankerwatch.train.export import blob_images, export_onnx, quantize_int8
+    from tankerwatch.train.export import blob_images, export_onnx
+    from tankerwatch.train.quantise import quantize_int8
 
     torch.set_num_threads(args.threads)
     model, meta = build_model(args.config, args.checkpoint)

@@ -1,7 +1,12 @@
-"""`tankerwatch export`: one checked, self-describing ONNX file; parity with PyTorch; int8 and fp16."""
+"""`tankerwatch export`: one checked, self-describing ONNX file; parity with PyTorch on every
+output; int8 (kept only within its AP50 budget) and fp16."""
 
+import contextlib
 import hashlib
+import io
 import json
+import re
+import shutil
 
 import numpy as np
 import onnx
@@ -11,24 +16,27 @@ from detect_fixtures import FIXTURE_META, BlobDetector, labelled_blobs
 
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.core.errors import ModelError
-from tankerwatch.infer.runtime.onnx_model import OUTPUT_NAMES, OnnxDetector
+from tankerwatch.infer.runtime.onnx_model import OUTPUT_NAMES, OnnxDetector, Outputs
 from tankerwatch.models import build_detector
+from tankerwatch.train import export
 from tankerwatch.train.export import (
     blob_images,
     check_parity,
     compare_outputs,
     evaluate_onnx,
     model_metadata,
-    quantize_int8,
 )
+from tankerwatch.train.export_command import int8_ap_drop
 from tankerwatch.train.lightning_module import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION
+from tankerwatch.train.quantise import quantize_int8
 
 TINY = dict(backbone="tiny", fpn_channels=16, head_channels=16, top_k=24, output_stride=4)
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """A tiny real detector saved as a checkpoint and exported through the CLI, with both variants."""
+    """A tiny real detector saved as a checkpoint and exported through the CLI, with both variants
+    scored on a labelled set (the int8 one through its AP50 budget): ``(model, root, stdout)``."""
     from tankerwatch.infer.formats.dataset import write_dataset
 
     root = tmp_path_factory.mktemp("export")
@@ -43,14 +51,37 @@ def exported(tmp_path_factory):
                root / "tiny.ckpt")
     write_dataset(labelled_blobs(root / "raw"), root / "val", "dota")
     out = root / "model.onnx"
-    code = main(["export", str(root / "tiny.ckpt"), "-o", str(out), "--int8", "--calib", str(root / "val"),
-                 "--fp16", "--val", str(root / "val")])
+    with contextlib.redirect_stdout(io.StringIO()) as stdout:
+        code = main(["export", str(root / "tiny.ckpt"), "-o", str(out), "--int8", "--calib", str(root / "val"),
+                     "--fp16", "--val", str(root / "val")])
     assert code == 0
-    return model, root
+    return model, root, stdout.getvalue()
+
+
+@pytest.fixture
+def reexport(exported, monkeypatch):
+    """The CLI on the fixture's checkpoint, with the export step copying the fixture's file: export
+    is deterministic (one checkpoint, one file) and takes seconds that these tests need not spend.
+    Parity, quantisation and evaluation stay real unless a test replaces them."""
+    _, root, _ = exported
+
+    def copy(model, meta, out_path, opset=export.OPSET):
+        shutil.copyfile(root / "model.onnx", out_path)
+        return export.file_sha256(out_path)
+
+    monkeypatch.setattr(export, "export_onnx", copy)
+    return lambda out, *flags: main(["export", str(root / "tiny.ckpt"), "-o", str(out), *map(str, flags)])
+
+
+@pytest.fixture
+def int8_flags(exported):
+    """--int8 with the fixture's labelled set to calibrate on and to score on."""
+    val = exported[1] / "val"
+    return ("--int8", "--calib", val, "--val", val)
 
 
 def test_export_writes_a_checked_file_with_metadata(exported, capsys):
-    model, root = exported
+    model, root, _ = exported
     path = root / "model.onnx"
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto, full_check=True)
@@ -74,7 +105,7 @@ def test_export_writes_a_checked_file_with_metadata(exported, capsys):
 
 
 def test_exported_model_matches_pytorch_on_sizes_and_batches(exported):
-    model, root = exported
+    model, root, _ = exported
     rng = np.random.default_rng(5)
     batches = [blob_images(rng, n, 3, h, w) for n, h, w in ((1, 64, 64), (2, 96, 160), (4, 128, 96), (3, 70, 45))]
     report = check_parity(model, root / "model.onnx", batches)
@@ -83,7 +114,7 @@ def test_exported_model_matches_pytorch_on_sizes_and_batches(exported):
 
 
 def test_parity_check_notices_a_different_model(exported, tmp_path):
-    model, root = exported
+    model, root, _ = exported
     other = build_detector(**TINY).eval()
     with torch.no_grad():
         for p in other.parameters():
@@ -93,7 +124,7 @@ def test_parity_check_notices_a_different_model(exported, tmp_path):
 
 @pytest.mark.parametrize("precision", ["int8", "fp16"])
 def test_variants_keep_the_contract_and_stay_close(exported, precision):
-    model, root = exported
+    model, root, _ = exported
     fp32 = OnnxDetector(root / "model.onnx", device="cpu", threads=1)
     variant = OnnxDetector(root / f"model.{precision}.onnx", device="cpu", threads=1)
     assert variant.info.precision == precision and fp32.info.precision == "fp32"
@@ -113,7 +144,7 @@ def test_variants_keep_the_contract_and_stay_close(exported, precision):
 def test_int8_calibrates_on_images_of_different_sizes(exported, tmp_path):
     """Calibration folders hold scenes of any size, and each image keeps a different number of
     detections for the load stage: neither may break the calibrator."""
-    _, root = exported
+    _, root, _ = exported
     rng = np.random.default_rng(5)
     images = [blob_images(rng, 1, 3, h, w)[0] for h, w in ((96, 128), (160, 96), (64, 64))]
     quantize_int8(root / "model.onnx", tmp_path / "mixed.int8.onnx", images)
@@ -122,11 +153,141 @@ def test_int8_calibrates_on_images_of_different_sizes(exported, tmp_path):
     assert variant.run(images[1][None]).boxes.shape[0] == 1
 
 
-def test_export_reports_accuracy_change_on_the_validation_set(exported, capsys):
-    # The fixture's CLI run printed it; run evaluate directly too, to check the figures' keys.
-    _, root = exported
-    figures = evaluate_onnx(root / "model.int8.onnx", root / "val")
-    assert set(figures) == {"vessel_AP50", "vessel_AP50_95", "load_accuracy", "load_coverage"}
+def printed_figures(printed: str, path) -> dict:
+    """The figures the CLI printed for ``path`` (the line after it was written): name -> value,
+    None for n/a; changes against fp32 under ``<name> change``."""
+    lines = printed.splitlines()
+    wrote = next(i for i, line in enumerate(lines) if line.startswith(f"wrote {path} "))
+    pairs = re.findall(r"(\w+(?: change)?) (n/a|-?\d+\.\d{4})\b", lines[wrote + 1])
+    return {name: None if value == "n/a" else float(value) for name, value in pairs}
+
+
+def test_export_reports_accuracy_change_on_the_validation_set(exported):
+    """What the CLI printed for each file is that file's evaluation on --val, and each variant's
+    change is its difference from fp32. (The untrained model's figures are 0 or n/a; the arithmetic
+    on other figures is checked with chosen ones in the int8 budget tests.)"""
+    _, root, printed = exported
+    figures = {p: evaluate_onnx(root / f"model{p}.onnx", root / "val") for p in ("", ".fp16", ".int8")}
+    for precision, values in figures.items():
+        assert set(values) == {"vessel_AP50", "vessel_AP50_95", "load_accuracy", "load_coverage"}
+        # val has labelled vessels, so AP is defined: a number in [0, 1], never n/a.
+        assert 0.0 <= values["vessel_AP50_95"] <= values["vessel_AP50"] <= 1.0
+        shown = printed_figures(printed, root / f"model{precision}.onnx")
+        for name, value in values.items():
+            assert shown[name] == (None if value is None else pytest.approx(value, abs=5e-5)), (precision, name)
+            if precision:
+                change = None if value is None else value - figures[""][name]
+                assert shown[f"{name} change"] == (None if change is None else pytest.approx(change, abs=1e-4))
+    drop = 100 * (figures[""]["vessel_AP50"] - figures[".int8"]["vessel_AP50"])
+    assert f"  int8 kept: AP50 drop against fp32 {drop:.2f} points, within --max-ap-drop 1" in printed.splitlines()
+
+
+@pytest.mark.parametrize(("fp32", "int8", "budget", "drop"), [
+    (0.90, 0.895, 1.0, 0.5),
+    (0.88, 0.87, 1.0, 1.0),  # exactly the budget, though 0.88 - 0.87 is 0.010000000000000009
+    (0.80, 0.83, 1.0, -3.0),  # int8 may do better
+    (0.90, 0.90, 0.0, 0.0),
+])
+def test_int8_within_its_ap50_budget_passes(fp32, int8, budget, drop):
+    assert int8_ap_drop("m.int8.onnx", {"vessel_AP50": fp32}, {"vessel_AP50": int8}, budget) == pytest.approx(drop)
+
+
+@pytest.mark.parametrize(("fp32", "int8", "budget", "message"), [
+    (0.90, 0.889, 1.0, "loses 1.10 points of AP50 .0.8890 vs 0.9000 fp32., more than --max-ap-drop 1$"),
+    (0.90, 0.8999, 0.0, "loses 0.01 points of AP50"),
+    (None, None, 1.0, "vessel_AP50 is n/a on the --val set"),
+    (0.9, None, 1.0, "vessel_AP50 is n/a on the --val set"),
+])
+def test_int8_over_its_ap50_budget_or_unmeasured_fails(fp32, int8, budget, message):
+    with pytest.raises(ModelError, match=f"^m.int8.onnx: .*{message}"):
+        int8_ap_drop("m.int8.onnx", {"vessel_AP50": fp32}, {"vessel_AP50": int8}, budget)
+
+
+def chosen_figures(monkeypatch, int8_ap50: float) -> None:
+    """Make every file's evaluation return chosen figures: fp32 and fp16 the same, int8 with
+    ``int8_ap50`` and other changes."""
+    fp32 = {"vessel_AP50": 0.9, "vessel_AP50_95": 0.6, "load_accuracy": 0.8, "load_coverage": 0.5}
+    int8 = {"vessel_AP50": int8_ap50, "vessel_AP50_95": 0.58, "load_accuracy": None, "load_coverage": 0.45}
+    monkeypatch.setattr(export, "evaluate_onnx", lambda path, val: int8 if ".int8." in str(path) else fp32)
+
+
+def test_export_keeps_an_int8_model_within_its_ap50_budget(reexport, int8_flags, monkeypatch, tmp_path, capsys):
+    chosen_figures(monkeypatch, int8_ap50=0.893)
+    assert reexport(tmp_path / "m.onnx", *int8_flags, "--max-ap-drop", 0.75) == 0
+    printed = capsys.readouterr().out
+    assert OnnxDetector(tmp_path / "m.int8.onnx", device="cpu", threads=1).info.precision == "int8"
+    assert printed_figures(printed, tmp_path / "m.int8.onnx") == {
+        "vessel_AP50": 0.893, "vessel_AP50_95": 0.58, "load_accuracy": None, "load_coverage": 0.45,
+        "vessel_AP50 change": -0.007, "vessel_AP50_95 change": -0.02, "load_accuracy change": None,
+        "load_coverage change": -0.05}
+    assert "  int8 kept: AP50 drop against fp32 0.70 points, within --max-ap-drop 0.75" in printed.splitlines()
+
+
+def test_export_removes_an_int8_model_over_its_ap50_budget(reexport, int8_flags, monkeypatch, tmp_path, capsys):
+    chosen_figures(monkeypatch, int8_ap50=0.885)
+    assert reexport(tmp_path / "m.onnx", *int8_flags, "--fp16") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err == (f"tankerwatch export: error: {tmp_path / 'm.int8.onnx'}: int8 loses 1.50 points of AP50 "
+                   f"(0.8850 vs 0.9000 fp32), more than --max-ap-drop 1; file removed")
+    assert not (tmp_path / "m.int8.onnx").exists()
+    # The files that passed their checks stay: fp32 (parity) and fp16 (written before int8).
+    assert (tmp_path / "m.onnx").exists() and (tmp_path / "m.fp16.onnx").exists()
+
+
+def test_export_removes_the_file_when_parity_fails(reexport, monkeypatch, tmp_path, capsys):
+    """PyTorch's load probabilities (the product's main output) off by 0.01 on every row, all
+    else equal: parity names load_probs, the file is removed, the command fails in one line."""
+    real = export.torch_outputs
+
+    def off_by_a_hundredth(model, images):
+        outputs = real(model, images)
+        return outputs._replace(load_probs=outputs.load_probs + 0.01)
+
+    monkeypatch.setattr(export, "torch_outputs", off_by_a_hundredth)
+    out = tmp_path / "m.onnx"
+    assert reexport(out) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"tankerwatch export: error: {out}: PyTorch and onnxruntime disagree on load_probs (")
+    assert "load_probs 1.00e-02" in err and err.endswith("; file removed")
+    assert not out.exists()
+
+
+def synthetic_outputs() -> Outputs:
+    """One image, K = 4: three valid rows (the weakest at 0.2) and a padding row."""
+    boxes = np.array([[[50, 50, 30, 8, 0.1], [20, 80, 25, 6, -0.5], [90, 30, 28, 7, 1.0], [0, 0, 0, 0, 0]]], np.float32)
+    probs = np.array([[[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0, 0]]], np.float32)
+    return Outputs(boxes, np.array([[0.9, 0.5, 0.2, 0]], np.float32), probs, probs[..., ::-1].copy(),
+                   np.array([3], np.int64))
+
+
+def perturbed(output: str, row: int = 1, by: float = 0.01) -> Outputs:
+    reference = synthetic_outputs()
+    array = getattr(reference, output).copy()
+    array[0, row] += by
+    return reference._replace(**{output: array})
+
+
+@pytest.mark.parametrize(("candidate", "failed"), [
+    (synthetic_outputs(), []),
+    (perturbed("scores", by=2e-3), ["scores"]),
+    (perturbed("type_probs"), ["type_probs"]),
+    (perturbed("load_probs"), ["load_probs"]),
+    (perturbed("load_probs", by=5e-4), []),  # within PROB_TOLERANCE
+    (perturbed("boxes", by=15.0), ["boxes"]),  # a box moved half its length: two unmatched rows
+    # The weakest row is at the score threshold: one side may keep it and the other not.
+    (synthetic_outputs()._replace(count=np.array([2])), []),
+    # The padding row counted as a detection: a row with score 0 is never at the threshold.
+    (synthetic_outputs()._replace(count=np.array([4])), ["boxes", "count"]),
+    (synthetic_outputs()._replace(type_probs=synthetic_outputs().type_probs.astype(np.float64)), ["type_probs"]),
+    (synthetic_outputs()._replace(count=np.array([3, 0])), ["count"]),
+], ids=["same", "scores", "type_probs", "load_probs", "load_probs_within", "boxes", "threshold_row",
+        "padding_counted", "dtype", "shape"])
+def test_parity_compares_every_output(candidate, failed):
+    report = compare_outputs(synthetic_outputs(), candidate)
+    assert report.failed == failed, report
+    assert report.ok == (not failed)
 
 
 def test_export_refuses_an_incomplete_description():
@@ -155,4 +316,8 @@ def test_export_cli_errors_are_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "bogus.ckpt" in err
     assert main(["export", str(bogus), "-o", str(tmp_path / "m.onnx"), "--int8"]) == 2
     assert "--calib" in capsys.readouterr().err
+    # The int8 model is kept only within its AP50 budget on --val: without --val, nothing is written.
+    assert main(["export", str(bogus), "-o", str(tmp_path / "m.onnx"), "--int8", "--calib", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--int8 needs --val DIR" in err and "--max-ap-drop" in err
     assert not (tmp_path / "m.onnx").exists()

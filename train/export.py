@@ -1,4 +1,4 @@
-"""Export a detector to one self-describing ONNX file, check it, and derive int8 / fp16 variants.
+"""Export a detector to one self-describing ONNX file, check it against PyTorch, and score it.
 
 The file follows the ONNX contract pinned in :mod:`tankerwatch.infer.runtime.onnx_model`: input ``image``
 uint8 ``[N, C, H, W]`` with dynamic N, H, W; decoding and peak selection inside the graph (outputs
@@ -10,15 +10,9 @@ Exporter: torch's dynamo exporter (``torch.onnx.export(..., dynamo=True)``), cho
 specialises any dimension whose example size is 1, so the example batch is 2 and the exported
 input shape is checked to be symbolic in N, H and W.
 
-Variants (same input and output types as the fp32 file):
-
-* int8: static quantisation with onnxruntime's tools, QDQ format, calibrated on real images
-  (99.999th-percentile ranges); the network is quantised (activations stay int8 from one convolution
-  to the next) except the convolution that reads the image and the heads' output convolutions, and
-  the in-graph box decoding and hull-window sampling stay float, so scores and coordinates keep
-  their precision;
-* fp16 (for GPUs): the network's convolutions run in float16, the in-graph decoding stays float32
-  (box coordinates up to 8,192 px would lose whole pixels in float16), uint8 in, float32 out.
+Parity (:func:`check_parity`) compares every output of the contract between PyTorch and
+onnxruntime; :func:`evaluate_onnx` scores a file on a labelled dataset. The int8 and fp16 variants
+are derived from the fp32 file in :mod:`tankerwatch.train.quantise`.
 """
 
 from __future__ import annotations
@@ -27,7 +21,6 @@ import contextlib
 import io
 import json
 import math
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +43,6 @@ from tankerwatch.infer.runtime.onnx_model import (
     file_sha256,
 )
 from tankerwatch.infer.runtime.scaling import Scaling
-from tankerwatch.models.detector import HEAD_OUTPUTS
 
 OPSET = 18
 # Example input for tracing: batch 2 (a size-1 dimension would be specialised), height != width
@@ -60,16 +52,11 @@ MAX_DIM = 16384
 # Parity: shapes (N, H, W) compared between PyTorch and onnxruntime after export.
 PARITY_SHAPES = ((1, 96, 128), (2, 64, 64), (3, 160, 96))
 SCORE_TOLERANCE = 1e-3
+# Type and load probabilities of one peak, as for its score: PyTorch and onnxruntime agree on all
+# three to about 1e-7 (tiny and small backbones, untrained), so a thousandth is a different graph.
+PROB_TOLERANCE = 1e-3
 MATCH_IOU = 0.9
 MAX_UNMATCHED_SHARE = 0.01
-# int8 activation ranges by entropy (the range whose quantised histogram keeps the most of the
-# calibration values' distribution), not the extremes nor a fixed percentile. On an earlier
-# synthetic model (test split) MinMax cost 3.3 points of AP50, the 99.99th percentile 5.3, the
-# 99.999th 1.8, and 99.999 with the first convolution left in float +0.2: small vessels' boxes, a
-# few pixels wide, hang on the full-resolution features that convolution makes from the raw image.
-# With that convolution in float, entropy against the 99.999th percentile: -0.69 against -0.85
-# points on the last model, -0.8 against -2.5 on the one after it (KL box loss, 5 m cap).
-CALIBRATION_METHOD = "Entropy"
 META_REQUIRED = ("scaling", "gsd_range_m", "load_uncertain_band", "load_max_gsd_m", "config_sha256")
 
 
@@ -217,49 +204,100 @@ def _session(path):
 
 @dataclass(frozen=True)
 class ParityReport:
-    """PyTorch vs onnxruntime on the same inputs: ``rows`` compared, ``unmatched`` rows (a box with
-    no partner of IoU >= ``MATCH_IOU``, or a count mismatch not explained by a score at the
-    threshold), the worst score difference and the lowest IoU among matches."""
+    """PyTorch (reference) vs onnxruntime on the same inputs, one figure per output of the contract.
+
+    ``rows``: the reference's valid rows compared. ``boxes``: ``unmatched`` rows (a box with no
+    partner of IoU >= :data:`MATCH_IOU` on the other side, unless it scores at the weakest kept
+    score, where a peak may fall either side of the threshold) and the lowest IoU among matches.
+    ``scores``, ``type_probs``, ``load_probs``: the largest absolute difference between matched
+    rows. ``count``: ``count_diff``, the images' differences in valid rows beyond those explained
+    by rows at the threshold. ``wrong_layout``: outputs whose shape or dtype differ (their rows are
+    then not compared).
+    """
 
     rows: int
     unmatched: int
-    max_score_diff: float
     min_iou: float
+    max_score_diff: float
+    max_type_diff: float
+    max_load_diff: float
+    count_diff: int
+    wrong_layout: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> list[str]:
+        """Names of the outputs that disagree beyond tolerance, in the contract's order."""
+        # A weakly trained net has flat heatmaps, where a 1e-7 difference can flip which of two
+        # equal neighbours is a peak (and so how many peaks there are): allow that for at most 1 %
+        # of the rows. Matched rows are the same peak and must agree.
+        allowance = self.rows * MAX_UNMATCHED_SHARE
+        agree = {"boxes": self.unmatched <= allowance,
+                 "scores": self.max_score_diff <= SCORE_TOLERANCE,
+                 "type_probs": self.max_type_diff <= PROB_TOLERANCE,
+                 "load_probs": self.max_load_diff <= PROB_TOLERANCE,
+                 "count": self.count_diff <= allowance}
+        return [name for name in OUTPUT_NAMES if name in self.wrong_layout or not agree[name]]
 
     @property
     def ok(self) -> bool:
-        # A weakly trained net has flat heatmaps, where a 1e-7 difference can flip which of two
-        # equal neighbours is a peak: allow that for at most 1 % of the rows.
-        return self.unmatched <= self.rows * MAX_UNMATCHED_SHARE and self.max_score_diff <= SCORE_TOLERANCE
+        return not self.failed
+
+    def __add__(self, other: ParityReport) -> ParityReport:
+        return ParityReport(self.rows + other.rows, self.unmatched + other.unmatched, min(self.min_iou, other.min_iou),
+                            max(self.max_score_diff, other.max_score_diff), max(self.max_type_diff, other.max_type_diff),
+                            max(self.max_load_diff, other.max_load_diff), self.count_diff + other.count_diff,
+                            tuple(n for n in OUTPUT_NAMES if n in self.wrong_layout or n in other.wrong_layout))
 
     def __str__(self) -> str:
-        return (f"{self.rows} boxes compared, {self.unmatched} unmatched, max score difference "
-                f"{self.max_score_diff:.2e}, min IoU {self.min_iou:.4f}")
+        layout = f"; shape or dtype differ: {', '.join(self.wrong_layout)}" if self.wrong_layout else ""
+        return (f"{self.rows} boxes compared, {self.unmatched} unmatched, min IoU {self.min_iou:.4f}; max difference "
+                f"of scores {self.max_score_diff:.2e}, type_probs {self.max_type_diff:.2e}, load_probs "
+                f"{self.max_load_diff:.2e}; count off by {self.count_diff}{layout}")
 
 
 def compare_outputs(reference: Outputs, candidate: Outputs, score_tolerance: float = SCORE_TOLERANCE) -> ParityReport:
-    """Match each image's valid rows by rotated IoU (greedy by reference score); a row may go
-    unmatched only when its score is within ``score_tolerance`` of the weakest row kept (a peak at
-    the score threshold may fall either side of it)."""
-    rows = unmatched = 0
-    max_diff, min_iou = 0.0, 1.0
+    """Compare two batches of outputs, output by output (see :class:`ParityReport`).
+
+    Each image's valid rows are matched by rotated IoU, greedily in the reference's score order,
+    each to the partner nearest in score. A row may go unmatched only when its score is within
+    ``score_tolerance`` of the weakest row kept on either side (a peak at the score threshold may
+    fall either side of it); those rows also explain a difference in ``count``. The weakest row is
+    taken among positive scores: a row scoring 0 is padding, and counting it is an error.
+    """
+    wrong_layout = tuple(name for name, ref, got in zip(OUTPUT_NAMES, reference, candidate, strict=True)
+                         if ref.shape != got.shape or ref.dtype != got.dtype)
+    if wrong_layout:
+        return ParityReport(0, 0, 1.0, 0.0, 0.0, 0.0, 0, wrong_layout)
+    rows = unmatched = count_diff = 0
+    min_iou, max_diff = 1.0, dict.fromkeys(("scores", "type_probs", "load_probs"), 0.0)
     for i in range(len(reference.count)):
         ref, got = reference.image(i), candidate.image(i)
         rows += len(ref.scores)
         iou = rotated_iou(ref.boxes, got.boxes)
         taken = np.zeros(len(got.scores), dtype=bool)
-        floor = min(float(ref.scores.min(initial=np.inf)), float(got.scores.min(initial=np.inf)))
+        positive = np.concatenate([ref.scores, got.scores])
+        floor = float(positive[positive > 0].min(initial=np.inf))
+        excused = 0
         for r in range(len(ref.scores)):
             candidates = np.flatnonzero(~taken & (iou[r] >= MATCH_IOU)) if iou.size else np.array([], int)
             if len(candidates) == 0:
-                unmatched += int(ref.scores[r] > floor + score_tolerance)
+                if abs(float(ref.scores[r]) - floor) <= score_tolerance:
+                    excused += 1
+                else:
+                    unmatched += 1
                 continue
             best = candidates[np.argmin(np.abs(got.scores[candidates] - ref.scores[r]))]
             taken[best] = True
-            max_diff = max(max_diff, abs(float(got.scores[best] - ref.scores[r])))
             min_iou = min(min_iou, float(iou[r, best]))
-        unmatched += int(np.sum(~taken & (got.scores > floor + score_tolerance)))
-    return ParityReport(rows, unmatched, max_diff, min_iou)
+            for name in max_diff:
+                difference = np.abs(getattr(got, name)[best] - getattr(ref, name)[r]).max()
+                max_diff[name] = max(max_diff[name], float(difference))
+        extra_at_threshold = np.abs(got.scores[~taken] - floor) <= score_tolerance
+        excused += int(extra_at_threshold.sum())
+        unmatched += int((~extra_at_threshold).sum())
+        count_diff += max(0, abs(int(ref.count[0]) - int(got.count[0])) - excused)
+    return ParityReport(rows, unmatched, min_iou, max_diff["scores"], max_diff["type_probs"], max_diff["load_probs"],
+                        count_diff)
 
 
 def torch_outputs(model: torch.nn.Module, images: np.ndarray) -> Outputs:
@@ -269,8 +307,8 @@ def torch_outputs(model: torch.nn.Module, images: np.ndarray) -> Outputs:
 
 def check_parity(model: torch.nn.Module, onnx_path, images: Iterable[np.ndarray] | None = None,
                  seed: int = 0) -> ParityReport:
-    """Compare PyTorch and onnxruntime on batches ``uint8 [N, C, H, W]``; by default on
-    :data:`PARITY_SHAPES` filled with bright blobs on a dark, noisy sea, so there are peaks."""
+    """Compare PyTorch and onnxruntime, every output, on batches ``uint8 [N, C, H, W]``; by default
+    on :data:`PARITY_SHAPES` filled with bright blobs on a dark, noisy sea, so there are peaks."""
     session = _session(onnx_path)
     if images is None:
         rng = np.random.default_rng(seed)
@@ -279,8 +317,7 @@ def check_parity(model: torch.nn.Module, onnx_path, images: Iterable[np.ndarray]
     for batch in images:
         raw = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
         reports.append(compare_outputs(torch_outputs(model, batch), Outputs(*raw)))
-    return ParityReport(sum(r.rows for r in reports), sum(r.unmatched for r in reports),
-                        max(r.max_score_diff for r in reports), min(r.min_iou for r in reports))
+    return sum(reports[1:], reports[0])
 
 
 def blob_images(rng: np.random.Generator, n: int, channels: int, height: int, width: int) -> np.ndarray:
@@ -295,149 +332,6 @@ def blob_images(rng: np.random.Generator, n: int, channels: int, height: int, wi
             across = -(xx - cx) * math.sin(angle) + (yy - cy) * math.cos(angle)
             image[:, (np.abs(along) < length / 2) & (np.abs(across) < length / 8)] += rng.uniform(120, 200)
     return np.clip(images, 0, 255).astype(np.uint8)
-
-
-class _CalibrationReader:
-    """onnxruntime CalibrationDataReader over uint8 images ``[C, H, W]``, one at a time, in the
-    strided form (``__len__``, ``set_range``) that lets the calibrator take one image per pass."""
-
-    def __init__(self, images: list[np.ndarray]):
-        self._images = images
-        self._iter = iter(images)
-
-    def __len__(self) -> int:
-        return len(self._images)
-
-    def set_range(self, start_index: int, end_index: int) -> None:
-        self._iter = iter(self._images[start_index:end_index])
-
-    def get_next(self):
-        image = next(self._iter, None)
-        return None if image is None else {INPUT_NAME: image[None]}
-
-
-def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> str:
-    """Static int8 quantisation (QDQ, per-channel int8 weights, uint8 activations) of the
-    network part of ``fp32_path`` (decoding stays float), calibrated on ``calibration_images`` (uint8 ``[C, H, W]``, the
-    model's scaled input); metadata carried over with ``precision: int8``. Returns the model id."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    if not calibration_images:
-        raise ModelError(f"{out_path}: int8 quantisation needs calibration images (--calib DIR)")
-    source = onnx.load(str(fp32_path))
-    values = read_metadata_values(source)
-    with tempfile.TemporaryDirectory(dir=Path(out_path).parent) as tmp_dir, atomic_path(out_path) as tmp:
-        prepared = Path(tmp_dir) / "prepared.onnx"
-        with contextlib.redirect_stdout(io.StringIO()):
-            quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-            prepared_graph = onnx.load(str(prepared)).graph
-            network, head_convs = _split_graph(prepared_graph)
-            # The heads' outputs set peak scores and box sizes directly: they stay float, as does all
-            # decoding downstream of them (peak selection, the quality rescoring, and the hull-window
-            # load stage, which samples the image at decoded box coordinates that 8 bits cannot hold),
-            # and so does the convolution that reads the image (see CALIBRATION_METHOD).
-            keep_float = head_convs + _input_convs(prepared_graph) + [
-                n.name for n in prepared_graph.node if n.name not in network]
-            quantize_static(str(prepared), str(tmp), _CalibrationReader(calibration_images),
-                            quant_format=QuantFormat.QDQ, nodes_to_exclude=keep_float, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod[CALIBRATION_METHOD],
-                            # One image per calibration pass: the calibrator stacks a pass's tensors
-                            # with np.asarray, which fails when they differ in shape, as they do
-                            # across images of different sizes or numbers of detections.
-                            extra_options={"CalibStridedMinMax": 1})
-        proto = onnx.load(str(tmp))
-        set_metadata(proto, {**values, "precision": "int8"})
-        check_onnx(proto, out_path)
-        onnx.save(proto, str(tmp))
-    return file_sha256(out_path)
-
-
-def _downstream_of_nodes(graph: onnx.GraphProto, start: list[onnx.NodeProto]) -> set[str]:
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    found: set[str] = set()
-    stack = list(start)
-    while stack:
-        node = stack.pop()
-        if node.name in found:
-            continue
-        found.add(node.name)
-        stack.extend(nxt for out in node.output for nxt in consumers.get(out, []))
-    return found
-
-
-def _input_convs(graph: onnx.GraphProto) -> list[str]:
-    """Names of the convolutions that read the input with no other convolution before them."""
-    after_conv = set()
-    for node in graph.node:
-        if node.op_type == "Conv":
-            after_conv |= _downstream_of_nodes(graph, [node]) - {node.name}
-    return [n.name for n in graph.node if n.op_type == "Conv" and n.name not in after_conv]
-
-
-def _split_graph(graph: onnx.GraphProto) -> tuple[set[str], list[str]]:
-    """``(network, head_convs)``: names of the nodes the network proper consists of (backbone, neck,
-    head trunk and the head convolutions), as opposed to the in-graph decoding after it, and of the
-    head convolutions (heatmap, regression, type and quality logits). Those are the 1x1
-    convolutions that all read the one shared trunk tensor, the only tensor that feeds as many
-    convolutions as there are head maps; everything downstream of them is decoding, the
-    hull-window load stage included (it samples the image at decoded boxes)."""
-    producer = {out: node for node in graph.node for out in node.output}
-    conv_readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        if node.op_type == "Conv" and node.input:
-            conv_readers.setdefault(node.input[0], []).append(node)
-    trunk, readers = max(conv_readers.items(), key=lambda item: len(item[1]), default=(None, []))
-    if len(readers) != len(HEAD_OUTPUTS):
-        raise ModelError(f"cannot find the detector's heads in the graph: the most-read tensor {trunk!r} "
-                         f"feeds {len(readers)} convolutions, not {len(HEAD_OUTPUTS)}")
-    network, stack = set(), list(readers)
-    while stack:
-        node = stack.pop()
-        if node.name in network:
-            continue
-        network.add(node.name)
-        stack.extend(producer[i] for i in node.input if i in producer)
-    return network, [n.name for n in readers]
-
-
-def _sort_nodes(graph: onnx.GraphProto) -> None:
-    """Put the graph's nodes in topological order (ONNX requires it), keeping the order otherwise."""
-    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending, ordered = list(graph.node), []
-    while pending:
-        ready = [n for n in pending if all(i in available for i in n.input)]
-        if not ready:
-            raise ModelError("graph has a cycle or a node input nothing produces")
-        for node in ready:
-            available.update(node.output)
-        ordered.extend(ready)
-        ready_ids = {id(n) for n in ready}
-        pending = [n for n in pending if id(n) not in ready_ids]
-    del graph.node[:]
-    graph.node.extend(ordered)
-
-
-def convert_fp16(fp32_path, out_path) -> str:
-    """float16 variant for GPUs: the network in float16, decoding in float32, uint8 in, f32 out."""
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    source = onnx.load(str(fp32_path))
-    values = read_metadata_values(source)
-    network, _ = _split_graph(source.graph)
-    decoding = [n.name for n in source.graph.node if n.name not in network]
-    converted = convert_float_to_float16(source, keep_io_types=True, node_block_list=decoding)
-    _sort_nodes(converted.graph)  # the converter appends its Cast nodes out of order
-    del converted.graph.value_info[:]  # and leaves stale types there; the checker re-infers them
-    set_metadata(converted, {**values, "precision": "fp16"})
-    check_onnx(converted, out_path)
-    with atomic_path(out_path) as tmp:
-        onnx.save(converted, str(tmp))
-    return file_sha256(out_path)
 
 
 def model_input(path, scaling: Scaling, max_side: int | None = None) -> np.ndarray:
@@ -457,20 +351,6 @@ def model_input(path, scaling: Scaling, max_side: int | None = None) -> np.ndarr
     image = to_uint8(array, lo, hi)
     image[:, ~valid] = 0
     return image
-
-
-def calibration_images(folder, scaling: Scaling, limit: int = 32, max_side: int = 1024) -> list[np.ndarray]:
-    """Up to ``limit`` model inputs from the images in ``folder`` (or its ``images/`` and split
-    subfolders), spread evenly over the sorted list."""
-    from tankerwatch.infer.formats.dataset import list_images
-
-    root = Path(folder)
-    paths = sorted({p for sub in (root, root / "images", *(root / s / "images" for s in ("train", "val", "test")))
-                    for p in list_images(sub)})
-    if not paths:
-        raise ModelError(f"{root}: no calibration images found (looked in it, images/ and */images/)")
-    step = max(1, len(paths) // limit)
-    return [model_input(p, scaling, max_side) for p in paths[::step][:limit]]
 
 
 def evaluate_onnx(onnx_path, dataset_path) -> dict:
