@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 from ..core.errors import ConfigError, RasterError, located
 from ..evaluation.metrics import load_call
-from .detection_file import Detection, write_detection_files
+from .detection_file import Detection, build_collection, write_detection_files
 from .onnx_model import OnnxDetector, Outputs
 from .quicklook import detection_class, write_quicklook
 from .raster import RasterInfo, inspect_raster, open_raster, read_decimated, read_window
@@ -72,6 +72,50 @@ COARSE_MAX_WINDOW_PX = 2048
 # with the scene; a tile row's worth of blocks (re-read by the overlapping next row) is what helps.
 GDAL_CACHE_MB = 256
 OUTPUT_SUFFIXES = (".quicklook.png", ".geojson", ".csv")  # in the order they are written
+
+
+@dataclass
+class SceneAnalysis:
+    """One scene's detections in memory, with everything its output files need.
+
+    ``detections`` carry boxes in full-resolution source pixels; ``header`` is the detection file's
+    ``"tankerwatch"`` member less what :func:`~.detection_file.build_collection` fills in;
+    ``preview`` is the decimated scene scaled to uint8 (invalid pixels 0), for the quick-look;
+    ``footprint_px`` the valid pixels as a shapely geometry in source pixels.
+    """
+
+    path: Path
+    info: RasterInfo
+    detections: list[Detection]
+    header: dict
+    gsd_m: float | None
+    notes: list[str]
+    preview: np.ndarray
+    footprint_px: object
+
+    @property
+    def crs(self):
+        return self.info.crs if self.info.georeferenced else None
+
+    @property
+    def transform(self):
+        return self.info.transform if self.info.georeferenced else None
+
+    def collection(self) -> dict:
+        """The detection file's FeatureCollection dict (lon/lat when georeferenced)."""
+        return build_collection(self.detections, self.header, self.crs, self.transform, self.footprint_px)
+
+    def write(self, out_dir) -> list[Path]:
+        """Write ``<stem>.quicklook.png``, ``<stem>.geojson`` and ``<stem>.csv`` into ``out_dir``
+        (each atomically, in :data:`OUTPUT_SUFFIXES` order); returns their paths."""
+        out_dir = Path(out_dir)
+        quicklook_path, *_ = paths = output_paths(self.path, out_dir)
+        write_quicklook(quicklook_path, self.preview, np.array([d.box_px for d in self.detections]).reshape(-1, 5),
+                        [detection_class(d.vessel_type, d.load) for d in self.detections],
+                        self.preview.shape[2] / self.info.width, title=self.path.name)
+        write_detection_files(out_dir / self.path.stem, self.detections, self.header, self.crs, self.transform,
+                              self.footprint_px)
+        return paths
 
 
 @dataclass
@@ -303,16 +347,25 @@ def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = No
 
     Detections scoring below ``min_score`` (the operating point, recorded in the header) are left out.
     """
+    analysis = analyse_scene(detector, path, tile=tile, batch_size=batch_size, gsd_m=gsd_m, min_score=min_score,
+                             progress=progress)
+    return SceneResult(analysis.path, analysis.detections, analysis.write(out_dir), analysis.gsd_m, analysis.notes)
+
+
+def analyse_scene(detector: OnnxDetector, path, *, tile: int | None = None, batch_size: int = 2,
+                  gsd_m: float | None = None, min_score: float = 0.0,
+                  progress: bool | None = None) -> SceneAnalysis:
+    """Steps 1-6 of the module doc for one scene (any path GDAL opens), nothing written."""
     # The cap covers every read of the scene, the decimated one too: GDAL's default cache (5 % of
     # RAM) would keep a large scene's decoded blocks from that read (over a GB at 20,000 px).
     # rasterio passes an integer GDAL_CACHEMAX on as bytes (GDAL alone would read a small number
     # as MB), so the cap is given in bytes: a bare MB figure would be a cache of a few hundred bytes.
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20):
-        return _detect_scene(detector, Path(path), Path(out_dir), tile, batch_size, gsd_m, min_score, progress)
+        return _analyse_scene(detector, Path(path), tile, batch_size, gsd_m, min_score, progress)
 
 
-def _detect_scene(detector: OnnxDetector, path: Path, out_dir: Path, tile: int | None, batch_size: int,
-                  gsd_m: float | None, min_score: float, progress: bool | None) -> SceneResult:
+def _analyse_scene(detector: OnnxDetector, path: Path, tile: int | None, batch_size: int,
+                   gsd_m: float | None, min_score: float, progress: bool | None) -> SceneAnalysis:
     info = inspect_raster(path)
     check_fits_model(info, detector)
     notes: list[str] = []
@@ -334,8 +387,6 @@ def _detect_scene(detector: OnnxDetector, path: Path, out_dir: Path, tile: int |
         found = combine_passes(found, run_tiles(detector, path, coarse.grid, lo, hi, batch_size, progress,
                                                 desc=f"{path.name} (coarse)"), coarse.split_px, min_score)
     detections = [d for d in to_detections(found, gsd, detector) if d.score >= min_score]
-
-    georeferenced = info.georeferenced
     header = {
         "source": path.name,
         "acquired": info.acquired,
@@ -347,12 +398,6 @@ def _detect_scene(detector: OnnxDetector, path: Path, out_dir: Path, tile: int |
                                                     for a, b in zip(lo, hi, strict=True)]},
         "tiling": {"tile_px": grid.tile_px, "overlap_px": grid.overlap_px, "model_gsd_m": round(grid_gsd * grid.scale, 4)},
     }
-    quicklook_path, *_ = paths = output_paths(path, out_dir)
-    shrink = preview.shape[2] / info.width
-    write_quicklook(quicklook_path, to_uint8(preview, lo, hi) * valid[None].astype(np.uint8),
-                    np.array([d.box_px for d in detections]).reshape(-1, 5),
-                    [detection_class(d.vessel_type, d.load) for d in detections], shrink, title=path.name)
-    write_detection_files(out_dir / path.stem, detections, header,
-                          info.crs if georeferenced else None, info.transform if georeferenced else None,
-                          footprint(valid, info.width, info.height))
-    return SceneResult(path, detections, paths, gsd, notes)
+    return SceneAnalysis(path, info, detections, header, gsd, notes,
+                         to_uint8(preview, lo, hi) * valid[None].astype(np.uint8),
+                         footprint(valid, info.width, info.height))

@@ -14,6 +14,8 @@ georeferencing gives pixel coordinates instead (``coordinates: "pixel"``, a warn
 * ``heading_deg`` (geodesic bearing of the bow, clockwise from true north; null if unknown);
 * ``box_px``: ``[cx, cy, length, width, angle]`` in the full-resolution source raster's pixels
   (see :mod:`tankerwatch.infer.core.boxes` for the convention);
+* ``source``, ``acquired`` and ``model_id``, copied from the header onto every feature (and CSV
+  row), so files of several scenes concatenated in a GIS or a dataframe keep what they came from;
 * synthetic ground truth adds ``vessel_id``, ``draft_fraction`` and ``truth: true``.
 
 The top-level member ``"tankerwatch"`` holds the header: ``format_version``, ``source`` (file name),
@@ -50,6 +52,8 @@ FORMAT_VERSION = 1
 VESSEL_TYPES = ("tanker", "other")
 LOAD_LABELS = ("empty", "loaded", "uncertain", "unknown")
 DECIMALS = 7
+# Header members repeated on every feature: what a row needs to be joined on once files are merged.
+JOINED_FROM_HEADER = ("source", "acquired", "model_id")
 CSV_COLUMNS = ("index", "type", "load", "score", "type_score", "p_loaded", "length_m", "width_m",
                "heading_deg", "x", "y", "cx_px", "cy_px", "length_px", "width_px", "angle_rad")
 
@@ -113,7 +117,7 @@ def footprint_geometry(footprint_px, crs=None, transform=None) -> dict | None:
     return mapping(shapely.normalize(footprint_px))
 
 
-def _feature(det: Detection, crs, transform, gsd_m: float | None) -> dict:
+def _feature(det: Detection, crs, transform, gsd_m: float | None, joined: dict) -> dict:
     bow_box = det.box_px.copy()
     if det.heading is not None:
         bow_box[4] = det.heading  # corners start at the bow end when the heading is known
@@ -138,6 +142,7 @@ def _feature(det: Detection, crs, transform, gsd_m: float | None) -> dict:
         "heading_deg": _round(bearing, 1),
         "box_px": [_round(v, 3) for v in det.box_px[:4]] + [_round(det.box_px[4], 6)],
         **det.extra,
+        **joined,
     }
     return {"type": "Feature", "geometry": _ring(corners), "properties": properties}
 
@@ -159,7 +164,9 @@ def build_collection(detections: list[Detection], header: dict, crs=None, transf
         "coordinates": "lonlat" if georeferenced else "pixel",
         "footprint": footprint_geometry(footprint_px, crs, transform),
     }
-    features = [_feature(d, crs, transform, header.get("gsd_m")) for d in detections]
+    joined = dict(zip(JOINED_FROM_HEADER, (header.get("source"), header.get("acquired"),
+                                           (header.get("model") or {}).get("id")), strict=True))
+    features = [_feature(d, crs, transform, header.get("gsd_m"), joined) for d in detections]
     return {"type": "FeatureCollection", "tankerwatch": meta, "features": features}
 
 
@@ -198,7 +205,8 @@ def write_detection_files(stem_path: str | Path, detections: list[Detection], he
 
 
 def _detection_from_properties(p: dict, where: str) -> Detection:
-    known = {"score", "type", "type_score", "load", "p_loaded", "length_m", "width_m", "heading_deg", "box_px"}
+    known = {"score", "type", "type_score", "load", "p_loaded", "length_m", "width_m", "heading_deg", "box_px",
+             *JOINED_FROM_HEADER}
     try:
         box = np.asarray(p["box_px"], dtype=np.float64)
         det = Detection(box_px=box, score=float(p["score"]), vessel_type=p["type"],
