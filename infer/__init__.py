@@ -11,6 +11,7 @@ albumentations: analysts run it on a base install with onnxruntime alone. Its pa
 - :mod:`.synth`: the synthetic port generator (numpy only).
 - :mod:`.report`: tracking, events, volumes and the terminal report.
 - :mod:`.commands` and :mod:`.cli`: the ``tankerwatch`` command line.
+- :mod:`.api`: the Python API, :class:`Detector` and :class:`Detections`, importable from here.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -20,4 +21,14 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+__all__ = ["Detections", "Detector", "__version__"]
+
+
+def __getattr__(name: str):
+    # The API is imported on first use, so `import tankerwatch.infer.<anything>` (the CLI's start
+    # among them) does not pay for onnxruntime and rasterio.
+    if name in ("Detector", "Detections"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

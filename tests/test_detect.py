@@ -20,10 +20,9 @@ from PIL import Image
 from pyproj import Geod
 
 from tankerwatch.infer.cli import main
-from tankerwatch.infer.commands.detect import DEFAULT_MIN_SCORE
 from tankerwatch.infer.core.georef import pixels_to_lonlat
 from tankerwatch.infer.formats.dataset import write_dataset
-from tankerwatch.infer.runtime.detect import plan_tiles, run_tiles
+from tankerwatch.infer.runtime.detect import DEFAULT_MIN_SCORE, plan_tiles, run_tiles
 from tankerwatch.infer.runtime.detection_file import read_detection_file
 from tankerwatch.infer.runtime.onnx_model import OnnxDetector
 from tankerwatch.infer.runtime.raster import inspect_raster, read_decimated

@@ -24,7 +24,11 @@ def load_checkpoint(path) -> tuple[OrientedDetector, dict]:
 
     ``meta``: format, format_version, project_version, model_config, scaling (dict), type_names,
     load_names, gsd_range_m, load_uncertain_band, load_max_gsd_m, config_yaml, config_sha256,
-    val_metrics. Raises ModelError for a missing, foreign, pickled-code or damaged file.
+    val_metrics; and, from checkpoints written since they existed (no format_version bump: each is
+    optional and its absence means what older checkpoints did), max_vessel_px, label_counts and
+    taught (``{"type": bool, "load": bool}``, see
+    :func:`~tankerwatch.train.datamodule.taught_heads`; absent means taught both). Raises ModelError
+    for a missing, foreign, pickled-code or damaged file.
     """
     path = Path(path)
     if not path.is_file():

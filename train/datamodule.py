@@ -28,6 +28,7 @@ from tankerwatch.infer.runtime.scaling import Scaling
 
 from .augment import AugmentConfig
 from .datasets import EpochSampler, SceneSource, TrainCrops, WholeImages, collate_train, collate_whole
+from .targets import IGNORE, LOAD_INDEX, TYPE_INDEX, vessel_classes
 
 DatasetEntry = str | dict[str, Any]
 ENTRY_KEYS = {"path", "format", "images", "exclude", "class_map", "outside"}
@@ -83,6 +84,40 @@ def max_vessel_px_of(images) -> float | None:
     return round(float(np.percentile(lengths, MAX_VESSEL_PERCENTILE)), 2)
 
 
+def label_counts_of(sources, load_max_gsd_m: float, max_scale: float = 1.0) -> dict[str, int]:
+    """How many training labels each head gets from ``sources`` (:class:`SceneSource`): ``vessels``
+    (every box, which teaches detection), ``tanker`` and ``other`` (a known type), ``empty`` and
+    ``loaded`` (a known load state the load loss can see).
+
+    A load label counts when the finest GSD a training crop of its image reaches (its ground GSD
+    over ``upsample`` and ``max_scale``, the top of the scale jitter) is at most ``load_max_gsd_m``,
+    as :func:`~tankerwatch.train.targets.vessel_classes` masks it; an image of unknown GSD keeps
+    its load labels there too.
+    """
+    type_names = {index: kind.value for kind, index in TYPE_INDEX.items()}
+    load_names = {index: state.value for state, index in LOAD_INDEX.items()}
+    counts = dict.fromkeys(["vessels", *type_names.values(), *load_names.values()], 0)
+    for source in sources:
+        finest = None if source.gsd_m is None else source.gsd_m / (source.upsample * max_scale)
+        types, loads = vessel_classes(source.image.vessels, finest, load_max_gsd_m)
+        counts["vessels"] += len(types)
+        for names, indices in ((type_names, types), (load_names, loads)):
+            for index in indices[indices != IGNORE].tolist():
+                counts[names[index]] += 1
+    return counts
+
+
+def taught_heads(counts: dict[str, int]) -> dict[str, bool]:
+    """``{"type": bool, "load": bool}``: whether training taught the model vessel type and load state.
+
+    A head is taught only when its labels held both of its classes (tanker and other; empty and
+    loaded): trained on one class alone it learns to say that class whatever it sees, so its word
+    is no better than none. ``detect`` reports what a model was not taught as ``unknown``.
+    """
+    return {"type": counts["tanker"] > 0 and counts["other"] > 0,
+            "load": counts["empty"] > 0 and counts["loaded"] > 0}
+
+
 class TankerwatchDataModule(L.LightningDataModule):
     """Training crops (see ``datasets.TrainCrops``) and whole-image validation / test."""
 
@@ -135,6 +170,12 @@ class TankerwatchDataModule(L.LightningDataModule):
     def max_vessel_px(self) -> float | None:
         """:func:`max_vessel_px_of` the training images (None when there are none)."""
         return max_vessel_px_of(s.image for s in self.sources("train")) if self.hparams.train else None
+
+    def label_counts(self) -> dict[str, int] | None:
+        """:func:`label_counts_of` the training images (None when there are none)."""
+        if not self.hparams.train:
+            return None
+        return label_counts_of(self.sources("train"), self.load_max_gsd_m, max(self.hparams.scale_range))
 
     def band_count(self, role: str) -> int:
         from tankerwatch.infer.runtime.raster import inspect_raster

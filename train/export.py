@@ -69,7 +69,9 @@ def model_metadata(model: torch.nn.Module, meta: dict, precision: str = "fp32") 
     longest vessel the model was trained to find, input pixels; see
     :func:`~tankerwatch.train.datamodule.max_vessel_px_of`). A checkpoint without ``max_vessel_px``
     (written before it existed, or trained on images without labels) exports without the key, and
-    ``detect`` then runs its single pass as before.
+    ``detect`` then runs its single pass as before. Likewise ``taught`` (which heads had labels,
+    :func:`~tankerwatch.train.datamodule.taught_heads`) and ``label_counts``: without ``taught``
+    ``detect`` takes the model as taught type and load, as it always did.
     """
     missing = [k for k in META_REQUIRED if k not in meta]
     if missing:
@@ -94,8 +96,9 @@ def model_metadata(model: torch.nn.Module, meta: dict, precision: str = "fp32") 
         "val_metrics": _json_safe(meta.get("val_metrics") or {}),
         "precision": precision,
     }
-    if meta.get("max_vessel_px") is not None:
-        values["max_vessel_px"] = _json_safe(meta["max_vessel_px"])  # validated just below, like the rest
+    for key in ("max_vessel_px", "taught", "label_counts"):
+        if meta.get(key) is not None:
+            values[key] = _json_safe(meta[key])  # validated just below, like the rest
     encode_metadata(values)  # validates with the same rules detect applies
     return values
 

@@ -39,6 +39,7 @@ from tankerwatch.infer.evaluation.metrics import DetectionEvaluator
 from tankerwatch.models import build_detector
 
 from .calibration import fit_temperature
+from .datamodule import taught_heads
 from .losses import LossWeights, detection_loss
 from .targets import IGNORE, vessel_classes
 
@@ -304,6 +305,7 @@ class TankerwatchModule(L.LightningModule):
         """What ``load_checkpoint``, ``export`` and ``detect`` need besides the weights (plain JSON)."""
         datamodule = self.trainer.datamodule if self._trainer is not None else None
         config_yaml = self.run_config_yaml or ""
+        counts = datamodule.label_counts() if datamodule is not None else None
         return {
             "format": CHECKPOINT_FORMAT,
             "format_version": CHECKPOINT_FORMAT_VERSION,
@@ -315,6 +317,10 @@ class TankerwatchModule(L.LightningModule):
             "gsd_range_m": datamodule.gsd_range_m() if datamodule is not None else None,
             # The longest vessel it was taught to box whole (99th percentile of train label lengths).
             "max_vessel_px": datamodule.max_vessel_px() if datamodule is not None else None,
+            # Which heads had labels to learn from: detect reports what a model was not taught as
+            # 'unknown' rather than pass on an untrained head's guess.
+            "label_counts": counts,
+            "taught": taught_heads(counts) if counts is not None else None,
             "load_uncertain_band": [float(v) for v in self.hparams.load_uncertain_band],
             "load_max_gsd_m": float(self.hparams.load_max_gsd_m),
             "config_yaml": config_yaml,

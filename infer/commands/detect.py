@@ -4,7 +4,9 @@ Inputs are image files or folders of them (not recursive). Per scene it writes
 ``<stem>.geojson``, ``<stem>.csv`` and ``<stem>.quicklook.png`` into OUT_DIR (atomically) and
 prints one summary line. A scene whose three outputs already exist is skipped unless
 ``--overwrite``. With several inputs a broken one is reported on one line and skipped, and the exit
-status is 1 at the end; a single bad input is an error (exit 2).
+status is 1 at the end; a single bad input is an error (exit 2). A model not taught vessel types or
+load states (its metadata's ``taught``) is noted once per run on stderr, and what it was not taught
+is reported ``unknown``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ from pathlib import Path
 
 from ..core.errors import EXIT_OK, EXIT_SOME_FAILED, ConfigError, TankerwatchError
 from ..formats.dataset import IMAGE_SUFFIXES, list_images
+from ..runtime.detect import DEFAULT_MIN_SCORE
 from ..runtime.onnx_model import DEVICES
 from .args import add_overwrite, gsd_range, positive_int
-
-# A vessel confidence below this is mostly clutter for a map or a count.
-DEFAULT_MIN_SCORE = 0.3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
     detector = OnnxDetector(args.model, device=args.device, threads=args.threads)
     print(f"model {args.model.name} ({detector.info.precision}, id {detector.info.model_id[:12]}) on "
           f"{detector.device}", file=sys.stderr)
+    info = detector.info
+    if info.untaught_note() is not None:
+        print(f"note: {args.model.name} was {info.untaught_note()}", file=sys.stderr)
     failed = 0
     # Scenes done, with an ETA, on stderr and only on a terminal; lines go through the bar's write so
     # they do not tear it.
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         for note in result.notes:
             warn(f"note: {path.name}: {note}")
-        say(result.summary())
+        say(result.summary(types_taught=info.types_taught, load_taught=info.load_taught))
         bar.update(1)
     bar.close()
     if failed:

@@ -119,6 +119,12 @@ def _model_lines(scenes: list[DatedScene]) -> tuple[list[str], float]:
         for key in ("gsd_range_m", "load_uncertain_band", "load_max_gsd_m", "trained_on", "val_split"):
             if key in summary:
                 described.append(f"{key} {summary[key]}")
+        taught = summary.get("taught") if isinstance(summary.get("taught"), dict) else {}
+        if taught.get("type") is False:
+            described.append("trained without type labels, so its vessels are of unknown type and none is "
+                             "counted as a tanker")
+        elif taught.get("load") is False:
+            described.append("trained without load labels, so its tankers' load state is unknown")
         metrics = _headline_metrics(summary.get("val_metrics"))
         if metrics:
             described.append("validation metrics " + ", ".join(f"{k} {v:.3g}" for k, v in metrics))

@@ -158,14 +158,15 @@ class DateCount:
 
 
 def date_counts(scenes: list[DatedScene], events: list[Event], aoi=None) -> list[DateCount]:
-    """Per-date counts; ``uncertain`` also holds tankers whose load is ``unknown``. Coverage is
-    measured against the area of interest, or else the union of all the footprints."""
+    """Per-date counts; ``uncertain`` also holds tankers whose load is ``unknown``, and vessels of
+    unknown type count in no column. Coverage is measured against the area of interest, or else
+    the union of all the footprints."""
     footprints = [s.footprint for s in scenes if s.footprint is not None]
     reference = aoi if aoi is not None else (shapely.union_all(footprints) if footprints else None)
     rows = []
     for scene in scenes:
         tankers = tanker_sightings(scene, aoi)
-        others = [v for v in scene.vessels if v.vessel_type != "tanker"
+        others = [v for v in scene.vessels if v.vessel_type == "other"
                   and (aoi is None or aoi.covers(shapely.Point(v.lon, v.lat)))]
         if scene.footprint is None or reference is None or reference.area == 0:
             coverage = 1.0

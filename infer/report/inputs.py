@@ -16,7 +16,9 @@ Checks, each an error naming the file or a warning, never a silent wrong total:
   time are an error (merge or drop one);
 * a file whose footprint overlaps neither the area of interest nor any other file's footprint is
   an error (a different place); files from different source CRSs are compared in lon/lat, with a
-  warning; a file without a footprint is treated as imaging everything, with a warning.
+  warning; a file without a footprint is treated as imaging everything, with a warning;
+* files from a model not taught vessel types (header ``model.taught.type`` false; their vessels
+  have type ``unknown``) give a warning: no tanker, and no other vessel, is counted from them.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class SeenVessel:
     length_m: float
     width_m: float
     axis_deg: float
-    vessel_type: str  # "tanker" | "other"
+    vessel_type: str  # "tanker" | "other" | "unknown" (a model not taught types)
     load: str  # "empty" | "loaded" | "uncertain" | "unknown", as detect wrote it (never re-thresholded)
     p_loaded: float | None
     score: float
@@ -77,6 +79,13 @@ class DatedScene:
     @property
     def date_text(self) -> str:
         return iso_utc(self.acquired)
+
+    @property
+    def types_taught(self) -> bool:
+        """False when the file's model says it was not taught vessel types (a header without
+        ``taught``, from before the key existed, means taught)."""
+        taught = self.model.get("taught") if isinstance(self.model, dict) else None
+        return not (isinstance(taught, dict) and taught.get("type") is False)
 
     def imaged(self, lon: float, lat: float) -> bool:
         """Whether this scene saw the point (so a vessel absent there is really absent)."""
@@ -262,4 +271,10 @@ def load_scenes(paths: list[Path], dates: list[str] | None = None, date_pattern:
             raise ReportInputError(f"{earlier.path} and {later.path}: same acquisition date {later.date_text}; "
                                    f"one date per file (merge or drop one)")
     _check_places(inputs.scenes, aoi, inputs.warnings)
+    untyped = [s for s in inputs.scenes if not s.types_taught]
+    if untyped:
+        inputs.warnings.append(
+            f"{len(untyped)} of {len(inputs.scenes)} files come from a model trained without type labels: their "
+            f"{sum(len(s.vessels) for s in untyped)} vessels are of unknown type, counted neither as tankers nor "
+            f"as other vessels")
     return inputs

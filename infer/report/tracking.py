@@ -115,7 +115,8 @@ def greedy_pairs(cost: np.ndarray) -> list[tuple[int, int]]:
 
 
 def tanker_sightings(scene: DatedScene, aoi=None) -> list[SeenVessel]:
-    """The scene's tankers, only those whose centre lies in the area of interest when one is given."""
+    """The scene's tankers (type ``tanker`` only: a vessel of unknown type is no tanker sighting),
+    only those whose centre lies in the area of interest when one is given."""
     return [v for v in scene.vessels if v.vessel_type == "tanker"
             and (aoi is None or aoi.covers(shapely.Point(v.lon, v.lat)))]
 

@@ -63,6 +63,8 @@ from .tiling import (
 )
 
 DEFAULT_TILE = 1024
+# The operating point: a vessel confidence below this is mostly clutter for a map or a count.
+DEFAULT_MIN_SCORE = 0.3
 # The coarse pass reads source windows up to this side (or the fine pass's own, if larger): at its
 # coarser scale a model tile of the fine pass's size would read a window `factor` times wider
 # (at 0.3 m, 6,000 px: over 1 GB through the stretch of a 4-band 16-bit scene), so its tiles shrink
@@ -128,14 +130,19 @@ class SceneResult:
     gsd_m: float | None
     notes: list[str] = field(default_factory=list)
 
-    def summary(self) -> str:
-        """One line: counts per class."""
+    def summary(self, *, types_taught: bool = True, load_taught: bool = True) -> str:
+        """One line: counts per class, of the classes the model was taught (``ModelInfo.types_taught``,
+        ``load_taught``): vessels alone when it was not taught types, tankers without load states
+        when it was not taught load."""
+        head = f"{self.path.name}: {len(self.detections)} vessels"
+        if not types_taught:
+            return f"{head} (types not taught) -> {self.outputs[1]}"
         tankers = [d for d in self.detections if d.vessel_type == "tanker"]
         by_load = {state: sum(d.load == state for d in tankers) for state in ("empty", "loaded", "uncertain")}
+        loads = (f"{by_load['empty']} empty, {by_load['loaded']} loaded, {by_load['uncertain']} uncertain"
+                 if load_taught else "load not taught")
         other = len(self.detections) - len(tankers)
-        return (f"{self.path.name}: {len(self.detections)} vessels: {len(tankers)} tankers "
-                f"({by_load['empty']} empty, {by_load['loaded']} loaded, {by_load['uncertain']} uncertain), "
-                f"{other} other -> {self.outputs[1]}")
+        return f"{head}: {len(tankers)} tankers ({loads}), {other} other -> {self.outputs[1]}"
 
 
 def output_paths(path: Path, out_dir: Path) -> list[Path]:
@@ -315,19 +322,29 @@ def combine_passes(fine: Outputs, coarse: Outputs, split_px: float, min_score: f
 
 
 def to_detections(found: Outputs, gsd_m: float | None, detector: OnnxDetector) -> list[Detection]:
-    """Final per-vessel records: type by argmax, load state called with the model's own band."""
+    """Final per-vessel records: type by argmax, load state called with the model's own band.
+
+    What the model was not taught is not read from its untrained head: a model not taught types
+    gives every vessel type ``unknown`` (``type_score``, ``p_loaded`` None, load ``unknown``); one
+    not taught load gives its tankers load ``unknown`` and ``p_loaded`` None.
+    """
     model = detector.info
     detections = []
     for box, score, type_probs, load_probs in zip(found.boxes, found.scores, found.type_probs, found.load_probs,
                                                   strict=True):
+        if not model.types_taught:
+            detections.append(Detection(box_px=box, score=float(score), vessel_type="unknown", type_score=None,
+                                        load="unknown", p_loaded=None))
+            continue
         is_tanker = type_probs[0] >= type_probs[1]
+        reads_load = is_tanker and model.load_taught
         p_loaded = float(load_probs[1])
         detections.append(Detection(
             box_px=box, score=float(score), vessel_type="tanker" if is_tanker else "other",
             type_score=float(max(type_probs)),
-            load=load_call(p_loaded, gsd_m, model.load_uncertain_band, model.load_max_gsd_m) if is_tanker
+            load=load_call(p_loaded, gsd_m, model.load_uncertain_band, model.load_max_gsd_m) if reads_load
             else "unknown",
-            p_loaded=p_loaded if is_tanker else None))
+            p_loaded=p_loaded if reads_load else None))
     return detections
 
 

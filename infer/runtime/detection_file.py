@@ -7,9 +7,11 @@ counter-clockwise, in lon/lat degrees (EPSG:4326, longitude first) to 7 decimals
 georeferencing gives pixel coordinates instead (``coordinates: "pixel"``, a warning is printed, and
 ``report`` refuses the file). Feature properties:
 
-* ``score`` (vessel confidence), ``type`` (``tanker``/``other``), ``type_score``;
-* ``load`` (``empty``/``loaded``/``uncertain``/``unknown``; ``unknown`` for type ``other``) and
-  ``p_loaded`` (probability of loaded given tanker; null for ``other``);
+* ``score`` (vessel confidence), ``type`` (``tanker``/``other``, or ``unknown`` from a model not
+  taught types: its header's ``model.taught``), ``type_score`` (null for ``unknown``);
+* ``load`` (``empty``/``loaded``/``uncertain``/``unknown``; ``unknown`` for type ``other`` or
+  ``unknown``, and for tankers from a model not taught load) and ``p_loaded`` (probability of
+  loaded given tanker; null wherever ``load`` is ``unknown``);
 * ``length_m``, ``width_m`` (geodesic from the corners; null when no scale is known);
 * ``heading_deg`` (geodesic bearing of the bow, clockwise from true north; null if unknown);
 * ``box_px``: ``[cx, cy, length, width, angle]`` in the full-resolution source raster's pixels
@@ -49,7 +51,7 @@ from ..core.georef import box_size_m, heading_deg, pixels_to_lonlat
 from ..core.json_file import read_json
 
 FORMAT_VERSION = 1
-VESSEL_TYPES = ("tanker", "other")
+VESSEL_TYPES = ("tanker", "other", "unknown")
 LOAD_LABELS = ("empty", "loaded", "uncertain", "unknown")
 DECIMALS = 7
 # Header members repeated on every feature: what a row needs to be joined on once files are merged.
@@ -61,12 +63,13 @@ CSV_COLUMNS = ("index", "type", "load", "score", "type_score", "p_loaded", "leng
 @dataclass
 class Detection:
     """One vessel. ``box_px``: ``[cx, cy, L, W, angle]`` in source-raster pixels (L >= W, angle in
-    ``[-pi/2, pi/2)``); ``heading``: bow direction in radians in the pixel frame, or None."""
+    ``[-pi/2, pi/2)``); ``heading``: bow direction in radians in the pixel frame, or None.
+    ``type_score`` is None exactly when ``vessel_type`` is ``unknown``."""
 
     box_px: np.ndarray
     score: float
     vessel_type: str
-    type_score: float
+    type_score: float | None
     load: str
     p_loaded: float | None
     heading: float | None = None
@@ -78,8 +81,11 @@ class Detection:
             raise ValueError(f"vessel_type must be one of {VESSEL_TYPES}, got {self.vessel_type!r}")
         if self.load not in LOAD_LABELS:
             raise ValueError(f"load must be one of {LOAD_LABELS}, got {self.load!r}")
-        if self.vessel_type == "other" and (self.load != "unknown" or self.p_loaded is not None):
-            raise ValueError("a vessel of type 'other' has load 'unknown' and p_loaded None")
+        if self.vessel_type != "tanker" and (self.load != "unknown" or self.p_loaded is not None):
+            raise ValueError(f"a vessel of type {self.vessel_type!r} has load 'unknown' and p_loaded None")
+        if (self.type_score is None) != (self.vessel_type == "unknown"):
+            raise ValueError(f"type_score is null exactly when the type is 'unknown', got {self.type_score!r} "
+                             f"for type {self.vessel_type!r}")
 
 
 @dataclass
@@ -210,7 +216,7 @@ def _detection_from_properties(p: dict, where: str) -> Detection:
     try:
         box = np.asarray(p["box_px"], dtype=np.float64)
         det = Detection(box_px=box, score=float(p["score"]), vessel_type=p["type"],
-                        type_score=float(p["type_score"]), load=p["load"],
+                        type_score=None if p["type_score"] is None else float(p["type_score"]), load=p["load"],
                         p_loaded=None if p.get("p_loaded") is None else float(p["p_loaded"]),
                         extra={k: v for k, v in p.items() if k not in known})
     except (KeyError, TypeError, ValueError) as exc:

@@ -57,9 +57,14 @@ METADATA_KEYS = {
 # Keys added after format_version 1 was fixed: validated when present, never required.
 # max_vessel_px: the longest vessel (input pixels) the model was trained to find whole; detect runs a
 # coarser second pass when a scene's longest possible vessel is longer (see train/datamodule.py, max_vessel_px_of).
+# taught: which heads had labels in training (train/datamodule.py, taught_heads); a file without it
+# is taken as taught both, as every model was before the key existed. label_counts: how many.
 OPTIONAL_METADATA_KEYS = {
     "max_vessel_px": "a finite number > 0 (input pixels)",
+    "taught": 'a mapping {"type": true|false, "load": true|false}',
+    "label_counts": "a mapping of label names to whole numbers >= 0",
 }
+TAUGHT_HEADS = ("type", "load")
 # Which training label length stands for "the longest vessel the model finds": the 99th percentile,
 # not the maximum, so a handful of outsized labels (a ship-to-ship pair labelled as one) does not
 # claim a reach the model was hardly ever taught.
@@ -80,6 +85,9 @@ class ModelInfo:
     ``p_loaded`` inside it is reported ``uncertain``; above ``load_max_gsd_m`` every tanker's load
     is ``uncertain`` (the cue is not in the pixels there). ``max_vessel_px``: the longest vessel, in
     input pixels, the model was trained to find (None for a file exported before the key existed).
+    ``types_taught`` / ``load_taught``: whether training labelled vessel type / load state; ``detect``
+    reports what the model was not taught as ``unknown`` (load too when types were not taught, as
+    load is conditional on tanker). ``label_counts``: the training labels per class, when recorded.
     """
 
     model_id: str
@@ -97,14 +105,31 @@ class ModelInfo:
     val_metrics: dict
     precision: str
     max_vessel_px: float | None = None
+    types_taught: bool = True
+    load_taught: bool = True
+    label_counts: dict | None = None
 
     def summary(self) -> dict:
-        """What a detection file's header records about the model."""
-        return {"id": self.model_id, "format_version": self.format_version,
-                "project_version": self.project_version, "precision": self.precision,
-                "in_channels": self.in_channels, "gsd_range_m": list(self.gsd_range_m),
-                "load_uncertain_band": list(self.load_uncertain_band), "load_max_gsd_m": self.load_max_gsd_m,
-                "config_sha256": self.config_sha256, "val_metrics": self.val_metrics}
+        """What a detection file's header records about the model (``taught`` always: a file's
+        reader need not know which model versions lacked the key)."""
+        summary = {"id": self.model_id, "format_version": self.format_version,
+                   "project_version": self.project_version, "precision": self.precision,
+                   "in_channels": self.in_channels, "gsd_range_m": list(self.gsd_range_m),
+                   "load_uncertain_band": list(self.load_uncertain_band), "load_max_gsd_m": self.load_max_gsd_m,
+                   "config_sha256": self.config_sha256, "val_metrics": self.val_metrics,
+                   "taught": {"type": self.types_taught, "load": self.load_taught}}
+        if self.label_counts is not None:
+            summary["label_counts"] = self.label_counts
+        return summary
+
+    def untaught_note(self) -> str | None:
+        """What the model's outputs leave out because it was not taught it, for ``detect`` to say
+        once per run (completing "MODEL was ..."); None for a model taught type and load."""
+        if not self.types_taught:
+            return "trained without type labels: vessels are reported with type 'unknown' and no load state"
+        if not self.load_taught:
+            return "trained without load labels: tankers are reported with load 'unknown'"
+        return None
 
 
 class Outputs(NamedTuple):
@@ -199,6 +224,14 @@ def decode_metadata(props: dict[str, str], path, model_id: str) -> ModelInfo:
     max_vessel = values.get("max_vessel_px")  # absent from files exported before the key existed
     if "max_vessel_px" in values and not (_finite_number(max_vessel) and max_vessel > 0):
         raise bad("max_vessel_px")
+    taught = values.get("taught", dict.fromkeys(TAUGHT_HEADS, True))
+    if not (isinstance(taught, dict) and sorted(taught) == sorted(TAUGHT_HEADS)
+            and all(isinstance(v, bool) for v in taught.values())):
+        raise bad("taught")
+    counts = values.get("label_counts")
+    if "label_counts" in values and not (isinstance(counts, dict) and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values())):
+        raise bad("label_counts")
     try:
         scaling = Scaling.from_dict(values["scaling"])
     except ConfigError as exc:
@@ -212,7 +245,8 @@ def decode_metadata(props: dict[str, str], path, model_id: str) -> ModelInfo:
                      load_uncertain_band=band, load_max_gsd_m=float(max_gsd),
                      config_sha256=values["config_sha256"], val_metrics=values["val_metrics"],
                      precision=values["precision"],
-                     max_vessel_px=None if max_vessel is None else float(max_vessel))
+                     max_vessel_px=None if max_vessel is None else float(max_vessel),
+                     types_taught=taught["type"], load_taught=taught["load"], label_counts=counts)
 
 
 def file_sha256(path) -> str:

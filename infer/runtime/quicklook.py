@@ -2,7 +2,9 @@
 
 Empty (in ballast) and loaded (laden) tankers get distinct colours that stay apart for colour-blind
 readers (blue / orange), uncertain tankers yellow, other vessels grey, with a legend giving the
-count of each. Boxes are drawn from ``box_px`` (source-raster pixels) scaled to the picture.
+count of each. Vessels of unknown type (from a model not taught types) are cyan, and a picture that
+has any lists only the classes it shows, so it claims no tanker count its model could not make.
+Boxes are drawn from ``box_px`` (source-raster pixels) scaled to the picture.
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ CLASS_STYLE = {
     "loaded": ("tanker, loaded (laden)", (255, 120, 0)),
     "uncertain": ("tanker, load uncertain", (255, 230, 0)),
     "other": ("other vessel", (200, 200, 200)),
+    "vessel": ("vessel, type not taught", (0, 220, 220)),
 }
 MIN_OUTLINE_PX = 6  # a vessel smaller than this in the picture gets a marker ring instead
 
 
 def detection_class(vessel_type: str, load: str) -> str:
-    """Quick-look class of a detection: its load state for tankers, ``other`` otherwise."""
-    return load if vessel_type == "tanker" and load in CLASS_STYLE else "other"
+    """Quick-look class of a detection: its load state for tankers (``uncertain`` when its model was
+    not taught load), ``vessel`` for type ``unknown``, ``other`` otherwise."""
+    if vessel_type == "tanker":
+        return load if load in ("empty", "loaded") else "uncertain"
+    return "vessel" if vessel_type == "unknown" else "other"
 
 
 def render_quicklook(image: np.ndarray, boxes_px: np.ndarray, classes: list[str], scale: float,
@@ -59,8 +65,10 @@ def _legend(draw: ImageDraw.ImageDraw, size: tuple[int, int], classes: list[str]
     font_size = max(10, min(size) // 50)
     font = ImageFont.load_default(size=font_size)
     counts = {cls: classes.count(cls) for cls in CLASS_STYLE}
+    untyped = counts["vessel"] > 0
     lines = ([(title, None)] if title else []) + [
-        (f"{label}: {counts[cls]}", colour) for cls, (label, colour) in CLASS_STYLE.items()]
+        (f"{label}: {counts[cls]}", colour) for cls, (label, colour) in CLASS_STYLE.items()
+        if (counts[cls] > 0 if untyped else cls != "vessel")]
     pad, swatch, step = font_size // 2, font_size, round(font_size * 1.4)
     text_width = max(draw.textlength(text, font=font) for text, _ in lines)
     box_w = int(pad * 3 + swatch + text_width)

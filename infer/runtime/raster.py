@@ -72,7 +72,8 @@ def open_raster(path, max_pixels: int = MAX_SCENE_PIXELS):
     The size check uses the header only, so an oversized file is refused before any decoding.
     """
     path = Path(path)
-    if not path.is_file():
+    # /vsimem/ (the API's arrays) and other GDAL virtual file systems have no file to look for first.
+    if not str(path).startswith("/vsi") and not path.is_file():
         raise RasterError(located(path, "no such image file"))
     try:
         with warnings.catch_warnings():

@@ -1,0 +1,196 @@
+"""The Python API: load a model once, detect vessels in scenes or arrays, keep the results in memory.
+
+    from tankerwatch.infer import Detector
+
+    detector = Detector("model.onnx")                      # device="auto": CUDA when really usable
+    found = detector.detect("scene.tif")                   # any raster GDAL opens
+    found = detector.detect(pixels, gsd=0.5)               # or an array: [C, H, W] or [H, W, C]
+    found.counts()                                         # {"vessels": 4, "tanker": 3, "empty": 1, ...}
+    found.records[0]["load"], found.records[0]["geometry"] # every file property, a shapely polygon
+    found.to_geojson()                                     # the detection file's FeatureCollection
+    found.to_geodataframe()                                # needs geopandas (the `geo` extra)
+    found.write("detections/")                             # <stem>.geojson, .csv, .quicklook.png
+
+Conventions are the detection file's (:mod:`tankerwatch.infer.runtime.detection_file`): polygons in
+lon/lat (EPSG:4326, longitude first) when the scene is georeferenced, else in the source raster's
+pixels (x = column, y = row, origin at the top-left corner of the top-left pixel); ``box_px`` is
+``[cx, cy, length, width, angle]`` in source pixels, angle in ``[-pi/2, pi/2)`` from +x towards +y.
+``tankerwatch detect`` runs on this same class.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from shapely.geometry import shape
+
+from .core.errors import ConfigError
+from .core.timestamps import normalise_utc
+from .runtime.detect import DEFAULT_MIN_SCORE, SceneAnalysis, analyse_scene
+from .runtime.onnx_model import ModelInfo, OnnxDetector
+
+BOX_COLUMNS = ("cx_px", "cy_px", "length_px", "width_px", "angle_rad")
+ARRAY_DTYPES = ("uint8", "uint16", "int16", "float32")
+
+
+class Detections:
+    """One scene's vessels, in memory. ``records``: one dict per vessel with every property of the
+    detection file (``score``, ``type``, ``load``, ``p_loaded``, ``length_m``, ``heading_deg``,
+    ``source``, ``acquired``, ``model_id``, ...), ``box_px`` also as the plain numbers
+    :data:`BOX_COLUMNS`, and ``geometry``: a shapely Polygon in the file's coordinates
+    (``coordinates``: ``"lonlat"`` or ``"pixel"``). ``header`` is the file's ``"tankerwatch"`` member;
+    ``notes`` what ``detect`` would print (resampling, coarse pass, assumed GSD)."""
+
+    def __init__(self, analysis: SceneAnalysis):
+        self._analysis = analysis
+        self._collection = analysis.collection()
+        self.header: dict = self._collection["tankerwatch"]
+        self.notes: list[str] = list(analysis.notes)
+        self.records: list[dict] = []
+        for feature in self._collection["features"]:
+            record = dict(feature["properties"])
+            record.update(zip(BOX_COLUMNS, record["box_px"], strict=True))
+            record["geometry"] = shape(feature["geometry"])
+            self.records.append(record)
+
+    @property
+    def coordinates(self) -> str:
+        return self.header["coordinates"]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self.records)
+
+    def __repr__(self) -> str:
+        return f"Detections({self.header['source']!r}, {len(self)} vessels, {self.coordinates})"
+
+    def counts(self) -> dict[str, int]:
+        """Vessels, by type, and tankers by load state."""
+        tankers = [r for r in self.records if r["type"] == "tanker"]
+        counts = {"vessels": len(self.records), "tanker": len(tankers),
+                  "other": sum(r["type"] == "other" for r in self.records)}
+        counts.update({state: sum(r["load"] == state for r in tankers) for state in ("empty", "loaded", "uncertain")})
+        return counts
+
+    def to_geojson(self) -> dict:
+        """The FeatureCollection ``detect`` writes, as plain JSON types (a fresh copy each call)."""
+        return json.loads(json.dumps(self._collection, allow_nan=False))
+
+    def to_geodataframe(self):
+        """A geopandas GeoDataFrame, one row per vessel: every record key as a column (``box_px`` as
+        :data:`BOX_COLUMNS`), CRS EPSG:4326 when georeferenced, none for pixel coordinates."""
+        try:
+            import geopandas
+        except ModuleNotFoundError:
+            raise ConfigError("to_geodataframe needs geopandas: pip install 'tankerwatch[geo]'") from None
+        rows = [{k: v for k, v in r.items() if k not in ("geometry", "box_px")} for r in self.records]
+        geometry = [r["geometry"] for r in self.records]
+        crs = "EPSG:4326" if self.coordinates == "lonlat" else None
+        return geopandas.GeoDataFrame(rows, geometry=geometry, crs=crs)
+
+    def write(self, out_dir) -> list[Path]:
+        """Write ``<stem>.quicklook.png``, ``<stem>.geojson`` and ``<stem>.csv`` into ``out_dir``
+        (atomically; the stem is the scene's, or the ``name`` given for an array)."""
+        return self._analysis.write(out_dir)
+
+
+class Detector:
+    """An exported model, loaded once, run on as many scenes as you like.
+
+    ``device``: ``auto`` (CUDA when onnxruntime-gpu and a GPU are present and really used), ``cpu``
+    or ``cuda``. ``threads``: CPU threads (None: all cores). ``tile``: model pixels per tile (None:
+    1024, or more when the longest vessel needs it). ``min_score``: the operating point; vessels
+    scoring below it are left out (0 keeps everything the model returns).
+    """
+
+    def __init__(self, model, device: str = "auto", threads: int | None = None, batch_size: int = 2,
+                 tile: int | None = None, min_score: float = DEFAULT_MIN_SCORE):
+        if not 0.0 <= min_score <= 1.0:
+            raise ConfigError(f"min_score must be between 0 and 1, got {min_score:g}")
+        self._model = OnnxDetector(model, device=device, threads=threads)
+        self.batch_size, self.tile, self.min_score = batch_size, tile, min_score
+
+    @property
+    def info(self) -> ModelInfo:
+        """The model's validated metadata (GSD range, scaling, classes, id)."""
+        return self._model.info
+
+    @property
+    def device(self) -> str:
+        return self._model.device
+
+    @property
+    def path(self) -> Path:
+        return self._model.path
+
+    def detect(self, source, *, gsd: float | None = None, transform=None, crs=None, acquired: str | None = None,
+               name: str = "array", progress: bool | None = False) -> Detections:
+        """Detect vessels in ``source``: a path GDAL opens, or a numpy array of pixels.
+
+        For a path, ``gsd`` (ground metres per pixel) overrides what its georeferencing says. For an
+        array (``[C, H, W]`` as rasterio reads, or ``[H, W, C]`` with at most 4 channels, or ``[H, W]``;
+        raw values the model's scaling maps, as a file would hold them): ``transform`` (an
+        ``affine.Affine``, pixel to map) and ``crs`` georeference it, ``gsd`` sizes it when they are
+        absent, ``acquired`` (ISO 8601, UTC if no zone) dates it and ``name`` becomes its source name
+        and output stem. ``progress``: a tile bar on stderr (None: only on a terminal).
+        """
+        if isinstance(source, np.ndarray):
+            return self._detect_array(source, gsd, transform, crs, acquired, name, progress)
+        if transform is not None or crs is not None or acquired is not None:
+            raise ConfigError(f"{source}: transform, crs and acquired are for arrays; a file carries its own")
+        return Detections(analyse_scene(self._model, source, tile=self.tile, batch_size=self.batch_size,
+                                        gsd_m=gsd, min_score=self.min_score, progress=progress))
+
+    def _detect_array(self, pixels: np.ndarray, gsd, transform, crs, acquired, name, progress) -> Detections:
+        from rasterio.io import MemoryFile
+
+        bands = _channels_first(pixels)
+        if (transform is None) != (crs is None):
+            raise ConfigError(f"{name}: give both transform and crs to georeference an array, or neither")
+        profile = dict(driver="GTiff", width=bands.shape[2], height=bands.shape[1], count=bands.shape[0],
+                       dtype=bands.dtype)
+        if transform is not None:
+            profile.update(transform=transform, crs=crs)
+        tags = {} if acquired is None else {"ACQUISITION_DATETIME": _acquired(acquired, name)}
+        stem = Path(name).stem or "array"
+        # GDAL's in-memory file system: the array goes through the same reader, tiling and merge as a
+        # scene on disk, so a result does not depend on where the pixels came from.
+        with MemoryFile(filename=f"{stem}.tif") as memory:
+            with memory.open(**profile) as dataset:
+                dataset.write(bands)
+                if tags:
+                    dataset.update_tags(**tags)
+            analysis = analyse_scene(self._model, memory.name, tile=self.tile, batch_size=self.batch_size,
+                                     gsd_m=gsd, min_score=self.min_score, progress=progress)
+        return Detections(analysis)
+
+
+def _channels_first(pixels: np.ndarray) -> np.ndarray:
+    """``[C, H, W]`` from an array in either layout (an ``[H, W]`` image is one band)."""
+    if pixels.ndim == 2:
+        pixels = pixels[None]
+    if pixels.ndim != 3:
+        raise ConfigError(f"an image array must be [C, H, W], [H, W, C] or [H, W]; got shape {pixels.shape}")
+    if pixels.dtype.name not in ARRAY_DTYPES:
+        raise ConfigError(f"array pixels must be one of {', '.join(ARRAY_DTYPES)}; got {pixels.dtype}")
+    first_small, last_small = pixels.shape[0] <= 4, pixels.shape[2] <= 4
+    if last_small and not first_small:
+        pixels = np.moveaxis(pixels, 2, 0)
+    elif first_small == last_small:
+        raise ConfigError(f"cannot tell the band axis of an array of shape {pixels.shape}: pass [C, H, W]")
+    return np.ascontiguousarray(pixels)
+
+
+def _acquired(text: str, name: str) -> str:
+    try:
+        return normalise_utc(text)
+    except ValueError:
+        raise ConfigError(f"{name}: acquired must be an ISO 8601 date-time, got {text!r}") from None
+
+
+__all__ = ["BOX_COLUMNS", "Detections", "Detector"]
