@@ -44,7 +44,7 @@ DEMO_LOGGER := '[{"class_path": "lightning.pytorch.loggers.CSVLogger", "init_arg
 
 demo: $(STAMP)
 	@echo "== tankerwatch demo: synthetic data, everything under $(DEMO_DIR)/ =="
-	$(TW) synth tiles $(DEMO_DIR)/tiles --count 1200 --size 256 --seed 0 --threads 2 --overwrite
+	$(TW) synth tiles $(DEMO_DIR)/tiles --count 1200 --size 256 --seed 0 --threads 2 --format coco --overwrite
 	rm -rf $(DEMO_DIR)/checkpoints
 	$(TW) fit --config configs/synthetic.yaml --trainer.max_epochs $(DEMO_EPOCHS) \
 		--trainer.enable_progress_bar false \

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import os
 import platform
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 
@@ -35,3 +38,16 @@ def read_curve(metrics_csv: Path, keys: list[str]) -> list[dict]:
             if values:
                 per_epoch.setdefault(int(row["epoch"]), {}).update(values)
     return [{"epoch": e, **v} for e, v in sorted(per_epoch.items())]
+
+
+TANKERWATCH = str(Path(sys.executable).with_name("tankerwatch"))
+
+
+def run_tankerwatch(*args) -> tuple[str, float]:
+    """Run ``tankerwatch ARGS`` (exit 0 or 1: a batch with some failures still measures); its stdout
+    and wall seconds. Any other exit ends the benchmark with tankerwatch's own message."""
+    start = time.perf_counter()
+    done = subprocess.run([TANKERWATCH, *map(str, args)], capture_output=True, text=True)
+    if done.returncode not in (0, 1):
+        sys.exit(f"tankerwatch {args[0]} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout, time.perf_counter() - start

@@ -68,7 +68,7 @@ def eval_tankers(folder: Path, detector) -> list[tuple]:
         truth = normalize_boxes(np.array([v["box_px"] for v in tankers]))
         found, matched = truth.copy(), np.zeros(len(truth), bool)
         with torch.no_grad():
-            boxes, _, _, _, count = detector.detect(image)
+            boxes, _, _, _, count, _ = detector.detect(image)
         n = int(count[0])
         if n:
             iou = rotated_iou(truth, boxes[0, :n].double().numpy())

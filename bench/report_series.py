@@ -14,27 +14,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _common import cpu_description
-
-TANKERWATCH = str(Path(sys.executable).with_name("tankerwatch"))
-
-
-def run(*args) -> tuple[str, float]:
-    start = time.perf_counter()
-    done = subprocess.run([TANKERWATCH, *map(str, args)], capture_output=True, text=True)
-    if done.returncode not in (0, 1):
-        sys.exit(f"tankerwatch {args[0]} failed ({done.returncode}): {done.stderr.strip()}")
-    return done.stdout, time.perf_counter() - start
+from _common import cpu_description, run_tankerwatch
 
 
 def report(label: str, inputs: list[Path], out: Path, events: Path) -> None:
-    stdout, seconds = run("report", *inputs, "-o", out, "--truth-events", events, "--overwrite")
+    stdout, seconds = run_tankerwatch("report", *inputs, "-o", out, "--truth-events", events, "--overwrite")
     print(f"[{label}] report in {seconds:.1f} s")
     for line in stdout.splitlines():
         print(f"[{label}]   {line}")
@@ -53,7 +41,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         series = work / "series"
-        _, seconds = run("synth", "series", series, "--dates", args.dates, "--size", args.size,
+        _, seconds = run_tankerwatch("synth", "series", series, "--dates", args.dates, "--size", args.size,
                          "--seed", args.seed, "--overwrite")
         print(f"synthetic series: {args.dates} dates of {args.size} px, seed {args.seed}, made in {seconds:.1f} s")
         events = series / "events.csv"
@@ -63,7 +51,7 @@ def main() -> int:
             shutil.copyfile(work / "report_truth" / "timeline.png", args.figure)
             print(f"timeline copied to {args.figure}")
         if args.model:
-            _, seconds = run("detect", args.model, *sorted(series.glob("*.tif")), "-o", work / "detections",
+            _, seconds = run_tankerwatch("detect", args.model, *sorted(series.glob("*.tif")), "-o", work / "detections",
                              "--overwrite")
             print(f"[model {args.model.name}] detect on {args.dates} scenes in {seconds:.1f} s")
             report(f"model {args.model.name}", sorted((work / "detections").glob("*.geojson")),

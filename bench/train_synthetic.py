@@ -88,6 +88,8 @@ def main() -> int:
                         help="extra `tankerwatch fit` override for both runs, e.g. --fit-arg=--trainer.max_time=00:00:10:00")
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    # fit runs in its own folder under --work, so every path handed to it must be absolute.
+    args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"CPU: {cpu_description()}; torch threads {args.threads}; loader workers {args.num_workers}")
     print(f"device: {device_description()}")

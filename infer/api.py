@@ -3,13 +3,14 @@
     from tankerwatch.infer import Detector
 
     detector = Detector("model.onnx")                      # device="auto": CUDA when really usable
-    found = detector.detect("scene.tif")                   # any raster GDAL opens
+    found = detector.detect("scene.tif")                   # any raster GDAL opens, a URL, a STAC item
     found = detector.detect(pixels, gsd=0.5)               # or an array: [C, H, W] or [H, W, C]
     found.counts()                                         # {"vessels": 4, "tanker": 3, "empty": 1, ...}
     found.records[0]["load"], found.records[0]["geometry"] # every file property, a shapely polygon
     found.to_geojson()                                     # the detection file's FeatureCollection
     found.to_geodataframe()                                # needs geopandas (the `geo` extra)
     found.write("detections/")                             # <stem>.geojson, .csv, .quicklook.png
+    detector.detect_many(["a.tif", "b.tif"], "detections/")  # files per scene; skips done ones
 
 Conventions are the detection file's (:mod:`tankerwatch.infer.runtime.detection_file`): polygons in
 lon/lat (EPSG:4326, longitude first) when the scene is georeferenced, else in the source raster's
@@ -29,10 +30,11 @@ from shapely.geometry import shape
 
 from .core.errors import ConfigError
 from .core.timestamps import normalise_utc
+from .runtime.batch import SceneOptions, SceneOutcome, run_scenes
 from .runtime.detect import DEFAULT_MIN_SCORE, SceneAnalysis, analyse_scene
+from .runtime.detection_file import BOX_COLUMNS, box_columns
 from .runtime.onnx_model import ModelInfo, OnnxDetector
 
-BOX_COLUMNS = ("cx_px", "cy_px", "length_px", "width_px", "angle_rad")
 ARRAY_DTYPES = ("uint8", "uint16", "int16", "float32")
 
 
@@ -52,7 +54,7 @@ class Detections:
         self.records: list[dict] = []
         for feature in self._collection["features"]:
             record = dict(feature["properties"])
-            record.update(zip(BOX_COLUMNS, record["box_px"], strict=True))
+            record.update(box_columns(record))
             record["geometry"] = shape(feature["geometry"])
             self.records.append(record)
 
@@ -113,7 +115,7 @@ class Detector:
         if not 0.0 <= min_score <= 1.0:
             raise ConfigError(f"min_score must be between 0 and 1, got {min_score:g}")
         self._model = OnnxDetector(model, device=device, threads=threads)
-        self.batch_size, self.tile, self.min_score = batch_size, tile, min_score
+        self.batch_size, self.tile, self.min_score, self.threads = batch_size, tile, min_score, threads
 
     @property
     def info(self) -> ModelInfo:
@@ -130,9 +132,11 @@ class Detector:
 
     def detect(self, source, *, gsd: float | None = None, transform=None, crs=None, acquired: str | None = None,
                name: str = "array", progress: bool | None = False) -> Detections:
-        """Detect vessels in ``source``: a path GDAL opens, or a numpy array of pixels.
+        """Detect vessels in ``source``: a path GDAL opens, a URL (``https://``, ``s3://``, read by
+        range requests), a STAC item (file or URL: its visual asset, datetime and view angles; see
+        :mod:`~tankerwatch.infer.runtime.sources`), or a numpy array of pixels.
 
-        For a path, ``gsd`` (ground metres per pixel) overrides what its georeferencing says. For an
+        For a path or URL, ``gsd`` (ground metres per pixel) overrides what its georeferencing says. For an
         array (``[C, H, W]`` as rasterio reads, or ``[H, W, C]`` with at most 4 channels, or ``[H, W]``;
         raw values the model's scaling maps, as a file would hold them): ``transform`` (an
         ``affine.Affine``, pixel to map) and ``crs`` georeference it, ``gsd`` sizes it when they are
@@ -145,6 +149,27 @@ class Detector:
             raise ConfigError(f"{source}: transform, crs and acquired are for arrays; a file carries its own")
         return Detections(analyse_scene(self._model, source, tile=self.tile, batch_size=self.batch_size,
                                         gsd_m=gsd, min_score=self.min_score, progress=progress))
+
+    def detect_many(self, sources, out_dir, *, gsd: float | None = None, overwrite: bool = False,
+                    cluster: str = "auto", workers: int | None = None, progress: bool | None = False,
+                    on_scene=None) -> list[SceneOutcome]:
+        """Detect vessels in many scenes and write each one's files into ``out_dir`` as it finishes.
+
+        ``sources``: paths, GDAL paths, URLs or STAC items (text is kept as given). A scene whose
+        three files exist is skipped unless ``overwrite``; a scene that fails is recorded and the
+        rest go on. Returns one :class:`SceneOutcome` per distinct source, in order (``status``
+        ``done``, ``already done`` or ``failed``; ``result.summary()``; ``reason``);
+        ``on_scene(outcome)`` is called with each, in that order, as soon as it and those before it
+        are known. ``cluster``: ``"none"`` (this process), ``"local"`` (``workers`` processes on
+        this machine, one session each, for this call), a Dask scheduler address, or ``"auto"``:
+        local for more than one scene on more than one core, on CPU, when the ``cluster`` extra is
+        installed. The files are the same bytes wherever the scenes ran. ``progress``: a scenes bar
+        on stderr (None: only on a terminal).
+        """
+        options = SceneOptions(self.tile, self.batch_size, gsd, self.min_score)
+        return run_scenes(self._model, [str(s) for s in sources], Path(out_dir), options,
+                          overwrite=overwrite, cluster=cluster, workers=workers, threads=self.threads,
+                          progress=progress, on_scene=on_scene)
 
     def _detect_array(self, pixels: np.ndarray, gsd, transform, crs, acquired, name, progress) -> Detections:
         from rasterio.io import MemoryFile
@@ -193,4 +218,4 @@ def _acquired(text: str, name: str) -> str:
         raise ConfigError(f"{name}: acquired must be an ISO 8601 date-time, got {text!r}") from None
 
 
-__all__ = ["BOX_COLUMNS", "Detections", "Detector"]
+__all__ = ["BOX_COLUMNS", "Detections", "Detector", "SceneOutcome"]

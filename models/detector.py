@@ -7,7 +7,10 @@ with ``decode = True`` it returns the ONNX contract's tuple ``(boxes f32 [N,K,5]
 (cx, cy, length, width, angle in [-pi/2, pi/2)), scores f32 [N,K], type_probs f32 [N,K,2] over
 ("tanker", "other") (the dense type map at the peak and the hull-window type head, their logits
 summed), load_probs f32 [N,K,2] over ("empty", "loaded") conditional on tanker,
-count int64 [N])``, rows sorted by score and padding rows zero.
+count int64 [N], laden_fraction f32 [N,K,3]: central, lo, hi of the draft's place between the
+ballast (0) and laden (1) drafts, conditional on tanker: the median and the 10 % and 90 %
+quantiles, ``models/hull_window.LADEN_FRACTION_QUANTILES``)``, rows sorted by score and padding
+rows zero.
 
 Vessel size range each configuration covers (length in pixels of the model's input):
 
@@ -32,7 +35,7 @@ from tankerwatch.infer.core.errors import ConfigError
 
 from .backbones import build_backbone
 from .decode import decode_maps
-from .hull_window import HullWindowHead
+from .hull_window import HullWindowHead, laden_fraction_quantiles
 from .neck import TopDownFPN
 
 INPUT_MULTIPLE = 32
@@ -89,7 +92,7 @@ class OrientedDetector(nn.Module):
         self.heads = nn.ModuleDict({name: nn.Conv2d(head_channels, channels, 1)
                                     for name, channels in HEAD_OUTPUTS.items()})
         nn.init.constant_(self.heads["heatmap"].bias, HEATMAP_PRIOR_BIAS)
-        self.load_head = HullWindowHead(in_channels)
+        self.load_head = HullWindowHead(in_channels, fraction=True)
         self.type_window_head = HullWindowHead(in_channels)
 
     def _prepare(self, image: torch.Tensor) -> torch.Tensor:
@@ -105,27 +108,32 @@ class OrientedDetector(nn.Module):
     def forward(self, image: torch.Tensor, window_boxes: torch.Tensor | None = None,
                 load_valid: torch.Tensor | None = None, type_valid: torch.Tensor | None = None):
         """``decode`` False: the raw head maps (dict), plus ``load_logits`` and
-        ``window_type_logits`` ``[N, M, 2]`` of the hull windows of ``window_boxes [N, M, 5]`` when
-        given (training; ``load_valid`` / ``type_valid [N, M]`` mark the boxes each head learns
-        from, the others get logits 0). ``decode`` True: :meth:`detect`."""
+        ``window_type_logits`` ``[N, M, 2]`` and ``laden_fraction`` ``[N, M, 3]`` (central, lo, hi in
+        [0, 1]) of the hull windows of ``window_boxes [N, M, 5]`` when given (training;
+        ``load_valid`` / ``type_valid [N, M]`` mark the boxes each head learns from, the others get
+        outputs 0). ``decode`` True: :meth:`detect`."""
         if self.decode:
             return self.detect(image)
         x = self._prepare(image)
         maps = self._head_maps(x)
         if window_boxes is not None:
-            maps["load_logits"] = self.load_head(x, window_boxes, valid=load_valid)
+            load = self.load_head(x, window_boxes, valid=load_valid)
+            maps["load_logits"] = load[..., :2]
+            maps["laden_fraction"] = laden_fraction_quantiles(load[..., 2:])
             maps["window_type_logits"] = self.type_window_head(x, window_boxes, valid=type_valid)
         return maps
 
-    def raw_load_logits(self, image: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    def raw_load_outputs(self, image: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Uncalibrated load logits ``[N, K, 2]`` of the hull windows of ``boxes [N, K, 5]`` (input
-        pixels), what the load stage's temperature is fitted on."""
-        return self.load_head(self._prepare(image), boxes, calibrated=False)
+        pixels), what the load stage's temperature is fitted on, and their laden fraction
+        ``[N, K, 3]`` (central, lo, hi)."""
+        load = self.load_head(self._prepare(image), boxes, calibrated=False)
+        return load[..., :2], laden_fraction_quantiles(load[..., 2:])
 
     def detect(self, image: torch.Tensor):
         """The decoded tuple of the ONNX contract (see the module docstring): peaks and boxes from
-        the maps (:func:`tankerwatch.models.decode.decode_maps`), load state and a second type
-        reading from each box's hull window (:class:`tankerwatch.models.hull_window.HullWindowHead`)."""
+        the maps (:func:`tankerwatch.models.decode.decode_maps`), load state, laden fraction and a
+        second type reading from each box's hull window (:class:`tankerwatch.models.hull_window.HullWindowHead`)."""
         h, w = image.shape[-2], image.shape[-1]
         x = self._prepare(image)
         maps = self._head_maps(x)
@@ -134,8 +142,9 @@ class OrientedDetector(nn.Module):
                            quality_exponent=self.quality_exponent)
 
     def _kept_window_logits(self, x: torch.Tensor, boxes: torch.Tensor,
-                            keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Load and window-type logits ``[N, K, 2]`` of the first ``max(count)`` rows, the others 0.
+                            keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Load and window-type logits ``[N, K, 2]`` and laden fraction ``[N, K, 3]`` of the first
+        ``max(count)`` rows, the others 0.
         Rows are sorted by score, so the kept ones come first in every image, and the rest are zeroed
         after this: their hull windows, typically nine in ten of ``top_k``, were most of the window
         heads' time.
@@ -146,9 +155,10 @@ class OrientedDetector(nn.Module):
         torch._check(rows <= top_k)
         windows = self.load_head.windows(x, boxes[:, :rows])  # sampled once for both heads
         n, pad = boxes.shape[0], (0, 0, 0, top_k - rows)
-        load = self.load_head.classify_windows(windows).reshape(n, rows, 2)
+        load = self.load_head.classify_windows(windows).reshape(n, rows, self.load_head.outputs)
         vessel_type = self.type_window_head.classify_windows(windows).reshape(n, rows, 2)
-        return F.pad(load, pad), F.pad(vessel_type, pad)
+        fraction = laden_fraction_quantiles(load[..., 2:])
+        return F.pad(load[..., :2], pad), F.pad(vessel_type, pad), F.pad(fraction, pad)
 
 
 def build_detector(**config) -> OrientedDetector:

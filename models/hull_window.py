@@ -13,7 +13,7 @@ spread taken away, so what is left is the geometry of shadow, hull side and deck
 brightness), and classifies it with a small CNN.
 
 The detector keeps two such heads on the same windows, each with its own weights: load state
-(empty, loaded) and vessel type (tanker, other). The second refines the dense type map, which reads
+(empty, loaded) with the laden fraction and its interval, and vessel type (tanker, other). The second refines the dense type map, which reads
 one centre cell: a small tanker and a barge differ in the deck's pipework, catwalk and house, all
 laid out along the hull, which the canonical frame shows at one orientation.
 
@@ -54,6 +54,27 @@ WIDTH_JITTER = 0.14
 ANGLE_JITTER = 0.03
 
 
+# Quantile levels of the laden fraction's three outputs: the median (the estimate that minimises
+# the absolute error, the figure the project is judged by) and an 80 % interval. Quantiles rather
+# than a Gaussian's mean and variance: the fraction is bounded to [0, 1] and its errors are skewed
+# near either end, where a symmetric interval would spill past the bounds or be too wide inside.
+LADEN_FRACTION_QUANTILES = (0.5, 0.1, 0.9)
+FRACTION_OUTPUTS = 3
+
+
+def laden_fraction_quantiles(raw: torch.Tensor) -> torch.Tensor:
+    """``[..., 3]`` laden fraction quantiles (central, lo, hi; :data:`LADEN_FRACTION_QUANTILES`) from
+    the head's raw ``[..., 3]`` outputs ``(m, a, b)``: ``sigmoid(m)``, ``sigmoid(m - softplus(a))`` and
+    ``sigmoid(m + softplus(b))``, so every value lies in [0, 1] (0 = ballast draft, 1 = laden draft)
+    and lo <= central <= hi by construction."""
+    m, a, b = raw[..., 0], raw[..., 1], raw[..., 2]
+    central = torch.sigmoid(m)
+    # min / max: a vectorised float32 sigmoid is monotone only to within a rounding step.
+    lo = torch.minimum(torch.sigmoid(m - F.softplus(a)), central)
+    hi = torch.maximum(torch.sigmoid(m + F.softplus(b)), central)
+    return torch.stack([central, lo, hi], dim=-1)
+
+
 # Floor of a window's standard deviation (normalised input units, about 1.3 grey levels of 0-255)
 # so a featureless window of open water is not blown up into noise.
 MIN_WINDOW_STD = 0.05
@@ -77,13 +98,15 @@ def _conv(cin: int, cout: int) -> nn.Sequential:
 
 
 class HullWindowHead(nn.Module):
-    """``forward(x [N,C,Hp,Wp] normalised and padded, boxes [N,K,5]) -> logits [N,K,2]`` over two
-    classes (the detector's load head: "empty", "loaded"; its type head: "tanker", "other"). With
-    ``box_jitter`` the boxes are perturbed in training (the constants above). Outside training
-    the logits are divided by the temperature ``exp(log_temperature)`` (a buffer, so it travels in
-    checkpoints and the exported graph)."""
+    """``forward(x [N,C,Hp,Wp] normalised and padded, boxes [N,K,5]) -> [N,K,outputs]``: logits over
+    two classes (the detector's load head: "empty", "loaded"; its type head: "tanker", "other"),
+    then, with ``fraction``, the 3 raw laden-fraction outputs (:func:`laden_fraction_quantiles`
+    turns them into quantiles). With ``box_jitter`` the boxes are perturbed in training (the
+    constants above). Outside training the logits (not the fraction) are divided by the temperature
+    ``exp(log_temperature)`` (a buffer, so it travels in checkpoints and the exported graph)."""
 
-    def __init__(self, in_channels: int, channels: tuple[int, ...] = (16, 32, 48, 64), box_jitter: bool = True):
+    def __init__(self, in_channels: int, channels: tuple[int, ...] = (16, 32, 48, 64), box_jitter: bool = True,
+                 fraction: bool = False):
         super().__init__()
         layers, cin = [], in_channels
         for k, cout in enumerate(channels):
@@ -93,8 +116,11 @@ class HullWindowHead(nn.Module):
             cin = cout
         self.features = nn.Sequential(*layers)
         shrink = 2 ** (len(channels) - 1)
+        # One linear layer for the class logits and the fraction: both read the same freeboard cue.
+        self.outputs = 2 + (FRACTION_OUTPUTS if fraction else 0)
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.2),
-                                        nn.Linear(cin * (WINDOW_HW[0] // shrink) * (WINDOW_HW[1] // shrink), 2))
+                                        nn.Linear(cin * (WINDOW_HW[0] // shrink) * (WINDOW_HW[1] // shrink),
+                                                  self.outputs))
         self.box_jitter = box_jitter
         # Temperature scaling (train/calibration.py), fitted on validation tankers for the load
         # head; 0 = T of 1, which the type head keeps.
@@ -136,30 +162,31 @@ class HullWindowHead(nn.Module):
 
     def forward(self, x: torch.Tensor, boxes: torch.Tensor, calibrated: bool = True,
                 valid: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits ``[N, K, 2]``; outside training, divided by the fitted temperature unless
-        ``calibrated`` is False (the raw logits the temperature is fitted on). ``valid [N, K]``
-        (training): only those boxes are classified, the others get logits 0. Padding boxes would
-        otherwise fill the batch-norm statistics with blank windows."""
+        """Outputs ``[N, K, outputs]`` (see the class doc); outside training the logits are divided
+        by the fitted temperature unless ``calibrated`` is False (the raw logits the temperature is
+        fitted on). ``valid [N, K]`` (training): only those boxes are classified, the others get
+        outputs 0. Padding boxes would otherwise fill the batch-norm statistics with blank windows."""
         n, k = boxes.shape[0], boxes.shape[1]
         if self.training and self.box_jitter:
             boxes = self._jitter(boxes)
         windows = self.windows(x, boxes)
         if valid is None:
-            return self.classify_windows(windows, calibrated).reshape(n, k, 2)
+            return self.classify_windows(windows, calibrated).reshape(n, k, self.outputs)
         chosen = valid.reshape(-1)
-        logits = windows.new_zeros(n * k, 2)
+        out = windows.new_zeros(n * k, self.outputs)
         if bool(chosen.any()):
-            logits[chosen] = self.classify_windows(windows[chosen], calibrated)
-        return logits.reshape(n, k, 2)
+            out[chosen] = self.classify_windows(windows[chosen], calibrated)
+        return out.reshape(n, k, self.outputs)
 
     def classify_windows(self, windows: torch.Tensor, calibrated: bool = True) -> torch.Tensor:
-        """Logits ``[M, 2]`` of windows ``[M, C, rows, cols]`` from :meth:`windows` (which depend on
-        the boxes and this module's constants, not on weights: heads of one detector can share
-        them); outside training divided by the temperature unless ``calibrated`` is False."""
-        logits = self._classify(windows)
+        """Outputs ``[M, outputs]`` of windows ``[M, C, rows, cols]`` from :meth:`windows` (which
+        depend on the boxes and this module's constants, not on weights: heads of one detector can
+        share them); outside training the logits are divided by the temperature unless
+        ``calibrated`` is False."""
+        out = self._classify(windows)
         if calibrated and not self.training:
-            logits = logits * torch.exp(-self.log_temperature)
-        return logits
+            out = torch.cat([out[:, :2] * torch.exp(-self.log_temperature), out[:, 2:]], dim=1)
+        return out
 
     def _classify(self, windows: torch.Tensor) -> torch.Tensor:
         if self.training:

@@ -40,6 +40,20 @@ def sen2ships_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def blob_model(tmp_path_factory) -> Path:
+    """The BlobDetector (tests/detect_fixtures.py: it reports painted vessels exactly where they
+    are) exported once per session; read-only, shared by the detect, API and cluster tests."""
+    pytest.importorskip("torch")
+    from detect_fixtures import FIXTURE_META, BlobDetector
+
+    from tankerwatch.train.export import export_onnx
+
+    path = tmp_path_factory.mktemp("blob_model") / "blob.onnx"
+    export_onnx(BlobDetector(), FIXTURE_META, path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def ci_model(tmp_path_factory) -> Path:
     """An ONNX model trained for real with configs/ci.yaml through the CLI (``train_fixtures.train_ci_model``:
     synth tiles -> fit -> export), once per session and shared by the tests that need a model that

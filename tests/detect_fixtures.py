@@ -3,7 +3,8 @@
 ``BlobDetector`` finds bright blobs and reports each as an oriented box from the blob's own pixel
 moments, so where a test paints a vessel is exactly where the model puts it. The colour of a blob
 sets what the model says about it: band 1 above 128 marks blob pixels, band 2 / 255 is the
-``p_loaded`` it reports, band 3 / 255 its probability of type ``other``. It produces the real
+``p_loaded`` it reports (and its laden fraction, with the interval ``FRACTION_HALF_WIDTH`` either
+side, clipped to [0, 1]), band 3 / 255 its probability of type ``other``. It produces the real
 detector's raw head maps and decodes them with the real in-graph decoding
 (:func:`tankerwatch.models.decode.decode_maps`), so the exported graph has the contract's outputs.
 
@@ -39,6 +40,7 @@ FIXTURE_META = {
 # centroid, so up to 2 px off) boxes a blob whole up to about 48 px: 44 leaves a margin.
 REACH_META = {**FIXTURE_META, "gsd_range_m": [1.0, 16.0], "max_vessel_px": 44.0}
 EPS = 1e-6
+FRACTION_HALF_WIDTH = 0.1
 
 
 class BlobDetector(nn.Module):
@@ -94,6 +96,8 @@ class BlobDetector(nn.Module):
                               torch.sin(two_a), torch.cos(two_a)], dim=1),
             "type_logits": torch.cat([torch.log(1 - p_other), torch.log(p_other)], dim=1),
             "load_logits": torch.cat([torch.log(1 - p_loaded), torch.log(p_loaded)], dim=1),
+            "laden_fraction": torch.cat([p_loaded, (p_loaded - FRACTION_HALF_WIDTH).clamp(0, 1),
+                                         (p_loaded + FRACTION_HALF_WIDTH).clamp(0, 1)], dim=1),
         }
         return decode_maps(maps, h, w, s, self.top_k, 0.05)
 

@@ -13,25 +13,17 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from detect_fixtures import FIXTURE_META, BlobDetector, paint_vessel
+from detect_fixtures import paint_vessel
 
 from tankerwatch.infer import Detections, Detector
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.core.errors import ConfigError
 from tankerwatch.infer.runtime.detection_file import read_detection_file
-from tankerwatch.train.export import export_onnx
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 UTM52N = "EPSG:32652"
 TRANSFORM = Affine(2.0, 0.0, 675000.0, 0.0, -2.0, 4740000.0)
 ACQUIRED = "2024-05-01T02:10:00Z"
-
-
-@pytest.fixture(scope="module")
-def blob_model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "blob.onnx"
-    export_onnx(BlobDetector(), FIXTURE_META, path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 import os
+import stat
 
 import pytest
 
@@ -21,3 +22,13 @@ def test_unwritable_folder_is_one_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(TankerwatchError, match="cannot write here"):
         atomic_write_text(blocker / "sub" / "out.txt", "x")
+
+
+def test_written_file_has_the_umask_permissions_not_owner_only(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        target = tmp_path / "shared.geojson"
+        atomic_write_text(target, "{}")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+import yaml
 from rasterio.transform import from_origin
 
 from tankerwatch.infer.cli import main
@@ -48,6 +50,18 @@ def test_every_pair_keeps_boxes_classes_and_splits(tmp_path, sources, src, dst, 
         assert [v.class_name for v in got] == [v.class_name for v in want]
         iou = rotated_iou(np.stack([v.box for v in want]), np.stack([v.box for v in got]))
         assert np.diag(iou).min() > 0.998
+
+
+def test_converted_yolo_data_yaml_names_where_the_dataset_lies_not_the_staging_folder(tmp_path, sources):
+    # convert writes into a staging folder and renames it: the absolute `path` Ultralytics trains
+    # from must follow the rename.
+    base, _ = sources
+    out = tmp_path / "yolo"
+    assert main(["convert", str(base / "dota"), "-o", str(out), "--to", "yolo-obb"]) == 0
+    for data_yaml in (out / "data.yaml", out / "train" / "data.yaml", out / "val" / "data.yaml"):
+        data = yaml.safe_load(data_yaml.read_text())
+        assert data["path"] == str(data_yaml.parent.resolve())
+        assert (Path(data["path"]) / data["train"]).is_dir()
 
 
 def test_refuses_to_overwrite_or_nest_and_writes_nothing_on_bad_input(tmp_path, sources, capsys):

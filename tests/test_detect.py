@@ -15,7 +15,7 @@ import onnx
 import pytest
 import rasterio
 from affine import Affine
-from detect_fixtures import FIXTURE_META, REACH_META, BlobDetector, labelled_blobs, paint_vessel
+from detect_fixtures import REACH_META, BlobDetector, labelled_blobs, paint_vessel
 from PIL import Image
 from pyproj import Geod
 
@@ -31,13 +31,6 @@ from tankerwatch.train.export import evaluate_onnx, export_onnx
 UTM52N = "EPSG:32652"  # Vostochny, 42.75 N 133.07 E
 ORIGIN = (675000.0, 4740000.0)
 GEOD = Geod(ellps="WGS84")
-
-
-@pytest.fixture(scope="module")
-def blob_model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "blob.onnx"
-    export_onnx(BlobDetector(), FIXTURE_META, path)
-    return path
 
 
 def write_scene(path, array, gsd=2.0, georeferenced=True, acquired="2024-05-01T02:10:00Z", **profile):
@@ -191,7 +184,8 @@ def test_folder_run_skips_broken_files_and_reruns_skip_done_scenes(blob_model, t
     assert any("b_truncated.tif" in s for s in skipped) and any("c_text.tif" in s for s in skipped)
     assert any("d_gray.tif" in s and "1 band(s) but the model takes 3" in s for s in skipped)
     assert "3 of 4 scenes failed" in captured.err
-    assert sorted(p.name for p in out.iterdir()) == ["a_good.csv", "a_good.geojson", "a_good.quicklook.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["a_good.csv", "a_good.geojson", "a_good.quicklook.pgw",
+                                                     "a_good.quicklook.png", "a_good.quicklook.png.aux.xml"]
 
     before = (out / "a_good.geojson").stat().st_mtime_ns
     run_detect(blob_model, scenes / "a_good.tif", "-o", out)

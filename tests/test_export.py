@@ -18,6 +18,7 @@ from tankerwatch.infer.cli import main
 from tankerwatch.infer.core.errors import ModelError
 from tankerwatch.infer.runtime.onnx_model import OUTPUT_NAMES, OnnxDetector, Outputs
 from tankerwatch.models import build_detector
+from tankerwatch.models.hull_window import LADEN_FRACTION_QUANTILES
 from tankerwatch.train import export
 from tankerwatch.train.export import (
     blob_images,
@@ -90,7 +91,8 @@ def test_export_writes_a_checked_file_with_metadata(exported, capsys):
     assert [d.HasField("dim_param") for d in dims] == [True, False, True, True]
     assert [o.name for o in proto.graph.output] == list(OUTPUT_NAMES)
     props = {p.key: json.loads(p.value) for p in proto.metadata_props}
-    assert props["tankerwatch.format_version"] == 1
+    assert props["tankerwatch.format_version"] == 2
+    assert props["tankerwatch.laden_fraction_quantiles"] == list(LADEN_FRACTION_QUANTILES)
     assert props["tankerwatch.top_k"] == TINY["top_k"] and props["tankerwatch.output_stride"] == 4
     assert props["tankerwatch.scaling"]["method"] == "percentile"
     assert props["tankerwatch.gsd_range_m"] == [1.0, 4.0]
@@ -111,6 +113,7 @@ def test_exported_model_matches_pytorch_on_sizes_and_batches(exported):
     report = check_parity(model, root / "model.onnx", batches)
     assert report.rows > 0 and report.unmatched == 0, report
     assert report.max_score_diff < 1e-4 and report.min_iou > 0.99
+    assert report.max_fraction_diff < 1e-4
 
 
 def test_parity_check_notices_a_different_model(exported, tmp_path):
@@ -130,7 +133,9 @@ def test_variants_keep_the_contract_and_stay_close(exported, precision):
     assert variant.info.precision == precision and fp32.info.precision == "fp32"
     assert variant.info.max_vessel_px == fp32.info.max_vessel_px == 40.5
     assert variant.session.get_inputs()[0].type == "tensor(uint8)"
-    assert [o.type for o in variant.session.get_outputs()] == ["tensor(float)"] * 4 + ["tensor(int64)"]
+    assert [o.type for o in variant.session.get_outputs()] == ["tensor(float)"] * 4 + ["tensor(int64)",
+                                                                                       "tensor(float)"]
+    assert variant.info.laden_fraction_quantiles == fp32.info.laden_fraction_quantiles == LADEN_FRACTION_QUANTILES
     ops = {n.op_type for n in onnx.load(str(root / f"model.{precision}.onnx")).graph.node}
     assert ("DequantizeLinear" in ops) if precision == "int8" else ("Cast" in ops)
     images = blob_images(np.random.default_rng(2), 2, 3, 128, 128)
@@ -258,8 +263,9 @@ def synthetic_outputs() -> Outputs:
     """One image, K = 4: three valid rows (the weakest at 0.2) and a padding row."""
     boxes = np.array([[[50, 50, 30, 8, 0.1], [20, 80, 25, 6, -0.5], [90, 30, 28, 7, 1.0], [0, 0, 0, 0, 0]]], np.float32)
     probs = np.array([[[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0, 0]]], np.float32)
+    fraction = np.array([[[0.2, 0.1, 0.3], [0.7, 0.5, 0.8], [0.4, 0.3, 0.6], [0, 0, 0]]], np.float32)
     return Outputs(boxes, np.array([[0.9, 0.5, 0.2, 0]], np.float32), probs, probs[..., ::-1].copy(),
-                   np.array([3], np.int64))
+                   np.array([3], np.int64), fraction)
 
 
 def perturbed(output: str, row: int = 1, by: float = 0.01) -> Outputs:
@@ -275,6 +281,7 @@ def perturbed(output: str, row: int = 1, by: float = 0.01) -> Outputs:
     (perturbed("type_probs"), ["type_probs"]),
     (perturbed("load_probs"), ["load_probs"]),
     (perturbed("load_probs", by=5e-4), []),  # within PROB_TOLERANCE
+    (perturbed("laden_fraction"), ["laden_fraction"]),
     (perturbed("boxes", by=15.0), ["boxes"]),  # a box moved half its length: two unmatched rows
     # The weakest row is at the score threshold: one side may keep it and the other not.
     (synthetic_outputs()._replace(count=np.array([2])), []),
@@ -282,7 +289,8 @@ def perturbed(output: str, row: int = 1, by: float = 0.01) -> Outputs:
     (synthetic_outputs()._replace(count=np.array([4])), ["boxes", "count"]),
     (synthetic_outputs()._replace(type_probs=synthetic_outputs().type_probs.astype(np.float64)), ["type_probs"]),
     (synthetic_outputs()._replace(count=np.array([3, 0])), ["count"]),
-], ids=["same", "scores", "type_probs", "load_probs", "load_probs_within", "boxes", "threshold_row",
+], ids=["same", "scores", "type_probs", "load_probs", "load_probs_within", "laden_fraction", "boxes",
+        "threshold_row",
         "padding_counted", "dtype", "shape"])
 def test_parity_compares_every_output(candidate, failed):
     report = compare_outputs(synthetic_outputs(), candidate)

@@ -22,14 +22,16 @@ def test_decode_and_raw_outputs_follow_the_contract():
     maps = model(image)
     assert maps["heatmap"].shape == (2, 1, 16, 16) and maps["reg"].shape == (2, 6, 16, 16)
     model.decode = True
-    boxes, scores, type_probs, load_probs, count = model(image)
+    boxes, scores, type_probs, load_probs, count, laden_fraction = model(image)
     assert boxes.shape == (2, 12, 5) and scores.shape == (2, 12) and count.dtype == torch.int64
-    assert type_probs.shape == load_probs.shape == (2, 12, 2)
+    assert type_probs.shape == load_probs.shape == (2, 12, 2) and laden_fraction.shape == (2, 12, 3)
     for b in range(2):
         n = int(count[b])
         assert torch.all(scores[b, :n] >= model.score_threshold) and torch.all(scores[b, n:] == 0)
         assert torch.all(torch.diff(scores[b, :n]) <= 0)
-        assert torch.all(boxes[b, n:] == 0)
+        assert torch.all(boxes[b, n:] == 0) and torch.all(laden_fraction[b, n:] == 0)
+        central, lo, hi = laden_fraction[b, :n].unbind(-1)
+        assert torch.all((lo >= 0) & (lo <= central) & (central <= hi) & (hi <= 1))
         assert torch.all(boxes[b, :n, 2] >= boxes[b, :n, 3])
         assert torch.all((boxes[b, :n, 4] >= -math.pi / 2) & (boxes[b, :n, 4] < math.pi / 2))
 
@@ -38,14 +40,15 @@ def test_decode_places_a_planted_peak_exactly():
     """A single hot cell with known regression decodes to the box it encodes."""
     stride, h, w = 4, 8, 10
     maps = {"heatmap": torch.full((1, 1, h, w), -9.0), "reg": torch.zeros(1, 6, h, w),
-            "type_logits": torch.zeros(1, 2, h, w), "load_logits": torch.zeros(1, 2, h, w)}
+            "type_logits": torch.zeros(1, 2, h, w), "load_logits": torch.zeros(1, 2, h, w),
+            "laden_fraction": torch.zeros(1, 3, h, w)}
     maps["heatmap"][0, 0, 3, 6] = 5.0
     angle = -0.3
     # Width regressed larger than length: the decoder must swap the axes and turn a quarter.
     maps["reg"][0, :, 3, 6] = torch.tensor([0.25, -0.25, math.log(2.0), math.log(5.0),
                                              math.sin(2 * angle), math.cos(2 * angle)])
     maps["type_logits"][0, 0, 3, 6] = 2.0
-    boxes, scores, type_probs, _, count = decode_maps(maps, h * stride, w * stride, stride, 5, 0.5)
+    boxes, scores, type_probs, _, count, _ = decode_maps(maps, h * stride, w * stride, stride, 5, 0.5)
     assert int(count[0]) == 1
     expected = [(6 + 0.5 + 0.25) * 4, (3 + 0.5 - 0.25) * 4, 20.0, 8.0, angle + math.pi / 2]
     np.testing.assert_allclose(boxes[0, 0].numpy(), expected, atol=1e-5)
@@ -57,7 +60,7 @@ def test_quality_reorders_peaks_of_equal_heat():
     stride, h, w = 4, 8, 8
     maps = {"heatmap": torch.full((1, 1, h, w), -9.0), "reg": torch.zeros(1, 6, h, w),
             "type_logits": torch.zeros(1, 2, h, w), "load_logits": torch.zeros(1, 2, h, w),
-            "quality": torch.zeros(1, 1, h, w)}
+            "laden_fraction": torch.zeros(1, 3, h, w), "quality": torch.zeros(1, 1, h, w)}
     maps["heatmap"][0, 0, 1, 1] = 2.0
     maps["heatmap"][0, 0, 6, 6] = 1.9
     maps["quality"][0, 0, 1, 1] = -3.0  # a vague box under the hotter peak
@@ -73,9 +76,10 @@ def test_quality_reorders_peaks_of_equal_heat():
 def test_peaks_in_padding_are_dropped():
     stride = 4
     maps = {"heatmap": torch.full((1, 1, 4, 4), -9.0), "reg": torch.zeros(1, 6, 4, 4),
-            "type_logits": torch.zeros(1, 2, 4, 4), "load_logits": torch.zeros(1, 2, 4, 4)}
+            "type_logits": torch.zeros(1, 2, 4, 4), "load_logits": torch.zeros(1, 2, 4, 4),
+            "laden_fraction": torch.zeros(1, 3, 4, 4)}
     maps["heatmap"][0, 0, 3, 3] = 5.0  # cell centre (14, 14): outside a 10 x 10 image
-    *_, count = decode_maps(maps, 10, 10, stride, 5, 0.1)
+    *_, count, _ = decode_maps(maps, 10, 10, stride, 5, 0.1)
     assert int(count[0]) == 0
 
 
@@ -102,7 +106,7 @@ def test_onnx_export_with_dynamic_batch_and_size(tmp_path):
                             (("batch", 64), ("height", 8192), ("width", 8192)))
     path = tmp_path / "model.onnx"
     torch.onnx.export(model, (example,), str(path), input_names=["image"],
-                      output_names=["boxes", "scores", "type_probs", "load_probs", "count"],
+                      output_names=["boxes", "scores", "type_probs", "load_probs", "count", "laden_fraction"],
                       dynamic_shapes={"image": {0: batch, 2: height, 3: width}})
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     # A size that is not a multiple of 32, and one so small that cells < top_k.
@@ -132,8 +136,8 @@ def test_detect_skips_the_hull_windows_of_discarded_rows_without_changing_kept_o
     original = model.load_head._classify
     model.load_head._classify = lambda windows: seen.append(windows.shape[0]) or original(windows)
     with torch.no_grad():
-        boxes, scores, _, load_probs, count = model.detect(image)
-        every_row = torch.softmax(model.load_head(model._prepare(image), boxes), dim=-1)
+        boxes, scores, _, load_probs, count, _ = model.detect(image)
+        every_row = torch.softmax(model.load_head(model._prepare(image), boxes)[..., :2], dim=-1)
     assert 0 < int(count.max()) < 20, "the check needs some rows kept and some discarded"
     assert seen[0] == 2 * int(count.max()) and seen[1] == 2 * 20
     for b in range(2):
@@ -153,9 +157,9 @@ def test_type_probabilities_add_the_hull_window_type_logits_to_the_type_map():
     with torch.no_grad():
         last.weight.zero_()
         last.bias.zero_()
-        _, _, map_only, _, count = model.detect(image)
+        _, _, map_only, _, count, _ = model.detect(image)
         last.bias.copy_(torch.tensor([3.0, 0.0]))
-        _, _, combined, _, _ = model.detect(image)
+        _, _, combined, *_ = model.detect(image)
     n = int(count[0])
     assert n > 0
     log_odds = lambda p: torch.log(p[..., 0]) - torch.log(p[..., 1])  # noqa: E731

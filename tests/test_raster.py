@@ -129,3 +129,24 @@ def test_pixel_cap_refuses_before_decoding(tmp_path, monkeypatch):
         read_image(path, max_pixels=1000)
     with pytest.raises(RasterError, match="exceeds the cap"):
         inspect_raster(path, max_pixels=1000)
+
+
+def test_a_window_read_at_a_coarser_size_averages_and_pads_like_a_full_one(tmp_path):
+    # 4 x 4 blocks of one value each, a nodata corner; the window starts 4 px before the image.
+    array = np.kron(np.arange(1, 17, dtype=np.uint16).reshape(4, 4), np.ones((4, 4), np.uint16))[None]
+    array[0, :4, :4] = 999
+    path = write_geotiff(tmp_path / "w.tif", array, nodata=999)
+    pixels, valid = read_window(path, -4, 0, 20, 16, out_size=(5, 4))
+    assert pixels.shape == (1, 4, 5) and valid.shape == (4, 5)
+    assert not valid[:, 0].any() and not valid[0, 1]  # past the edge, and the nodata block
+    np.testing.assert_array_equal(pixels[0, :, 1:][valid[:, 1:]], np.arange(1, 17)[1:])  # each block's mean
+    assert read_window(path, -4, 0, 20, 16)[0].shape == (1, 16, 20)  # without out_size: full resolution
+
+
+def test_sources_are_named_as_given_and_urls_stay_whole(tmp_path):
+    with pytest.raises(RasterError, match=r"^nope/x\.tif: no such image file"):
+        inspect_raster("nope/x.tif")
+    path = write_geotiff(tmp_path / "p.tif", np.zeros((1, 4, 4), np.uint8))
+    assert inspect_raster(str(path)).path == path  # a local file is named by its Path
+    with pytest.raises(RasterError, match=r"^https://127\.0\.0\.1:9/x\.tif: cannot read it over the network"):
+        inspect_raster("https://127.0.0.1:9/x.tif")  # port 9 (discard): refused at once, no internet

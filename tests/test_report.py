@@ -77,7 +77,8 @@ def test_same_inputs_give_the_same_bytes(tmp_path):
     paths = _series(tmp_path)
     for name in ("a", "b"):
         assert main(["report", *map(str, paths), "-o", str(tmp_path / name)]) == 0
-    for output in ("report.md", "report.html", "events.csv", "counts.csv", "timeline.png"):
+    for output in ("report.md", "report.html", "events.csv", "counts.csv", "timeline.png", "map.svg", "events.geojson",
+                   "detections.gpkg"):
         assert (tmp_path / "a" / output).read_bytes() == (tmp_path / "b" / output).read_bytes(), output
 
 

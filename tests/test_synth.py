@@ -243,8 +243,12 @@ def test_nir_uint16_tiles_are_georeferenced_geotiffs(tmp_path):
     assert (info.count, info.dtype) == (4, "uint16")
     assert info.gsd_m == pytest.approx(image.gsd_m, rel=1e-3)
     assert 2 <= image.gsd_m <= 4
-    data = rasterio.open(image.image_path).read()
+    with rasterio.open(image.image_path) as ds:
+        data, tags = ds.read(), ds.tags()
     assert data.max() > 255  # reflectance x 10,000, not 8-bit values
+    view = json.loads((out / "manifest.json").read_text())["tiles"][0]["view"]
+    assert float(tags["SUN_ELEVATION"]) == pytest.approx(view["sun_elevation_deg"], abs=1e-3)
+    assert float(tags["VIEW_AZIMUTH"]) == pytest.approx(view["view_azimuth_deg"], abs=1e-3)
 
 
 def _exit_code(argv) -> int:
@@ -261,6 +265,7 @@ def _exit_code(argv) -> int:
     (["--gsd", "5:30"], "too coarse"),
     (["--count", "3"], "--count must be at least 6"),
     (["--size", "20000"], "--size must be between"),
+    (["--cues", "shadow,wake"], "argument --cues: cues must be a comma-separated list of shadow, side, bow"),
 ])
 def test_bad_arguments_fail_with_one_clear_line(tmp_path, capsys, args, message):
     assert _exit_code(["synth", "tiles", str(tmp_path / "x"), *args]) == 2

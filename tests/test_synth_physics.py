@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import shapely
 
 from tankerwatch.infer.core.boxes import box_corners
 from tankerwatch.infer.core.labels import LoadState
@@ -89,7 +90,7 @@ def test_loading_a_tanker_lowers_its_freeboard_and_hides_the_red_band():
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_label_box_holds_every_drawn_vessel_pixel(seed):
+def test_label_box_holds_every_drawn_hull_pixel_and_leaves_the_bulb_out(seed):
     rng = np.random.default_rng(seed)
     view = View(gsd_m=float(rng.uniform(0.3, 3.0)), sun_azimuth_deg=float(rng.uniform(130, 230)),
                 sun_elevation_deg=float(rng.uniform(18, 67)), view_azimuth_deg=float(rng.uniform(0, 360)),
@@ -99,8 +100,9 @@ def test_label_box_holds_every_drawn_vessel_pixel(seed):
         centre = (300.0, 300.0)
         heading = float(rng.uniform(0, 2 * math.pi))
         if kind == "tanker":
-            spec = sample_tanker(rng, 150.0 * view.gsd_m, draft_fraction=float(rng.uniform(0, 0.2)))
-            ship = make_ship(rng, "x", kind, centre, heading, tanker=spec)  # ballast: bulb out
+            spec = sample_tanker(rng, 150.0 * view.gsd_m, draft_fraction=0.0)
+            ship = make_ship(rng, "x", kind, centre, heading, tanker=spec, moving=seed % 2 == 0)
+            ship.bulb_sighting = 0.0  # in ballast, seen whenever it breaks the surface
         else:
             ship = make_ship(rng, "x", kind, centre, heading, length_m=100.0 * view.gsd_m if kind != "small" else None)
         canvas = Canvas(600, 600, 1)
@@ -108,9 +110,18 @@ def test_label_box_holds_every_drawn_vessel_pixel(seed):
         rows, cols = np.nonzero(canvas.pixels[..., 0] > 0.02)
         assert len(rows) > 0, kind
         centres = np.stack([cols + 0.5, rows + 0.5], axis=1)
-        box = ShipGeometry(ship, view).box()
+        geometry = ShipGeometry(ship, view)
+        box = geometry.box()
         # Anti-aliasing touches pixels whose centres lie up to ~0.7 px beyond an edge.
-        assert _inside(box, centres, tol=0.75).all(), kind
+        outside = centres[~_inside(box, centres, tol=0.75)]
+        extras = [p for p in (geometry.bulb(), geometry.bulb_foam()) if p is not None]
+        if extras:
+            bulb = shapely.MultiPoint(np.concatenate(extras)).convex_hull.buffer(0.75)
+            assert shapely.contains_xy(bulb, outside[:, 0], outside[:, 1]).all(), kind
+            nose = (np.concatenate(extras) - box[:2]) @ geometry.u
+            assert nose.max() > box[2] / 2 + 0.5, "the shown bulb lies ahead of the box"
+        else:
+            assert len(outside) == 0, kind
         assert box_corners(box).shape == (4, 2)
 
 

@@ -18,6 +18,7 @@ from tankerwatch.infer.core.georef import pixels_to_lonlat
 from tankerwatch.infer.report.events import EVENTS_CSV_COLUMNS
 from tankerwatch.infer.runtime.detection_file import read_detection_file
 from tankerwatch.infer.runtime.raster import inspect_raster
+from tankerwatch.infer.synth.physics import heading_to_azimuth_deg, shadow_width_m, side_strip_width_m
 from tankerwatch.infer.synth.scene import SceneSettings, compose_scene, render_window
 
 SCENE = 1100  # crosses a 1024-pixel window boundary
@@ -41,6 +42,20 @@ def test_scene_is_a_tiled_georeferenced_geotiff_at_vostochny(scene):
     assert lon == pytest.approx(133.07, abs=1e-4) and lat == pytest.approx(42.75, abs=1e-4)
     with rasterio.open(scene) as ds:
         assert ds.profile["tiled"] and ds.profile["compress"] == "deflate"
+
+
+def test_scene_is_a_cloud_optimised_geotiff(scene):
+    """512 px tiles, average overviews down to one tile, in COG layout (GDAL writes LAYOUT=COG only
+    for a file with the COG structure: header and overview IFDs first, tiles in order)."""
+    with rasterio.open(scene) as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert ds.block_shapes == [(512, 512)] * 3
+        assert ds.overviews(1) == [2, 4]  # 1,100 px: 550, then 275 (under one tile)
+        assert ds.tags()["ACQUISITION_DATETIME"] == "2024-05-02T02:10:00Z"
+        full = ds.read(1).astype(float)
+        half = ds.read(1, out_shape=(550, 550))  # served by the 2x overview
+    expected = full.reshape(550, 2, 550, 2).mean(axis=(1, 3))
+    assert np.abs(half - expected).max() <= 1.0  # an area average, not a decimation
 
 
 def test_truth_geojson_round_trips_to_the_raster_georeferencing(scene):
@@ -67,6 +82,26 @@ def test_truth_geojson_round_trips_to_the_raster_georeferencing(scene):
             assert det.load == "unknown" and props["draft_fraction"] is None
         types.add(det.vessel_type)
     assert types == {"tanker", "other"}
+
+
+def test_scene_records_its_angles_and_each_tankers_freeboard_cues(scene):
+    truth = read_detection_file(scene.with_name("vostochny.truth.geojson"))
+    view = truth.header["synthetic"]["view"]
+    assert truth.header["synthetic"]["cues"] == ["shadow", "side", "bow"]
+    with rasterio.open(scene) as ds:
+        tags = ds.tags()
+    for tag, key in (("SUN_ELEVATION", "sun_elevation_deg"), ("SUN_AZIMUTH", "sun_azimuth_deg"),
+                     ("VIEW_ZENITH", "view_zenith_deg"), ("VIEW_AZIMUTH", "view_azimuth_deg")):
+        assert float(tags[tag]) == pytest.approx(view[key], abs=1e-3)
+    tankers = [(det, props) for det, props in zip(truth.detections, truth.properties, strict=True)
+               if det.vessel_type == "tanker"]
+    assert tankers
+    for det, props in tankers:
+        hull_az = heading_to_azimuth_deg(det.box_px[4])  # the box axis: bow or stern, the same widths
+        assert props["shadow_width_m"] == pytest.approx(shadow_width_m(
+            props["freeboard_m"], view["sun_elevation_deg"], view["sun_azimuth_deg"], hull_az), rel=5e-3, abs=5e-3)
+        assert props["side_strip_m"] == pytest.approx(side_strip_width_m(
+            props["freeboard_m"], view["view_zenith_deg"], view["view_azimuth_deg"], hull_az), rel=5e-3, abs=5e-3)
 
 
 def test_scene_windows_show_every_vessel_inside_its_box(scene):

@@ -141,16 +141,16 @@ def test_label_counts_need_both_classes_and_visible_load():
     empty, loaded = (VesselType.TANKER, LoadState.EMPTY), (VesselType.TANKER, LoadState.LOADED)
     other, ship = (VesselType.OTHER, LoadState.UNKNOWN), (VesselType.UNKNOWN, LoadState.UNKNOWN)
     ships = label_counts_of([source(10.0, ship, ship)], load_max_gsd_m=3.0)
-    assert ships == {"vessels": 2, "tanker": 0, "other": 0, "empty": 0, "loaded": 0}
-    assert taught_heads(ships) == {"type": False, "load": False}
+    assert ships == {"vessels": 2, "tanker": 0, "other": 0, "empty": 0, "loaded": 0, "laden_fraction": 0}
+    assert taught_heads(ships) == {"type": False, "load": False, "laden_fraction": False}
     tankers_only = label_counts_of([source(1.0, empty, loaded)], load_max_gsd_m=3.0)
-    assert taught_heads(tankers_only) == {"type": False, "load": True}  # one type class teaches nothing
+    assert taught_heads(tankers_only) == {"type": False, "load": True, "laden_fraction": False}  # one type class teaches nothing
     # Load labels at 10 m are masked out of the loss; the scale jitter's finest crop of a 3.5 m image is not.
     coarse = label_counts_of([source(10.0, empty, loaded, other)], load_max_gsd_m=3.0, max_scale=1.25)
     assert (coarse["empty"], coarse["loaded"], coarse["tanker"]) == (0, 0, 2)
-    assert taught_heads(coarse) == {"type": True, "load": False}
+    assert taught_heads(coarse) == {"type": True, "load": False, "laden_fraction": False}
     jittered = label_counts_of([source(3.5, empty, loaded, other)], load_max_gsd_m=3.0, max_scale=1.25)
-    assert taught_heads(jittered) == {"type": True, "load": True}
+    assert taught_heads(jittered) == {"type": True, "load": True, "laden_fraction": False}
 
 
 def test_detection_of_unknown_type_has_no_type_score_or_load():

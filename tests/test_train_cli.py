@@ -52,7 +52,8 @@ def test_synth_fit_validate_and_resume(workdir, capsys):
     assert max(train_gsds) > 3.0 and high == 3.0 and low == pytest.approx(min(train_gsds), abs=1e-3)
     assert meta["scaling"]["method"] == "fixed"
     assert 0 < meta["max_vessel_px"] <= 128  # in the 128 px tiles' pixels: what detect's second pass keys on
-    assert meta["taught"] == {"type": True, "load": True}  # the tiles label type and load; the ships do not
+    # The tiles (DOTA) label type and load but carry no draft fraction; the ships label neither.
+    assert meta["taught"] == {"type": True, "load": True, "laden_fraction": False}
     assert meta["label_counts"]["vessels"] > meta["label_counts"]["tanker"] + meta["label_counts"]["other"]
     assert "vessel_AP50" in meta["val_metrics"] and model.output_stride == 4
     # tiny.yaml keeps an EMA of the weights: the checkpoint's model is the average, not the last step.
@@ -94,9 +95,9 @@ def test_ship_only_labels_are_recorded_as_teaching_neither_type_nor_load(tmp_pat
     coco = "{path: ships, format: coco}"
     assert main(["fit", "--config", TINY, "--data.train", coco, "--data.val", coco]) == 0
     model, meta = load_checkpoint(tmp_path / "runs" / "tiny" / "checkpoints" / "last.ckpt")
-    assert meta["taught"] == {"type": False, "load": False}
+    assert meta["taught"] == {"type": False, "load": False, "laden_fraction": False}
     assert meta["label_counts"] == {"vessels": sum(len(i.vessels) for i in ships), "tanker": 0, "other": 0,
-                                    "empty": 0, "loaded": 0}
+                                    "empty": 0, "loaded": 0, "laden_fraction": 0}
     exported = model_metadata(model, meta)  # what `tankerwatch export` writes into the ONNX file
     assert exported["taught"] == meta["taught"] and exported["label_counts"] == meta["label_counts"]
 

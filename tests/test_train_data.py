@@ -39,8 +39,8 @@ def _maps_from_targets(targets: dict) -> dict:
 def test_encoding_then_decoding_returns_the_boxes(stride):
     boxes = np.array([[40.3, 22.7, 30.0, 6.0, 0.7], [17.0, 50.2, 9.0, 4.0, -1.2], [70.1, 70.9, 4.0, 3.0, 0.1]])
     targets = encode_targets(VesselTargets(boxes, np.array([0, 1, 0]), np.array([1, IGNORE, 0])), 96, 96, stride)
-    no_window_evidence = lambda b, keep: (torch.zeros(*b.shape[:2], 2),) * 2  # noqa: E731
-    out_boxes, scores, type_probs, _, count = decode_maps(_maps_from_targets(targets), 96, 96, stride, 10, 0.5,
+    no_window_evidence = lambda b, keep: (*(torch.zeros(*b.shape[:2], 2),) * 2, torch.zeros(*b.shape[:2], 3))  # noqa: E731
+    out_boxes, scores, type_probs, _, count, _ = decode_maps(_maps_from_targets(targets), 96, 96, stride, 10, 0.5,
                                                           window_logits_fn=no_window_evidence)
     assert int(count[0]) == 3
     got = out_boxes[0, :3].double().numpy()
@@ -67,7 +67,8 @@ def _loss_inputs(types, loads):
             "quality": torch.zeros(1, 1, 16, 16, requires_grad=True),
             "type_logits": torch.randn(1, 2, 16, 16, requires_grad=True),
             "window_type_logits": torch.randn(1, MAX_WINDOW_BOXES, 2, requires_grad=True),
-            "load_logits": torch.randn(1, MAX_WINDOW_BOXES, 2, requires_grad=True)}
+            "load_logits": torch.randn(1, MAX_WINDOW_BOXES, 2, requires_grad=True),
+            "laden_fraction": torch.rand(1, MAX_WINDOW_BOXES, 3, requires_grad=True)}
     return maps, batch
 
 

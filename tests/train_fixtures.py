@@ -27,7 +27,7 @@ CI_CONFIG = REPO_ROOT / "configs" / "ci.yaml"
 # The tiles configs/ci.yaml trains on (its header has the same command): 400 tiles of 256 px at
 # 0.7-2 m, where the freeboard cue is plain and the top of the GSD range gives detect a coarse
 # pass for the longest tankers.
-CI_TILES = ("--count", 400, "--size", 256, "--gsd", "0.7:2", "--seed", 0)
+CI_TILES = ("--count", 400, "--size", 256, "--gsd", "0.7:2", "--seed", 0, "--format", "coco")
 CLI_TIMEOUT_S = 3600  # a hung command fails the test instead of the CI job
 
 CLASSES = [(VesselType.TANKER, LoadState.EMPTY), (VesselType.TANKER, LoadState.LOADED),

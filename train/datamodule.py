@@ -28,7 +28,7 @@ from tankerwatch.infer.runtime.scaling import Scaling
 
 from .augment import AugmentConfig
 from .datasets import EpochSampler, SceneSource, TrainCrops, WholeImages, collate_train, collate_whole
-from .targets import IGNORE, LOAD_INDEX, TYPE_INDEX, vessel_classes
+from .targets import IGNORE, LOAD_INDEX, TYPE_INDEX, vessel_classes, vessel_fractions
 
 DatasetEntry = str | dict[str, Any]
 ENTRY_KEYS = {"path", "format", "images", "exclude", "class_map", "outside"}
@@ -87,7 +87,8 @@ def max_vessel_px_of(images) -> float | None:
 def label_counts_of(sources, load_max_gsd_m: float, max_scale: float = 1.0) -> dict[str, int]:
     """How many training labels each head gets from ``sources`` (:class:`SceneSource`): ``vessels``
     (every box, which teaches detection), ``tanker`` and ``other`` (a known type), ``empty`` and
-    ``loaded`` (a known load state the load loss can see).
+    ``loaded`` (a known load state the load loss can see), ``laden_fraction`` (tankers with a known
+    draft fraction, synthetic truth, the laden-fraction loss can see).
 
     A load label counts when the finest GSD a training crop of its image reaches (its ground GSD
     over ``upsample`` and ``max_scale``, the top of the scale jitter) is at most ``load_max_gsd_m``,
@@ -96,11 +97,12 @@ def label_counts_of(sources, load_max_gsd_m: float, max_scale: float = 1.0) -> d
     """
     type_names = {index: kind.value for kind, index in TYPE_INDEX.items()}
     load_names = {index: state.value for state, index in LOAD_INDEX.items()}
-    counts = dict.fromkeys(["vessels", *type_names.values(), *load_names.values()], 0)
+    counts = dict.fromkeys(["vessels", *type_names.values(), *load_names.values(), "laden_fraction"], 0)
     for source in sources:
         finest = None if source.gsd_m is None else source.gsd_m / (source.upsample * max_scale)
         types, loads = vessel_classes(source.image.vessels, finest, load_max_gsd_m)
         counts["vessels"] += len(types)
+        counts["laden_fraction"] += int((vessel_fractions(source.image.vessels, finest, load_max_gsd_m) >= 0).sum())
         for names, indices in ((type_names, types), (load_names, loads)):
             for index in indices[indices != IGNORE].tolist():
                 counts[names[index]] += 1
@@ -108,14 +110,17 @@ def label_counts_of(sources, load_max_gsd_m: float, max_scale: float = 1.0) -> d
 
 
 def taught_heads(counts: dict[str, int]) -> dict[str, bool]:
-    """``{"type": bool, "load": bool}``: whether training taught the model vessel type and load state.
+    """``{"type": bool, "load": bool, "laden_fraction": bool}``: whether training taught the model
+    vessel type, load state and laden fraction.
 
     A head is taught only when its labels held both of its classes (tanker and other; empty and
     loaded): trained on one class alone it learns to say that class whatever it sees, so its word
-    is no better than none. ``detect`` reports what a model was not taught as ``unknown``.
+    is no better than none. ``detect`` reports what a model was not taught as ``unknown`` (the
+    laden fraction as null); the fraction is taught by any tanker with a known draft fraction.
     """
     return {"type": counts["tanker"] > 0 and counts["other"] > 0,
-            "load": counts["empty"] > 0 and counts["loaded"] > 0}
+            "load": counts["empty"] > 0 and counts["loaded"] > 0,
+            "laden_fraction": counts.get("laden_fraction", 0) > 0}
 
 
 class TankerwatchDataModule(L.LightningDataModule):

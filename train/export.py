@@ -3,7 +3,8 @@
 The file follows the ONNX contract pinned in :mod:`tankerwatch.infer.runtime.onnx_model`: input ``image``
 uint8 ``[N, C, H, W]`` with dynamic N, H, W; decoding and peak selection inside the graph (outputs
 are final oriented boxes ``(cx, cy, length, width, angle)`` in input pixels, angle in
-``[-pi/2, pi/2)``, with type and load-state probabilities); only standard ONNX ops; opset
+``[-pi/2, pi/2)``, with type and load-state probabilities and the laden fraction with its
+interval); only standard ONNX ops; opset
 :data:`OPSET`; ``tankerwatch.*`` metadata with JSON values. The model id is the sha256 of the file.
 
 Exporter: torch's dynamo exporter (``torch.onnx.export(..., dynamo=True)``), chosen explicitly. It
@@ -43,6 +44,7 @@ from tankerwatch.infer.runtime.onnx_model import (
     file_sha256,
 )
 from tankerwatch.infer.runtime.scaling import Scaling
+from tankerwatch.models.hull_window import LADEN_FRACTION_QUANTILES
 
 OPSET = 18
 # Example input for tracing: batch 2 (a size-1 dimension would be specialised), height != width
@@ -54,6 +56,7 @@ PARITY_SHAPES = ((1, 96, 128), (2, 64, 64), (3, 160, 96))
 SCORE_TOLERANCE = 1e-3
 # Type and load probabilities of one peak, as for its score: PyTorch and onnxruntime agree on all
 # three to about 1e-7 (tiny and small backbones, untrained), so a thousandth is a different graph.
+# The laden fraction (sigmoids of the load head's outputs) is held to the same.
 PROB_TOLERANCE = 1e-3
 MATCH_IOU = 0.9
 MAX_UNMATCHED_SHARE = 0.01
@@ -95,6 +98,7 @@ def model_metadata(model: torch.nn.Module, meta: dict, precision: str = "fp32") 
         "config_sha256": str(meta["config_sha256"]),
         "val_metrics": _json_safe(meta.get("val_metrics") or {}),
         "precision": precision,
+        "laden_fraction_quantiles": list(LADEN_FRACTION_QUANTILES),
     }
     for key in ("max_vessel_px", "taught", "label_counts"):
         if meta.get(key) is not None:
@@ -212,8 +216,8 @@ class ParityReport:
     ``rows``: the reference's valid rows compared. ``boxes``: ``unmatched`` rows (a box with no
     partner of IoU >= :data:`MATCH_IOU` on the other side, unless it scores at the weakest kept
     score, where a peak may fall either side of the threshold) and the lowest IoU among matches.
-    ``scores``, ``type_probs``, ``load_probs``: the largest absolute difference between matched
-    rows. ``count``: ``count_diff``, the images' differences in valid rows beyond those explained
+    ``scores``, ``type_probs``, ``load_probs``, ``laden_fraction``: the largest absolute difference
+    between matched rows. ``count``: ``count_diff``, the images' differences in valid rows beyond those explained
     by rows at the threshold. ``wrong_layout``: outputs whose shape or dtype differ (their rows are
     then not compared).
     """
@@ -225,6 +229,7 @@ class ParityReport:
     max_type_diff: float
     max_load_diff: float
     count_diff: int
+    max_fraction_diff: float = 0.0
     wrong_layout: tuple[str, ...] = ()
 
     @property
@@ -238,7 +243,8 @@ class ParityReport:
                  "scores": self.max_score_diff <= SCORE_TOLERANCE,
                  "type_probs": self.max_type_diff <= PROB_TOLERANCE,
                  "load_probs": self.max_load_diff <= PROB_TOLERANCE,
-                 "count": self.count_diff <= allowance}
+                 "count": self.count_diff <= allowance,
+                 "laden_fraction": self.max_fraction_diff <= PROB_TOLERANCE}
         return [name for name in OUTPUT_NAMES if name in self.wrong_layout or not agree[name]]
 
     @property
@@ -249,13 +255,15 @@ class ParityReport:
         return ParityReport(self.rows + other.rows, self.unmatched + other.unmatched, min(self.min_iou, other.min_iou),
                             max(self.max_score_diff, other.max_score_diff), max(self.max_type_diff, other.max_type_diff),
                             max(self.max_load_diff, other.max_load_diff), self.count_diff + other.count_diff,
+                            max(self.max_fraction_diff, other.max_fraction_diff),
                             tuple(n for n in OUTPUT_NAMES if n in self.wrong_layout or n in other.wrong_layout))
 
     def __str__(self) -> str:
         layout = f"; shape or dtype differ: {', '.join(self.wrong_layout)}" if self.wrong_layout else ""
         return (f"{self.rows} boxes compared, {self.unmatched} unmatched, min IoU {self.min_iou:.4f}; max difference "
                 f"of scores {self.max_score_diff:.2e}, type_probs {self.max_type_diff:.2e}, load_probs "
-                f"{self.max_load_diff:.2e}; count off by {self.count_diff}{layout}")
+                f"{self.max_load_diff:.2e}, laden_fraction {self.max_fraction_diff:.2e}; count off by "
+                f"{self.count_diff}{layout}")
 
 
 def compare_outputs(reference: Outputs, candidate: Outputs, score_tolerance: float = SCORE_TOLERANCE) -> ParityReport:
@@ -270,9 +278,9 @@ def compare_outputs(reference: Outputs, candidate: Outputs, score_tolerance: flo
     wrong_layout = tuple(name for name, ref, got in zip(OUTPUT_NAMES, reference, candidate, strict=True)
                          if ref.shape != got.shape or ref.dtype != got.dtype)
     if wrong_layout:
-        return ParityReport(0, 0, 1.0, 0.0, 0.0, 0.0, 0, wrong_layout)
+        return ParityReport(0, 0, 1.0, 0.0, 0.0, 0.0, 0, wrong_layout=wrong_layout)
     rows = unmatched = count_diff = 0
-    min_iou, max_diff = 1.0, dict.fromkeys(("scores", "type_probs", "load_probs"), 0.0)
+    min_iou, max_diff = 1.0, dict.fromkeys(("scores", "type_probs", "load_probs", "laden_fraction"), 0.0)
     for i in range(len(reference.count)):
         ref, got = reference.image(i), candidate.image(i)
         rows += len(ref.scores)
@@ -300,7 +308,7 @@ def compare_outputs(reference: Outputs, candidate: Outputs, score_tolerance: flo
         unmatched += int((~extra_at_threshold).sum())
         count_diff += max(0, abs(int(ref.count[0]) - int(got.count[0])) - excused)
     return ParityReport(rows, unmatched, min_iou, max_diff["scores"], max_diff["type_probs"], max_diff["load_probs"],
-                        count_diff)
+                        count_diff, max_diff["laden_fraction"])
 
 
 def torch_outputs(model: torch.nn.Module, images: np.ndarray) -> Outputs:

@@ -8,7 +8,10 @@ ECE; also ``.gsd_le2`` for GSD <= 2 m). Each epoch's full figures go to ``<log_d
 as JSON plus PR-curve and confusion PNGs.
 
 The load stage's temperature is refitted on the validation tankers after each validation epoch
-(:mod:`tankerwatch.train.calibration`) and logged as ``val/load_temperature``.
+(:mod:`tankerwatch.train.calibration`) and logged as ``val/load_temperature``. The laden fraction
+is read on the same tankers' labelled boxes where their draft fraction is known (synthetic truth):
+``val/laden_fraction_mae`` (central estimate) and ``val/laden_fraction_coverage`` (share of truths
+inside [lo, hi], nominally 0.8).
 
 Under DDP each rank evaluates its share of the images; at the epoch's end the ranks exchange what
 they gathered (keyed by dataset index, so the images a padded ``DistributedSampler`` repeats count
@@ -41,13 +44,14 @@ from tankerwatch.models import build_detector
 from .calibration import fit_temperature
 from .datamodule import taught_heads
 from .losses import LossWeights, detection_loss
-from .targets import IGNORE, vessel_classes
+from .targets import IGNORE, vessel_classes, vessel_fractions
 
 CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # 2: the detector gained its quality head; version-1 weights lack it. 3: the load stage's hull
 # windows span 2.5 beams, not 4 (models/hull_window.ACROSS_SPAN, not stored in the weights): a
 # version-2 load stage would load cleanly and misread every window. 4: a hull-window type head.
-CHECKPOINT_FORMAT_VERSION = 4
+# 5: the load head also regresses the laden fraction (5 outputs, not 2).
+CHECKPOINT_FORMAT_VERSION = 5
 # Figures logged per epoch (the JSON file has them all, per GSD band too).
 LOGGED_FIGURES = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", "load_accuracy",
                   "load_macro_f1", "load_coverage", "load_accuracy_covered", "load_ece",
@@ -163,12 +167,14 @@ class TankerwatchModule(L.LightningModule):
         # Only the load-labelled windows are repeated: the type head learns from every vessel, a few
         # times as many windows, and is not short of them.
         window_load = batch["window_load"].repeat(1, repeats)
+        window_fraction = batch["window_fraction"].repeat(1, repeats)
         unrepeated = batch["window_type"].shape[1]
         window_type = torch.cat([batch["window_type"], torch.full_like(window_load[:, unrepeated:], IGNORE)], dim=1)
-        targets = {**batch, "window_load": window_load, "window_type": window_type}
+        targets = {**batch, "window_load": window_load, "window_type": window_type,
+                   "window_fraction": window_fraction}
         image = batch["image"].contiguous(memory_format=torch.channels_last)
         maps = self.model(image, window_boxes=batch["window_boxes"].repeat(1, repeats, 1),
-                          load_valid=window_load >= 0, type_valid=window_type >= 0)
+                          load_valid=(window_load >= 0) | (window_fraction >= 0), type_valid=window_type >= 0)
         losses = detection_loss(maps, targets, self.loss_weights, self.type_class_weights, self.load_class_weights)
         if not torch.isfinite(losses["total"]):
             bad = ", ".join(k for k, v in losses.items() if not torch.isfinite(v))
@@ -203,34 +209,56 @@ class TankerwatchModule(L.LightningModule):
     def _start_eval(self) -> None:
         self._evaluator = DetectionEvaluator(uncertain_band=tuple(self.hparams.load_uncertain_band),
                                              load_max_gsd_m=self.hparams.load_max_gsd_m)
-        # Dataset index -> (raw load logits [M, 2], labels [M]) of the image's calibration tankers.
+        # Dataset index -> (raw load logits [M, 2], labels [M]) of the image's calibration tankers,
+        # and -> (laden fraction [M', 3], true draft fraction [M']) of those whose draft is known.
         self._calibration: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._fractions: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _collect_calibration(self, image: torch.Tensor, source, index: int, upsample: float) -> None:
-        """Raw load logits of the image's tankers with a known, visible load (labelled boxes, in
-        ``image``'s pixels: the source's times ``upsample``)."""
-        _, loads = vessel_classes(source.image.vessels, source.gsd_m, self.hparams.load_max_gsd_m)
-        known = np.flatnonzero(loads >= 0)
+        """Raw load logits and laden fractions of the image's tankers with a known, visible load or
+        draft fraction (labelled boxes, in ``image``'s pixels: the source's times ``upsample``)."""
+        vessels = source.image.vessels
+        _, loads = vessel_classes(vessels, source.gsd_m, self.hparams.load_max_gsd_m)
+        fractions = vessel_fractions(vessels, source.gsd_m, self.hparams.load_max_gsd_m)
+        known = np.flatnonzero((loads >= 0) | (fractions >= 0))
         if not len(known):
             return
-        labelled = np.stack([source.image.vessels[i].box for i in known]).astype(np.float64)
+        labelled = np.stack([vessels[i].box for i in known]).astype(np.float64)
         labelled[:, :4] *= upsample
         boxes = torch.as_tensor(labelled, dtype=torch.float32, device=image.device)
-        self._calibration[index] = (self.eval_model.raw_load_logits(image, boxes[None])[0].float().cpu(),
-                                    torch.as_tensor(loads[known]))
+        logits, fraction = (t[0].float().cpu() for t in self.eval_model.raw_load_outputs(image, boxes[None]))
+        with_load, with_fraction = loads[known] >= 0, fractions[known] >= 0
+        if with_load.any():
+            self._calibration[index] = (logits[with_load], torch.as_tensor(loads[known][with_load]))
+        if with_fraction.any():
+            self._fractions[index] = (fraction[with_fraction], torch.as_tensor(fractions[known][with_fraction]))
 
     def _pool_ranks(self) -> None:
-        """Under DDP, give every rank the evaluator images and calibration logits of all ranks, each
-        image once, in dataset order (what one process with a sequential loader holds)."""
-        gathered = _all_gather((self._evaluator.state(), self._calibration))
+        """Under DDP, give every rank the evaluator images, calibration logits and laden fractions of
+        all ranks, each image once, in dataset order (what one process with a sequential loader holds)."""
+        gathered = _all_gather((self._evaluator.state(), self._calibration, self._fractions))
         if gathered is None:
             return
-        self._evaluator.merge(state for state, _ in gathered)
+        self._evaluator.merge(state for state, _, _ in gathered)
         pooled: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        for _, calibration in gathered:
+        pooled_fractions: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        for _, calibration, fractions in gathered:
             for index, logits_labels in calibration.items():
                 pooled.setdefault(index, logits_labels)
+            for index, pair in fractions.items():
+                pooled_fractions.setdefault(index, pair)
         self._calibration = dict(sorted(pooled.items()))
+        self._fractions = dict(sorted(pooled_fractions.items()))
+
+    def _fraction_figures(self) -> dict[str, float]:
+        """Laden fraction on the labelled boxes of tankers with a known draft: MAE of the central
+        estimate and the share of truths inside [lo, hi]; empty when there are none."""
+        if not self._fractions:
+            return {}
+        predicted, truth = (torch.cat(parts) for parts in zip(*self._fractions.values(), strict=True))
+        inside = (truth >= predicted[:, 1]) & (truth <= predicted[:, 2])
+        return {"laden_fraction_mae": float((predicted[:, 0] - truth).abs().mean()),
+                "laden_fraction_coverage": float(inside.float().mean())}
 
     def _fit_temperature(self) -> None:
         if not self._calibration:
@@ -245,7 +273,7 @@ class TankerwatchModule(L.LightningModule):
         sources = self.trainer.datamodule.sources(role)
         for k, (index, (height, width)) in enumerate(zip(batch["index"], batch["sizes"], strict=True)):
             one = batch["image"][k:k + 1, :, :height, :width].contiguous(memory_format=torch.channels_last)
-            boxes, scores, type_probs, load_probs, count = self.eval_model.detect(one)
+            boxes, scores, type_probs, load_probs, count, _ = self.eval_model.detect(one)
             n = int(count[0])
             source = sources[index]
             found = boxes[0, :n].double().cpu().numpy()
@@ -260,6 +288,7 @@ class TankerwatchModule(L.LightningModule):
         self._pool_ranks()
         figures = self._evaluator.compute()
         logged = {f"{stage}/{k}": float(figures[k]) for k in LOGGED_FIGURES if figures.get(k) is not None}
+        logged.update({f"{stage}/{k}": v for k, v in self._fraction_figures().items()})
         if f"{stage}/vessel_AP50" not in logged:
             logged[f"{stage}/vessel_AP50"] = 0.0  # no truth at all: keep the monitored key defined
         # Every rank holds the same pooled figures, so there is nothing to reduce: AP averaged over

@@ -17,6 +17,13 @@ predicted box reaches with its vessel (binary cross-entropy against that IoU, co
 without gradient). The decoder multiplies it into the score, so among detections of equal heat the
 well-placed boxes rank first: most misses of small hulls are found vessels boxed at IoU 0.1-0.5.
 
+Laden fraction: the load head's three outputs (median, 10 % and 90 % quantiles,
+``models/hull_window.LADEN_FRACTION_QUANTILES``) learn by the pinball (quantile) loss, on the same
+windows as load state and only where the truth's draft fraction is known (synthetic labels). Each
+output's loss is minimised by the true quantile of the fraction given the window, so the median is
+the estimate of least absolute error and [lo, hi] an 80 % interval, without assuming a shape for
+the errors, which near ballast and laden are one-sided.
+
 Partial labels: type and load targets of -1 (unknown, or load above ``load_max_gsd_m``) contribute
 nothing, so a ship-only dataset teaches detection alone and can be mixed with fully labelled data.
 """
@@ -31,6 +38,7 @@ import torch.nn.functional as F
 
 from tankerwatch.infer.core.boxes import paired_rotated_iou
 from tankerwatch.models.decode import MAX_LOG_SIZE, decode_boxes
+from tankerwatch.models.hull_window import LADEN_FRACTION_QUANTILES
 
 
 @dataclass
@@ -44,6 +52,7 @@ class LossWeights:
     vessel_type: float = 1.0
     window_type: float = 1.0
     load: float = 1.0
+    laden_fraction: float = 1.0
 
 
 def focal_heatmap_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0):
@@ -72,11 +81,25 @@ def detection_loss(maps: dict[str, torch.Tensor], targets: dict[str, torch.Tenso
     vessel_type = _masked_ce(maps["type_logits"], targets["type"], type_class_weights)
     window_type = _masked_ce(maps["window_type_logits"], targets["window_type"], type_class_weights, channels_last=True)
     load = _masked_ce(maps["load_logits"], targets["window_load"], load_class_weights, channels_last=True)
+    fraction = laden_fraction_loss(maps["laden_fraction"], targets["window_fraction"])
     total = (weights.heatmap * heat + weights.offset * offset + weights.size * size + weights.angle * angle
              + weights.box_kld * box_kld + weights.quality * quality + weights.vessel_type * vessel_type
-             + weights.window_type * window_type + weights.load * load)
+             + weights.window_type * window_type + weights.load * load + weights.laden_fraction * fraction)
     return {"total": total, "heatmap": heat, "offset": offset, "size": size, "angle": angle,
-            "box_kld": box_kld, "quality": quality, "type": vessel_type, "window_type": window_type, "load": load}
+            "box_kld": box_kld, "quality": quality, "type": vessel_type, "window_type": window_type, "load": load,
+            "laden_fraction": fraction}
+
+
+def laden_fraction_loss(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Mean over windows with a known fraction (``truth`` >= 0; -1 = unknown or masked) of the
+    pinball losses of the three quantiles, summed. ``predicted``: ``[N, M, 3]`` (central, lo, hi in
+    [0, 1], at :data:`LADEN_FRACTION_QUANTILES`); ``truth``: ``[N, M]``."""
+    known = truth >= 0
+    if not bool(known.any()):
+        return predicted.sum() * 0.0  # keeps the graph intact, as _masked_ce does
+    levels = predicted.new_tensor(LADEN_FRACTION_QUANTILES)
+    error = truth[known][:, None] - predicted[known]
+    return torch.maximum(levels * error, (levels - 1) * error).sum(dim=1).mean()
 
 
 def box_kld_loss(pred_reg: torch.Tensor, target_reg: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,9 @@ smaller vessel on a tie). Type classes are written on the same 3 x 3 cells, -1 w
 
 Load state is learnt from hull windows (``models/hull_window.py``), not from the maps, and type
 from both: each training crop lists up to ``MAX_WINDOW_BOXES`` boxes with a known type or load
-(:func:`hull_window_targets`). Load is -1 where the image's GSD is above ``load_max_gsd_m`` (the
-cue is not in the pixels there, so nothing is learnt from it).
+(:func:`hull_window_targets`), with the tanker's laden fraction where the labels give its
+``draft_fraction`` (synthetic truth; -1 elsewhere). Load and laden fraction are -1 where the image's
+GSD is above ``load_max_gsd_m`` (the cue is not in the pixels there, so nothing is learnt from it).
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ MIN_REG_GAUSSIAN = 0.01
 MAX_WINDOW_BOXES = 12
 # A box side below this many pixels would give log(0): the smallest label a mask can give is 1 px.
 MIN_SIDE_PX = 1.0
+
+
+def vessel_fractions(vessels, gsd_m: float | None, load_max_gsd_m: float) -> np.ndarray:
+    """Laden fraction ``[M]`` f32 in [0, 1] (``draft_fraction``: 0 ballast draft, 1 laden draft) of
+    each tanker that has one, -1 for the rest and for all above ``load_max_gsd_m`` (as
+    :func:`vessel_classes` masks load)."""
+    visible = gsd_m is None or gsd_m <= load_max_gsd_m
+    return np.array([float(v.draft_fraction) if visible and v.draft_fraction is not None
+                     and v.vessel_type is VesselType.TANKER else IGNORE for v in vessels], dtype=np.float32)
 
 
 @dataclass
@@ -108,26 +118,32 @@ def _normalise_per_vessel(weight: np.ndarray, owner: np.ndarray) -> np.ndarray:
     return out
 
 
-def hull_window_targets(boxes: np.ndarray, types: np.ndarray, loads: np.ndarray,
-                        crop_size: int) -> dict[str, np.ndarray]:
+def hull_window_targets(boxes: np.ndarray, types: np.ndarray, loads: np.ndarray, crop_size: int,
+                        fractions: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Fixed-size targets for the hull-window heads: ``window_boxes [MAX_WINDOW_BOXES, 5]`` f32,
-    ``window_load`` and ``window_type [MAX_WINDOW_BOXES]`` int64 (-1 = unknown or padding), for
-    boxes whose centre lies in the crop and whose type or load is known. Load-labelled boxes come
-    first: when a crop holds more than ``MAX_WINDOW_BOXES`` vessels, the load head's few examples
-    are the ones kept."""
+    ``window_load`` and ``window_type [MAX_WINDOW_BOXES]`` int64 (-1 = unknown or padding) and
+    ``window_fraction [MAX_WINDOW_BOXES]`` f32 (laden fraction, -1 = unknown or padding; ``fractions``
+    from :func:`vessel_fractions`, None = all unknown), for boxes whose centre lies in the crop and
+    whose type, load or fraction is known. Load-labelled boxes come first: when a crop holds more
+    than ``MAX_WINDOW_BOXES`` vessels, the load head's few examples are the ones kept."""
     window_boxes = np.zeros((MAX_WINDOW_BOXES, 5), np.float32)
     window_load = np.full(MAX_WINDOW_BOXES, IGNORE, np.int64)
     window_type = np.full(MAX_WINDOW_BOXES, IGNORE, np.int64)
+    window_fraction = np.full(MAX_WINDOW_BOXES, IGNORE, np.float32)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
     types, loads = np.asarray(types, np.int64), np.asarray(loads, np.int64)
+    fractions = np.full(len(boxes), IGNORE, np.float32) if fractions is None else np.asarray(fractions, np.float32)
     inside = (boxes[:, 0] >= 0) & (boxes[:, 0] < crop_size) & (boxes[:, 1] >= 0) & (boxes[:, 1] < crop_size)
-    with_load = np.flatnonzero(inside & (loads >= 0))
-    type_only = np.flatnonzero(inside & (loads < 0) & (types >= 0))
+    load_labelled = (loads >= 0) | (fractions >= 0)
+    with_load = np.flatnonzero(inside & load_labelled)
+    type_only = np.flatnonzero(inside & ~load_labelled & (types >= 0))
     chosen = np.concatenate([with_load, type_only])[:MAX_WINDOW_BOXES]
     window_boxes[: len(chosen)] = boxes[chosen]
     window_load[: len(chosen)] = loads[chosen]
     window_type[: len(chosen)] = types[chosen]
-    return {"window_boxes": window_boxes, "window_load": window_load, "window_type": window_type}
+    window_fraction[: len(chosen)] = fractions[chosen]
+    return {"window_boxes": window_boxes, "window_load": window_load, "window_type": window_type,
+            "window_fraction": window_fraction}
 
 
 def _oriented_gaussian(rows: slice, cols: slice, i: int, j: int, length_cells: float, width_cells: float,

@@ -78,6 +78,26 @@ def regex(text: str) -> str:
     return text
 
 
+def cue_set(text: str) -> frozenset[str]:
+    """Parse ``synth``'s ``--cues``: ``shadow,side,bow`` (any subset), ``all`` or ``none``."""
+    from ..synth.physics import parse_cues
+
+    try:
+        return parse_cues(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def hull_style_list(text: str) -> tuple[str, ...]:
+    """Parse ``synth tiles``'s ``--styles``: hull style names, comma-separated (``default,facet``)."""
+    from ..synth.hull_styles import parse_hull_styles
+
+    try:
+        return parse_hull_styles(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_seed(parser: argparse.ArgumentParser, default: int = 0) -> None:
     parser.add_argument("--seed", type=int, default=default, help=f"random seed (default {default})")
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from ..core.errors import ConfigError
-from ..formats.dataset import write_splits
+from ..formats.dataset import format_module, write_splits
 from .args import LABEL_FORMATS, add_overwrite
 from .check_labels import add_dataset_arguments, dataset_from_args
 
@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+    module = format_module(args.to)
+    if hasattr(module, "relocate"):
+        module.relocate(target)
     vessels = sum(len(image.vessels) for image in dataset.images)
     print(f"converted {len(dataset.images)} images, {vessels} vessels ({dataset.format} -> {args.to}): {target}")
     if dataset.warnings:

@@ -5,9 +5,15 @@ truth in the same schema), recognises each tanker from date to date, derives arr
 departures, loadings and discharges with the dates that bracket them, estimates the oil moved as
 low / central / high barrels, and writes into OUT_DIR:
 
-``report.md`` and ``report.html`` (readable without the tool), ``events.csv``, ``counts.csv``
-(per date), ``totals.csv`` (per period), ``timeline.png`` and ``quicklooks/`` (copies of the
-``<stem>.quicklook.png`` found next to the inputs). Exit 0, or 1 when some inputs were skipped.
+``report.md`` and ``report.html`` (readable without the tool; the HTML is self-contained, images
+embedded, with a map panel), ``events.csv``, ``counts.csv`` (per date), ``totals.csv`` (per period),
+``timeline.png``, ``map.svg``, ``quicklooks/`` (copies of the ``<stem>.quicklook.png`` found next to
+the inputs, with their world files), and for a GIS (:mod:`tankerwatch.infer.report.gis`)
+``events.geojson`` and ``detections.gpkg`` (the latter with the ``geo`` extra; without it a warning
+says so). With ``--ais AIS.csv`` (:mod:`tankerwatch.infer.report.ais`): ``ais_matches.csv`` and
+``ais_matches.geojson``, a dark-vessel section, dark tankers on the timeline, and ``ais_mmsi``,
+``ais_distance_m``, ``dark`` on each detection in ``detections.gpkg`` (``dark_before``/``dark_after``
+on each event in ``events.geojson``). Exit 0, or 1 when some inputs or AIS rows were skipped.
 """
 
 from __future__ import annotations
@@ -16,19 +22,33 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..core.ais_file import BAD_ROW_MODES, read_ais
 from ..core.atomic import atomic_write_bytes, atomic_write_text
 from ..core.errors import EXIT_OK, EXIT_SOME_FAILED, ConfigError
 from ..core.tanker_sizes import BARRELS_PER_TONNE, DEFAULT_CARGO
+from ..report.ais import AisTolerances, image_times_s, match_ais
+from ..report.ais_output import (
+    AIS_OUTPUT_NAMES,
+    bad_row_lines,
+    dark_sightings,
+    detection_columns,
+    summary_line,
+    write_match_files,
+)
 from ..report.document import build_document
 from ..report.evaluate import read_truth_events, score_events
 from ..report.events import PERIODS, date_counts, find_events, period_totals
-from ..report.inputs import load_scenes, read_aoi
+from ..report.gis import geopackage_available, write_detections_gpkg, write_events_geojson
+from ..report.inputs import load_scenes, read_aoi, read_aoi_parts
+from ..report.map_svg import render_map_svg
 from ..report.render import render_timeline, write_counts_csv, write_events_csv, write_totals_csv
 from ..report.tracking import TrackingTolerances, track_tankers
 from ..report.volume import check_cargo
+from ..runtime.quicklook import sidecar_paths
 from .args import add_overwrite, non_negative_int, positive_float, probability, regex
 
-OUTPUT_NAMES = ("report.md", "report.html", "events.csv", "counts.csv", "totals.csv", "timeline.png")
+OUTPUT_NAMES = ("report.md", "report.html", "events.csv", "counts.csv", "totals.csv", "timeline.png", "map.svg",
+                "events.geojson", "detections.gpkg")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +75,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ignore detections scored below S (default 0: keep every detection detect wrote)")
     parser.add_argument("--truth-events", type=Path, metavar="EVENTS.csv",
                         help="a known event log (e.g. from 'synth series'): add event recall and precision")
+    parser.add_argument("--ais", type=Path, metavar="AIS.csv",
+                        help="AIS position reports (mmsi, time with zone, lon, lat[, length, ship_type]): flag "
+                             "tankers with no AIS position as dark, and AIS positions with no vessel as AIS-only")
+    parser.add_argument("--ais-bad-rows", choices=BAD_ROW_MODES, default="skip",
+                        help="an unreadable AIS row is named and skipped (default), or stops the report")
+    parser.add_argument("--ais-window-min", type=positive_float, default=AisTolerances.window_min, metavar="MIN",
+                        help=f"use AIS fixes within MIN minutes of each image time (default "
+                             f"{AisTolerances.window_min:g})")
+    parser.add_argument("--ais-distance", type=positive_float, default=AisTolerances.position_m, metavar="M",
+                        help="metres an AIS position may lie off a detected hull, before adding its speed times the "
+                             f"time to its nearest fix (default {AisTolerances.position_m:g})")
     add_overwrite(parser)
 
 
@@ -100,6 +131,13 @@ def run(args: argparse.Namespace) -> int:
     counts = date_counts(scenes, events, aoi)
     totals = period_totals(events, args.period)
     score = score_events(events, truth) if truth is not None else None
+    ais = None
+    if args.ais:
+        ais_tolerances = AisTolerances(window_min=args.ais_window_min, position_m=args.ais_distance)
+        ais_file = read_ais(args.ais, image_times_s(scenes), 60.0 * args.ais_window_min, args.ais_bad_rows)
+        ais = match_ais(scenes, ais_file, ais_tolerances, aoi, tracks)
+        for line in bad_row_lines(ais):
+            print(f"tankerwatch report: {line}", file=sys.stderr)
 
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -110,20 +148,43 @@ def run(args: argparse.Namespace) -> int:
         if scene.quicklook is not None:
             rel = f"quicklooks/{index:03d}_{scene.acquired.strftime('%Y%m%dT%H%M%S')}.png"
             atomic_write_bytes(out_dir / rel, scene.quicklook.read_bytes())
+            for source, copy in zip(sidecar_paths(scene.quicklook), sidecar_paths(out_dir / rel), strict=True):
+                if source.is_file():  # georeferenced: the copy lands where the original does in a GIS
+                    atomic_write_bytes(copy, source.read_bytes())
             quicklooks[index] = rel
     write_events_csv(out_dir / "events.csv", events)
     write_counts_csv(out_dir / "counts.csv", counts)
     write_totals_csv(out_dir / "totals.csv", totals)
+    write_events_geojson(out_dir / "events.geojson", events, scenes, dark_sightings(ais) if ais else None)
+    files = {"events": "events.csv", "events for a GIS": "events.geojson", "per-date counts": "counts.csv",
+             "totals per period": "totals.csv", "timeline": "timeline.png", "map": "map.svg"}
+    if geopackage_available():
+        write_detections_gpkg(out_dir / "detections.gpkg", scenes, tracks, detection_columns(ais) if ais else None)
+        files["every date's detections for a GIS"] = "detections.gpkg"
+    else:
+        (out_dir / "detections.gpkg").unlink(missing_ok=True)  # never leave an earlier run's beside this one
+        print("tankerwatch report: warning: detections.gpkg not written: it needs the geo extra "
+              "(pip install 'tankerwatch[geo]')", file=sys.stderr)
+    if ais is not None:
+        write_match_files(out_dir, ais)
+        files["each detection against AIS"] = "ais_matches.csv"
+        files["the same for a GIS"] = "ais_matches.geojson"
+    else:
+        for name in AIS_OUTPUT_NAMES:  # never leave an earlier run's beside this one
+            (out_dir / name).unlink(missing_ok=True)
+    files["this report as HTML"] = "report.html"
+    map_svg = render_map_svg(scenes, events, read_aoi_parts(args.aoi) if args.aoi else None)
+    atomic_write_text(out_dir / "map.svg", map_svg)
     kind = "synthetic ground truth" if all(s.truth for s in scenes) else "detections"
     render_timeline(out_dir / "timeline.png", counts, events,
-                    f"Tankers by load state, {scenes[0].acquired:%Y-%m-%d} to {scenes[-1].acquired:%Y-%m-%d} ({kind})")
+                    f"Tankers by load state, {scenes[0].acquired:%Y-%m-%d} to {scenes[-1].acquired:%Y-%m-%d} ({kind})",
+                    dark=[s.dark_tankers for s in ais.scenes] if ais else None)
     document = build_document(
         scenes, counts, events, totals, cargo=args.cargo, period=args.period,
         aoi_name=args.aoi.name if args.aoi else None, min_score=args.min_score, timeline="timeline.png", quicklooks=quicklooks,
-        warnings=inputs.warnings, skipped=inputs.skipped, score=score,
-        files={"events": "events.csv", "per-date counts": "counts.csv", "totals per period": "totals.csv",
-               "timeline": "timeline.png", "this report as HTML": "report.html"})
-    atomic_write_text(out_dir / "report.html", document.html())
+        warnings=inputs.warnings, skipped=inputs.skipped, score=score, files=files, map_svg=("map.svg", map_svg),
+        ais=ais)
+    atomic_write_text(out_dir / "report.html", document.html(out_dir))
     atomic_write_text(out_dir / "report.md", document.markdown())
     loaded = totals[-1]
     print(f"{len(scenes)} dates, {len(tracks)} tankers tracked, {len(events)} events, "
@@ -133,5 +194,7 @@ def run(args: argparse.Namespace) -> int:
         inside, judged = score.volumes_in_range()
         print(f"events against {args.truth_events}: recall {_fraction(score.recall())}, precision "
               f"{_fraction(score.precision())}; true volume within the stated range for {inside}/{judged}")
+    if ais is not None:
+        print(summary_line(ais))
     print(f"report: {out_dir / 'report.md'}")
-    return EXIT_SOME_FAILED if inputs.skipped else EXIT_OK
+    return EXIT_SOME_FAILED if inputs.skipped or (ais is not None and ais.file.bad) else EXIT_OK

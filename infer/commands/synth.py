@@ -1,11 +1,16 @@
 """``tankerwatch synth``: synthetic port imagery with exact ground truth.
 
 * ``synth tiles OUT --count N --size PX --seed S [--gsd A:B] [--format dota|coco|yolo-obb|geojson]``
-  ``[--bands 3|4] [--dtype uint8|uint16] [--threads T]``: a training dataset (see :mod:`tankerwatch.infer.synth.tiles`).
-* ``synth scene OUT.tif --size PX --gsd M --seed S``: one large georeferenced terminal scene,
-  streamed to disk, plus ``OUT.truth.geojson`` (see :mod:`tankerwatch.infer.synth.scene`).
-* ``synth series OUT_DIR --dates N --seed S [--size PX] [--gsd M]``: the terminal on N dates, with
-  per-date truth and ``events.csv`` (see :mod:`tankerwatch.infer.synth.series`).
+  ``[--bands 3|4] [--dtype uint8|uint16] [--threads T] [--cues shadow,side,bow|all|none]``
+  ``[--styles default,facet]``: a training dataset (see :mod:`tankerwatch.infer.synth.tiles`).
+* ``synth scene OUT.tif --size PX --gsd M --seed S [--cues ...]``: one large georeferenced terminal
+  scene, streamed to disk, plus ``OUT.truth.geojson`` (see :mod:`tankerwatch.infer.synth.scene`).
+
+``--cues`` names the load-state cues drawn on tankers; the others are switched off after every
+random draw, so the same seed renders the same world (counterfactual renders, docs/physics.md).
+* ``synth series OUT_DIR --dates N --seed S [--size PX] [--gsd M] [--ais [--ais-dark-share P]]``: the
+  terminal on N dates, with per-date truth and ``events.csv``, and with ``--ais`` AIS fixes in which
+  some tankers are silent (see :mod:`tankerwatch.infer.synth.series`, :mod:`tankerwatch.infer.synth.ais_track`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,17 @@ from pathlib import Path
 
 from ..core.errors import ConfigError
 from ..core.timestamps import normalise_utc
-from .args import LABEL_FORMATS, add_overwrite, add_seed, gsd_range, positive_int, single_gsd
+from .args import (
+    LABEL_FORMATS,
+    add_overwrite,
+    add_seed,
+    cue_set,
+    gsd_range,
+    hull_style_list,
+    positive_int,
+    probability,
+    single_gsd,
+)
 
 
 def _acquired(text: str | None) -> str | None:
@@ -45,6 +60,11 @@ def _add_scene_options(parser: argparse.ArgumentParser, default_size: int) -> No
     add_overwrite(parser)
 
 
+CUES_HELP = ("load-state cues drawn on tankers, comma-separated: shadow (hull shadow on the water), side "
+             "(hull side and antifouling band off-nadir), bow (bulbous bow); 'all' (default) or 'none'. "
+             "The same seed draws the same world whatever the cues")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="what", required=True, metavar="{tiles,scene,series}")
     # The CLI's --debug belongs to `synth`; accept it after the sub-command too, where users put it.
@@ -62,6 +82,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tiles.add_argument("--dtype", choices=("uint8", "uint16"), default="uint8",
                        help="pixel type; uint16 (reflectance x 10,000) writes GeoTIFF")
     tiles.add_argument("--threads", type=positive_int, default=1, help="worker processes (default 1)")
+    tiles.add_argument("--cues", type=cue_set, default="all", metavar="CUES", help=CUES_HELP)
+    tiles.add_argument("--styles", type=hull_style_list, default="default,facet", metavar="STYLES",
+                       help="hull render styles, comma-separated, one chosen uniformly per tile: default (flat "
+                            "paints), facet (own hull shapes, deck layouts, paints, sun shading); the same seed "
+                            "gives the same vessels and labels whatever the styles (default: default,facet)")
     add_seed(tiles)
     add_overwrite(tiles)
 
@@ -70,6 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_scene_options(scene, default_size=4096)
     scene.add_argument("--bands", type=int, choices=(3, 4), default=3, help="3 = RGB, 4 = RGB + NIR")
     scene.add_argument("--dtype", choices=("uint8", "uint16"), default="uint8", help="pixel type")
+    scene.add_argument("--cues", type=cue_set, default="all", metavar="CUES", help=CUES_HELP)
     scene.add_argument("--acquired", default=None, metavar="ISO",
                        help="UTC acquisition time for the ACQUISITION_DATETIME tag (default none)")
 
@@ -78,6 +104,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     series.add_argument("--dates", type=positive_int, default=6, help="number of dates (default 6)")
     series.add_argument("--start", default="2024-03-01", metavar="YYYY-MM-DD", help="first date (default 2024-03-01)")
     _add_scene_options(series, default_size=2048)
+    series.add_argument("--ais", action="store_true",
+                        help="also write ais.csv (AIS fixes of every vessel that carries AIS) and ais_truth.csv")
+    series.add_argument("--ais-dark-share", type=probability, default=None, metavar="P",
+                        help="with --ais: share of tanker visits with the transponder off (default 0.3)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
         from ..synth.tiles import TileSettings, write_tiles
 
-        settings = TileSettings(size=args.size, gsd_range=args.gsd, bands=args.bands, dtype=args.dtype)
+        settings = TileSettings(size=args.size, gsd_range=args.gsd, bands=args.bands, dtype=args.dtype,
+                                cues=args.cues, hull_styles=args.styles)
         manifest = write_tiles(args.output, args.count, settings, args.seed, fmt=args.format, threads=args.threads,
                                overwrite=args.overwrite,
                                progress=lambda it: tqdm(it, total=args.count, unit="tile", leave=False, disable=None))
@@ -97,14 +128,21 @@ def run(args: argparse.Namespace) -> int:
     if args.what == "scene":
         from ..synth.scene import SceneSettings, write_scene
 
-        settings = SceneSettings(size=args.size, gsd_m=args.gsd, bands=args.bands, dtype=args.dtype)
+        settings = SceneSettings(size=args.size, gsd_m=args.gsd, bands=args.bands, dtype=args.dtype,
+                                 cues=args.cues)
         truth = write_scene(args.output, settings, args.seed, acquired=_acquired(args.acquired),
                             overwrite=args.overwrite, threads=args.threads, progress=_window_bar(args.output.name))
         print(f"wrote {args.output} and {truth}")
         return 0
+    from ..synth.ais_track import DEFAULT_DARK_SHARE
     from ..synth.series import write_series
 
+    if args.ais_dark_share is not None and not args.ais:
+        raise ConfigError("--ais-dark-share needs --ais")
+    dark_share = (DEFAULT_DARK_SHARE if args.ais_dark_share is None else args.ais_dark_share) if args.ais else None
     paths = write_series(args.output, args.dates, args.seed, size=args.size, gsd_m=args.gsd, start=args.start,
-                         overwrite=args.overwrite, threads=args.threads, progress=_window_bar("date"))
-    print(f"wrote {len(paths)} dated scenes and {args.output}/events.csv")
+                         overwrite=args.overwrite, threads=args.threads, progress=_window_bar("date"),
+                         ais_dark_share=dark_share)
+    print(f"wrote {len(paths)} dated scenes and {args.output}/events.csv"
+          + (f", {args.output}/ais.csv and {args.output}/ais_truth.csv" if args.ais else ""))
     return 0

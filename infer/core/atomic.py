@@ -30,12 +30,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise TankerwatchError(f"{target.parent}: cannot write here ({exc.strerror})") from None
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates the file owner-only; outputs are shared with colleagues and GIS tools, so
+    # give the renamed file what a plain open() would have: 0o666 less the umask.
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    # The only way to read the umask is to set it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -66,3 +66,32 @@ def cargo_barrels(length_m: float, cargo: str = DEFAULT_CARGO) -> tuple[float, f
     return (dwt_low * CARGO_FRACTION[0] * bpt[0],
             (dwt_low + dwt_high) / 2 * CARGO_FRACTION[1] * bpt[1],
             dwt_high * CARGO_FRACTION[2] * bpt[2])
+
+
+def position_in_class(length_m: float) -> tuple[TankerClass, float]:
+    """The class at ``length_m`` and where the length lies in its bounds, 0 (shortest) .. 1
+    (longest), clamped. Every other dimension is taken at the same relative position of its range
+    (a longer ship is also broader, deeper and heavier), as the synthetic generator draws them."""
+    cls = class_for_length(length_m)
+    low, high = cls.length_m
+    return cls, min(max((float(length_m) - low) / (high - low), 0.0), 1.0)
+
+
+def _at(bounds: tuple[float, float], t: float) -> float:
+    return bounds[0] + t * (bounds[1] - bounds[0])
+
+
+def deadweight_at(length_m: float) -> float:
+    """Deadweight (tonnes) of a tanker ``length_m`` long: its class's range at the length's relative
+    position (continuous across classes, whose ranges meet)."""
+    cls, t = position_in_class(length_m)
+    return _at(cls.dwt_t, t)
+
+
+def freeboard_at(length_m: float, laden_fraction: float) -> float:
+    """Freeboard (metres, deck edge above the water) of a tanker ``length_m`` long whose draft lies
+    ``laden_fraction`` of the way from its ballast draft (0) to its laden draft (1): moulded depth
+    minus draft, each at the length's relative position in its class."""
+    cls, t = position_in_class(length_m)
+    ballast, laden = _at(cls.ballast_draft_m, t), _at(cls.laden_draft_m, t)
+    return _at(cls.depth_m, t) - (ballast + float(laden_fraction) * (laden - ballast))

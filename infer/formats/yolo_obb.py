@@ -105,12 +105,15 @@ def format_text(image: LabelledImage, class_names: tuple[str, ...]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+DATA_YAML_HEADER = "# Ultralytics YOLO-OBB dataset written by tankerwatch\n"
+
+
 def _data_yaml(root: Path, class_names: tuple[str, ...], image_dirs: dict[str, str]) -> str:
     """``path`` is the dataset folder made absolute: Ultralytics resolves a relative ``path`` (even
     ``.``) against its own datasets folder, not the YAML file's, so only an absolute one trains from
     any working directory. Moving the dataset means rewriting that one line."""
     data = {"path": str(Path(root).resolve()), **image_dirs, "names": dict(enumerate(class_names))}
-    return "# Ultralytics YOLO-OBB dataset written by tankerwatch\n" + yaml.safe_dump(data, sort_keys=False)
+    return DATA_YAML_HEADER + yaml.safe_dump(data, sort_keys=False)
 
 
 def write_split(images: list[LabelledImage], out_dir: Path, class_names: tuple[str, ...]) -> None:
@@ -118,6 +121,18 @@ def write_split(images: list[LabelledImage], out_dir: Path, class_names: tuple[s
         atomic_write_text(out_dir / LABEL_DIR / f"{Path(image.image_path).stem}{SUFFIX}",
                           format_text(image, class_names))
     atomic_write_text(out_dir / DATA_YAML, _data_yaml(out_dir, class_names, {"train": "images", "val": "images"}))
+
+
+def relocate(root: Path) -> None:
+    """Point every ``data.yaml`` of a dataset written elsewhere (``convert`` writes into a staging
+    folder, then renames it) at the folder it now sits in: ``path`` is absolute (see
+    :func:`_data_yaml`), so a renamed dataset would still name the staging folder."""
+    root = Path(root)
+    for data_yaml in [root / DATA_YAML, *sorted(root.glob(f"*/{DATA_YAML}"))]:
+        if data_yaml.is_file():
+            data = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
+            data["path"] = str(data_yaml.parent.resolve())
+            atomic_write_text(data_yaml, DATA_YAML_HEADER + yaml.safe_dump(data, sort_keys=False))
 
 
 def write_root(out_root: Path, split_names: list[str], class_names: tuple[str, ...]) -> None:

@@ -6,6 +6,10 @@
 - :mod:`.volume`: barrels ranges from the size-class table.
 - :mod:`.evaluate`: scoring events against a synthetic series' truth.
 - :mod:`.render`, :mod:`.document`: CSV tables, the timeline and the Markdown / HTML report.
+- :mod:`.gis`, :mod:`.map_svg`: ``events.geojson`` and ``detections.gpkg`` for a GIS, and the
+  report's map panel.
+- :mod:`.ais`, :mod:`.ais_output`: dark tankers and AIS-only positions against an AIS file
+  (``report --ais``), and what they add to the report.
 """
 
 from .document import build_document

@@ -3,13 +3,22 @@
 The report must be readable without the tool: totals, tables, the timeline, quick-looks, how the
 volumes were estimated and what the imagery cannot show. Blocks are plain text (no inline markup),
 so the HTML is the same content, escaped, with no Markdown library involved.
+
+The HTML is one self-contained file: its images are embedded as ``data:`` URIs and the map is
+inline SVG, so it can be mailed or archived alone and opened offline. The Markdown links the same
+image files beside it.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import mimetypes
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from .ais import AisResult
+from .ais_output import add_ais_section
 from .evaluate import EventScore
 from .events import EVENT_KINDS, DateCount, Event, PeriodTotal
 from .inputs import DatedScene, iso_utc
@@ -43,6 +52,10 @@ class Document:
     def image(self, alt: str, path: str) -> None:
         self.blocks.append(("img", alt, path))
 
+    def svg(self, alt: str, path: str, markup: str) -> None:
+        """A drawing: inline ``markup`` in the HTML, a link to ``path`` (the same SVG) in Markdown."""
+        self.blocks.append(("svg", alt, path, markup))
+
     def markdown(self) -> str:
         out = [f"# {self.title}", ""]
         for block in self.blocks:
@@ -59,11 +72,13 @@ class Document:
                 out.append("|" + "---|" * len(header))
                 out += [_markdown_row(row) for row in rows]
                 out.append("")
-            elif kind == "img":
+            elif kind in ("img", "svg"):
                 out += [f"![{block[1]}]({block[2]})", ""]
         return "\n".join(out)
 
-    def html(self) -> str:
+    def html(self, folder: Path) -> str:
+        """The HTML page, with each image read from ``folder`` (what its paths are relative to)
+        and embedded, so the page needs no other file."""
         e = html.escape
         out = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\">", f"<title>{e(self.title)}</title>",
                "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
@@ -83,9 +98,16 @@ class Document:
                 body = "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in block[2])
                 out.append(f"<table><tr>{head}</tr>{body}</table>")
             elif kind == "img":
-                out.append(f"<p><img src=\"{e(block[2])}\" alt=\"{e(block[1])}\"></p>")
+                out.append(f"<p><img src=\"{_data_uri(Path(folder) / block[2])}\" alt=\"{e(block[1])}\"></p>")
+            elif kind == "svg":
+                out.append(f"<figure>{block[3]}</figure>")
         out.append("</body></html>")
         return "\n".join(out) + "\n"
+
+
+def _data_uri(path: Path) -> str:
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
 def _barrels(low: float, central: float, high: float) -> str:
@@ -164,8 +186,10 @@ def _score_section(doc: Document, score: EventScore) -> None:
 def build_document(scenes: list[DatedScene], counts: list[DateCount], events: list[Event],
                    totals: list[PeriodTotal], *, cargo: str, period: str, aoi_name: str | None,
                    min_score: float = 0.0, timeline: str, quicklooks: dict[int, str], warnings: list[str], skipped: list[str],
-                   files: dict[str, str], score: EventScore | None = None) -> Document:
-    """Assemble the report (paths in ``timeline``, ``quicklooks`` and ``files`` are relative to it)."""
+                   files: dict[str, str], score: EventScore | None = None,
+                   map_svg: tuple[str, str] | None = None, ais: AisResult | None = None) -> Document:
+    """Assemble the report (paths in ``timeline``, ``quicklooks``, ``files`` and ``map_svg``, a
+    (path, SVG markup) pair, are relative to it)."""
     first, last = scenes[0].date_text, scenes[-1].date_text
     doc = Document("Terminal activity report")
     area = f"inside the area of interest {aoi_name}" if aoi_name else "over the whole imaged area"
@@ -204,8 +228,17 @@ def build_document(scenes: list[DatedScene], counts: list[DateCount], events: li
                    for e in events])
     else:
         doc.para("No events: the same tankers, in the same states, on every date.")
+    if map_svg is not None:
+        doc.heading("Map")
+        doc.svg("map of the area: imaged footprints, area of interest and events", *map_svg)
+        doc.para("Each date's imaged footprint, the area of interest's features and every event at the tanker's "
+                 "position (hover a marker for its dates and volume); grey dots are vessels seen on any date. "
+                 "Markers at one position are set side by side. The same events with all their properties: "
+                 "events.geojson.")
     if score is not None:
         _score_section(doc, score)
+    if ais is not None:
+        add_ais_section(doc, ais)
     doc.heading("Per date")
     doc.table(["date", "file", "GSD (m)", "area imaged", "tankers", "empty", "loaded", "uncertain", "other vessels"],
               [[c.scene.date_text, c.scene.path.name, "" if c.scene.gsd_m is None else f"{c.scene.gsd_m:.2f}",

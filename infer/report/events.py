@@ -15,7 +15,8 @@ in between. Rules:
   the report never re-thresholds ``p_loaded``.
 
 Volumes (loading and discharge) come from :mod:`tankerwatch.infer.report.volume`, using the
-track's median length and the coarsest GSD among its sightings.
+track's median length and the coarsest GSD among its sightings: from the change in laden fraction
+between the two sightings when both carry one, else from the load states alone.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import shapely
 
 from .inputs import DatedScene
 from .tracking import Track, tanker_sightings
-from .volume import VolumeEstimate, estimate_volume, length_error_m
+from .volume import VolumeEstimate, estimate_volume, estimate_volume_from_fraction, length_error_m
 
 EVENT_KINDS = ("arrival", "departure", "loading", "discharge")
 CERTAIN_LOADS = ("empty", "loaded")
@@ -85,7 +86,10 @@ def track_events(track: Track, scenes: list[DatedScene], cargo: str) -> list[Eve
             continue
         if previous is not None and previous.vessel.load != sighting.vessel.load:
             kind = "loading" if sighting.vessel.load == "loaded" else "discharge"
-            volume = estimate_volume(length, cargo, length_error_m(length, coarsest))
+            error_m = length_error_m(length, coarsest)
+            before, after = previous.vessel.laden_fraction, sighting.vessel.laden_fraction
+            volume = (estimate_volume(length, cargo, error_m) if before is None or after is None
+                      else estimate_volume_from_fraction(length, before, after, cargo, error_m))
             events.append(event(kind, previous.scene_index, sighting.scene_index, sighting, volume))
         previous = sighting
     if track.first_absent is not None:

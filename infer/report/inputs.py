@@ -59,6 +59,8 @@ class SeenVessel:
     p_loaded: float | None
     score: float
     vessel_id: str | None = None  # synthetic ground truth only
+    # (central, lo, hi): the draft between ballast (0) and laden (1), as detect wrote it, or None
+    laden_fraction: tuple[float, float, float] | None = None
 
 
 @dataclass
@@ -75,6 +77,9 @@ class DatedScene:
     vessels: list[SeenVessel]
     quicklook: Path | None = None
     truth: bool = False  # synthetic ground truth rather than a model's detections
+    # Parallel to ``vessels``: each one's feature properties as the file wrote them, plus
+    # ``geometry`` (its lon/lat polygon), for outputs that carry every property along.
+    records: list[dict] = field(default_factory=list)
 
     @property
     def date_text(self) -> str:
@@ -138,21 +143,48 @@ def date_from_name(path: Path, pattern: str) -> datetime:
         raise ReportInputError(located(path, f"--date-pattern matched {exc}")) from None
 
 
-def read_aoi(path: str | Path):
-    """The area of interest: the union of the polygons in a GeoJSON file, lon/lat (RFC 7946)."""
+@dataclass(frozen=True)
+class AoiPart:
+    """One feature of the area-of-interest file, lon/lat: a polygon (a berth, an anchorage: an area
+    counted) or a point (say, a berth's position, drawn on the map but not counted), and its label:
+    the feature's ``name``, ``berth`` or ``id`` property, the first one present."""
+
+    geometry: object
+    label: str | None
+
+
+LABEL_PROPERTIES = ("name", "berth", "id")
+
+
+def read_aoi_parts(path: str | Path) -> list[AoiPart]:
+    """Every geometry in an area-of-interest GeoJSON file (a FeatureCollection, a Feature or a bare
+    geometry), with its label."""
     path = Path(path)
     data = read_json(path, ReportInputError)
     if isinstance(data, dict) and data.get("type") == "FeatureCollection":
-        geometries = [f.get("geometry") for f in data.get("features") or [] if isinstance(f, dict)]
+        features = [f for f in data.get("features") or [] if isinstance(f, dict)]
     elif isinstance(data, dict) and data.get("type") == "Feature":
-        geometries = [data.get("geometry")]
+        features = [data]
     else:
-        geometries = [data]
-    try:
-        shapes = [shape(g) for g in geometries if g]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ReportInputError(located(path, f"bad geometry ({exc})")) from None
-    polygons = [s for s in shapes if s.geom_type in ("Polygon", "MultiPolygon")]
+        features = [{"geometry": data}]
+    parts = []
+    for feature in features:
+        if not feature.get("geometry"):
+            continue
+        try:
+            geometry = shape(feature["geometry"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ReportInputError(located(path, f"bad geometry ({exc})")) from None
+        properties = feature.get("properties") if isinstance(feature.get("properties"), dict) else {}
+        label = next((str(properties[k]) for k in LABEL_PROPERTIES if properties.get(k) is not None), None)
+        parts.append(AoiPart(geometry, label))
+    return parts
+
+
+def read_aoi(path: str | Path):
+    """The area of interest: the union of the polygons in a GeoJSON file, lon/lat (RFC 7946)."""
+    path = Path(path)
+    polygons = [p.geometry for p in read_aoi_parts(path) if p.geometry.geom_type in ("Polygon", "MultiPolygon")]
     if not polygons:
         raise ReportInputError(located(path, "no Polygon in the area of interest"))
     aoi = shapely.make_valid(shapely.union_all(polygons))
@@ -175,7 +207,8 @@ def _seen_vessel(polygon, detection) -> SeenVessel:
         length_m=float(distances[long_side]), width_m=float(distances[1 - long_side]),
         axis_deg=float(np.mod(azimuths[long_side], 180.0)),
         vessel_type=detection.vessel_type, load=detection.load, p_loaded=detection.p_loaded,
-        score=float(detection.score), vessel_id=None if vessel_id is None else str(vessel_id))
+        score=float(detection.score), vessel_id=None if vessel_id is None else str(vessel_id),
+        laden_fraction=detection.laden_fraction)
 
 
 def read_scene(path: Path, acquired: datetime | None, acquired_from: str | None, min_score: float = 0.0) -> DatedScene:
@@ -195,14 +228,15 @@ def read_scene(path: Path, acquired: datetime | None, acquired_from: str | None,
             raise ReportInputError(located(path, f"header 'acquired': {exc}")) from None
         acquired_from = "header"
     quicklook = path.with_name(path.name.removesuffix(".geojson") + ".quicklook.png")
+    kept = [k for k, det in enumerate(parsed.detections) if det.score >= min_score]
     return DatedScene(
         path=path, acquired=acquired, acquired_from=acquired_from, footprint=parsed.footprint,
         gsd_m=None if header.get("gsd_m") is None else float(header["gsd_m"]),
         crs=header.get("crs"), model=header.get("model"),
-        vessels=[_seen_vessel(poly, det) for poly, det in zip(parsed.polygons, parsed.detections, strict=True)
-                 if det.score >= min_score],
+        vessels=[_seen_vessel(parsed.polygons[k], parsed.detections[k]) for k in kept],
         quicklook=quicklook if quicklook.is_file() else None,
-        truth=any(det.extra.get("truth") is True for det in parsed.detections))
+        truth=any(det.extra.get("truth") is True for det in parsed.detections),
+        records=[{**parsed.properties[k], "geometry": parsed.polygons[k]} for k in kept])
 
 
 def _check_places(scenes: list[DatedScene], aoi, warnings: list[str]) -> None:

@@ -19,6 +19,7 @@ COUNTS_CSV_COLUMNS = ("date", "source", "gsd_m", "coverage", "tankers", "tankers
 TOTALS_CSV_COLUMNS = ("period", "loadings", "barrels_loaded_low", "barrels_loaded_central", "barrels_loaded_high",
                       "discharges", "barrels_discharged_low", "barrels_discharged_central",
                       "barrels_discharged_high")
+DARK_COLOUR = "#d62728"
 STATE_COLOURS = {"empty": "#4c9be8", "loaded": "#b5452b", "uncertain": "#b0b0b0"}
 EVENT_STYLE = {"arrival": ("#2a7f3f", ">"), "departure": ("#7f2a6d", "<"),
                "loading": ("#b5452b", "^"), "discharge": ("#4c9be8", "v")}
@@ -67,9 +68,11 @@ def write_totals_csv(path: Path, totals: list[PeriodTotal]) -> None:
     atomic_write_text(path, _csv_text(TOTALS_CSV_COLUMNS, [total_row(t) for t in totals]))
 
 
-def render_timeline(path: Path, counts: list[DateCount], events: list[Event], title: str) -> None:
+def render_timeline(path: Path, counts: list[DateCount], events: list[Event], title: str,
+                    dark: list[int] | None = None) -> None:
     """Top: tankers per date stacked by load state, other vessels as a line, partly imaged dates
-    hatched. Bottom: one lane per event kind, each event a bar from date_before to date_after."""
+    hatched, and with ``dark`` (per date, from ``report --ais``) dark tankers as red diamonds.
+    Bottom: one lane per event kind, each event a bar from date_before to date_after."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,6 +97,9 @@ def render_timeline(path: Path, counts: list[DateCount], events: list[Event], ti
                 hatch="//", edgecolor="#888888", linewidth=0, label="area partly imaged")
     top.plot(x, [c.other for c in counts], color="black", marker="o", linestyle="--", linewidth=1,
              markersize=4, label="other vessels")
+    if dark is not None:
+        top.plot(x, dark, color=DARK_COLOUR, marker="D", linestyle=":", linewidth=1, markersize=6,
+                 label="dark tankers (no AIS)")
     top.set_ylabel("vessels in area")
     top.set_title(title)
     top.legend(loc="upper left", fontsize=8, ncols=3, frameon=False)

@@ -5,6 +5,9 @@
 - :mod:`.tiling`: overlapping tiles, the coarse pass and the merge across tiles.
 - :mod:`.onnx_model`: the ONNX contract, metadata checks and the onnxruntime session.
 - :mod:`.detect`: one scene in, detections out.
+- :mod:`.batch`: many scenes into one folder, done ones skipped, in this process or on a cluster.
+- :mod:`.distributed`: scenes as Dask tasks, one session per worker (the ``cluster`` extra; imported
+  only when a cluster is used).
 - :mod:`.detection_file`: the GeoJSON / CSV detection file schema, written and read.
 - :mod:`.quicklook`: the quick-look picture.
 """

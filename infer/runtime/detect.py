@@ -15,7 +15,9 @@ Per scene (:func:`detect_scene`):
    trained to box whole) when the longest vessel (:data:`~tankerwatch.infer.runtime.tiling.LONGEST_VESSEL_M`)
    at the working GSD is longer than that: steps 3-4 again over the scene resampled coarser, by
    the factor that brings that vessel down to ``max_vessel_px`` (never past the top of the model's
-   GSD range; a note says when that caps it), through the same window reads. The coarse pass
+   GSD range; a note says when that caps it), each tile read at its model size (GDAL area
+   averaging, from the file's overviews when it has them, so a cloud-optimised scene's coarse pass
+   reads a fraction of its bytes). The coarse pass
    keeps its vessels longer than 0.8 x the fine pass's reach; fine boxes lying mostly inside one
    (a big ship's pieces, or its duplicate) go, and rotated NMS merges the rest
    (:func:`~tankerwatch.infer.runtime.tiling.merge_passes`). A note gives the coarse pass's GSD. A model
@@ -43,12 +45,14 @@ from rasterio import features
 from tqdm import tqdm
 
 from ..core.errors import ConfigError, RasterError, located
+from ..core.tanker_sizes import freeboard_at
 from ..evaluation.metrics import load_call
 from .detection_file import Detection, build_collection, write_detection_files
 from .onnx_model import OnnxDetector, Outputs
 from .quicklook import detection_class, write_quicklook
 from .raster import RasterInfo, inspect_raster, open_raster, read_decimated, read_window
 from .scaling import STATS_MAX_SIDE, to_uint8
+from .sources import Source, parse_source, resolve_source
 from .tiling import (
     LONGEST_VESSEL_M,
     SPLIT_SHARE,
@@ -83,10 +87,12 @@ class SceneAnalysis:
     ``detections`` carry boxes in full-resolution source pixels; ``header`` is the detection file's
     ``"tankerwatch"`` member less what :func:`~.detection_file.build_collection` fills in;
     ``preview`` is the decimated scene scaled to uint8 (invalid pixels 0), for the quick-look;
-    ``footprint_px`` the valid pixels as a shapely geometry in source pixels.
+    ``footprint_px`` the valid pixels as a shapely geometry in source pixels. ``path`` is the
+    scene's :class:`~tankerwatch.infer.runtime.sources.Source` (``.name``, ``.stem``, ``str()`` the
+    input as given).
     """
 
-    path: Path
+    path: Source
     info: RasterInfo
     detections: list[Detection]
     header: dict
@@ -114,7 +120,8 @@ class SceneAnalysis:
         quicklook_path, *_ = paths = output_paths(self.path, out_dir)
         write_quicklook(quicklook_path, self.preview, np.array([d.box_px for d in self.detections]).reshape(-1, 5),
                         [detection_class(d.vessel_type, d.load) for d in self.detections],
-                        self.preview.shape[2] / self.info.width, title=self.path.name)
+                        self.preview.shape[2] / self.info.width, title=self.path.name, crs=self.crs,
+                        source_transform=self.transform, source_size=(self.info.width, self.info.height))
         write_detection_files(out_dir / self.path.stem, self.detections, self.header, self.crs, self.transform,
                               self.footprint_px)
         return paths
@@ -124,7 +131,7 @@ class SceneAnalysis:
 class SceneResult:
     """What one scene produced: its detections (source pixels) and the files written."""
 
-    path: Path
+    path: Source
     detections: list[Detection]
     outputs: list[Path]
     gsd_m: float | None
@@ -145,7 +152,9 @@ class SceneResult:
         return f"{head}: {len(tankers)} tankers ({loads}), {other} other -> {self.outputs[1]}"
 
 
-def output_paths(path: Path, out_dir: Path) -> list[Path]:
+def output_paths(path, out_dir: Path) -> list[Path]:
+    """The three output files of a scene (a Path or a :class:`~tankerwatch.infer.runtime.sources.Source`:
+    its ``stem``)."""
     return [out_dir / (path.stem + suffix) for suffix in OUTPUT_SUFFIXES]
 
 
@@ -263,28 +272,34 @@ def plan_coarse_pass(info: RasterInfo, gsd_m: float, fine: TileGrid, detector: O
 
 
 def _read_tile(dataset, tile: Tile, grid: TileGrid, bands, lo, hi) -> np.ndarray:
-    """uint8 ``[C, model_height, model_width]`` model input for one tile (invalid pixels 0)."""
-    array, valid = read_window(dataset, tile.col_off, tile.row_off, tile.width, tile.height, bands)
+    """uint8 ``[C, model_height, model_width]`` model input for one tile (invalid pixels 0).
+
+    A tile shrunk on the way to the model (the coarse pass, a scene finer than the model's range) is
+    read at its model size, area-averaged by GDAL, so a file's overviews serve it instead of every
+    full-resolution block; one enlarged is read whole and resized bilinearly.
+    """
+    size = (max(1, round(tile.width / grid.scale)), max(1, round(tile.height / grid.scale)))
+    shrink = grid.scale > 1
+    array, valid = read_window(dataset, tile.col_off, tile.row_off, tile.width, tile.height, bands,
+                               out_size=size if shrink else None)
     image = to_uint8(array, lo, hi)
     image[:, ~valid] = 0
-    if grid.scale != 1.0:
-        size = (max(1, round(tile.width / grid.scale)), max(1, round(tile.height / grid.scale)))
-        # Area averaging when shrinking (no aliasing), bilinear when enlarging.
-        method = cv2.INTER_AREA if grid.scale > 1 else cv2.INTER_LINEAR
-        image = np.stack([cv2.resize(band, size, interpolation=method) for band in image])
+    if grid.scale < 1:
+        image = np.stack([cv2.resize(band, size, interpolation=cv2.INTER_LINEAR) for band in image])
     out = np.zeros((image.shape[0], grid.model_height, grid.model_width), dtype=np.uint8)
     h, w = min(image.shape[1], grid.model_height), min(image.shape[2], grid.model_width)
     out[:, :h, :w] = image[:, :h, :w]
     return out
 
 
-def run_tiles(detector: OnnxDetector, path: Path, grid: TileGrid, lo, hi, batch_size: int,
+def run_tiles(detector: OnnxDetector, path, grid: TileGrid, lo, hi, batch_size: int,
               progress: bool | None = None, desc: str | None = None) -> Outputs:
-    """Run every tile; return the merged detections (one image's rows, boxes in source pixels)."""
+    """Run every tile of the raster ``path`` (a path or URL); return the merged detections (one
+    image's rows, boxes in source pixels)."""
     rows, owned = [], []
     bands = detector.info.scaling.bands
     tiles = list(grid)
-    bar = tqdm(total=len(tiles), desc=desc or path.name, unit="tile", file=sys.stderr, leave=False,
+    bar = tqdm(total=len(tiles), desc=desc or parse_source(path).name, unit="tile", file=sys.stderr, leave=False,
                disable=None if progress is None else not progress)
     with open_raster(path) as dataset, bar:
         for start in range(0, len(tiles), batch_size):
@@ -296,16 +311,9 @@ def run_tiles(detector: OnnxDetector, path: Path, grid: TileGrid, lo, hi, batch_
                 owned.append(tile.owns(found.boxes[:, :2]))
                 rows.append(found)
             bar.update(len(batch))
-    boxes, scores, type_probs, load_probs = (np.concatenate([getattr(r, name) for r in rows])
-                                             for name in ("boxes", "scores", "type_probs", "load_probs"))
-    keep = merge_detections(boxes, scores, np.concatenate(owned))
-    return _take(Outputs(boxes, scores, type_probs, load_probs, np.array([len(boxes)])), keep)
-
-
-def _take(found: Outputs, index: np.ndarray) -> Outputs:
-    """The rows ``index`` of one image's detections."""
-    return Outputs(found.boxes[index], found.scores[index], found.type_probs[index], found.load_probs[index],
-                   np.array([len(index)], dtype=np.int64))
+    found = Outputs.concatenate(rows)
+    keep = merge_detections(found.boxes, found.scores, np.concatenate(owned))
+    return found.take(keep)
 
 
 def combine_passes(fine: Outputs, coarse: Outputs, split_px: float, min_score: float) -> Outputs:
@@ -314,11 +322,9 @@ def combine_passes(fine: Outputs, coarse: Outputs, split_px: float, min_score: f
     Coarse detections under ``min_score`` go first: they would not be reported, so they must not
     remove the fine pass's boxes inside them either.
     """
-    coarse = _take(coarse, np.flatnonzero(coarse.scores >= min_score))
+    coarse = coarse.take(np.flatnonzero(coarse.scores >= min_score))
     keep = merge_passes(fine.boxes, fine.scores, coarse.boxes, coarse.scores, split_px)
-    both = Outputs(*(np.concatenate([getattr(fine, name), getattr(coarse, name)])
-                     for name in ("boxes", "scores", "type_probs", "load_probs")), np.array([0]))
-    return _take(both, keep)
+    return Outputs.concatenate([fine, coarse]).take(keep)
 
 
 def to_detections(found: Outputs, gsd_m: float | None, detector: OnnxDetector) -> list[Detection]:
@@ -327,11 +333,21 @@ def to_detections(found: Outputs, gsd_m: float | None, detector: OnnxDetector) -
     What the model was not taught is not read from its untrained head: a model not taught types
     gives every vessel type ``unknown`` (``type_score``, ``p_loaded`` None, load ``unknown``); one
     not taught load gives its tankers load ``unknown`` and ``p_loaded`` None.
+
+    Laden fraction ``(central, lo, hi)`` and freeboard: for tankers whose load is read, at a GSD up
+    to the model's ``load_max_gsd_m`` (or unknown), from models with the output (format_version 2)
+    that training taught it (draft fractions in its labels); None otherwise. The freeboard is not a model output: it is the size class's moulded depth less
+    the draft the central fraction puts between its ballast and laden drafts, the class and its
+    dimensions taken at the hull's length (``box length x gsd_m``; None without a GSD) as
+    :func:`~tankerwatch.infer.core.tanker_sizes.freeboard_at` does. Its interval is the fraction's
+    mapped the same way (a higher fraction, a lower freeboard), so only the central value is kept.
     """
     model = detector.info
     detections = []
-    for box, score, type_probs, load_probs in zip(found.boxes, found.scores, found.type_probs, found.load_probs,
-                                                  strict=True):
+    fractions = found.laden_fraction if found.laden_fraction is not None else [None] * len(found.scores)
+    fraction_visible = model.fraction_taught and (gsd_m is None or gsd_m <= model.load_max_gsd_m)
+    for box, score, type_probs, load_probs, fraction in zip(found.boxes, found.scores, found.type_probs,
+                                                            found.load_probs, fractions, strict=True):
         if not model.types_taught:
             detections.append(Detection(box_px=box, score=float(score), vessel_type="unknown", type_score=None,
                                         load="unknown", p_loaded=None))
@@ -339,12 +355,15 @@ def to_detections(found: Outputs, gsd_m: float | None, detector: OnnxDetector) -
         is_tanker = type_probs[0] >= type_probs[1]
         reads_load = is_tanker and model.load_taught
         p_loaded = float(load_probs[1])
+        reads_fraction = reads_load and fraction_visible and fraction is not None
+        laden = tuple(float(v) for v in fraction) if reads_fraction else None
+        freeboard = None if laden is None or not gsd_m else freeboard_at(float(box[2]) * gsd_m, laden[0])
         detections.append(Detection(
             box_px=box, score=float(score), vessel_type="tanker" if is_tanker else "other",
             type_score=float(max(type_probs)),
             load=load_call(p_loaded, gsd_m, model.load_uncertain_band, model.load_max_gsd_m) if reads_load
             else "unknown",
-            p_loaded=p_loaded if reads_load else None))
+            p_loaded=p_loaded if reads_load else None, laden_fraction=laden, freeboard_m=freeboard))
     return detections
 
 
@@ -366,23 +385,31 @@ def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = No
     """
     analysis = analyse_scene(detector, path, tile=tile, batch_size=batch_size, gsd_m=gsd_m, min_score=min_score,
                              progress=progress)
+    return write_result(analysis, out_dir)
+
+
+def write_result(analysis: SceneAnalysis, out_dir) -> SceneResult:
+    """Write an analysed scene's three files into ``out_dir`` and return what the scene produced."""
     return SceneResult(analysis.path, analysis.detections, analysis.write(out_dir), analysis.gsd_m, analysis.notes)
 
 
 def analyse_scene(detector: OnnxDetector, path, *, tile: int | None = None, batch_size: int = 2,
                   gsd_m: float | None = None, min_score: float = 0.0,
                   progress: bool | None = None) -> SceneAnalysis:
-    """Steps 1-6 of the module doc for one scene (any path GDAL opens), nothing written."""
+    """Steps 1-6 of the module doc for one scene, nothing written: ``path`` is anything
+    :func:`~tankerwatch.infer.runtime.sources.resolve_source` takes (a path, GDAL path, URL or STAC
+    item, as a Path, text or Source)."""
     # The cap covers every read of the scene, the decimated one too: GDAL's default cache (5 % of
     # RAM) would keep a large scene's decoded blocks from that read (over a GB at 20,000 px).
     # rasterio passes an integer GDAL_CACHEMAX on as bytes (GDAL alone would read a small number
     # as MB), so the cap is given in bytes: a bare MB figure would be a cache of a few hundred bytes.
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20):
-        return _analyse_scene(detector, Path(path), tile, batch_size, gsd_m, min_score, progress)
+        return _analyse_scene(detector, resolve_source(path), tile, batch_size, gsd_m, min_score, progress)
 
 
-def _analyse_scene(detector: OnnxDetector, path: Path, tile: int | None, batch_size: int,
+def _analyse_scene(detector: OnnxDetector, source: Source, tile: int | None, batch_size: int,
                    gsd_m: float | None, min_score: float, progress: bool | None) -> SceneAnalysis:
+    path = source.raster
     info = inspect_raster(path)
     check_fits_model(info, detector)
     notes: list[str] = []
@@ -399,15 +426,16 @@ def _analyse_scene(detector: OnnxDetector, path: Path, tile: int | None, batch_s
     scaling = model.scaling
     preview, valid = read_decimated(path, STATS_MAX_SIDE, bands=scaling.bands)
     lo, hi = scaling.limits(preview, valid)
-    found = run_tiles(detector, path, grid, lo, hi, batch_size, progress)
+    found = run_tiles(detector, path, grid, lo, hi, batch_size, progress, desc=source.name)
     if coarse is not None:
         found = combine_passes(found, run_tiles(detector, path, coarse.grid, lo, hi, batch_size, progress,
-                                                desc=f"{path.name} (coarse)"), coarse.split_px, min_score)
+                                                desc=f"{source.name} (coarse)"), coarse.split_px, min_score)
     detections = [d for d in to_detections(found, gsd, detector) if d.score >= min_score]
     header = {
-        "source": path.name,
-        "acquired": info.acquired,
-        "acquired_from": "ACQUISITION_DATETIME" if info.acquired else None,
+        "source": source.header_name,
+        # A STAC item's datetime is the catalogue's record of the scene: it wins over a file tag.
+        "acquired": source.acquired or info.acquired,
+        "acquired_from": source.acquired_from or ("ACQUISITION_DATETIME" if info.acquired else None),
         "gsd_m": None if gsd is None else round(gsd, 4),
         "model": model.summary(),
         "min_score": min_score,
@@ -415,6 +443,10 @@ def _analyse_scene(detector: OnnxDetector, path: Path, tile: int | None, batch_s
                                                     for a, b in zip(lo, hi, strict=True)]},
         "tiling": {"tile_px": grid.tile_px, "overlap_px": grid.overlap_px, "model_gsd_m": round(grid_gsd * grid.scale, 4)},
     }
-    return SceneAnalysis(path, info, detections, header, gsd, notes,
+    if source.stac is not None:
+        header["stac"] = source.stac
+    if source.view is not None:
+        header["view"] = source.view
+    return SceneAnalysis(source, info, detections, header, gsd, notes,
                          to_uint8(preview, lo, hi) * valid[None].astype(np.uint8),
                          footprint(valid, info.width, info.height))

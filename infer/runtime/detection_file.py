@@ -12,10 +12,19 @@ georeferencing gives pixel coordinates instead (``coordinates: "pixel"``, a warn
 * ``load`` (``empty``/``loaded``/``uncertain``/``unknown``; ``unknown`` for type ``other`` or
   ``unknown``, and for tankers from a model not taught load) and ``p_loaded`` (probability of
   loaded given tanker; null wherever ``load`` is ``unknown``);
+* ``laden_fraction`` with ``laden_fraction_lo`` and ``laden_fraction_hi`` (where the draft lies
+  between the size class's ballast draft, 0, and laden draft, 1: the model's median and its
+  interval, at the levels the header's ``model.laden_fraction_quantiles`` gives) and
+  ``freeboard_m`` (metres, from the laden fraction and the size class at the hull's length:
+  :func:`tankerwatch.infer.core.tanker_sizes.freeboard_at`); null for vessels not read as tankers,
+  above the model's ``load_max_gsd_m``, and from models without a laden-fraction output. Optional
+  members: a file without them (written before they existed) reads as null, so the file's
+  ``format_version`` stays 1;
 * ``length_m``, ``width_m`` (geodesic from the corners; null when no scale is known);
 * ``heading_deg`` (geodesic bearing of the bow, clockwise from true north; null if unknown);
 * ``box_px``: ``[cx, cy, length, width, angle]`` in the full-resolution source raster's pixels
-  (see :mod:`tankerwatch.infer.core.boxes` for the convention);
+  (see :mod:`tankerwatch.infer.core.boxes` for the convention); tables without lists (the CSV, a
+  GeoPackage, a dataframe) carry it as the plain numbers :data:`BOX_COLUMNS`;
 * ``source``, ``acquired`` and ``model_id``, copied from the header onto every feature (and CSV
   row), so files of several scenes concatenated in a GIS or a dataframe keep what they came from;
 * synthetic ground truth adds ``vessel_id``, ``draft_fraction`` and ``truth: true``.
@@ -25,6 +34,9 @@ The top-level member ``"tankerwatch"`` holds the header: ``format_version``, ``s
 ``coordinates`` (``lonlat``/``pixel``), ``model`` (id = sha256 of the .onnx bytes, and a metadata
 summary), ``project_version``, ``scaling``, and ``footprint``: the observed (valid) pixels as a
 geometry in the file's coordinates, so a report can tell "no tanker here" from "not imaged".
+
+The CSV has one row per vessel: :data:`CSV_COLUMNS` (``x``, ``y``: the polygon's centroid in the
+file's coordinates, lon/lat degrees when georeferenced), then every other property by name.
 No wall-clock time is written, so the same input gives the same bytes.
 """
 
@@ -56,15 +68,19 @@ LOAD_LABELS = ("empty", "loaded", "uncertain", "unknown")
 DECIMALS = 7
 # Header members repeated on every feature: what a row needs to be joined on once files are merged.
 JOINED_FROM_HEADER = ("source", "acquired", "model_id")
+LADEN_FRACTION_KEYS = ("laden_fraction", "laden_fraction_lo", "laden_fraction_hi")
+# ``box_px`` as plain numbers, for tables that hold no lists (CSV, GeoPackage, dataframes).
+BOX_COLUMNS = ("cx_px", "cy_px", "length_px", "width_px", "angle_rad")
 CSV_COLUMNS = ("index", "type", "load", "score", "type_score", "p_loaded", "length_m", "width_m",
-               "heading_deg", "x", "y", "cx_px", "cy_px", "length_px", "width_px", "angle_rad")
+               "heading_deg", "x", "y", *BOX_COLUMNS)
 
 
 @dataclass
 class Detection:
     """One vessel. ``box_px``: ``[cx, cy, L, W, angle]`` in source-raster pixels (L >= W, angle in
     ``[-pi/2, pi/2)``); ``heading``: bow direction in radians in the pixel frame, or None.
-    ``type_score`` is None exactly when ``vessel_type`` is ``unknown``."""
+    ``type_score`` is None exactly when ``vessel_type`` is ``unknown``. ``laden_fraction``:
+    ``(central, lo, hi)`` in [0, 1] or None (tankers only); ``freeboard_m`` likewise."""
 
     box_px: np.ndarray
     score: float
@@ -74,6 +90,8 @@ class Detection:
     p_loaded: float | None
     heading: float | None = None
     extra: dict = field(default_factory=dict)
+    laden_fraction: tuple[float, float, float] | None = None
+    freeboard_m: float | None = None
 
     def __post_init__(self):
         self.box_px = np.asarray(self.box_px, dtype=np.float64).reshape(5)
@@ -83,6 +101,13 @@ class Detection:
             raise ValueError(f"load must be one of {LOAD_LABELS}, got {self.load!r}")
         if self.vessel_type != "tanker" and (self.load != "unknown" or self.p_loaded is not None):
             raise ValueError(f"a vessel of type {self.vessel_type!r} has load 'unknown' and p_loaded None")
+        if self.vessel_type != "tanker" and (self.laden_fraction is not None or self.freeboard_m is not None):
+            raise ValueError(f"a vessel of type {self.vessel_type!r} has laden_fraction and freeboard_m None")
+        if self.laden_fraction is not None:
+            self.laden_fraction = tuple(float(v) for v in self.laden_fraction)
+            central, lo, hi = self.laden_fraction
+            if not 0.0 <= lo <= central <= hi <= 1.0:
+                raise ValueError(f"laden_fraction needs 0 <= lo <= central <= hi <= 1, got {self.laden_fraction}")
         if (self.type_score is None) != (self.vessel_type == "unknown"):
             raise ValueError(f"type_score is null exactly when the type is 'unknown', got {self.type_score!r} "
                              f"for type {self.vessel_type!r}")
@@ -102,6 +127,11 @@ class DetectionFile:
     @property
     def georeferenced(self) -> bool:
         return self.header.get("coordinates") == "lonlat"
+
+
+def box_columns(properties: dict) -> dict:
+    """A feature's ``box_px`` as the plain :data:`BOX_COLUMNS` (pixels, pixels, pixels, pixels, radians)."""
+    return dict(zip(BOX_COLUMNS, properties["box_px"], strict=True))
 
 
 def _round(value, digits=DECIMALS):
@@ -143,6 +173,7 @@ def _feature(det: Detection, crs, transform, gsd_m: float | None, joined: dict) 
         "type_score": _round(det.type_score, 4),
         "load": det.load,
         "p_loaded": _round(det.p_loaded, 4),
+        **laden_fraction_properties(det),
         "length_m": _round(length_m, 1),
         "width_m": _round(width_m, 1),
         "heading_deg": _round(bearing, 1),
@@ -174,6 +205,13 @@ def build_collection(detections: list[Detection], header: dict, crs=None, transf
                                            (header.get("model") or {}).get("id")), strict=True))
     features = [_feature(d, crs, transform, header.get("gsd_m"), joined) for d in detections]
     return {"type": "FeatureCollection", "tankerwatch": meta, "features": features}
+
+
+def laden_fraction_properties(det: Detection) -> dict:
+    """The feature properties of a detection's laden fraction and freeboard (nulls when unknown)."""
+    fraction = det.laden_fraction or (None, None, None)
+    return {**{name: _round(v, 4) for name, v in zip(LADEN_FRACTION_KEYS, fraction, strict=True)},
+            "freeboard_m": _round(det.freeboard_m, 2)}
 
 
 def _csv_text(collection: dict) -> str:
@@ -212,13 +250,16 @@ def write_detection_files(stem_path: str | Path, detections: list[Detection], he
 
 def _detection_from_properties(p: dict, where: str) -> Detection:
     known = {"score", "type", "type_score", "load", "p_loaded", "length_m", "width_m", "heading_deg", "box_px",
-             *JOINED_FROM_HEADER}
+             *JOINED_FROM_HEADER, *LADEN_FRACTION_KEYS, "freeboard_m"}
     try:
         box = np.asarray(p["box_px"], dtype=np.float64)
+        fraction = [p.get(k) for k in LADEN_FRACTION_KEYS]
         det = Detection(box_px=box, score=float(p["score"]), vessel_type=p["type"],
                         type_score=None if p["type_score"] is None else float(p["type_score"]), load=p["load"],
                         p_loaded=None if p.get("p_loaded") is None else float(p["p_loaded"]),
-                        extra={k: v for k, v in p.items() if k not in known})
+                        extra={k: v for k, v in p.items() if k not in known},
+                        laden_fraction=None if None in fraction else tuple(float(v) for v in fraction),
+                        freeboard_m=None if p.get("freeboard_m") is None else float(p["freeboard_m"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise TankerwatchError(f"{where}: bad feature properties ({exc})") from None
     if not np.all(np.isfinite(det.box_px)):

@@ -7,12 +7,17 @@ The ONNX contract (CONVENTIONS.md) is pinned here, for the exporter to write and
 * outputs ``boxes`` f32 ``[N, K, 5]`` (``cx, cy, length, width, angle`` in input pixels, angle in
   ``[-pi/2, pi/2)``), ``scores`` f32 ``[N, K]``, ``type_probs`` f32 ``[N, K, 2]`` over
   :data:`~tankerwatch.infer.core.labels.TYPE_NAMES`, ``load_probs`` f32 ``[N, K, 2]`` over
-  :data:`~tankerwatch.infer.core.labels.LOAD_NAMES` (conditional on tanker), ``count`` int64 ``[N]``;
-  rows sorted by score, rows past ``count`` all zero;
+  :data:`~tankerwatch.infer.core.labels.LOAD_NAMES` (conditional on tanker), ``count`` int64 ``[N]``,
+  and from ``format_version`` 2 ``laden_fraction`` f32 ``[N, K, 3]`` (conditional on tanker: where
+  the draft lies between the class's ballast draft, 0, and laden draft, 1; columns central, lo, hi at
+  the quantile levels of metadata ``laden_fraction_quantiles``, e.g. ``[0.5, 0.1, 0.9]``: the median
+  and an 80 % interval); rows sorted by score, rows past ``count`` all zero;
 * ``metadata_props``: ``tankerwatch.<key>`` -> JSON text for every key of :data:`METADATA_KEYS`,
   and for those of :data:`OPTIONAL_METADATA_KEYS` the model has (files written before a key existed
-  lack it, and ``detect`` then does what it did before).
+  lack it, and ``detect`` then does what it did before); version 2 also requires
+  :data:`V2_METADATA_KEYS`.
 
+``detect`` reads versions 1 (no laden fraction: :attr:`Outputs.laden_fraction` is None) and 2.
 The model id is the sha256 of the file's bytes. Only onnxruntime is needed here (no torch, no onnx).
 """
 
@@ -32,10 +37,14 @@ from ..core.errors import ConfigError, ModelError, first_line, located
 from ..core.labels import LOAD_NAMES, TYPE_NAMES
 from .scaling import Scaling
 
-FORMAT_VERSION = 1
+# 2: the laden_fraction output and its laden_fraction_quantiles metadata.
+FORMAT_VERSION = 2
+READABLE_FORMAT_VERSIONS = (1, 2)
 METADATA_PREFIX = "tankerwatch."
 INPUT_NAME = "image"
-OUTPUT_NAMES = ("boxes", "scores", "type_probs", "load_probs", "count")
+OUTPUT_NAMES = ("boxes", "scores", "type_probs", "load_probs", "count", "laden_fraction")
+# The outputs of each format version: version 1 lacks the laden fraction.
+VERSION_OUTPUTS = {1: OUTPUT_NAMES[:5], 2: OUTPUT_NAMES}
 # key -> what the value must be, for the error message
 METADATA_KEYS = {
     "format_version": "an integer",
@@ -61,10 +70,16 @@ METADATA_KEYS = {
 # is taken as taught both, as every model was before the key existed. label_counts: how many.
 OPTIONAL_METADATA_KEYS = {
     "max_vessel_px": "a finite number > 0 (input pixels)",
-    "taught": 'a mapping {"type": true|false, "load": true|false}',
+    "taught": 'a mapping {"type": true|false, "load": true|false[, "laden_fraction": true|false]}',
     "label_counts": "a mapping of label names to whole numbers >= 0",
 }
+# Keys format_version 2 requires: the quantile level of each laden_fraction column (central, lo, hi).
+V2_METADATA_KEYS = {
+    "laden_fraction_quantiles": "[central, lo, hi] quantile levels with 0 < lo < central < hi < 1",
+}
 TAUGHT_HEADS = ("type", "load")
+# Declared by models exported since the laden fraction existed; a file without it is taken as taught.
+OPTIONAL_TAUGHT_HEADS = ("laden_fraction",)
 # Which training label length stands for "the longest vessel the model finds": the 99th percentile,
 # not the maximum, so a handful of outsized labels (a ship-to-ship pair labelled as one) does not
 # claim a reach the model was hardly ever taught.
@@ -88,6 +103,9 @@ class ModelInfo:
     ``types_taught`` / ``load_taught``: whether training labelled vessel type / load state; ``detect``
     reports what the model was not taught as ``unknown`` (load too when types were not taught, as
     load is conditional on tanker). ``label_counts``: the training labels per class, when recorded.
+    ``laden_fraction_quantiles``: the quantile levels of the laden_fraction columns (central, lo,
+    hi); None for a version-1 model, which has no such output. ``fraction_taught``: whether
+    training saw draft fractions (``taught.laden_fraction``; True when the file does not say).
     """
 
     model_id: str
@@ -108,6 +126,13 @@ class ModelInfo:
     types_taught: bool = True
     load_taught: bool = True
     label_counts: dict | None = None
+    laden_fraction_quantiles: tuple[float, float, float] | None = None
+    fraction_taught: bool = True
+    fraction_taught_declared: bool = False
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return VERSION_OUTPUTS[self.format_version]
 
     def summary(self) -> dict:
         """What a detection file's header records about the model (``taught`` always: a file's
@@ -118,8 +143,12 @@ class ModelInfo:
                    "load_uncertain_band": list(self.load_uncertain_band), "load_max_gsd_m": self.load_max_gsd_m,
                    "config_sha256": self.config_sha256, "val_metrics": self.val_metrics,
                    "taught": {"type": self.types_taught, "load": self.load_taught}}
+        if self.fraction_taught_declared:
+            summary["taught"]["laden_fraction"] = self.fraction_taught
         if self.label_counts is not None:
             summary["label_counts"] = self.label_counts
+        if self.laden_fraction_quantiles is not None:
+            summary["laden_fraction_quantiles"] = list(self.laden_fraction_quantiles)
         return summary
 
     def untaught_note(self) -> str | None:
@@ -129,23 +158,54 @@ class ModelInfo:
             return "trained without type labels: vessels are reported with type 'unknown' and no load state"
         if not self.load_taught:
             return "trained without load labels: tankers are reported with load 'unknown'"
+        if not self.fraction_taught and self.laden_fraction_quantiles is not None:
+            return "trained without draft fractions: laden_fraction and freeboard_m are null"
+        return None
+
+    def version_note(self) -> str | None:
+        """What an older format leaves out, for ``detect`` to say once per run (completing "MODEL
+        was ..."); None for a current model."""
+        if self.laden_fraction_quantiles is None:
+            return (f"exported with format_version {self.format_version}, without a laden-fraction output: "
+                    f"laden_fraction and freeboard_m are null; re-export it to have them")
         return None
 
 
+ROW_FIELDS = ("boxes", "scores", "type_probs", "load_probs", "laden_fraction")
+
+
 class Outputs(NamedTuple):
-    """One batch of model outputs (see the module doc for shapes and meaning)."""
+    """One batch of model outputs (see the module doc for shapes and meaning); ``laden_fraction``
+    is None for a version-1 model."""
 
     boxes: np.ndarray
     scores: np.ndarray
     type_probs: np.ndarray
     load_probs: np.ndarray
     count: np.ndarray
+    laden_fraction: np.ndarray | None = None
 
     def image(self, i: int) -> Outputs:
         """The valid rows (``count[i]`` of them) of image ``i``."""
         n = int(self.count[i])
-        return Outputs(self.boxes[i, :n], self.scores[i, :n], self.type_probs[i, :n], self.load_probs[i, :n],
-                       self.count[i:i + 1])
+        return self._rows(lambda a: a[i, :n], self.count[i:i + 1])
+
+    def take(self, index: np.ndarray) -> Outputs:
+        """The rows ``index`` of one image's detections."""
+        return self._rows(lambda a: a[index], np.array([len(index)], dtype=np.int64))
+
+    @classmethod
+    def concatenate(cls, parts: list[Outputs]) -> Outputs:
+        """One image's rows from several (tiles, passes), in order; ``count`` is their total."""
+        def joined(name):
+            arrays = [getattr(p, name) for p in parts]
+            return None if any(a is None for a in arrays) else np.concatenate(arrays)
+        rows = {name: joined(name) for name in ROW_FIELDS}
+        return cls(count=np.array([len(rows["scores"])], dtype=np.int64), **rows)
+
+    def _rows(self, pick, count: np.ndarray) -> Outputs:
+        return Outputs(*(pick(getattr(self, name)) for name in ROW_FIELDS[:4]), count,
+                       None if self.laden_fraction is None else pick(self.laden_fraction))
 
 
 def encode_metadata(values: dict) -> dict[str, str]:
@@ -155,7 +215,7 @@ def encode_metadata(values: dict) -> dict[str, str]:
     if missing:
         raise ModelError(f"model metadata lacks {missing}")
     decode_metadata({METADATA_PREFIX + k: json.dumps(v) for k, v in values.items()}, "<export>", "0" * 64)
-    keys = [*METADATA_KEYS, *(k for k in OPTIONAL_METADATA_KEYS if k in values)]
+    keys = [*METADATA_KEYS, *(k for k in (*OPTIONAL_METADATA_KEYS, *V2_METADATA_KEYS) if k in values)]
     return {METADATA_PREFIX + k: json.dumps(values[k], sort_keys=True) for k in keys}
 
 
@@ -187,15 +247,17 @@ def decode_metadata(props: dict[str, str], path, model_id: str) -> ModelInfo:
         except (json.JSONDecodeError, TypeError):
             raise ModelError(located(path, f"metadata {METADATA_PREFIX}{key} is not valid JSON")) from None
     version = values.get("format_version")
-    if version != FORMAT_VERSION:
+    if isinstance(version, bool) or version not in READABLE_FORMAT_VERSIONS:
         raise ModelError(located(path, f"metadata format_version {version!r} is not one this tankerwatch "
-                                       f"reads ({FORMAT_VERSION}); re-export the model or upgrade tankerwatch"))
-    missing = [k for k in METADATA_KEYS if k not in values]
+                                       f"reads ({', '.join(map(str, READABLE_FORMAT_VERSIONS))}); re-export the "
+                                       f"model or upgrade tankerwatch"))
+    required = {**METADATA_KEYS, **(V2_METADATA_KEYS if version >= 2 else {})}
+    missing = [k for k in required if k not in values]
     if missing:
         raise ModelError(located(path, f"metadata lacks {', '.join(METADATA_PREFIX + k for k in missing)}"))
 
     def bad(key):
-        must = METADATA_KEYS.get(key) or OPTIONAL_METADATA_KEYS[key]
+        must = {**METADATA_KEYS, **OPTIONAL_METADATA_KEYS, **V2_METADATA_KEYS}[key]
         return ModelError(located(path, f"metadata {METADATA_PREFIX}{key} must be {must}, got {values[key]!r}"))
 
     for key in ("in_channels", "input_multiple", "output_stride", "top_k"):
@@ -225,13 +287,20 @@ def decode_metadata(props: dict[str, str], path, model_id: str) -> ModelInfo:
     if "max_vessel_px" in values and not (_finite_number(max_vessel) and max_vessel > 0):
         raise bad("max_vessel_px")
     taught = values.get("taught", dict.fromkeys(TAUGHT_HEADS, True))
-    if not (isinstance(taught, dict) and sorted(taught) == sorted(TAUGHT_HEADS)
+    if not (isinstance(taught, dict) and set(TAUGHT_HEADS) <= set(taught) <= {*TAUGHT_HEADS, *OPTIONAL_TAUGHT_HEADS}
             and all(isinstance(v, bool) for v in taught.values())):
         raise bad("taught")
     counts = values.get("label_counts")
     if "label_counts" in values and not (isinstance(counts, dict) and all(
             isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values())):
         raise bad("label_counts")
+    quantiles = None
+    if version >= 2:
+        levels = values["laden_fraction_quantiles"]
+        if not (isinstance(levels, list) and len(levels) == 3 and all(_finite_number(v) for v in levels)
+                and 0 < levels[1] < levels[0] < levels[2] < 1):
+            raise bad("laden_fraction_quantiles")
+        quantiles = tuple(float(v) for v in levels)
     try:
         scaling = Scaling.from_dict(values["scaling"])
     except ConfigError as exc:
@@ -246,7 +315,9 @@ def decode_metadata(props: dict[str, str], path, model_id: str) -> ModelInfo:
                      config_sha256=values["config_sha256"], val_metrics=values["val_metrics"],
                      precision=values["precision"],
                      max_vessel_px=None if max_vessel is None else float(max_vessel),
-                     types_taught=taught["type"], load_taught=taught["load"], label_counts=counts)
+                     types_taught=taught["type"], load_taught=taught["load"], label_counts=counts,
+                     laden_fraction_quantiles=quantiles, fraction_taught=taught.get("laden_fraction", True),
+                     fraction_taught_declared="laden_fraction" in taught)
 
 
 def file_sha256(path) -> str:
@@ -334,9 +405,10 @@ class OnnxDetector:
             got = ", ".join(f"{i.name} {i.type} rank {len(i.shape)}" for i in inputs)
             raise ModelError(located(self.path, f"model input must be one uint8 rank-4 tensor named "
                                                 f"'{INPUT_NAME}', got {got}"))
-        names = tuple(o.name for o in outputs)
-        if names != OUTPUT_NAMES:
-            raise ModelError(located(self.path, f"model outputs must be {list(OUTPUT_NAMES)}, got {list(names)}"))
+        names, expected = tuple(o.name for o in outputs), self.info.output_names
+        if names != expected:
+            raise ModelError(located(self.path, f"format_version {self.info.format_version} model outputs must be "
+                                                f"{list(expected)}, got {list(names)}"))
         channels = inputs[0].shape[1]
         if isinstance(channels, int) and channels != self.info.in_channels:
             raise ModelError(located(self.path, f"model input has {channels} channels but its metadata says "
@@ -353,7 +425,7 @@ class OnnxDetector:
             raise ModelError(f"model input height and width must be multiples of {info.input_multiple}, "
                              f"got {images.shape[2]} x {images.shape[3]}")
         try:
-            raw = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: images})
+            raw = self.session.run(list(info.output_names), {INPUT_NAME: images})
         except Exception as exc:  # onnxruntime's own exception types
             raise ModelError(located(self.path, f"model failed on a {list(images.shape)} batch "
                                                 f"({first_line(exc)})")) from None

@@ -5,17 +5,31 @@ readers (blue / orange), uncertain tankers yellow, other vessels grey, with a le
 count of each. Vessels of unknown type (from a model not taught types) are cyan, and a picture that
 has any lists only the classes it shows, so it claims no tanker count its model could not make.
 Boxes are drawn from ``box_px`` (source-raster pixels) scaled to the picture.
+
+A quick-look of a georeferenced scene is georeferenced too, so a GIS (QGIS, GDAL, rasterio) lays it
+over the map where the scene lies: a world file ``<stem>.quicklook.pgw`` (the picture's pixel-to-map
+transform in the scene's CRS; GDAL reads it for a PNG) and a GDAL PAM sidecar
+``<stem>.quicklook.png.aux.xml`` holding that CRS, which a world file cannot. The picture covers the
+whole scene, so its transform is the scene's scaled by the decimation in x and in y separately
+(their sizes are rounded up independently). A scene without georeferencing gets neither file: it
+has no map position to give, and a world file left over from an earlier run is removed so the
+picture is not placed by a stale one.
 """
 
 from __future__ import annotations
 
+import html
 import io
+from pathlib import Path
 
 import numpy as np
+from affine import Affine
 from PIL import Image, ImageDraw, ImageFont
+from pyproj import CRS
 
-from ..core.atomic import atomic_write_bytes
+from ..core.atomic import atomic_write_bytes, atomic_write_text
 from ..core.boxes import box_corners
+from ..core.georef import pixels_to_map
 
 # (label in the legend, RGB)
 CLASS_STYLE = {
@@ -81,7 +95,49 @@ def _legend(draw: ImageDraw.ImageDraw, size: tuple[int, int], classes: list[str]
         draw.text((pad * 2 + swatch, y), text, fill=(255, 255, 255), font=font)
 
 
+def picture_transform(source_transform: Affine, source_size: tuple[int, int],
+                      picture_size: tuple[int, int]) -> Affine:
+    """Pixel-to-map transform of a picture of the whole scene: ``source_size`` and ``picture_size``
+    are ``(width, height)`` in pixels; each picture pixel spans ``source/picture`` scene pixels."""
+    return source_transform @ Affine.scale(source_size[0] / picture_size[0], source_size[1] / picture_size[1])
+
+
+def world_file_text(transform: Affine) -> str:
+    """The six lines of an ESRI world file: x and y pixel size and rotation terms, then the map
+    position of the *centre* of the top-left pixel (GDAL's transform gives its corner)."""
+    a, b, _, d, e, _ = transform[:6]
+    centre_x, centre_y = pixels_to_map(transform, [(0.5, 0.5)])[0]
+    return "".join(f"{float(v)!r}\n" for v in (a, d, b, e, centre_x, centre_y))  # shortest exact decimal
+
+
+def pam_text(crs) -> str:
+    """A GDAL PAM ``.aux.xml`` giving the CRS. Axis mapping: data x/y are easting/northing (or
+    lon/lat) whatever axis order the CRS's definition lists, as in GDAL's traditional GIS order."""
+    crs = CRS.from_user_input(crs)
+    northing_first = bool(crs.axis_info) and crs.axis_info[0].direction in ("north", "south")
+    mapping = "2,1" if northing_first else "1,2"
+    return (f'<PAMDataset>\n  <SRS dataAxisToSRSAxisMapping="{mapping}">{html.escape(crs.to_wkt())}</SRS>\n'
+            f"</PAMDataset>\n")
+
+
+def sidecar_paths(path) -> tuple[Path, Path]:
+    """The world file and the PAM sidecar of the PNG at ``path``."""
+    path = Path(path)
+    return path.with_suffix(".pgw"), path.with_name(path.name + ".aux.xml")
+
+
 def write_quicklook(path, image: np.ndarray, boxes_px: np.ndarray, classes: list[str], scale: float,
-                    title: str = "") -> None:
-    """Render (see :func:`render_quicklook`) and write the PNG atomically."""
+                    title: str = "", *, crs=None, source_transform: Affine | None = None,
+                    source_size: tuple[int, int] | None = None) -> None:
+    """Render (see :func:`render_quicklook`) and write the PNG atomically; with the scene's ``crs``,
+    ``source_transform`` and ``source_size`` (``(width, height)``), also its world file and PAM
+    sidecar (see module doc), written before the PNG so a picture never appears unplaced."""
+    world_path, pam_path = sidecar_paths(path)
+    if crs is not None and source_transform is not None and source_size is not None:
+        transform = picture_transform(source_transform, source_size, (image.shape[2], image.shape[1]))
+        atomic_write_text(world_path, world_file_text(transform))
+        atomic_write_text(pam_path, pam_text(crs))
+    else:
+        world_path.unlink(missing_ok=True)
+        pam_path.unlink(missing_ok=True)
     atomic_write_bytes(path, render_quicklook(image, boxes_px, classes, scale, title))

@@ -7,8 +7,15 @@ unless ``bands`` (1-based, as GDAL numbers them) selects some. Pixel ``a[:, j, i
 Validity comes only from what the file declares (a nodata value, an internal or sidecar mask, an
 alpha band), through GDAL's dataset mask; zeros are never taken to mean "no data".
 
+Sources are local paths, GDAL paths or URLs (:mod:`tankerwatch.infer.runtime.sources`): ``https://``
+and ``s3://`` are read through ``/vsicurl/`` and ``/vsis3/`` with bounded retries and timeouts.
+Reduced-resolution reads (:func:`read_decimated`, :func:`read_window` with ``out_size``) go through
+GDAL's resampling, which reads the file's overviews when it has them (a cloud-optimised GeoTIFF):
+a 4x coarser read of such a file decodes 16x fewer pixels, and over HTTP fetches only their blocks.
+
 Every failure a user can cause (missing file, not an image, corrupt data, too many pixels, a band
-that does not exist) raises :class:`~tankerwatch.infer.core.errors.RasterError` naming the file.
+that does not exist, an HTTP error, a timeout, a cut transfer) raises
+:class:`~tankerwatch.infer.core.errors.RasterError` naming the file or URL as given.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +38,7 @@ from rasterio.windows import Window
 from ..core.errors import RasterError, first_line, located
 from ..core.georef import ground_gsd_m
 from ..core.timestamps import normalise_utc
+from .sources import gdal_path, is_network, network_env, network_option
 
 # Header-level cap: scenes this large are still read window by window (``detect`` tiles them).
 MAX_SCENE_PIXELS = 20_000 * 20_000
@@ -46,10 +55,11 @@ class RasterInfo:
     ``crs`` is a rasterio CRS or None; ``transform`` an ``affine.Affine`` (GDAL convention, the
     identity when the file is not georeferenced); ``acquired`` a UTC ISO 8601 string
     (``YYYY-MM-DDTHH:MM:SSZ``) from the ``ACQUISITION_DATETIME`` tag or None; ``gsd_m`` ground metres
-    per pixel at the scene centre (geodesic) or None without georeferencing.
+    per pixel at the scene centre (geodesic) or None without georeferencing. ``path`` is the
+    source as it was given (a ``Path``, or the text of a URL or GDAL path), as errors name it.
     """
 
-    path: Path
+    path: Path | str
     width: int
     height: int
     count: int
@@ -67,31 +77,76 @@ class RasterInfo:
 
 @contextlib.contextmanager
 def open_raster(path, max_pixels: int = MAX_SCENE_PIXELS):
-    """Open ``path`` with rasterio, refusing missing, unreadable or over-cap files with RasterError.
+    """Open ``path`` (a local path, GDAL path or URL) with rasterio, refusing missing, unreadable or
+    over-cap files with RasterError naming ``path`` as given.
 
-    The size check uses the header only, so an oversized file is refused before any decoding.
+    The size check uses the header only, so an oversized file is refused before any decoding. A
+    network source stays under :func:`~tankerwatch.infer.runtime.sources.network_env` while open.
     """
-    path = Path(path)
+    target = gdal_path(path)
     # /vsimem/ (the API's arrays) and other GDAL virtual file systems have no file to look for first.
-    if not str(path).startswith("/vsi") and not path.is_file():
+    if not target.startswith("/vsi") and not Path(target).is_file():
         raise RasterError(located(path, "no such image file"))
+    with network_env(target):
+        dataset = _Opened(_open(path, target), path if target.startswith("/vsi") else Path(target), target)
+        try:
+            pixels = dataset.width * dataset.height
+            if pixels > max_pixels:
+                raise RasterError(located(path, f"{dataset.width} x {dataset.height} = {pixels:,} pixels exceeds "
+                                                f"the cap of {max_pixels:,}; refusing to decode it"))
+            if dataset.driver == "PNG":
+                if target.startswith("/vsi"):
+                    # GDAL decodes a cut PNG without a word, and only a local file can be checked first.
+                    raise RasterError(located(path, "a PNG is only read from a local file (it cannot be checked "
+                                                    "for truncation remotely); use a GeoTIFF or download it"))
+                _check_png_complete(Path(target), *_file_identity(Path(target)))
+            if dataset.count < 1:
+                raise RasterError(located(path, "image has no bands"))
+            yield dataset
+        finally:
+            dataset.close()
+
+
+def _open(path, target: str):
     try:
         with warnings.catch_warnings():
             # Plain PNG/JPEG files are welcome: georeferencing is optional (see RasterInfo).
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            dataset = rasterio.open(path)
+            return rasterio.open(target)
     except RasterioError as exc:
-        raise RasterError(located(path, f"not an image GDAL can read ({_gdal_message(exc)})")) from None
-    with dataset:
-        pixels = dataset.width * dataset.height
-        if pixels > max_pixels:
-            raise RasterError(located(path, f"{dataset.width} x {dataset.height} = {pixels:,} pixels exceeds "
-                                            f"the cap of {max_pixels:,}; refusing to decode it"))
-        if dataset.driver == "PNG":
-            _check_png_complete(path, *_file_identity(path))
-        if dataset.count < 1:
-            raise RasterError(located(path, "image has no bands"))
-        yield dataset
+        raise RasterError(located(path, _open_failure(exc, target))) from None
+
+
+class _Opened:
+    """An open dataset named as the user gave it (``name``: a local file's Path, else the text, not
+    its ``/vsicurl/`` path), so errors raised while reading name what they wrote; everything else
+    is the rasterio dataset's. ``retries``: how many times a failed read of a network source is
+    tried again, each time on a fresh open (:meth:`reopen`)."""
+
+    def __init__(self, dataset, where, target: str):
+        self._dataset, self.name, self._target = dataset, where, target
+        self.retries = int(network_option("GDAL_HTTP_MAX_RETRY")) if is_network(target) else 0
+
+    def __getattr__(self, attribute):
+        return getattr(self._dataset, attribute)
+
+    def reopen(self) -> None:
+        """Close and open again. Under :func:`~.sources.network_env` a network file is not cached
+        across opens, so this fetches afresh what a cut transfer left short."""
+        self._dataset.close()
+        self._dataset = _open(self.name, self._target)
+
+    def close(self) -> None:
+        self._dataset.close()
+
+
+def _open_failure(exc: RasterioError, target: str) -> str:
+    """What went wrong opening ``target``, in GDAL's words less its own path (the message names
+    the source as given), e.g. ``HTTP response code: 404``."""
+    message = _gdal_message(exc).replace(f"'{target}' ", "").replace(target, "the file")
+    if is_network(target):
+        return f"cannot read it over the network ({message})"
+    return f"not an image GDAL can read ({message})"
 
 
 def inspect_raster(path, max_pixels: int = MAX_SCENE_PIXELS) -> RasterInfo:
@@ -101,7 +156,7 @@ def inspect_raster(path, max_pixels: int = MAX_SCENE_PIXELS) -> RasterInfo:
 
 
 def _info(ds) -> RasterInfo:
-    path = Path(ds.name)
+    path = ds.name
     crs = ds.crs
     transform = ds.transform
     georeferenced = crs is not None and not transform.is_identity
@@ -146,30 +201,44 @@ def read_image(path, bands=None, max_pixels: int = MAX_DECODE_PIXELS) -> np.ndar
 
 
 def read_window(path_or_dataset, col_off: int, row_off: int, width: int, height: int,
-                bands=None) -> tuple[np.ndarray, np.ndarray]:
+                bands=None, out_size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read pixels ``[row_off, row_off + height) x [col_off, col_off + width)``.
 
     Returns ``(array [C, height, width] native dtype, valid [height, width] bool)``. The window may
     reach past the image edges: those pixels are 0 and not valid. Inside the image, ``valid`` is
     GDAL's dataset mask (declared nodata, mask or alpha only). ``path_or_dataset`` is a path or an
     open rasterio dataset (from :func:`open_raster`), so a tiler opens the file once.
+
+    ``out_size`` ``(out_width, out_height)`` reads the window resampled to that size instead: pixel
+    values by area averaging (GDAL ``average``), validity by nearest neighbour, from the file's
+    overviews when it has them (a coarse pass over a cloud-optimised GeoTIFF reads the overview,
+    not the full-resolution blocks).
     """
     if width <= 0 or height <= 0:
         raise ValueError(f"window size must be positive, got {width} x {height}")
     if isinstance(path_or_dataset, (str, Path)):
         with open_raster(path_or_dataset) as ds:
-            return read_window(ds, col_off, row_off, width, height, bands)
+            return read_window(ds, col_off, row_off, width, height, bands, out_size)
     ds = path_or_dataset
     indexes = _band_indexes(ds, bands)
-    array = np.zeros((len(indexes), height, width), dtype=ds.dtypes[0])
-    valid = np.zeros((height, width), dtype=bool)
+    out_width, out_height = out_size or (width, height)
+    sx, sy = out_width / width, out_height / height
+    array = np.zeros((len(indexes), out_height, out_width), dtype=ds.dtypes[0])
+    valid = np.zeros((out_height, out_width), dtype=bool)
     c0, r0 = max(col_off, 0), max(row_off, 0)
     c1, r1 = min(col_off + width, ds.width), min(row_off + height, ds.height)
-    if c1 > c0 and r1 > r0:
+    # The part inside the image, in output pixels (the identity without out_size).
+    o_c0, o_c1 = round((c0 - col_off) * sx), min(round((c1 - col_off) * sx), out_width)
+    o_r0, o_r1 = round((r0 - row_off) * sy), min(round((r1 - row_off) * sy), out_height)
+    if c1 > c0 and r1 > r0 and o_c1 > o_c0 and o_r1 > o_r0:
         window = Window(c0, r0, c1 - c0, r1 - r0)
-        inner = (slice(r0 - row_off, r1 - row_off), slice(c0 - col_off, c1 - col_off))
-        array[(slice(None), *inner)] = _read(ds, indexes=indexes, window=window)
-        valid[inner] = True if _all_valid(ds) else _read(ds, mask=True, window=window) > 0
+        inner = (slice(o_r0, o_r1), slice(o_c0, o_c1))
+        shape = (o_r1 - o_r0, o_c1 - o_c0)
+        scaled = out_size is not None
+        array[(slice(None), *inner)] = _read(ds, indexes=indexes, window=window, resampling=Resampling.average,
+                                             **({"out_shape": (len(indexes), *shape)} if scaled else {}))
+        valid[inner] = True if _all_valid(ds) else _read(ds, mask=True, window=window, resampling=Resampling.nearest,
+                                                          **({"out_shape": shape} if scaled else {})) > 0
     return array, valid
 
 
@@ -183,7 +252,9 @@ def read_decimated(path, max_side: int = 2048, bands=None,
                    max_pixels: int = MAX_SCENE_PIXELS) -> tuple[np.ndarray, np.ndarray]:
     """Whole scene read at reduced resolution, longest side ``<= max_side`` (nearest neighbour).
 
-    Returns ``(array [C, h, w], valid [h, w] bool)``; GDAL uses the file's overviews when present.
+    Returns ``(array [C, h, w], valid [h, w] bool)``. GDAL reads the file's overviews when it has
+    them (the coarsest one still at least as fine as the requested size), so a cloud-optimised
+    scene's statistics cost a few of its overview blocks, not every full-resolution one.
     This is what per-scene statistics (the percentile stretch) are computed from.
     """
     with open_raster(path, max_pixels) as ds:
@@ -197,11 +268,22 @@ def read_decimated(path, max_side: int = 2048, bands=None,
 
 def _read(ds, mask: bool = False, **kwargs) -> np.ndarray:
     """``ds.read`` or ``ds.dataset_mask`` (GDAL: a pixel is invalid where every band is nodata),
-    with decoding failures turned into RasterError."""
-    try:
-        return ds.dataset_mask(**kwargs) if mask else ds.read(**kwargs)
-    except (RasterioError, MemoryError) as exc:
-        raise RasterError(located(ds.name, f"cannot decode pixels ({_gdal_message(exc)})")) from None
+    with decoding failures turned into RasterError.
+
+    A failed read of a network source is tried again on a fresh open, up to ``ds.retries`` times
+    with GDAL's growing delay: GDAL retries HTTP errors and timeouts itself, but a transfer cut
+    short reaches here as a TIFF read error. Every try failing fails the read.
+    """
+    retries, attempt = getattr(ds, "retries", 0), 0
+    while True:
+        try:
+            return ds.dataset_mask(**kwargs) if mask else ds.read(**kwargs)
+        except (RasterioError, MemoryError) as exc:
+            if attempt == retries or isinstance(exc, MemoryError):
+                raise RasterError(located(ds.name, f"cannot decode pixels ({_gdal_message(exc)})")) from None
+        time.sleep(float(network_option("GDAL_HTTP_RETRY_DELAY")) * 2**attempt)
+        attempt += 1
+        ds.reopen()
 
 
 def _gdal_message(exc: BaseException) -> str:

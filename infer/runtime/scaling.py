@@ -6,8 +6,11 @@ metadata, and applied identically by training, parity tests and ``detect``:
 * ``bands``: 1-based band numbers (GDAL order) to feed the model, or None for all bands in order;
 * ``method='percentile'``: per band, the ``percentiles`` (default 1 % and 99 %) of the scene's valid
   pixels map to 0 and 255. They are computed once per scene from a read decimated to <= 2,048 px
-  (:func:`~tankerwatch.infer.runtime.raster.read_decimated`), never per tile or training crop, and only
-  pixels the file declares valid (nodata / mask / alpha) count; zeros are not guessed to be nodata.
+  (:func:`~tankerwatch.infer.runtime.raster.read_decimated`; from the file's overviews when it has
+  them, as a cloud-optimised GeoTIFF does: averaged pixels, so the 1 % and 99 % points sit a few
+  grey levels closer together than from every n-th pixel of a file without overviews), never per
+  tile or training crop, and only pixels the file declares valid (nodata / mask / alpha) count;
+  zeros are not guessed to be nodata.
 * ``method='fixed'``: ``value_range`` ``(lo, hi)`` maps to 0..255 for every band (e.g. (0, 255) for
   8-bit imagery). A fixed 0..10,000 range suits raw Sentinel-2 L2A but saturates the sen2ships files,
   which are reflectance x 65,535: use the percentile stretch there.

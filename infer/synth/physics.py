@@ -27,9 +27,28 @@ The load-state cues (docs/physics.md)
 * Antifouling band: hulls are painted red below the laden waterline; the band visible above the
   water is ``laden_draft - draft`` metres high (0 when fully laden), i.e. the lowest part of the
   side strip.
-* Bulbous bow: it sits about 0.5-0.7 x laden draft below the laden waterline and breaks the
-  surface in ballast; it is drawn ahead of the stem when ``draft_fraction < BULB_VISIBLE_BELOW``,
-  more of it the lighter the ship.
+* Trim: in ballast a tanker trims by the stern (the stern draws more than the bow), by
+  ``ballast_trim_m`` = 0.5-1.5 % of its length, shrinking to even keel fully laden:
+  ``trim_m = ballast_trim_m * (1 - draft_fraction)``; the bow draws ``draft_m - trim_m / 2``.
+  Freeboard is drawn at the mean draft along the whole hull.
+* Bulbous bow: an ellipsoid under the stem whose top lies ``bulb_top_m`` (0.45-0.62 x laden
+  draft) above the keel, of half-height ``BULB_HALF_HEIGHT`` x laden draft. It breaks the surface
+  only where its top clears the water at the bow's own draft (:attr:`TankerSpec.bulb_clearance_m`
+  > 0: most hulls near ballast, some part-loaded ones, none from 0.5); even then swell, turbid
+  water and the sun's angle hide it most of the time: it is seen with probability
+  ``BULB_SEEN_MAX`` x the share of its half-height above the water (:func:`bulb_seen`).
+  Whitewater round it only on a ship under way.
+* Draft fractions (:func:`sample_draft_fraction`): near ballast (``NEAR_BALLAST``) or near laden
+  (``NEAR_LADEN``), except a share drawn anywhere in the state's range: ``PART_LOADED_SHARE`` for
+  scenes and series (a terminal's trade), a third for training tiles (``tiles``).
+
+Cue switches (counterfactual renders)
+-------------------------------------
+``CUES`` names the load-state cues a render can switch off, each a light path that carries
+freeboard into the pixels: ``shadow`` (the sun: without it, hull shadows fall as if the freeboard
+were 0), ``side`` (the sensor: without it, the deck and everything on it sit at their nadir places,
+no hull side or antifouling band shows), ``bow`` (the bulbous bow). They are switched off on tankers
+only, after every random draw, so one seed gives the same world under every cue set.
 
 Sensor and sun
 --------------
@@ -42,7 +61,7 @@ Sentinel-2; 30 degrees off-nadir is about 33 degrees of zenith at 617 km), any v
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -53,7 +72,18 @@ from ..core.tanker_sizes import BARRELS_PER_TONNE, CARGO_FRACTION, DEFAULT_CARGO
 # than any tanker this generator draws.
 MIN_TANKER_LENGTH_M = 60.0
 LOADED_FROM_FRACTION = 0.5
-BULB_VISIBLE_BELOW = 0.35
+# Draft fractions (sample_draft_fraction): near ballast or near laden, as a terminal's trade leaves
+# tankers, except a share drawn anywhere in [0, 1]; tiles raise that share so that part-loaded
+# hulls, whose freeboard differs least from the other state's, are common enough to learn.
+NEAR_BALLAST = (0.0, 0.3)
+NEAR_LADEN = (0.75, 1.0)
+PART_LOADED_SHARE = 0.1
+BALLAST_TRIM_PER_LENGTH = (0.005, 0.015)
+BULB_TOP_PER_LADEN_DRAFT = (0.45, 0.62)
+BULB_HALF_HEIGHT = 0.12  # x laden draft
+BULB_SEEN_MAX = 0.5
+CUES = ("shadow", "side", "bow")
+ALL_CUES = frozenset(CUES)
 SUN_ELEVATION_DEG = (18.0, 67.0)
 SUN_AZIMUTH_DEG = (130.0, 230.0)
 VIEW_ZENITH_DEG = (0.0, 33.0)
@@ -111,6 +141,13 @@ class View:
     def to_dict(self) -> dict:
         return {k: round(float(v), 4) for k, v in self.__dict__.items()}
 
+    def gdal_tags(self) -> dict[str, str]:
+        """The angles as GeoTIFF metadata items (docs/physics.md): degrees, azimuths clockwise from
+        north, ``VIEW_AZIMUTH`` from the ground towards the sensor."""
+        return {name: f"{value:.4f}" for name, value in (
+            ("SUN_ELEVATION", self.sun_elevation_deg), ("SUN_AZIMUTH", self.sun_azimuth_deg),
+            ("VIEW_ZENITH", self.view_zenith_deg), ("VIEW_AZIMUTH", self.view_azimuth_deg))}
+
 
 def sample_view(rng: np.random.Generator, gsd_m: float) -> View:
     """A random acquisition geometry at this GSD (ranges in the module docstring)."""
@@ -125,7 +162,8 @@ def sample_view(rng: np.random.Generator, gsd_m: float) -> View:
 
 @dataclass(frozen=True)
 class TankerSpec:
-    """One tanker's dimensions (metres) and how deep it floats."""
+    """One tanker's dimensions (metres) and how deep it floats; ``ballast_trim_m`` and
+    ``bulb_top_m`` as in the module docstring (0: even keel, no bulb above the keel)."""
 
     size_class: str
     length_m: float
@@ -134,9 +172,12 @@ class TankerSpec:
     laden_draft_m: float
     ballast_draft_m: float
     draft_fraction: float
+    ballast_trim_m: float = 0.0
+    bulb_top_m: float = 0.0
 
     @property
     def draft_m(self) -> float:
+        """Mean draft."""
         return self.ballast_draft_m + self.draft_fraction * (self.laden_draft_m - self.ballast_draft_m)
 
     @property
@@ -153,9 +194,23 @@ class TankerSpec:
         return LoadState.LOADED if self.draft_fraction >= LOADED_FROM_FRACTION else LoadState.EMPTY
 
     @property
-    def bulb_exposure(self) -> float:
-        """0 (submerged) .. 1 (fully out): how much of the bulbous bow breaks the surface."""
-        return max(0.0, (BULB_VISIBLE_BELOW - self.draft_fraction) / BULB_VISIBLE_BELOW)
+    def trim_m(self) -> float:
+        """Stern draft minus bow draft (trim by the stern), metres."""
+        return self.ballast_trim_m * (1.0 - self.draft_fraction)
+
+    @property
+    def bow_draft_m(self) -> float:
+        return self.draft_m - self.trim_m / 2
+
+    @property
+    def bulb_clearance_m(self) -> float:
+        """How far the bulb's top stands above the water at the bow (negative: submerged)."""
+        return self.bulb_top_m - self.bow_draft_m
+
+    @property
+    def bulb_emerged(self) -> float:
+        """Share of the bulb's half-height above the water: 0 (submerged) .. 1 (out to its widest)."""
+        return min(max(self.bulb_clearance_m / (BULB_HALF_HEIGHT * self.laden_draft_m), 0.0), 1.0)
 
     def cargo_capacity_barrels(self) -> float:
         """Barrels of refined product this tanker carries fully laden: deadweight at the same
@@ -167,8 +222,33 @@ class TankerSpec:
         return dwt * CARGO_FRACTION[1] * BARRELS_PER_TONNE[DEFAULT_CARGO][1]
 
     def with_draft(self, draft_fraction: float) -> TankerSpec:
-        return TankerSpec(self.size_class, self.length_m, self.beam_m, self.depth_m,
-                          self.laden_draft_m, self.ballast_draft_m, float(draft_fraction))
+        return replace(self, draft_fraction=float(draft_fraction))
+
+
+def bulb_seen(spec: TankerSpec, sighting: float) -> bool:
+    """Whether the bulbous bow shows in the picture: it must break the surface, and swell, turbid
+    water and the sun hide it unless ``sighting`` (the ship's uniform [0, 1) draw, decided with the
+    scene) falls below ``BULB_SEEN_MAX`` x its emerged share."""
+    return sighting < BULB_SEEN_MAX * spec.bulb_emerged
+
+
+def parse_cues(text: str) -> frozenset[str]:
+    """A cue set from ``shadow,side,bow`` (any subset, comma-separated), ``all`` or ``none``."""
+    words = [w.strip().lower() for w in text.split(",")]
+    if words == ["all"]:
+        return ALL_CUES
+    if words == ["none"]:
+        return frozenset()
+    unknown = [w for w in words if w not in CUES]
+    if unknown or len(set(words)) != len(words):
+        raise ValueError(f"cues must be a comma-separated list of {', '.join(CUES)} (each once), "
+                         f"'all' or 'none'; got {text!r}")
+    return frozenset(words)
+
+
+def cue_names(cues: frozenset[str]) -> list[str]:
+    """The cue set as a list in ``CUES`` order (manifests, headers)."""
+    return [c for c in CUES if c in cues]
 
 
 def classes_that_fit(max_length_m: float) -> list[TankerClass]:
@@ -177,21 +257,30 @@ def classes_that_fit(max_length_m: float) -> list[TankerClass]:
             if c.length_m[1] > MIN_TANKER_LENGTH_M and max(c.length_m[0], MIN_TANKER_LENGTH_M) <= max_length_m]
 
 
-def sample_draft_fraction(rng: np.random.Generator, load: LoadState | None = None) -> float:
-    """Mostly near ballast or near laden, with one in ten part-loaded anywhere in [0, 1]."""
+def sample_draft_fraction(rng: np.random.Generator, load: LoadState | None = None,
+                          part_loaded_share: float = PART_LOADED_SHARE) -> float:
+    """A draft fraction: with probability ``part_loaded_share`` uniform over the whole range of
+    ``load`` ([0, 0.5) empty, [0.5, 1] loaded, [0, 1] when None), else near ballast
+    (``NEAR_BALLAST``) or near laden (``NEAR_LADEN``), at even odds when ``load`` is None."""
+    part_loaded = rng.random() < part_loaded_share
+    if load is None and part_loaded:
+        return float(rng.uniform(0.0, 1.0))
     if load is None:
         load = LoadState.EMPTY if rng.random() < 0.5 else LoadState.LOADED
-    if rng.random() < 0.1:
-        low, high = (0.0, 0.5) if load is LoadState.EMPTY else (0.5, 1.0)
+    empty = load is LoadState.EMPTY
+    if part_loaded:
+        low, high = (0.0, LOADED_FROM_FRACTION) if empty else (LOADED_FROM_FRACTION, 1.0)
     else:
-        low, high = (0.0, 0.3) if load is LoadState.EMPTY else (0.75, 1.0)
+        low, high = NEAR_BALLAST if empty else NEAR_LADEN
     return float(rng.uniform(low, high))
 
 
 def sample_tanker(rng: np.random.Generator, max_length_m: float, load: LoadState | None = None,
-                  draft_fraction: float | None = None, small_weight: float = 3.0) -> TankerSpec:
+                  draft_fraction: float | None = None, small_weight: float = 3.0,
+                  part_loaded_share: float = PART_LOADED_SHARE) -> TankerSpec:
     """A tanker no longer than ``max_length_m``; the small coastal class is drawn ``small_weight``
-    times as often as each other class that fits.
+    times as often as each other class that fits; the draft as :func:`sample_draft_fraction` draws
+    it unless ``draft_fraction`` is given. Trim and bulb height as the module docstring says.
 
     Within a class every dimension sits at the same relative position of its range (a longer ship
     is also broader and deeper), with a little independent jitter on the beam.
@@ -210,7 +299,13 @@ def sample_tanker(rng: np.random.Generator, max_length_m: float, load: LoadState
         return bounds[0] + t * (bounds[1] - bounds[0])
 
     beam = at(cls.beam_m) * rng.uniform(0.95, 1.05)
+    laden_draft = at(cls.laden_draft_m)
+    # From a child generator: these hidden dimensions leave the parent's later draws (which ships,
+    # where, how laden) as a seed gave them without trim and bulb.
+    hull = rng.spawn(1)[0]
+    trim = hull.uniform(*BALLAST_TRIM_PER_LENGTH) * length
+    bulb_top = hull.uniform(*BULB_TOP_PER_LADEN_DRAFT) * laden_draft
     if draft_fraction is None:
-        draft_fraction = sample_draft_fraction(rng, load)
-    return TankerSpec(cls.name, float(length), float(beam), float(at(cls.depth_m)), float(at(cls.laden_draft_m)),
-                      float(at(cls.ballast_draft_m)), float(draft_fraction))
+        draft_fraction = sample_draft_fraction(rng, load, part_loaded_share)
+    return TankerSpec(cls.name, float(length), float(beam), float(at(cls.depth_m)), float(laden_draft),
+                      float(at(cls.ballast_draft_m)), float(draft_fraction), float(trim), float(bulb_top))

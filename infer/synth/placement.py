@@ -1,8 +1,9 @@
 """Putting vessels into a layout: free in the water, alongside berths, or side by side (ship to ship).
 
-A vessel is accepted only if its label box (the visible hull outline, see :mod:`synth_vessels`)
-lies wholly inside the image with a margin and clear of land, quays, jetties and every vessel
-already placed. Nothing is ever cut by the image edge, so no label is clipped or dropped.
+A vessel is accepted only if its footprint (its label box, the hull as seen, with a shown bulbous
+bow and its foam, see :mod:`.vessels`) lies wholly inside the image with a margin and clear of
+land, quays, jetties and every vessel already placed. Nothing is ever cut by the image edge, so no
+label is clipped or dropped. A berthed ship lies still (no wake, no foam).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import shapely
 from ..core.boxes import box_corners
 from ..core.labels import LoadState
 from .background import Berth, Layout
-from .physics import View, sample_tanker
+from .physics import PART_LOADED_SHARE, View, sample_tanker
 from .vessels import DISTRACTOR_SIZES, Ship, ShipGeometry, make_ship, sample_distractor_kind
 
 EDGE_MARGIN_PX = 3.0  # blur spreads a hull's edge about this far
@@ -45,7 +46,11 @@ class Placer:
 
     def footprint(self, ship: Ship):
         geom = ShipGeometry(ship, self.view)
-        return shapely.Polygon(box_corners(geom.box())), geom
+        hull = shapely.Polygon(box_corners(geom.box()))
+        bow = geom.bow_outlines()
+        if bow:
+            hull = shapely.union(hull, shapely.MultiPoint(np.concatenate(bow)).convex_hull)
+        return hull, geom
 
     def try_add(self, ship: Ship, berthed: bool = False) -> bool:
         poly, geom = self.footprint(ship)
@@ -64,9 +69,10 @@ class Placer:
 
 
 def tanker_ship(rng: np.random.Generator, vessel_id: str, centre, heading: float, max_length_m: float,
-                load: LoadState | None = None, moving: bool = False) -> Ship:
-    return make_ship(rng, vessel_id, "tanker", centre, heading, tanker=sample_tanker(rng, max_length_m, load),
-                     moving=moving)
+                load: LoadState | None = None, moving: bool = False,
+                part_loaded_share: float = PART_LOADED_SHARE) -> Ship:
+    spec = sample_tanker(rng, max_length_m, load, part_loaded_share=part_loaded_share)
+    return make_ship(rng, vessel_id, "tanker", centre, heading, tanker=spec, moving=moving)
 
 
 def distractor_ship(rng: np.random.Generator, vessel_id: str, centre, heading: float, max_length_m: float,
@@ -84,7 +90,8 @@ def distractor_ship(rng: np.random.Generator, vessel_id: str, centre, heading: f
 
 
 def at_berth(ship: Ship, berth: Berth, view: View, flip: bool) -> Ship:
-    """Move ``ship`` alongside ``berth`` (fenders: 2 m off the edge), bow either way."""
+    """Move ``ship`` alongside ``berth`` (fenders: 2 m off the edge), bow either way; it lies still."""
+    ship.berthed, ship.moving = True, False
     offset = (ship.beam_m / 2 + 2.0) / view.gsd_m
     ship.centre = berth.centre + berth.seaward * offset
     ship.heading = float((berth.heading + (math.pi if flip else 0.0)) % (2 * math.pi))

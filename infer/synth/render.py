@@ -13,18 +13,23 @@ import numpy as np
 from .background import Layout, draw_background
 from .canvas import Canvas
 from .effects import Atmosphere, apply_atmosphere
-from .physics import View
-from .vessels import Ship, draw_shadow, draw_ship, draw_wake
+from .hull_styles import DEFAULT_HULL_STYLE, HULL_STYLES
+from .physics import ALL_CUES, View
+from .vessels import Ship, draw_wake
 
 
 def draw_world(canvas: Canvas, view: View, layout: Layout, ships: list[Ship], atmosphere: Atmosphere,
-               rng: np.random.Generator) -> None:
-    """Background, wakes, shadows, vessels, then atmosphere and sensor, into ``canvas``."""
+               rng: np.random.Generator, cues: frozenset[str] = ALL_CUES,
+               hull_style: str = DEFAULT_HULL_STYLE) -> None:
+    """Background, wakes, shadows, vessels, then atmosphere and sensor, into ``canvas``; ``cues``
+    are the load-state cues drawn on tankers (:data:`.physics.CUES`, counterfactual renders);
+    ``hull_style`` names the vessel renderer (:data:`.hull_styles.HULL_STYLES`)."""
+    style = HULL_STYLES[hull_style]
     draw_background(canvas, layout, view, rng)
     for ship in ships:
         draw_wake(canvas, ship, view)
     for ship in ships:
-        draw_shadow(canvas, ship, view)
+        style.draw_shadow(canvas, ship, view, cues)
     for ship in ships:
-        draw_ship(canvas, ship, view)
+        style.draw_ship(canvas, ship, view, cues)
     apply_atmosphere(canvas, atmosphere, view, rng)

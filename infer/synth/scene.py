@@ -1,4 +1,4 @@
-"""One large georeferenced terminal scene, streamed to a tiled GeoTIFF window by window.
+"""One large georeferenced terminal scene, streamed window by window to a cloud-optimised GeoTIFF.
 
 The scene lies in UTM zone 53 N (EPSG:32653), north up, centred on the bay off Vostochny and
 Nakhodka (about 42.75 N, 133.07 E) with the shore to the north; its pixel size is the GSD (UTM
@@ -9,7 +9,12 @@ in memory. Window noise is seeded by the window's position, so the bytes do not 
 anything but the seed and the settings.
 
 Ground truth goes to ``OUT.truth.geojson`` (and ``.csv``) in the detection-file schema with
-``vessel_id``, ``draft_fraction`` and ``truth: true`` per vessel (score 1, p_loaded 0 or 1).
+``vessel_id``, ``draft_fraction`` and ``truth: true`` per vessel (score 1, p_loaded 0 or 1), and
+each tanker's ``freeboard_m`` and, as drawn, ``shadow_width_m`` and ``side_strip_m`` (metres); its
+header's ``synthetic`` member holds the view (degrees, azimuths clockwise from north), the
+atmosphere and the cues drawn. The GeoTIFF carries the angles as GDAL metadata items
+``SUN_ELEVATION``, ``SUN_AZIMUTH``, ``VIEW_ZENITH``, ``VIEW_AZIMUTH`` (:meth:`.physics.View.gdal_tags`).
+``SceneSettings.cues`` switches load-state cues off on tankers as for tiles (:mod:`.tiles`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,14 +32,13 @@ from affine import Affine
 from pyproj import Transformer
 
 from ..core.atomic import atomic_path
-from ..core.boxes import box_corners
 from ..core.errors import ConfigError
 from ..core.labels import LoadState
 from ..runtime.detection_file import Detection, write_detection_files
 from .background import Layout, terminal
 from .canvas import Canvas
 from .effects import Atmosphere, brightness_to_uint8, brightness_to_uint16, sample_atmosphere
-from .physics import MIN_TANKER_LENGTH_M, View, sample_view
+from .physics import ALL_CUES, MIN_TANKER_LENGTH_M, View, cue_names, sample_view
 from .placement import Placer, alongside, at_berth, distractor_ship, random_water_point, tanker_ship
 from .render import draw_world
 from .tiles import UTM_CRS
@@ -42,6 +47,7 @@ from .vessels import Ship, ShipGeometry, to_label
 SCENE_CENTRE_LONLAT = (133.07, 42.75)
 WINDOW = 1024
 PAD = 8  # blur margin around each window, cropped after drawing
+COG_BLOCK = 512  # tile side of the written COG, and of its overviews
 MAX_SCENE_SIDE = 40_000
 MIN_SCENE_SIDE = 256
 SCENE_GSD_RANGE = (0.3, 10.0)
@@ -56,6 +62,7 @@ class SceneSettings:
     gsd_m: float = 1.0
     bands: int = 3
     dtype: str = "uint8"
+    cues: frozenset[str] = ALL_CUES
 
     def check(self) -> None:
         if not MIN_SCENE_SIDE <= self.size <= MAX_SCENE_SIDE:
@@ -135,65 +142,81 @@ def compose_scene(seed: int, settings: SceneSettings) -> SceneWorld:
 
 
 def _reach_px(ship: Ship, view: View) -> np.ndarray:
-    """Bounds ``[x0, y0, x1, y1]`` of everything a ship draws: hull, shadow and wake."""
-    corners = box_corners(ShipGeometry(ship, view).box())
+    """Bounds ``[x0, y0, x1, y1]`` of everything a ship draws: hull, bulb, shadow and wake."""
+    corners = ShipGeometry(ship, view).drawn_points()
     shadow = np.linalg.norm(view.shadow_shift_px(ship.freeboard_m + ship.house_height_m))
     reach = shadow + (2.5 * ship.length_m / view.gsd_m if ship.moving else 0.0) + 4
     return np.concatenate([corners.min(axis=0) - reach, corners.max(axis=0) + reach])
 
 
 def render_window(world: SceneWorld, seed: int, x0: int, y0: int, width: int, height: int, bands: int,
-                  ship_bounds: np.ndarray) -> np.ndarray:
+                  ship_bounds: np.ndarray, cues: frozenset[str] = ALL_CUES) -> np.ndarray:
     """Float pixels ``[height, width, bands]`` of the window at ``(x0, y0)``."""
     canvas = Canvas(height + 2 * PAD, width + 2 * PAD, bands, origin=(x0 - PAD, y0 - PAD))
     near = ((ship_bounds[:, 0] < x0 + width + PAD) & (ship_bounds[:, 2] > x0 - PAD)
             & (ship_bounds[:, 1] < y0 + height + PAD) & (ship_bounds[:, 3] > y0 - PAD))
     ships = [s for s, keep in zip(world.ships, near, strict=True) if keep]
     rng = np.random.default_rng([seed, 2, y0, x0])
-    draw_world(canvas, world.view, world.layout, ships, world.atmosphere, rng)
+    draw_world(canvas, world.view, world.layout, ships, world.atmosphere, rng, cues)
     return canvas.pixels[PAD:-PAD, PAD:-PAD]
 
 
 _WORKER: dict = {}
 
 
-def _start_worker(world: SceneWorld, seed: int, bands: int, dtype: str, bounds: np.ndarray) -> None:
-    _WORKER.update(world=world, seed=seed, bands=bands, dtype=dtype, bounds=bounds)
+def _start_worker(world: SceneWorld, seed: int, settings: SceneSettings, bounds: np.ndarray) -> None:
+    _WORKER.update(world=world, seed=seed, settings=settings, bounds=bounds)
 
 
 def _window_pixels(window: tuple[int, int, int, int]) -> np.ndarray:
     """One window, converted to the output type, as ``[C, h, w]`` (runs in a worker or in-process)."""
     x0, y0, w, h = window
-    pixels = render_window(_WORKER["world"], _WORKER["seed"], x0, y0, w, h, _WORKER["bands"], _WORKER["bounds"])
-    convert = brightness_to_uint16 if _WORKER["dtype"] == "uint16" else brightness_to_uint8
+    settings = _WORKER["settings"]
+    pixels = render_window(_WORKER["world"], _WORKER["seed"], x0, y0, w, h, settings.bands, _WORKER["bounds"],
+                           settings.cues)
+    convert = brightness_to_uint16 if settings.dtype == "uint16" else brightness_to_uint8
     return np.moveaxis(convert(pixels), 2, 0)
 
 
 def write_raster(path: Path, world: SceneWorld, seed: int, settings: SceneSettings, acquired: str | None,
                  threads: int = 1, progress=None) -> None:
-    """Stream the scene to a tiled, deflate-compressed GeoTIFF (atomically), drawing windows in
-    ``threads`` worker processes; the bytes do not depend on ``threads``. ``progress`` wraps the
-    iterator of finished windows (e.g. a tqdm bar given their count), or None."""
+    """Stream the scene to a cloud-optimised GeoTIFF (atomically), drawing windows in ``threads``
+    worker processes; the bytes do not depend on ``threads``. ``progress`` wraps the iterator of
+    finished windows (e.g. a tqdm bar given their count), or None.
+
+    The windows go to a tiled GeoTIFF beside the target first (a COG cannot be written block by
+    block: its overviews precede the full-resolution blocks), which GDAL's COG driver then copies:
+    512 px deflate tiles, overviews 2x, 4x, ... (area average) down to one tile, the metadata items
+    (``ACQUISITION_DATETIME``, the view angles) kept. Read remotely, a coarse read then costs the
+    overview's bytes, not the whole file's.
+    """
     import rasterio
+    import rasterio.shutil
     from rasterio.windows import Window
 
+    path = Path(path)
     size = settings.size
     bounds = (np.stack([_reach_px(s, world.view) for s in world.ships]) if world.ships
               else np.zeros((0, 4)))
     windows = [(x0, y0, min(WINDOW, size - x0), min(WINDOW, size - y0))
                for y0 in range(0, size, WINDOW) for x0 in range(0, size, WINDOW)]
     profile = dict(driver="GTiff", width=size, height=size, count=settings.bands, dtype=settings.dtype,
-                   crs=UTM_CRS, transform=world.transform, tiled=True, blockxsize=512, blockysize=512,
+                   crs=UTM_CRS, transform=world.transform, tiled=True, blockxsize=COG_BLOCK, blockysize=COG_BLOCK,
                    compress="deflate", zlevel=1, predictor=2, BIGTIFF="IF_SAFER",
                    photometric="RGB" if settings.bands == 3 else "MINISBLACK")
-    worker_args = (world, seed, settings.bands, settings.dtype, bounds)
-    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst, \
-            _window_renderer(threads, worker_args) as render:
-        if acquired is not None:
-            dst.update_tags(ACQUISITION_DATETIME=acquired)
-        blocks = render(windows) if progress is None else progress(render(windows), len(windows))
-        for (x0, y0, w, h), block in zip(windows, blocks, strict=True):
-            dst.write(block, window=Window(x0, y0, w, h))
+    worker_args = (world, seed, settings, bounds)
+    with atomic_path(path) as tmp, tempfile.TemporaryDirectory(prefix=f".{path.stem}.", dir=path.parent) as work:
+        stream = Path(work) / "stream.tif"
+        with rasterio.open(stream, "w", **profile) as dst, _window_renderer(threads, worker_args) as render:
+            dst.update_tags(**world.view.gdal_tags())
+            if acquired is not None:
+                dst.update_tags(ACQUISITION_DATETIME=acquired)
+            blocks = render(windows) if progress is None else progress(render(windows), len(windows))
+            for (x0, y0, w, h), block in zip(windows, blocks, strict=True):
+                dst.write(block, window=Window(x0, y0, w, h))
+        rasterio.shutil.copy(stream, tmp, driver="COG", BLOCKSIZE=COG_BLOCK, COMPRESS="DEFLATE", LEVEL=1,
+                             PREDICTOR="YES", OVERVIEW_RESAMPLING="AVERAGE", BIGTIFF="IF_SAFER",
+                             NUM_THREADS=max(1, threads))
 
 
 @contextlib.contextmanager
@@ -210,19 +233,24 @@ def _window_renderer(threads: int, worker_args):
         yield lambda windows: pool.imap(_window_pixels, windows)
 
 
-def truth_detections(ships: list[Ship], view: View) -> list[Detection]:
+def truth_detections(ships: list[Ship], view: View, cues: frozenset[str] = ALL_CUES) -> list[Detection]:
     """Ground truth in the detection-file schema (module doc)."""
     detections = []
     for ship in ships:
         label = to_label(ship, view)
         tanker = ship.tanker is not None
+        physics = {}
+        if tanker:
+            shadow_m, side_m = ShipGeometry(ship, view, cues).cue_widths_m()
+            physics = {"freeboard_m": round(ship.freeboard_m, 3), "shadow_width_m": round(shadow_m, 3),
+                       "side_strip_m": round(side_m, 3)}
         detections.append(Detection(
             box_px=label.box, score=1.0, vessel_type="tanker" if tanker else "other", type_score=1.0,
             load=label.load.value if tanker else "unknown",
             p_loaded=(1.0 if label.load is LoadState.LOADED else 0.0) if tanker else None,
             heading=label.heading,
             extra={"vessel_id": ship.vessel_id, "kind": ship.kind,
-                   "draft_fraction": label.draft_fraction, "truth": True}))
+                   "draft_fraction": label.draft_fraction, **physics, "truth": True}))
     return detections
 
 
@@ -233,9 +261,11 @@ def truth_stem(path: Path) -> Path:
 def write_truth(path: Path, world: SceneWorld, settings: SceneSettings, acquired: str | None) -> Path:
     header = {"source": path.name, "acquired": acquired, "acquired_from": "ACQUISITION_DATETIME" if acquired else None,
               "gsd_m": settings.gsd_m, "model": None, "scaling": None,
-              "synthetic": {"view": world.view.to_dict(), "atmosphere": world.atmosphere.to_dict()}}
+              "synthetic": {"view": world.view.to_dict(), "atmosphere": world.atmosphere.to_dict(),
+                            "cues": cue_names(settings.cues)}}
     footprint = shapely.box(0, 0, settings.size, settings.size)
-    geojson, _ = write_detection_files(truth_stem(path), truth_detections(world.ships, world.view), header,
+    geojson, _ = write_detection_files(truth_stem(path), truth_detections(world.ships, world.view, settings.cues),
+                                       header,
                                        crs=_crs(), transform=world.transform, footprint_px=footprint)
     return geojson
 

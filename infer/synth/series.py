@@ -22,7 +22,8 @@ times the tanker's laden capacity (``TankerSpec.cargo_capacity_barrels``, refine
 Outputs in OUT_DIR: ``terminal_<date>.tif`` (GeoTIFF, ACQUISITION_DATETIME tag in UTC),
 ``terminal_<date>.truth.geojson`` (+ ``.csv``), ``events.csv`` with the columns of ``report``'s
 events CSV (estimate columns left empty, the true volume in ``cargo_barrels``), and
-``manifest.json``. Distractors are drawn afresh on each date and have no events.
+``manifest.json``. Distractors are drawn afresh on each date and have no events. With AIS
+(``synth series --ais``), ``ais.csv`` and ``ais_truth.csv`` as :mod:`.ais_track` describes.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from ..core.errors import ConfigError
 from ..core.georef import pixels_to_lonlat
 from ..core.labels import LoadState
 from ..report.events import EVENTS_CSV_COLUMNS
+from .ais_track import write_ais
 from .background import glint_strength
 from .effects import sample_atmosphere
 from .physics import TankerSpec, View, sample_draft_fraction, sample_tanker, sample_view
@@ -208,9 +210,12 @@ def scene_name(moment: datetime) -> str:
 
 
 def write_series(out_dir, dates: int, seed: int, size: int = 2048, gsd_m: float = 1.0, start: str = "2024-03-01",
-                 overwrite: bool = False, threads: int = 1, progress=None) -> list[Path]:
+                 overwrite: bool = False, threads: int = 1, progress=None, ais_dark_share: float | None = None
+                 ) -> list[Path]:
     """Simulate and write the series (module doc); returns the GeoTIFF paths. ``progress`` wraps
-    each date's iterator of finished windows (see :func:`~tankerwatch.infer.synth.scene.write_raster`)."""
+    each date's iterator of finished windows (see :func:`~tankerwatch.infer.synth.scene.write_raster`).
+    With ``ais_dark_share`` (0..1), also ``ais.csv`` and ``ais_truth.csv`` with that share of tanker
+    visits silent (:mod:`tankerwatch.infer.synth.ais_track`)."""
     out = Path(out_dir)
     if not 1 <= dates <= MAX_DATES:
         raise ConfigError(f"--dates must be between 1 and {MAX_DATES}, got {dates}")
@@ -227,7 +232,7 @@ def write_series(out_dir, dates: int, seed: int, size: int = 2048, gsd_m: float 
     base_layout = terminal_layout(seed, settings, views[0])
     terminal = Terminal(seed, settings, base_layout)
     transform = scene_transform(size, gsd_m)
-    snapshots, paths = [], []
+    snapshots, paths, drawn = [], [], []
     for i, (moment, view) in enumerate(zip(moments, views, strict=True)):
         if i > 0:
             terminal.step()
@@ -246,6 +251,7 @@ def write_series(out_dir, dates: int, seed: int, size: int = 2048, gsd_m: float 
         write_raster(path, world, seed * 1000 + i, settings, iso(moment), threads, progress)
         write_truth(path, world, settings, iso(moment))
         paths.append(path)
+        drawn.append((moment, world.ships))
     rows = events_rows(snapshots, moments, transform)
     atomic_write_text(out / "events.csv", _csv(rows))
     manifest = {"generator": "tankerwatch synth series", "project_version": __version__,
@@ -253,6 +259,8 @@ def write_series(out_dir, dates: int, seed: int, size: int = 2048, gsd_m: float 
                 "scenes": [{"file": p.name, "truth": truth_stem(p).name + ".geojson", "acquired": iso(m)}
                            for p, m in zip(paths, moments, strict=True)],
                 "events": {k: sum(r["event"] == k for r in rows) for k in ("arrival", "departure", "loading", "discharge")}}
+    if ais_dark_share is not None:
+        manifest["ais"] = write_ais(out, drawn, transform, size, seed, ais_dark_share)
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return paths
 
@@ -263,6 +271,10 @@ def _remove_previous_series(out: Path) -> None:
         previous = json.loads((out / "manifest.json").read_text())
     except (OSError, ValueError):
         return
+    ais = previous.get("ais") if isinstance(previous.get("ais"), dict) else {}
+    for name in (ais.get("file"), ais.get("truth")):
+        if isinstance(name, str) and Path(name).name == name:
+            (out / name).unlink(missing_ok=True)
     for scene in previous.get("scenes", []):
         for name in (scene.get("file"), scene.get("truth")):
             if isinstance(name, str) and Path(name).name == name:  # only plain names inside OUT_DIR

@@ -30,10 +30,33 @@ share (``GLINT_VIEW_SHARE``) turns the sensor towards the sun's mirror direction
 glitters. Random geometry makes strong glint rare (3 % of tiles), yet an archive holds whole
 scenes of it, and a detector that never saw it takes the sparkle for small hulls.
 
+Tankers: the first of each tile as above, the rest at even odds; a third of all tankers
+(``TILE_PART_LOADED_SHARE``) get a draft fraction anywhere in their state's range, the others near
+ballast or near laden (:func:`.physics.sample_draft_fraction`), so part-loaded hulls are common.
+
+Cues: ``TileSettings.cues`` names the load-state cues drawn on tankers (:data:`.physics.CUES`;
+default all). Every random draw is made before drawing, so the same seed with another cue set gives
+the same tiles and labels, differing only round the tankers' hulls (counterfactual renders).
+
+Manifest: per tile the view (``gsd_m``; ``sun_elevation_deg``, ``sun_azimuth_deg``,
+``view_zenith_deg``, ``view_azimuth_deg`` in degrees, azimuths clockwise from north, tiles being
+north-up; ``view_azimuth_deg`` points from the ground to the sensor), and per vessel its physics:
+``freeboard_m`` and, as drawn, ``shadow_width_m`` and ``side_strip_m`` (metres, 0 for a switched-off
+cue), ``moving`` (under way) and ``berthed``, for tankers also ``draft_fraction`` and ``bulb_drawn``.
+
+Looks: each tile is drawn in one hull style, chosen uniformly from ``TileSettings.hull_styles``
+(default all of :data:`.hull_styles.HULL_STYLES`: ``default`` and ``facet``), under randomised
+sensor optics of its own (:class:`.effects.Optics`: point-spread function, pan-sharpening fringes,
+sharpening). Both come from random streams of their own, so a seed gives the same vessels, views,
+labels and optics whatever styles are allowed: datasets drawn with ``--styles default`` and
+``--styles facet`` differ only in how the vessels look. The manifest records ``hull_style`` and
+``atmosphere.optics`` per tile.
+
 Images: 3-band 8-bit PNG by default (two in five passed through JPEG at quality 45-95 first,
 for its artefacts); ``bands=4``
 (adds NIR) or ``dtype=uint16`` (reflectance x 10,000) write a GeoTIFF placed near Vostochny in
-EPSG:32653 with a pixel size of the tile's GSD.
+EPSG:32653 with a pixel size of the tile's GSD, the angles in its GDAL metadata
+(:meth:`.physics.View.gdal_tags`).
 """
 
 from __future__ import annotations
@@ -58,8 +81,23 @@ from ..core.labels import LabelledImage, LoadState
 from ..formats.dataset import write_splits
 from .background import Berth, Layout, open_water, terminal
 from .canvas import Canvas
-from .effects import brightness_to_uint8, brightness_to_uint16, jpeg_roundtrip, sample_atmosphere
-from .physics import MIN_TANKER_LENGTH_M, NEAR_NADIR_DEG, VIEW_ZENITH_DEG, View, sample_view
+from .effects import (
+    brightness_to_uint8,
+    brightness_to_uint16,
+    jpeg_roundtrip,
+    sample_atmosphere,
+    sample_optics,
+)
+from .hull_styles import HULL_STYLES
+from .physics import (
+    ALL_CUES,
+    MIN_TANKER_LENGTH_M,
+    NEAR_NADIR_DEG,
+    VIEW_ZENITH_DEG,
+    View,
+    cue_names,
+    sample_view,
+)
 from .placement import (
     EDGE_MARGIN_PX,
     Placer,
@@ -83,6 +121,7 @@ MAX_TILE_GSD_M = 15.0
 TILE_ORIGIN_UTM = (393_000.0, 4_733_000.0)  # EPSG:32653, the bay off Vostochny
 UTM_CRS = "EPSG:32653"
 SPLITS = ("train", "val", "test")
+TILE_PART_LOADED_SHARE = 1 / 3
 
 # Backgrounds (module doc): the share of terminal tiles, by the ground the tile covers.
 WIDE_TILE_M = 500.0
@@ -116,6 +155,14 @@ class TileSettings:
     gsd_range: tuple[float, float] | None = None  # None: DEFAULT_GSD_BANDS
     bands: int = 3
     dtype: str = "uint8"
+    cues: frozenset[str] = ALL_CUES
+    hull_styles: tuple[str, ...] = tuple(HULL_STYLES)
+
+    def __post_init__(self):
+        unknown = [s for s in self.hull_styles if s not in HULL_STYLES]
+        if unknown or not self.hull_styles:
+            raise ConfigError(f"--styles must name hull styles from {', '.join(HULL_STYLES)}, "
+                              f"got {','.join(self.hull_styles) or 'none'}")
 
     @property
     def geotiff(self) -> bool:
@@ -169,6 +216,7 @@ class TileWorld:
     atmosphere: object
     scene_kind: str
     background: dict | None = None
+    hull_style: str = "default"
 
 
 def terminal_share(side_m: float) -> float:
@@ -267,10 +315,18 @@ def compose_tile(seed: int, index: int, settings: TileSettings) -> TileWorld:
             for layout, background in terminal_windows(rng, view, size):
                 world = _populate(rng, index, settings, view, layout, background)
                 if world is not None:
-                    return world
+                    return _choose_look(world, seed, index, settings)
     world = _populate(rng, index, settings, view, open_water(rng, size, size, view), None)
     if world is None:
         raise RuntimeError(f"tile {index}: could not place a required vessel (seed {seed})")
+    return _choose_look(world, seed, index, settings)
+
+
+def _choose_look(world: TileWorld, seed: int, index: int, settings: TileSettings) -> TileWorld:
+    """The tile's hull style and sensor optics, each from a stream of its own (module doc)."""
+    styles = settings.hull_styles
+    world.hull_style = styles[int(np.random.default_rng([seed, index, 2]).integers(len(styles)))]
+    world.atmosphere.optics = sample_optics(np.random.default_rng([seed, index, 3]))
     return world
 
 
@@ -307,7 +363,8 @@ def _populate(rng: np.random.Generator, index: int, settings: TileSettings, view
         return None
 
     def free_tanker(load=None, cap=max_len):
-        return lambda c, h: tanker_ship(rng, next(ids), c, h, cap, load, moving=rng.random() < 0.25)
+        return lambda c, h: tanker_ship(rng, next(ids), c, h, cap, load, moving=rng.random() < 0.25,
+                                        part_loaded_share=TILE_PART_LOADED_SHARE)
 
     def free_distractor(cap=max_len):
         return lambda c, h: distractor_ship(rng, next(ids), c, h, cap, gsd, moving=rng.random() < 0.3)
@@ -322,7 +379,7 @@ def _populate(rng: np.random.Generator, index: int, settings: TileSettings, view
             continue
         cap = min(berth.max_length_m, max_len, _berth_room_px(berth, size) * gsd)
         if cap >= MIN_TANKER_LENGTH_M and rng.random() < 0.6:
-            ship = tanker_ship(rng, next(ids), berth.centre, 0.0, cap)
+            ship = tanker_ship(rng, next(ids), berth.centre, 0.0, cap, part_loaded_share=TILE_PART_LOADED_SHARE)
         else:
             ship = distractor_ship(rng, next(ids), berth.centre, 0.0, cap, gsd)
         if ship is not None:
@@ -336,7 +393,8 @@ def _populate(rng: np.random.Generator, index: int, settings: TileSettings, view
         if hosts:
             host = hosts[int(rng.integers(len(hosts)))]
             if rng.random() < 0.6:
-                partner = tanker_ship(rng, next(ids), host.centre, 0.0, max_len)
+                partner = tanker_ship(rng, next(ids), host.centre, 0.0, max_len,
+                                      part_loaded_share=TILE_PART_LOADED_SHARE)
             else:
                 partner = distractor_ship(rng, next(ids), host.centre, 0.0, max_len, gsd)
             if partner is not None:
@@ -380,7 +438,7 @@ def render_tile(seed: int, index: int, settings: TileSettings) -> tuple[np.ndarr
     world = compose_tile(seed, index, settings)
     rng = np.random.default_rng([seed, index, 1])
     canvas = Canvas(settings.size, settings.size, settings.bands)
-    draw_world(canvas, world.view, world.layout, world.ships, world.atmosphere, rng)
+    draw_world(canvas, world.view, world.layout, world.ships, world.atmosphere, rng, settings.cues, world.hull_style)
     if settings.dtype == "uint16":
         return brightness_to_uint16(canvas.pixels), world
     image = brightness_to_uint8(canvas.pixels)
@@ -389,7 +447,7 @@ def render_tile(seed: int, index: int, settings: TileSettings) -> tuple[np.ndarr
     return image, world
 
 
-def write_image(path: Path, image: np.ndarray, settings: TileSettings, gsd_m: float) -> None:
+def write_image(path: Path, image: np.ndarray, settings: TileSettings, view: View) -> None:
     if not settings.geotiff:
         ok, data = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 3])
         if not ok:
@@ -398,21 +456,26 @@ def write_image(path: Path, image: np.ndarray, settings: TileSettings, gsd_m: fl
         return
     import rasterio
 
-    transform = Affine(gsd_m, 0.0, TILE_ORIGIN_UTM[0], 0.0, -gsd_m, TILE_ORIGIN_UTM[1])
+    transform = Affine(view.gsd_m, 0.0, TILE_ORIGIN_UTM[0], 0.0, -view.gsd_m, TILE_ORIGIN_UTM[1])
     with atomic_path(path) as tmp, rasterio.open(
             tmp, "w", driver="GTiff", width=image.shape[1], height=image.shape[0], count=image.shape[2],
             dtype=image.dtype.name, crs=UTM_CRS, transform=transform, compress="deflate",
             photometric="RGB" if image.shape[2] == 3 else "MINISBLACK") as dst:
+        dst.update_tags(**view.gdal_tags())
         dst.write(np.moveaxis(image, 2, 0))
 
 
-def _vessel_record(ship: Ship, view: View) -> dict:
+def _vessel_record(ship: Ship, view: View, cues: frozenset[str]) -> dict:
+    drawn = ShipGeometry(ship, view, cues)
+    shadow_m, side_m = drawn.cue_widths_m()
     record = {"vessel_id": ship.vessel_id, "kind": ship.kind, "length_m": round(ship.length_m, 2),
               "beam_m": round(ship.beam_m, 2), "freeboard_m": round(ship.freeboard_m, 3),
-              "moving": ship.moving, "box_px": [round(float(x), 3) for x in ShipGeometry(ship, view).box()]}
+              "shadow_width_m": round(shadow_m, 3), "side_strip_m": round(side_m, 3),
+              "moving": ship.moving, "berthed": ship.berthed,
+              "box_px": [round(float(x), 3) for x in ShipGeometry(ship, view).box()]}
     if ship.tanker is not None:
         record.update(size_class=ship.tanker.size_class, load=ship.load.value,
-                      draft_fraction=round(ship.tanker.draft_fraction, 4))
+                      draft_fraction=round(ship.tanker.draft_fraction, 4), bulb_drawn=drawn.bulb() is not None)
     return record
 
 
@@ -421,13 +484,14 @@ def _tile_job(job) -> tuple[LabelledImage, dict]:
     image, world = render_tile(seed, index, settings)
     split = split_of(index, count)
     path = Path(out) / split / "images" / f"synth_{index:06d}{settings.suffix}"
-    write_image(path, image, settings, world.view.gsd_m)
+    write_image(path, image, settings, world.view)
     labelled = LabelledImage(path, settings.size, settings.size, round(world.view.gsd_m, 6),
                              [to_label(s, world.view) for s in world.ships])
     record = {"file": f"{split}/images/{path.name}", "split": split, "scene": world.scene_kind,
+              "hull_style": world.hull_style,
               "background": {"kind": world.scene_kind, **(world.background or {})},
               "view": world.view.to_dict(), "atmosphere": world.atmosphere.to_dict(),
-              "vessels": [_vessel_record(s, world.view) for s in world.ships]}
+              "vessels": [_vessel_record(s, world.view, settings.cues) for s in world.ships]}
     return labelled, record
 
 
@@ -490,7 +554,8 @@ def _manifest(results, count: int, settings: TileSettings, seed: int, fmt: str) 
     return {
         "generator": "tankerwatch synth tiles", "project_version": __version__,
         "parameters": {"count": count, "size": settings.size, "seed": seed, "format": fmt,
-                       "bands": settings.bands, "dtype": settings.dtype,
+                       "bands": settings.bands, "dtype": settings.dtype, "cues": cue_names(settings.cues),
+                       "hull_styles": list(settings.hull_styles),
                        "gsd_bands_m": [[lo, hi, w] for (lo, hi), w in settings.gsd_bands()]},
         "splits": per_split,
         "backgrounds": dict(sorted(Counter(rec["scene"] for _, rec in results).items())),
@@ -510,8 +575,13 @@ def _readme(manifest: dict) -> str:
         "Classes: `tanker_empty`, `tanker_loaded` (draft fraction < 0.5 is empty) and `other` "
         "(container ships, bulk carriers, tugs, small craft, barges). Boxes are the visible hull outline "
         "(deck plus visible hull side, never the shadow), aligned with the bow; no vessel is cut by the "
-        "tile edge. `manifest.json` lists each tile's view (sun, sensor, GSD), atmosphere and vessels "
-        "(size class, draft fraction, freeboard).", "",
+        "tile edge. `manifest.json` lists each tile's view (GSD; sun elevation and azimuth, view zenith "
+        "and azimuth in degrees, azimuths clockwise from north, north up), atmosphere and vessels (size "
+        "class, draft fraction, freeboard, shadow and hull-side widths as drawn, in metres).", "",
+        "Load-state cues drawn on tankers: " + (", ".join(p["cues"]) or "none")
+        + " (of shadow, side, bow; the others switched off for a counterfactual render).", "",
+        "Hull styles: " + ", ".join(p["hull_styles"]) + " (one per tile, chosen uniformly; `hull_style` "
+        "in the manifest), each tile under randomised sensor optics (`atmosphere.optics`).", "",
         "Backgrounds: " + ", ".join(f"{n} {k}" for k, n in manifest["backgrounds"].items())
         + " (a terminal tile is a window onto a terminal laid out at full scale, aimed at a jetty "
         "trestle, a berth, the quay or the tank farm's seaward edge; `background` in the manifest "

@@ -17,9 +17,18 @@ Colours (display brightness R, G, B, NIR in [0, 1]) are drawn from the same tabl
 load state: red hulls and red decks appear on both empty and loaded tankers, so the red
 antifouling band is not a colour flag.
 
-The label box is the visible hull outline: the smallest box aligned with the bow direction holding
-the waterline outline, the displaced deck, the displaced house roof and the exposed bulb (never
-the shadow), so every pixel of the vessel lies inside it.
+Load-state cues and tells: freeboard reaches the pixels through the shadow and the hull side (and
+the antifouling band on the side); the bulbous bow shows only as :func:`.physics.bulb_seen` allows.
+Everything else (paints, deck fittings, house, size, wake, berth, motion) is drawn alike for empty
+and loaded tankers. Whitewater (the wake, the bow wave, foam round a bulb) only on ships under way
+(``moving``; never on a berthed or anchored one). ``cues`` (:data:`.physics.CUES`) switches the
+light paths off on tankers for counterfactual renders: :class:`ShipGeometry` then draws the hull
+shadows and the deck as if the freeboard were 0 to the sun or the sensor, and no bulb.
+
+The label box is the hull: the smallest box aligned with the bow direction holding the waterline
+outline, the displaced deck and what stands on it (house roof, funnel, deck cargo), under all cues;
+never the shadow, the bulb, foam or wake. So a box's length is the hull's (plus the ends of the
+hull side off-nadir) whatever the load state, and every pixel of the hull lies inside it.
 """
 
 from __future__ import annotations
@@ -31,7 +40,15 @@ import numpy as np
 
 from ..core.labels import LoadState, Vessel, VesselType
 from .canvas import Canvas, ellipse_points, sweep
-from .physics import TankerSpec, View
+from .physics import (
+    ALL_CUES,
+    TankerSpec,
+    View,
+    bulb_seen,
+    heading_to_azimuth_deg,
+    shadow_width_m,
+    side_strip_width_m,
+)
 
 DISTRACTOR_KINDS = ("container", "bulk", "tug", "small", "barge")
 # (length m, beam / length, freeboard m, house height m) ranges per distractor kind.
@@ -69,6 +86,11 @@ BULK_CRANE_M = 12.0
 CONTAINER_TIER_M = 2.6
 CONTAINER_TIERS = 5
 FOAM = (0.85, 0.88, 0.88, 0.45)
+# The bulbous bow (local metres, module docstring of .physics): its nose this share of the length
+# ahead of the stem, its half-length and half-breadth at the widest.
+BULB_REACH = 0.03
+BULB_HALF_LENGTH = 0.06
+BULB_HALF_BREADTH = 0.09  # x beam
 
 
 def with_nir(rgb) -> np.ndarray:
@@ -100,6 +122,8 @@ class Ship:
     paint: dict = field(default_factory=dict)
     hull_freeboard_m: float = 0.0  # non-tankers; a tanker's follows from its draft
     boot_top_m: float = 0.0  # non-tankers riding light also show their antifouling band
+    berthed: bool = False
+    bulb_sighting: float = 1.0  # a tanker's uniform draw for physics.bulb_seen (sea state, water, sun)
 
     @property
     def freeboard_m(self) -> float:
@@ -110,6 +134,11 @@ class Ship:
         """Height of the red antifouling band showing above the water."""
         band = self.tanker.antifouling_m if self.tanker is not None else self.boot_top_m
         return min(band, self.freeboard_m)
+
+    @property
+    def bulb_shown(self) -> bool:
+        """Whether the picture shows this ship's bulbous bow (under all cues)."""
+        return self.tanker is not None and bulb_seen(self.tanker, self.bulb_sighting)
 
     @property
     def vessel_type(self) -> VesselType:
@@ -130,8 +159,10 @@ def make_ship(rng: np.random.Generator, vessel_id: str, kind: str, centre, headi
         if tanker is None:
             raise ValueError("a tanker needs its TankerSpec")
         house = 8.0 + 10.0 * min(tanker.length_m / 250.0, 1.0) + rng.uniform(-1.5, 1.5)
+        seed = int(rng.integers(2**31))
         return Ship(vessel_id, kind, np.asarray(centre, dtype=np.float64), float(heading), tanker.length_m,
-                    tanker.beam_m, house, int(rng.integers(2**31)), tanker, moving, paint)
+                    tanker.beam_m, house, seed, tanker, moving, paint,
+                    bulb_sighting=float(np.random.default_rng([seed, 1]).random()))
     (l_lo, l_hi), (b_lo, b_hi), (f_lo, f_hi), (h_lo, h_hi) = DISTRACTOR_SIZES[kind]
     length = rng.uniform(l_lo, l_hi) if length_m is None else length_m
     if kind == "small":
@@ -172,14 +203,19 @@ def _rect_m(x0, x1, y0, y1) -> np.ndarray:
 
 
 class ShipGeometry:
-    """A ship's outlines in whole-image pixels under one view."""
+    """A ship's outlines in whole-image pixels under one view, drawn with ``cues`` (module doc):
+    ``deck_height_m`` is the height the sensor sees the deck at, ``shadow_height_m`` the one its
+    shadows start from (both the freeboard, or 0 with that cue off on a tanker)."""
 
-    def __init__(self, ship: Ship, view: View):
+    def __init__(self, ship: Ship, view: View, cues: frozenset[str] = ALL_CUES):
         self.ship, self.view = ship, view
+        self.cues = cues if ship.tanker is not None else ALL_CUES
+        self.deck_height_m = ship.freeboard_m if "side" in self.cues else 0.0
+        self.shadow_height_m = ship.freeboard_m if "shadow" in self.cues else 0.0
         c, s = math.cos(ship.heading), math.sin(ship.heading)
         self.u, self.v = np.array([c, s]), np.array([-s, c])
         self.waterline = self.to_px(hull_outline_m(ship.kind, ship.length_m, ship.beam_m))
-        self.deck_shift = view.relief_shift_px(ship.freeboard_m)
+        self.deck_shift = view.relief_shift_px(self.deck_height_m)
         self.deck = self.waterline + self.deck_shift
         self.house_foot = self.to_px(self._house_m()) if ship.house_height_m > 0 else None
 
@@ -203,22 +239,26 @@ class ShipGeometry:
     def house_top(self) -> np.ndarray | None:
         if self.house_foot is None:
             return None
-        return self.house_foot + self.view.relief_shift_px(self.ship.freeboard_m + self.ship.house_height_m)
+        return self.house_foot + self.view.relief_shift_px(self.deck_height_m + self.ship.house_height_m)
 
     def bulb(self) -> np.ndarray | None:
+        """Outline of the bulbous bow's emerged part where the picture shows it (else None): the
+        section of the bulb's ellipsoid at the waterline, wider the more of it stands out."""
         tanker = self.ship.tanker
-        if tanker is None or tanker.bulb_exposure <= 0:
+        if tanker is None or "bow" not in self.cues or not self.ship.bulb_shown:
             return None
-        exposure = tanker.bulb_exposure
+        s = tanker.bulb_emerged
+        scale = math.sqrt(s * (2.0 - s))
         L, B = self.ship.length_m, self.ship.beam_m
-        centre = self.to_px([[L / 2 + 0.012 * L * exposure, 0.0]])[0]
-        return ellipse_points(centre, (0.02 * L * (0.5 + exposure)) / self.view.gsd_m,
-                              0.14 * B * (0.5 + exposure) / self.view.gsd_m, self.ship.heading, n=12)
+        half_length = BULB_HALF_LENGTH * L
+        centre = self.to_px([[L / 2 + BULB_REACH * L - half_length, 0.0]])[0]
+        return ellipse_points(centre, scale * half_length / self.view.gsd_m,
+                              scale * BULB_HALF_BREADTH * B / self.view.gsd_m, self.ship.heading, n=16)
 
     def bulb_foam(self) -> np.ndarray | None:
-        """Whitewater round the exposed bulb (part of what the vessel shows)."""
+        """Whitewater round the shown bulb of a ship under way (None otherwise)."""
         bulb = self.bulb()
-        if bulb is None:
+        if bulb is None or not self.ship.moving:
             return None
         centre = bulb.mean(axis=0)
         return centre + (bulb - centre) * 1.4
@@ -230,22 +270,43 @@ class ShipGeometry:
         L, B = ship.length_m, ship.beam_m
         x_aft = self._house_m()[:, 0].min()
         funnel = _rect_m(x_aft + 0.005 * L, x_aft + 0.03 * L, -0.08 * B, 0.08 * B)
-        return self.at_height(funnel, ship.freeboard_m + ship.house_height_m + FUNNEL_HEIGHT_M)
+        return self.at_height(funnel, self.deck_height_m + ship.house_height_m + FUNNEL_HEIGHT_M)
 
     def body_points(self) -> np.ndarray:
-        """Every outline point of the visible vessel (not its shadow): hull, deck, house, funnel,
-        deck cargo and cranes at their heights, and the bulb's whitewater."""
+        """Every outline point of the hull as seen (not its shadow, bulb or foam): waterline, deck,
+        house, funnel, deck cargo and cranes at their heights."""
         parts = [self.waterline, self.deck]
         ship = self.ship
         for local, height in _RAISED_ENVELOPES[ship.kind](ship.length_m, ship.beam_m):
-            parts.append(self.at_height(local, ship.freeboard_m + height))
-        for extra in (self.house_top(), self.funnel_top(), self.bulb_foam()):
+            parts.append(self.at_height(local, self.deck_height_m + height))
+        for extra in (self.house_top(), self.funnel_top()):
             if extra is not None:
                 parts.append(extra)
         return np.concatenate(parts)
 
+    def bow_outlines(self) -> list[np.ndarray]:
+        """The outlines drawn beyond the hull at the bow: the shown bulb and its foam (maybe none)."""
+        bulb = self.bulb()
+        if bulb is None:
+            return []
+        foam = self.bulb_foam()
+        return [bulb] if foam is None else [bulb, foam]
+
+    def drawn_points(self) -> np.ndarray:
+        """Every outline point :func:`draw_ship` paints: the hull, the shown bulb and its foam."""
+        return np.concatenate([self.body_points(), *self.bow_outlines()])
+
+    def cue_widths_m(self) -> tuple[float, float]:
+        """Width (metres) of the hull's shadow strip and of its visible side as drawn (0 for a
+        switched-off cue), from the formulas of :mod:`.physics`."""
+        view = self.view
+        hull_az = heading_to_azimuth_deg(self.ship.heading)
+        return (shadow_width_m(self.shadow_height_m, view.sun_elevation_deg, view.sun_azimuth_deg, hull_az),
+                side_strip_width_m(self.deck_height_m, view.view_zenith_deg, view.view_azimuth_deg, hull_az))
+
     def box(self) -> np.ndarray:
-        """Label box ``[cx, cy, L, W, angle]`` aligned with the bow direction (module docstring)."""
+        """Label box ``[cx, cy, L, W, angle]`` aligned with the bow direction (module docstring);
+        a label takes it from the geometry under all cues (:func:`to_label`)."""
         p = self.body_points()
         a, b = p @ self.u, p @ self.v
         a0, a1, b0, b1 = a.min(), a.max(), b.min(), b.max()
@@ -254,9 +315,9 @@ class ShipGeometry:
 
     def shadow_polygons(self) -> list[np.ndarray]:
         view, ship = self.view, self.ship
-        polys = [sweep(self.waterline, view.shadow_shift_px(ship.freeboard_m))]
+        polys = [sweep(self.waterline, view.shadow_shift_px(self.shadow_height_m))] if self.shadow_height_m > 0 else []
         if self.house_foot is not None:
-            low = self.house_foot + view.shadow_shift_px(ship.freeboard_m)
+            low = self.house_foot + view.shadow_shift_px(self.shadow_height_m)
             polys.append(sweep(low, view.shadow_shift_px(ship.house_height_m)))
         return polys
 
@@ -294,25 +355,31 @@ def draw_wake(canvas: Canvas, ship: Ship, view: View) -> None:
     canvas.fill([bow], FOAM, alpha=0.35)
 
 
-def draw_shadow(canvas: Canvas, ship: Ship, view: View) -> None:
-    canvas.shade(ShipGeometry(ship, view).shadow_polygons(), SHADOW_FACTOR)
+def draw_shadow(canvas: Canvas, ship: Ship, view: View, cues: frozenset[str] = ALL_CUES) -> None:
+    polygons = ShipGeometry(ship, view, cues).shadow_polygons()
+    if polygons:
+        canvas.shade(polygons, SHADOW_FACTOR)
 
 
-def draw_ship(canvas: Canvas, ship: Ship, view: View) -> None:
+def draw_ship(canvas: Canvas, ship: Ship, view: View, cues: frozenset[str] = ALL_CUES) -> None:
     """Hull side (with the antifouling band), bulb, deck and deck fittings, house."""
-    g = ShipGeometry(ship, view)
-    if not canvas.overlaps(g.body_points(), margin=4):
+    g = ShipGeometry(ship, view, cues)
+    if not canvas.overlaps(g.drawn_points(), margin=4):
         return
     paint = ship.paint
-    band = ship.antifouling_m
-    if band > 0:
-        canvas.fill([sweep(g.waterline, view.relief_shift_px(band))], paint["antifouling"])
-    band_top = g.waterline + view.relief_shift_px(band)
-    canvas.fill([sweep(band_top, g.deck_shift - view.relief_shift_px(band))], paint["hull"])
+    if g.deck_height_m > 0:
+        band = ship.antifouling_m
+        if band > 0:
+            canvas.fill([sweep(g.waterline, view.relief_shift_px(band))], paint["antifouling"])
+        band_top = g.waterline + view.relief_shift_px(band)
+        canvas.fill([sweep(band_top, g.deck_shift - view.relief_shift_px(band))], paint["hull"])
     bulb = g.bulb()
     if bulb is not None:
-        canvas.fill([g.bulb_foam()], FOAM, alpha=0.5)
-        canvas.fill([bulb], paint["antifouling"])
+        foam = g.bulb_foam()
+        if foam is not None:
+            canvas.fill([foam], FOAM, alpha=0.5)
+        # Awash, water washes over it: the less stands out, the fainter it shows.
+        canvas.fill([bulb], paint["antifouling"] * 0.85, alpha=0.5 + 0.4 * ship.tanker.bulb_emerged)
     canvas.fill([g.deck], paint["deck"])
     rng = np.random.default_rng(ship.seed)
     _DECK_PAINTERS[ship.kind](canvas, g, rng)
@@ -328,7 +395,7 @@ def draw_ship(canvas: Canvas, ship: Ship, view: View) -> None:
 
 def _paint_tanker(canvas: Canvas, g: ShipGeometry, rng: np.random.Generator) -> None:
     ship, gsd = g.ship, g.view.gsd_m
-    L, B, F = ship.length_m, ship.beam_m, ship.freeboard_m
+    L, B, F = ship.length_m, ship.beam_m, g.deck_height_m
     fittings = ship.paint["fittings"]
     x_fwd, x_aft = 0.4 * L, -0.36 * L
     for y, w, shade in ((-0.06 * B, 1.2, 1.0), (-0.1 * B, 0.8, 0.85), (0.02 * B, 1.0, 1.1)):
@@ -346,7 +413,7 @@ def _paint_tanker(canvas: Canvas, g: ShipGeometry, rng: np.random.Generator) -> 
 
 def _paint_container(canvas: Canvas, g: ShipGeometry, rng: np.random.Generator) -> None:
     ship = g.ship
-    L, B, F = ship.length_m, ship.beam_m, ship.freeboard_m
+    L, B, F = ship.length_m, ship.beam_m, g.deck_height_m
     house = g._house_m()
     x_start, x_end = -0.4 * L, 0.36 * L
     bay = 12.8
@@ -368,7 +435,7 @@ def _paint_container(canvas: Canvas, g: ShipGeometry, rng: np.random.Generator) 
 
 def _paint_bulk(canvas: Canvas, g: ShipGeometry, rng: np.random.Generator) -> None:
     ship = g.ship
-    L, B, F = ship.length_m, ship.beam_m, ship.freeboard_m
+    L, B, F = ship.length_m, ship.beam_m, g.deck_height_m
     n = int(rng.integers(5, 10))
     colour = with_nir(DECK_PAINTS[rng.integers(len(DECK_PAINTS))] * rng.uniform(0.9, 1.2))
     xs = np.linspace(-0.32 * L, 0.36 * L, n + 1)
@@ -400,7 +467,7 @@ def _paint_barge(canvas: Canvas, g: ShipGeometry, rng: np.random.Generator) -> N
         heap = with_nir([[0.2, 0.2, 0.2], [0.55, 0.48, 0.35], [0.5, 0.45, 0.4]][rng.integers(3)])
         for _k in range(int(rng.integers(1, 4))):
             x = rng.uniform(-0.3, 0.3) * ship.length_m
-            centre = g.at_height([[x, 0.0]], ship.freeboard_m + 2)[0]
+            centre = g.at_height([[x, 0.0]], g.deck_height_m + 2)[0]
             canvas.fill([ellipse_points(centre, 0.12 * ship.length_m / g.view.gsd_m,
                                         0.3 * ship.beam_m / g.view.gsd_m, ship.heading)], heap)
 

@@ -1,0 +1,461 @@
+"""Benchmark: the project's sen2ships model against Ultralytics YOLO11n-obb, side by side, in one run.
+
+Both train from scratch on the same six real Sentinel-2 ports (configs/sen2ships.yaml's data.train)
+under the same wall-clock budget on the same CPU threads, both are run on the validation ports
+(Durban + Gdynia, 56 vessels: data.val) and both are scored by the project's one scorer,
+tankerwatch.infer.evaluation.metrics (class-agnostic vessel AP50, rotated IoU, COCO 101-point; AP25
+in the (3, 10] m band, which holds both validation ports). All figures are REAL data.
+
+    .venv/bin/python bench/peer_sen2ships.py [--budget-min 15] [--threads 2] [--work runs/peer_sen2ships]
+
+Steps: (1) ``tankerwatch convert`` writes sen2ships as a YOLO-OBB dataset; the peer's copy is then
+prepared as its best documented setting needs (bench/peer/README.md: per-scene 1-99 % stretch to 8-bit
+PNG, the project's own scaling; upsampled x2; 640 px tiles overlapping by 160 px). (2) ``tankerwatch
+fit --config configs/sen2ships.yaml --trainer.max_time=...`` (by default with
+bench/peer/time_budget.py, which re-sizes our cosine schedule to the budget after each epoch as
+Ultralytics' time= mode re-sizes the peer's), ``tankerwatch export``, then the Detector API on the
+validation GeoTIFFs. (3) The peer trains in the separate environment
+``.venv-peer`` (Ultralytics ``time=`` budget in hours) and predicts on the upsampled validation
+scenes; its oriented boxes become the project's ``[cx, cy, length, width, angle]`` in source pixels.
+(4) Both are scored; recall is at each model's operating point (ours DEFAULT_MIN_SCORE, the peer's
+default conf 0.25). Each model is scored twice: with the checkpoint its framework selects on the
+validation ports (ours: best val AP50; Ultralytics: best.pt, by mAP50-95) and with the last one (no
+selection).
+
+Ultralytics is never imported here and is no dependency of the project: bench/peer/README.md says how
+to create ``.venv-peer``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_description, read_curve  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TW = str(BIN / "tankerwatch")
+PEER_PYTHON = REPO / ".venv-peer" / "bin" / "python"
+PEER_WORKER = REPO / "bench" / "peer" / "yolo_obb_worker.py"
+CONFIG = REPO / "configs" / "sen2ships.yaml"
+PEER_CONF = 0.25  # Ultralytics' default predict confidence: the peer's operating point
+# Seconds per epoch of configs/sen2ships.yaml on 2 otherwise idle cores, validation included (issue 19
+# quotes 1,012 s for 30 epochs; docs/experiments.md 2026-11-26 has 734 s): sizes our cosine schedule
+# to the budget, as Ultralytics' time= mode re-sizes its own after the first epoch. On busier cores
+# --trainer.max_time stops the run before the schedule ends (the table shows epochs done).
+OUR_EPOCH_S = 34.0
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run(argv: list[str], env: dict | None = None, log_path: Path | None = None) -> float:
+    """Run a command from the repository root (the config's data paths are relative to it); its
+    output goes to ``log_path``. Returns its wall time; raises with the log's tail on failure."""
+    log(" ".join(str(a) for a in argv) + (f"  (log: {log_path})" if log_path else ""))
+    if log_path:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(log_path or os.devnull, "w") as out:
+        code = subprocess.run([str(a) for a in argv], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+    wall = time.perf_counter() - start
+    if code:
+        tail = log_path.read_text()[-3000:] if log_path else ""
+        raise SystemExit(f"command failed (exit {code}): {' '.join(map(str, argv))}\n{tail}")
+    return wall
+
+
+def thread_env(threads: int, **extra) -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), **extra}
+
+
+def split_of_config() -> tuple[Path, list[str], list[str]]:
+    """The sen2ships dataset folder and the train/validation image stems of configs/sen2ships.yaml."""
+    data = yaml.safe_load(CONFIG.read_text())["data"]
+    train, val = data["train"], data["val"]
+    if train["path"] != val["path"] or train.get("format") != "coco":
+        raise SystemExit(f"{CONFIG}: expected one COCO dataset split by image; got {train} / {val}")
+    return (REPO / train["path"]).resolve(), list(train["images"]), list(val["images"])
+
+
+# ----- (1) data -----------------------------------------------------------------------------------
+
+def tile_origins(size: int, tile: int, overlap: int) -> list[int]:
+    """Tile starts along one axis, evenly spread from 0 to flush with the far edge, overlapping by at
+    least ``overlap`` px."""
+    if size <= tile:
+        return [0]
+    count = math.ceil((size - tile) / (tile - overlap)) + 1
+    return [round(i * (size - tile) / (count - 1)) for i in range(count)]
+
+
+def prepare_peer_data(converted: Path, out: Path, train: list[str], val: list[str], upsample: float,
+                      tile: int, overlap: int) -> dict:
+    """The peer's dataset from the ``tankerwatch convert`` output: stretched 8-bit PNGs, upsampled,
+    cut into tiles with YOLO-OBB labels (one class, ``ship``), plus the whole upsampled validation
+    scenes for prediction. A vessel goes into a tile's labels when at least half its box lies in the
+    tile (the clipped part's minimum-area rectangle); overlap >= the longest vessel means every
+    vessel is whole in some tile."""
+    import cv2
+    import shapely
+    from PIL import Image
+
+    from tankerwatch.infer.core.boxes import box_corners, boxes_to_polygons, min_area_box
+    from tankerwatch.infer.formats.dataset import read_dataset
+    from tankerwatch.infer.runtime.raster import read_image
+    from tankerwatch.infer.runtime.scaling import Scaling, to_uint8
+
+    scaling = Scaling.from_dict(yaml.safe_load(CONFIG.read_text())["data"]["scaling"])
+    dataset = read_dataset(converted, fmt="yolo-obb")
+    by_stem = {Path(im.image_path).stem: im for im in dataset.images}
+    if out.exists():
+        shutil.rmtree(out)
+    counts = {"train": [0, 0], "val": [0, 0]}  # tiles, labelled vessels
+    longest = 0.0
+    for role, stems in (("train", train), ("val", val)):
+        (out / role / "images").mkdir(parents=True)
+        (out / role / "labels").mkdir(parents=True)
+        for stem in stems:
+            image = by_stem[stem]
+            lo, hi = scaling.scene_limits(image.image_path)
+            pixels = to_uint8(read_image(image.image_path, bands=scaling.bands), lo, hi).transpose(1, 2, 0)
+            height, width = round(image.height * upsample), round(image.width * upsample)
+            # cv2's resize aligns pixel centres, so a point of the corner frame scales exactly by upsample.
+            big = cv2.resize(pixels, (width, height), interpolation=cv2.INTER_LINEAR)
+            boxes = image.boxes().copy()
+            boxes[:, :4] *= upsample
+            longest = max(longest, float(boxes[:, 2].max()) if len(boxes) else 0.0)
+            polygons = boxes_to_polygons(boxes)
+            if role == "val":
+                (out / "val-full").mkdir(exist_ok=True)
+                Image.fromarray(big).save(out / "val-full" / f"{stem}.png")
+            for y0 in tile_origins(height, tile, overlap):
+                for x0 in tile_origins(width, tile, overlap):
+                    th, tw = min(tile, height), min(tile, width)
+                    window = shapely.box(x0, y0, x0 + tw, y0 + th)
+                    lines = []
+                    for box, polygon in zip(boxes, polygons, strict=True):
+                        part = polygon.intersection(window)
+                        if part.is_empty or part.area < 0.5 * polygon.area:
+                            continue
+                        if part.area < polygon.area * (1 - 1e-9):  # clipped by the tile's edge
+                            box = min_area_box(np.asarray(part.exterior.coords))
+                        corners = (box_corners(box) - (x0, y0)) / (tw, th)
+                        lines.append("0 " + " ".join(f"{v:.6f}" for v in np.clip(corners, 0, 1).reshape(-1)))
+                    name = f"{stem}_{x0}_{y0}"
+                    Image.fromarray(big[y0:y0 + th, x0:x0 + tw]).save(out / role / "images" / f"{name}.png")
+                    (out / role / "labels" / f"{name}.txt").write_text("".join(f"{line}\n" for line in lines))
+                    counts[role][0] += 1
+                    counts[role][1] += len(lines)
+    if longest > overlap:
+        log(f"warning: the longest vessel is {longest:.0f} px after upsampling, more than the tile overlap {overlap}")
+    data_yaml = {"path": str(out.resolve()), "train": "train/images", "val": "val/images", "names": {0: "ship"}}
+    (out / "data.yaml").write_text(yaml.safe_dump(data_yaml, sort_keys=False))
+    return {"tiles": counts, "longest_vessel_px": longest, "data_yaml": str(out / "data.yaml")}
+
+
+# ----- (2) ours -----------------------------------------------------------------------------------
+
+def our_detections(onnx: Path, truth, threads: int) -> dict:
+    """Every detection (min_score 0) of the exported model on each validation scene, through the
+    Detector API: ``box_px`` is already ``[cx, cy, L, W, angle]`` in source pixels."""
+    from tankerwatch.infer import Detector
+
+    detector = Detector(onnx, device="cpu", threads=threads, min_score=0.0)
+    out = {}
+    for image in truth:
+        found = detector.detect(image.image_path)
+        out[Path(image.image_path).stem] = {"boxes": [r["box_px"] for r in found.records],
+                                            "scores": [r["score"] for r in found.records],
+                                            "notes": found.notes}
+    return out
+
+
+def train_ours(args, work: Path, epochs: int) -> dict:
+    name = "peer_bench_ours"
+    budget = int(round(args.budget_min * 60))
+    max_time = f"00:{budget // 3600:02d}:{budget % 3600 // 60:02d}:{budget % 60:02d}"
+    ckpt_dir = work / "ours" / "checkpoints"
+    if ckpt_dir.exists():
+        shutil.rmtree(ckpt_dir)
+    argv = [TW, "fit", "--config", CONFIG, f"--trainer.max_time={max_time}", "--trainer.max_epochs", str(epochs),
+            "--seed_everything", str(args.seed), "--trainer.enable_progress_bar", "false",
+            "--trainer.logger", json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
+                                             "init_args": {"save_dir": str(work / "ours"), "name": name}}]),
+            "--checkpoint.dirpath", ckpt_dir, "--trainer.callbacks+=tankerwatch.train.callbacks.ElapsedTime"]
+    env = thread_env(args.threads)
+    if args.our_schedule == "time":
+        # Re-size our schedule to the budget after each epoch, as Ultralytics' time= mode does its own.
+        argv.append("--trainer.callbacks+=" + json.dumps({"class_path": "time_budget.TimeBudgetSchedule",
+                                                          "init_args": {"seconds": budget}}))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "bench" / "peer"), env.get("PYTHONPATH")) if p)
+    argv += args.our_arg
+    load_before = os.getloadavg()
+    wall = run(argv, env, work / "ours" / "fit.log")
+    load_after = os.getloadavg()
+    versions = sorted((work / "ours" / name).glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+    curve = read_curve(versions[-1] / "metrics.csv", ["time/elapsed_s", "val/vessel_AP50"])
+    result = {"train_wall_s": wall, "load_avg_before": load_before, "load_avg_after": load_after,
+              "max_time": max_time, "max_epochs": epochs, "schedule": args.our_schedule,
+              "epochs_done": len(curve), "curve": curve, "checkpoints": {}}
+    steps = {}
+    for which in ("best", "last"):
+        found = sorted(ckpt_dir.glob("best-*.ckpt" if which == "best" else "last.ckpt"))
+        if not found and which == "best":
+            # The budget ran out before the first validation: nothing was selected.
+            found = sorted(ckpt_dir.glob("last.ckpt"))
+            log("ours: no best-*.ckpt (no validation finished within the budget); scoring last.ckpt as 'best'")
+        if not found:
+            raise SystemExit(f"{ckpt_dir}: no checkpoint after fit")
+        steps[which] = checkpoint_step(found[-1])
+        if which == "last" and steps["last"] == steps["best"]:
+            # The best checkpoint is the last epoch's: the same weights, exported and run once.
+            result["checkpoints"]["last"] = {**result["checkpoints"]["best"], "checkpoint": found[-1].name}
+            continue
+        onnx = work / "ours" / f"{which}.onnx"
+        export_s = run([TW, "export", found[-1], "-o", onnx, "--overwrite"], thread_env(args.threads),
+                       work / "ours" / f"export_{which}.log")
+        start = time.perf_counter()
+        detections = our_detections(onnx, args.truth, args.threads)
+        result["checkpoints"][which] = {"checkpoint": found[-1].name, "global_step": steps[which],
+                                        "export_s": export_s, "detect_s": time.perf_counter() - start,
+                                        "detections": detections}
+    return result
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The optimiser step a Lightning checkpoint was saved at."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False).get("global_step")
+
+
+# ----- (3) the peer -------------------------------------------------------------------------------
+
+def peer_boxes(rows: list[list[float]], upsample: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ultralytics OBB rows ``[cx, cy, w, h, r, conf]`` (pixels of the upsampled scene; ``r`` turns
+    the ``w`` axis from +x towards +y, as the project's angle does) -> the project's boxes
+    ``[cx, cy, L, W, angle]`` in source pixels (L >= W, angle in [-pi/2, pi/2)) and scores."""
+    from tankerwatch.infer.core.boxes import normalize_boxes
+
+    if not rows:
+        return np.zeros((0, 5)), np.zeros(0)
+    a = np.asarray(rows, dtype=np.float64)
+    boxes = a[:, :5].copy()
+    boxes[:, :4] /= upsample
+    return normalize_boxes(boxes), a[:, 5]
+
+
+def train_peer(args, work: Path, prepared: dict) -> dict:
+    if not PEER_PYTHON.exists():
+        raise SystemExit(f"{PEER_PYTHON} is missing: create the peer's environment as bench/peer/README.md says")
+    peer_dir = work / "peer"
+    if (peer_dir / "train").exists():
+        shutil.rmtree(peer_dir / "train")
+    (peer_dir / "config").mkdir(parents=True, exist_ok=True)
+    env = thread_env(args.threads, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str((peer_dir / "config").resolve()))
+    out = peer_dir / "train.json"
+    load_before = os.getloadavg()
+    wall = run([PEER_PYTHON, PEER_WORKER, "train", "--data", prepared["data_yaml"], "--project", peer_dir.resolve(),
+                "--hours", f"{args.budget_min / 60:.6f}", "--workers", str(args.peer_workers), "-o", out],
+               env, peer_dir / "train.log")
+    load_after = os.getloadavg()
+    trained = json.loads(out.read_text())
+    result = {"train_wall_s": wall, "load_avg_before": load_before, "load_avg_after": load_after,
+              "trained": trained, "checkpoints": {}}
+    stems = [Path(im.image_path).stem for im in args.truth]
+    images = [work / "peer-data" / "val-full" / f"{stem}.png" for stem in stems]
+    for which in ("best", "last"):
+        if which == "last" and trained["best_is_last"]:
+            result["checkpoints"]["last"] = {**result["checkpoints"]["best"], "checkpoint": Path(trained["last"]).name}
+            continue
+        pred = peer_dir / f"predict_{which}.json"
+        run([PEER_PYTHON, PEER_WORKER, "predict", "--weights", trained[which], "--images", *images, "-o", pred],
+            env, peer_dir / f"predict_{which}.log")
+        predicted = json.loads(pred.read_text())
+        detections = {}
+        for stem in stems:
+            boxes, scores = peer_boxes(predicted["images"][stem]["xywhr_conf"], args.upsample)
+            detections[stem] = {"boxes": boxes.tolist(), "scores": scores.tolist()}
+        result["checkpoints"][which] = {"checkpoint": Path(trained[which]).name, "detect_s": predicted["predict_s"],
+                                        "detections": detections,
+                                        "network_attempts": predicted["network_attempts"]}
+    return result
+
+
+# ----- (4) scoring --------------------------------------------------------------------------------
+
+def score(truth, detections: dict, operating_point: float) -> dict:
+    """The project's figures for one model on the validation images, plus recall and precision at
+    IoU 0.5 among the detections scoring at least ``operating_point`` (matched as the AP is)."""
+    from tankerwatch.infer.core.boxes import rotated_iou
+    from tankerwatch.infer.evaluation.metrics import DetectionEvaluator, match_detections
+
+    evaluator = DetectionEvaluator()
+    found = positives = kept = 0
+    for image in truth:
+        det = detections[Path(image.image_path).stem]
+        boxes = np.asarray(det["boxes"], dtype=np.float64).reshape(-1, 5)
+        scores = np.asarray(det["scores"], dtype=np.float64)
+        # Detection only: type and load are not compared (sen2ships labels neither).
+        uniform = np.full((len(boxes), 2), 0.5)
+        evaluator.add(image, boxes, scores, uniform, uniform)
+        keep = scores >= operating_point
+        order = np.argsort(-scores[keep], kind="mergesort")
+        difficult = np.array([v.difficult for v in image.vessels], dtype=bool)
+        matched, ignored = match_detections(rotated_iou(boxes[keep][order], image.boxes()), difficult, [0.5])
+        found += int(np.count_nonzero((matched[0] >= 0) & ~ignored[0]))
+        kept += int(np.count_nonzero(~ignored[0]))
+        positives += int(np.count_nonzero(~difficult))
+    figures = evaluator.compute()
+    return {"AP50": figures["vessel_AP50"], "AP50_95": figures["vessel_AP50_95"],
+            "AP25_3_10": figures.get("vessel_AP25.gsd_3_10"), "n_truth": figures["n_truth"],
+            "n_truth_3_10": figures.get("n_truth.gsd_3_10"), "operating_point": operating_point,
+            "recall_at_op": found / positives if positives else None,
+            "precision_at_op": found / kept if kept else None, "detections_at_op": kept}
+
+
+def loop_seconds(side: str, result: dict) -> float | None:
+    """Seconds of the training loop alone (validation included, start-up excluded): what each
+    framework's own budget clock counts. Ours from ElapsedTime, the peer's from its results.csv."""
+    if side == "ours":
+        times = [row["time/elapsed_s"] for row in result["curve"] if "time/elapsed_s" in row]
+        return times[-1] if times else None
+    rows = result["trained"]["results_csv"]
+    if len(rows) < 2:
+        return None
+    header = rows[0].split(",")
+    return float(rows[-1].split(",")[header.index("time")]) if "time" in header else None
+
+
+def fmt(value, spec=".3f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget-min", type=float, default=15.0,
+                        help="wall-clock training budget of EACH model, minutes (default 15)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for each model (default 2)")
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "peer_sen2ships",
+                        help="working folder (default runs/peer_sen2ships; replaced stage by stage)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--our-epochs", type=int, default=None,
+                        help=f"our max_epochs (default: budget / {OUR_EPOCH_S:g} s per epoch, at least 1; "
+                             "with --our-schedule time only until the first epoch ends)")
+    parser.add_argument("--our-schedule", choices=("time", "fixed"), default="time",
+                        help="time (default): after each epoch, re-size max_epochs and our cosine schedule to "
+                             "what fits in the budget (bench/peer/time_budget.py), as Ultralytics' time= does "
+                             "for the peer; fixed: the schedule of --our-epochs, cut by max_time")
+    parser.add_argument("--upsample", type=float, default=2.0, help="the peer's upsampling factor (default 2)")
+    parser.add_argument("--tile", type=int, default=640, help="the peer's tile and imgsz, px (default 640)")
+    parser.add_argument("--overlap", type=int, default=160, help="the peer's tile overlap, px (default 160)")
+    parser.add_argument("--peer-workers", type=int, default=2,
+                        help="Ultralytics data-loader workers (default 2: its default 8, capped at the CPU count)")
+    parser.add_argument("--our-arg", action="append", default=[], metavar="ARG",
+                        help="extra argument for our 'tankerwatch fit' (repeatable), e.g. "
+                             "--our-arg=--data.samples_per_epoch=16 for a smoke run")
+    parser.add_argument("--skip", choices=("ours", "peer"), action="append", default=[],
+                        help="reuse that model's results from a previous run in --work instead of training it")
+    args = parser.parse_args()
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    total_start = time.perf_counter()
+    cpu = f"CPU: {cpu_description()}; {args.threads} threads per model, models trained one after the other"
+    log(cpu)
+
+    from tankerwatch.infer.formats.dataset import read_dataset
+    from tankerwatch.infer.runtime.detect import DEFAULT_MIN_SCORE
+
+    source, train_stems, val_stems = split_of_config()
+    coco = read_dataset(source, fmt="coco")
+    args.truth = [im for im in coco.images if Path(im.image_path).stem in val_stems]
+    n_val = sum(len(im.vessels) for im in args.truth)
+    log(f"train ports {', '.join(train_stems)}; validation ports {', '.join(val_stems)} ({n_val} vessels)")
+
+    # (1) data: convert with the project's own command, then prepare the peer's tiles from it.
+    converted = work / "sen2ships-yolo-obb"
+    run([TW, "convert", source, "-o", converted, "--to", "yolo-obb", "--overwrite"], log_path=work / "convert.log")
+    prepared = prepare_peer_data(converted, work / "peer-data", train_stems, val_stems, args.upsample,
+                                 args.tile, args.overlap)
+    log(f"peer data: {prepared['tiles']} (tiles, labelled vessels) per split; "
+        f"longest vessel {prepared['longest_vessel_px']:.0f} px at x{args.upsample:g}")
+
+    results_path = work / "results.json"
+    previous = json.loads(results_path.read_text()) if results_path.exists() else {}
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                           text=True).stdout.splitlines()
+    results = {"cpu": cpu, "budget_min": args.budget_min, "threads": args.threads, "prepared": prepared,
+               "commit": git.stdout.strip(), "modified_tracked_files": len(dirty), "argv": sys.argv[1:]}
+    log(f"commit {results['commit']} with {len(dirty)} modified tracked files in the working tree")
+    for side in ("ours", "peer"):
+        if side in args.skip:
+            if side not in previous:
+                raise SystemExit(f"--skip {side}: {results_path} holds no earlier '{side}' results")
+            results[side] = previous[side]
+            log(f"{side}: reusing the results in {results_path} (budget {previous.get('budget_min')} min)")
+            continue
+        if side == "ours":
+            epochs = args.our_epochs or max(1, math.floor(args.budget_min * 60 / OUR_EPOCH_S))
+            results["ours"] = train_ours(args, work, epochs)
+        else:
+            results["peer"] = train_peer(args, work, prepared)
+        results_path.write_text(json.dumps({**previous, **results}, indent=1) + "\n")
+
+    # (4) score both with the project's scorer.
+    points = {"ours": DEFAULT_MIN_SCORE, "peer": PEER_CONF}
+    scored = {(side, which): score(args.truth, results[side]["checkpoints"][which]["detections"], points[side])
+              for side in ("ours", "peer") for which in ("best", "last")}
+    results["scores"] = {f"{side}/{which}": figures for (side, which), figures in scored.items()}
+    results["total_wall_s"] = time.perf_counter() - total_start
+    results_path.write_text(json.dumps(results, indent=1) + "\n")
+
+    names = {"ours": "tankerwatch sen2ships.yaml", "peer": "YOLO11n-obb (scratch)"}
+    print("train_s: wall time of the training command (start-up included); loop_s: its training loop with "
+          "validation, as its own budget clock counts")
+    print(f"\n== sen2ships (REAL data): train {len(train_stems)} ports, score {', '.join(val_stems)} "
+          f"({n_val} vessels); budget {args.budget_min:g} min per model ==")
+    print(cpu)
+    print(f"{'model':<27} {'ckpt':<5} {'train_s':>7} {'loop_s':>6} {'epochs':>6} {'AP50':>6} {'AP50:95':>7} "
+          f"{'AP25 3-10m':>10} {'op':>5} {'recall@op':>9} {'prec@op':>7} {'dets@op':>7}")
+    for (side, which), f in scored.items():
+        r = results[side]
+        epochs = r["epochs_done"] if side == "ours" else r["trained"]["epochs_done"]
+        print(f"{names[side]:<27} {which:<5} {r['train_wall_s']:7.0f} {fmt(loop_seconds(side, r), '6.0f'):>6} "
+              f"{epochs:>6} {fmt(f['AP50']):>6} "
+              f"{fmt(f['AP50_95']):>7} {fmt(f['AP25_3_10']):>10} {f['operating_point']:5.2f} "
+              f"{fmt(f['recall_at_op']):>9} {fmt(f['precision_at_op']):>7} {f['detections_at_op']:>7}")
+    for side in ("ours", "peer"):
+        r = results[side]
+        planned = f"first max_epochs {r['max_epochs']}, schedule {r.get('schedule')}, " if side == "ours" else ""
+        chosen = ", ".join(f"{w}: {c['checkpoint']}" for w, c in r["checkpoints"].items())
+        print(f"{names[side]}: {planned}{chosen}; load average before/after training "
+              f"{'/'.join(f'{v:.1f}' for v in r['load_avg_before'])} -> "
+              f"{'/'.join(f'{v:.1f}' for v in r['load_avg_after'])}")
+    for which in ("best", "last"):
+        ours, peer = scored[("ours", which)]["AP50"], scored[("peer", which)]["AP50"]
+        ratio = "n/a" if not peer or ours is None else f"{ours / peer:.2f}"
+        print(f"AP50 ratio ours / YOLO11n-obb ({which} checkpoints): {ratio} (target >= 1.5)")
+    attempts = [a for which in ("best", "last") for a in results["peer"]["checkpoints"][which]["network_attempts"]]
+    attempts += results["peer"]["trained"]["network_attempts"]
+    print(f"peer network attempts refused: {len(attempts)}; total wall time {results['total_wall_s']:.0f} s; "
+          f"details: {results_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

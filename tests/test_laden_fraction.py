@@ -1,0 +1,245 @@
+"""Laden fraction through the pipeline: the head and its loss, the ONNX metadata (format version 2;
+version 1 still read), ``detect``'s properties, and ``report``'s barrels from it. The exported
+output itself and its parity are checked in test_export.py."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import onnx
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from detect_fixtures import FRACTION_HALF_WIDTH, paint_vessel  # noqa: E402
+from report_helpers import write_scene as write_detection_scene  # noqa: E402
+from test_detect import run_detect, sea  # noqa: E402
+from test_detect import write_scene as write_raster  # noqa: E402
+
+from tankerwatch.infer.cli import main  # noqa: E402
+from tankerwatch.infer.core.errors import ModelError  # noqa: E402
+from tankerwatch.infer.core.labels import LoadState, Vessel, VesselType  # noqa: E402
+from tankerwatch.infer.core.tanker_sizes import (  # noqa: E402
+    BARRELS_PER_TONNE,
+    CARGO_FRACTION,
+    TANKER_CLASSES,
+    deadweight_at,
+    freeboard_at,
+)
+from tankerwatch.infer.report.volume import estimate_volume_from_fraction, fraction_moved  # noqa: E402
+from tankerwatch.infer.runtime.detection_file import Detection, read_detection_file  # noqa: E402
+from tankerwatch.infer.runtime.onnx_model import OnnxDetector  # noqa: E402
+from tankerwatch.infer.synth.physics import sample_tanker  # noqa: E402
+from tankerwatch.models import build_detector  # noqa: E402
+from tankerwatch.models.hull_window import LADEN_FRACTION_QUANTILES, laden_fraction_quantiles  # noqa: E402
+from tankerwatch.train.losses import laden_fraction_loss  # noqa: E402
+from tankerwatch.train.targets import MAX_WINDOW_BOXES, hull_window_targets, vessel_fractions  # noqa: E402
+
+
+def _tiny():
+    return build_detector(backbone="tiny", fpn_channels=16, head_channels=16, top_k=8)
+
+
+def test_quantiles_are_ordered_and_inside_zero_one():
+    raw = torch.randn(500, 3) * 6
+    q = laden_fraction_quantiles(raw)
+    assert q.min() >= 0 and q.max() <= 1
+    assert bool((q[:, 1] <= q[:, 0]).all() and (q[:, 0] <= q[:, 2]).all())
+
+
+def test_pinball_loss_learns_the_median_and_the_interval():
+    """Constant predictions fitted to fractions uniform on [0, 1] settle on the quantile levels:
+    the loss is what makes the three outputs a median and an 80 % interval."""
+    truth = torch.rand(1, 1000, generator=torch.Generator().manual_seed(0))
+    raw = torch.zeros(3, requires_grad=True)
+    optimiser = torch.optim.Adam([raw], lr=0.05)
+    for _ in range(300):
+        optimiser.zero_grad()
+        laden_fraction_loss(laden_fraction_quantiles(raw).expand(1, 1000, 3), truth).backward()
+        optimiser.step()
+    central, lo, hi = laden_fraction_quantiles(raw).tolist()
+    expected = np.quantile(truth.numpy(), LADEN_FRACTION_QUANTILES)
+    assert [central, lo, hi] == pytest.approx(expected.tolist(), abs=0.03)
+
+
+def test_pinball_loss_is_masked_to_known_fractions():
+    predicted = torch.full((1, 3, 3), 0.5, requires_grad=True)
+    only_known = laden_fraction_loss(predicted, torch.tensor([[0.9, -1.0, -1.0]]))
+    assert only_known.item() == pytest.approx(
+        sum(max(q * 0.4, (q - 1) * 0.4) for q in LADEN_FRACTION_QUANTILES))
+    none = laden_fraction_loss(predicted, torch.full((1, 3), -1.0))
+    none.backward()  # no labels: zero, and the graph survives
+    assert none.item() == 0.0 and predicted.grad is not None
+
+
+def test_fraction_targets_mask_coarse_images_and_non_tankers():
+    vessels = [Vessel([50, 50, 40, 8, 0], VesselType.TANKER, LoadState.EMPTY, draft_fraction=0.2),
+               Vessel([90, 90, 30, 6, 0], VesselType.OTHER),
+               Vessel([20, 20, 40, 8, 0], VesselType.TANKER, LoadState.LOADED)]
+    assert vessel_fractions(vessels, 1.0, 3.0).tolist() == pytest.approx([0.2, -1, -1])
+    assert vessel_fractions(vessels, 4.0, 3.0).tolist() == [-1, -1, -1]
+    boxes = np.stack([v.box for v in vessels])
+    targets = hull_window_targets(boxes, np.array([0, 1, 0]), np.array([0, -1, 1]), 128,
+                                  vessel_fractions(vessels, 1.0, 3.0))
+    assert targets["window_fraction"].shape == (MAX_WINDOW_BOXES,)
+    # The load-labelled tankers come first, each with its fraction (-1 where unknown).
+    assert targets["window_fraction"][:3].tolist() == pytest.approx([0.2, -1, -1])
+    assert targets["window_load"][:3].tolist() == [0, 1, -1]
+
+
+def test_head_outputs_shape_range_and_ignore_the_temperature():
+    model = _tiny().eval()
+    image = torch.randint(0, 255, (2, 3, 64, 96), dtype=torch.uint8)
+    boxes = torch.tensor([[[30.0, 30.0, 40.0, 8.0, 0.3], [60.0, 20.0, 30.0, 6.0, -1.0]]] * 2)
+    with torch.no_grad():
+        maps = model(image, window_boxes=boxes)
+        model.load_head.log_temperature.fill_(math.log(3.0))
+        hotter = model(image, window_boxes=boxes)
+    fraction = maps["laden_fraction"]
+    assert fraction.shape == (2, 2, 3) and fraction.min() >= 0 and fraction.max() <= 1
+    assert torch.equal(fraction, hotter["laden_fraction"])
+    assert torch.allclose(hotter["load_logits"] * 3.0, maps["load_logits"], atol=1e-5)
+
+
+def _blob_scene(tmp_path, p_loaded=0.8):
+    image = sea(256, 320)
+    paint_vessel(image, [100.3, 120.6, 60.0, 10.0, 0.3], p_loaded=p_loaded)
+    paint_vessel(image, [230.2, 60.7, 40.0, 8.0, 0.0], p_loaded=0.0, p_other=1.0)
+    return write_raster(tmp_path / "port.tif", image, gsd=2.0)
+
+
+def _as_version_1(source, target):
+    """The file a version-1 exporter wrote: no laden_fraction output, no quantile metadata."""
+    proto = onnx.load(str(source))
+    kept = [o for o in proto.graph.output if o.name != "laden_fraction"]
+    del proto.graph.output[:]
+    proto.graph.output.extend(kept)
+    props = {p.key: p.value for p in proto.metadata_props if p.key != "tankerwatch.laden_fraction_quantiles"}
+    props["tankerwatch.format_version"] = "1"
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, props)
+    onnx.save(proto, str(target))
+    return target
+
+
+def test_detect_writes_laden_fraction_and_freeboard_and_reads_version_1(blob_model, tmp_path, capsys):
+    model = blob_model
+    scene = _blob_scene(tmp_path)
+    assert run_detect(model, scene, "-o", tmp_path / "v2") == 0
+    tanker, other = sorted(read_detection_file(tmp_path / "v2" / "port.geojson").properties,
+                           key=lambda p: p["type"] != "tanker")
+    painted = round(0.8 * 255) / 255  # the colour code's p_loaded, which the fixture also reports as fraction
+    assert tanker["laden_fraction"] == pytest.approx(painted, abs=2e-3)
+    assert tanker["laden_fraction_lo"] == pytest.approx(painted - FRACTION_HALF_WIDTH, abs=2e-3)
+    assert tanker["laden_fraction_hi"] == pytest.approx(painted + FRACTION_HALF_WIDTH, abs=2e-3)
+    assert tanker["freeboard_m"] == pytest.approx(freeboard_at(tanker["box_px"][2] * 2.0, tanker["laden_fraction"]),
+                                                  abs=0.02)
+    assert all(other[k] is None for k in ("laden_fraction", "laden_fraction_lo", "laden_fraction_hi", "freeboard_m"))
+    with open(tmp_path / "v2" / "port.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {"laden_fraction", "laden_fraction_lo", "laden_fraction_hi", "freeboard_m"} <= set(rows[0])
+
+    old = _as_version_1(model, tmp_path / "old.onnx")
+    assert OnnxDetector(old, device="cpu").info.format_version == 1
+    capsys.readouterr()
+    assert run_detect(old, scene, "-o", tmp_path / "v1") == 0
+    assert capsys.readouterr().err.count("without a laden-fraction output") == 1
+    for properties in read_detection_file(tmp_path / "v1" / "port.geojson").properties:
+        assert properties["laden_fraction"] is None and properties["freeboard_m"] is None
+        assert properties["load"] in ("loaded", "unknown")  # the rest of the contract still read
+
+
+def test_a_model_not_taught_draft_fractions_writes_none(blob_model, tmp_path, capsys):
+    proto = onnx.load(str(blob_model))
+    props = {p.key: p.value for p in proto.metadata_props}
+    props["tankerwatch.taught"] = '{"laden_fraction": false, "load": true, "type": true}'
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, props)
+    onnx.save(proto, str(tmp_path / "untaught.onnx"))
+    capsys.readouterr()
+    assert run_detect(tmp_path / "untaught.onnx", _blob_scene(tmp_path), "-o", tmp_path / "out") == 0
+    assert "trained without draft fractions" in capsys.readouterr().err
+    tanker = next(p for p in read_detection_file(tmp_path / "out" / "port.geojson").properties if p["type"] == "tanker")
+    assert tanker["load"] == "loaded" and tanker["laden_fraction"] is None and tanker["freeboard_m"] is None
+
+
+def test_version_2_without_its_quantile_levels_is_refused(blob_model, tmp_path):
+    proto = onnx.load(str(blob_model))
+    props = {p.key: p.value for p in proto.metadata_props if p.key != "tankerwatch.laden_fraction_quantiles"}
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, props)
+    onnx.save(proto, str(tmp_path / "bad.onnx"))
+    with pytest.raises(ModelError, match="laden_fraction_quantiles"):
+        OnnxDetector(tmp_path / "bad.onnx", device="cpu")
+
+
+def test_freeboard_spans_the_class_from_ballast_to_laden():
+    cls = TANKER_CLASSES[1]
+    shortest = cls.length_m[0]
+    assert freeboard_at(shortest, 0.0) == pytest.approx(cls.depth_m[0] - cls.ballast_draft_m[0])
+    assert freeboard_at(shortest, 1.0) == pytest.approx(cls.depth_m[0] - cls.laden_draft_m[0])
+    middle = sum(cls.length_m) / 2
+    assert freeboard_at(middle, 0.5) == pytest.approx(
+        sum(cls.depth_m) / 2 - (sum(cls.ballast_draft_m) / 2 + sum(cls.laden_draft_m) / 2) / 2)
+
+
+def test_share_moved_combines_the_intervals_in_quadrature():
+    low, central, high = fraction_moved((0.1, 0.0, 0.2), (0.9, 0.8, 1.0))
+    assert central == pytest.approx(0.8)
+    assert low == pytest.approx(0.8 - math.hypot(0.1, 0.1)) and high == pytest.approx(0.8 + math.hypot(0.1, 0.1))
+    assert fraction_moved((0.2, 0.0, 0.5), (0.3, 0.1, 0.6))[0] == 0.0  # never less than nothing
+    assert fraction_moved((0.9, 0.8, 1.0), (0.1, 0.0, 0.2)) == pytest.approx((low, central, high))
+
+
+def test_volume_from_fraction_matches_the_generators_capacity():
+    """With exact fractions and length, the central barrels are the synthetic truth's: the change
+    in draft fraction times the capacity the generator gives the same hull."""
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        spec = sample_tanker(rng, 300.0)
+        before, after = 0.1, 0.85
+        estimate = estimate_volume_from_fraction(spec.length_m, (before,) * 3, (after,) * 3, error_m=0.0)
+        assert estimate.central == pytest.approx((after - before) * spec.cargo_capacity_barrels(), rel=1e-9)
+        assert estimate.low < estimate.central < estimate.high  # the cargo factors still spread it
+        assert estimate.size_class == spec.size_class and estimate.from_laden_fraction
+
+
+def test_volume_range_grows_with_the_intervals_and_the_length_error():
+    narrow = estimate_volume_from_fraction(100.0, (0.1, 0.05, 0.15), (0.9, 0.85, 0.95), error_m=5.0)
+    wide = estimate_volume_from_fraction(100.0, (0.1, 0.0, 0.3), (0.9, 0.7, 1.0), error_m=5.0)
+    longer = estimate_volume_from_fraction(100.0, (0.1, 0.05, 0.15), (0.9, 0.85, 0.95), error_m=20.0)
+    assert wide.central == narrow.central == longer.central
+    assert wide.low < narrow.low and wide.high > narrow.high
+    assert longer.low < narrow.low and longer.high > narrow.high
+    bpt = BARRELS_PER_TONNE["refined"]
+    assert narrow.high == pytest.approx(min(0.8 + math.hypot(0.05, 0.05), 1.0) * deadweight_at(105.0)
+                                        * CARGO_FRACTION[2] * bpt[2])
+
+
+def _tanker(load, fraction, length_m=100.0):
+    p_loaded = 0.95 if load == "loaded" else 0.05
+    return Detection(box_px=[500.0, 500.0, length_m, length_m / 6, 0.0], score=0.9, vessel_type="tanker",
+                     type_score=0.9, load=load, p_loaded=p_loaded, laden_fraction=fraction)
+
+
+def test_report_takes_barrels_from_the_change_in_laden_fraction(tmp_path):
+    before, after = (0.15, 0.05, 0.25), (0.95, 0.85, 1.0)
+    paths = [write_detection_scene(tmp_path, f"d{i}", f"2024-05-0{i + 1}T02:00:00Z", [_tanker(load, fraction)])
+             for i, (load, fraction) in enumerate((("empty", before), ("loaded", after)))]
+    legacy = [write_detection_scene(tmp_path / "legacy", f"d{i}", f"2024-05-0{i + 1}T02:00:00Z",
+                                    [_tanker(load, None)]) for i, load in enumerate(("empty", "loaded"))]
+    for name, inputs in (("fraction", paths), ("legacy", legacy)):
+        assert main(["report", *map(str, inputs), "-o", str(tmp_path / name)]) == 0
+    with open(tmp_path / "fraction" / "events.csv", newline="") as f:
+        loading = next(e for e in csv.DictReader(f) if e["event"] == "loading")
+    expected = estimate_volume_from_fraction(float(loading["length_m"]), before, after,
+                                             error_m=max(5.0, 0.05 * float(loading["length_m"])))
+    assert float(loading["cargo_barrels"]) == pytest.approx(expected.central, rel=0.02)
+    assert float(loading["barrels_low"]) == pytest.approx(expected.low, rel=0.02)
+    with open(tmp_path / "legacy" / "events.csv", newline="") as f:
+        old = next(e for e in csv.DictReader(f) if e["event"] == "loading")
+    # Without fractions the range is the load-state method's: far wider than the measured one.
+    assert float(old["barrels_high"]) / float(old["barrels_low"]) > \
+        2 * float(loading["barrels_high"]) / float(loading["barrels_low"])
