@@ -95,7 +95,9 @@ def main() -> int:
     print(f"device: {device_description()}")
     if not (args.work / "tiles" / "manifest.json").is_file():
         subprocess.run([TW, "synth", "tiles", str(args.work / "tiles"), "--count", str(args.tiles), "--size", "256",
-                        "--seed", str(args.seed), "--threads", str(args.synth_threads or args.threads)], check=True)
+                        "--seed", str(args.seed), "--threads", str(args.synth_threads or args.threads),
+                        # COCO keeps each tanker's draft fraction, which the laden-fraction head learns from.
+                        "--format", "coco"], check=True)
     overrides = [f"--seed_everything={args.seed}", f"--data.num_workers={args.num_workers}", *args.fit_arg]
     if args.max_epochs:
         wall, curve, final = fit(args.work, "to_target", args.max_epochs, args.target, overrides)

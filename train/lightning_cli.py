@@ -1,7 +1,7 @@
 """``tankerwatch fit | validate | test``: LightningCLI over the module and data module.
 
 Defaults (overridable in the YAML config or on the command line): checkpoints ``best-*.ckpt`` by
-``val/vessel_AP50`` (max) and ``last.ckpt`` after every epoch (so ``--ckpt_path last`` resumes), CSV and TensorBoard
+``val/vessel_AP50`` (max) and ``last.ckpt`` after every validation (so ``--ckpt_path last`` resumes), CSV and TensorBoard
 logs, a seed. The resolved config is saved as ``config.yaml`` in the run's log folder and inside
 every checkpoint (``checkpoint["tankerwatch"]["config_yaml"]``, with its sha256). Checkpoints given
 with ``--ckpt_path`` are loaded with ``weights_only=True``.
@@ -35,7 +35,9 @@ class TankerwatchCLI(LightningCLI):
             "checkpoint.auto_insert_metric_name": False,
         })
         # Lightning 2.6 refreshes a monitored callback's last.ckpt only when the best one changes, so a
-        # second, unmonitored callback writes last.ckpt after every epoch (what --ckpt_path last needs).
+        # second, unmonitored callback writes last.ckpt after every validation (what --ckpt_path last
+        # needs; with check_val_every_n_epoch 2 a killed run redoes at most one epoch). There, not at
+        # the training epoch's end, so its metadata carries that validation's figures.
         parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
         parser.set_defaults({"last_checkpoint.monitor": None, "last_checkpoint.save_top_k": 1,
                              "last_checkpoint.filename": "last", "last_checkpoint.enable_version_counter": False})
