@@ -33,7 +33,10 @@ The top-level member ``"tankerwatch"`` holds the header: ``format_version``, ``s
 ``acquired`` (UTC ISO 8601 or null) and ``acquired_from``, ``gsd_m``, ``crs`` (WKT or null),
 ``coordinates`` (``lonlat``/``pixel``), ``model`` (id = sha256 of the .onnx bytes, and a metadata
 summary), ``project_version``, ``scaling``, and ``footprint``: the observed (valid) pixels as a
-geometry in the file's coordinates, so a report can tell "no tanker here" from "not imaged".
+geometry in the file's coordinates, so a report can tell "no tanker here" from "not imaged". A scene
+given as a STAC item adds ``stac`` (item, asset, href) and, where the item has them, ``view``
+(``view:`` sun and view angles, degrees, as the item states them); both beyond CONVENTIONS.md's list,
+optional, and ignored by readers. ``source`` is the input as given: a file name, or the URL.
 
 The CSV has one row per vessel: :data:`CSV_COLUMNS` (``x``, ``y``: the polygon's centroid in the
 file's coordinates, lon/lat degrees when georeferenced), then every other property by name.
