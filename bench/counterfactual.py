@@ -5,7 +5,9 @@ tiles``) in two GSD bands, 0.5-1 m and 1-2 m, each from one seed under five cue 
 bow, shadow only, side only, none (docs/physics.md, "Counterfactual renders"). The same seed gives
 the same tankers, labels and pixels away from them under every cue set, so a change in the figures
 is the cue's. Each tile goes through the model as an analyst's scene would (``tankerwatch.infer.
-Detector``, its stretch computed over the tile), and the load metric of CONVENTIONS.md is taken
+Detector``, its stretch computed over the tile) with the tile's sun and view angles, a switched-off
+cue given as the geometry that hides it (no side: a nadir view; no shadow: the sun overhead), which
+is what such a render shows; the load metric of CONVENTIONS.md is taken
 over the true tankers the model matches (``tankerwatch.infer.evaluation.metrics``): accuracy,
 coverage (share not ``uncertain``) and accuracy among the covered calls. Beside it, the colour-only
 baseline (``infer/evaluation/colour_baseline.py``), fitted on all-cue tiles of another seed, scores
@@ -52,7 +54,7 @@ def render(out: Path, count: int, size: int, seed: int, gsd: tuple[float, float]
     """``count`` tiles of one seed, band and cue set, written under ``out``; all of them as
     labelled images (every split: the model has seen none of this seed)."""
     settings = TileSettings(size=size, gsd_range=gsd, cues=parse_cues(cues))
-    write_tiles(out, count, settings, seed, fmt="dota")
+    write_tiles(out, count, settings, seed, fmt="coco")  # COCO carries each tile's angles
     return [image for split in SPLITS for image in read_dataset(out / split).images]
 
 
@@ -74,11 +76,24 @@ def _model_outputs(records: list[dict]) -> tuple[np.ndarray, ...]:
     return boxes, scores, types, np.stack([1.0 - loaded, loaded], axis=1)
 
 
-def score(detector: Detector, images: list) -> dict:
+def hiding_geometry(angles: dict, cues: frozenset[str]) -> dict:
+    """The tile's angles with each switched-off cue hidden by geometry: the shadow by a sun
+    overhead, the hull side by a nadir view."""
+    out = dict(angles)
+    if "shadow" not in cues:
+        out["sun_elevation_deg"] = 90.0
+    if "side" not in cues:
+        out["view_zenith_deg"], out["view_azimuth_deg"] = 0.0, None
+    return out
+
+
+def score(detector: Detector, images: list, cues: str) -> dict:
     info = detector.info
     evaluator = DetectionEvaluator(uncertain_band=info.load_uncertain_band, load_max_gsd_m=info.load_max_gsd_m)
+    drawn = parse_cues(cues)
     for truth in images:
-        found = detector.detect(str(truth.image_path), gsd=truth.gsd_m)
+        angles = hiding_geometry(truth.angles, drawn) if info.view_input else None
+        found = detector.detect(str(truth.image_path), gsd=truth.gsd_m, angles=angles)
         evaluator.add(truth, *_model_outputs(found.records), gsd_m=truth.gsd_m)
     return evaluator.compute()
 
@@ -108,7 +123,7 @@ def main() -> int:
             colour_train = render(root / f"colour_{gsd}", args.tiles, args.size, args.seed + 1, gsd, "all")
             for name, cues in CUE_SETS:
                 images = render(root / f"{gsd}_{cues}", args.tiles, args.size, args.seed, gsd, cues)
-                results[band, name] = score(detector, images)
+                results[band, name] = score(detector, images, cues)
                 try:
                     colour = evaluate_colour_baseline(colour_train, images)
                     baseline[band, name] = f"{colour.balanced_accuracy:.3f}"

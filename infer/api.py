@@ -5,6 +5,7 @@
     detector = Detector("model.onnx")                      # device="auto": CUDA when really usable
     found = detector.detect("scene.tif")                   # any raster GDAL opens, a URL, a STAC item
     found = detector.detect(pixels, gsd=0.5)               # or an array: [C, H, W] or [H, W, C]
+    found = detector.detect("scene.tif", angles="scene.IMD")  # sun and view angles (docs/view-angles.md)
     found.counts()                                         # {"vessels": 4, "tanker": 3, "empty": 1, ...}
     found.records[0]["load"], found.records[0]["geometry"] # every file property, a shapely polygon
     found.to_geojson()                                     # the detection file's FeatureCollection
@@ -34,6 +35,7 @@ from .runtime.batch import SceneOptions, SceneOutcome, run_scenes
 from .runtime.detect import DEFAULT_MIN_SCORE, SceneAnalysis, analyse_scene
 from .runtime.detection_file import BOX_COLUMNS, box_columns
 from .runtime.onnx_model import ModelInfo, OnnxDetector
+from .runtime.view_angles import angles_argument
 
 ARRAY_DTYPES = ("uint8", "uint16", "int16", "float32")
 
@@ -44,7 +46,7 @@ class Detections:
     ``source``, ``acquired``, ``model_id``, ...), ``box_px`` also as the plain numbers
     :data:`BOX_COLUMNS`, and ``geometry``: a shapely Polygon in the file's coordinates
     (``coordinates``: ``"lonlat"`` or ``"pixel"``). ``header`` is the file's ``"tankerwatch"`` member;
-    ``notes`` what ``detect`` would print (resampling, coarse pass, assumed GSD)."""
+    ``notes`` what ``detect`` would print (resampling, coarse pass, assumed GSD, missing angles)."""
 
     def __init__(self, analysis: SceneAnalysis):
         self._analysis = analysis
@@ -131,7 +133,7 @@ class Detector:
         return self._model.path
 
     def detect(self, source, *, gsd: float | None = None, transform=None, crs=None, acquired: str | None = None,
-               name: str = "array", progress: bool | None = False) -> Detections:
+               name: str = "array", progress: bool | None = False, angles=None) -> Detections:
         """Detect vessels in ``source``: a path GDAL opens, a URL (``https://``, ``s3://``, read by
         range requests), a STAC item (file or URL: its visual asset, datetime and view angles; see
         :mod:`~tankerwatch.infer.runtime.sources`), or a numpy array of pixels.
@@ -142,17 +144,25 @@ class Detector:
         ``affine.Affine``, pixel to map) and ``crs`` georeference it, ``gsd`` sizes it when they are
         absent, ``acquired`` (ISO 8601, UTC if no zone) dates it and ``name`` becomes its source name
         and output stem. ``progress``: a tile bar on stderr (None: only on a terminal).
+
+        ``angles``: the scene's sun and view angles for a model that takes them (``info.view_input``),
+        ahead of what the scene's metadata says (:mod:`~tankerwatch.infer.runtime.view_angles`): a
+        mapping of ``sun_elevation_deg``, ``sun_azimuth_deg``, ``view_zenith_deg``, ``view_azimuth_deg``
+        (degrees; azimuths clockwise from true north, the view's from the ground towards the sensor),
+        or the path of a sidecar (``.angles.json`` or Maxar ``.IMD``). None: from the scene (its
+        sidecars, STAC item, GeoTIFF tags); without any, the model runs geometry-free (``notes`` says so).
         """
+        given = angles_argument(angles)
         if isinstance(source, np.ndarray):
-            return self._detect_array(source, gsd, transform, crs, acquired, name, progress)
+            return self._detect_array(source, gsd, transform, crs, acquired, name, progress, given)
         if transform is not None or crs is not None or acquired is not None:
             raise ConfigError(f"{source}: transform, crs and acquired are for arrays; a file carries its own")
         return Detections(analyse_scene(self._model, source, tile=self.tile, batch_size=self.batch_size,
-                                        gsd_m=gsd, min_score=self.min_score, progress=progress))
+                                        gsd_m=gsd, min_score=self.min_score, progress=progress, angles=given))
 
     def detect_many(self, sources, out_dir, *, gsd: float | None = None, overwrite: bool = False,
                     cluster: str = "auto", workers: int | None = None, progress: bool | None = False,
-                    on_scene=None) -> list[SceneOutcome]:
+                    on_scene=None, angles=None) -> list[SceneOutcome]:
         """Detect vessels in many scenes and write each one's files into ``out_dir`` as it finishes.
 
         ``sources``: paths, GDAL paths, URLs or STAC items (text is kept as given). A scene whose
@@ -164,14 +174,15 @@ class Detector:
         this machine, one session each, for this call), a Dask scheduler address, or ``"auto"``:
         local for more than one scene on more than one core, on CPU, when the ``cluster`` extra is
         installed. The files are the same bytes wherever the scenes ran. ``progress``: a scenes bar
-        on stderr (None: only on a terminal).
+        on stderr (None: only on a terminal). ``angles``: as for :meth:`detect`, for every scene (one
+        acquisition delivered as several tiles); None reads each scene's own.
         """
-        options = SceneOptions(self.tile, self.batch_size, gsd, self.min_score)
+        options = SceneOptions(self.tile, self.batch_size, gsd, self.min_score, angles_argument(angles))
         return run_scenes(self._model, [str(s) for s in sources], Path(out_dir), options,
                           overwrite=overwrite, cluster=cluster, workers=workers, threads=self.threads,
                           progress=progress, on_scene=on_scene)
 
-    def _detect_array(self, pixels: np.ndarray, gsd, transform, crs, acquired, name, progress) -> Detections:
+    def _detect_array(self, pixels: np.ndarray, gsd, transform, crs, acquired, name, progress, angles) -> Detections:
         from rasterio.io import MemoryFile
 
         bands = _channels_first(pixels)
@@ -191,7 +202,7 @@ class Detector:
                 if tags:
                     dataset.update_tags(**tags)
             analysis = analyse_scene(self._model, memory.name, tile=self.tile, batch_size=self.batch_size,
-                                     gsd_m=gsd, min_score=self.min_score, progress=progress)
+                                     gsd_m=gsd, min_score=self.min_score, progress=progress, angles=angles)
         return Detections(analysis)
 
 

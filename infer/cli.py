@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("tankerwatch.train.export_command", "export a checkpoint to one self-describing ONNX file"),
     "detect": ("tankerwatch.infer.commands.detect", "run an ONNX model on images or whole scenes"),
     "report": ("tankerwatch.infer.commands.report", "terminal activity report over dated detections"),
+    "tanks": ("tankerwatch.infer.commands.tanks", "find storage tanks and read floating roofs' fill from shadows"),
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test")
 TRAIN_EXTRA_HINT = "pip install 'tankerwatch[train]' (torch==2.14.1 torchvision==0.29.1 first; see README)"

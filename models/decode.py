@@ -45,21 +45,22 @@ def decode_boxes(reg: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, stride: 
 
 def decode_maps(maps: dict[str, torch.Tensor], image_h, image_w, stride: int, top_k: int, score_threshold: float,
                 window_logits_fn=None, quality_exponent: float = 0.0):
-    """Post-process raw head maps into the ONNX contract's six outputs.
+    """Post-process raw head maps into the ONNX contract's outputs.
 
     ``maps``: ``heatmap`` logits ``[N,1,h,w]``, ``reg`` ``[N,6,h,w]``, ``type_logits`` ``[N,2,h,w]``,
     ``quality`` logits ``[N,1,h,w]`` when ``quality_exponent`` > 0, and, unless ``window_logits_fn``
-    is given, ``load_logits`` ``[N,2,h,w]`` and ``laden_fraction`` ``[N,3,h,w]`` (central, lo, hi in
-    [0, 1]) read at the peaks.
+    is given, ``load_logits`` ``[N,2,h,w]``, ``laden_fraction`` ``[N,3,h,w]`` (central, lo, hi in
+    [0, 1]) and optionally ``freeboard_m`` ``[N,3,h,w]`` read at the peaks.
     ``window_logits_fn(boxes [N,k,5], keep [N,k] bool) -> (load [N,k,2], type [N,k,2], laden
-    fraction [N,k,3])`` computes them from the decoded boxes instead (the detector's hull-window
-    heads): load logits and fraction replace the maps', type logits are added to the type map's at
-    the peak (two readings of the same
-    question, one from a cell, one from the hull's window: their evidence multiplies). Rows where
-    ``keep`` is False (below ``score_threshold``) are zeroed afterwards, so it may skip them.
+    fraction [N,k,3], freeboard [N,k,3])`` computes them from the decoded boxes instead (the
+    detector's hull-window heads): load logits, fraction and freeboard replace the maps', type
+    logits are added to the type map's at the peak (two readings of the same question, one from a
+    cell, one from the hull's window: their evidence multiplies). Rows where ``keep`` is False
+    (below ``score_threshold``) are zeroed afterwards, so it may skip them.
     ``image_h``/``image_w``: the unpadded input size; peaks whose cell centre lies in the padding
     are dropped. Returns ``(boxes [N,K,5], scores [N,K], type_probs [N,K,2], load_probs [N,K,2],
-    count int64 [N], laden_fraction [N,K,3])``.
+    count int64 [N], laden_fraction [N,K,3])`` and, where there is a freeboard (from the window
+    function, or a ``freeboard_m`` map), ``freeboard_m [N,K,3]`` after them.
     """
     heat = torch.sigmoid(maps["heatmap"])
     n, _, h, w = heat.shape
@@ -83,11 +84,14 @@ def decode_maps(maps: dict[str, torch.Tensor], image_h, image_w, stride: int, to
     boxes = decode_boxes(gather(maps["reg"]), ix, iy, stride)
     type_logits = gather(maps["type_logits"])
     keep = scores >= score_threshold
+    freeboard = None
     if window_logits_fn is None:
         load_logits = gather(maps["load_logits"])
         fraction = gather(maps["laden_fraction"])
+        if "freeboard_m" in maps:
+            freeboard = gather(maps["freeboard_m"])
     else:
-        load_logits, window_type_logits, fraction = window_logits_fn(boxes, keep)
+        load_logits, window_type_logits, fraction, freeboard = window_logits_fn(boxes, keep)
         type_logits = type_logits + window_type_logits
     type_probs = torch.softmax(type_logits, dim=-1)
     load_probs = torch.softmax(load_logits, dim=-1)
@@ -100,4 +104,7 @@ def decode_maps(maps: dict[str, torch.Tensor], image_h, image_w, stride: int, to
     load_probs = F.pad(load_probs * keep_f[..., None], (0, 0, 0, pad))
     fraction = F.pad(fraction * keep_f[..., None], (0, 0, 0, pad))
     count = keep.sum(dim=1).to(torch.int64)
-    return boxes, scores, type_probs, load_probs, count, fraction
+    if freeboard is None:
+        return boxes, scores, type_probs, load_probs, count, fraction
+    freeboard = F.pad(freeboard * keep_f[..., None], (0, 0, 0, pad))
+    return boxes, scores, type_probs, load_probs, count, fraction, freeboard

@@ -1,16 +1,21 @@
 """The oriented vessel detector: backbone -> top-down FPN -> CenterNet-style heads at one stride.
 
-Input: ``[N, C, H, W]`` uint8 (or float 0..255), the scaled image of ``tankerwatch.infer.runtime.scaling``;
-any H, W (the graph pads to ``input_multiple`` = 32 itself, bottom/right, so coordinates are
-unchanged). With ``decode = False`` the forward returns the raw head maps (a dict, for the loss);
-with ``decode = True`` it returns the ONNX contract's tuple ``(boxes f32 [N,K,5] in input pixels
-(cx, cy, length, width, angle in [-pi/2, pi/2)), scores f32 [N,K], type_probs f32 [N,K,2] over
+Inputs: ``image [N, C, H, W]`` uint8 (or float 0..255), the scaled image of
+``tankerwatch.infer.runtime.scaling``, any H, W (the graph pads to ``input_multiple`` = 32 itself,
+bottom/right, so coordinates are unchanged); ``view [N, 5]`` float, per image ``(gsd_m,
+sun_elevation_deg, sun_azimuth_deg, view_zenith_deg, view_azimuth_deg)``: ground metres per input
+pixel, then degrees with azimuths clockwise from the image's up direction (-y), the view azimuth
+from the ground towards the sensor; NaN angles = unknown (:mod:`tankerwatch.models.freeboard`).
+With ``decode = False`` the forward returns the raw head maps (a dict, for the loss); with
+``decode = True`` it returns the ONNX contract's tuple ``(boxes f32 [N,K,5] in input pixels (cx,
+cy, length, width, angle in [-pi/2, pi/2)), scores f32 [N,K], type_probs f32 [N,K,2] over
 ("tanker", "other") (the dense type map at the peak and the hull-window type head, their logits
-summed), load_probs f32 [N,K,2] over ("empty", "loaded") conditional on tanker,
-count int64 [N], laden_fraction f32 [N,K,3]: central, lo, hi of the draft's place between the
-ballast (0) and laden (1) drafts, conditional on tanker: the median and the 10 % and 90 %
-quantiles, ``models/hull_window.LADEN_FRACTION_QUANTILES``)``, rows sorted by score and padding
-rows zero.
+summed), load_probs f32 [N,K,2] over ("empty", "loaded") conditional on tanker, count int64 [N],
+laden_fraction f32 [N,K,3]: central, lo, hi of the draft's place between the ballast (0) and laden
+(1) drafts, conditional on tanker (the 10 % and 90 % points, ``LADEN_FRACTION_QUANTILES``),
+freeboard_m f32 [N,K,3]: central, lo, hi metres of hull above the water, conditional on tanker)``,
+rows sorted by score and padding rows zero. Load state, laden fraction and freeboard all follow
+from the load stage's measured shadow and hull-side widths and the view's angles.
 
 Vessel size range each configuration covers (length in pixels of the model's input):
 
@@ -35,7 +40,8 @@ from tankerwatch.infer.core.errors import ConfigError
 
 from .backbones import build_backbone
 from .decode import decode_maps
-from .hull_window import HullWindowHead, laden_fraction_quantiles
+from .freeboard import load_outputs
+from .hull_window import HullWindowHead
 from .neck import TopDownFPN
 
 INPUT_MULTIPLE = 32
@@ -45,6 +51,12 @@ REG_CHANNELS = 6
 # Initial heatmap bias: sigmoid(-2.19) = 0.1, so the focal loss starts stable (CenterNet).
 HEATMAP_PRIOR_BIAS = -2.19
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+# The quantile levels of the laden fraction's and the freeboard's (central, lo, hi) columns: the
+# central estimate and an 80 % interval under the load stage's Gaussian error (models/freeboard.py).
+LADEN_FRACTION_QUANTILES = (0.5, 0.1, 0.9)
+# p_loaded is kept inside [P_FLOOR, 1 - P_FLOOR] before it becomes a logit, so a certain call is a
+# large finite logit the temperature can still scale.
+P_FLOOR = 1e-6
 
 
 # Output channels of each head map. ``quality``: logit of the rotated IoU the cell's box reaches.
@@ -53,7 +65,8 @@ HEAD_OUTPUTS = {"heatmap": 1, "reg": REG_CHANNELS, "type_logits": 2, "quality": 
 
 class OrientedDetector(nn.Module):
     """See the module docstring. Attributes the exporter and ``detect`` rely on:
-    ``decode``, ``output_stride``, ``input_multiple``, ``top_k``, ``in_channels``, ``score_threshold``.
+    ``decode``, ``output_stride``, ``input_multiple``, ``top_k``, ``in_channels``, ``score_threshold``,
+    ``view_input`` (True: the forward takes the ``view`` rows).
 
     ``quality_exponent``: the score is ``heat x quality ** quality_exponent`` (0: the heatmap alone;
     :mod:`tankerwatch.models.decode`)."""
@@ -74,6 +87,7 @@ class OrientedDetector(nn.Module):
                            fpn_channels=fpn_channels, head_channels=head_channels, top_k=top_k,
                            score_threshold=score_threshold, weights=None, quality_exponent=quality_exponent)
         self.decode = False
+        self.view_input = True
         self.output_stride = output_stride
         self.input_multiple = INPUT_MULTIPLE
         self.top_k = top_k
@@ -92,7 +106,7 @@ class OrientedDetector(nn.Module):
         self.heads = nn.ModuleDict({name: nn.Conv2d(head_channels, channels, 1)
                                     for name, channels in HEAD_OUTPUTS.items()})
         nn.init.constant_(self.heads["heatmap"].bias, HEATMAP_PRIOR_BIAS)
-        self.load_head = HullWindowHead(in_channels, fraction=True)
+        self.load_head = HullWindowHead(in_channels, cues=True)
         self.type_window_head = HullWindowHead(in_channels)
 
     def _prepare(self, image: torch.Tensor) -> torch.Tensor:
@@ -105,46 +119,54 @@ class OrientedDetector(nn.Module):
         trunk = self.head_trunk(self.neck(self.backbone(x)))
         return {name: head(trunk) for name, head in self.heads.items()}
 
-    def forward(self, image: torch.Tensor, window_boxes: torch.Tensor | None = None,
+    def forward(self, image: torch.Tensor, view: torch.Tensor | None = None, window_boxes: torch.Tensor | None = None,
                 load_valid: torch.Tensor | None = None, type_valid: torch.Tensor | None = None):
-        """``decode`` False: the raw head maps (dict), plus ``load_logits`` and
-        ``window_type_logits`` ``[N, M, 2]`` and ``laden_fraction`` ``[N, M, 3]`` (central, lo, hi in
-        [0, 1]) of the hull windows of ``window_boxes [N, M, 5]`` when given (training;
-        ``load_valid`` / ``type_valid [N, M]`` mark the boxes each head learns from, the others get
-        outputs 0). ``decode`` True: :meth:`detect`."""
+        """``decode`` False: the raw head maps (dict), plus ``cue_readings [N, M, 4]`` (the load
+        stage's shadow and side-strip widths and their error scales, in box widths) and
+        ``window_type_logits [N, M, 2]`` of the hull windows of ``window_boxes [N, M, 5]`` when
+        given (training; ``load_valid`` / ``type_valid [N, M]`` mark the boxes each head learns
+        from, the others get outputs 0); ``view`` is not needed. ``decode`` True: :meth:`detect`."""
         if self.decode:
-            return self.detect(image)
+            return self.detect(image, view)
         x = self._prepare(image)
         maps = self._head_maps(x)
         if window_boxes is not None:
-            load = self.load_head(x, window_boxes, valid=load_valid)
-            maps["load_logits"] = load[..., :2]
-            maps["laden_fraction"] = laden_fraction_quantiles(load[..., 2:])
+            maps["cue_readings"] = self.load_head(x, window_boxes, valid=load_valid)
             maps["window_type_logits"] = self.type_window_head(x, window_boxes, valid=type_valid)
         return maps
 
-    def raw_load_outputs(self, image: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Uncalibrated load logits ``[N, K, 2]`` of the hull windows of ``boxes [N, K, 5]`` (input
-        pixels), what the load stage's temperature is fitted on, and their laden fraction
-        ``[N, K, 3]`` (central, lo, hi)."""
-        load = self.load_head(self._prepare(image), boxes, calibrated=False)
-        return load[..., :2], laden_fraction_quantiles(load[..., 2:])
+    def read_load(self, image: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor, calibrated: bool = True
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Load logits ``[N, K, 2]`` (uncalibrated, what the temperature is fitted on, unless
+        ``calibrated``), laden fraction and freeboard ``[N, K, 3]`` (central, lo, hi) of the hulls
+        ``boxes [N, K, 5]`` (input pixels) under ``view [N, 5]``."""
+        return self._load_from_readings(self.load_head(self._prepare(image), boxes), boxes, view, calibrated)
 
-    def detect(self, image: torch.Tensor):
+    def _load_from_readings(self, readings: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor,
+                            calibrated: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        p_loaded, fraction, freeboard = load_outputs(readings[..., :2], readings[..., 2:], boxes, view)
+        p_loaded = p_loaded.clamp(P_FLOOR, 1.0 - P_FLOOR)
+        logit = torch.log(p_loaded) - torch.log1p(-p_loaded)
+        if calibrated:
+            logit = logit * torch.exp(-self.load_head.log_temperature)
+        return torch.stack([-0.5 * logit, 0.5 * logit], dim=-1), fraction, freeboard
+
+    def detect(self, image: torch.Tensor, view: torch.Tensor):
         """The decoded tuple of the ONNX contract (see the module docstring): peaks and boxes from
-        the maps (:func:`tankerwatch.models.decode.decode_maps`), load state, laden fraction and a
-        second type reading from each box's hull window (:class:`tankerwatch.models.hull_window.HullWindowHead`)."""
+        the maps (:func:`tankerwatch.models.decode.decode_maps`), load state, laden fraction,
+        freeboard and a second type reading from each box's hull window
+        (:class:`tankerwatch.models.hull_window.HullWindowHead`) with the ``view``'s geometry."""
         h, w = image.shape[-2], image.shape[-1]
         x = self._prepare(image)
         maps = self._head_maps(x)
         return decode_maps(maps, h, w, self.output_stride, self.top_k, self.score_threshold,
-                           window_logits_fn=lambda boxes, keep: self._kept_window_logits(x, boxes, keep),
+                           window_logits_fn=lambda boxes, keep: self._kept_window_outputs(x, view, boxes, keep),
                            quality_exponent=self.quality_exponent)
 
-    def _kept_window_logits(self, x: torch.Tensor, boxes: torch.Tensor,
-                            keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Load and window-type logits ``[N, K, 2]`` and laden fraction ``[N, K, 3]`` of the first
-        ``max(count)`` rows, the others 0.
+    def _kept_window_outputs(self, x: torch.Tensor, view: torch.Tensor, boxes: torch.Tensor, keep: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Load and window-type logits ``[N, K, 2]``, laden fraction and freeboard ``[N, K, 3]`` of
+        the first ``max(count)`` rows, the others 0.
         Rows are sorted by score, so the kept ones come first in every image, and the rest are zeroed
         after this: their hull windows, typically nine in ten of ``top_k``, were most of the window
         heads' time.
@@ -153,12 +175,13 @@ class OrientedDetector(nn.Module):
         rows = keep.sum(dim=1).max().clamp(min=1).item()  # one row at least: no empty convolutions
         torch._check(rows >= 1)
         torch._check(rows <= top_k)
-        windows = self.load_head.windows(x, boxes[:, :rows])  # sampled once for both heads
+        kept = boxes[:, :rows]
+        windows = self.load_head.windows(x, kept)  # sampled once for both heads
         n, pad = boxes.shape[0], (0, 0, 0, top_k - rows)
-        load = self.load_head.classify_windows(windows).reshape(n, rows, self.load_head.outputs)
+        readings = self.load_head.classify_windows(windows).reshape(n, rows, self.load_head.outputs)
+        load, fraction, freeboard = self._load_from_readings(readings, kept, view, calibrated=True)
         vessel_type = self.type_window_head.classify_windows(windows).reshape(n, rows, 2)
-        fraction = laden_fraction_quantiles(load[..., 2:])
-        return F.pad(load[..., :2], pad), F.pad(vessel_type, pad), F.pad(fraction, pad)
+        return F.pad(load, pad), F.pad(vessel_type, pad), F.pad(fraction, pad), F.pad(freeboard, pad)
 
 
 def build_detector(**config) -> OrientedDetector:
@@ -174,4 +197,4 @@ def build_detector(**config) -> OrientedDetector:
     return OrientedDetector(**config)
 
 
-__all__ = ["OrientedDetector", "build_detector", "INPUT_MULTIPLE", "REG_CHANNELS"]
+__all__ = ["OrientedDetector", "build_detector", "INPUT_MULTIPLE", "REG_CHANNELS", "LADEN_FRACTION_QUANTILES"]

@@ -1,4 +1,4 @@
-"""Hull-aligned windows, classified by small CNNs: how an analyst reads freeboard and hull type.
+"""Hull-aligned windows read by small CNNs: how an analyst measures freeboard and tells hull type.
 
 The cues that separate a tanker in ballast from a laden one sit along and beside the hull: the
 width of the hull's shadow on the water (freeboard x cot(sun elevation)), the strip of hull side an
@@ -10,12 +10,17 @@ orientation from a single centre cell, which a small CPU-trained network does no
 most sun elevations, the whole shadow are inside) from the normalised input image with
 ``grid_sample`` (ONNX GridSample: plain ops, dynamic sizes), standardises it (its own mean and
 spread taken away, so what is left is the geometry of shadow, hull side and deck, not the scene's
-brightness), and classifies it with a small CNN.
+brightness), and reads it with a small CNN.
 
-The detector keeps two such heads on the same windows, each with its own weights: load state
-(empty, loaded) with the laden fraction and its interval, and vessel type (tanker, other). The second refines the dense type map, which reads
-one centre cell: a small tanker and a barge differ in the deck's pipework, catwalk and house, all
-laid out along the hull, which the canonical frame shows at one orientation.
+The detector keeps two such heads on the same windows, each with its own weights. The load stage
+measures (cue mode): how wide the shadow and the visible hull side are, in box widths, with an
+error scale each, supervised on the generator's drawn widths; what those widths mean in metres of
+freeboard, and so in load state, depends on the sun and the sensor, which
+:mod:`tankerwatch.models.freeboard` brings in. Measuring rather than classifying keeps the network
+off the question it cannot answer alone (one pixel of shadow is a tall hull under a high sun or a
+low hull under a low one). The type head classifies (tanker, other) and refines the dense type
+map, which reads one centre cell: a small tanker and a barge differ in the deck's pipework, catwalk
+and house, all laid out along the hull, which the canonical frame shows at one orientation.
 
 Frames: boxes are ``[cx, cy, length, width, angle]`` in input pixels of the unpadded image (the
 project's convention, angle of the long axis from +x towards +y). Window row r, column c samples
@@ -54,25 +59,18 @@ WIDTH_JITTER = 0.14
 ANGLE_JITTER = 0.03
 
 
-# Quantile levels of the laden fraction's three outputs: the median (the estimate that minimises
-# the absolute error, the figure the project is judged by) and an 80 % interval. Quantiles rather
-# than a Gaussian's mean and variance: the fraction is bounded to [0, 1] and its errors are skewed
-# near either end, where a symmetric interval would spill past the bounds or be too wide inside.
-LADEN_FRACTION_QUANTILES = (0.5, 0.1, 0.9)
-FRACTION_OUTPUTS = 3
+# Cue mode's outputs: the widths of the hull's shadow on the water and of its visible side strip,
+# then the Laplace scale of each width's error, all in units of the box's width (so the figures do
+# not depend on the GSD or the window's resampling: models/freeboard.py turns them into metres).
+CUE_OUTPUTS = 4
+# The smallest error scale the head may claim (box widths): a window row is 2.5 / 32 of a width.
+MIN_CUE_SCALE = 0.005
 
 
-def laden_fraction_quantiles(raw: torch.Tensor) -> torch.Tensor:
-    """``[..., 3]`` laden fraction quantiles (central, lo, hi; :data:`LADEN_FRACTION_QUANTILES`) from
-    the head's raw ``[..., 3]`` outputs ``(m, a, b)``: ``sigmoid(m)``, ``sigmoid(m - softplus(a))`` and
-    ``sigmoid(m + softplus(b))``, so every value lies in [0, 1] (0 = ballast draft, 1 = laden draft)
-    and lo <= central <= hi by construction."""
-    m, a, b = raw[..., 0], raw[..., 1], raw[..., 2]
-    central = torch.sigmoid(m)
-    # min / max: a vectorised float32 sigmoid is monotone only to within a rounding step.
-    lo = torch.minimum(torch.sigmoid(m - F.softplus(a)), central)
-    hi = torch.maximum(torch.sigmoid(m + F.softplus(b)), central)
-    return torch.stack([central, lo, hi], dim=-1)
+def cue_readings(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Widths ``[..., 2]`` (shadow, side strip; >= 0) and Laplace error scales ``[..., 2]``
+    (> 0), in box widths, from the cue network's raw ``[..., 4]`` outputs."""
+    return F.softplus(raw[..., :2]), F.softplus(raw[..., 2:4]) + MIN_CUE_SCALE
 
 
 # Floor of a window's standard deviation (normalised input units, about 1.3 grey levels of 0-255)
@@ -98,15 +96,20 @@ def _conv(cin: int, cout: int) -> nn.Sequential:
 
 
 class HullWindowHead(nn.Module):
-    """``forward(x [N,C,Hp,Wp] normalised and padded, boxes [N,K,5]) -> [N,K,outputs]``: logits over
-    two classes (the detector's load head: "empty", "loaded"; its type head: "tanker", "other"),
-    then, with ``fraction``, the 3 raw laden-fraction outputs (:func:`laden_fraction_quantiles`
-    turns them into quantiles). With ``box_jitter`` the boxes are perturbed in training (the
-    constants above). Outside training the logits (not the fraction) are divided by the temperature
-    ``exp(log_temperature)`` (a buffer, so it travels in checkpoints and the exported graph)."""
+    """``forward(x [N,C,Hp,Wp] normalised and padded, boxes [N,K,5]) -> [N,K,outputs]``.
+
+    Class mode (``cues=False``, the type head): logits over two classes ("tanker", "other"),
+    divided outside training by the temperature ``exp(log_temperature)`` (a buffer, so it travels
+    in checkpoints and the exported graph). Cue mode (``cues=True``, the load stage): the
+    :data:`CUE_OUTPUTS` readings (shadow width, side strip width, their Laplace error scales;
+    :func:`cue_readings`) in units of the width of the box given: under training's box jitter the
+    window is cut around the jittered box, and the forward rescales its readings back to the given
+    box, so they are compared with the labelled widths. The
+    load stage's temperature also lives here (``log_temperature``): the detector applies it to the
+    load logit it derives from the cues (:mod:`tankerwatch.models.freeboard`)."""
 
     def __init__(self, in_channels: int, channels: tuple[int, ...] = (16, 32, 48, 64), box_jitter: bool = True,
-                 fraction: bool = False):
+                 cues: bool = False):
         super().__init__()
         layers, cin = [], in_channels
         for k, cout in enumerate(channels):
@@ -116,14 +119,14 @@ class HullWindowHead(nn.Module):
             cin = cout
         self.features = nn.Sequential(*layers)
         shrink = 2 ** (len(channels) - 1)
-        # One linear layer for the class logits and the fraction: both read the same freeboard cue.
-        self.outputs = 2 + (FRACTION_OUTPUTS if fraction else 0)
+        self.cues = cues
+        self.outputs = CUE_OUTPUTS if cues else 2
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.2),
                                         nn.Linear(cin * (WINDOW_HW[0] // shrink) * (WINDOW_HW[1] // shrink),
                                                   self.outputs))
         self.box_jitter = box_jitter
         # Temperature scaling (train/calibration.py), fitted on validation tankers for the load
-        # head; 0 = T of 1, which the type head keeps.
+        # stage; 0 = T of 1, which the type head keeps.
         self.register_buffer("log_temperature", torch.zeros(()))
 
     def sampling_grid(self, boxes: torch.Tensor, height, width) -> torch.Tensor:
@@ -154,6 +157,7 @@ class HullWindowHead(nn.Module):
         return sampled.reshape(n, c, k, rows, cols).permute(0, 2, 1, 3, 4).reshape(n * k, c, rows, cols)
 
     def _jitter(self, boxes: torch.Tensor) -> torch.Tensor:
+        """``boxes`` perturbed as the detector's errors would (the constants above)."""
         noise = torch.randn_like(boxes)
         centre = boxes[..., 0:2] + noise[..., 0:2] * boxes[..., 3:4] * CENTRE_JITTER_OF_WIDTH
         size = boxes[..., 2:4] * (1 + noise[..., 2:4] * boxes.new_tensor([LENGTH_JITTER, WIDTH_JITTER]))
@@ -162,21 +166,28 @@ class HullWindowHead(nn.Module):
 
     def forward(self, x: torch.Tensor, boxes: torch.Tensor, calibrated: bool = True,
                 valid: torch.Tensor | None = None) -> torch.Tensor:
-        """Outputs ``[N, K, outputs]`` (see the class doc); outside training the logits are divided
-        by the fitted temperature unless ``calibrated`` is False (the raw logits the temperature is
-        fitted on). ``valid [N, K]`` (training): only those boxes are classified, the others get
-        outputs 0. Padding boxes would otherwise fill the batch-norm statistics with blank windows."""
+        """Outputs ``[N, K, outputs]`` (see the class doc); outside training class logits are
+        divided by the fitted temperature unless ``calibrated`` is False (the raw logits the
+        temperature is fitted on). ``valid [N, K]`` (training): only those boxes are read, the others
+        get outputs 0. Padding boxes would otherwise fill the batch-norm statistics with blank windows."""
         n, k = boxes.shape[0], boxes.shape[1]
+        given = boxes
         if self.training and self.box_jitter:
             boxes = self._jitter(boxes)
         windows = self.windows(x, boxes)
         if valid is None:
-            return self.classify_windows(windows, calibrated).reshape(n, k, self.outputs)
-        chosen = valid.reshape(-1)
-        out = windows.new_zeros(n * k, self.outputs)
-        if bool(chosen.any()):
-            out[chosen] = self.classify_windows(windows[chosen], calibrated)
-        return out.reshape(n, k, self.outputs)
+            out = self.classify_windows(windows, calibrated).reshape(n, k, self.outputs)
+        else:
+            chosen = valid.reshape(-1)
+            out = windows.new_zeros(n * k, self.outputs)
+            if bool(chosen.any()):
+                out[chosen] = self.classify_windows(windows[chosen], calibrated)
+            out = out.reshape(n, k, self.outputs)
+        if self.cues and boxes is not given:
+            # Everything the cue mode reads is a length in box widths: per the given box, it scales
+            # with the jittered box's width over the given one's.
+            out = out * (boxes[..., 3] / given[..., 3].clamp(min=1e-6)).unsqueeze(-1)
+        return out
 
     def classify_windows(self, windows: torch.Tensor, calibrated: bool = True) -> torch.Tensor:
         """Outputs ``[M, outputs]`` of windows ``[M, C, rows, cols]`` from :meth:`windows` (which
@@ -184,8 +195,10 @@ class HullWindowHead(nn.Module):
         share them); outside training the logits are divided by the temperature unless
         ``calibrated`` is False."""
         out = self._classify(windows)
+        if self.cues:
+            return torch.cat(cue_readings(out), dim=-1)
         if calibrated and not self.training:
-            out = torch.cat([out[:, :2] * torch.exp(-self.log_temperature), out[:, 2:]], dim=1)
+            out = out * torch.exp(-self.log_temperature)
         return out
 
     def _classify(self, windows: torch.Tensor) -> torch.Tensor:
@@ -196,3 +209,4 @@ class HullWindowHead(nn.Module):
             flip_across = torch.rand(windows.shape[0], 1, 1, 1, device=windows.device) < 0.5
             windows = torch.where(flip_across, windows.flip(-2), windows)
         return self.classifier(self.features(_standardise(windows)))
+

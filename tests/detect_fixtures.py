@@ -8,6 +8,10 @@ side, clipped to [0, 1]), band 3 / 255 its probability of type ``other``. It pro
 detector's raw head maps and decodes them with the real in-graph decoding
 (:func:`tankerwatch.models.decode.decode_maps`), so the exported graph has the contract's outputs.
 
+``ViewBlobDetector`` is the same with the ``view`` input of ``format_version`` 3
+(``forward(image, view)``): its ``freeboard_m`` output is :func:`view_freeboard` of the image's view
+row at every vessel, so a test reads back which row ``detect`` fed.
+
 Blobs must be shorter than the moment window (``2 * radius + 1`` cells of ``stride`` px): a longer
 one comes out in pieces, each window's share of it, as a real model splits a vessel longer than
 its receptive field. ``REACH_META`` describes such a model honestly: ``max_vessel_px`` below the
@@ -56,6 +60,11 @@ class BlobDetector(nn.Module):
         self.anchor = nn.Parameter(torch.zeros(1), requires_grad=False)  # so the module has a dtype/device
 
     def forward(self, image: torch.Tensor):
+        return decode_maps(self.head_maps(image), image.shape[-2], image.shape[-1], self.output_stride,
+                           self.top_k, 0.05)
+
+    def head_maps(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The raw head maps :func:`decode_maps` takes."""
         h, w = image.shape[-2], image.shape[-1]
         s = self.output_stride
         x = F.pad(image.to(torch.float32), (0, (-w) % s, 0, (-h) % s))
@@ -90,7 +99,7 @@ class BlobDetector(nn.Module):
         dist2 = (mx - (ix + 0.5) * s) ** 2 + (my - (iy + 0.5) * s) ** 2
         real = (mass >= self.min_pixels) & (cell[:, 0:1] > 0)
         score = 0.95 * torch.exp(-dist2 / (0.5 * s * s)) * real.to(torch.float32)
-        maps = {
+        return {
             "heatmap": torch.logit(score.clamp(EPS, 1 - EPS)),
             "reg": torch.cat([mx / s - (ix + 0.5), my / s - (iy + 0.5), torch.log(length / s), torch.log(width / s),
                               torch.sin(two_a), torch.cos(two_a)], dim=1),
@@ -99,7 +108,40 @@ class BlobDetector(nn.Module):
             "laden_fraction": torch.cat([p_loaded, (p_loaded - FRACTION_HALF_WIDTH).clamp(0, 1),
                                          (p_loaded + FRACTION_HALF_WIDTH).clamp(0, 1)], dim=1),
         }
-        return decode_maps(maps, h, w, s, self.top_k, 0.05)
+
+
+# What view_freeboard gives for a row without angles (NaN): central = 10 x gsd, lo/hi this far off.
+NO_ANGLES_HALF_WIDTH = 0.5
+
+
+def view_freeboard(view: torch.Tensor) -> torch.Tensor:
+    """``[N, 3]`` freeboard (central, lo, hi) that encodes a view row ``[N, 5]``: central =
+    10 x gsd_m + sun elevation / 100; lo = central - 1 - sun azimuth / 100; hi = central + 1 + view
+    azimuth / 100 (image-frame azimuths); with NaN angles central = 10 x gsd_m and lo, hi
+    :data:`NO_ANGLES_HALF_WIDTH` either side."""
+    known = view[:, 1] == view[:, 1]  # False for NaN, as the graph's geometry-free switch
+    central = 10 * view[:, 0] + torch.where(known, view[:, 1], torch.zeros_like(view[:, 1])) / 100
+    half = torch.full_like(central, NO_ANGLES_HALF_WIDTH)
+    below = torch.where(known, 1 + view[:, 2] / 100, half)
+    above = torch.where(known, 1 + view[:, 4] / 100, half)
+    return torch.stack([central, central - below, central + above], dim=1)
+
+
+def expected_freeboard(row) -> tuple[float, float, float]:
+    """:func:`view_freeboard` of one view row, in numpy terms, for comparing with a detection file."""
+    return tuple(float(v) for v in view_freeboard(torch.tensor([row], dtype=torch.float32))[0])
+
+
+class ViewBlobDetector(BlobDetector):
+    """A BlobDetector taking the view input; its freeboard is :func:`view_freeboard` of the row."""
+
+    view_input = True
+
+    def forward(self, image: torch.Tensor, view: torch.Tensor):
+        maps = self.head_maps(image)
+        cells = maps["heatmap"].shape[-2:]
+        maps["freeboard_m"] = view_freeboard(view.to(torch.float32))[:, :, None, None].expand(-1, -1, *cells)
+        return decode_maps(maps, image.shape[-2], image.shape[-1], self.output_stride, self.top_k, 0.05)
 
 
 def paint_vessel(image: np.ndarray, box, p_loaded: float = 0.9, p_other: float = 0.0) -> None:

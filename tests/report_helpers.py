@@ -1,7 +1,9 @@
-"""Build small dated detection files for the report tests, through the real detection-file writer."""
+"""Build small dated detection files for the report tests, through the real detection-file writer, and
+read back the report's CSVs."""
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -44,3 +46,9 @@ def write_scene(folder: Path, name: str, acquired: str | None, detections, footp
                                        crs if georeferenced else None,
                                        transform(pixel_size or gsd, origin) if georeferenced else None, footprint_px)
     return geojson
+
+
+def csv_rows(path: Path) -> list[dict]:
+    """A CSV file's rows as dicts keyed by its header."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+from report_helpers import csv_rows
 
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.core.ais_file import AisFile, AisFileError, AisTrack, read_ais
@@ -201,10 +201,6 @@ def _run(*args):
     return subprocess.run([TANKERWATCH, *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
-def _csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
 
 @pytest.fixture(scope="module")
 def series(tmp_path_factory):
@@ -213,8 +209,10 @@ def series(tmp_path_factory):
     is used (usually the first)."""
     for seed in (7, 8, 9, 10):
         folder = tmp_path_factory.mktemp(f"ais_series{seed}")
+        # --sts 0: the GNSS noise of an antenna aft on a hull rafted 15-20 m from another's centre can
+        # put it nearer that one; pairing AIS within a raft is not what this test measures.
         done = _run("synth", "series", folder, "--dates", "4", "--size", "768", "--gsd", "2", "--seed", seed,
-                    "--ais", "--ais-dark-share", "0.4")
+                    "--ais", "--ais-dark-share", "0.4", "--sts", "0")
         assert done.returncode == 0, done.stderr
         drawn = json.loads((folder / "manifest.json").read_text())["ais"]
         if drawn["ais_only"] and 0 < drawn["dark_visits"] < drawn["tanker_visits"]:
@@ -226,8 +224,8 @@ def test_report_finds_the_silent_tankers_of_a_synthetic_series(series, tmp_path)
     out = tmp_path / "report"
     done = _run("report", *sorted(series.glob("*.truth.geojson")), "-o", out, "--ais", series / "ais.csv")
     assert done.returncode == 0, done.stderr
-    truth = _csv(series / "ais_truth.csv")
-    rows = _csv(out / "ais_matches.csv")
+    truth = csv_rows(series / "ais_truth.csv")
+    rows = csv_rows(out / "ais_matches.csv")
     dark_true = {(r["date"], r["vessel_id"]) for r in truth if r["dark"] == "true"}
     tankers = {(r["date"], r["vessel_id"]) for r in truth if r["kind"] == "tanker"}
     assert dark_true and tankers - dark_true, "the series should hold dark and transmitting tankers"
@@ -298,10 +296,10 @@ def test_synthetic_ais_tracks_pass_where_the_vessels_are_drawn_and_follow_the_se
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
         assert (tmp_path / "a" / file).read_bytes() != (tmp_path / "c" / file).read_bytes()
     assert summaries[0]["tanker_visits"] == 1 and summaries[0]["dark_visits"] == 0
-    truth = _csv(tmp_path / "a" / "ais_truth.csv")
+    truth = csv_rows(tmp_path / "a" / "ais_truth.csv")
     assert [(r["vessel_id"], r["dark"], bool(r["mmsi"])) for r in truth if r["kind"] != "spoof"] == \
         [("T001", "false", True), ("d000-0001", "", True), ("d000-0002", "", False), ("T001", "false", True)]
-    fixes = _csv(tmp_path / "a" / "ais.csv")
+    fixes = csv_rows(tmp_path / "a" / "ais.csv")
     for ship in (moored, under_way):
         mmsi = next(r["mmsi"] for r in truth if r["vessel_id"] == ship.vessel_id)
         own = [r for r in fixes if r["mmsi"] == mmsi and r["time"] < "2024-03-02"]

@@ -109,7 +109,7 @@ def test_trained_model_places_tankers_and_reads_their_load(tmp_path):
     checkpoint = os.environ.get("TANKERWATCH_TEST_CKPT")
     if not checkpoint:
         tw("synth", "tiles", tmp_path / "tiles", "--count", 400, "--size", 256, "--seed", 0, "--gsd", "0.5:2",
-           "--threads", 2)
+           "--format", "coco", "--threads", 2)
         tw("fit", "--config", ROOT / "configs" / "synthetic.yaml", "--data.train", tmp_path / "tiles" / "train",
            "--data.val", tmp_path / "tiles" / "val", "--trainer.max_epochs", 15,
            "--checkpoint.dirpath", tmp_path / "checkpoints", cwd=tmp_path)

@@ -18,13 +18,14 @@ from tankerwatch.infer.cli import main
 from tankerwatch.infer.core.errors import ModelError
 from tankerwatch.infer.runtime.onnx_model import OUTPUT_NAMES, OnnxDetector, Outputs
 from tankerwatch.models import build_detector
-from tankerwatch.models.hull_window import LADEN_FRACTION_QUANTILES
+from tankerwatch.models.detector import LADEN_FRACTION_QUANTILES
 from tankerwatch.train import export
 from tankerwatch.train.export import (
     blob_images,
     check_parity,
     compare_outputs,
     evaluate_onnx,
+    example_views,
     model_metadata,
 )
 from tankerwatch.train.export_command import int8_ap_drop
@@ -90,8 +91,12 @@ def test_export_writes_a_checked_file_with_metadata(exported, capsys):
     dims = proto.graph.input[0].type.tensor_type.shape.dim
     assert [d.HasField("dim_param") for d in dims] == [True, False, True, True]
     assert [o.name for o in proto.graph.output] == list(OUTPUT_NAMES)
+    assert [i.name for i in proto.graph.input] == ["image", "view"]
+    view_dims = proto.graph.input[1].type.tensor_type.shape.dim
+    assert view_dims[0].HasField("dim_param") and view_dims[1].dim_value == 5
     props = {p.key: json.loads(p.value) for p in proto.metadata_props}
-    assert props["tankerwatch.format_version"] == 2
+    assert props["tankerwatch.format_version"] == 3
+    assert props["tankerwatch.view_input"]["columns"][0] == "gsd_m"
     assert props["tankerwatch.laden_fraction_quantiles"] == list(LADEN_FRACTION_QUANTILES)
     assert props["tankerwatch.top_k"] == TINY["top_k"] and props["tankerwatch.output_stride"] == 4
     assert props["tankerwatch.scaling"]["method"] == "percentile"
@@ -133,13 +138,14 @@ def test_variants_keep_the_contract_and_stay_close(exported, precision):
     assert variant.info.precision == precision and fp32.info.precision == "fp32"
     assert variant.info.max_vessel_px == fp32.info.max_vessel_px == 40.5
     assert variant.session.get_inputs()[0].type == "tensor(uint8)"
-    assert [o.type for o in variant.session.get_outputs()] == ["tensor(float)"] * 4 + ["tensor(int64)",
-                                                                                       "tensor(float)"]
+    assert [o.type for o in variant.session.get_outputs()] == ["tensor(float)"] * 4 + ["tensor(int64)"] + [
+        "tensor(float)"] * 2
     assert variant.info.laden_fraction_quantiles == fp32.info.laden_fraction_quantiles == LADEN_FRACTION_QUANTILES
     ops = {n.op_type for n in onnx.load(str(root / f"model.{precision}.onnx")).graph.node}
     assert ("DequantizeLinear" in ops) if precision == "int8" else ("Cast" in ops)
     images = blob_images(np.random.default_rng(2), 2, 3, 128, 128)
-    ref, got = fp32.run(images), variant.run(images)
+    views = example_views(len(images))
+    ref, got = fp32.run(images, view=views), variant.run(images, view=views)
     # Boxes still come from float decoding: the strongest peak lands on the same box.
     top = compare_outputs(ref._replace(count=np.minimum(ref.count, 1)), got._replace(count=np.minimum(got.count, 1)),
                           score_tolerance=0.05)
@@ -155,7 +161,7 @@ def test_int8_calibrates_on_images_of_different_sizes(exported, tmp_path):
     quantize_int8(root / "model.onnx", tmp_path / "mixed.int8.onnx", images)
     variant = OnnxDetector(tmp_path / "mixed.int8.onnx", device="cpu", threads=1)
     assert variant.info.precision == "int8"
-    assert variant.run(images[1][None]).boxes.shape[0] == 1
+    assert variant.run(images[1][None], view=example_views(1)).boxes.shape[0] == 1
 
 
 def printed_figures(printed: str, path) -> dict:

@@ -3,7 +3,6 @@ detections.gpkg, georeferenced quick-looks and the self-contained report.html wi
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from datetime import datetime, timezone
@@ -18,7 +17,7 @@ import rasterio
 import shapely
 from affine import Affine
 from rasterio.crs import CRS
-from report_helpers import UTM53, tanker, transform, write_scene
+from report_helpers import UTM53, csv_rows, tanker, transform, write_scene
 from test_report import DATES, _series
 
 from tankerwatch.infer.cli import main
@@ -132,15 +131,11 @@ def report(tmp_path_factory):
     return out
 
 
-def _csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
 
 def test_events_geojson_is_rfc7946_and_joins_the_events_csv(report):
     data = json.loads((report / "events.geojson").read_text())
     assert rfc7946_problems(data) == []
-    table = _csv(report / "events.csv")
+    table = csv_rows(report / "events.csv")
     assert len(data["features"]) == len(table) == 4
     for feature, row in zip(data["features"], table, strict=True):
         props = feature["properties"]

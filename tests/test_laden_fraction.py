@@ -33,74 +33,92 @@ from tankerwatch.infer.runtime.detection_file import Detection, read_detection_f
 from tankerwatch.infer.runtime.onnx_model import OnnxDetector  # noqa: E402
 from tankerwatch.infer.synth.physics import sample_tanker  # noqa: E402
 from tankerwatch.models import build_detector  # noqa: E402
-from tankerwatch.models.hull_window import LADEN_FRACTION_QUANTILES, laden_fraction_quantiles  # noqa: E402
-from tankerwatch.train.losses import laden_fraction_loss  # noqa: E402
-from tankerwatch.train.targets import MAX_WINDOW_BOXES, hull_window_targets, vessel_fractions  # noqa: E402
+from tankerwatch.train.losses import cue_width_loss  # noqa: E402
+from tankerwatch.train.targets import MAX_WINDOW_BOXES, hull_window_targets, vessel_cue_widths  # noqa: E402
 
 
 def _tiny():
     return build_detector(backbone="tiny", fpn_channels=16, head_channels=16, top_k=8)
 
 
-def test_quantiles_are_ordered_and_inside_zero_one():
-    raw = torch.randn(500, 3) * 6
-    q = laden_fraction_quantiles(raw)
-    assert q.min() >= 0 and q.max() <= 1
-    assert bool((q[:, 1] <= q[:, 0]).all() and (q[:, 0] <= q[:, 2]).all())
-
-
-def test_pinball_loss_learns_the_median_and_the_interval():
-    """Constant predictions fitted to fractions uniform on [0, 1] settle on the quantile levels:
-    the loss is what makes the three outputs a median and an 80 % interval."""
-    truth = torch.rand(1, 1000, generator=torch.Generator().manual_seed(0))
-    raw = torch.zeros(3, requires_grad=True)
+def test_cue_loss_learns_the_median_width_and_its_spread():
+    """Constant readings fitted to widths uniform on [0, 1] settle on the median and the mean
+    absolute deviation from it (1/4): the scale is an honest error, not a free knob."""
+    truth = torch.rand(1, 1000, 2, generator=torch.Generator().manual_seed(0))
+    raw = torch.zeros(4, requires_grad=True)
     optimiser = torch.optim.Adam([raw], lr=0.05)
-    for _ in range(300):
+    for _ in range(400):
         optimiser.zero_grad()
-        laden_fraction_loss(laden_fraction_quantiles(raw).expand(1, 1000, 3), truth).backward()
+        readings = torch.cat([raw[:2], torch.nn.functional.softplus(raw[2:]) + 1e-3]).expand(1, 1000, 4)
+        cue_width_loss(readings, truth).backward()
         optimiser.step()
-    central, lo, hi = laden_fraction_quantiles(raw).tolist()
-    expected = np.quantile(truth.numpy(), LADEN_FRACTION_QUANTILES)
-    assert [central, lo, hi] == pytest.approx(expected.tolist(), abs=0.03)
+    widths, scales = raw[:2].tolist(), (torch.nn.functional.softplus(raw[2:]) + 1e-3).tolist()
+    assert widths == pytest.approx(np.median(truth.numpy(), axis=1)[0].tolist(), abs=0.03)
+    assert scales == pytest.approx([0.25, 0.25], abs=0.02)
 
 
-def test_pinball_loss_is_masked_to_known_fractions():
-    predicted = torch.full((1, 3, 3), 0.5, requires_grad=True)
-    only_known = laden_fraction_loss(predicted, torch.tensor([[0.9, -1.0, -1.0]]))
-    assert only_known.item() == pytest.approx(
-        sum(max(q * 0.4, (q - 1) * 0.4) for q in LADEN_FRACTION_QUANTILES))
-    none = laden_fraction_loss(predicted, torch.full((1, 3), -1.0))
+def test_cue_loss_is_masked_to_known_widths():
+    readings = torch.tensor([[[0.5, 0.5, 0.1, 0.1]] * 3], requires_grad=True)
+    only_known = cue_width_loss(readings, torch.tensor([[[0.9, 0.5], [-1.0, -1.0], [-1.0, -1.0]]]))
+    # Per width: L1 error + error / scale + log scale; the second width is exact.
+    assert only_known.item() == pytest.approx(((0.4 + 0.4 / 0.1 + math.log(0.1)) + math.log(0.1)) / 2, rel=1e-5)
+    none = cue_width_loss(readings, torch.full((1, 3, 2), -1.0))
     none.backward()  # no labels: zero, and the graph survives
-    assert none.item() == 0.0 and predicted.grad is not None
+    assert none.item() == 0.0 and readings.grad is not None
+    padded = cue_width_loss(readings, torch.tensor([[[0.9, 0.5]] * 3]), valid=torch.tensor([[True, False, False]]))
+    assert padded.item() == pytest.approx(only_known.item())
 
 
-def test_fraction_targets_mask_coarse_images_and_non_tankers():
-    vessels = [Vessel([50, 50, 40, 8, 0], VesselType.TANKER, LoadState.EMPTY, draft_fraction=0.2),
-               Vessel([90, 90, 30, 6, 0], VesselType.OTHER),
-               Vessel([20, 20, 40, 8, 0], VesselType.TANKER, LoadState.LOADED)]
-    assert vessel_fractions(vessels, 1.0, 3.0).tolist() == pytest.approx([0.2, -1, -1])
-    assert vessel_fractions(vessels, 4.0, 3.0).tolist() == [-1, -1, -1]
+def test_cue_targets_are_in_box_widths_and_come_first():
+    vessels = [Vessel([50, 50, 40, 8, 0], VesselType.TANKER, LoadState.EMPTY, shadow_width_m=4.0, side_strip_m=2.0),
+               Vessel([90, 90, 30, 6, 0], VesselType.OTHER, shadow_width_m=2.0, side_strip_m=1.0),
+               Vessel([20, 20, 40, 10, 0], VesselType.TANKER, LoadState.LOADED, shadow_width_m=1.0,
+                      side_strip_m=0.0)]
+    widths = vessel_cue_widths(vessels, 0.5)  # box widths of 4 m and 5 m
+    np.testing.assert_allclose(widths, [[1.0, 0.5], [-1, -1], [0.2, 0.0]], rtol=1e-6)
+    assert (vessel_cue_widths(vessels, None) == -1).all()
     boxes = np.stack([v.box for v in vessels])
-    targets = hull_window_targets(boxes, np.array([0, 1, 0]), np.array([0, -1, 1]), 128,
-                                  vessel_fractions(vessels, 1.0, 3.0))
-    assert targets["window_fraction"].shape == (MAX_WINDOW_BOXES,)
-    # The load-labelled tankers come first, each with its fraction (-1 where unknown).
-    assert targets["window_fraction"][:3].tolist() == pytest.approx([0.2, -1, -1])
-    assert targets["window_load"][:3].tolist() == [0, 1, -1]
+    targets = hull_window_targets(boxes, np.array([0, 1, 0]), widths, 128)
+    assert targets["window_cues"].shape == (MAX_WINDOW_BOXES, 2)
+    # The measured vessels come first, then the type-only one; padding is -1.
+    np.testing.assert_allclose(targets["window_cues"][:3], [[1.0, 0.5], [0.2, 0.0], [-1, -1]], rtol=1e-6)
+    assert targets["window_type"][:3].tolist() == [0, 0, 1]
+    assert (targets["window_cues"][3:] == -1).all()
 
 
-def test_head_outputs_shape_range_and_ignore_the_temperature():
+def test_cue_readings_follow_the_box_under_jitter():
+    """Training's box jitter cuts the window round a perturbed box; the readings come back in units
+    of the given box, so they are compared with its labels: a head whose raw outputs are constant
+    reads widths proportional to the jittered box's width over the given one."""
+    model = _tiny().train()
+    head = model.load_head
+    for module in head.classifier:
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.zeros_(module.weight)
+            torch.nn.init.constant_(module.bias, 1.0)
+    boxes = torch.tensor([[[30.0, 30.0, 40.0, 8.0, 0.3]] * 64])
+    image = torch.randint(0, 255, (1, 3, 64, 96), dtype=torch.uint8)
+    readings = head(model._prepare(image), boxes)
+    head.eval()
+    still = head(model._prepare(image), boxes)
+    constant = torch.nn.functional.softplus(torch.tensor(1.0))
+    assert torch.allclose(still[..., 0], constant)
+    ratios = readings[0, :, 0] / constant
+    assert 0.05 < float(ratios.std()) < 0.3 and float(ratios.mean()) == pytest.approx(1.0, abs=0.08)
+
+
+def test_load_temperature_scales_the_load_logits_only():
     model = _tiny().eval()
     image = torch.randint(0, 255, (2, 3, 64, 96), dtype=torch.uint8)
     boxes = torch.tensor([[[30.0, 30.0, 40.0, 8.0, 0.3], [60.0, 20.0, 30.0, 6.0, -1.0]]] * 2)
+    view = torch.tensor([[1.0, 35.0, 150.0, 15.0, 60.0]] * 2)
     with torch.no_grad():
-        maps = model(image, window_boxes=boxes)
+        logits, fraction, freeboard = model.read_load(image, boxes, view)
         model.load_head.log_temperature.fill_(math.log(3.0))
-        hotter = model(image, window_boxes=boxes)
-    fraction = maps["laden_fraction"]
-    assert fraction.shape == (2, 2, 3) and fraction.min() >= 0 and fraction.max() <= 1
-    assert torch.equal(fraction, hotter["laden_fraction"])
-    assert torch.allclose(hotter["load_logits"] * 3.0, maps["load_logits"], atol=1e-5)
+        hotter, hotter_fraction, hotter_freeboard = model.read_load(image, boxes, view)
+    assert fraction.shape == freeboard.shape == (2, 2, 3) and fraction.min() >= 0 and fraction.max() <= 1
+    assert torch.equal(fraction, hotter_fraction) and torch.equal(freeboard, hotter_freeboard)
+    assert torch.allclose(hotter * 3.0, logits, atol=1e-4)
 
 
 def _blob_scene(tmp_path, p_loaded=0.8):

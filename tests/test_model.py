@@ -16,22 +16,34 @@ from tankerwatch.models.decode import decode_maps  # noqa: E402
 TINY = dict(backbone="tiny", fpn_channels=16, head_channels=16, top_k=12)
 
 
+def _views(n: int) -> torch.Tensor:
+    """View rows (models/detector.py): 1 m GSD, sun at 35 degrees, 15 degrees off nadir; every
+    second image without angles (the geometry-free branch)."""
+    rows = torch.tensor([[1.0, 35.0, 150.0, 15.0, 60.0]]).repeat(n, 1)
+    rows[1::2, 1:] = math.nan
+    return rows
+
+
 def test_decode_and_raw_outputs_follow_the_contract():
     model = build_detector(**TINY).eval()
     image = torch.randint(0, 256, (2, 3, 50, 37), dtype=torch.uint8)
     maps = model(image)
     assert maps["heatmap"].shape == (2, 1, 16, 16) and maps["reg"].shape == (2, 6, 16, 16)
     model.decode = True
-    boxes, scores, type_probs, load_probs, count, laden_fraction = model(image)
+    boxes, scores, type_probs, load_probs, count, laden_fraction, freeboard = model(image, _views(2))
     assert boxes.shape == (2, 12, 5) and scores.shape == (2, 12) and count.dtype == torch.int64
-    assert type_probs.shape == load_probs.shape == (2, 12, 2) and laden_fraction.shape == (2, 12, 3)
+    assert type_probs.shape == load_probs.shape == (2, 12, 2)
+    assert laden_fraction.shape == freeboard.shape == (2, 12, 3)
     for b in range(2):
         n = int(count[b])
         assert torch.all(scores[b, :n] >= model.score_threshold) and torch.all(scores[b, n:] == 0)
         assert torch.all(torch.diff(scores[b, :n]) <= 0)
         assert torch.all(boxes[b, n:] == 0) and torch.all(laden_fraction[b, n:] == 0)
+        assert torch.all(freeboard[b, n:] == 0)
         central, lo, hi = laden_fraction[b, :n].unbind(-1)
         assert torch.all((lo >= 0) & (lo <= central) & (central <= hi) & (hi <= 1))
+        central, lo, hi = freeboard[b, :n].unbind(-1)
+        assert torch.all((lo >= 0) & (lo <= central) & (central <= hi))
         assert torch.all(boxes[b, :n, 2] >= boxes[b, :n, 3])
         assert torch.all((boxes[b, :n, 4] >= -math.pi / 2) & (boxes[b, :n, 4] < math.pi / 2))
 
@@ -93,7 +105,7 @@ def test_unknown_options_are_named():
 def test_four_band_input():
     model = build_detector(backbone="tiny", in_channels=4, top_k=5)
     model.decode = True
-    out = model.eval()(torch.zeros(1, 4, 64, 64, dtype=torch.uint8))
+    out = model.eval()(torch.zeros(1, 4, 64, 64, dtype=torch.uint8), _views(1))
     assert out[0].shape == (1, 5, 5)
 
 
@@ -105,16 +117,17 @@ def test_onnx_export_with_dynamic_batch_and_size(tmp_path):
     batch, height, width = (torch.export.Dim(n, min=1, max=m) for n, m in
                             (("batch", 64), ("height", 8192), ("width", 8192)))
     path = tmp_path / "model.onnx"
-    torch.onnx.export(model, (example,), str(path), input_names=["image"],
-                      output_names=["boxes", "scores", "type_probs", "load_probs", "count", "laden_fraction"],
-                      dynamic_shapes={"image": {0: batch, 2: height, 3: width}})
+    torch.onnx.export(model, (example, _views(2)), str(path), input_names=["image", "view"],
+                      output_names=["boxes", "scores", "type_probs", "load_probs", "count", "laden_fraction",
+                                    "freeboard_m"],
+                      dynamic_shapes={"image": {0: batch, 2: height, 3: width}, "view": {0: batch}})
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     # A size that is not a multiple of 32, and one so small that cells < top_k.
     for shape in [(3, 3, 70, 45), (1, 3, 16, 16)]:
         image = torch.randint(0, 256, shape, dtype=torch.uint8)
-        got = session.run(None, {"image": image.numpy()})
+        got = session.run(None, {"image": image.numpy(), "view": _views(shape[0]).numpy()})
         with torch.no_grad():
-            want = model(image)
+            want = model(image, _views(shape[0]))
         assert got[0].shape == (shape[0], TINY["top_k"], 5) and got[4].dtype == np.int64
         np.testing.assert_array_equal(got[4], want[4].numpy())
         np.testing.assert_allclose(got[1], want[1].numpy(), atol=1e-4)
@@ -131,13 +144,13 @@ def test_detect_skips_the_hull_windows_of_discarded_rows_without_changing_kept_o
     image = torch.randint(0, 255, (2, 3, 64, 96), dtype=torch.uint8)
     with torch.no_grad():
         # An untrained heatmap sits near its prior: split its peaks at their median.
-        model.score_threshold = float(model.detect(image)[1].flatten().median())
+        model.score_threshold = float(model.detect(image, _views(2))[1].flatten().median())
     seen = []
     original = model.load_head._classify
     model.load_head._classify = lambda windows: seen.append(windows.shape[0]) or original(windows)
     with torch.no_grad():
-        boxes, scores, _, load_probs, count, _ = model.detect(image)
-        every_row = torch.softmax(model.load_head(model._prepare(image), boxes)[..., :2], dim=-1)
+        boxes, scores, _, load_probs, count, *_ = model.detect(image, _views(2))
+        every_row = torch.softmax(model.read_load(image, boxes, _views(2))[0], dim=-1)
     assert 0 < int(count.max()) < 20, "the check needs some rows kept and some discarded"
     assert seen[0] == 2 * int(count.max()) and seen[1] == 2 * 20
     for b in range(2):
@@ -157,9 +170,9 @@ def test_type_probabilities_add_the_hull_window_type_logits_to_the_type_map():
     with torch.no_grad():
         last.weight.zero_()
         last.bias.zero_()
-        _, _, map_only, _, count, _ = model.detect(image)
+        _, _, map_only, _, count, *_ = model.detect(image, _views(1))
         last.bias.copy_(torch.tensor([3.0, 0.0]))
-        _, _, combined, *_ = model.detect(image)
+        _, _, combined, *_ = model.detect(image, _views(1))
     n = int(count[0])
     assert n > 0
     log_odds = lambda p: torch.log(p[..., 0]) - torch.log(p[..., 1])  # noqa: E731

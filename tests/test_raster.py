@@ -6,21 +6,11 @@ import numpy as np
 import pytest
 import rasterio
 from PIL import Image
+from raster_helpers import write_geotiff
 from rasterio.transform import from_origin
 
 from tankerwatch.infer.core.errors import RasterError
 from tankerwatch.infer.runtime.raster import inspect_raster, read_decimated, read_image, read_window
-
-
-def write_geotiff(path, array, *, crs="EPSG:32633", transform=None, nodata=None, tags=None):
-    count, height, width = array.shape
-    transform = transform or from_origin(500_000.0, 4_700_000.0, 2.0, 2.0)
-    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count,
-                       dtype=array.dtype, crs=crs, transform=transform, nodata=nodata) as dst:
-        dst.write(array)
-        if tags:
-            dst.update_tags(**tags)
-    return path
 
 
 @pytest.mark.parametrize("mode,bands", [("L", 1), ("RGB", 3), ("RGBA", 4)])

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 
 import pytest
 import shapely
-from report_helpers import SIZE_PX, tanker, transform, write_scene
+from report_helpers import SIZE_PX, csv_rows, tanker, transform, write_scene
 
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.core.georef import pixels_to_lonlat
@@ -38,10 +37,6 @@ def _series(folder):
     return paths
 
 
-def _csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
 
 def test_events_from_a_small_series(tmp_path, capsys):
     paths = _series(tmp_path)
@@ -49,21 +44,21 @@ def test_events_from_a_small_series(tmp_path, capsys):
     assert main(["report", *map(str, paths), "-o", str(out)]) == 0
     assert f"report: {out / 'report.md'}" in capsys.readouterr().out
     events = {(e["event"], e["date_before"][:10], e["date_after"][:10], round(float(e["length_m"])))
-              for e in _csv(out / "events.csv")}
+              for e in csv_rows(out / "events.csv")}
     assert events == {
         ("loading", "2024-03-01", "2024-03-17", 100),  # the uncertain date neither made nor broke it
         ("departure", "2024-03-17", "2024-03-25", 100),
         ("arrival", "2024-03-01", "2024-03-09", 180),
         ("discharge", "2024-03-09", "2024-03-17", 180),
     }  # and C, unseen on date 3 because it was not imaged there, neither left nor came back
-    loading = next(e for e in _csv(out / "events.csv") if e["event"] == "loading")
+    loading = next(e for e in csv_rows(out / "events.csv") if e["event"] == "loading")
     low, _, high = cargo_barrels(100)
     assert float(loading["barrels_low"]) <= low and float(loading["barrels_high"]) >= high
-    counts = _csv(out / "counts.csv")
+    counts = csv_rows(out / "counts.csv")
     assert [(c["tankers_empty"], c["tankers_loaded"], c["tankers_uncertain"], c["other_vessels"]) for c in counts] \
         == [("1", "1", "0", "1"), ("0", "2", "1", "1"), ("1", "1", "0", "1"), ("1", "1", "0", "1")]
     assert float(counts[2]["coverage"]) == pytest.approx(0.6, abs=0.01)
-    totals = _csv(out / "totals.csv")
+    totals = csv_rows(out / "totals.csv")
     assert [t["period"] for t in totals] == ["2024-03", "total"]
     assert totals[-1]["loadings"] == "1" and totals[-1]["discharges"] == "1"
     report = (out / "report.md").read_text()
@@ -89,7 +84,7 @@ def test_aoi_counts_only_the_terminal(tmp_path):
     aoi.write_text(json.dumps({"type": "Polygon", "coordinates": [corners.tolist() + [corners[0].tolist()]]}))
     out = tmp_path / "out"
     assert main(["report", *map(str, paths), "-o", str(out), "--aoi", str(aoi)]) == 0
-    counts = _csv(out / "counts.csv")
+    counts = csv_rows(out / "counts.csv")
     assert [int(c["tankers"]) for c in counts] == [1, 2, 2, 1]  # C at the anchorage is outside
     assert [c["other_vessels"] for c in counts] == ["0"] * 4  # so is the tug
 
@@ -103,7 +98,7 @@ def test_tracks_survive_small_moves_but_not_other_ships(tmp_path):
              write_scene(tmp_path, "d3", DATES[3], [tanker(A[0] + 100, A[1], 60, "loaded")])]
     out = tmp_path / "out"
     assert main(["report", *map(str, paths), "-o", str(out)]) == 0
-    kinds = [(e["event"], e["date_after"][:10]) for e in _csv(out / "events.csv")]
+    kinds = [(e["event"], e["date_after"][:10]) for e in csv_rows(out / "events.csv")]
     assert kinds == [("loading", "2024-03-09"),
                      ("arrival", "2024-03-17"), ("departure", "2024-03-17"),
                      ("arrival", "2024-03-25"), ("departure", "2024-03-25")]
@@ -114,9 +109,9 @@ def test_max_missed_bridges_a_missed_detection(tmp_path):
              for i, (date, load) in enumerate(zip(DATES, ["empty", "empty", None, "loaded"], strict=True))]
     strict_out, lenient_out = tmp_path / "strict", tmp_path / "lenient"
     assert main(["report", *map(str, paths), "-o", str(strict_out)]) == 0
-    assert [e["event"] for e in _csv(strict_out / "events.csv")] == ["departure", "arrival"]
+    assert [e["event"] for e in csv_rows(strict_out / "events.csv")] == ["departure", "arrival"]
     assert main(["report", *map(str, paths), "-o", str(lenient_out), "--max-missed", "1"]) == 0
-    assert [(e["event"], e["date_before"][:10], e["date_after"][:10]) for e in _csv(lenient_out / "events.csv")] \
+    assert [(e["event"], e["date_before"][:10], e["date_after"][:10]) for e in csv_rows(lenient_out / "events.csv")] \
         == [("loading", "2024-03-09", "2024-03-25")]
 
 
@@ -134,7 +129,7 @@ def test_dates_out_of_order_are_sorted_with_a_warning(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["report", *map(str, reversed(paths)), "-o", str(out)]) == 0
     assert "not given in date order" in capsys.readouterr().err
-    assert [c["date"][:10] for c in _csv(out / "counts.csv")] == [d[:10] for d in DATES]
+    assert [c["date"][:10] for c in csv_rows(out / "counts.csv")] == [d[:10] for d in DATES]
 
 
 def test_duplicate_dates_are_an_error(tmp_path, capsys):
@@ -169,7 +164,7 @@ def test_mixed_crs_is_handled_with_a_warning(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["report", str(first), str(second), "-o", str(out)]) == 0
     assert "source CRSs differ" in capsys.readouterr().err
-    assert [e["event"] for e in _csv(out / "events.csv")] == ["loading"]
+    assert [e["event"] for e in csv_rows(out / "events.csv")] == ["loading"]
 
 
 def test_pixel_coordinate_files_are_skipped_and_named(tmp_path, capsys):
@@ -199,9 +194,9 @@ def test_dates_from_file_names_and_flags(tmp_path, capsys):
     assert main(["report", str(a), str(b), "-o", str(tmp_path / "x")]) == 2
     assert "no acquisition date in the file; give --dates or --date-pattern" in capsys.readouterr().err
     assert main(["report", str(a), str(b), "-o", str(tmp_path / "p"), "--date-pattern", r"_(\d{8})"]) == 0
-    assert _csv(tmp_path / "p" / "events.csv")[0]["date_after"] == "2024-03-09"
+    assert csv_rows(tmp_path / "p" / "events.csv")[0]["date_after"] == "2024-03-09"
     assert main(["report", str(a), str(b), "-o", str(tmp_path / "f"), "--dates", "2024-05-02,2024-05-01"]) == 0
-    assert _csv(tmp_path / "f" / "events.csv")[0]["event"] == "discharge"  # b came first by the flag
+    assert csv_rows(tmp_path / "f" / "events.csv")[0]["event"] == "discharge"  # b came first by the flag
     assert main(["report", str(a), str(b), "-o", str(tmp_path / "g"), "--dates", "2024-05-02"]) == 2
     assert "--dates gives 1 dates for 2 files" in capsys.readouterr().err
 
@@ -247,7 +242,7 @@ def test_caveats_name_the_model_and_coarse_dates(tmp_path):
     caveats = (out / "report.md").read_text().split("## Caveats")[1]
     assert "model abababababababab" in caveats and "vessel_AP50 0.812" in caveats and "confusion" not in caveats
     assert "dates that coarse here: 2024-03-09T02:10:00Z" in caveats
-    assert _csv(out / "events.csv") == []  # an uncertain sighting neither loads nor discharges
+    assert csv_rows(out / "events.csv") == []  # an uncertain sighting neither loads nor discharges
 
 
 def test_min_score_drops_weak_detections(tmp_path):
@@ -255,9 +250,9 @@ def test_min_score_drops_weak_detections(tmp_path):
     paths = [write_scene(tmp_path, "d0", DATES[0], [tanker(*A, "empty")]),
              write_scene(tmp_path, "d1", DATES[1], [tanker(*A, "loaded"), ghost])]
     assert main(["report", *map(str, paths), "-o", str(tmp_path / "all")]) == 0
-    assert [e["event"] for e in _csv(tmp_path / "all" / "events.csv")] == ["arrival", "loading"]
+    assert [e["event"] for e in csv_rows(tmp_path / "all" / "events.csv")] == ["arrival", "loading"]
     assert main(["report", *map(str, paths), "-o", str(tmp_path / "strong"), "--min-score", "0.5"]) == 0
-    assert [e["event"] for e in _csv(tmp_path / "strong" / "events.csv")] == ["loading"]
+    assert [e["event"] for e in csv_rows(tmp_path / "strong" / "events.csv")] == ["loading"]
     assert "detections scored 0.5 or more" in (tmp_path / "strong" / "report.md").read_text()
 
 
@@ -304,5 +299,5 @@ def test_side_by_side_tankers_keep_their_own_tracks(tmp_path):
                                                     tanker(near[0] + 5, near[1], near[2], "loaded")])]
     out = tmp_path / "out"
     assert main(["report", *map(str, paths), "-o", str(out)]) == 0
-    events = _csv(out / "events.csv")
+    events = csv_rows(out / "events.csv")
     assert [(e["event"], e["track_id"], round(float(e["length_m"]))) for e in events] == [("loading", "1", 110)]

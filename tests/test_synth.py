@@ -23,6 +23,7 @@ from tankerwatch.infer.synth.tiles import (
     FINE_TERMINAL_SHARE,
     TileSettings,
     compose_tile,
+    grid_north_deg,
     render_tile,
     sample_tile_view,
 )
@@ -245,10 +246,12 @@ def test_nir_uint16_tiles_are_georeferenced_geotiffs(tmp_path):
     assert 2 <= image.gsd_m <= 4
     with rasterio.open(image.image_path) as ds:
         data, tags = ds.read(), ds.tags()
+        north = grid_north_deg(ds.crs, ds.transform, ds.width)
     assert data.max() > 255  # reflectance x 10,000, not 8-bit values
     view = json.loads((out / "manifest.json").read_text())["tiles"][0]["view"]
     assert float(tags["SUN_ELEVATION"]) == pytest.approx(view["sun_elevation_deg"], abs=1e-3)
-    assert float(tags["VIEW_AZIMUTH"]) == pytest.approx(view["view_azimuth_deg"], abs=1e-3)
+    # Tags are compass bearings: the drawn (grid) azimuth plus the grid convergence.
+    assert (float(tags["VIEW_AZIMUTH"]) - view["view_azimuth_deg"] - north + 180) % 360 - 180 == pytest.approx(0, abs=1e-3)
 
 
 def _exit_code(argv) -> int:

@@ -23,8 +23,8 @@ from tankerwatch.infer.synth.physics import (
     heading_to_azimuth_deg,
     parse_cues,
     sample_tanker,
-    shadow_width_m,
     side_strip_width_m,
+    visible_shadow_width_m,
 )
 from tankerwatch.infer.synth.tiles import TileSettings, compose_tile, render_tile
 from tankerwatch.infer.synth.vessels import ShipGeometry, draw_ship, draw_wake, make_ship, to_label
@@ -248,8 +248,8 @@ def test_cli_counterfactual_tiles_keep_labels_and_record_cues(tmp_path):
             assert v_all["box_px"] == v_none["box_px"] and v_all["freeboard_m"] == v_none["freeboard_m"]
             heading = v_all["box_px"][4]  # the bow direction is the box angle or opposite: same widths
             hull_az = heading_to_azimuth_deg(heading)
-            assert v_all["shadow_width_m"] == pytest.approx(shadow_width_m(
-                v_all["freeboard_m"], view.sun_elevation_deg, view.sun_azimuth_deg, hull_az), rel=5e-3, abs=5e-3)
+            assert v_all["shadow_width_m"] == pytest.approx(visible_shadow_width_m(
+                v_all["freeboard_m"], v_all["freeboard_m"], view, hull_az), rel=5e-3, abs=5e-3)
             assert v_all["side_strip_m"] == pytest.approx(side_strip_width_m(
                 v_all["freeboard_m"], view.view_zenith_deg, view.view_azimuth_deg, hull_az), rel=5e-3, abs=5e-3)
             if v_all["kind"] == "tanker":

@@ -18,8 +18,14 @@ from tankerwatch.infer.core.georef import pixels_to_lonlat
 from tankerwatch.infer.report.events import EVENTS_CSV_COLUMNS
 from tankerwatch.infer.runtime.detection_file import read_detection_file
 from tankerwatch.infer.runtime.raster import inspect_raster
-from tankerwatch.infer.synth.physics import heading_to_azimuth_deg, shadow_width_m, side_strip_width_m
+from tankerwatch.infer.synth.physics import (
+    View,
+    heading_to_azimuth_deg,
+    side_strip_width_m,
+    visible_shadow_width_m,
+)
 from tankerwatch.infer.synth.scene import SceneSettings, compose_scene, render_window
+from tankerwatch.infer.synth.tiles import grid_north_deg
 
 SCENE = 1100  # crosses a 1024-pixel window boundary
 
@@ -89,17 +95,18 @@ def test_scene_records_its_angles_and_each_tankers_freeboard_cues(scene):
     view = truth.header["synthetic"]["view"]
     assert truth.header["synthetic"]["cues"] == ["shadow", "side", "bow"]
     with rasterio.open(scene) as ds:
-        tags = ds.tags()
-    for tag, key in (("SUN_ELEVATION", "sun_elevation_deg"), ("SUN_AZIMUTH", "sun_azimuth_deg"),
-                     ("VIEW_ZENITH", "view_zenith_deg"), ("VIEW_AZIMUTH", "view_azimuth_deg")):
-        assert float(tags[tag]) == pytest.approx(view[key], abs=1e-3)
+        tags, north = ds.tags(), grid_north_deg(ds.crs, ds.transform, ds.width)
+    # The tags are compass bearings: the drawn (grid) azimuths plus the grid convergence.
+    for tag, key, offset in (("SUN_ELEVATION", "sun_elevation_deg", 0.0), ("SUN_AZIMUTH", "sun_azimuth_deg", north),
+                             ("VIEW_ZENITH", "view_zenith_deg", 0.0), ("VIEW_AZIMUTH", "view_azimuth_deg", north)):
+        assert (float(tags[tag]) - view[key] - offset + 180.0) % 360.0 - 180.0 == pytest.approx(0.0, abs=1e-3)
     tankers = [(det, props) for det, props in zip(truth.detections, truth.properties, strict=True)
                if det.vessel_type == "tanker"]
     assert tankers
     for det, props in tankers:
         hull_az = heading_to_azimuth_deg(det.box_px[4])  # the box axis: bow or stern, the same widths
-        assert props["shadow_width_m"] == pytest.approx(shadow_width_m(
-            props["freeboard_m"], view["sun_elevation_deg"], view["sun_azimuth_deg"], hull_az), rel=5e-3, abs=5e-3)
+        assert props["shadow_width_m"] == pytest.approx(visible_shadow_width_m(
+            props["freeboard_m"], props["freeboard_m"], View(**view), hull_az), rel=5e-3, abs=5e-3)
         assert props["side_strip_m"] == pytest.approx(side_strip_width_m(
             props["freeboard_m"], view["view_zenith_deg"], view["view_azimuth_deg"], hull_az), rel=5e-3, abs=5e-3)
 
@@ -174,7 +181,7 @@ def _states(series: Path) -> tuple[list[str], list[dict]]:
         truth = read_detection_file(series / scene["truth"])
         assert inspect_raster(series / scene["file"]).acquired == scene["acquired"] == truth.header["acquired"]
         dates.append(scene["acquired"])
-        states.append({p["vessel_id"]: (d.load, p["draft_fraction"]) for d, p in
+        states.append({p["vessel_id"]: (d.load, p["draft_fraction"], p["sts_pair"]) for d, p in
                        zip(truth.detections, truth.properties, strict=True) if d.vessel_type == "tanker"})
     return dates, states
 
@@ -184,7 +191,7 @@ def test_series_event_log_matches_the_per_date_labels(series):
     assert len(dates) == 5 and dates == sorted(dates)
     expected = set()
     for i in range(len(dates)):
-        for vid, (load, _) in states[i].items():
+        for vid, (load, *_) in states[i].items():
             if i > 0 and vid not in states[i - 1]:
                 expected.add(("arrival", vid, dates[i - 1], dates[i]))
             if i + 1 < len(dates):
@@ -193,15 +200,24 @@ def test_series_event_log_matches_the_per_date_labels(series):
                 elif states[i + 1][vid][0] != load:
                     kind = "loading" if load == "empty" else "discharge"
                     expected.add((kind, vid, dates[i], dates[i + 1]))
+        # A ship-to-ship transfer: one of a pair goes loaded -> empty while the other goes empty -> loaded.
+        after = states[i + 1] if i + 1 < len(dates) else {}
+        changed = {vid: (s[0], after[vid][0], s[2]) for vid, s in states[i].items() if vid in after and s[2]}
+        for giver, (was, now, pair) in changed.items():
+            for taker, (was_t, now_t, pair_t) in changed.items():
+                if pair == pair_t and (was, now, was_t, now_t) == ("loaded", "empty", "empty", "loaded"):
+                    expected.add(("sts_transfer", f"{giver};{taker}", dates[i], dates[i + 1]))
     with open(series / "events.csv", newline="") as f:
         reader = csv.DictReader(f)
         assert tuple(reader.fieldnames) == EVENTS_CSV_COLUMNS
         rows = list(reader)
     assert {(r["event"], r["vessel_id"], r["date_before"], r["date_after"]) for r in rows} == expected
-    assert {r["event"] for r in rows} >= {"arrival", "departure", "loading"}
+    assert {r["event"] for r in rows} >= {"arrival", "departure", "loading", "sts_transfer"}
     for r in rows:
         moved = r["cargo_barrels"]
-        assert (moved != "") == (r["event"] in ("loading", "discharge"))
+        assert (moved != "") == (r["event"] in ("loading", "discharge", "sts_transfer"))
+        if r["event"] == "sts_transfer":
+            continue
         if moved:
             assert float(moved) > 0
             before, after = states[dates.index(r["date_before"])], states[dates.index(r["date_after"])]

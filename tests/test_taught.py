@@ -133,24 +133,29 @@ def test_export_carries_taught_only_when_the_checkpoint_records_it():
         model_metadata(BlobDetector(), {**FIXTURE_META, "taught": {"type": "yes", "load": True}})
 
 
-def test_label_counts_need_both_classes_and_visible_load():
-    def source(gsd_m, *classes, upsample=1.0):
-        vessels = [Vessel([50, 50, 20, 5, 0], t, s) for t, s in classes]
+def test_label_counts_need_both_type_classes_and_cue_widths_for_load():
+    def source(gsd_m, *classes, widths=None, upsample=1.0):
+        extra = {} if widths is None else {"shadow_width_m": widths[0], "side_strip_m": widths[1]}
+        vessels = [Vessel([50, 50, 20, 5, 0], t, s, **extra) for t, s in classes]
         return SimpleNamespace(image=LabelledImage("x.png", 100, 100, gsd_m, vessels), gsd_m=gsd_m, upsample=upsample)
 
     empty, loaded = (VesselType.TANKER, LoadState.EMPTY), (VesselType.TANKER, LoadState.LOADED)
     other, ship = (VesselType.OTHER, LoadState.UNKNOWN), (VesselType.UNKNOWN, LoadState.UNKNOWN)
     ships = label_counts_of([source(10.0, ship, ship)], load_max_gsd_m=3.0)
-    assert ships == {"vessels": 2, "tanker": 0, "other": 0, "empty": 0, "loaded": 0, "laden_fraction": 0}
+    assert ships == {"vessels": 2, "tanker": 0, "other": 0, "empty": 0, "loaded": 0, "cue_widths": 0}
     assert taught_heads(ships) == {"type": False, "load": False, "laden_fraction": False}
+    # Load labels without measured widths teach the load stage nothing; one type class teaches no type.
     tankers_only = label_counts_of([source(1.0, empty, loaded)], load_max_gsd_m=3.0)
-    assert taught_heads(tankers_only) == {"type": False, "load": True, "laden_fraction": False}  # one type class teaches nothing
-    # Load labels at 10 m are masked out of the loss; the scale jitter's finest crop of a 3.5 m image is not.
+    assert (tankers_only["empty"], tankers_only["loaded"]) == (1, 1)
+    assert taught_heads(tankers_only) == {"type": False, "load": False, "laden_fraction": False}
+    measured = label_counts_of([source(1.0, empty, loaded, other, widths=(3.0, 1.0))], load_max_gsd_m=3.0)
+    assert measured["cue_widths"] == 2  # tankers only
+    assert taught_heads(measured) == {"type": True, "load": True, "laden_fraction": True}
+    # Load labels at 10 m are not counted; the scale jitter's finest crop of a 3.5 m image is.
     coarse = label_counts_of([source(10.0, empty, loaded, other)], load_max_gsd_m=3.0, max_scale=1.25)
     assert (coarse["empty"], coarse["loaded"], coarse["tanker"]) == (0, 0, 2)
-    assert taught_heads(coarse) == {"type": True, "load": False, "laden_fraction": False}
     jittered = label_counts_of([source(3.5, empty, loaded, other)], load_max_gsd_m=3.0, max_scale=1.25)
-    assert taught_heads(jittered) == {"type": True, "load": True, "laden_fraction": False}
+    assert (jittered["empty"], jittered["loaded"]) == (1, 1)
 
 
 def test_detection_of_unknown_type_has_no_type_score_or_load():

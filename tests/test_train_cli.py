@@ -30,14 +30,14 @@ class StopAfterFirstEpoch(__import__("lightning").Callback):
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["synth", "tiles", "data", "--count", "12", "--size", "128", "--seed", "0"]) == 0
+    assert main(["synth", "tiles", "data", "--count", "12", "--size", "128", "--seed", "0", "--format", "coco"]) == 0
     ships = make_images(tmp_path / "raw_ships", 3, seed=5, classes=[(VesselType.UNKNOWN, LoadState.UNKNOWN)])
     write_dataset(ships, tmp_path / "ships", "coco")
     return tmp_path
 
 
 def test_synth_fit_validate_and_resume(workdir, capsys):
-    # Ship-only COCO labels mixed with fully labelled DOTA tiles in one run.
+    # Ship-only COCO labels mixed with fully labelled synthetic tiles in one run.
     mixed = "[data/train, {path: ships, format: coco}]"
     # Tiles coarser than 3 m are trained and validated enlarged to 3 m; the model's range ends there.
     assert main(["fit", "--config", TINY, "--data.train", mixed, "--data.val", "data/val",
@@ -52,8 +52,8 @@ def test_synth_fit_validate_and_resume(workdir, capsys):
     assert max(train_gsds) > 3.0 and high == 3.0 and low == pytest.approx(min(train_gsds), abs=1e-3)
     assert meta["scaling"]["method"] == "fixed"
     assert 0 < meta["max_vessel_px"] <= 128  # in the 128 px tiles' pixels: what detect's second pass keys on
-    # The tiles (DOTA) label type and load but carry no draft fraction; the ships label neither.
-    assert meta["taught"] == {"type": True, "load": True, "laden_fraction": False}
+    # The tiles label type and the tankers' drawn cue widths, which teach load; the ships neither.
+    assert meta["taught"] == {"type": True, "load": True, "laden_fraction": True}
     assert meta["label_counts"]["vessels"] > meta["label_counts"]["tanker"] + meta["label_counts"]["other"]
     assert "vessel_AP50" in meta["val_metrics"] and model.output_stride == 4
     # tiny.yaml keeps an EMA of the weights: the checkpoint's model is the average, not the last step.
@@ -97,7 +97,7 @@ def test_ship_only_labels_are_recorded_as_teaching_neither_type_nor_load(tmp_pat
     model, meta = load_checkpoint(tmp_path / "runs" / "tiny" / "checkpoints" / "last.ckpt")
     assert meta["taught"] == {"type": False, "load": False, "laden_fraction": False}
     assert meta["label_counts"] == {"vessels": sum(len(i.vessels) for i in ships), "tanker": 0, "other": 0,
-                                    "empty": 0, "loaded": 0, "laden_fraction": 0}
+                                    "empty": 0, "loaded": 0, "cue_widths": 0}
     exported = model_metadata(model, meta)  # what `tankerwatch export` writes into the ONNX file
     assert exported["taught"] == meta["taught"] and exported["label_counts"] == meta["label_counts"]
 
@@ -117,9 +117,8 @@ def test_config_key_typo_is_named(workdir, capsys, where):
 
 
 def test_unmapped_class_name_is_an_error(workdir, capsys):
-    label = next((workdir / "data" / "train" / "labelTxt").glob("*.txt"))
-    label.write_text(label.read_text().replace("tanker_empty", "barge").replace("other", "barge"))
-    label.write_text(label.read_text() + "10 10 30 10 30 16 10 16 barge\n")
+    labels = workdir / "data" / "train" / "annotations.json"
+    labels.write_text(labels.read_text().replace('"tanker_empty"', '"barge"'))
     assert main(["fit", "--config", TINY, "--data.train", "data/train", "--data.val", "data/val"]) == 2
     assert "barge" in capsys.readouterr().err
 

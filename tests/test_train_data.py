@@ -39,8 +39,8 @@ def _maps_from_targets(targets: dict) -> dict:
 def test_encoding_then_decoding_returns_the_boxes(stride):
     boxes = np.array([[40.3, 22.7, 30.0, 6.0, 0.7], [17.0, 50.2, 9.0, 4.0, -1.2], [70.1, 70.9, 4.0, 3.0, 0.1]])
     targets = encode_targets(VesselTargets(boxes, np.array([0, 1, 0]), np.array([1, IGNORE, 0])), 96, 96, stride)
-    no_window_evidence = lambda b, keep: (*(torch.zeros(*b.shape[:2], 2),) * 2, torch.zeros(*b.shape[:2], 3))  # noqa: E731
-    out_boxes, scores, type_probs, _, count, _ = decode_maps(_maps_from_targets(targets), 96, 96, stride, 10, 0.5,
+    no_window_evidence = lambda b, keep: (*(torch.zeros(*b.shape[:2], 2),) * 2, *(torch.zeros(*b.shape[:2], 3),) * 2)  # noqa: E731
+    out_boxes, scores, type_probs, _, count, *_ = decode_maps(_maps_from_targets(targets), 96, 96, stride, 10, 0.5,
                                                           window_logits_fn=no_window_evidence)
     assert int(count[0]) == 3
     got = out_boxes[0, :3].double().numpy()
@@ -58,57 +58,56 @@ def test_unknown_type_and_load_teach_nothing():
     assert vessel_classes(vessels, gsd_m=5.0, load_max_gsd_m=3.0)[1].tolist() == [IGNORE, IGNORE]
 
 
-def _loss_inputs(types, loads):
+def _loss_inputs(types, loads, widths):
     boxes = np.array([[30.0, 30.0, 24.0, 6.0, 0.3]])
     targets = encode_targets(VesselTargets(boxes, np.array(types), np.array(loads)), 64, 64, 4)
-    targets.update(hull_window_targets(boxes, np.array(types), np.array(loads), 64))
+    targets.update(hull_window_targets(boxes, np.array(types), np.array([widths], np.float32), 64))
     batch = {k: torch.from_numpy(v)[None] for k, v in targets.items()}
     maps = {"heatmap": torch.zeros(1, 1, 16, 16, requires_grad=True), "reg": torch.zeros(1, 6, 16, 16),
             "quality": torch.zeros(1, 1, 16, 16, requires_grad=True),
             "type_logits": torch.randn(1, 2, 16, 16, requires_grad=True),
             "window_type_logits": torch.randn(1, MAX_WINDOW_BOXES, 2, requires_grad=True),
-            "load_logits": torch.randn(1, MAX_WINDOW_BOXES, 2, requires_grad=True),
-            "laden_fraction": torch.rand(1, MAX_WINDOW_BOXES, 3, requires_grad=True)}
+            "cue_readings": torch.rand(1, MAX_WINDOW_BOXES, 4).add(0.1).requires_grad_()}
     return maps, batch
 
 
 def test_masked_terms_have_no_gradient_and_labelled_terms_do():
-    maps, batch = _loss_inputs([IGNORE], [IGNORE])
+    maps, batch = _loss_inputs([IGNORE], [IGNORE], [IGNORE, IGNORE])
     losses = detection_loss(maps, batch, LossWeights())
     losses["total"].backward()
-    assert losses["type"] == 0 and losses["window_type"] == 0 and losses["load"] == 0
-    for name in ("type_logits", "window_type_logits", "load_logits"):
+    assert losses["type"] == 0 and losses["window_type"] == 0 and losses["cue_widths"] == 0
+    for name in ("type_logits", "window_type_logits", "cue_readings"):
         assert torch.all(maps[name].grad == 0), name
     assert maps["heatmap"].grad.abs().sum() > 0
 
-    maps, batch = _loss_inputs([0], [1])
+    maps, batch = _loss_inputs([0], [1], [0.6, 0.2])
     losses = detection_loss(maps, batch, LossWeights())
     losses["total"].backward()
-    assert losses["load"] > 0 and losses["window_type"] > 0
-    # Only the one labelled box's logits learn; the padding rows do not.
-    for name in ("window_type_logits", "load_logits"):
+    assert losses["cue_widths"] != 0 and losses["window_type"] > 0
+    # Only the one labelled box's outputs learn; the padding rows do not.
+    for name in ("window_type_logits", "cue_readings"):
         assert maps[name].grad[0, 0].abs().sum() > 0 and torch.all(maps[name].grad[0, 1:] == 0), name
 
 
-def test_hull_windows_keep_load_labelled_boxes_first_and_type_only_ones_after():
-    # Box k at x = 10 k; odd ones are tankers of known load, even ones other vessels of known
-    # type, the last has neither label, and one lies outside the crop.
+def test_hull_windows_keep_measured_boxes_first_and_type_only_ones_after():
+    # Box k at x = 10 k; odd ones are tankers with known cue widths, even ones other vessels of
+    # known type, the last has neither label, and one lies outside the crop.
     count = MAX_WINDOW_BOXES + 4
     boxes = np.array([[10.0 * k + 5, 20.0, 8.0, 3.0, 0.0] for k in range(count)])
     boxes[3, 0] = -4.0
     types = np.array([0 if k % 2 else 1 for k in range(count)])
-    loads = np.array([k % 2 if k % 2 else IGNORE for k in range(count)])
-    types[-1], loads[-1] = IGNORE, IGNORE
-    out = hull_window_targets(boxes, types, loads, crop_size=400)
-    load_first = [k for k in range(count - 1) if k % 2 and k != 3]
+    widths = np.array([[k / 10, k / 20] if k % 2 else [IGNORE, IGNORE] for k in range(count)], np.float32)
+    types[-1], widths[-1] = IGNORE, IGNORE
+    out = hull_window_targets(boxes, types, widths, crop_size=400)
+    measured_first = [k for k in range(count - 1) if k % 2 and k != 3]
     type_only = [k for k in range(count - 1) if not k % 2]
-    expected = (load_first + type_only)[:MAX_WINDOW_BOXES]
+    expected = (measured_first + type_only)[:MAX_WINDOW_BOXES]
     np.testing.assert_allclose(out["window_boxes"][:, 0], boxes[expected, 0])
-    assert out["window_load"].tolist() == loads[expected].tolist()
+    np.testing.assert_allclose(out["window_cues"], widths[expected])
     assert out["window_type"].tolist() == types[expected].tolist()
-    few = hull_window_targets(boxes[:2], types[:2], loads[:2], crop_size=400)
+    few = hull_window_targets(boxes[:2], types[:2], widths[:2], crop_size=400)
     assert few["window_type"].tolist() == [0, 1] + [IGNORE] * (MAX_WINDOW_BOXES - 2)
-    assert few["window_load"].tolist() == [1] + [IGNORE] * (MAX_WINDOW_BOXES - 1)
+    np.testing.assert_allclose(few["window_cues"][:, 0], [0.1] + [IGNORE] * (MAX_WINDOW_BOXES - 1))
 
 
 def test_crops_of_a_large_image_centre_on_vessels_and_keep_full_resolution(tmp_path):
@@ -119,7 +118,8 @@ def test_crops_of_a_large_image_centre_on_vessels_and_keep_full_resolution(tmp_p
     box = [450.0, 120.0, 40.0, 8.0, 0.0]
     array[116:124, 430:470] = 220
     Image.fromarray(array).save(tmp_path / "big.png")
-    image = LabelledImage(tmp_path / "big.png", size, size, 2.0, [Vessel(box, VesselType.TANKER, LoadState.EMPTY)])
+    image = LabelledImage(tmp_path / "big.png", size, size, 2.0, [Vessel(box, VesselType.TANKER, LoadState.EMPTY,
+                                                                          shadow_width_m=8.0, side_strip_m=4.0)])
     source = SceneSource.open(image, Scaling(method="fixed", value_range=(0, 255)))
     crops = TrainCrops([source], crop_size=64, stride=4, samples_per_epoch=8, background_p=0.0,
                        scale_range=(1.0, 1.0), augment_config=AugmentConfig(enabled=False), seed=1)
@@ -127,7 +127,8 @@ def test_crops_of_a_large_image_centre_on_vessels_and_keep_full_resolution(tmp_p
         item = crops[k]
         assert item["image"].shape == (3, 64, 64) and item["heatmap"].shape == (1, 16, 16)
         assert item["reg_weight"].sum() == pytest.approx(1)  # the vessel's centre is in every vessel-centred crop
-        assert item["type"].max() == 0 and item["window_load"].tolist()[0] == 0  # tanker, empty (GSD 2 m <= 3 m)
+        assert item["type"].max() == 0
+        assert item["window_cues"][0].tolist() == pytest.approx([0.5, 0.25])  # box widths of 16 m
         assert item["window_type"].tolist()[0] == 0 and item["window_boxes"][0, 2] == pytest.approx(40.0)
         j, i = np.unravel_index(item["reg_weight"].numpy().argmax(), item["reg_weight"].shape)
         length = math.exp(item["reg"][2, j, i]) * 4

@@ -28,7 +28,7 @@ from tankerwatch.infer.runtime.scaling import Scaling
 
 from .augment import AugmentConfig
 from .datasets import EpochSampler, SceneSource, TrainCrops, WholeImages, collate_train, collate_whole
-from .targets import IGNORE, LOAD_INDEX, TYPE_INDEX, vessel_classes, vessel_fractions
+from .targets import IGNORE, LOAD_INDEX, TYPE_INDEX, vessel_classes, vessel_cue_widths
 
 DatasetEntry = str | dict[str, Any]
 ENTRY_KEYS = {"path", "format", "images", "exclude", "class_map", "outside"}
@@ -87,8 +87,8 @@ def max_vessel_px_of(images) -> float | None:
 def label_counts_of(sources, load_max_gsd_m: float, max_scale: float = 1.0) -> dict[str, int]:
     """How many training labels each head gets from ``sources`` (:class:`SceneSource`): ``vessels``
     (every box, which teaches detection), ``tanker`` and ``other`` (a known type), ``empty`` and
-    ``loaded`` (a known load state the load loss can see), ``laden_fraction`` (tankers with a known
-    draft fraction, synthetic truth, the laden-fraction loss can see).
+    ``loaded`` (a known load state where it is visible), ``cue_widths`` (vessels whose shadow and
+    hull-side widths are known, synthetic truth: what the load stage learns from).
 
     A load label counts when the finest GSD a training crop of its image reaches (its ground GSD
     over ``upsample`` and ``max_scale``, the top of the scale jitter) is at most ``load_max_gsd_m``,
@@ -97,12 +97,12 @@ def label_counts_of(sources, load_max_gsd_m: float, max_scale: float = 1.0) -> d
     """
     type_names = {index: kind.value for kind, index in TYPE_INDEX.items()}
     load_names = {index: state.value for state, index in LOAD_INDEX.items()}
-    counts = dict.fromkeys(["vessels", *type_names.values(), *load_names.values(), "laden_fraction"], 0)
+    counts = dict.fromkeys(["vessels", *type_names.values(), *load_names.values(), "cue_widths"], 0)
     for source in sources:
         finest = None if source.gsd_m is None else source.gsd_m / (source.upsample * max_scale)
         types, loads = vessel_classes(source.image.vessels, finest, load_max_gsd_m)
         counts["vessels"] += len(types)
-        counts["laden_fraction"] += int((vessel_fractions(source.image.vessels, finest, load_max_gsd_m) >= 0).sum())
+        counts["cue_widths"] += int((vessel_cue_widths(source.image.vessels, source.gsd_m) >= 0).all(axis=1).sum())
         for names, indices in ((type_names, types), (load_names, loads)):
             for index in indices[indices != IGNORE].tolist():
                 counts[names[index]] += 1
@@ -113,14 +113,15 @@ def taught_heads(counts: dict[str, int]) -> dict[str, bool]:
     """``{"type": bool, "load": bool, "laden_fraction": bool}``: whether training taught the model
     vessel type, load state and laden fraction.
 
-    A head is taught only when its labels held both of its classes (tanker and other; empty and
-    loaded): trained on one class alone it learns to say that class whatever it sees, so its word
-    is no better than none. ``detect`` reports what a model was not taught as ``unknown`` (the
-    laden fraction as null); the fraction is taught by any tanker with a known draft fraction.
+    The type head is taught only when its labels held both classes (tanker and other): trained on
+    one class alone it learns to say that class whatever it sees, so its word is no better than
+    none. Load state and laden fraction both follow from the load stage's measured shadow and side
+    widths (``models/freeboard.py``), so they are taught exactly when some vessels gave those
+    widths; load labels alone teach nothing. ``detect`` reports what a model was not taught as
+    ``unknown`` (the laden fraction as null).
     """
-    return {"type": counts["tanker"] > 0 and counts["other"] > 0,
-            "load": counts["empty"] > 0 and counts["loaded"] > 0,
-            "laden_fraction": counts.get("laden_fraction", 0) > 0}
+    measured = counts.get("cue_widths", 0) > 0
+    return {"type": counts["tanker"] > 0 and counts["other"] > 0, "load": measured, "laden_fraction": measured}
 
 
 class TankerwatchDataModule(L.LightningDataModule):

@@ -1,10 +1,11 @@
 """Export a detector to one self-describing ONNX file, check it against PyTorch, and score it.
 
-The file follows the ONNX contract pinned in :mod:`tankerwatch.infer.runtime.onnx_model`: input ``image``
-uint8 ``[N, C, H, W]`` with dynamic N, H, W; decoding and peak selection inside the graph (outputs
-are final oriented boxes ``(cx, cy, length, width, angle)`` in input pixels, angle in
-``[-pi/2, pi/2)``, with type and load-state probabilities and the laden fraction with its
-interval); only standard ONNX ops; opset
+The file follows the ONNX contract pinned in :mod:`tankerwatch.infer.runtime.onnx_model`: inputs
+``image`` uint8 ``[N, C, H, W]`` with dynamic N, H, W and, for a model with ``view_input`` (format
+version 3), ``view`` f32 ``[N, 5]`` (GSD and sun and view angles per image); decoding and peak
+selection inside the graph (outputs are final oriented boxes ``(cx, cy, length, width, angle)`` in
+input pixels, angle in ``[-pi/2, pi/2)``, with type and load-state probabilities, the laden
+fraction and, in version 3, the freeboard, each with its interval); only standard ONNX ops; opset
 :data:`OPSET`; ``tankerwatch.*`` metadata with JSON values. The model id is the sha256 of the file.
 
 Exporter: torch's dynamo exporter (``torch.onnx.export(..., dynamo=True)``), chosen explicitly. It
@@ -34,17 +35,21 @@ from tankerwatch.infer import __version__
 from tankerwatch.infer.core.atomic import atomic_path
 from tankerwatch.infer.core.boxes import rotated_iou
 from tankerwatch.infer.core.errors import ModelError
-from tankerwatch.infer.core.labels import LOAD_NAMES, TYPE_NAMES
+from tankerwatch.infer.core.labels import ANGLE_KEYS, LOAD_NAMES, TYPE_NAMES
 from tankerwatch.infer.runtime.onnx_model import (
     FORMAT_VERSION,
     INPUT_NAME,
     OUTPUT_NAMES,
+    VERSION_OUTPUTS,
+    VIEW_COLUMNS,
+    VIEW_INPUT_NAME,
+    VIEW_INPUT_SPEC,
     Outputs,
     encode_metadata,
     file_sha256,
 )
 from tankerwatch.infer.runtime.scaling import Scaling
-from tankerwatch.models.hull_window import LADEN_FRACTION_QUANTILES
+from tankerwatch.models.detector import LADEN_FRACTION_QUANTILES
 
 OPSET = 18
 # Example input for tracing: batch 2 (a size-1 dimension would be specialised), height != width
@@ -56,8 +61,16 @@ PARITY_SHAPES = ((1, 96, 128), (2, 64, 64), (3, 160, 96))
 SCORE_TOLERANCE = 1e-3
 # Type and load probabilities of one peak, as for its score: PyTorch and onnxruntime agree on all
 # three to about 1e-7 (tiny and small backbones, untrained), so a thousandth is a different graph.
-# The laden fraction (sigmoids of the load head's outputs) is held to the same.
+# The laden fraction is held to the same.
 PROB_TOLERANCE = 1e-3
+# Freeboard (metres): a millimetre is far below anything a pixel shows.
+FREEBOARD_TOLERANCE_M = 1e-3
+# Without a view input a model is written as format version 2 (no view, no freeboard output).
+FORMAT_WITHOUT_VIEW = 2
+# Parity and tracing view rows: one geometry with every cue visible, and one with the angles
+# unknown, so both of the load stage's branches are compared.
+EXAMPLE_VIEW = (1.0, 40.0, 150.0, 15.0, 60.0)
+UNKNOWN_ANGLES_VIEW = (1.0, math.nan, math.nan, math.nan, math.nan)
 MATCH_IOU = 0.9
 MAX_UNMATCHED_SHARE = 0.01
 META_REQUIRED = ("scaling", "gsd_range_m", "load_uncertain_band", "load_max_gsd_m", "config_sha256")
@@ -82,8 +95,9 @@ def model_metadata(model: torch.nn.Module, meta: dict, precision: str = "fp32") 
     for key, expected in (("type_names", TYPE_NAMES), ("load_names", LOAD_NAMES)):
         if key in meta and list(meta[key]) != list(expected):
             raise ModelError(f"checkpoint {key} {list(meta[key])} differ from the ONNX contract's {list(expected)}")
+    version = model_format_version(model)
     values = {
-        "format_version": FORMAT_VERSION,
+        "format_version": version,
         "project_version": __version__,
         "type_names": list(TYPE_NAMES),
         "load_names": list(LOAD_NAMES),
@@ -103,8 +117,21 @@ def model_metadata(model: torch.nn.Module, meta: dict, precision: str = "fp32") 
     for key in ("max_vessel_px", "taught", "label_counts"):
         if meta.get(key) is not None:
             values[key] = _json_safe(meta[key])  # validated just below, like the rest
+    if version >= 3:
+        values["view_input"] = VIEW_INPUT_SPEC
     encode_metadata(values)  # validates with the same rules detect applies
     return values
+
+
+def model_format_version(model: torch.nn.Module) -> int:
+    """The format version ``model`` exports as: the current one with a view input, else 2."""
+    return FORMAT_VERSION if getattr(model, "view_input", False) else FORMAT_WITHOUT_VIEW
+
+
+def example_views(n: int) -> np.ndarray:
+    """``[n, 5]`` f32 view rows, alternating :data:`EXAMPLE_VIEW` and :data:`UNKNOWN_ANGLES_VIEW`."""
+    rows = [EXAMPLE_VIEW if i % 2 == 0 else UNKNOWN_ANGLES_VIEW for i in range(n)]
+    return np.array(rows, dtype=np.float32).reshape(n, len(VIEW_COLUMNS))
 
 
 def _json_safe(value):
@@ -135,8 +162,9 @@ def read_metadata_values(proto: onnx.ModelProto) -> dict:
             if p.key.startswith("tankerwatch.")}
 
 
-def check_onnx(proto: onnx.ModelProto, where) -> None:
-    """onnx's full check (with shape inference), plus the contract's dynamic N, H, W."""
+def check_onnx(proto: onnx.ModelProto, where, version: int = FORMAT_VERSION) -> None:
+    """onnx's full check (with shape inference), plus the contract's dynamic N, H, W and the inputs
+    and outputs of format ``version``."""
     try:
         onnx.checker.check_model(proto, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
@@ -149,9 +177,13 @@ def check_onnx(proto: onnx.ModelProto, where) -> None:
     if fixed:
         raise ModelError(f"{where}: exporter fixed input axes {fixed} to {[dims[a].dim_value for a in fixed]}; "
                          f"N, H and W must stay dynamic")
-    names = tuple(o.name for o in proto.graph.output)
-    if names != OUTPUT_NAMES:
-        raise ModelError(f"{where}: exported outputs are {list(names)}, the contract says {list(OUTPUT_NAMES)}")
+    expected_inputs = [INPUT_NAME, VIEW_INPUT_NAME] if version >= 3 else [INPUT_NAME]
+    if [i.name for i in proto.graph.input] != expected_inputs:
+        raise ModelError(f"{where}: exported inputs are {[i.name for i in proto.graph.input]}, format version "
+                         f"{version} says {expected_inputs}")
+    names, expected = tuple(o.name for o in proto.graph.output), VERSION_OUTPUTS[version]
+    if names != expected:
+        raise ModelError(f"{where}: exported outputs are {list(names)}, the contract says {list(expected)}")
 
 
 @contextlib.contextmanager
@@ -171,24 +203,29 @@ def export_onnx(model: torch.nn.Module, meta: dict, out_path, opset: int = OPSET
     """Export ``model`` (an OrientedDetector or anything with its attributes and decode switch)
     to ``out_path`` atomically, with metadata and checks; return the model id (sha256)."""
     values = model_metadata(model, meta, "fp32")
+    version = values["format_version"]
+    batch = torch.export.Dim("batch", min=1, max=1024)
     example = torch.zeros((EXAMPLE_BATCH, model.in_channels, EXAMPLE_HEIGHT, EXAMPLE_WIDTH), dtype=torch.uint8)
-    dims = {"image": {0: torch.export.Dim("batch", min=1, max=1024),
-                      2: torch.export.Dim("height", min=1, max=MAX_DIM),
+    dims = {"image": {0: batch, 2: torch.export.Dim("height", min=1, max=MAX_DIM),
                       3: torch.export.Dim("width", min=1, max=MAX_DIM)}}
+    inputs, input_names = (example,), [INPUT_NAME]
+    if version >= 3:
+        inputs, input_names = (example, torch.from_numpy(example_views(EXAMPLE_BATCH))), [INPUT_NAME, VIEW_INPUT_NAME]
+        dims["view"] = {0: batch}
     out_path = Path(out_path)
     with _decoding(model), atomic_path(out_path) as tmp:
         # The exporter narrates every step on stdout; keep the command's output to what it found.
         with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
             try:
-                torch.onnx.export(model, (example,), str(tmp), input_names=[INPUT_NAME],
-                                  output_names=list(OUTPUT_NAMES), dynamic_shapes=dims, opset_version=opset,
-                                  dynamo=True, external_data=False)
+                torch.onnx.export(model, inputs, str(tmp), input_names=input_names,
+                                  output_names=list(VERSION_OUTPUTS[version]), dynamic_shapes=dims,
+                                  opset_version=opset, dynamo=True, external_data=False)
             except Exception as exc:  # the exporter raises many types; the one line matters
                 raise ModelError(f"{out_path}: ONNX export failed ({str(exc).strip().splitlines()[0]})") from None
         proto = onnx.load(str(tmp))
         _strip_trace_metadata(proto.graph)
         set_metadata(proto, values)
-        check_onnx(proto, out_path)
+        check_onnx(proto, out_path, version)
         onnx.save(proto, str(tmp))
     return file_sha256(out_path)
 
@@ -216,8 +253,8 @@ class ParityReport:
     ``rows``: the reference's valid rows compared. ``boxes``: ``unmatched`` rows (a box with no
     partner of IoU >= :data:`MATCH_IOU` on the other side, unless it scores at the weakest kept
     score, where a peak may fall either side of the threshold) and the lowest IoU among matches.
-    ``scores``, ``type_probs``, ``load_probs``, ``laden_fraction``: the largest absolute difference
-    between matched rows. ``count``: ``count_diff``, the images' differences in valid rows beyond those explained
+    ``scores``, ``type_probs``, ``load_probs``, ``laden_fraction``, ``freeboard_m`` (when both sides
+    have it): the largest absolute difference between matched rows. ``count``: ``count_diff``, the images' differences in valid rows beyond those explained
     by rows at the threshold. ``wrong_layout``: outputs whose shape or dtype differ (their rows are
     then not compared).
     """
@@ -230,6 +267,7 @@ class ParityReport:
     max_load_diff: float
     count_diff: int
     max_fraction_diff: float = 0.0
+    max_freeboard_diff: float = 0.0
     wrong_layout: tuple[str, ...] = ()
 
     @property
@@ -244,7 +282,8 @@ class ParityReport:
                  "type_probs": self.max_type_diff <= PROB_TOLERANCE,
                  "load_probs": self.max_load_diff <= PROB_TOLERANCE,
                  "count": self.count_diff <= allowance,
-                 "laden_fraction": self.max_fraction_diff <= PROB_TOLERANCE}
+                 "laden_fraction": self.max_fraction_diff <= PROB_TOLERANCE,
+                 "freeboard_m": self.max_freeboard_diff <= FREEBOARD_TOLERANCE_M}
         return [name for name in OUTPUT_NAMES if name in self.wrong_layout or not agree[name]]
 
     @property
@@ -256,13 +295,15 @@ class ParityReport:
                             max(self.max_score_diff, other.max_score_diff), max(self.max_type_diff, other.max_type_diff),
                             max(self.max_load_diff, other.max_load_diff), self.count_diff + other.count_diff,
                             max(self.max_fraction_diff, other.max_fraction_diff),
+                            max(self.max_freeboard_diff, other.max_freeboard_diff),
                             tuple(n for n in OUTPUT_NAMES if n in self.wrong_layout or n in other.wrong_layout))
 
     def __str__(self) -> str:
         layout = f"; shape or dtype differ: {', '.join(self.wrong_layout)}" if self.wrong_layout else ""
         return (f"{self.rows} boxes compared, {self.unmatched} unmatched, min IoU {self.min_iou:.4f}; max difference "
                 f"of scores {self.max_score_diff:.2e}, type_probs {self.max_type_diff:.2e}, load_probs "
-                f"{self.max_load_diff:.2e}, laden_fraction {self.max_fraction_diff:.2e}; count off by "
+                f"{self.max_load_diff:.2e}, laden_fraction {self.max_fraction_diff:.2e}, freeboard_m "
+                f"{self.max_freeboard_diff:.2e} m; count off by "
                 f"{self.count_diff}{layout}")
 
 
@@ -276,11 +317,14 @@ def compare_outputs(reference: Outputs, candidate: Outputs, score_tolerance: flo
     taken among positive scores: a row scoring 0 is padding, and counting it is an error.
     """
     wrong_layout = tuple(name for name, ref, got in zip(OUTPUT_NAMES, reference, candidate, strict=True)
-                         if ref.shape != got.shape or ref.dtype != got.dtype)
+                         if (ref is None) != (got is None)
+                         or ref is not None and (ref.shape != got.shape or ref.dtype != got.dtype))
     if wrong_layout:
         return ParityReport(0, 0, 1.0, 0.0, 0.0, 0.0, 0, wrong_layout=wrong_layout)
     rows = unmatched = count_diff = 0
-    min_iou, max_diff = 1.0, dict.fromkeys(("scores", "type_probs", "load_probs", "laden_fraction"), 0.0)
+    compared = [n for n in ("scores", "type_probs", "load_probs", "laden_fraction", "freeboard_m")
+                if getattr(reference, n) is not None]
+    min_iou, max_diff = 1.0, dict.fromkeys(compared, 0.0)
     for i in range(len(reference.count)):
         ref, got = reference.image(i), candidate.image(i)
         rows += len(ref.scores)
@@ -308,12 +352,22 @@ def compare_outputs(reference: Outputs, candidate: Outputs, score_tolerance: flo
         unmatched += int((~extra_at_threshold).sum())
         count_diff += max(0, abs(int(ref.count[0]) - int(got.count[0])) - excused)
     return ParityReport(rows, unmatched, min_iou, max_diff["scores"], max_diff["type_probs"], max_diff["load_probs"],
-                        count_diff, max_diff["laden_fraction"])
+                        count_diff, max_diff.get("laden_fraction", 0.0), max_diff.get("freeboard_m", 0.0))
 
 
-def torch_outputs(model: torch.nn.Module, images: np.ndarray) -> Outputs:
+def model_feed(model: torch.nn.Module, images: np.ndarray) -> dict[str, np.ndarray]:
+    """The ONNX inputs for ``images``: the images, and for a model with a view input the
+    :func:`example_views` rows."""
+    feed = {INPUT_NAME: images}
+    if model_format_version(model) >= 3:
+        feed[VIEW_INPUT_NAME] = example_views(len(images))
+    return feed
+
+
+def torch_outputs(model: torch.nn.Module, feed: dict[str, np.ndarray]) -> Outputs:
+    """The model's decoded outputs on an ONNX-style ``feed`` (:func:`model_feed`)."""
     with _decoding(model), torch.no_grad():
-        return Outputs(*(t.numpy() for t in model(torch.from_numpy(images))))
+        return Outputs(*(t.numpy() for t in model(*(torch.from_numpy(feed[name]) for name in feed))))
 
 
 def check_parity(model: torch.nn.Module, onnx_path, images: Iterable[np.ndarray] | None = None,
@@ -324,10 +378,12 @@ def check_parity(model: torch.nn.Module, onnx_path, images: Iterable[np.ndarray]
     if images is None:
         rng = np.random.default_rng(seed)
         images = [blob_images(rng, n, model.in_channels, h, w) for n, h, w in PARITY_SHAPES]
+    names = list(VERSION_OUTPUTS[model_format_version(model)])
     reports = []
     for batch in images:
-        raw = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
-        reports.append(compare_outputs(torch_outputs(model, batch), Outputs(*raw)))
+        feed = model_feed(model, batch)
+        raw = session.run(names, feed)
+        reports.append(compare_outputs(torch_outputs(model, feed), Outputs(*raw)))
     return sum(reports[1:], reports[0])
 
 
@@ -386,7 +442,12 @@ def evaluate_onnx(onnx_path, dataset_path) -> dict:
         _, h, w = image.shape
         padded = np.zeros((image.shape[0], -(-h // multiple) * multiple, -(-w // multiple) * multiple), np.uint8)
         padded[:, :h, :w] = image  # bottom/right padding keeps pixel coordinates
-        found = detector.run(padded[None]).image(0)
+        view = None
+        if info.view_input:
+            angles = truth.angles or {}
+            gsd = 1.0 if truth.gsd_m is None else truth.gsd_m * scale  # as the training's view rows
+            view = np.array([[gsd, *(angles.get(k, math.nan) for k in ANGLE_KEYS)]], dtype=np.float32)
+        found = detector.run(padded[None], view=view).image(0)
         boxes = np.array(found.boxes, dtype=np.float64).reshape(-1, 5)
         boxes[:, :4] *= scale
         evaluator.add(truth, boxes, found.scores, found.type_probs, found.load_probs, gsd_m=truth.gsd_m)

@@ -7,7 +7,9 @@ definition) over whole validation images: detection figures are logged as ``val/
 ECE; also ``.gsd_le2`` for GSD <= 2 m). Each epoch's full figures go to ``<log_dir>/metrics_<stage>/``
 as JSON plus PR-curve and confusion PNGs.
 
-The load stage's temperature is refitted on the validation tankers after each validation epoch
+Each validation image is read with its own view row (``models/detector.py``: its GSD at the model's
+input and its angles, NaN where the labels give none), as ``detect`` reads a scene. The load
+stage's temperature is refitted on the validation tankers after each validation epoch
 (:mod:`tankerwatch.train.calibration`) and logged as ``val/load_temperature``. The laden fraction
 is read on the same tankers' labelled boxes where their draft fraction is known (synthetic truth):
 ``val/laden_fraction_mae`` (central estimate) and ``val/laden_fraction_coverage`` (share of truths
@@ -37,21 +39,22 @@ from torch.optim.swa_utils import AveragedModel
 
 from tankerwatch.infer import __version__
 from tankerwatch.infer.core.errors import ConfigError, TankerwatchError
-from tankerwatch.infer.core.labels import LOAD_NAMES, TYPE_NAMES
+from tankerwatch.infer.core.labels import ANGLE_KEYS, LOAD_NAMES, TYPE_NAMES, VesselType
 from tankerwatch.infer.evaluation.metrics import DetectionEvaluator
 from tankerwatch.models import build_detector
 
 from .calibration import fit_temperature
 from .datamodule import taught_heads
 from .losses import LossWeights, detection_loss
-from .targets import IGNORE, vessel_classes, vessel_fractions
+from .targets import IGNORE, vessel_classes
 
 CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # 2: the detector gained its quality head; version-1 weights lack it. 3: the load stage's hull
 # windows span 2.5 beams, not 4 (models/hull_window.ACROSS_SPAN, not stored in the weights): a
 # version-2 load stage would load cleanly and misread every window. 4: a hull-window type head.
-# 5: the load head also regresses the laden fraction (5 outputs, not 2).
-CHECKPOINT_FORMAT_VERSION = 5
+# 5: the load head also regresses the laden fraction (5 outputs, not 2). 6: the load stage
+# measures shadow and hull-side widths (4 outputs) and reads load state from them by geometry.
+CHECKPOINT_FORMAT_VERSION = 6
 # Figures logged per epoch (the JSON file has them all, per GSD band too).
 LOGGED_FIGURES = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", "load_accuracy",
                   "load_macro_f1", "load_coverage", "load_accuracy_covered", "load_ece",
@@ -90,23 +93,40 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
+def view_row(source, upsample: float) -> torch.Tensor:
+    """``[1, 5]`` view row (``models/detector.py``) of a labelled image enlarged by ``upsample``:
+    its GSD at the model's input and its labelled angles, NaN where unknown (the load stage then
+    reads it geometry-free), and a GSD of 1 m where that is unknown too."""
+    gsd = 1.0 if source.gsd_m is None else source.gsd_m / upsample
+    angles = source.image.angles or {}
+    row = [gsd, *(angles.get(key, math.nan) for key in ANGLE_KEYS)]
+    return torch.tensor([row], dtype=torch.float32)
+
+
+def known_draft_fractions(vessels, gsd_m: float | None, load_max_gsd_m: float) -> np.ndarray:
+    """``[M]`` the draft fraction (0 ballast, 1 laden) of each tanker that has one where its load
+    is visible (GSD at most ``load_max_gsd_m`` or unknown), -1 elsewhere."""
+    visible = gsd_m is None or gsd_m <= load_max_gsd_m
+    return np.array([float(v.draft_fraction) if visible and v.draft_fraction is not None
+                     and v.vessel_type is VesselType.TANKER else IGNORE for v in vessels], dtype=np.float64)
+
+
 class TankerwatchModule(L.LightningModule):
     def __init__(self, backbone: str = "resnet18", in_channels: int = 3, output_stride: int = 4,
                  fpn_channels: int = 64, head_channels: int = 64, top_k: int = 100, score_threshold: float = 0.05,
                  weights: str | None = None, quality_exponent: float = 0.5, lr: float = 2e-3, weight_decay: float = 1e-4, warmup_steps: int = 50,
                  loss_weights: dict[str, float] | None = None, type_class_weights: list[float] | None = None,
-                 load_class_weights: list[float] | None = None,
                  load_uncertain_band: tuple[float, float] = (0.3, 0.7), load_max_gsd_m: float = 3.0,
                  window_repeats: int = 1, ema_decay: float | None = None):
         """Model options: see :class:`tankerwatch.models.OrientedDetector` (``weights``: an opt-in
         torchvision weight enum name, e.g. ``ResNet18_Weights.IMAGENET1K_V1``, which downloads).
         ``loss_weights``: :class:`~tankerwatch.train.losses.LossWeights` fields.
-        ``type_class_weights`` ([tanker, other]) / ``load_class_weights`` ([empty, loaded]): cross-entropy
-        weights against class imbalance (the crop sampler balances classes too).
+        ``type_class_weights`` ([tanker, other]): cross-entropy weights against class imbalance (the
+        crop sampler balances classes too).
         ``load_uncertain_band`` / ``load_max_gsd_m``: where a load call is 'uncertain' (stored in
-        the checkpoint for ``detect``; the load loss is masked above ``load_max_gsd_m``).
-        ``window_repeats``: hull windows per load-labelled tanker per step for the load head, each
-        with its own box jitter and flips (a crop holds only a few tankers, so the load head
+        the checkpoint for ``detect``).
+        ``window_repeats``: hull windows per vessel with known cue widths per step for the load
+        stage, each with its own box jitter and flips (a crop holds only a few vessels, so the stage
         otherwise sees few windows a step); the type head reads one window per vessel.
         ``ema_decay``: keep an exponential moving average of the weights (decay ramped up from 0 as
         in ``(1 + n) / (10 + n)``); validation, test, checkpoint selection and export then use it."""
@@ -123,11 +143,10 @@ class TankerwatchModule(L.LightningModule):
             self.loss_weights = LossWeights(**(loss_weights or {}))
         except TypeError as exc:
             raise ConfigError(f"model.loss_weights: {exc}") from None
-        for name, value in (("type_class_weights", type_class_weights), ("load_class_weights", load_class_weights)):
-            if value is not None and len(value) != 2:
-                raise ConfigError(f"model.{name} needs 2 numbers, got {value}")
-            self.register_buffer(name, None if value is None else torch.tensor(value, dtype=torch.float32),
-                                 persistent=False)
+        if type_class_weights is not None and len(type_class_weights) != 2:
+            raise ConfigError(f"model.type_class_weights needs 2 numbers, got {type_class_weights}")
+        self.register_buffer("type_class_weights", None if type_class_weights is None
+                             else torch.tensor(type_class_weights, dtype=torch.float32), persistent=False)
         if window_repeats < 1:
             raise ConfigError(f"model.window_repeats must be >= 1, got {window_repeats}")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
@@ -164,18 +183,18 @@ class TankerwatchModule(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         repeats = self.hparams.window_repeats
-        # Only the load-labelled windows are repeated: the type head learns from every vessel, a few
+        # Only the load stage's windows are repeated: the type head learns from every vessel, a few
         # times as many windows, and is not short of them.
-        window_load = batch["window_load"].repeat(1, repeats)
-        window_fraction = batch["window_fraction"].repeat(1, repeats)
+        window_cues = batch["window_cues"].repeat(1, repeats, 1)
         unrepeated = batch["window_type"].shape[1]
-        window_type = torch.cat([batch["window_type"], torch.full_like(window_load[:, unrepeated:], IGNORE)], dim=1)
-        targets = {**batch, "window_load": window_load, "window_type": window_type,
-                   "window_fraction": window_fraction}
+        window_type = torch.cat([batch["window_type"],
+                                 torch.full_like(window_cues[:, unrepeated:, 0], IGNORE, dtype=batch["window_type"].dtype)],
+                                dim=1)
+        targets = {**batch, "window_cues": window_cues, "window_type": window_type}
         image = batch["image"].contiguous(memory_format=torch.channels_last)
         maps = self.model(image, window_boxes=batch["window_boxes"].repeat(1, repeats, 1),
-                          load_valid=(window_load >= 0) | (window_fraction >= 0), type_valid=window_type >= 0)
-        losses = detection_loss(maps, targets, self.loss_weights, self.type_class_weights, self.load_class_weights)
+                          load_valid=(window_cues >= 0).all(dim=-1), type_valid=window_type >= 0)
+        losses = detection_loss(maps, targets, self.loss_weights, self.type_class_weights)
         if not torch.isfinite(losses["total"]):
             bad = ", ".join(k for k, v in losses.items() if not torch.isfinite(v))
             raise TankerwatchError(f"training loss is not finite ({bad}) at step {self.global_step}; "
@@ -214,19 +233,21 @@ class TankerwatchModule(L.LightningModule):
         self._calibration: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._fractions: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def _collect_calibration(self, image: torch.Tensor, source, index: int, upsample: float) -> None:
+    def _collect_calibration(self, image: torch.Tensor, view: torch.Tensor, source, index: int,
+                             upsample: float) -> None:
         """Raw load logits and laden fractions of the image's tankers with a known, visible load or
         draft fraction (labelled boxes, in ``image``'s pixels: the source's times ``upsample``)."""
         vessels = source.image.vessels
         _, loads = vessel_classes(vessels, source.gsd_m, self.hparams.load_max_gsd_m)
-        fractions = vessel_fractions(vessels, source.gsd_m, self.hparams.load_max_gsd_m)
+        fractions = known_draft_fractions(vessels, source.gsd_m, self.hparams.load_max_gsd_m)
         known = np.flatnonzero((loads >= 0) | (fractions >= 0))
         if not len(known):
             return
         labelled = np.stack([vessels[i].box for i in known]).astype(np.float64)
         labelled[:, :4] *= upsample
         boxes = torch.as_tensor(labelled, dtype=torch.float32, device=image.device)
-        logits, fraction = (t[0].float().cpu() for t in self.eval_model.raw_load_outputs(image, boxes[None]))
+        logits, fraction, _ = (t[0].float().cpu()
+                               for t in self.eval_model.read_load(image, boxes[None], view, calibrated=False))
         with_load, with_fraction = loads[known] >= 0, fractions[known] >= 0
         if with_load.any():
             self._calibration[index] = (logits[with_load], torch.as_tensor(loads[known][with_load]))
@@ -273,16 +294,17 @@ class TankerwatchModule(L.LightningModule):
         sources = self.trainer.datamodule.sources(role)
         for k, (index, (height, width)) in enumerate(zip(batch["index"], batch["sizes"], strict=True)):
             one = batch["image"][k:k + 1, :, :height, :width].contiguous(memory_format=torch.channels_last)
-            boxes, scores, type_probs, load_probs, count, _ = self.eval_model.detect(one)
-            n = int(count[0])
             source = sources[index]
+            view = view_row(source, batch["upsample"][k]).to(one.device)
+            boxes, scores, type_probs, load_probs, count, *_ = self.eval_model.detect(one, view)
+            n = int(count[0])
             found = boxes[0, :n].double().cpu().numpy()
             found[:, :4] /= batch["upsample"][k]  # back to the image's own pixels, where its labels are
             self._evaluator.add(source.image, found, scores[0, :n].cpu().numpy(),
                                 type_probs[0, :n].cpu().numpy(), load_probs[0, :n].cpu().numpy(),
                                 gsd_m=source.gsd_m, key=index)
             if role == "val":
-                self._collect_calibration(one, source, index, batch["upsample"][k])
+                self._collect_calibration(one, view, source, index, batch["upsample"][k])
 
     def _end_eval(self, stage: str) -> None:
         self._pool_ranks()

@@ -1,8 +1,8 @@
 """The detector's training loss: focal loss on the centre heatmap, L1 on box regression around
 peak cells (weighted by ``reg_weight``, one unit per vessel: ``train/targets.py``) plus a Gaussian
 KL-divergence box term on the same cells, class-weighted cross-entropy on vessel type where
-labelled, both on the type map and on the hull-window type head's logits, and on load state from
-the hull-window load head's logits for the crop's load-labelled boxes.
+labelled, both on the type map and on the hull-window type head's logits, and the load stage's
+Laplace likelihood of the shadow and hull-side widths it measures (:func:`cue_width_loss`).
 
 Why the KL term: L1 on offsets in cells weighs a quarter-cell miss the same for a 4 px skiff and a
 200 px tanker, yet it costs the skiff most of its IoU. Modelling each box as a Gaussian (mean = the
@@ -17,15 +17,14 @@ predicted box reaches with its vessel (binary cross-entropy against that IoU, co
 without gradient). The decoder multiplies it into the score, so among detections of equal heat the
 well-placed boxes rank first: most misses of small hulls are found vessels boxed at IoU 0.1-0.5.
 
-Laden fraction: the load head's three outputs (median, 10 % and 90 % quantiles,
-``models/hull_window.LADEN_FRACTION_QUANTILES``) learn by the pinball (quantile) loss, on the same
-windows as load state and only where the truth's draft fraction is known (synthetic labels). Each
-output's loss is minimised by the true quantile of the fraction given the window, so the median is
-the estimate of least absolute error and [lo, hi] an 80 % interval, without assuming a shape for
-the errors, which near ballast and laden are one-sided.
+Load state: nothing learns it directly. The load stage measures the widths of shadow and hull side
+where the labels give them (synthetic truth), and load state, laden fraction and freeboard follow by
+geometry with the scene's angles (``models/freeboard.py``): a classifier trained on load labels
+learns whatever separates the classes in its data (the generator's bulbous bow did, once), a
+measurement of widths has only the widths to learn.
 
-Partial labels: type and load targets of -1 (unknown, or load above ``load_max_gsd_m``) contribute
-nothing, so a ship-only dataset teaches detection alone and can be mixed with fully labelled data.
+Partial labels: type and width targets of -1 (unknown) contribute nothing, so a ship-only dataset
+teaches detection alone and can be mixed with fully labelled data.
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ import torch.nn.functional as F
 
 from tankerwatch.infer.core.boxes import paired_rotated_iou
 from tankerwatch.models.decode import MAX_LOG_SIZE, decode_boxes
-from tankerwatch.models.hull_window import LADEN_FRACTION_QUANTILES
 
 
 @dataclass
@@ -51,8 +49,7 @@ class LossWeights:
     quality: float = 1.0
     vessel_type: float = 1.0
     window_type: float = 1.0
-    load: float = 1.0
-    laden_fraction: float = 1.0
+    cue_widths: float = 1.0
 
 
 def focal_heatmap_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0):
@@ -66,8 +63,7 @@ def focal_heatmap_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float 
 
 
 def detection_loss(maps: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], weights: LossWeights,
-                   type_class_weights: torch.Tensor | None = None,
-                   load_class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                   type_class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """All loss terms and their weighted ``total`` (a dict of scalars)."""
     heat = focal_heatmap_loss(maps["heatmap"], targets["heatmap"])
     weight = targets["reg_weight"].unsqueeze(1)
@@ -80,26 +76,35 @@ def detection_loss(maps: dict[str, torch.Tensor], targets: dict[str, torch.Tenso
     quality = quality_loss(maps["quality"], maps["reg"], targets["reg"], targets["reg_weight"]) / vessels
     vessel_type = _masked_ce(maps["type_logits"], targets["type"], type_class_weights)
     window_type = _masked_ce(maps["window_type_logits"], targets["window_type"], type_class_weights, channels_last=True)
-    load = _masked_ce(maps["load_logits"], targets["window_load"], load_class_weights, channels_last=True)
-    fraction = laden_fraction_loss(maps["laden_fraction"], targets["window_fraction"])
+    cue_widths = cue_width_loss(maps["cue_readings"], targets["window_cues"])
     total = (weights.heatmap * heat + weights.offset * offset + weights.size * size + weights.angle * angle
              + weights.box_kld * box_kld + weights.quality * quality + weights.vessel_type * vessel_type
-             + weights.window_type * window_type + weights.load * load + weights.laden_fraction * fraction)
+             + weights.window_type * window_type + weights.cue_widths * cue_widths)
     return {"total": total, "heatmap": heat, "offset": offset, "size": size, "angle": angle,
-            "box_kld": box_kld, "quality": quality, "type": vessel_type, "window_type": window_type, "load": load,
-            "laden_fraction": fraction}
+            "box_kld": box_kld, "quality": quality, "type": vessel_type, "window_type": window_type,
+            "cue_widths": cue_widths}
 
 
-def laden_fraction_loss(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """Mean over windows with a known fraction (``truth`` >= 0; -1 = unknown or masked) of the
-    pinball losses of the three quantiles, summed. ``predicted``: ``[N, M, 3]`` (central, lo, hi in
-    [0, 1], at :data:`LADEN_FRACTION_QUANTILES`); ``truth``: ``[N, M]``."""
+def cue_width_loss(readings: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """The load stage's cue readings against the drawn widths, averaged over the known widths: the
+    L1 error of each width plus the Laplace negative log-likelihood of its scale given that error.
+    ``readings [N, M, 4]``: shadow and side strip widths then their Laplace scales, in box widths
+    (``models/hull_window.cue_readings``); ``truth [N, M, 2]``: the drawn widths in the same units,
+    negative where unknown; ``valid [N, M]`` masks padding windows.
+
+    The scale is learnt per window, so a window where a cue cannot be measured (shadow beyond the
+    window, a hull a few pixels wide) says so, and the freeboard weighs each cue by how well it was
+    read. The width itself learns from the plain L1 (the likelihood's error term sees it detached):
+    through the likelihood alone its gradient is divided by the scale, and a scale still large
+    early in training stalls it."""
     known = truth >= 0
+    if valid is not None:
+        known = known & valid.unsqueeze(-1)
     if not bool(known.any()):
-        return predicted.sum() * 0.0  # keeps the graph intact, as _masked_ce does
-    levels = predicted.new_tensor(LADEN_FRACTION_QUANTILES)
-    error = truth[known][:, None] - predicted[known]
-    return torch.maximum(levels * error, (levels - 1) * error).sum(dim=1).mean()
+        return readings.sum() * 0.0
+    widths, scales = readings[..., :2][known], readings[..., 2:4][known]
+    error = (widths - truth[known]).abs()
+    return (error + error.detach() / scales + torch.log(scales)).mean()
 
 
 def box_kld_loss(pred_reg: torch.Tensor, target_reg: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

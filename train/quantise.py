@@ -27,11 +27,11 @@ import onnx
 
 from tankerwatch.infer.core.atomic import atomic_path
 from tankerwatch.infer.core.errors import ModelError
-from tankerwatch.infer.runtime.onnx_model import INPUT_NAME, file_sha256
+from tankerwatch.infer.runtime.onnx_model import INPUT_NAME, VIEW_INPUT_NAME, file_sha256
 from tankerwatch.infer.runtime.scaling import Scaling
 from tankerwatch.models.detector import HEAD_OUTPUTS
 
-from .export import check_onnx, model_input, read_metadata_values, set_metadata
+from .export import check_onnx, example_views, model_input, read_metadata_values, set_metadata
 
 # int8 activation ranges by entropy (the range whose quantised histogram keeps the most of the
 # calibration values' distribution): the extremes waste the 8 bits on rare outliers and a fixed
@@ -45,8 +45,9 @@ class _CalibrationReader:
     """onnxruntime CalibrationDataReader over uint8 images ``[C, H, W]``, one at a time, in the
     strided form (``__len__``, ``set_range``) that lets the calibrator take one image per pass."""
 
-    def __init__(self, images: list[np.ndarray]):
+    def __init__(self, images: list[np.ndarray], with_view: bool):
         self._images = images
+        self._with_view = with_view
         self._iter = iter(images)
 
     def __len__(self) -> int:
@@ -57,7 +58,10 @@ class _CalibrationReader:
 
     def get_next(self):
         image = next(self._iter, None)
-        return None if image is None else {INPUT_NAME: image[None]}
+        if image is None:
+            return None
+        # The view row only feeds float geometry downstream of the network: any valid row will do.
+        return {INPUT_NAME: image[None], **({VIEW_INPUT_NAME: example_views(1)} if self._with_view else {})}
 
 
 def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> str:
@@ -83,7 +87,8 @@ def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> 
             # and so does the convolution that reads the image (see CALIBRATION_METHOD).
             keep_float = head_convs + _input_convs(prepared_graph) + [
                 n.name for n in prepared_graph.node if n.name not in network]
-            quantize_static(str(prepared), str(tmp), _CalibrationReader(calibration_images),
+            with_view = VIEW_INPUT_NAME in [i.name for i in prepared_graph.input]
+            quantize_static(str(prepared), str(tmp), _CalibrationReader(calibration_images, with_view),
                             quant_format=QuantFormat.QDQ, nodes_to_exclude=keep_float, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod[CALIBRATION_METHOD],
@@ -93,7 +98,7 @@ def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> 
                             extra_options={"CalibStridedMinMax": 1})
         proto = onnx.load(str(tmp))
         set_metadata(proto, {**values, "precision": "int8"})
-        check_onnx(proto, out_path)
+        check_onnx(proto, out_path, values["format_version"])
         onnx.save(proto, str(tmp))
     return file_sha256(out_path)
 
@@ -178,7 +183,7 @@ def convert_fp16(fp32_path, out_path) -> str:
     _sort_nodes(converted.graph)  # the converter appends its Cast nodes out of order
     del converted.graph.value_info[:]  # and leaves stale types there; the checker re-infers them
     set_metadata(converted, {**values, "precision": "fp16"})
-    check_onnx(converted, out_path)
+    check_onnx(converted, out_path, values["format_version"])
     with atomic_path(out_path) as tmp:
         onnx.save(converted, str(tmp))
     return file_sha256(out_path)

@@ -12,10 +12,12 @@ cells is weighted by the vessel's Gaussian value there, normalised so every vess
 smaller vessel on a tie). Type classes are written on the same 3 x 3 cells, -1 where unknown.
 
 Load state is learnt from hull windows (``models/hull_window.py``), not from the maps, and type
-from both: each training crop lists up to ``MAX_WINDOW_BOXES`` boxes with a known type or load
-(:func:`hull_window_targets`), with the tanker's laden fraction where the labels give its
-``draft_fraction`` (synthetic truth; -1 elsewhere). Load and laden fraction are -1 where the image's
-GSD is above ``load_max_gsd_m`` (the cue is not in the pixels there, so nothing is learnt from it).
+from both: each training crop lists up to ``MAX_WINDOW_BOXES`` boxes with known cue widths or type
+(:func:`hull_window_targets`). The load stage learns to measure the widths of each hull's shadow
+and visible side where the labels give them (synthetic truth, :func:`vessel_cue_widths`; -1
+elsewhere); load state, laden fraction and freeboard follow from those widths and the scene's
+angles by geometry (``models/freeboard.py``), so load labels alone teach it nothing. Load labels
+are -1 where the image's GSD is above ``load_max_gsd_m`` (the cue is not in the pixels there).
 """
 
 from __future__ import annotations
@@ -42,13 +44,21 @@ MAX_WINDOW_BOXES = 12
 MIN_SIDE_PX = 1.0
 
 
-def vessel_fractions(vessels, gsd_m: float | None, load_max_gsd_m: float) -> np.ndarray:
-    """Laden fraction ``[M]`` f32 in [0, 1] (``draft_fraction``: 0 ballast draft, 1 laden draft) of
-    each tanker that has one, -1 for the rest and for all above ``load_max_gsd_m`` (as
-    :func:`vessel_classes` masks load)."""
-    visible = gsd_m is None or gsd_m <= load_max_gsd_m
-    return np.array([float(v.draft_fraction) if visible and v.draft_fraction is not None
-                     and v.vessel_type is VesselType.TANKER else IGNORE for v in vessels], dtype=np.float32)
+def vessel_cue_widths(vessels, gsd_m: float | None) -> np.ndarray:
+    """``[M, 2]`` f32: the drawn widths of each tanker's shadow and visible hull side
+    (``shadow_width_m``, ``side_strip_m``) in units of its label box's width, -1 for other vessels
+    and where the labels do not give them or the image's GSD is unknown. Box widths, not metres or
+    pixels: the unit scales with the image, so crops, resizing and rotation leave the targets as
+    they are. Tankers only: the stage reads tankers' load, and other hulls' windows (a barge's, a
+    tug's) would cost steps without teaching it more about tankers' decks and sides."""
+    out = np.full((len(vessels), 2), IGNORE, np.float32)
+    if gsd_m is None:
+        return out
+    for i, vessel in enumerate(vessels):
+        if (vessel.vessel_type is VesselType.TANKER and vessel.shadow_width_m is not None
+                and vessel.side_strip_m is not None):
+            out[i] = np.array([vessel.shadow_width_m, vessel.side_strip_m]) / (vessel.box[3] * gsd_m)
+    return out
 
 
 @dataclass
@@ -118,32 +128,30 @@ def _normalise_per_vessel(weight: np.ndarray, owner: np.ndarray) -> np.ndarray:
     return out
 
 
-def hull_window_targets(boxes: np.ndarray, types: np.ndarray, loads: np.ndarray, crop_size: int,
-                        fractions: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def hull_window_targets(boxes: np.ndarray, types: np.ndarray, cue_widths: np.ndarray | None,
+                        crop_size: int) -> dict[str, np.ndarray]:
     """Fixed-size targets for the hull-window heads: ``window_boxes [MAX_WINDOW_BOXES, 5]`` f32,
-    ``window_load`` and ``window_type [MAX_WINDOW_BOXES]`` int64 (-1 = unknown or padding) and
-    ``window_fraction [MAX_WINDOW_BOXES]`` f32 (laden fraction, -1 = unknown or padding; ``fractions``
-    from :func:`vessel_fractions`, None = all unknown), for boxes whose centre lies in the crop and
-    whose type, load or fraction is known. Load-labelled boxes come first: when a crop holds more
-    than ``MAX_WINDOW_BOXES`` vessels, the load head's few examples are the ones kept."""
+    ``window_type [MAX_WINDOW_BOXES]`` int64 (-1 = unknown or padding) and ``window_cues
+    [MAX_WINDOW_BOXES, 2]`` f32 (shadow and side-strip widths in box widths, -1 = unknown or padding;
+    ``cue_widths`` from :func:`vessel_cue_widths`, None = all unknown), for boxes whose centre lies
+    in the crop and whose type or widths are known. Boxes with widths come first: when a crop holds
+    more than ``MAX_WINDOW_BOXES`` vessels, the load stage's examples are the ones kept."""
     window_boxes = np.zeros((MAX_WINDOW_BOXES, 5), np.float32)
-    window_load = np.full(MAX_WINDOW_BOXES, IGNORE, np.int64)
     window_type = np.full(MAX_WINDOW_BOXES, IGNORE, np.int64)
-    window_fraction = np.full(MAX_WINDOW_BOXES, IGNORE, np.float32)
+    window_cues = np.full((MAX_WINDOW_BOXES, 2), IGNORE, np.float32)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
-    types, loads = np.asarray(types, np.int64), np.asarray(loads, np.int64)
-    fractions = np.full(len(boxes), IGNORE, np.float32) if fractions is None else np.asarray(fractions, np.float32)
+    types = np.asarray(types, np.int64)
+    if cue_widths is None:
+        cue_widths = np.full((len(boxes), 2), IGNORE, np.float32)
     inside = (boxes[:, 0] >= 0) & (boxes[:, 0] < crop_size) & (boxes[:, 1] >= 0) & (boxes[:, 1] < crop_size)
-    load_labelled = (loads >= 0) | (fractions >= 0)
-    with_load = np.flatnonzero(inside & load_labelled)
-    type_only = np.flatnonzero(inside & ~load_labelled & (types >= 0))
-    chosen = np.concatenate([with_load, type_only])[:MAX_WINDOW_BOXES]
+    measured = (cue_widths >= 0).all(axis=1)
+    with_cues = np.flatnonzero(inside & measured)
+    type_only = np.flatnonzero(inside & ~measured & (types >= 0))
+    chosen = np.concatenate([with_cues, type_only])[:MAX_WINDOW_BOXES]
     window_boxes[: len(chosen)] = boxes[chosen]
-    window_load[: len(chosen)] = loads[chosen]
     window_type[: len(chosen)] = types[chosen]
-    window_fraction[: len(chosen)] = fractions[chosen]
-    return {"window_boxes": window_boxes, "window_load": window_load, "window_type": window_type,
-            "window_fraction": window_fraction}
+    window_cues[: len(chosen)] = cue_widths[chosen]
+    return {"window_boxes": window_boxes, "window_type": window_type, "window_cues": window_cues}
 
 
 def _oriented_gaussian(rows: slice, cols: slice, i: int, j: int, length_cells: float, width_cells: float,

@@ -1,15 +1,22 @@
 """Argument helpers shared by subcommands, so every command spells a shared flag the same way.
 
 Shared flags: ``--seed``, ``--gsd M`` or ``A:B`` (ground metres per pixel), ``--device``,
-``--threads``, ``--batch-size``, ``--overwrite``, ``--format``; output is ``-o/--output``.
+``--threads``, ``--batch-size``, ``--overwrite``, ``--format``, the scene angles ``--angles FILE`` or
+``--sun-elevation``/``--sun-azimuth``/``--view-zenith``/``--view-azimuth`` (:func:`add_angles`);
+output is ``-o/--output``.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
 LABEL_FORMATS = ("dota", "yolo-obb", "coco", "geojson")
+ANGLE_HELP = {"sun_elevation_deg": "sun elevation above the horizon, (0, 90]",
+              "sun_azimuth_deg": "sun azimuth, clockwise from true north, [0, 360)",
+              "view_zenith_deg": "sensor zenith angle seen from the ground, [0, 60); 0 (nadir) needs no azimuth",
+              "view_azimuth_deg": "azimuth from the ground towards the sensor, clockwise from true north"}
 
 
 def gsd_range(text: str) -> tuple[float, float]:
@@ -109,3 +116,29 @@ def add_overwrite(parser: argparse.ArgumentParser) -> None:
 def add_format(parser: argparse.ArgumentParser, default: str | None = None, help_: str = "label format") -> None:
     parser.add_argument("--format", choices=LABEL_FORMATS, default=default,
                         help=f"{help_} ({', '.join(LABEL_FORMATS)})" + (f"; default {default}" if default else ""))
+
+
+def add_angles(parser: argparse.ArgumentParser, title: str) -> None:
+    """``--angles FILE`` and the four angle flags (pairs), in a group titled ``title``; read them
+    with :func:`given_angles`."""
+    from ..runtime.view_angles import FLAGS
+
+    angles = parser.add_argument_group(title)
+    angles.add_argument("--angles", type=Path, default=None, metavar="FILE",
+                        help="the angles of every scene from a sidecar: a .json with sun_elevation_deg, "
+                             "sun_azimuth_deg, view_zenith_deg, view_azimuth_deg, or a Maxar .IMD")
+    for name, flag in FLAGS.items():
+        angles.add_argument(flag, type=float, default=None, metavar="DEG", dest=name,
+                            help=f"degrees: {ANGLE_HELP[name]}")
+
+
+def given_angles(args: argparse.Namespace):
+    """The :class:`~tankerwatch.infer.runtime.view_angles.SceneAngles` given on the command line
+    (flags or ``--angles``, not both), checked; None if none."""
+    from ..core.errors import ConfigError
+    from ..runtime.view_angles import FLAGS, from_flags, read_sidecar
+
+    flagged = from_flags(*(getattr(args, name) for name in FLAGS))
+    if flagged is not None and args.angles is not None:
+        raise ConfigError(f"give the angles with --angles or with {', '.join(FLAGS.values())}, not both")
+    return flagged if args.angles is None else read_sidecar(args.angles)

@@ -8,6 +8,12 @@ skipped, and the exit status is 1 at the end; a single bad input is an error (ex
 taught vessel types or load states (its metadata's ``taught``) is noted once per run on stderr, and
 what it was not taught is reported ``unknown``.
 
+A model with the view input (``format_version`` 3) is fed each scene's sun and view angles: from
+``--sun-elevation``/``--sun-azimuth`` and ``--view-zenith``/``--view-azimuth`` (pairs; ``--view-zenith 0``
+alone for nadir) or ``--angles FILE`` (a ``.angles.json`` sidecar or a Maxar ``.IMD``), applied to
+every scene, else from each scene's own metadata (:mod:`tankerwatch.infer.runtime.view_angles`,
+docs/view-angles.md); a scene without them runs the load stage geometry-free, with a note.
+
 It runs on the Python API (:meth:`tankerwatch.infer.Detector.detect_many`): in this process, or
 with ``--cluster`` on a Dask cluster, scenes as tasks (:mod:`tankerwatch.infer.runtime.batch`);
 ``auto`` (the default) uses a local one for more than one scene on more than one core when the
@@ -36,7 +42,7 @@ from ..runtime.batch import (
 from ..runtime.detect import DEFAULT_MIN_SCORE
 from ..runtime.onnx_model import DEVICES
 from ..runtime.sources import parse_source
-from .args import add_overwrite, gsd_range, positive_int
+from .args import add_angles, add_overwrite, given_angles, gsd_range, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=positive_int, default=None,
                         help="worker processes of a local cluster (default: one per thread of --threads, at most "
                              "one per scene)")
+    add_angles(parser, "sun and view angles (for models that take them; default: each scene's metadata, see "
+                       "docs/view-angles.md)")
     add_overwrite(parser)
 
 
@@ -106,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--min-score must be between 0 and 1, got {args.min_score:g}")
     if not scenes:
         raise ConfigError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(args.inputs)}")
+    angles = given_angles(args)
     check_writable(args.output)
     detector = Detector(args.model, device=args.device, threads=args.threads, batch_size=args.batch_size,
                         tile=args.tile, min_score=args.min_score)
@@ -115,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {args.model.name} was {info.untaught_note()}", file=sys.stderr)
     if info.version_note() is not None:
         print(f"note: {args.model.name} was {info.version_note()}", file=sys.stderr)
+    if angles is not None and not info.view_input:
+        print(f"note: {args.model.name} (format_version {info.format_version}) takes no sun and view angles: "
+              f"those given ({angles.source}) are not used", file=sys.stderr)
     todo = sum(args.overwrite or not is_done(source, args.output) for source in scenes)
     cluster = choose_cluster(args.cluster, todo, detector.device, args.threads, args.workers)
     if cluster == CLUSTER_LOCAL and todo:
@@ -139,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
                        file=sys.stdout)
 
     outcomes = detector.detect_many(scenes, args.output, gsd=gsd, overwrite=args.overwrite, cluster=cluster,
-                                    workers=args.workers, progress=None, on_scene=report)
+                                    workers=args.workers, progress=None, on_scene=report, angles=angles)
     failed = [outcome for outcome in outcomes if outcome.status == FAILED]
     if failed and len(scenes) == 1:
         raise failed[0].error

@@ -27,6 +27,7 @@ from .args import (
     cue_set,
     gsd_range,
     hull_style_list,
+    non_negative_int,
     positive_int,
     probability,
     single_gsd,
@@ -56,6 +57,9 @@ def _add_scene_options(parser: argparse.ArgumentParser, default_size: int) -> No
                         help=f"scene side in pixels (default {default_size})")
     parser.add_argument("--gsd", type=single_gsd, default=1.0, metavar="M", help="metres per pixel (default 1)")
     parser.add_argument("--threads", type=positive_int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--sts", type=non_negative_int, default=1, metavar="N",
+                        help="ship-to-ship pairs rafted in the anchorage, with truth: per scene, plus as many "
+                             "vessels double-banked at berths; in a series, at most N at a time (default 1)")
     add_seed(parser)
     add_overwrite(parser)
 
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         from ..synth.scene import SceneSettings, write_scene
 
         settings = SceneSettings(size=args.size, gsd_m=args.gsd, bands=args.bands, dtype=args.dtype,
-                                 cues=args.cues)
+                                 cues=args.cues, sts_pairs=args.sts)
         truth = write_scene(args.output, settings, args.seed, acquired=_acquired(args.acquired),
                             overwrite=args.overwrite, threads=args.threads, progress=_window_bar(args.output.name))
         print(f"wrote {args.output} and {truth}")
@@ -142,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     dark_share = (DEFAULT_DARK_SHARE if args.ais_dark_share is None else args.ais_dark_share) if args.ais else None
     paths = write_series(args.output, args.dates, args.seed, size=args.size, gsd_m=args.gsd, start=args.start,
                          overwrite=args.overwrite, threads=args.threads, progress=_window_bar("date"),
-                         ais_dark_share=dark_share)
+                         ais_dark_share=dark_share, sts_pairs=args.sts)
     print(f"wrote {len(paths)} dated scenes and {args.output}/events.csv"
           + (f", {args.output}/ais.csv and {args.output}/ais_truth.csv" if args.ais else ""))
     return 0

@@ -18,6 +18,8 @@ from affine import Affine
 from pyproj import CRS, Geod, Transformer
 
 WGS84 = Geod(ellps="WGS84")
+# A local frame's touching point is snapped to this many decimals of a degree (about a kilometre).
+LOCAL_FRAME_DECIMALS = 2
 
 
 @functools.lru_cache(maxsize=32)
@@ -25,6 +27,21 @@ def _transformers(crs_wkt: str) -> tuple[Transformer, Transformer]:
     crs = CRS.from_wkt(crs_wkt)
     return (Transformer.from_crs(crs, "EPSG:4326", always_xy=True),
             Transformer.from_crs("EPSG:4326", crs, always_xy=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _aeqd(lon: float, lat: float) -> Transformer:
+    return Transformer.from_crs("EPSG:4326", f"+proj=aeqd +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m",
+                                always_xy=True)
+
+
+def local_frame(lon: float, lat: float) -> Transformer:
+    """Lon/lat -> metres (``always_xy``) on an azimuthal equidistant plane touching the WGS84
+    ellipsoid at the point of a :data:`LOCAL_FRAME_DECIMALS`-decimal degree grid nearest
+    ``(lon, lat)``: places that near each other (a terminal's dates, its pairs) share one cached
+    transformer. Within 10 km of that point lengths hold to 5e-7 and directions to
+    0.1 degree x tan(latitude)."""
+    return _aeqd(round(lon, LOCAL_FRAME_DECIMALS), round(lat, LOCAL_FRAME_DECIMALS))
 
 
 def _wkt(crs) -> str:

@@ -79,6 +79,9 @@ def class_name(vessel_type: VesselType, load: LoadState) -> str:
     return "other" if vessel_type is VesselType.OTHER else "ship"
 
 
+ANGLE_KEYS = ("sun_elevation_deg", "sun_azimuth_deg", "view_zenith_deg", "view_azimuth_deg")
+
+
 @dataclass
 class Vessel:
     """One labelled vessel.
@@ -86,6 +89,9 @@ class Vessel:
     ``box``: ``[cx, cy, length, width, angle]`` (pixels, radians; canonicalised on construction).
     ``heading``: bow direction in ``[0, 2 pi)`` radians in the pixel frame, or None if unknown.
     ``draft_fraction``: 0 = ballast draft, 1 = laden draft (synthetic truth only).
+    ``shadow_width_m`` / ``side_strip_m``: the widths (metres, across the hull) of its shadow on the
+    water and of its visible hull side as drawn (synthetic truth only; what the load stage learns to
+    measure, ``docs/physics.md``).
     """
 
     box: np.ndarray
@@ -95,6 +101,8 @@ class Vessel:
     difficult: bool = False
     vessel_id: str | None = None
     draft_fraction: float | None = None
+    shadow_width_m: float | None = None
+    side_strip_m: float | None = None
 
     def __post_init__(self):
         self.vessel_type = VesselType(self.vessel_type)
@@ -126,13 +134,17 @@ class Vessel:
 
 @dataclass
 class LabelledImage:
-    """An image file and its vessels. ``gsd_m`` is ground metres per pixel, or None if unknown."""
+    """An image file and its vessels. ``gsd_m`` is ground metres per pixel, or None if unknown.
+    ``angles``: the sun and view angles, degrees, keys :data:`ANGLE_KEYS` (azimuths clockwise from
+    the image's up direction, the view azimuth from the ground towards the sensor), or None if
+    unknown."""
 
     image_path: Path
     width: int | None = None
     height: int | None = None
     gsd_m: float | None = None
     vessels: list[Vessel] = field(default_factory=list)
+    angles: dict[str, float] | None = None
 
     def boxes(self) -> np.ndarray:
         """All boxes as ``[N, 5]`` float64."""

@@ -1,7 +1,7 @@
 """COCO JSON labels: ``annotations.json`` beside ``images/`` (or any ``.json`` given as the dataset).
 
 Images: ``id``, ``file_name`` (relative to the json's folder), ``width``, ``height`` (must match the
-file), optional ``gsd_m``. Each annotation's oriented box comes from, in order of preference:
+file), optional ``gsd_m`` and the angles of ``labels.ANGLE_KEYS`` (degrees, all four or none). Each annotation's oriented box comes from, in order of preference:
 
 * ``segmentation`` as RLE (``counts`` a list of run lengths, or compressed as a string; decoded by
   pycocotools): the minimum-area rectangle of the mask's pixel squares, so it contains every pixel;
@@ -10,7 +10,8 @@ file), optional ``gsd_m``. Each annotation's oriented box comes from, in order o
 * ``bbox`` ``[x, y, w, h]``: the axis-aligned box.
 
 ``iscrowd: 1`` or ``difficult: 1`` marks the vessel difficult. Optional extras this project writes and
-reads: ``heading`` (bow direction, radians, pixel frame), ``vessel_id``, ``draft_fraction``.
+reads: ``heading`` (bow direction, radians, pixel frame), ``vessel_id``, ``draft_fraction``,
+``shadow_width_m``, ``side_strip_m``.
 Category names go through the class map. Writing stores each box as its 4-corner polygon.
 """
 
@@ -27,10 +28,11 @@ from pycocotools import mask as mask_utils
 from ..core.atomic import atomic_write_text
 from ..core.boxes import mask_to_box, min_area_box, normalize_boxes
 from ..core.errors import located
-from ..core.labels import LabelledImage
+from ..core.labels import ANGLE_KEYS, LabelledImage
 from .dataset import ReadContext, is_number, read_label_text
 
 ANNOTATIONS = "annotations.json"
+CUE_WIDTH_KEYS = ("shadow_width_m", "side_strip_m")
 
 
 def read_split(split: Path, ctx: ReadContext) -> list[LabelledImage]:
@@ -140,6 +142,10 @@ def _images(raw: list, path: Path, ctx: ReadContext, check_files: bool) -> _Tabl
                                     and math.isfinite(gsd) and gsd > 0):
             ctx.error(f"{where} ({file_name}): gsd_m must be a positive number of metres, got {gsd!r}")
             continue
+        angles, problem = _angles(entry)
+        if problem:
+            ctx.error(f"{where} ({file_name}): {problem}")
+            continue
         image_path = path.parent / file_name
         if check_files:
             info = ctx.image_info(image_path)
@@ -151,8 +157,27 @@ def _images(raw: list, path: Path, ctx: ReadContext, check_files: bool) -> _Tabl
                 continue
             gsd = info.gsd_m if info.gsd_m is not None else gsd
         table.skipped.discard(key)
-        table[key] = LabelledImage(image_path, width, height, None if gsd is None else float(gsd), [])
+        table[key] = LabelledImage(image_path, width, height, None if gsd is None else float(gsd), [], angles)
     return table
+
+
+# Valid range of each angle (degrees): the sun above the horizon, a view off nadir by less than 90.
+ANGLE_RANGES = {"sun_elevation_deg": (0.0, 90.0), "sun_azimuth_deg": (0.0, 360.0),
+                "view_zenith_deg": (0.0, 90.0), "view_azimuth_deg": (0.0, 360.0)}
+
+
+def _angles(entry: dict) -> tuple[dict[str, float] | None, str | None]:
+    """An image entry's angles (all of ``ANGLE_KEYS`` or none) and, when they are unusable, why."""
+    given = {k: entry[k] for k in ANGLE_KEYS if entry.get(k) is not None}
+    if not given:
+        return None, None
+    if len(given) < len(ANGLE_KEYS):
+        return None, f"angles need all of {', '.join(ANGLE_KEYS)}; missing {', '.join(k for k in ANGLE_KEYS if k not in given)}"
+    for key, value in given.items():
+        low, high = ANGLE_RANGES[key]
+        if not (is_number(value) and math.isfinite(value) and low <= value <= high):
+            return None, f"{key} must be a number of degrees in [{low:g}, {high:g}], got {value!r}"
+    return {k: float(v) for k, v in given.items()}, None
 
 
 def _box(ann: dict, image: LabelledImage, where: str, ctx: ReadContext) -> np.ndarray | None:
@@ -217,17 +242,19 @@ def _rle_box(seg: dict, image: LabelledImage, where: str, ctx: ReadContext) -> n
 
 
 def _attributes(ann: dict, where: str, ctx: ReadContext) -> dict | None:
-    heading = ann.get("heading")
-    draft = ann.get("draft_fraction")
-    for name, value in (("heading", heading), ("draft_fraction", draft)):
+    numbers = {name: ann.get(name) for name in ("heading", "draft_fraction", *CUE_WIDTH_KEYS)}
+    for name, value in numbers.items():
         if value is not None and not (is_number(value) and math.isfinite(value)):
             ctx.error(f"{where}: {name} must be a finite number, got {value!r}")
             return None
+    for name in CUE_WIDTH_KEYS:
+        if numbers[name] is not None and numbers[name] < 0:
+            ctx.error(f"{where}: {name} must be >= 0 metres, got {numbers[name]!r}")
+            return None
     vessel_id = ann.get("vessel_id")
-    return {"heading": None if heading is None else float(heading),
+    return {**{name: None if value is None else float(value) for name, value in numbers.items()},
             "difficult": bool(ann.get("iscrowd")) or bool(ann.get("difficult")),
-            "vessel_id": None if vessel_id is None else str(vessel_id),
-            "draft_fraction": None if draft is None else float(draft)}
+            "vessel_id": None if vessel_id is None else str(vessel_id)}
 
 
 def to_coco(images: list[LabelledImage], base: Path, class_names: tuple[str, ...]) -> dict:
@@ -238,6 +265,7 @@ def to_coco(images: list[LabelledImage], base: Path, class_names: tuple[str, ...
                  "width": image.width, "height": image.height}
         if image.gsd_m is not None:
             entry["gsd_m"] = image.gsd_m
+        entry.update(image.angles or {})
         out_images.append(entry)
         for vessel in image.vessels:
             corners = vessel.corners()
@@ -248,7 +276,7 @@ def to_coco(images: list[LabelledImage], base: Path, class_names: tuple[str, ...
                    "area": round(float(vessel.box[2] * vessel.box[3]), 3),
                    "segmentation": [[round(float(c), 3) for c in corners.reshape(-1)]],
                    "iscrowd": 0, "difficult": int(vessel.difficult)}
-            for name in ("heading", "vessel_id", "draft_fraction"):
+            for name in ("heading", "vessel_id", "draft_fraction", *CUE_WIDTH_KEYS):
                 if getattr(vessel, name) is not None:
                     ann[name] = getattr(vessel, name)
             annotations.append(ann)

@@ -2,6 +2,7 @@
 
 - :mod:`.inputs`: reading dated detection files and the area of interest.
 - :mod:`.tracking`: the same tanker across dates.
+- :mod:`.series`: one pass over the files in date order, one file's detections in memory at a time.
 - :mod:`.events`: arrivals, departures and loadings, with per-period totals.
 - :mod:`.volume`: barrels ranges from the size-class table.
 - :mod:`.evaluate`: scoring events against a synthetic series' truth.
@@ -10,6 +11,10 @@
   report's map panel.
 - :mod:`.ais`, :mod:`.ais_output`: dark tankers and AIS-only positions against an AIS file
   (``report --ais``), and what they add to the report.
+- :mod:`.sts`, :mod:`.sts_output`: ship-to-ship pairs away from berths and probable transfers,
+  and what they add to the report.
+- :mod:`.terminals`, :mod:`.summary`: ``report --terminals``: the terminals file, which files each
+  gets, and the summary table.
 """
 
 from .document import build_document

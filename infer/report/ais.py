@@ -49,8 +49,9 @@ from pyproj import Transformer
 
 from ..core.ais_file import AisFile, AisTrack
 from ..core.errors import located
+from ..core.georef import local_frame
 from .inputs import DatedScene, ReportInputError, SeenVessel, iso_utc
-from .tracking import Track, greedy_pairs, tanker_sightings
+from .tracking import greedy_pairs, tanker_sightings
 
 MATCH_COLUMNS = ("date", "source", "record", "track_id", "vessel_id", "type", "load", "lon", "lat", "length_m",
                  "ais_mmsi", "ais_distance_m", "ais_length_m", "ais_ship_type", "ais_gap_s", "ais_placed_by",
@@ -170,11 +171,6 @@ class AisResult:
         return sum(len(s.ais_only) for s in self.scenes)
 
 
-def _local_frame(lon: float, lat: float) -> Transformer:
-    return Transformer.from_crs("EPSG:4326", f"+proj=aeqd +lat_0={lat:.7f} +lon_0={lon:.7f} +datum=WGS84 +units=m",
-                                always_xy=True)
-
-
 def _frame_centre(scene: DatedScene, tracks: list[AisTrack]) -> tuple[float, float]:
     if scene.footprint is not None:
         c = scene.footprint.centroid
@@ -215,7 +211,7 @@ def match_scene(scene: DatedScene, ais: AisFile, tol: AisTolerances, aoi=None) -
     if not tracks:
         unheard = [VesselAis(None, None, True if v.vessel_type == "tanker" else None) for v in vessels]
         return _scene_result(scene, unheard, [], [], [], {}, aoi)
-    frame = _local_frame(*_frame_centre(scene, tracks))
+    frame = local_frame(*_frame_centre(scene, tracks))
     lonlat = np.concatenate([tr.lonlat for tr in tracks])
     x, y = frame.transform(lonlat[:, 0], lonlat[:, 1])
     xy_all = np.stack([np.asarray(x), np.asarray(y)], axis=1)
@@ -277,12 +273,15 @@ def image_times_s(scenes: list[DatedScene]) -> list[float]:
     return [s.acquired.timestamp() for s in scenes]
 
 
-def match_ais(scenes: list[DatedScene], ais: AisFile, tol: AisTolerances = AisTolerances(), aoi=None,
-              tracks: list[Track] = ()) -> AisResult:
-    """:func:`match_scene` for each of the date-sorted ``scenes``; ``tracks`` (from
-    :func:`~tankerwatch.infer.report.tracking.track_tankers` on the same scenes) name each tanker's track."""
-    track_of = {(s.scene_index, id(s.vessel)): t.track_id for t in tracks for s in t.sightings}
-    return AisResult(ais, tol, [match_scene(s, ais, tol, aoi) for s in scenes], track_of)
+def add_scene(result: AisResult, index: int, scene: DatedScene, track_of: dict[int, int], aoi=None) -> SceneAis:
+    """:func:`match_scene` for the ``index``-th date as dates come in time order, recorded in
+    ``result``; ``track_of`` (from :meth:`~tankerwatch.infer.report.tracking.Tracker.step` on the
+    same scene) names each tanker's track. ``result`` keeps the scene and its vessels: the AIS
+    tables list every detection."""
+    found = match_scene(scene, result.file, result.tolerances, aoi)
+    result.scenes.append(found)
+    result.track_of.update({(index, vessel): track for vessel, track in track_of.items()})
+    return found
 
 
 def match_rows(result: AisResult) -> list[dict]:

@@ -9,16 +9,14 @@ same inputs give the same bytes.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..core.ais_file import MAX_NAMED_BAD_ROWS
-from ..core.atomic import atomic_write_text
-from .ais import MATCH_COLUMNS, AisResult, match_rows
+from ..core.ais_file import MAX_NAMED_BAD_ROWS, AisFile
+from ..core.atomic import atomic_write_csv, atomic_write_text
+from .ais import MATCH_COLUMNS, AisResult, SceneAis, match_rows
 from .inputs import iso_utc
 
 if TYPE_CHECKING:  # document.py imports this module to add the section
@@ -27,18 +25,16 @@ if TYPE_CHECKING:  # document.py imports this module to add the section
 AIS_OUTPUT_NAMES = ("ais_matches.csv", "ais_matches.geojson")
 
 
-def bad_row_lines(result: AisResult) -> list[str]:
+def bad_row_lines(f: AisFile) -> list[str]:
     """``file:line: reason`` for the first bad rows skipped, then how many more there were."""
-    f = result.file
     more = [f"{f.path}: {f.bad - len(f.bad_lines)} more bad rows skipped"] if f.bad > MAX_NAMED_BAD_ROWS else []
     return f.bad_lines + more
 
 
-def detection_columns(result: AisResult) -> dict[tuple[int, int], dict]:
-    """(scene index, detection index) -> ``ais_mmsi``, ``ais_distance_m``, ``dark`` for the report's
-    per-date detection layer."""
-    return {(i, d): {"ais_mmsi": v.mmsi, "ais_distance_m": v.distance_m, "dark": v.dark}
-            for i, s in enumerate(result.scenes) for d, v in enumerate(s.vessels)}
+def detection_columns(scene: SceneAis) -> dict[int, dict]:
+    """Detection index -> ``ais_mmsi``, ``ais_distance_m``, ``dark`` for the report's per-date
+    detection layer, for one date."""
+    return {d: {"ais_mmsi": v.mmsi, "ais_distance_m": v.distance_m, "dark": v.dark} for d, v in enumerate(scene.vessels)}
 
 
 def dark_sightings(result: AisResult) -> dict[tuple[int, datetime], bool]:
@@ -52,13 +48,9 @@ def dark_sightings(result: AisResult) -> dict[tuple[int, datetime], bool]:
 def write_match_files(out_dir: Path, result: AisResult) -> tuple[Path, Path]:
     """Write ``ais_matches.csv`` and ``ais_matches.geojson`` into ``out_dir``; return their paths."""
     rows = match_rows(result)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(MATCH_COLUMNS)
-    for row in rows:
-        writer.writerow(["" if v is None else str(v).lower() if isinstance(v, bool) else v for v in row.values()])
     csv_path, geojson_path = (out_dir / name for name in AIS_OUTPUT_NAMES)
-    atomic_write_text(csv_path, buffer.getvalue())
+    atomic_write_csv(csv_path, MATCH_COLUMNS,
+                     [[str(v).lower() if isinstance(v, bool) else v for v in row.values()] for row in rows])
     features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
                  "properties": {k: v for k, v in row.items() if k not in ("lon", "lat")}} for row in rows]
     atomic_write_text(geojson_path, json.dumps({"type": "FeatureCollection", "features": features}, indent=1,

@@ -22,6 +22,8 @@ from .ais_output import add_ais_section
 from .evaluate import EventScore
 from .events import EVENT_KINDS, DateCount, Event, PeriodTotal
 from .inputs import DatedScene, iso_utc
+from .sts import StsResult
+from .sts_output import add_sts_section
 from .volume import ASSUMPTIONS_HEADER, assumptions_rows, assumptions_text
 
 DEFAULT_LOAD_MAX_GSD_M = 3.0  # the ONNX contract's default when a model summary does not say
@@ -187,7 +189,8 @@ def build_document(scenes: list[DatedScene], counts: list[DateCount], events: li
                    totals: list[PeriodTotal], *, cargo: str, period: str, aoi_name: str | None,
                    min_score: float = 0.0, timeline: str, quicklooks: dict[int, str], warnings: list[str], skipped: list[str],
                    files: dict[str, str], score: EventScore | None = None,
-                   map_svg: tuple[str, str] | None = None, ais: AisResult | None = None) -> Document:
+                   map_svg: tuple[str, str] | None = None, ais: AisResult | None = None,
+                   sts: StsResult | None = None) -> Document:
     """Assemble the report (paths in ``timeline``, ``quicklooks``, ``files`` and ``map_svg``, a
     (path, SVG markup) pair, are relative to it)."""
     first, last = scenes[0].date_text, scenes[-1].date_text
@@ -239,6 +242,8 @@ def build_document(scenes: list[DatedScene], counts: list[DateCount], events: li
         _score_section(doc, score)
     if ais is not None:
         add_ais_section(doc, ais)
+    if sts is not None:
+        add_sts_section(doc, sts, scenes)
     doc.heading("Per date")
     doc.table(["date", "file", "GSD (m)", "area imaged", "tankers", "empty", "loaded", "uncertain", "other vessels"],
               [[c.scene.date_text, c.scene.path.name, "" if c.scene.gsd_m is None else f"{c.scene.gsd_m:.2f}",

@@ -6,7 +6,9 @@ reported with a wider bracket, e.g. across an uncertain date, is still the same 
 both sides know it, the same ``vessel_id``; otherwise the lengths agree within ``length_tol``
 (relative). Pairs are taken greedily, tightest bracket first, each event used once. Recall and
 precision are then per kind and over all kinds, and for each matched loading or discharge, whether
-the true volume (``cargo_barrels``) lies within the reported low..high range.
+the true volume (``cargo_barrels``) lies within the reported low..high range. A log's
+``sts_transfer`` rows (vessel ids ``giver;taker``) are read too, and scored by
+:mod:`tankerwatch.infer.report.sts`, not here.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from pathlib import Path
 from ..core.errors import located
 from .events import EVENT_KINDS, Event
 from .inputs import ReportInputError, parse_date
+from .sts import TRANSFER_EVENT
 
 TRUTH_COLUMNS = ("event", "date_before", "date_after")
+TRUTH_KINDS = (*EVENT_KINDS, TRANSFER_EVENT)
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,8 @@ def read_truth_events(path: str | Path) -> list[TrueEvent]:
         missing = [c for c in TRUTH_COLUMNS if not row.get(c)]
         if missing:
             raise ReportInputError(located(path, f"missing {', '.join(missing)}", line))
-        if row["event"] not in EVENT_KINDS:
-            raise ReportInputError(located(path, f"unknown event {row['event']!r} (known: {', '.join(EVENT_KINDS)})", line))
+        if row["event"] not in TRUTH_KINDS:
+            raise ReportInputError(located(path, f"unknown event {row['event']!r} (known: {', '.join(TRUTH_KINDS)})", line))
         try:
             events.append(TrueEvent(row["event"], parse_date(row["date_before"]), parse_date(row["date_after"]),
                                     row.get("vessel_id") or None, _number(row.get("length_m")),
@@ -97,7 +101,8 @@ def _compatible(event: Event, truth: TrueEvent, length_tol: float) -> bool:
 
 
 def score_events(events: list[Event], truth: list[TrueEvent], length_tol: float = 0.25) -> EventScore:
-    """Match reported events to true ones (see module doc)."""
+    """Match reported events to true ones of the event kinds (see module doc)."""
+    truth = [t for t in truth if t.kind in EVENT_KINDS]
     candidates = [(e.date_after - e.date_before, i, j) for i, e in enumerate(events)
                   for j, t in enumerate(truth) if _compatible(e, t, length_tol)]
     used_e, used_t, score = set(), set(), EventScore()

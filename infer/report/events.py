@@ -161,26 +161,41 @@ class DateCount:
         return self.empty + self.loaded + self.uncertain
 
 
-def date_counts(scenes: list[DatedScene], events: list[Event], aoi=None) -> list[DateCount]:
+@dataclass(frozen=True)
+class Tally:
+    """One date's vessels inside the area counted, by the columns of :class:`DateCount`."""
+
+    empty: int
+    loaded: int
+    uncertain: int
+    other: int
+
+
+def tally(scene: DatedScene, aoi=None) -> Tally:
+    """Count ``scene``'s vessels (see :func:`date_counts`) while it still holds them."""
+    tankers = tanker_sightings(scene, aoi)
+    others = [v for v in scene.vessels if v.vessel_type == "other"
+              and (aoi is None or aoi.covers(shapely.Point(v.lon, v.lat)))]
+    return Tally(empty=sum(v.load == "empty" for v in tankers), loaded=sum(v.load == "loaded" for v in tankers),
+                 uncertain=sum(v.load not in CERTAIN_LOADS for v in tankers), other=len(others))
+
+
+def date_counts(scenes: list[DatedScene], events: list[Event], aoi=None,
+                tallies: list[Tally] | None = None) -> list[DateCount]:
     """Per-date counts; ``uncertain`` also holds tankers whose load is ``unknown``, and vessels of
     unknown type count in no column. Coverage is measured against the area of interest, or else
-    the union of all the footprints."""
+    the union of all the footprints. ``tallies`` (one per scene, from :func:`tally`) stand in for
+    the scenes' vessels when those were dropped after reading."""
     footprints = [s.footprint for s in scenes if s.footprint is not None]
     reference = aoi if aoi is not None else (shapely.union_all(footprints) if footprints else None)
     rows = []
-    for scene in scenes:
-        tankers = tanker_sightings(scene, aoi)
-        others = [v for v in scene.vessels if v.vessel_type == "other"
-                  and (aoi is None or aoi.covers(shapely.Point(v.lon, v.lat)))]
+    for scene, counted in zip(scenes, [tally(s, aoi) for s in scenes] if tallies is None else tallies, strict=True):
         if scene.footprint is None or reference is None or reference.area == 0:
             coverage = 1.0
         else:
             coverage = float(scene.footprint.intersection(reference).area / reference.area)
         rows.append(DateCount(
-            scene, coverage,
-            empty=sum(v.load == "empty" for v in tankers),
-            loaded=sum(v.load == "loaded" for v in tankers),
-            uncertain=sum(v.load not in CERTAIN_LOADS for v in tankers),
-            other=len(others),
+            scene, coverage, empty=counted.empty, loaded=counted.loaded, uncertain=counted.uncertain,
+            other=counted.other,
             events={k: sum(e.kind == k and e.date_after == scene.acquired for e in events) for k in EVENT_KINDS}))
     return rows

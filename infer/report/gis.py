@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import pickle
+import tempfile
 from datetime import timezone
 from pathlib import Path
 
@@ -35,7 +37,6 @@ from ..runtime.detection_file import BOX_COLUMNS, DECIMALS, LADEN_FRACTION_KEYS,
 from .events import EVENTS_CSV_COLUMNS, Event
 from .inputs import DatedScene
 from .render import event_row
-from .tracking import Track
 
 DETECTIONS_LAYER = "detections"
 # Column types fixed by the detection file's schema, so a column that is all null on these dates
@@ -75,63 +76,126 @@ def geopackage_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("geopandas", "pyogrio"))
 
 
-def detection_rows(scenes: list[DatedScene], tracks: list[Track], extra: dict | None = None) -> list[dict]:
-    """One dict per kept detection of every date, in date then file order: the GeoPackage's
-    columns (see module doc) and ``geometry``; ``extra`` maps (scene index, detection index) to more
-    columns (``report --ais``: ``ais_mmsi``, ``ais_distance_m``, ``dark``)."""
-    track_of = {id(s.vessel): t.track_id for t in tracks for s in t.sightings}
+def scene_rows(scene: DatedScene, track_of: dict[int, int], extra: dict[int, dict] | None = None) -> list[dict]:
+    """One dict per kept detection of ``scene``, in file order: the GeoPackage's columns (see module
+    doc) and ``geometry``. ``track_of`` maps ``id(vessel)`` to its track
+    (:meth:`~tankerwatch.infer.report.tracking.Tracker.step`); ``extra`` maps a detection's index to
+    more columns (``report --ais``: ``ais_mmsi``, ``ais_distance_m``, ``dark``)."""
     rows = []
-    for i, scene in enumerate(scenes):
-        for d, (vessel, record) in enumerate(zip(scene.vessels, scene.records, strict=True)):
-            properties = {k: v for k, v in record.items() if k not in ("geometry", "box_px", "acquired")}
-            rows.append({"acquired": scene.acquired, "acquired_from": scene.acquired_from, "file": scene.path.name,
-                         **properties, **box_columns(record), "track_id": track_of.get(id(vessel)),
-                         **(extra or {}).get((i, d), {}), "geometry": record["geometry"]})
+    for d, (vessel, record) in enumerate(zip(scene.vessels, scene.records, strict=True)):
+        properties = {k: v for k, v in record.items() if k not in ("geometry", "box_px", "acquired")}
+        rows.append({"acquired": scene.acquired, "acquired_from": scene.acquired_from, "file": scene.path.name,
+                     **properties, **box_columns(record), "track_id": track_of.get(id(vessel)),
+                     **(extra or {}).get(d, {}), "geometry": record["geometry"]})
     return rows
 
 
-def _column(name: str, values: list):
-    """A pandas column that keeps nulls: the schema's type for known columns, else booleans and
-    integers as pandas' nullable types (numpy would turn them into floats or objects), lists and
-    dicts as JSON text."""
+def _kind(value) -> str | None:
+    """What a value asks of its column: None for null."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    return "json" if isinstance(value, (list, dict)) else "text"
+
+
+def _merged(kind: str | None, other: str | None) -> str | None:
+    if kind is None or kind == other:
+        return other if kind is None else kind
+    if other is None:
+        return kind
+    if "json" in (kind, other):
+        return "json"
+    return "float" if {kind, other} == {"int", "float"} else "text"
+
+
+def _column(name: str, values: list, kind: str | None):
+    """A pandas column that keeps nulls: the schema's type for known columns, else ``kind`` (over
+    every row, so each chunk written agrees): booleans and integers as pandas' nullable types (numpy
+    would turn them into floats or objects), lists and dicts as JSON text."""
     import pandas as pd
 
-    if name in FLOAT_COLUMNS:
+    if name in FLOAT_COLUMNS or (name not in TEXT_COLUMNS and kind == "float"):
         return pd.array([None if v is None else float(v) for v in values], dtype="Float64")
-    if name in TEXT_COLUMNS:
-        return pd.array([None if v is None else str(v) for v in values], dtype=object)
-    if name == "track_id":
+    if name in ("track_id", "sts_pair") or (name not in TEXT_COLUMNS and kind == "int"):  # ids, null or not
         return pd.array(values, dtype="Int64")
-    present = [v for v in values if v is not None]
-    if present and all(isinstance(v, bool) for v in present):
+    if kind == "bool" and name not in TEXT_COLUMNS:
         return pd.array(values, dtype="boolean")
-    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
-        return pd.array(values, dtype="Int64")
-    if any(isinstance(v, (list, dict)) for v in present):
+    if kind == "json" and name not in TEXT_COLUMNS:
         return pd.array([None if v is None else json.dumps(v) for v in values], dtype=object)
-    return pd.array(values, dtype=None if present else object)
+    return pd.array([None if v is None else str(v) for v in values], dtype=object)
 
 
-def write_detections_gpkg(path: Path, scenes: list[DatedScene], tracks: list[Track], extra: dict | None = None) -> None:
-    """Write ``detections.gpkg`` (see module doc; ``extra`` as :func:`detection_rows`); needs
-    :func:`geopackage_available`."""
-    import geopandas
-    import pandas as pd
-    import pyogrio
+class DetectionsLayer:
+    """``detections.gpkg`` (see module doc) from dates given one at a time, holding none in memory:
+    :meth:`add` spills each date's rows to a temporary file; :meth:`write` reads them back in chunks
+    once every column's type is known (a column null on the first dates may hold numbers later).
+    Needs :func:`geopackage_available`. Use as a context manager (the spill file is removed on exit)."""
 
-    rows = detection_rows(scenes, tracks, extra)
-    fixed = ["acquired", "acquired_from", "file", "source", "model_id", "track_id"]
-    names = fixed + [k for k in dict.fromkeys(k for r in rows for k in r) if k not in fixed and k != "geometry"]
-    columns = {k: _column(k, [r.get(k) for r in rows]) for k in names if k != "acquired"}
-    columns["acquired"] = pd.to_datetime(pd.Series([r["acquired"] for r in rows], dtype=object), utc=True)
-    frame = geopandas.GeoDataFrame({k: columns[k] for k in names}, geometry=[r["geometry"] for r in rows],
-                                   crs="EPSG:4326")
-    # The GeoPackage records when it was written; the last acquisition time keeps the bytes reproducible.
-    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
-    last = scenes[-1].acquired.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": last})
-    try:
-        with atomic_path(path) as tmp:
-            pyogrio.write_dataframe(frame, tmp, layer=DETECTIONS_LAYER, driver="GPKG", geometry_type="Polygon")
-    finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
+    CHUNK_ROWS = 20_000
+
+    def __init__(self):
+        self._spill = tempfile.TemporaryFile()
+        self._kinds: dict[str, str | None] = {}  # every column, in first-seen order
+        self._rows = 0
+        self._last = None
+
+    def __enter__(self) -> DetectionsLayer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._spill.close()
+
+    def add(self, scene: DatedScene, track_of: dict[int, int], extra: dict[int, dict] | None = None) -> None:
+        """Add ``scene``'s detections (arguments as :func:`scene_rows`); dates come in time order."""
+        rows = scene_rows(scene, track_of, extra)
+        for row in rows:
+            for key, value in row.items():
+                self._kinds[key] = _merged(self._kinds.get(key), _kind(value))
+        pickle.dump(rows, self._spill)
+        self._rows += len(rows)
+        self._last = scene.acquired
+
+    def _chunks(self):
+        self._spill.seek(0)
+        chunk: list[dict] = []
+        while True:
+            try:
+                chunk += pickle.load(self._spill)
+            except EOFError:
+                break
+            if len(chunk) >= self.CHUNK_ROWS:
+                yield chunk
+                chunk = []
+        if chunk or not self._rows:
+            yield chunk
+
+    def write(self, path: Path) -> None:
+        """Write the layer atomically to ``path``."""
+        import geopandas
+        import pandas as pd
+        import pyogrio
+
+        fixed = ["acquired", "acquired_from", "file", "source", "model_id", "track_id"]
+        names = fixed + [k for k in self._kinds if k not in fixed and k != "geometry"]
+        # The GeoPackage records when it was written; the last acquisition time keeps the bytes reproducible.
+        previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+        last = self._last.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": last})
+        try:
+            with atomic_path(path) as tmp:
+                for number, rows in enumerate(self._chunks()):
+                    columns = {k: _column(k, [r.get(k) for r in rows], self._kinds.get(k))
+                               for k in names if k != "acquired"}
+                    columns["acquired"] = pd.to_datetime(pd.Series([r["acquired"] for r in rows], dtype=object),
+                                                         utc=True)
+                    frame = geopandas.GeoDataFrame({k: columns[k] for k in names},
+                                                   geometry=[r["geometry"] for r in rows], crs="EPSG:4326")
+                    pyogrio.write_dataframe(frame, tmp, layer=DETECTIONS_LAYER, driver="GPKG",
+                                            geometry_type="Polygon", append=number > 0)
+        finally:
+            pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})

@@ -8,6 +8,11 @@ A file's date comes from, in order of precedence: the ``--dates`` flag (one per 
 given), a ``--date-pattern`` regular expression on the file name, or the file's own
 ``tankerwatch.acquired`` header (copied from the raster's ACQUISITION_DATETIME). Dates are UTC.
 
+:func:`load_scenes` reads every file in full at once (the Python API). ``report`` instead dates,
+places and checks the files from their headers alone (:func:`scan_scenes`, :func:`check_series`)
+and then reads them one at a time in date order (:mod:`tankerwatch.infer.report.series`); a file
+whose header reads but whose detections do not is then skipped at that point.
+
 Checks, each an error naming the file or a warning, never a silent wrong total:
 
 * unreadable files, files in pixel coordinates (no georeferencing) and files of another format
@@ -24,6 +29,7 @@ Checks, each an error naming the file or a warning, never a silent wrong total:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,7 +43,7 @@ from shapely.geometry import shape
 from ..core.errors import TankerwatchError, located
 from ..core.georef import WGS84
 from ..core.json_file import read_json
-from ..runtime.detection_file import read_detection_file
+from ..runtime.detection_file import read_detection_file, read_detection_header
 
 
 class ReportInputError(TankerwatchError):
@@ -156,6 +162,38 @@ class AoiPart:
 LABEL_PROPERTIES = ("name", "berth", "id")
 
 
+def geojson_files(paths: list[Path], wanted: Callable[[str], bool], what: str) -> list[Path]:
+    """Files as given, and each folder's ``*.geojson`` files whose names are ``wanted`` (sorted); a
+    folder with none is an error saying it holds no ``what``."""
+    files = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.geojson") if wanted(p.name))
+            if not found:
+                raise ReportInputError(f"{path}: folder holds no {what}")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+def feature_geometry(path: Path, feature: dict, where: str | None = None):
+    """The shapely geometry of a GeoJSON ``feature`` read from ``path``; a ReportInputError naming the
+    file and ``where`` in it (``feature 3``) when it has none that parses."""
+    try:
+        return shape(feature["geometry"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ReportInputError(located(path, f"{where + ': ' if where else ''}bad geometry ({exc})")) from None
+
+
+def check_lonlat_area(area, path: Path, what: str) -> None:
+    """Refuse an ``area`` (shapely, lon/lat) that is empty or outside the degree ranges, naming
+    ``what`` (``area of interest``, ``feature 3``) in ``path``."""
+    minx, miny, maxx, maxy = area.bounds
+    if area.is_empty or area.area == 0 or not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise ReportInputError(located(path, f"{what} must be a non-empty polygon in lon/lat degrees"))
+
+
 def read_aoi_parts(path: str | Path) -> list[AoiPart]:
     """Every geometry in an area-of-interest GeoJSON file (a FeatureCollection, a Feature or a bare
     geometry), with its label."""
@@ -171,10 +209,7 @@ def read_aoi_parts(path: str | Path) -> list[AoiPart]:
     for feature in features:
         if not feature.get("geometry"):
             continue
-        try:
-            geometry = shape(feature["geometry"])
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ReportInputError(located(path, f"bad geometry ({exc})")) from None
+        geometry = feature_geometry(path, feature)
         properties = feature.get("properties") if isinstance(feature.get("properties"), dict) else {}
         label = next((str(properties[k]) for k in LABEL_PROPERTIES if properties.get(k) is not None), None)
         parts.append(AoiPart(geometry, label))
@@ -188,9 +223,7 @@ def read_aoi(path: str | Path):
     if not polygons:
         raise ReportInputError(located(path, "no Polygon in the area of interest"))
     aoi = shapely.make_valid(shapely.union_all(polygons))
-    minx, miny, maxx, maxy = aoi.bounds
-    if aoi.is_empty or aoi.area == 0 or not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise ReportInputError(located(path, "area of interest must be a non-empty polygon in lon/lat degrees"))
+    check_lonlat_area(aoi, path, "area of interest")
     return aoi
 
 
@@ -211,12 +244,9 @@ def _seen_vessel(polygon, detection) -> SeenVessel:
         laden_fraction=detection.laden_fraction)
 
 
-def read_scene(path: Path, acquired: datetime | None, acquired_from: str | None, min_score: float = 0.0) -> DatedScene:
-    """One detection file as a :class:`DatedScene`, keeping detections scored ``>= min_score``;
-    refuses pixel-coordinate files."""
-    parsed = read_detection_file(path)
-    header = parsed.header
-    if not parsed.georeferenced:
+def _scene(path: Path, header: dict, footprint, acquired: datetime | None, acquired_from: str | None) -> DatedScene:
+    """A dated scene with no vessels yet, from a file's checked header; refuses pixel coordinates."""
+    if header.get("coordinates") != "lonlat":
         raise ReportInputError(located(path, "detections are in pixel coordinates (the scene had no "
                                              "georeferencing); a report needs lon/lat"))
     if acquired is None:
@@ -228,15 +258,30 @@ def read_scene(path: Path, acquired: datetime | None, acquired_from: str | None,
             raise ReportInputError(located(path, f"header 'acquired': {exc}")) from None
         acquired_from = "header"
     quicklook = path.with_name(path.name.removesuffix(".geojson") + ".quicklook.png")
-    kept = [k for k, det in enumerate(parsed.detections) if det.score >= min_score]
     return DatedScene(
-        path=path, acquired=acquired, acquired_from=acquired_from, footprint=parsed.footprint,
+        path=path, acquired=acquired, acquired_from=acquired_from, footprint=footprint,
         gsd_m=None if header.get("gsd_m") is None else float(header["gsd_m"]),
-        crs=header.get("crs"), model=header.get("model"),
-        vessels=[_seen_vessel(parsed.polygons[k], parsed.detections[k]) for k in kept],
-        quicklook=quicklook if quicklook.is_file() else None,
-        truth=any(det.extra.get("truth") is True for det in parsed.detections),
-        records=[{**parsed.properties[k], "geometry": parsed.polygons[k]} for k in kept])
+        crs=header.get("crs"), model=header.get("model"), vessels=[],
+        quicklook=quicklook if quicklook.is_file() else None)
+
+
+def read_scene_header(path: Path, acquired: datetime | None, acquired_from: str | None) -> DatedScene:
+    """A :class:`DatedScene` from the file's header alone: dated and placed, with no vessels (and
+    ``truth`` unknown, False) until :func:`read_scene` reads the whole file."""
+    header, footprint = read_detection_header(path)
+    return _scene(path, header, footprint, acquired, acquired_from)
+
+
+def read_scene(path: Path, acquired: datetime | None, acquired_from: str | None, min_score: float = 0.0) -> DatedScene:
+    """One detection file as a :class:`DatedScene`, keeping detections scored ``>= min_score``;
+    refuses pixel-coordinate files."""
+    parsed = read_detection_file(path)
+    scene = _scene(path, parsed.header, parsed.footprint, acquired, acquired_from)
+    kept = [k for k, det in enumerate(parsed.detections) if det.score >= min_score]
+    scene.vessels = [_seen_vessel(parsed.polygons[k], parsed.detections[k]) for k in kept]
+    scene.truth = any(det.extra.get("truth") is True for det in parsed.detections)
+    scene.records = [{**parsed.properties[k], "geometry": parsed.polygons[k]} for k in kept]
+    return scene
 
 
 def _check_places(scenes: list[DatedScene], aoi, warnings: list[str]) -> None:
@@ -272,10 +317,9 @@ def _crs_name(crs_text: str | None) -> str:
     return ":".join(authority) if authority else crs.name
 
 
-def load_scenes(paths: list[Path], dates: list[str] | None = None, date_pattern: str | None = None,
-                aoi=None, min_score: float = 0.0) -> ReportInputs:
-    """Read, date, sort and check the detection files for one report (see module doc). Detections
-    scored below ``min_score`` are dropped (0 keeps what ``detect`` kept)."""
+def _dated_reads(paths: list[Path], dates: list[str] | None, date_pattern: str | None, read) -> ReportInputs:
+    """``read(path, acquired, acquired_from)`` for each file, dated by the flags when they say; a
+    file that cannot be used is skipped and named."""
     if not paths:
         raise ReportInputError("no detection files given")
     if dates is not None and len(dates) != len(paths):
@@ -291,9 +335,15 @@ def load_scenes(paths: list[Path], dates: list[str] | None = None, date_pattern:
                     raise ReportInputError(located(path, f"--dates: {exc}")) from None
             elif date_pattern is not None:
                 acquired, source = date_from_name(path, date_pattern), "filename"
-            inputs.scenes.append(read_scene(path, acquired, source, min_score))
+            inputs.scenes.append(read(path, acquired, source))
         except TankerwatchError as exc:
             inputs.skipped.append(str(exc))
+    return inputs
+
+
+def check_series(inputs: ReportInputs, aoi=None) -> None:
+    """Sort ``inputs.scenes`` (given in the order the user gave their files) by date and check
+    they make one report (see module doc), adding warnings to ``inputs``."""
     if not inputs.scenes:
         raise ReportInputError("no usable detection files: " + "; ".join(inputs.skipped))
     given = [s.acquired for s in inputs.scenes]
@@ -305,10 +355,39 @@ def load_scenes(paths: list[Path], dates: list[str] | None = None, date_pattern:
             raise ReportInputError(f"{earlier.path} and {later.path}: same acquisition date {later.date_text}; "
                                    f"one date per file (merge or drop one)")
     _check_places(inputs.scenes, aoi, inputs.warnings)
-    untyped = [s for s in inputs.scenes if not s.types_taught]
-    if untyped:
-        inputs.warnings.append(
-            f"{len(untyped)} of {len(inputs.scenes)} files come from a model trained without type labels: their "
-            f"{sum(len(s.vessels) for s in untyped)} vessels are of unknown type, counted neither as tankers nor "
-            f"as other vessels")
+
+
+def untyped_warning(scenes: list[DatedScene], vessels: list[int]) -> str | None:
+    """The warning for files from a model not taught types, given each scene's number of vessels
+    kept (a scene streamed no longer holds them)."""
+    untyped = [n for s, n in zip(scenes, vessels, strict=True) if not s.types_taught]
+    if not untyped:
+        return None
+    return (f"{len(untyped)} of {len(scenes)} files come from a model trained without type labels: their "
+            f"{sum(untyped)} vessels are of unknown type, counted neither as tankers nor as other vessels")
+
+
+def scan_scenes(paths: list[Path], dates: list[str] | None = None, date_pattern: str | None = None) -> ReportInputs:
+    """Each file's header as a :class:`DatedScene` without vessels (:func:`read_scene_header`), in
+    the order given, unchecked (:func:`check_series`): enough to date, place and sort thousands of
+    files before reading one in full. Model summaries repeated from file to file are held once."""
+    models: dict[str, dict] = {}
+    inputs = _dated_reads(paths, dates, date_pattern, read_scene_header)
+    for scene in inputs.scenes:
+        if isinstance(scene.model, dict) and scene.model.get("id") is not None:
+            scene.model = models.setdefault(str(scene.model["id"]), scene.model)
+    return inputs
+
+
+def load_scenes(paths: list[Path], dates: list[str] | None = None, date_pattern: str | None = None,
+                aoi=None, min_score: float = 0.0) -> ReportInputs:
+    """Read, date, sort and check the detection files for one report (see module doc), every
+    file's detections in memory at once. Detections scored below ``min_score`` are dropped (0
+    keeps what ``detect`` kept)."""
+    inputs = _dated_reads(paths, dates, date_pattern,
+                          lambda path, acquired, source: read_scene(path, acquired, source, min_score))
+    check_series(inputs, aoi)
+    warning = untyped_warning(inputs.scenes, [len(s.vessels) for s in inputs.scenes])
+    if warning:
+        inputs.warnings.append(warning)
     return inputs

@@ -18,11 +18,12 @@ from __future__ import annotations
 import html
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 
 import numpy as np
 import shapely
-from pyproj import CRS, Transformer
 
+from ..core.georef import local_frame
 from .events import EVENT_KINDS, Event
 from .inputs import AoiPart, DatedScene, iso_utc
 from .render import EVENT_STYLE
@@ -36,11 +37,6 @@ MARKER_PX = 7.0
 # Marker outlines as unit paths (pointing like the timeline's matplotlib markers > < ^ v).
 _MARKERS = {">": [(-1, -1), (1, 0), (-1, 1)], "<": [(1, -1), (-1, 0), (1, 1)],
             "^": [(-1, 1), (0, -1), (1, 1)], "v": [(-1, -1), (0, 1), (1, -1)]}
-
-
-def _local_projection(lon: float, lat: float) -> Transformer:
-    crs = CRS.from_proj4(f"+proj=aeqd +lat_0={lat:.7f} +lon_0={lon:.7f} +datum=WGS84 +units=m +no_defs")
-    return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
 
 
 def _nice_length(limit_m: float) -> float:
@@ -89,17 +85,20 @@ def _event_title(event: Event) -> str:
             f"{iso_utc(event.date_after)}, {event.length_m:.0f} m, {event.load}{barrels}")
 
 
-def render_map_svg(scenes: list[DatedScene], events: list[Event], aoi_parts: list[AoiPart] | None = None) -> str:
-    """The map panel as standalone SVG text (see module doc); positions are lon/lat degrees."""
+def render_map_svg(scenes: list[DatedScene], events: list[Event], aoi_parts: list[AoiPart] | None = None,
+                   seen: Iterable[tuple[float, float]] = ()) -> str:
+    """The map panel as standalone SVG text (see module doc); positions are lon/lat degrees.
+    ``seen``: (lon, lat) of each vessel seen on any date (the grey dots), in date order."""
+    seen = list(seen)
     footprints = [(s, s.footprint) for s in scenes if s.footprint is not None and not s.footprint.is_empty]
     parts = [p for p in aoi_parts or [] if not p.geometry.is_empty]
     points = [shapely.Point(e.lon, e.lat) for e in events]
-    points += [shapely.Point(v.lon, v.lat) for s in scenes for v in s.vessels]
+    points += [shapely.Point(lon, lat) for lon, lat in seen]
     everything = shapely.union_all([f for _, f in footprints] + [p.geometry for p in parts] + points)
     if everything.is_empty:  # nothing imaged, no area and no vessel: an empty panel says so
         everything = shapely.Point(0.0, 0.0)
     minlon, minlat, maxlon, maxlat = everything.bounds
-    to_local = _local_projection((minlon + maxlon) / 2, (minlat + maxlat) / 2)
+    to_local = local_frame((minlon + maxlon) / 2, (minlat + maxlat) / 2)
 
     def project(geometry):
         return shapely.transform(geometry, lambda xy: np.column_stack(to_local.transform(xy[:, 0], xy[:, 1])))
@@ -132,9 +131,9 @@ def render_map_svg(scenes: list[DatedScene], events: list[Event], aoi_parts: lis
             minx, _, _, maxy = shape_m.bounds
             px, py = canvas.xy(minx, maxy)
             out.append(f'<text x="{px + 5:.1f}" y="{py - 4:.1f}" fill="#1f4e79">{e(part.label)}</text>')
-    seen = {f"{x:.1f} {y:.1f}": None for x, y in (canvas.xy(*to_local.transform(v.lon, v.lat))
-                                                   for s in scenes for v in s.vessels)}  # one dot per place
-    for position in seen:
+    dots = {f"{x:.1f} {y:.1f}": None for x, y in (canvas.xy(*to_local.transform(lon, lat))
+                                                   for lon, lat in seen)}  # one dot per place
+    for position in dots:
         x, y = position.split()
         out.append(f'<circle cx="{x}" cy="{y}" r="1.5" fill="#555" fill-opacity="0.6"/>')
     shared = defaultdict(int)  # markers already drawn at a pixel position

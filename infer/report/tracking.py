@@ -121,14 +121,23 @@ def tanker_sightings(scene: DatedScene, aoi=None) -> list[SeenVessel]:
             and (aoi is None or aoi.covers(shapely.Point(v.lon, v.lat)))]
 
 
-def track_tankers(scenes: list[DatedScene], tolerances: TrackingTolerances = TrackingTolerances(),
-                  aoi=None) -> list[Track]:
-    """Associate the tankers of date-sorted ``scenes`` into tracks (see module doc)."""
-    tracks: list[Track] = []
-    for index, scene in enumerate(scenes):
-        vessels = tanker_sightings(scene, aoi)
-        active = [t for t in tracks if not t.ended]
-        pairs = greedy_pairs(_pair_costs(active, vessels, tolerances)) if active and vessels else []
+class Tracker:
+    """:func:`track_tankers` one date at a time, so a long series never needs every date's
+    detections at once: :meth:`step` takes the dates in order. What it keeps is per track (each
+    sighting's few numbers); ended tracks are never looked at again."""
+
+    def __init__(self, tolerances: TrackingTolerances = TrackingTolerances(), aoi=None):
+        self.tolerances = tolerances
+        self.aoi = aoi
+        self.tracks: list[Track] = []
+        self._active: list[Track] = []  # not ended, in the order they began
+
+    def step(self, index: int, scene: DatedScene) -> dict[int, int]:
+        """Associate the tankers of ``scene``, the ``index``-th date (dates come in time order);
+        return ``id(vessel) -> track id`` for each of its tankers."""
+        vessels = tanker_sightings(scene, self.aoi)
+        active = self._active
+        pairs = greedy_pairs(_pair_costs(active, vessels, self.tolerances)) if active and vessels else []
         matched_tracks = set()
         matched_vessels = set()
         for r, c in pairs:
@@ -143,8 +152,22 @@ def track_tankers(scenes: list[DatedScene], tolerances: TrackingTolerances = Tra
             track.missed += 1
             if track.first_absent is None:
                 track.first_absent = index
-            track.ended = track.missed > tolerances.max_missed
+            track.ended = track.missed > self.tolerances.max_missed
+        track_of = {id(vessels[c]): active[r].track_id for r, c in pairs}
+        self._active = [t for t in active if not t.ended]
         for c, vessel in enumerate(vessels):
             if c not in matched_vessels:
-                tracks.append(Track(track_id=len(tracks) + 1, sightings=[Sighting(index, vessel)]))
-    return tracks
+                track = Track(track_id=len(self.tracks) + 1, sightings=[Sighting(index, vessel)])
+                self.tracks.append(track)
+                self._active.append(track)
+                track_of[id(vessel)] = track.track_id
+        return track_of
+
+
+def track_tankers(scenes: list[DatedScene], tolerances: TrackingTolerances = TrackingTolerances(),
+                  aoi=None) -> list[Track]:
+    """Associate the tankers of date-sorted ``scenes`` into tracks (see module doc)."""
+    tracker = Tracker(tolerances, aoi)
+    for index, scene in enumerate(scenes):
+        tracker.step(index, scene)
+    return tracker.tracks

@@ -10,6 +10,7 @@
   only when a cluster is used).
 - :mod:`.detection_file`: the GeoJSON / CSV detection file schema, written and read.
 - :mod:`.quicklook`: the quick-look picture.
+- :mod:`.sts`: vessels rafted side by side (ship-to-ship candidates), by geometry.
 """
 
 from .detect import SceneResult, detect_scene, output_paths

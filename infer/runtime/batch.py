@@ -31,6 +31,7 @@ from ..core.errors import ConfigError, TankerwatchError
 from .detect import SceneResult, analyse_scene, output_paths, write_result
 from .onnx_model import OnnxDetector
 from .sources import parse_source
+from .view_angles import SceneAngles
 
 CLUSTER_AUTO, CLUSTER_NONE, CLUSTER_LOCAL = "auto", "none", "local"
 DONE, ALREADY_DONE, FAILED = "done", "already done", "failed"
@@ -38,12 +39,14 @@ DONE, ALREADY_DONE, FAILED = "done", "already done", "failed"
 
 @dataclass(frozen=True)
 class SceneOptions:
-    """How every scene of a run is detected (see :func:`~.detect.analyse_scene`)."""
+    """How every scene of a run is detected (see :func:`~.detect.analyse_scene`); ``angles``: the
+    caller's sun and view angles, for every scene (values, not a file: a worker need not see it)."""
 
     tile: int | None
     batch_size: int
     gsd_m: float | None
     min_score: float
+    angles: SceneAngles | None = None
 
 
 @dataclass
@@ -170,7 +173,8 @@ def _in_process(detector: OnnxDetector, source: str, out_dir: Path, options: Sce
                 progress: bool | None) -> SceneOutcome:
     try:
         analysis = analyse_scene(detector, source, tile=options.tile, batch_size=options.batch_size,
-                                 gsd_m=options.gsd_m, min_score=options.min_score, progress=progress)
+                                 gsd_m=options.gsd_m, min_score=options.min_score, progress=progress,
+                                 angles=options.angles)
     except TankerwatchError as exc:
         return SceneOutcome(source, FAILED, error=exc)
     return _finish(source, analysis, out_dir)

@@ -22,9 +22,15 @@ Per scene (:func:`detect_scene`):
    (a big ship's pieces, or its duplicate) go, and rotated NMS merges the rest
    (:func:`~tankerwatch.infer.runtime.tiling.merge_passes`). A note gives the coarse pass's GSD. A model
    without the key gets the single pass;
-6. load state: ``uncertain`` where ``p_loaded`` lies inside the model's ``load_uncertain_band`` or
+6. view geometry, for a model with the ``view`` input (``format_version`` 3): the scene's sun and
+   view angles (:func:`~tankerwatch.infer.runtime.view_angles.resolve_angles`: the caller's, a
+   sidecar, the STAC item's, the raster's tags) turned into the image frame, and fed with each
+   pass's model-input GSD (the scene's times that pass's resample scale) as the view row of every
+   model call; without them NaN angles, the graph's geometry-free mode, and a note;
+7. load state: ``uncertain`` where ``p_loaded`` lies inside the model's ``load_uncertain_band`` or
    the GSD is coarser than its ``load_max_gsd_m`` (:func:`tankerwatch.infer.evaluation.metrics.load_call`);
-7. ``<stem>.geojson`` + ``<stem>.csv`` (:mod:`tankerwatch.infer.runtime.detection_file`) and
+   vessels rafted side by side get their raft's ``sts_pair`` id (:mod:`tankerwatch.infer.runtime.sts`);
+8. ``<stem>.geojson`` + ``<stem>.csv`` (:mod:`tankerwatch.infer.runtime.detection_file`) and
    ``<stem>.quicklook.png``, each written atomically; a scene counts as done (and a rerun skips
    it) only when all three exist.
 """
@@ -53,6 +59,7 @@ from .quicklook import detection_class, write_quicklook
 from .raster import RasterInfo, inspect_raster, open_raster, read_decimated, read_window
 from .scaling import STATS_MAX_SIDE, to_uint8
 from .sources import Source, parse_source, resolve_source
+from .sts import flag_sts_pairs
 from .tiling import (
     LONGEST_VESSEL_M,
     SPLIT_SHARE,
@@ -65,6 +72,7 @@ from .tiling import (
     resample_scale,
     tile_to_source,
 )
+from .view_angles import SceneAngles, header_member, image_frame, missing_note, resolve_angles
 
 DEFAULT_TILE = 1024
 # The operating point: a vessel confidence below this is mostly clutter for a map or a count.
@@ -293,9 +301,10 @@ def _read_tile(dataset, tile: Tile, grid: TileGrid, bands, lo, hi) -> np.ndarray
 
 
 def run_tiles(detector: OnnxDetector, path, grid: TileGrid, lo, hi, batch_size: int,
-              progress: bool | None = None, desc: str | None = None) -> Outputs:
+              progress: bool | None = None, desc: str | None = None, view=None) -> Outputs:
     """Run every tile of the raster ``path`` (a path or URL); return the merged detections (one
-    image's rows, boxes in source pixels)."""
+    image's rows, boxes in source pixels). ``view``: the pass's view row (float32 ``[5]``) for a
+    model with the view input, else None."""
     rows, owned = [], []
     bands = detector.info.scaling.bands
     tiles = list(grid)
@@ -304,7 +313,7 @@ def run_tiles(detector: OnnxDetector, path, grid: TileGrid, lo, hi, batch_size: 
     with open_raster(path) as dataset, bar:
         for start in range(0, len(tiles), batch_size):
             batch = tiles[start:start + batch_size]
-            outputs = detector.run(np.stack([_read_tile(dataset, t, grid, bands, lo, hi) for t in batch]))
+            outputs = detector.run(np.stack([_read_tile(dataset, t, grid, bands, lo, hi) for t in batch]), view)
             for i, tile in enumerate(batch):
                 found = outputs.image(i)
                 found = found._replace(boxes=tile_to_source(found.boxes, tile, grid.scale))
@@ -336,18 +345,23 @@ def to_detections(found: Outputs, gsd_m: float | None, detector: OnnxDetector) -
 
     Laden fraction ``(central, lo, hi)`` and freeboard: for tankers whose load is read, at a GSD up
     to the model's ``load_max_gsd_m`` (or unknown), from models with the output (format_version 2)
-    that training taught it (draft fractions in its labels); None otherwise. The freeboard is not a model output: it is the size class's moulded depth less
-    the draft the central fraction puts between its ballast and laden drafts, the class and its
-    dimensions taken at the hull's length (``box length x gsd_m``; None without a GSD) as
-    :func:`~tankerwatch.infer.core.tanker_sizes.freeboard_at` does. Its interval is the fraction's
-    mapped the same way (a higher fraction, a lower freeboard), so only the central value is kept.
+    that training taught it (draft fractions in its labels); None otherwise. A version-3 model
+    estimates the freeboard itself (output ``freeboard_m``: central, lo, hi in metres, from what it
+    sees and the view row), and all three are kept. Before that the freeboard is derived: the size
+    class's moulded depth less the draft the central fraction puts between its ballast and laden
+    drafts, the class and its dimensions taken at the hull's length (``box length x gsd_m``; None
+    without a GSD) as :func:`~tankerwatch.infer.core.tanker_sizes.freeboard_at` does; its interval
+    would be the fraction's mapped through the class, not a measured one, so only the central value
+    is kept.
     """
     model = detector.info
     detections = []
-    fractions = found.laden_fraction if found.laden_fraction is not None else [None] * len(found.scores)
+    none = [None] * len(found.scores)
+    fractions = found.laden_fraction if found.laden_fraction is not None else none
+    freeboards = found.freeboard_m if found.freeboard_m is not None else none
     fraction_visible = model.fraction_taught and (gsd_m is None or gsd_m <= model.load_max_gsd_m)
-    for box, score, type_probs, load_probs, fraction in zip(found.boxes, found.scores, found.type_probs,
-                                                            found.load_probs, fractions, strict=True):
+    for box, score, type_probs, load_probs, fraction, estimated in zip(
+            found.boxes, found.scores, found.type_probs, found.load_probs, fractions, freeboards, strict=True):
         if not model.types_taught:
             detections.append(Detection(box_px=box, score=float(score), vessel_type="unknown", type_score=None,
                                         load="unknown", p_loaded=None))
@@ -357,13 +371,18 @@ def to_detections(found: Outputs, gsd_m: float | None, detector: OnnxDetector) -
         p_loaded = float(load_probs[1])
         reads_fraction = reads_load and fraction_visible and fraction is not None
         laden = tuple(float(v) for v in fraction) if reads_fraction else None
-        freeboard = None if laden is None or not gsd_m else freeboard_at(float(box[2]) * gsd_m, laden[0])
+        freeboard = freeboard_range = None
+        if reads_fraction and estimated is not None:  # the model's own estimate (format_version 3)
+            freeboard, freeboard_range = float(estimated[0]), (float(estimated[1]), float(estimated[2]))
+        elif laden is not None and gsd_m:
+            freeboard = freeboard_at(float(box[2]) * gsd_m, laden[0])
         detections.append(Detection(
             box_px=box, score=float(score), vessel_type="tanker" if is_tanker else "other",
             type_score=float(max(type_probs)),
             load=load_call(p_loaded, gsd_m, model.load_uncertain_band, model.load_max_gsd_m) if reads_load
             else "unknown",
-            p_loaded=p_loaded if reads_load else None, laden_fraction=laden, freeboard_m=freeboard))
+            p_loaded=p_loaded if reads_load else None, laden_fraction=laden, freeboard_m=freeboard,
+            freeboard_range_m=freeboard_range))
     return detections
 
 
@@ -378,13 +397,14 @@ def footprint(valid: np.ndarray, width: int, height: int):
 
 
 def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = None, batch_size: int = 2,
-                 gsd_m: float | None = None, min_score: float = 0.0, progress: bool | None = None) -> SceneResult:
+                 gsd_m: float | None = None, min_score: float = 0.0, progress: bool | None = None,
+                 angles: SceneAngles | None = None) -> SceneResult:
     """Detect vessels in one scene and write its three output files (see the module doc).
 
     Detections scoring below ``min_score`` (the operating point, recorded in the header) are left out.
     """
     analysis = analyse_scene(detector, path, tile=tile, batch_size=batch_size, gsd_m=gsd_m, min_score=min_score,
-                             progress=progress)
+                             progress=progress, angles=angles)
     return write_result(analysis, out_dir)
 
 
@@ -395,24 +415,45 @@ def write_result(analysis: SceneAnalysis, out_dir) -> SceneResult:
 
 def analyse_scene(detector: OnnxDetector, path, *, tile: int | None = None, batch_size: int = 2,
                   gsd_m: float | None = None, min_score: float = 0.0,
-                  progress: bool | None = None) -> SceneAnalysis:
-    """Steps 1-6 of the module doc for one scene, nothing written: ``path`` is anything
+                  progress: bool | None = None, angles: SceneAngles | None = None) -> SceneAnalysis:
+    """Steps 1-7 of the module doc for one scene, nothing written: ``path`` is anything
     :func:`~tankerwatch.infer.runtime.sources.resolve_source` takes (a path, GDAL path, URL or STAC
-    item, as a Path, text or Source)."""
+    item, as a Path, text or Source). ``angles``: the caller's sun and view angles (flags, a sidecar
+    given, the API's), ahead of the scene's own; used only by a model with the view input."""
     # The cap covers every read of the scene, the decimated one too: GDAL's default cache (5 % of
     # RAM) would keep a large scene's decoded blocks from that read (over a GB at 20,000 px).
     # rasterio passes an integer GDAL_CACHEMAX on as bytes (GDAL alone would read a small number
     # as MB), so the cap is given in bytes: a bare MB figure would be a cache of a few hundred bytes.
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20):
-        return _analyse_scene(detector, resolve_source(path), tile, batch_size, gsd_m, min_score, progress)
+        return _analyse_scene(detector, resolve_source(path), tile, batch_size, gsd_m, min_score, progress, angles)
+
+
+def scene_view(detector: OnnxDetector, source: Source, info: RasterInfo, given: SceneAngles | None,
+               notes: list[str]) -> tuple[dict | None, object]:
+    """The header's ``view`` member and the scene's :class:`~.view_angles.ImageAngles` for a model
+    with the view input (notes say when they are missing or taken as north up); ``(None, None)``
+    for an older model, which takes no angles."""
+    if not detector.info.view_input:
+        return None, None
+    angles = resolve_angles(info.path, info.view_tags, given=given, stac_view=source.view, stac_where=str(source))
+    crs = info.crs if info.georeferenced else None
+    image = image_frame(angles, crs, info.transform, info.width, info.height)
+    if not image.known:
+        notes.append(missing_note(angles))
+    elif crs is None:
+        notes.append(f"no georeferencing: the azimuths ({angles.source}) are taken in the image frame, as if "
+                     f"north were up")
+    return header_member(angles, image), image
 
 
 def _analyse_scene(detector: OnnxDetector, source: Source, tile: int | None, batch_size: int,
-                   gsd_m: float | None, min_score: float, progress: bool | None) -> SceneAnalysis:
+                   gsd_m: float | None, min_score: float, progress: bool | None,
+                   angles: SceneAngles | None) -> SceneAnalysis:
     path = source.raster
     info = inspect_raster(path)
     check_fits_model(info, detector)
     notes: list[str] = []
+    view, image_angles = scene_view(detector, source, info, angles, notes)
     model = detector.info
     gsd = scene_gsd(info, gsd_m)
     grid_gsd = tiling_gsd(gsd, model.gsd_range_m, notes)
@@ -426,11 +467,16 @@ def _analyse_scene(detector: OnnxDetector, source: Source, tile: int | None, bat
     scaling = model.scaling
     preview, valid = read_decimated(path, STATS_MAX_SIDE, bands=scaling.bands)
     lo, hi = scaling.limits(preview, valid)
-    found = run_tiles(detector, path, grid, lo, hi, batch_size, progress, desc=source.name)
+
+    def view_row(pass_grid: TileGrid):  # each pass's model input has its own GSD
+        return None if image_angles is None else image_angles.row(grid_gsd * pass_grid.scale)
+
+    found = run_tiles(detector, path, grid, lo, hi, batch_size, progress, desc=source.name, view=view_row(grid))
     if coarse is not None:
         found = combine_passes(found, run_tiles(detector, path, coarse.grid, lo, hi, batch_size, progress,
-                                                desc=f"{source.name} (coarse)"), coarse.split_px, min_score)
-    detections = [d for d in to_detections(found, gsd, detector) if d.score >= min_score]
+                                                desc=f"{source.name} (coarse)", view=view_row(coarse.grid)),
+                               coarse.split_px, min_score)
+    detections = flag_sts_pairs([d for d in to_detections(found, gsd, detector) if d.score >= min_score], gsd)
     header = {
         "source": source.header_name,
         # A STAC item's datetime is the catalogue's record of the scene: it wins over a file tag.
@@ -444,9 +490,9 @@ def _analyse_scene(detector: OnnxDetector, source: Source, tile: int | None, bat
         "tiling": {"tile_px": grid.tile_px, "overlap_px": grid.overlap_px, "model_gsd_m": round(grid_gsd * grid.scale, 4)},
     }
     if source.stac is not None:
-        header["stac"] = source.stac
-    if source.view is not None:
-        header["view"] = source.view
+        header["stac"] = {**source.stac, **({"view": source.view} if source.view is not None else {})}
+    if view is not None:
+        header["view"] = view
     return SceneAnalysis(source, info, detections, header, gsd, notes,
                          to_uint8(preview, lo, hi) * valid[None].astype(np.uint8),
                          footprint(valid, info.width, info.height))

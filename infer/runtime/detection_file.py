@@ -15,11 +15,13 @@ georeferencing gives pixel coordinates instead (``coordinates: "pixel"``, a warn
 * ``laden_fraction`` with ``laden_fraction_lo`` and ``laden_fraction_hi`` (where the draft lies
   between the size class's ballast draft, 0, and laden draft, 1: the model's median and its
   interval, at the levels the header's ``model.laden_fraction_quantiles`` gives) and
-  ``freeboard_m`` (metres, from the laden fraction and the size class at the hull's length:
-  :func:`tankerwatch.infer.core.tanker_sizes.freeboard_at`); null for vessels not read as tankers,
-  above the model's ``load_max_gsd_m``, and from models without a laden-fraction output. Optional
-  members: a file without them (written before they existed) reads as null, so the file's
-  ``format_version`` stays 1;
+  ``freeboard_m`` (metres, the deck edge above the water: a ``format_version`` 3 model's own
+  estimate, with its interval ``freeboard_m_lo`` and ``freeboard_m_hi`` at the same levels; from
+  older models derived from the laden fraction and the size class at the hull's length,
+  :func:`tankerwatch.infer.core.tanker_sizes.freeboard_at`, with ``_lo``/``_hi`` null); null for
+  vessels not read as tankers, above the model's ``load_max_gsd_m``, and from models without a
+  laden-fraction output. Optional members: a file without them (written before they existed) reads
+  as null, so the file's ``format_version`` stays 1;
 * ``length_m``, ``width_m`` (geodesic from the corners; null when no scale is known);
 * ``heading_deg`` (geodesic bearing of the bow, clockwise from true north; null if unknown);
 * ``box_px``: ``[cx, cy, length, width, angle]`` in the full-resolution source raster's pixels
@@ -27,6 +29,9 @@ georeferencing gives pixel coordinates instead (``coordinates: "pixel"``, a warn
   GeoPackage, a dataframe) carry it as the plain numbers :data:`BOX_COLUMNS`;
 * ``source``, ``acquired`` and ``model_id``, copied from the header onto every feature (and CSV
   row), so files of several scenes concatenated in a GIS or a dataframe keep what they came from;
+* ``sts_pair``: the id (1, 2, ...) of the raft of vessels side by side this one belongs to, a
+  ship-to-ship transfer candidate (:mod:`tankerwatch.infer.runtime.sts`), or null; optional (files
+  from before it, and scenes without a GSD, read as null); in synthetic truth, the true pair;
 * synthetic ground truth adds ``vessel_id``, ``draft_fraction`` and ``truth: true``.
 
 The top-level member ``"tankerwatch"`` holds the header: ``format_version``, ``source`` (file name),
@@ -34,9 +39,18 @@ The top-level member ``"tankerwatch"`` holds the header: ``format_version``, ``s
 ``coordinates`` (``lonlat``/``pixel``), ``model`` (id = sha256 of the .onnx bytes, and a metadata
 summary), ``project_version``, ``scaling``, and ``footprint``: the observed (valid) pixels as a
 geometry in the file's coordinates, so a report can tell "no tanker here" from "not imaged". A scene
-given as a STAC item adds ``stac`` (item, asset, href) and, where the item has them, ``view``
-(``view:`` sun and view angles, degrees, as the item states them); both beyond CONVENTIONS.md's list,
-optional, and ignored by readers. ``source`` is the input as given: a file name, or the URL.
+given as a STAC item adds ``stac`` (item, asset, href and, where the item has them, ``view``: its
+``view:`` sun and view angles, degrees, keys without the prefix, as the item states them). A scene
+run through a model with the view input (``format_version`` 3) adds ``view``: the angles it was fed
+(:func:`tankerwatch.infer.runtime.view_angles.header_member`): ``source`` (``flags``, ``angles
+argument``, ``sidecar NAME``, ``STAC view``, ``GeoTIFF tags``, ``IMD NAME``, one per pair as ``X
+(sun), Y (view)``, or null), ``sun_elevation_deg``, ``sun_azimuth_deg``, ``view_zenith_deg``,
+``view_azimuth_deg`` (geographic: clockwise from true north, the view's from the ground towards the
+sensor; null when unknown, the view azimuth also at nadir), ``image_sun_azimuth_deg`` and
+``image_view_azimuth_deg`` (what the model took: clockwise from the image's up direction), and
+``load_geometry`` (``angles``, or ``geometry-free`` when they were incomplete). Both beyond
+CONVENTIONS.md's list, optional, and ignored by readers. ``source`` is the input as given: a file
+name, or the URL.
 
 The CSV has one row per vessel: :data:`CSV_COLUMNS` (``x``, ``y``: the polygon's centroid in the
 file's coordinates, lon/lat degrees when georeferenced), then every other property by name.
@@ -72,6 +86,7 @@ DECIMALS = 7
 # Header members repeated on every feature: what a row needs to be joined on once files are merged.
 JOINED_FROM_HEADER = ("source", "acquired", "model_id")
 LADEN_FRACTION_KEYS = ("laden_fraction", "laden_fraction_lo", "laden_fraction_hi")
+FREEBOARD_KEYS = ("freeboard_m", "freeboard_m_lo", "freeboard_m_hi")
 # ``box_px`` as plain numbers, for tables that hold no lists (CSV, GeoPackage, dataframes).
 BOX_COLUMNS = ("cx_px", "cy_px", "length_px", "width_px", "angle_rad")
 CSV_COLUMNS = ("index", "type", "load", "score", "type_score", "p_loaded", "length_m", "width_m",
@@ -83,7 +98,8 @@ class Detection:
     """One vessel. ``box_px``: ``[cx, cy, L, W, angle]`` in source-raster pixels (L >= W, angle in
     ``[-pi/2, pi/2)``); ``heading``: bow direction in radians in the pixel frame, or None.
     ``type_score`` is None exactly when ``vessel_type`` is ``unknown``. ``laden_fraction``:
-    ``(central, lo, hi)`` in [0, 1] or None (tankers only); ``freeboard_m`` likewise."""
+    ``(central, lo, hi)`` in [0, 1] or None (tankers only); ``freeboard_m`` likewise (metres), and
+    ``freeboard_range_m`` its ``(lo, hi)`` where the model estimated one, else None."""
 
     box_px: np.ndarray
     score: float
@@ -95,6 +111,7 @@ class Detection:
     extra: dict = field(default_factory=dict)
     laden_fraction: tuple[float, float, float] | None = None
     freeboard_m: float | None = None
+    freeboard_range_m: tuple[float, float] | None = None
 
     def __post_init__(self):
         self.box_px = np.asarray(self.box_px, dtype=np.float64).reshape(5)
@@ -104,6 +121,11 @@ class Detection:
             raise ValueError(f"load must be one of {LOAD_LABELS}, got {self.load!r}")
         if self.vessel_type != "tanker" and (self.load != "unknown" or self.p_loaded is not None):
             raise ValueError(f"a vessel of type {self.vessel_type!r} has load 'unknown' and p_loaded None")
+        if self.freeboard_range_m is not None:
+            self.freeboard_range_m = tuple(float(v) for v in self.freeboard_range_m)
+            if self.freeboard_m is None or not self.freeboard_range_m[0] <= self.freeboard_m <= self.freeboard_range_m[1]:
+                raise ValueError(f"freeboard_m needs lo <= central <= hi, got {self.freeboard_m} within "
+                                 f"{self.freeboard_range_m}")
         if self.vessel_type != "tanker" and (self.laden_fraction is not None or self.freeboard_m is not None):
             raise ValueError(f"a vessel of type {self.vessel_type!r} has laden_fraction and freeboard_m None")
         if self.laden_fraction is not None:
@@ -213,8 +235,9 @@ def build_collection(detections: list[Detection], header: dict, crs=None, transf
 def laden_fraction_properties(det: Detection) -> dict:
     """The feature properties of a detection's laden fraction and freeboard (nulls when unknown)."""
     fraction = det.laden_fraction or (None, None, None)
+    freeboard = (det.freeboard_m, *(det.freeboard_range_m or (None, None)))
     return {**{name: _round(v, 4) for name, v in zip(LADEN_FRACTION_KEYS, fraction, strict=True)},
-            "freeboard_m": _round(det.freeboard_m, 2)}
+            **{name: _round(v, 2) for name, v in zip(FREEBOARD_KEYS, freeboard, strict=True)}}
 
 
 def _csv_text(collection: dict) -> str:
@@ -253,16 +276,18 @@ def write_detection_files(stem_path: str | Path, detections: list[Detection], he
 
 def _detection_from_properties(p: dict, where: str) -> Detection:
     known = {"score", "type", "type_score", "load", "p_loaded", "length_m", "width_m", "heading_deg", "box_px",
-             *JOINED_FROM_HEADER, *LADEN_FRACTION_KEYS, "freeboard_m"}
+             *JOINED_FROM_HEADER, *LADEN_FRACTION_KEYS, *FREEBOARD_KEYS}
     try:
         box = np.asarray(p["box_px"], dtype=np.float64)
         fraction = [p.get(k) for k in LADEN_FRACTION_KEYS]
+        freeboard_range = [p.get(k) for k in FREEBOARD_KEYS[1:]]
         det = Detection(box_px=box, score=float(p["score"]), vessel_type=p["type"],
                         type_score=None if p["type_score"] is None else float(p["type_score"]), load=p["load"],
                         p_loaded=None if p.get("p_loaded") is None else float(p["p_loaded"]),
                         extra={k: v for k, v in p.items() if k not in known},
                         laden_fraction=None if None in fraction else tuple(float(v) for v in fraction),
-                        freeboard_m=None if p.get("freeboard_m") is None else float(p["freeboard_m"]))
+                        freeboard_m=None if p.get("freeboard_m") is None else float(p["freeboard_m"]),
+                        freeboard_range_m=None if None in freeboard_range else tuple(map(float, freeboard_range)))
     except (KeyError, TypeError, ValueError) as exc:
         raise TankerwatchError(f"{where}: bad feature properties ({exc})") from None
     if not np.all(np.isfinite(det.box_px)):
@@ -270,10 +295,7 @@ def _detection_from_properties(p: dict, where: str) -> Detection:
     return det
 
 
-def read_detection_file(path: str | Path) -> DetectionFile:
-    """Parse and validate a detection file written by :func:`write_detection_files`."""
-    path = Path(path)
-    data = read_json(path)
+def _checked_header(path: Path, data) -> dict:
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         raise TankerwatchError(located(path, "not a GeoJSON FeatureCollection"))
     header = data.get("tankerwatch")
@@ -282,6 +304,29 @@ def read_detection_file(path: str | Path) -> DetectionFile:
     if header.get("format_version") != FORMAT_VERSION:
         raise TankerwatchError(located(path, f"unknown detection file format_version "
                                              f"{header.get('format_version')!r} (this version reads {FORMAT_VERSION})"))
+    return header
+
+
+def _footprint(path: Path, header: dict):
+    try:
+        return shape(header["footprint"]) if header.get("footprint") else None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise TankerwatchError(located(path, f"header 'footprint': bad geometry ({exc})")) from None
+
+
+def read_detection_header(path: str | Path) -> tuple[dict, object | None]:
+    """The checked header of a detection file and its footprint (shapely, or None), building no
+    detection: what a reader needs to date, place and sort many files before reading any in full."""
+    path = Path(path)
+    header = _checked_header(path, read_json(path))
+    return header, _footprint(path, header)
+
+
+def read_detection_file(path: str | Path) -> DetectionFile:
+    """Parse and validate a detection file written by :func:`write_detection_files`."""
+    path = Path(path)
+    data = read_json(path)
+    header = _checked_header(path, data)
     detections, polygons, properties = [], [], []
     for index, feature in enumerate(data.get("features") or []):
         where = located(path, f"feature {index}")
@@ -294,5 +339,4 @@ def read_detection_file(path: str | Path) -> DetectionFile:
         detections.append(_detection_from_properties(feature.get("properties") or {}, where))
         polygons.append(polygon)
         properties.append(dict(feature.get("properties") or {}))
-    footprint = shape(header["footprint"]) if header.get("footprint") else None
-    return DetectionFile(path, header, detections, polygons, footprint, properties)
+    return DetectionFile(path, header, detections, polygons, _footprint(path, header), properties)

@@ -2,8 +2,14 @@
 
 The ONNX contract (CONVENTIONS.md) is pinned here, for the exporter to write and ``detect`` to read:
 
-* one input ``image``: uint8 ``[N, C, H, W]``, dynamic N, H, W; H and W multiples of
-  ``input_multiple``;
+* input ``image``: uint8 ``[N, C, H, W]``, dynamic N, H, W; H and W multiples of
+  ``input_multiple``; from ``format_version`` 3 also input ``view``: float32 ``[N, 5]``, one row per
+  image, columns :data:`VIEW_COLUMNS`: ``gsd_m``, ground metres per pixel of the model input (the
+  scene's GSD times ``detect``'s resample scale at that pass; finite, > 0), then the sun's elevation
+  and azimuth and the view's zenith and azimuth in degrees, azimuths in the image frame (clockwise
+  from the image's up direction, -y) and the view azimuth pointing from the ground towards the
+  sensor; NaN in all four angle columns means the angles are unknown and the graph runs its
+  geometry-free mode. Metadata ``view_input`` equals :data:`VIEW_INPUT_SPEC`;
 * outputs ``boxes`` f32 ``[N, K, 5]`` (``cx, cy, length, width, angle`` in input pixels, angle in
   ``[-pi/2, pi/2)``), ``scores`` f32 ``[N, K]``, ``type_probs`` f32 ``[N, K, 2]`` over
   :data:`~tankerwatch.infer.core.labels.TYPE_NAMES`, ``load_probs`` f32 ``[N, K, 2]`` over
@@ -11,13 +17,16 @@ The ONNX contract (CONVENTIONS.md) is pinned here, for the exporter to write and
   and from ``format_version`` 2 ``laden_fraction`` f32 ``[N, K, 3]`` (conditional on tanker: where
   the draft lies between the class's ballast draft, 0, and laden draft, 1; columns central, lo, hi at
   the quantile levels of metadata ``laden_fraction_quantiles``, e.g. ``[0.5, 0.1, 0.9]``: the median
-  and an 80 % interval); rows sorted by score, rows past ``count`` all zero;
+  and an 80 % interval), and from ``format_version`` 3 ``freeboard_m`` f32 ``[N, K, 3]`` (conditional
+  on tanker: the deck edge's height above the water in metres, columns central, lo, hi at the same
+  quantile levels); rows sorted by score, rows past ``count`` all zero;
 * ``metadata_props``: ``tankerwatch.<key>`` -> JSON text for every key of :data:`METADATA_KEYS`,
   and for those of :data:`OPTIONAL_METADATA_KEYS` the model has (files written before a key existed
   lack it, and ``detect`` then does what it did before); version 2 also requires
-  :data:`V2_METADATA_KEYS`.
+  :data:`V2_METADATA_KEYS`, version 3 those and :data:`V3_METADATA_KEYS`.
 
-``detect`` reads versions 1 (no laden fraction: :attr:`Outputs.laden_fraction` is None) and 2.
+``detect`` reads versions 1 (no laden fraction: :attr:`Outputs.laden_fraction` is None), 2 (no
+freeboard output: :attr:`Outputs.freeboard_m` is None) and 3.
 The model id is the sha256 of the file's bytes. Only onnxruntime is needed here (no torch, no onnx).
 """
 
@@ -38,13 +47,26 @@ from ..core.labels import LOAD_NAMES, TYPE_NAMES
 from .scaling import Scaling
 
 # 2: the laden_fraction output and its laden_fraction_quantiles metadata.
-FORMAT_VERSION = 2
-READABLE_FORMAT_VERSIONS = (1, 2)
+# 3: the view input (GSD, sun and view angles) and the freeboard_m output.
+FORMAT_VERSION = 3
+READABLE_FORMAT_VERSIONS = (1, 2, 3)
 METADATA_PREFIX = "tankerwatch."
 INPUT_NAME = "image"
-OUTPUT_NAMES = ("boxes", "scores", "type_probs", "load_probs", "count", "laden_fraction")
-# The outputs of each format version: version 1 lacks the laden fraction.
-VERSION_OUTPUTS = {1: OUTPUT_NAMES[:5], 2: OUTPUT_NAMES}
+VIEW_INPUT_NAME = "view"
+VIEW_COLUMNS = ("gsd_m", "sun_elevation_deg", "sun_azimuth_deg", "view_zenith_deg", "view_azimuth_deg")
+# What metadata view_input must equal, so a graph and a runtime that disagree on the row's layout,
+# units or azimuth frame refuse each other instead of feeding angles into the wrong columns.
+VIEW_INPUT_SPEC = {
+    "name": VIEW_INPUT_NAME,
+    "columns": list(VIEW_COLUMNS),
+    "units": ["m", "deg", "deg", "deg", "deg"],
+    "azimuth_frame": "image: clockwise from up (-y)",
+    "view_azimuth": "from the ground towards the sensor",
+    "missing": "NaN",
+}
+OUTPUT_NAMES = ("boxes", "scores", "type_probs", "load_probs", "count", "laden_fraction", "freeboard_m")
+# The outputs of each format version: version 1 lacks the laden fraction, version 2 the freeboard.
+VERSION_OUTPUTS = {1: OUTPUT_NAMES[:5], 2: OUTPUT_NAMES[:6], 3: OUTPUT_NAMES}
 # key -> what the value must be, for the error message
 METADATA_KEYS = {
     "format_version": "an integer",
@@ -77,6 +99,10 @@ OPTIONAL_METADATA_KEYS = {
 V2_METADATA_KEYS = {
     "laden_fraction_quantiles": "[central, lo, hi] quantile levels with 0 < lo < central < hi < 1",
 }
+# Keys format_version 3 requires (besides version 2's): the view input's layout.
+V3_METADATA_KEYS = {
+    "view_input": f"the mapping {json.dumps(VIEW_INPUT_SPEC, sort_keys=True)}",
+}
 TAUGHT_HEADS = ("type", "load")
 # Declared by models exported since the laden fraction existed; a file without it is taken as taught.
 OPTIONAL_TAUGHT_HEADS = ("laden_fraction",)
@@ -106,6 +132,7 @@ class ModelInfo:
     ``laden_fraction_quantiles``: the quantile levels of the laden_fraction columns (central, lo,
     hi); None for a version-1 model, which has no such output. ``fraction_taught``: whether
     training saw draft fractions (``taught.laden_fraction``; True when the file does not say).
+    ``view_input``: the graph takes the ``view`` input and returns ``freeboard_m`` (version 3).
     """
 
     model_id: str
@@ -129,6 +156,7 @@ class ModelInfo:
     laden_fraction_quantiles: tuple[float, float, float] | None = None
     fraction_taught: bool = True
     fraction_taught_declared: bool = False
+    view_input: bool = False
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -171,12 +199,13 @@ class ModelInfo:
         return None
 
 
-ROW_FIELDS = ("boxes", "scores", "type_probs", "load_probs", "laden_fraction")
+ROW_FIELDS = ("boxes", "scores", "type_probs", "load_probs", "laden_fraction", "freeboard_m")
+_OPTIONAL_ROW_FIELDS = ("laden_fraction", "freeboard_m")
 
 
 class Outputs(NamedTuple):
     """One batch of model outputs (see the module doc for shapes and meaning); ``laden_fraction``
-    is None for a version-1 model."""
+    is None for a version-1 model, ``freeboard_m`` for versions 1 and 2."""
 
     boxes: np.ndarray
     scores: np.ndarray
@@ -184,6 +213,7 @@ class Outputs(NamedTuple):
     load_probs: np.ndarray
     count: np.ndarray
     laden_fraction: np.ndarray | None = None
+    freeboard_m: np.ndarray | None = None
 
     def image(self, i: int) -> Outputs:
         """The valid rows (``count[i]`` of them) of image ``i``."""
@@ -204,8 +234,8 @@ class Outputs(NamedTuple):
         return cls(count=np.array([len(rows["scores"])], dtype=np.int64), **rows)
 
     def _rows(self, pick, count: np.ndarray) -> Outputs:
-        return Outputs(*(pick(getattr(self, name)) for name in ROW_FIELDS[:4]), count,
-                       None if self.laden_fraction is None else pick(self.laden_fraction))
+        rows = {name: None if getattr(self, name) is None else pick(getattr(self, name)) for name in ROW_FIELDS}
+        return Outputs(count=count, **rows)
 
 
 def encode_metadata(values: dict) -> dict[str, str]:
@@ -215,7 +245,8 @@ def encode_metadata(values: dict) -> dict[str, str]:
     if missing:
         raise ModelError(f"model metadata lacks {missing}")
     decode_metadata({METADATA_PREFIX + k: json.dumps(v) for k, v in values.items()}, "<export>", "0" * 64)
-    keys = [*METADATA_KEYS, *(k for k in (*OPTIONAL_METADATA_KEYS, *V2_METADATA_KEYS) if k in values)]
+    keys = [*METADATA_KEYS,
+            *(k for k in (*OPTIONAL_METADATA_KEYS, *V2_METADATA_KEYS, *V3_METADATA_KEYS) if k in values)]
     return {METADATA_PREFIX + k: json.dumps(values[k], sort_keys=True) for k in keys}
 
 
@@ -251,13 +282,14 @@ def decode_metadata(props: dict[str, str], path, model_id: str) -> ModelInfo:
         raise ModelError(located(path, f"metadata format_version {version!r} is not one this tankerwatch "
                                        f"reads ({', '.join(map(str, READABLE_FORMAT_VERSIONS))}); re-export the "
                                        f"model or upgrade tankerwatch"))
-    required = {**METADATA_KEYS, **(V2_METADATA_KEYS if version >= 2 else {})}
+    required = {**METADATA_KEYS, **(V2_METADATA_KEYS if version >= 2 else {}),
+                **(V3_METADATA_KEYS if version >= 3 else {})}
     missing = [k for k in required if k not in values]
     if missing:
         raise ModelError(located(path, f"metadata lacks {', '.join(METADATA_PREFIX + k for k in missing)}"))
 
     def bad(key):
-        must = {**METADATA_KEYS, **OPTIONAL_METADATA_KEYS, **V2_METADATA_KEYS}[key]
+        must = {**METADATA_KEYS, **OPTIONAL_METADATA_KEYS, **V2_METADATA_KEYS, **V3_METADATA_KEYS}[key]
         return ModelError(located(path, f"metadata {METADATA_PREFIX}{key} must be {must}, got {values[key]!r}"))
 
     for key in ("in_channels", "input_multiple", "output_stride", "top_k"):
@@ -301,6 +333,8 @@ def decode_metadata(props: dict[str, str], path, model_id: str) -> ModelInfo:
                 and 0 < levels[1] < levels[0] < levels[2] < 1):
             raise bad("laden_fraction_quantiles")
         quantiles = tuple(float(v) for v in levels)
+    if version >= 3 and values["view_input"] != VIEW_INPUT_SPEC:
+        raise bad("view_input")
     try:
         scaling = Scaling.from_dict(values["scaling"])
     except ConfigError as exc:
@@ -317,7 +351,7 @@ def decode_metadata(props: dict[str, str], path, model_id: str) -> ModelInfo:
                      max_vessel_px=None if max_vessel is None else float(max_vessel),
                      types_taught=taught["type"], load_taught=taught["load"], label_counts=counts,
                      laden_fraction_quantiles=quantiles, fraction_taught=taught.get("laden_fraction", True),
-                     fraction_taught_declared="laden_fraction" in taught)
+                     fraction_taught_declared="laden_fraction" in taught, view_input=version >= 3)
 
 
 def file_sha256(path) -> str:
@@ -400,11 +434,14 @@ class OnnxDetector:
 
     def _check_signature(self) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or inputs[0].name != INPUT_NAME or inputs[0].type != "tensor(uint8)" \
-                or len(inputs[0].shape) != 4:
+        expected_inputs = [(INPUT_NAME, "tensor(uint8)", 4)]
+        if self.info.view_input:
+            expected_inputs.append((VIEW_INPUT_NAME, "tensor(float)", 2))
+        if [(i.name, i.type, len(i.shape)) for i in inputs] != expected_inputs:
             got = ", ".join(f"{i.name} {i.type} rank {len(i.shape)}" for i in inputs)
-            raise ModelError(located(self.path, f"model input must be one uint8 rank-4 tensor named "
-                                                f"'{INPUT_NAME}', got {got}"))
+            want = " and ".join(f"{name} {kind} rank {rank}" for name, kind, rank in expected_inputs)
+            raise ModelError(located(self.path, f"format_version {self.info.format_version} model inputs must be "
+                                                f"{want}, got {got}"))
         names, expected = tuple(o.name for o in outputs), self.info.output_names
         if names != expected:
             raise ModelError(located(self.path, f"format_version {self.info.format_version} model outputs must be "
@@ -413,9 +450,18 @@ class OnnxDetector:
         if isinstance(channels, int) and channels != self.info.in_channels:
             raise ModelError(located(self.path, f"model input has {channels} channels but its metadata says "
                                                 f"{self.info.in_channels}"))
+        columns = inputs[1].shape[1] if self.info.view_input else None
+        if isinstance(columns, int) and columns != len(VIEW_COLUMNS):
+            raise ModelError(located(self.path, f"model input '{VIEW_INPUT_NAME}' has {columns} columns, the "
+                                                f"contract says {len(VIEW_COLUMNS)} ({', '.join(VIEW_COLUMNS)})"))
 
-    def run(self, images: np.ndarray) -> Outputs:
-        """Run a batch ``uint8 [N, C, H, W]`` (H, W multiples of ``input_multiple``)."""
+    def run(self, images: np.ndarray, view: np.ndarray | None = None) -> Outputs:
+        """Run a batch ``uint8 [N, C, H, W]`` (H, W multiples of ``input_multiple``).
+
+        ``view``: for a version-3 model (:attr:`ModelInfo.view_input`), the ``view`` rows (float32
+        ``[N, 5]`` or one row ``[5]`` / ``[1, 5]`` for the whole batch; see the module doc); required
+        there, and refused for older models, which have no such input.
+        """
         images = np.ascontiguousarray(images)
         info = self.info
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != info.in_channels:
@@ -424,10 +470,31 @@ class OnnxDetector:
         if images.shape[2] % info.input_multiple or images.shape[3] % info.input_multiple:
             raise ModelError(f"model input height and width must be multiples of {info.input_multiple}, "
                              f"got {images.shape[2]} x {images.shape[3]}")
+        feeds = {INPUT_NAME: images}
+        if info.view_input:
+            feeds[VIEW_INPUT_NAME] = self._view_rows(view, len(images))
+        elif view is not None:
+            raise ModelError(located(self.path, f"format_version {info.format_version} model has no "
+                                                f"'{VIEW_INPUT_NAME}' input; pass view=None"))
         try:
-            raw = self.session.run(list(info.output_names), {INPUT_NAME: images})
+            raw = self.session.run(list(info.output_names), feeds)
         except Exception as exc:  # onnxruntime's own exception types
             raise ModelError(located(self.path, f"model failed on a {list(images.shape)} batch "
                                                 f"({first_line(exc)})")) from None
         return Outputs(*raw)
 
+    def _view_rows(self, view: np.ndarray | None, n: int) -> np.ndarray:
+        """``view`` as the float32 ``[n, 5]`` the graph takes, one row broadcast to the batch."""
+        if view is None:
+            raise ModelError(located(self.path, f"format_version {self.info.format_version} model needs its "
+                                                f"'{VIEW_INPUT_NAME}' input ({', '.join(VIEW_COLUMNS)})"))
+        rows = np.asarray(view, dtype=np.float32)
+        if rows.ndim == 1:
+            rows = rows[None]
+        if rows.ndim != 2 or rows.shape[1] != len(VIEW_COLUMNS) or rows.shape[0] not in (1, n):
+            raise ModelError(f"model input '{VIEW_INPUT_NAME}' must be float32 [{n}, {len(VIEW_COLUMNS)}] or one "
+                             f"row, got {list(np.shape(view))}")
+        gsd = rows[:, 0]
+        if not (np.isfinite(gsd).all() and (gsd > 0).all()):
+            raise ModelError(f"model input '{VIEW_INPUT_NAME}' column gsd_m must be finite and > 0, got {gsd.tolist()}")
+        return np.ascontiguousarray(np.broadcast_to(rows, (n, len(VIEW_COLUMNS))))

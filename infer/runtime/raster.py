@@ -25,7 +25,7 @@ import functools
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,8 @@ MAX_SCENE_PIXELS = 20_000 * 20_000
 MAX_DECODE_PIXELS = 10_000 * 10_000
 # GDAL metadata item holding the acquisition time (UTC); TIFFTAG_DATETIME is file creation time.
 ACQUISITION_TAG = "ACQUISITION_DATETIME"
+# GDAL metadata items holding the sun and view angles (degrees; infer/runtime/view_angles.py).
+VIEW_TAGS = ("SUN_ELEVATION", "SUN_AZIMUTH", "VIEW_ZENITH", "VIEW_AZIMUTH")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class RasterInfo:
     (``YYYY-MM-DDTHH:MM:SSZ``) from the ``ACQUISITION_DATETIME`` tag or None; ``gsd_m`` ground metres
     per pixel at the scene centre (geodesic) or None without georeferencing. ``path`` is the
     source as it was given (a ``Path``, or the text of a URL or GDAL path), as errors name it.
+    ``view_tags``: those of the metadata items :data:`VIEW_TAGS` the file has, as text.
     """
 
     path: Path | str
@@ -69,6 +72,7 @@ class RasterInfo:
     nodata: float | None
     acquired: str | None
     gsd_m: float | None
+    view_tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def georeferenced(self) -> bool:
@@ -167,9 +171,11 @@ def _info(ds) -> RasterInfo:
         except Exception as exc:  # pyproj raises several types for CRSs it cannot handle
             raise RasterError(located(path, f"cannot compute ground GSD from its georeferencing "
                                             f"({first_line(exc)})")) from None
+    tags = ds.tags()
     return RasterInfo(path=path, width=ds.width, height=ds.height, count=ds.count, dtype=ds.dtypes[0],
                       crs=crs, transform=transform, nodata=ds.nodata,
-                      acquired=_acquired(path, ds.tags().get(ACQUISITION_TAG)), gsd_m=gsd)
+                      acquired=_acquired(path, tags.get(ACQUISITION_TAG)), gsd_m=gsd,
+                      view_tags={k: tags[k] for k in VIEW_TAGS if k in tags})
 
 
 def _acquired(path: Path, text: str | None) -> str | None:

@@ -29,6 +29,7 @@ import numpy as np
 import shapely
 
 from ..core.boxes import boxes_to_polygons, intersection_over_area, rotated_nms
+from ..core.components import component_labels
 from ..core.errors import ConfigError
 
 # The longest vessel the overlap must hold whole: a VLCC is about 330 m (CONVENTIONS.md).
@@ -210,19 +211,7 @@ def _overlap_groups(boxes: np.ndarray) -> list[np.ndarray]:
     components of the "intersects" graph, found with an R-tree)."""
     polygons = boxes_to_polygons(boxes)
     pairs = shapely.STRtree(polygons).query(polygons, predicate="intersects")
-    parent = np.arange(len(boxes))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b in zip(*pairs, strict=True):
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    roots = np.array([root(i) for i in range(len(boxes))])
+    roots = component_labels(len(boxes), zip(*pairs, strict=True))
     order = np.argsort(roots, kind="stable")
     return np.split(order, np.flatnonzero(np.diff(roots[order])) + 1)
 

@@ -25,15 +25,13 @@ from the seed.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from datetime import datetime, timedelta
 
 import numpy as np
 from affine import Affine
 
-from ..core.atomic import atomic_write_text
+from ..core.atomic import atomic_write_csv
 from ..core.georef import pixels_to_lonlat
 from .tiles import UTM_CRS
 from .vessels import Ship
@@ -147,18 +145,12 @@ def write_ais(out_dir, days: list[tuple[datetime, list[Ship]]], transform: Affin
                     fixes.append((_iso(moment + timedelta(seconds=float(dt))), mmsi, float(plon), float(plat),
                                   round(float(rng.uniform(80, 110))), SHIP_TYPE_CODES["tanker"]))
     fixes.sort(key=lambda f: (f[0], f[1]))
-    atomic_write_text(out_dir / "ais.csv", _csv(AIS_COLUMNS, [[m, t, f"{lon:.6f}", f"{lat:.6f}", length, code]
-                                                             for t, m, lon, lat, length, code in fixes]))
-    atomic_write_text(out_dir / "ais_truth.csv", _csv(TRUTH_COLUMNS, truth))
+    atomic_write_csv(out_dir / "ais.csv", AIS_COLUMNS, [[m, t, f"{lon:.6f}", f"{lat:.6f}", length, code]
+                                                        for t, m, lon, lat, length, code in fixes])
+    atomic_write_csv(out_dir / "ais_truth.csv", TRUTH_COLUMNS, truth)
     tanker_visits = {row[1] for row in truth if row[2] == "tanker"}
     return {"file": "ais.csv", "truth": "ais_truth.csv", "dark_share": dark_share, "rows": len(fixes),
             "tanker_visits": len(tanker_visits), "dark_visits": sum(ids.dark[v] for v in tanker_visits),
             "ais_only": sum(row[2] == "spoof" for row in truth)}
 
 
-def _csv(header, rows) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()

@@ -10,7 +10,8 @@ and converted with the GSD, so a tank farm looks the same size at 0.5 m and at 1
   zenith 90 degrees - sun elevation).
 * Land: soil, concrete and vegetation mixed by noise (vegetation is bright in NIR); roads; a quay
   along part of the shore and jetties with T-heads reaching into the water, with pipelines; an
-  oil tank farm of round tanks (12-40 m radius, 12-22 m high) inside bund walls, and buildings
+  oil tank farm of round tanks (12-40 m radius, 12-22 m high) inside bund walls, their roofs
+  floating at a known fill or fixed (``Layout.roofs``, :mod:`.floating_roofs`), and buildings
   (5-25 m high). Tanks and buildings lean off-nadir and cast shadows like vessels do.
 * Berths: places alongside the quay and the jetty heads where a vessel may lie, with their
   heading and free length.
@@ -31,7 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 
-from .canvas import Canvas, ellipse_points, fractal_noise, sweep, value_noise
+from .canvas import Canvas, fractal_noise, sweep, value_noise
+from .floating_roofs import circle_points, draw_tank, sample_roofs
 from .physics import View
 from .vessels import with_nir
 
@@ -74,6 +76,7 @@ class Layout:
     pipelines: list = field(default_factory=list)  # polylines
     bunds: list = field(default_factory=list)  # polygons
     tanks: list = field(default_factory=list)  # (cx, cy, radius px, height m, roof colour)
+    roofs: list = field(default_factory=list)  # floating_roofs.Roof per tank, in the order of tanks
     buildings: list = field(default_factory=list)  # (polygon, height m, roof colour)
     berths: list = field(default_factory=list)
     glint: float = 0.0
@@ -115,7 +118,9 @@ class Layout:
         out.roads = [(moved(p), w) for p, w in self.roads if near(p)]
         out.pipelines = [moved(p) for p in self.pipelines if near(p)]
         out.bunds = [moved(p) for p in self.bunds if near(p)]
-        out.tanks = [(cx - x0, cy - y0, r, h, roof) for cx, cy, r, h, roof in self.tanks if near([cx, cy], r)]
+        kept = [i for i, (cx, cy, r, _, _) in enumerate(self.tanks) if near([cx, cy], r)]
+        out.tanks = [(cx - x0, cy - y0, r, h, roof) for cx, cy, r, h, roof in (self.tanks[i] for i in kept)]
+        out.roofs = [self.roofs[i] for i in kept] if self.roofs else []
         out.buildings = [(moved(p), h, roof) for p, h, roof in self.buildings if near(p)]
         out.berths = [Berth(b.centre - shift, b.heading, b.max_length_m, b.seaward.copy()) for b in self.berths
                       if x0 <= b.centre[0] <= x0 + width and y0 <= b.centre[1] <= y0 + height]
@@ -227,6 +232,7 @@ def terminal(rng: np.random.Generator, width: int, height: int, view: View, rota
                 layout.bunds.append(rot(np.array([[x - pitch / 2, y + pitch / 2], [x - pitch / 2 + b, y + pitch / 2],
                                                   [x - pitch / 2 + b, y + pitch / 2 - b],
                                                   [x - pitch / 2, y + pitch / 2 - b]])))
+    layout.roofs = sample_roofs(layout.seed, len(layout.tanks))
     for _ in range(int(rng.integers(10, 40))):
         x, y = rng.uniform(x_lo, x_hi), rng.uniform(top, shore_y)
         w, h = rng.uniform(10, 80) / gsd, rng.uniform(10, 50) / gsd
@@ -326,20 +332,16 @@ def _draw_raised(canvas: Canvas, layout: Layout, view: View) -> None:
     """Buildings and tanks: shadows first, then walls (off-nadir) and roofs."""
     margin = 200 / layout.gsd_m
     visible_buildings = [b for b in layout.buildings if canvas.overlaps(b[0], margin=margin)]
-    visible_tanks = [t for t in layout.tanks if canvas.overlaps(np.array([t[:2]]), margin=t[2] + margin)]
+    roofs = layout.roofs or [None] * len(layout.tanks)
+    visible_tanks = [(t, roof) for t, roof in zip(layout.tanks, roofs, strict=True)
+                     if canvas.overlaps(np.array([t[:2]]), margin=t[2] + margin)]
     for poly, height_m, _ in visible_buildings:
         canvas.shade([sweep(poly, view.shadow_shift_px(height_m))], SHADOW_FACTOR)
-    for cx, cy, r, height_m, _ in visible_tanks:
-        canvas.shade([sweep(ellipse_points((cx, cy), r, r, 0.0, n=20), view.shadow_shift_px(height_m))],
-                     SHADOW_FACTOR)
+    for (cx, cy, r, height_m, _), _ in visible_tanks:
+        canvas.shade([sweep(circle_points((cx, cy), r), view.shadow_shift_px(height_m))], SHADOW_FACTOR)
     for poly, height_m, roof in visible_buildings:
         shift = view.relief_shift_px(height_m)
         canvas.fill([sweep(poly, shift)], roof * 0.7)
         canvas.fill([poly + shift], roof)
-    for cx, cy, r, height_m, roof in visible_tanks:
-        foot = ellipse_points((cx, cy), r, r, 0.0, n=20)
-        shift = view.relief_shift_px(height_m)
-        canvas.fill([sweep(foot, shift)], roof * 0.75)
-        canvas.fill([foot + shift], roof)
-        # The floating roof sits below the rim: a darker disc inside it.
-        canvas.fill([ellipse_points((cx, cy) + shift, r * 0.82, r * 0.82, 0.0, n=20)], roof * 0.85)
+    for (cx, cy, r, height_m, colour), roof in visible_tanks:
+        draw_tank(canvas, view, (cx, cy), r, height_m, colour, roof)

@@ -116,6 +116,19 @@ def side_strip_width_m(freeboard_m: float, view_zenith_deg: float, view_azimuth_
             * abs(math.sin(math.radians(view_azimuth_deg - hull_azimuth_deg))))
 
 
+def visible_shadow_width_m(shadow_height_m: float, deck_height_m: float, view: View, hull_azimuth_deg: float) -> float:
+    """Width (metres) of the hull's shadow strip left visible on the water: :func:`shadow_width_m`
+    less what the deck covers when it leans over the shadow. An off-nadir view displaces the deck
+    away from the sensor by the side strip's width (:func:`side_strip_width_m`); when the sun and
+    the sensor lie on the same side of the hull the shadow falls on the far side, under the
+    displaced deck, and only the part beyond it shows."""
+    shadow = shadow_width_m(shadow_height_m, view.sun_elevation_deg, view.sun_azimuth_deg, hull_azimuth_deg)
+    lean = side_strip_width_m(deck_height_m, view.view_zenith_deg, view.view_azimuth_deg, hull_azimuth_deg)
+    same_side = (math.sin(math.radians(view.sun_azimuth_deg - hull_azimuth_deg))
+                 * math.sin(math.radians(view.view_azimuth_deg - hull_azimuth_deg))) > 0
+    return max(0.0, shadow - lean) if same_side else shadow
+
+
 @dataclass(frozen=True)
 class View:
     """Acquisition geometry: GSD (ground m/px), sun and sensor directions (degrees, compass)."""
@@ -141,12 +154,15 @@ class View:
     def to_dict(self) -> dict:
         return {k: round(float(v), 4) for k, v in self.__dict__.items()}
 
-    def gdal_tags(self) -> dict[str, str]:
+    def gdal_tags(self, grid_north_deg: float = 0.0) -> dict[str, str]:
         """The angles as GeoTIFF metadata items (docs/physics.md): degrees, azimuths clockwise from
-        north, ``VIEW_AZIMUTH`` from the ground towards the sensor."""
-        return {name: f"{value:.4f}" for name, value in (
-            ("SUN_ELEVATION", self.sun_elevation_deg), ("SUN_AZIMUTH", self.sun_azimuth_deg),
-            ("VIEW_ZENITH", self.view_zenith_deg), ("VIEW_AZIMUTH", self.view_azimuth_deg))}
+        true north, ``VIEW_AZIMUTH`` from the ground towards the sensor. The generator draws with
+        azimuths in the image grid (up = grid north); ``grid_north_deg`` is grid north's bearing
+        from true north at the scene (the grid convergence of a projected CRS), added so the tags
+        are the compass bearings a real product's metadata would hold."""
+        return {name: f"{value % 360.0 if name.endswith('AZIMUTH') else value:.4f}" for name, value in (
+            ("SUN_ELEVATION", self.sun_elevation_deg), ("SUN_AZIMUTH", self.sun_azimuth_deg + grid_north_deg),
+            ("VIEW_ZENITH", self.view_zenith_deg), ("VIEW_AZIMUTH", self.view_azimuth_deg + grid_north_deg))}
 
 
 def sample_view(rng: np.random.Generator, gsd_m: float) -> View:

@@ -3,7 +3,8 @@
 A vessel is accepted only if its footprint (its label box, the hull as seen, with a shown bulbous
 bow and its foam, see :mod:`.vessels`) lies wholly inside the image with a margin and clear of
 land, quays, jetties and every vessel already placed. Nothing is ever cut by the image edge, so no
-label is clipped or dropped. A berthed ship lies still (no wake, no foam).
+label is clipped or dropped. A berthed ship lies still (no wake, no foam). A ship rafted alongside
+another (``beside``) need keep clear of every vessel but that one, which it may not touch.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Placer:
         shapely.prepare(self.obstacles)
         self.taken: list = []
         self.ships: list[Ship] = []
+        self.rafts: list[tuple[Ship, Ship]] = []  # vessels placed side by side, for the truth (synth.sts)
 
     def water_point(self, rng: np.random.Generator, tries: int = 20) -> np.ndarray:
         """A random point of the image off land, quays and jetties (the last draw if ``tries`` all
@@ -52,7 +54,7 @@ class Placer:
             hull = shapely.union(hull, shapely.MultiPoint(np.concatenate(bow)).convex_hull)
         return hull, geom
 
-    def try_add(self, ship: Ship, berthed: bool = False) -> bool:
+    def try_add(self, ship: Ship, berthed: bool = False, beside: Ship | None = None) -> bool:
         poly, geom = self.footprint(ship)
         x0, y0, x1, y1 = poly.bounds
         if x0 < EDGE_MARGIN_PX or y0 < EDGE_MARGIN_PX or x1 > self.width - EDGE_MARGIN_PX or y1 > self.height - EDGE_MARGIN_PX:
@@ -61,7 +63,10 @@ class Placer:
         # A berthed ship lies against its quay and, off-nadir, its deck may appear over it:
         # only its waterline must stay in the water.
         on_water = shapely.Polygon(geom.waterline) if berthed else clear
-        if self.obstacles.intersects(on_water) or any(clear.intersects(t) for t in self.taken):
+        others = [t for t, s in zip(self.taken, self.ships, strict=True) if s is not beside]
+        if beside is not None and poly.intersects(self.footprint(beside)[0]):
+            return False
+        if self.obstacles.intersects(on_water) or any(clear.intersects(t) for t in others):
             return False
         self.taken.append(poly)
         self.ships.append(ship)
@@ -98,9 +103,11 @@ def at_berth(ship: Ship, berth: Berth, view: View, flip: bool) -> Ship:
     return ship
 
 
-def alongside(rng: np.random.Generator, first: Ship, partner: Ship, view: View) -> Ship:
-    """Put ``partner`` parallel to ``first`` with a fendered gap (a ship-to-ship transfer)."""
-    gap = (first.beam_m + partner.beam_m) / 2 + rng.uniform(3.0, 6.0)
+def alongside(rng: np.random.Generator, first: Ship, partner: Ship, view: View,
+              gap_m: tuple[float, float] = (3.0, 6.0)) -> Ship:
+    """Put ``partner`` parallel to ``first``, hulls ``gap_m`` (a range, metres) apart at the
+    waterline (fenders: a ship-to-ship transfer), either side, bows either way."""
+    gap = (first.beam_m + partner.beam_m) / 2 + rng.uniform(*gap_m)
     side = 1.0 if rng.random() < 0.5 else -1.0
     normal = np.array([-math.sin(first.heading), math.cos(first.heading)])
     along = np.array([math.cos(first.heading), math.sin(first.heading)])

@@ -15,6 +15,9 @@ header's ``synthetic`` member holds the view (degrees, azimuths clockwise from n
 atmosphere and the cues drawn. The GeoTIFF carries the angles as GDAL metadata items
 ``SUN_ELEVATION``, ``SUN_AZIMUTH``, ``VIEW_ZENITH``, ``VIEW_AZIMUTH`` (:meth:`.physics.View.gdal_tags`).
 ``SceneSettings.cues`` switches load-state cues off on tankers as for tiles (:mod:`.tiles`).
+``SceneSettings.sts_pairs`` ship-to-ship pairs are rafted in the anchorage (and as many vessels
+double-banked at berths), with ``sts_pair`` in the truth (:mod:`.sts`).
+The tank farm's roofs and fills go to ``OUT.tank-truth.geojson`` (:mod:`.floating_roofs`).
 """
 
 from __future__ import annotations
@@ -38,10 +41,12 @@ from ..runtime.detection_file import Detection, write_detection_files
 from .background import Layout, terminal
 from .canvas import Canvas
 from .effects import Atmosphere, brightness_to_uint8, brightness_to_uint16, sample_atmosphere
+from .floating_roofs import write_tank_truth
 from .physics import ALL_CUES, MIN_TANKER_LENGTH_M, View, cue_names, sample_view
 from .placement import Placer, alongside, at_berth, distractor_ship, random_water_point, tanker_ship
 from .render import draw_world
-from .tiles import UTM_CRS
+from .sts import add_scene_rafts, label_rafts
+from .tiles import UTM_CRS, grid_north_deg
 from .vessels import Ship, ShipGeometry, to_label
 
 SCENE_CENTRE_LONLAT = (133.07, 42.75)
@@ -63,8 +68,11 @@ class SceneSettings:
     bands: int = 3
     dtype: str = "uint8"
     cues: frozenset[str] = ALL_CUES
+    sts_pairs: int = 1
 
     def check(self) -> None:
+        if self.sts_pairs < 0:
+            raise ConfigError(f"--sts must be 0 or more, got {self.sts_pairs}")
         if not MIN_SCENE_SIDE <= self.size <= MAX_SCENE_SIDE:
             raise ConfigError(f"--size must be between {MIN_SCENE_SIDE} and {MAX_SCENE_SIDE} pixels, got {self.size}")
         if not SCENE_GSD_RANGE[0] <= self.gsd_m <= SCENE_GSD_RANGE[1]:
@@ -115,7 +123,8 @@ def fill_anchorage(rng: np.random.Generator, placer: Placer, settings: SceneSett
             if ship is not None and placer.try_add(ship):
                 if kind == "tanker" and not moving and rng.random() < 0.15:
                     partner = tanker_ship(rng, vid + "b", centre, 0.0, max_len)
-                    placer.try_add(alongside(rng, ship, partner, placer.view))
+                    if placer.try_add(alongside(rng, ship, partner, placer.view)):
+                        placer.rafts.append((ship, partner))
                 break
 
 
@@ -137,6 +146,9 @@ def compose_scene(seed: int, settings: SceneSettings) -> SceneWorld:
         if ship is not None:
             placer.try_add(at_berth(ship, berth, view, flip=rng.random() < 0.5), berthed=True)
     fill_anchorage(rng, placer, settings, "a")
+    if settings.sts_pairs:
+        add_scene_rafts(np.random.default_rng([seed, 13]), placer, layout, settings.size, max_len, settings.sts_pairs)
+    label_rafts(placer.rafts, layout, view)
     atmosphere = sample_atmosphere(rng, jpeg=False, cloudy_share=0.4)
     return SceneWorld(view, layout, placer.ships, atmosphere, scene_transform(settings.size, settings.gsd_m))
 
@@ -208,7 +220,7 @@ def write_raster(path: Path, world: SceneWorld, seed: int, settings: SceneSettin
     with atomic_path(path) as tmp, tempfile.TemporaryDirectory(prefix=f".{path.stem}.", dir=path.parent) as work:
         stream = Path(work) / "stream.tif"
         with rasterio.open(stream, "w", **profile) as dst, _window_renderer(threads, worker_args) as render:
-            dst.update_tags(**world.view.gdal_tags())
+            dst.update_tags(**world.view.gdal_tags(grid_north_deg(UTM_CRS, world.transform, size)))
             if acquired is not None:
                 dst.update_tags(ACQUISITION_DATETIME=acquired)
             blocks = render(windows) if progress is None else progress(render(windows), len(windows))
@@ -250,7 +262,7 @@ def truth_detections(ships: list[Ship], view: View, cues: frozenset[str] = ALL_C
             p_loaded=(1.0 if label.load is LoadState.LOADED else 0.0) if tanker else None,
             heading=label.heading,
             extra={"vessel_id": ship.vessel_id, "kind": ship.kind,
-                   "draft_fraction": label.draft_fraction, **physics, "truth": True}))
+                   "draft_fraction": label.draft_fraction, **physics, "sts_pair": ship.sts_pair, "truth": True}))
     return detections
 
 
@@ -267,6 +279,7 @@ def write_truth(path: Path, world: SceneWorld, settings: SceneSettings, acquired
     geojson, _ = write_detection_files(truth_stem(path), truth_detections(world.ships, world.view, settings.cues),
                                        header,
                                        crs=_crs(), transform=world.transform, footprint_px=footprint)
+    write_tank_truth(path, world.layout, world.layout.roofs, world.view, settings.size, _crs(), world.transform, acquired)
     return geojson
 
 

@@ -16,13 +16,21 @@ The life of a tanker, decided one date step at a time from the seed:
 * Departure: the tanker is absent from the next date on. A tanker seen on the first date has no
   arrival event, one seen on the last has no departure event (nothing brackets them).
 
+* Ship to ship: up to ``sts_pairs`` pairs of tankers rafted in the anchorage at a time, one
+  handing its cargo to the other (:class:`.sts.StsAnchorage`, from their own generator: with 0 a
+  seed's series is what it was before STS pairs existed).
+
 Draft fractions: empty 0.0-0.3, loaded 0.75-1.0. Cargo moved = the change of draft fraction
 times the tanker's laden capacity (``TankerSpec.cargo_capacity_barrels``, refined products).
 
 Outputs in OUT_DIR: ``terminal_<date>.tif`` (GeoTIFF, ACQUISITION_DATETIME tag in UTC),
 ``terminal_<date>.truth.geojson`` (+ ``.csv``), ``events.csv`` with the columns of ``report``'s
-events CSV (estimate columns left empty, the true volume in ``cargo_barrels``), and
-``manifest.json``. Distractors are drawn afresh on each date and have no events. With AIS
+events CSV (estimate columns left empty, the true volume in ``cargo_barrels``; each ship-to-ship
+transfer an ``sts_transfer`` row, vessel ids ``giver;taker``), and
+``manifest.json``. Distractors are drawn afresh on each date and have no events. The tank farm's
+stock moves with the berths' trade: what a date's loadings took is drawn from its floating-roof
+tanks, what discharges brought is put in (:func:`.floating_roofs.move_stock`), each date's fills in
+``terminal_<date>.tank-truth.geojson``. With AIS
 (``synth series --ais``), ``ais.csv`` and ``ais_truth.csv`` as :mod:`.ais_track` describes.
 """
 
@@ -44,9 +52,11 @@ from ..core.errors import ConfigError
 from ..core.georef import pixels_to_lonlat
 from ..core.labels import LoadState
 from ..report.events import EVENTS_CSV_COLUMNS
+from ..report.sts import TRANSFER_EVENT
 from .ais_track import write_ais
 from .background import glint_strength
 from .effects import sample_atmosphere
+from .floating_roofs import move_stock, tank_truth_path, terminal_flow_barrels
 from .physics import TankerSpec, View, sample_draft_fraction, sample_tanker, sample_view
 from .placement import Placer, at_berth, random_water_point
 from .scene import (
@@ -60,6 +70,7 @@ from .scene import (
     write_raster,
     write_truth,
 )
+from .sts import StsAnchorage
 from .vessels import Ship, make_ship
 
 MAX_DATES = 366
@@ -129,10 +140,11 @@ class Terminal:
             staying.append(visit)
         self.visits = staying
 
-    def arrivals(self, view: View) -> None:
+    def arrivals(self, view: View, others: list[Ship] = ()) -> None:
+        """New tankers at free berths and at anchor, clear of ``others`` (the STS pairs)."""
         rng = self.rng
         busy = {v.berth for v in self.visits}
-        placer = self._placer(view)
+        placer = self._placer(view, others)
         for b, berth in enumerate(self.layout.berths):
             if b in busy or rng.random() >= P_BERTH_ARRIVAL:
                 continue
@@ -152,11 +164,11 @@ class Terminal:
                     self.visits.append(Visit(ship, None, worked=True))
                     break
 
-    def _placer(self, view: View) -> Placer:
+    def _placer(self, view: View, others: list[Ship] = ()) -> Placer:
         placer = Placer(self.layout, view, self.settings.size, self.settings.size)
-        for visit in self.visits:
-            placer.taken.append(placer.footprint(visit.ship)[0])
-            placer.ships.append(visit.ship)
+        for ship in [v.ship for v in self.visits] + list(others):
+            placer.taken.append(placer.footprint(ship)[0])
+            placer.ships.append(ship)
         return placer
 
 
@@ -164,8 +176,9 @@ def _snapshot(visits: list[Visit]) -> dict[str, tuple[Ship, TankerSpec]]:
     return {v.ship.vessel_id: (v.ship, v.ship.tanker) for v in visits}
 
 
-def events_rows(snapshots: list[dict], dates: list[datetime], transform) -> list[dict]:
-    """The true event log from the per-date snapshots (vessel id -> (ship, spec))."""
+def events_rows(snapshots: list[dict], dates: list[datetime], transform, sts: StsAnchorage | None = None) -> list[dict]:
+    """The true event log from the per-date snapshots (vessel id -> (ship, spec)), with the
+    transfers of ``sts``."""
     rows = []
 
     def row(kind, vid, i_before, i_after, ship, spec, barrels=None):
@@ -192,7 +205,9 @@ def events_rows(snapshots: list[dict], dates: list[datetime], transform) -> list
                     kind = "loading" if next_spec.load is LoadState.LOADED else "discharge"
                     moved = abs(next_spec.draft_fraction - spec.draft_fraction) * spec.cargo_capacity_barrels()
                     row(kind, vid, i, i + 1, ship, next_spec, moved)
-    order = {"arrival": 0, "departure": 1, "loading": 2, "discharge": 3}
+    if sts is not None:
+        sts.event_rows(row)
+    order = {"arrival": 0, "departure": 1, "loading": 2, "discharge": 3, TRANSFER_EVENT: 4}
     return sorted(rows, key=lambda r: (r["date_after"], r["date_before"], order[r["event"]], r["vessel_id"]))
 
 
@@ -210,12 +225,13 @@ def scene_name(moment: datetime) -> str:
 
 
 def write_series(out_dir, dates: int, seed: int, size: int = 2048, gsd_m: float = 1.0, start: str = "2024-03-01",
-                 overwrite: bool = False, threads: int = 1, progress=None, ais_dark_share: float | None = None
-                 ) -> list[Path]:
+                 overwrite: bool = False, threads: int = 1, progress=None, ais_dark_share: float | None = None,
+                 sts_pairs: int = 1) -> list[Path]:
     """Simulate and write the series (module doc); returns the GeoTIFF paths. ``progress`` wraps
     each date's iterator of finished windows (see :func:`~tankerwatch.infer.synth.scene.write_raster`).
     With ``ais_dark_share`` (0..1), also ``ais.csv`` and ``ais_truth.csv`` with that share of tanker
-    visits silent (:mod:`tankerwatch.infer.synth.ais_track`)."""
+    visits silent (:mod:`tankerwatch.infer.synth.ais_track`). ``sts_pairs``: at most that many
+    ship-to-ship pairs at a time (module doc)."""
     out = Path(out_dir)
     if not 1 <= dates <= MAX_DATES:
         raise ConfigError(f"--dates must be between 1 and {MAX_DATES}, got {dates}")
@@ -231,15 +247,21 @@ def write_series(out_dir, dates: int, seed: int, size: int = 2048, gsd_m: float 
     views = [sample_view(rng, gsd_m) for _ in moments]
     base_layout = terminal_layout(seed, settings, views[0])
     terminal = Terminal(seed, settings, base_layout)
+    sts = StsAnchorage(seed, size, terminal.max_len, sts_pairs, P_WORKED, P_LEAVE_WORKED)
     transform = scene_transform(size, gsd_m)
     snapshots, paths, drawn = [], [], []
+    roofs, berthed = base_layout.roofs, {}
     for i, (moment, view) in enumerate(zip(moments, views, strict=True)):
         if i > 0:
             terminal.step()
-        terminal.arrivals(view)
-        snapshots.append(_snapshot(terminal.visits))
-        layout = replace(base_layout, glint=glint_strength(view))
-        placer = terminal._placer(view)
+            sts.step(i)
+        terminal.arrivals(view, sts.ships())
+        sts.arrivals(terminal._placer(view, sts.ships()), base_layout)
+        snapshots.append({**_snapshot(terminal.visits), **sts.snapshot()})
+        roofs = move_stock(roofs, base_layout.tanks, gsd_m, terminal_flow_barrels(berthed, _snapshot(terminal.visits)))
+        berthed = _snapshot(terminal.visits)
+        layout = replace(base_layout, glint=glint_strength(view), roofs=roofs)
+        placer = terminal._placer(view, sts.ships())
         placer.layout = layout
         day_rng = np.random.default_rng([seed, 12, i])
         _add_distractors(day_rng, placer, settings, i)
@@ -252,13 +274,16 @@ def write_series(out_dir, dates: int, seed: int, size: int = 2048, gsd_m: float 
         write_truth(path, world, settings, iso(moment))
         paths.append(path)
         drawn.append((moment, world.ships))
-    rows = events_rows(snapshots, moments, transform)
+    rows = events_rows(snapshots, moments, transform, sts)
     atomic_write_text(out / "events.csv", _csv(rows))
     manifest = {"generator": "tankerwatch synth series", "project_version": __version__,
-                "parameters": {"dates": dates, "seed": seed, "size": size, "gsd_m": gsd_m, "start": start},
-                "scenes": [{"file": p.name, "truth": truth_stem(p).name + ".geojson", "acquired": iso(m)}
+                "parameters": {"dates": dates, "seed": seed, "size": size, "gsd_m": gsd_m, "start": start,
+                               "sts_pairs": sts_pairs},
+                "scenes": [{"file": p.name, "truth": truth_stem(p).name + ".geojson",
+                            "tank_truth": tank_truth_path(p).name, "acquired": iso(m)}
                            for p, m in zip(paths, moments, strict=True)],
-                "events": {k: sum(r["event"] == k for r in rows) for k in ("arrival", "departure", "loading", "discharge")}}
+                "events": {k: sum(r["event"] == k for r in rows)
+                           for k in ("arrival", "departure", "loading", "discharge", TRANSFER_EVENT)}}
     if ais_dark_share is not None:
         manifest["ais"] = write_ais(out, drawn, transform, size, seed, ais_dark_share)
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
@@ -276,7 +301,7 @@ def _remove_previous_series(out: Path) -> None:
         if isinstance(name, str) and Path(name).name == name:
             (out / name).unlink(missing_ok=True)
     for scene in previous.get("scenes", []):
-        for name in (scene.get("file"), scene.get("truth")):
+        for name in (scene.get("file"), scene.get("truth"), scene.get("tank_truth")):
             if isinstance(name, str) and Path(name).name == name:  # only plain names inside OUT_DIR
                 (out / name).unlink(missing_ok=True)
                 if name.endswith(".truth.geojson"):

@@ -77,7 +77,7 @@ from affine import Affine
 from .. import __version__
 from ..core.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from ..core.errors import ConfigError
-from ..core.labels import LabelledImage, LoadState
+from ..core.labels import ANGLE_KEYS, LabelledImage, LoadState
 from ..formats.dataset import write_splits
 from .background import Berth, Layout, open_water, terminal
 from .canvas import Canvas
@@ -461,8 +461,18 @@ def write_image(path: Path, image: np.ndarray, settings: TileSettings, view: Vie
             tmp, "w", driver="GTiff", width=image.shape[1], height=image.shape[0], count=image.shape[2],
             dtype=image.dtype.name, crs=UTM_CRS, transform=transform, compress="deflate",
             photometric="RGB" if image.shape[2] == 3 else "MINISBLACK") as dst:
-        dst.update_tags(**view.gdal_tags())
+        dst.update_tags(**view.gdal_tags(grid_north_deg(UTM_CRS, transform, image.shape[0])))
         dst.write(np.moveaxis(image, 2, 0))
+
+
+def grid_north_deg(crs, transform, size: int) -> float:
+    """Bearing (degrees from true north, clockwise, in (-180, 180]) of a north-up raster's up
+    direction at its centre: the grid convergence, which the angles' tags add to the drawn (grid)
+    azimuths (:meth:`.physics.View.gdal_tags`)."""
+    from ..runtime.view_angles import image_azimuth_deg
+
+    north_in_image = image_azimuth_deg(0.0, crs, transform, size, size)
+    return -((north_in_image + 180.0) % 360.0 - 180.0)
 
 
 def _vessel_record(ship: Ship, view: View, cues: frozenset[str]) -> dict:
@@ -485,8 +495,10 @@ def _tile_job(job) -> tuple[LabelledImage, dict]:
     split = split_of(index, count)
     path = Path(out) / split / "images" / f"synth_{index:06d}{settings.suffix}"
     write_image(path, image, settings, world.view)
+    # Tiles are north-up, so the geographic azimuths are the image frame's.
+    angles = {k: v for k, v in world.view.to_dict().items() if k in ANGLE_KEYS}
     labelled = LabelledImage(path, settings.size, settings.size, round(world.view.gsd_m, 6),
-                             [to_label(s, world.view) for s in world.ships])
+                             [to_label(s, world.view, settings.cues) for s in world.ships], angles)
     record = {"file": f"{split}/images/{path.name}", "split": split, "scene": world.scene_kind,
               "hull_style": world.hull_style,
               "background": {"kind": world.scene_kind, **(world.background or {})},

@@ -46,8 +46,8 @@ from .physics import (
     View,
     bulb_seen,
     heading_to_azimuth_deg,
-    shadow_width_m,
     side_strip_width_m,
+    visible_shadow_width_m,
 )
 
 DISTRACTOR_KINDS = ("container", "bulk", "tug", "small", "barge")
@@ -124,6 +124,7 @@ class Ship:
     boot_top_m: float = 0.0  # non-tankers riding light also show their antifouling band
     berthed: bool = False
     bulb_sighting: float = 1.0  # a tanker's uniform draw for physics.bulb_seen (sea state, water, sun)
+    sts_pair: int | None = None  # truth: the ship-to-ship pair it lies in (synth.sts)
 
     @property
     def freeboard_m(self) -> float:
@@ -297,11 +298,13 @@ class ShipGeometry:
         return np.concatenate([self.body_points(), *self.bow_outlines()])
 
     def cue_widths_m(self) -> tuple[float, float]:
-        """Width (metres) of the hull's shadow strip and of its visible side as drawn (0 for a
-        switched-off cue), from the formulas of :mod:`.physics`."""
+        """Width (metres) of the hull's shadow strip left visible on the water and of its visible
+        side as drawn (0 for a switched-off cue), from the formulas of :mod:`.physics`
+        (:func:`.physics.visible_shadow_width_m`: the displaced deck covers part of a shadow on
+        the side away from the sensor)."""
         view = self.view
         hull_az = heading_to_azimuth_deg(self.ship.heading)
-        return (shadow_width_m(self.shadow_height_m, view.sun_elevation_deg, view.sun_azimuth_deg, hull_az),
+        return (visible_shadow_width_m(self.shadow_height_m, self.deck_height_m, view, hull_az),
                 side_strip_width_m(self.deck_height_m, view.view_zenith_deg, view.view_azimuth_deg, hull_az))
 
     def box(self) -> np.ndarray:
@@ -322,12 +325,14 @@ class ShipGeometry:
         return polys
 
 
-def to_label(ship: Ship, view: View) -> Vessel:
-    """The exact label of a ship under this view."""
-    geom = ShipGeometry(ship, view)
-    return Vessel(box=geom.box(), vessel_type=ship.vessel_type, load=ship.load, heading=ship.heading,
-                  vessel_id=ship.vessel_id,
-                  draft_fraction=None if ship.tanker is None else round(ship.tanker.draft_fraction, 4))
+def to_label(ship: Ship, view: View, cues: frozenset[str] = ALL_CUES) -> Vessel:
+    """The exact label of a ship under this view: the box with every cue drawn (so a switched-off
+    cue never moves it), the shadow and side-strip widths as drawn under ``cues``."""
+    shadow_m, side_m = ShipGeometry(ship, view, cues).cue_widths_m()
+    return Vessel(box=ShipGeometry(ship, view).box(), vessel_type=ship.vessel_type, load=ship.load,
+                  heading=ship.heading, vessel_id=ship.vessel_id,
+                  draft_fraction=None if ship.tanker is None else round(ship.tanker.draft_fraction, 4),
+                  shadow_width_m=round(shadow_m, 3), side_strip_m=round(side_m, 3))
 
 
 def draw_wake(canvas: Canvas, ship: Ship, view: View) -> None:

@@ -1,0 +1,225 @@
+"""From measured cue widths to freeboard, laden fraction and load state: the geometry, in the graph.
+
+The load stage's network measures (``models/hull_window.py``, cue mode) how wide the hull's shadow
+on the water and its visible side strip are, in units of the hull box's width, each with an error
+scale. What those widths mean in metres of freeboard depends on the scene (``docs/physics.md``)::
+
+    shadow width = freeboard * cot(sun elevation) * |sin(sun azimuth - hull azimuth)|
+    side strip   = freeboard * tan(view zenith)   * |sin(view azimuth - hull azimuth)|
+
+and, when the sun and the sensor lie on the same side of the hull, the deck (displaced away from the
+sensor by the side strip's width) covers that much of the shadow, so the visible shadow is the
+difference, at least 0: still linear in the freeboard.
+
+so this module, which has no weights, turns the widths into freeboard with the scene's angles:
+each cue is one linear measurement ``width_m = gain * freeboard + error``, and the freeboard is
+their inverse-variance weighted least-squares solution. A cue the geometry hides (the sun along the
+hull, a nadir view) has gain 0 and adds nothing; with both hidden the freeboard's error is unbounded
+and the load state comes out 0.5, which ``detect`` reports ``uncertain``.
+
+Freeboard becomes a laden fraction through the tanker's size class at the box's length
+(:mod:`tankerwatch.infer.core.tanker_sizes`: the class's ballast and laden freeboards at the
+length's relative position in the class), and ``p_loaded = P(laden fraction >= 0.5)`` under the
+Gaussian error of that fraction.
+
+Frames and units: boxes ``[N, K, 5]`` are ``[cx, cy, length, width, angle]`` in input pixels, angle
+of the long axis from +x towards +y; ``view [N, 5]`` is ``(gsd_m, sun_elevation_deg,
+sun_azimuth_deg, view_zenith_deg, view_azimuth_deg)``, ground metres per input pixel and degrees,
+azimuths clockwise from the image's up direction (-y), the view azimuth from the ground towards the
+sensor. NaN angles mean unknown: the geometry-free mode then averages the reading over a grid of
+typical angles (:data:`PRIOR_SUN_ELEVATIONS_DEG` ...), so a freeboard measured without its geometry
+gets the spread that the unknown geometry allows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from tankerwatch.infer.core.tanker_sizes import TANKER_CLASSES
+
+# The error scale of a measured width never falls below this many box widths' hundredths: the
+# labels themselves are rounded and the window is resampled, so a claimed precision finer than that
+# would be overconfidence.
+MIN_WIDTH_SCALE = 0.01
+# A gain below this (metres of width per metre of freeboard) is treated as no measurement: at a
+# sun elevation of 89.5 degrees or an azimuth within a degree of the hull the cue is under 1 %.
+MIN_GAIN = 0.01
+# The freeboard error (metres) that stands for "not measured": no cue visible under this geometry.
+UNMEASURED_SIGMA_M = 1e6
+# Normal quantile of the 10 % and 90 % interval bounds (the laden fraction's quantile levels).
+Z80 = 1.2815516
+LOADED_FROM_FRACTION = 0.5
+# A 1-sigma floor on the laden fraction: the class table is a typical hull, and a real ship of
+# the same length differs in depth and drafts by about this share of its ballast-laden swing.
+CLASS_FRACTION_SIGMA = 0.05
+# Angles the geometry-free mode averages over: sun elevations of a year of mid-latitude morning
+# passes, sun and view azimuths relative to the hull uniform over the quarter circle (the gains
+# depend on |sin| of the difference only), view zeniths of a typical tasking.
+# Sun azimuths a quarter circle suffice (the gains depend on |sin| of the difference, and mirroring
+# sun and sensor together changes nothing); the sensor's spans the half circle, both sides of the
+# hull relative to the sun.
+PRIOR_SUN_ELEVATIONS_DEG = (20.0, 30.0, 40.0, 50.0, 60.0)
+PRIOR_SUN_AZIMUTHS_DEG = (11.25, 33.75, 56.25, 78.75)
+PRIOR_VIEW_AZIMUTHS_DEG = (11.25, 33.75, 56.25, 78.75, 101.25, 123.75, 146.25, 168.75)
+PRIOR_VIEW_ZENITHS_DEG = (2.0, 12.0, 24.0)
+
+
+def _class_table() -> torch.Tensor:
+    """``[classes, 8]``: length low, high; ballast freeboard at the low and high ends; laden
+    freeboard at the low and high ends; is first; is last."""
+    rows = []
+    for i, cls in enumerate(TANKER_CLASSES):
+        ballast = (cls.depth_m[0] - cls.ballast_draft_m[0], cls.depth_m[1] - cls.ballast_draft_m[1])
+        laden = (cls.depth_m[0] - cls.laden_draft_m[0], cls.depth_m[1] - cls.laden_draft_m[1])
+        rows.append([*cls.length_m, *ballast, *laden, float(i == 0), float(i == len(TANKER_CLASSES) - 1)])
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+CLASS_TABLE = _class_table()
+
+
+def class_freeboards(length_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ballast and laden freeboard (metres) of a tanker ``length_m`` long, as
+    :func:`tankerwatch.infer.core.tanker_sizes.freeboard_at` gives them at fractions 0 and 1: the
+    class holding the length (the table's ends extend outwards), each figure at the length's
+    relative position in the class. Elementwise over any shape."""
+    table = CLASS_TABLE.to(device=length_m.device, dtype=length_m.dtype)
+    length = length_m.unsqueeze(-1)
+    low, high = table[:, 0], table[:, 1]
+    member = ((length >= low) | (table[:, 6] > 0)) & ((length < high) | (table[:, 7] > 0))
+    # The first class whose range holds the length (ranges meet, so at most one, but the end
+    # classes are open outwards): a running sum of memberships picks the first.
+    first = member & (torch.cumsum(member.to(length.dtype), dim=-1) == 1)
+    t = ((length - low) / (high - low)).clamp(0.0, 1.0)
+    ballast = table[:, 2] + t * (table[:, 3] - table[:, 2])
+    laden = table[:, 4] + t * (table[:, 5] - table[:, 4])
+    weight = first.to(length.dtype)
+    return (ballast * weight).sum(-1), (laden * weight).sum(-1)
+
+
+def cue_gains(boxes: torch.Tensor, view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Metres of visible shadow and of side strip per metre of freeboard, ``[N, K]`` each, for hulls
+    ``boxes [N, K, 5]`` under ``view [N, 5]`` (module docstring). NaN where the view's angles are NaN."""
+    rad = math.pi / 180.0
+    return _gains(boxes[..., 4], view[:, 1:2] * rad, view[:, 2:3] * rad, view[:, 3:4] * rad, view[:, 4:5] * rad)
+
+
+def _gains(angle, sun_elevation, sun_azimuth, view_zenith, view_azimuth) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`cue_gains` from radians (broadcasting). In the image frame an azimuth ``az`` points
+    along ``(sin az, -cos az)`` and the hull along ``(cos a, sin a)``, so the sine of the angle
+    between them is ``|cos(a - az)|`` and its sign tells the side of the hull: sun and sensor are
+    on the same side when the two cosines agree in sign."""
+    sun_across, view_across = torch.cos(angle - sun_azimuth), torch.cos(angle - view_azimuth)
+    side = view_across.abs() * torch.tan(view_zenith)
+    covered = torch.where(sun_across * view_across > 0, side, torch.zeros_like(side))
+    shadow = (sun_across.abs() / torch.tan(sun_elevation) - covered).clamp(min=0.0)
+    return shadow, side
+
+
+def _normal_cdf(z: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
+
+
+def freeboard_from_widths(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor,
+                          gains: tuple[torch.Tensor, torch.Tensor], gsd_m: torch.Tensor
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Freeboard (metres) and its 1-sigma error ``[N, K]`` each from measured widths ``[N, K, 2]``
+    (shadow, side strip; box widths) with their Laplace error scales ``[N, K, 2]`` (box widths),
+    under the cue ``gains`` and ``gsd_m [N, 1]``: weighted least squares, each measurement
+    weighted by its inverse variance (a Laplace scale b has variance 2 b^2)."""
+    metres_per_unit = (boxes[..., 3] * gsd_m).unsqueeze(-1)  # box width in metres
+    width_m = widths * metres_per_unit
+    sigma_m = scales.clamp(min=MIN_WIDTH_SCALE) * math.sqrt(2.0) * metres_per_unit
+    gain = torch.stack(gains, dim=-1)
+    gain = torch.where(gain >= MIN_GAIN, gain, torch.zeros_like(gain))
+    precision = gain * gain / (sigma_m * sigma_m)
+    information = precision.sum(-1)
+    weighted = (gain * width_m / (sigma_m * sigma_m)).sum(-1)
+    safe = information.clamp(min=1e-12)
+    freeboard = torch.where(information > 0, weighted / safe, torch.zeros_like(weighted))
+    sigma = torch.where(information > 0, 1.0 / torch.sqrt(safe), torch.full_like(safe, UNMEASURED_SIGMA_M))
+    return freeboard.clamp(min=0.0), sigma
+
+
+def read_load(freeboard: torch.Tensor, sigma: torch.Tensor, length_m: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Freeboard, laden fraction (unclipped central estimate) and the fraction's 1-sigma error,
+    ``[...]`` each, of a tanker ``length_m`` long with ``freeboard`` +- ``sigma`` metres. An
+    unmeasured freeboard (:data:`UNMEASURED_SIGMA_M`) is put at the middle of the class's swing, so
+    its central figures say "half laden" beside an interval spanning everything, not "laden"."""
+    ballast, laden = class_freeboards(length_m)
+    unmeasured = sigma >= UNMEASURED_SIGMA_M / 2
+    freeboard = torch.where(unmeasured, (ballast + laden) / 2, freeboard)
+    swing = (ballast - laden).clamp(min=0.1)
+    fraction = (ballast - freeboard) / swing
+    fraction_sigma = torch.sqrt((sigma / swing) ** 2 + CLASS_FRACTION_SIGMA ** 2)
+    return freeboard, fraction, fraction_sigma
+
+
+def load_outputs(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(p_loaded [N, K], laden_fraction [N, K, 3], freeboard_m [N, K, 3])`` from the measured cue
+    widths and scales ``[N, K, 2]`` of hulls ``boxes [N, K, 5]`` under ``view [N, 5]``; the last two
+    as (central, lo, hi) with lo/hi the 10 % / 90 % points, fractions clipped to [0, 1], freeboards
+    to >= 0. Images whose angles are NaN are read geometry-free (module docstring)."""
+    gsd = view[:, 0:1]
+    length_m = boxes[..., 2] * gsd
+    known = ~torch.isnan(view[:, 1:5]).any(dim=1, keepdim=True)  # [N, 1]
+    # Per image: its own angles, or (for unknown angles) the prior grid; computed for both and
+    # chosen with where, so one graph serves batches that mix the two.
+    safe_view = torch.where(known, view, _nadir_noon(view))
+    gains = cue_gains(boxes, safe_view)
+    freeboard, sigma = freeboard_from_widths(widths, scales, boxes, gains, gsd)
+    freeboard, fraction, fraction_sigma = read_load(freeboard, sigma, length_m)
+    p_loaded = _normal_cdf((fraction - LOADED_FROM_FRACTION) / fraction_sigma)
+
+    prior_fb, prior_sigma, prior_fraction, prior_fraction_sigma, prior_p = _geometry_free(widths, scales, boxes, gsd)
+    freeboard = torch.where(known, freeboard, prior_fb)
+    sigma = torch.where(known, sigma, prior_sigma)
+    fraction = torch.where(known, fraction, prior_fraction)
+    fraction_sigma = torch.where(known, fraction_sigma, prior_fraction_sigma)
+    p_loaded = torch.where(known, p_loaded, prior_p)
+
+    laden_fraction = torch.stack([fraction, fraction - Z80 * fraction_sigma, fraction + Z80 * fraction_sigma],
+                                 dim=-1).clamp(0.0, 1.0)
+    freeboard_m = torch.stack([freeboard, freeboard - Z80 * sigma, freeboard + Z80 * sigma], dim=-1).clamp(min=0.0)
+    return p_loaded, laden_fraction, freeboard_m
+
+
+def _nadir_noon(view: torch.Tensor) -> torch.Tensor:
+    """A placeholder geometry (sun at 45 degrees, nadir view, gsd kept) for rows whose angles are
+    unknown, so their discarded known-geometry branch holds no NaN (NaN * 0 would leak through)."""
+    fill = torch.tensor([0.0, 45.0, 0.0, 0.0, 0.0], dtype=view.dtype, device=view.device)
+    return torch.cat([view[:, 0:1], fill[1:].expand(view.shape[0], 4)], dim=1)
+
+
+def _prior_grid(dtype, device) -> torch.Tensor:
+    """``[G, 4]`` sun elevation, sun azimuth, view zenith, view azimuth (degrees, image frame, for a
+    hull along +x) of the geometry-free mode."""
+    rows = [(e, a, z, b) for e in PRIOR_SUN_ELEVATIONS_DEG for a in PRIOR_SUN_AZIMUTHS_DEG
+            for z in PRIOR_VIEW_ZENITHS_DEG for b in PRIOR_VIEW_AZIMUTHS_DEG]
+    return torch.tensor(rows, dtype=dtype, device=device)
+
+
+def _geometry_free(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor, gsd: torch.Tensor):
+    """Freeboard, its sigma, laden fraction, its sigma and p_loaded ``[N, K]`` averaged over the
+    prior grid of angles: the mixture's mean and standard deviation (its spread across the grid
+    added to each reading's own error), and the mean of p_loaded."""
+    grid = _prior_grid(widths.dtype, widths.device) * (math.pi / 180.0)  # [G, 4]
+    shadow_gain, side_gain = _gains(torch.zeros_like(grid[:, 0]), grid[:, 0], grid[:, 1], grid[:, 2], grid[:, 3])
+    shape = boxes.shape[:-1]
+    expanded = (*shape, grid.shape[0])
+    gains = (shadow_gain.expand(expanded), side_gain.expand(expanded))
+    freeboard, sigma = freeboard_from_widths(widths.unsqueeze(-2), scales.unsqueeze(-2),
+                                             boxes.unsqueeze(-2), gains, gsd.unsqueeze(-1))
+    length_m = (boxes[..., 2] * gsd).unsqueeze(-1)
+    freeboard, fraction, fraction_sigma = read_load(freeboard, sigma, length_m)
+    p_loaded = _normal_cdf((fraction - LOADED_FROM_FRACTION) / fraction_sigma).mean(-1)
+    fb_mean = freeboard.mean(-1)
+    fb_sigma = torch.sqrt((sigma * sigma).mean(-1) + ((freeboard - fb_mean.unsqueeze(-1)) ** 2).mean(-1))
+    fraction_mean = fraction.mean(-1)
+    fraction_spread = torch.sqrt((fraction_sigma ** 2).mean(-1)
+                                 + ((fraction - fraction_mean.unsqueeze(-1)) ** 2).mean(-1))
+    return fb_mean, fb_sigma, fraction_mean, fraction_spread, p_loaded

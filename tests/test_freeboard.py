@@ -1,0 +1,131 @@
+"""The load stage's geometry (models/freeboard.py): widths and angles to freeboard, fraction and load."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tankerwatch.infer.core.tanker_sizes import freeboard_at  # noqa: E402
+from tankerwatch.infer.synth.physics import View, side_strip_width_m, visible_shadow_width_m  # noqa: E402
+from tankerwatch.models.freeboard import class_freeboards, cue_gains, load_outputs  # noqa: E402
+
+GSD = 0.5
+# A hull along +x in the image: its azimuth is 90 degrees (east) in the image frame.
+HULL_AZIMUTH_DEG = 90.0
+
+
+def _drawn(freeboard: float, length_m: float, width_m: float, elevation: float, sun_az: float, zenith: float,
+           view_az: float, angle: float = 0.0):
+    """Widths (box widths) the generator's physics draws for a hull, its box (pixels) and view row."""
+    hull_az = (HULL_AZIMUTH_DEG + math.degrees(angle)) % 360
+    scene = View(gsd_m=GSD, sun_elevation_deg=elevation, sun_azimuth_deg=sun_az, view_zenith_deg=zenith,
+                 view_azimuth_deg=view_az)
+    shadow = visible_shadow_width_m(freeboard, freeboard, scene, hull_az)
+    side = side_strip_width_m(freeboard, zenith, view_az, hull_az)
+    box = torch.tensor([[[100.0, 100.0, length_m / GSD, width_m / GSD, angle]]])
+    widths = torch.tensor([[[shadow / width_m, side / width_m]]])
+    view = torch.tensor([[GSD, elevation, sun_az, zenith, view_az]])
+    return widths, box, view
+
+
+@pytest.mark.parametrize("length_m", [45.0, 100.0, 150.0, 170.0, 250.0, 340.0, 400.0])
+def test_class_freeboards_match_the_size_table(length_m):
+    ballast, laden = class_freeboards(torch.tensor([length_m]))
+    assert float(ballast) == pytest.approx(freeboard_at(length_m, 0.0), abs=1e-4)
+    assert float(laden) == pytest.approx(freeboard_at(length_m, 1.0), abs=1e-4)
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.7, -1.3])
+@pytest.mark.parametrize("view_az", [110.0, 290.0])  # each angle has the sensor on the sun's side once
+def test_gains_follow_the_generators_formulas_in_the_image_frame(angle, view_az):
+    """The image frame's azimuths (clockwise from up) against the generator's, on a north-up image
+    where the two agree: the gains are the drawn widths per metre of freeboard, the deck's cover
+    of the shadow included."""
+    widths, box, view = _drawn(1.0, 100.0, 16.0, 35.0, 160.0, 30.0, view_az, angle)
+    shadow_gain, side_gain = cue_gains(box, view)
+    assert float(shadow_gain) == pytest.approx(float(widths[0, 0, 0]) * 16.0, rel=1e-4, abs=1e-6)
+    assert float(side_gain) == pytest.approx(float(widths[0, 0, 1]) * 16.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 0.55, 1.0])
+def test_exact_widths_give_back_the_freeboard_and_fraction(fraction):
+    length = 120.0
+    freeboard = freeboard_at(length, fraction)
+    widths, box, view = _drawn(freeboard, length, 17.0, 40.0, 170.0, 18.0, 300.0, 0.4)
+    p_loaded, laden, fb = load_outputs(widths, torch.full_like(widths, 0.01), box, view)
+    assert float(fb[0, 0, 0]) == pytest.approx(freeboard, abs=0.02)
+    assert float(laden[0, 0, 0]) == pytest.approx(fraction, abs=0.01)
+    assert float(laden[0, 0, 1]) <= fraction + 1e-3 and float(laden[0, 0, 2]) >= fraction - 1e-3
+    assert (float(p_loaded) > 0.5) == (fraction >= 0.5)
+
+
+def test_hidden_cues_leave_the_load_state_open():
+    """Sun overhead and a nadir view hide both cues: whatever the network measures, p_loaded is
+    0.5 and the fraction's interval spans everything."""
+    widths = torch.tensor([[[0.0, 0.0]]])
+    box = torch.tensor([[[100.0, 100.0, 200.0, 30.0, 0.2]]])
+    view = torch.tensor([[GSD, 90.0, 120.0, 0.0, 40.0]])
+    p_loaded, laden, fb = load_outputs(widths, torch.full_like(widths, 0.02), box, view)
+    assert float(p_loaded) == pytest.approx(0.5, abs=1e-6)
+    assert float(laden[0, 0, 0]) == pytest.approx(0.5, abs=1e-6)
+    assert laden[0, 0, 1:].tolist() == [0.0, 1.0]
+    assert float(fb[0, 0, 2]) > 1e3
+
+
+def test_a_hull_pointing_at_the_sun_is_read_from_its_side_alone():
+    """With the sun along the hull the shadow says nothing; an off-nadir view still measures."""
+    length, fraction = 180.0, 0.9
+    widths, box, view = _drawn(freeboard_at(length, fraction), length, 30.0, 40.0, 90.0, 25.0, 0.0)
+    assert float(widths[0, 0, 0]) == pytest.approx(0.0, abs=1e-6)
+    widths[0, 0, 0] = 3.0  # a spurious shadow reading must not matter
+    p_loaded, laden, _ = load_outputs(widths, torch.full_like(widths, 0.01), box, view)
+    assert float(laden[0, 0, 0]) == pytest.approx(fraction, abs=0.02)
+    assert float(p_loaded) > 0.9
+
+
+def test_the_interval_widens_with_the_measurement_error():
+    widths, box, view = _drawn(freeboard_at(120.0, 0.5), 120.0, 17.0, 40.0, 170.0, 18.0, 300.0)
+    spans = []
+    for scale in (0.005, 0.02, 0.08):
+        _, laden, _ = load_outputs(widths, torch.full_like(widths, scale), box, view)
+        spans.append(float(laden[0, 0, 2] - laden[0, 0, 1]))
+    assert spans[0] < spans[1] < spans[2]
+
+
+def test_unknown_angles_read_geometry_free_and_less_sure():
+    """NaN angles: the reading averages over typical geometries, so it is less certain than with the
+    true angles, and rows with and without angles can share a batch."""
+    widths, box, view = _drawn(freeboard_at(100.0, 0.05), 100.0, 16.0, 30.0, 170.0, 20.0, 300.0)
+    both_views = torch.cat([view, torch.full_like(view, math.nan)])
+    both_views[1, 0] = GSD
+    p_loaded, laden, fb = load_outputs(widths.repeat(2, 1, 1), torch.full((2, 1, 2), 0.01), box.repeat(2, 1, 1),
+                                       both_views)
+    assert torch.isfinite(p_loaded).all() and torch.isfinite(laden).all() and torch.isfinite(fb).all()
+    assert float(p_loaded[0]) < 0.05
+    spans = (laden[:, 0, 2] - laden[:, 0, 1]).tolist()
+    assert spans[1] > spans[0]
+
+
+def test_the_geometry_exports_to_onnx_with_both_branches(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+
+    class Geometry(torch.nn.Module):
+        def forward(self, widths, scales, boxes, view):
+            return load_outputs(widths, scales, boxes, view)
+
+    rng = np.random.default_rng(0)
+    widths = torch.tensor(rng.uniform(0, 1, (2, 3, 2)), dtype=torch.float32)
+    scales = torch.tensor(rng.uniform(0.01, 0.1, (2, 3, 2)), dtype=torch.float32)
+    boxes = torch.tensor([[[50, 50, 200, 30, 0.3]] * 3] * 2, dtype=torch.float32)
+    view = torch.tensor([[0.5, 35.0, 150.0, 12.0, 80.0], [0.5, math.nan, math.nan, math.nan, math.nan]])
+    path = tmp_path / "geometry.onnx"
+    torch.onnx.export(Geometry().eval(), (widths, scales, boxes, view), str(path), dynamo=True,
+                      input_names=["widths", "scales", "boxes", "view"])
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"widths": widths.numpy(), "scales": scales.numpy(), "boxes": boxes.numpy(), "view": view.numpy()})
+    for mine, theirs in zip(load_outputs(widths, scales, boxes, view), got, strict=True):
+        np.testing.assert_allclose(theirs, mine.numpy(), atol=1e-4)
