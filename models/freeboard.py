@@ -169,7 +169,7 @@ def load_outputs(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor
     known = ~torch.isnan(view[:, 1:5]).any(dim=1, keepdim=True)  # [N, 1]
     # Per image: its own angles, or (for unknown angles) the prior grid; computed for both and
     # chosen with where, so one graph serves batches that mix the two.
-    safe_view = torch.where(known, view, _nadir_noon(view))
+    safe_view = torch.where(known, view, _placeholder_geometry(view))
     gains = cue_gains(boxes, safe_view)
     freeboard, sigma = freeboard_from_widths(widths, scales, boxes, gains, gsd)
     freeboard, fraction, fraction_sigma = read_load(freeboard, sigma, length_m)
@@ -188,7 +188,7 @@ def load_outputs(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor
     return p_loaded, laden_fraction, freeboard_m
 
 
-def _nadir_noon(view: torch.Tensor) -> torch.Tensor:
+def _placeholder_geometry(view: torch.Tensor) -> torch.Tensor:
     """A placeholder geometry (sun at 45 degrees, nadir view, gsd kept) for rows whose angles are
     unknown, so their discarded known-geometry branch holds no NaN (NaN * 0 would leak through)."""
     fill = torch.tensor([0.0, 45.0, 0.0, 0.0, 0.0], dtype=view.dtype, device=view.device)
