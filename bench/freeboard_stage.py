@@ -1,9 +1,9 @@
 """Benchmark: the load stage alone, measuring freeboard from shadow and hull side with the scene's angles.
 
-The load stage (``models/hull_window.py`` in cue mode, then ``models/freeboard.py``) shares no
-weights with the detector, so it can be studied in minutes: this trains a fresh stage on the true
-tanker boxes of ``synth tiles`` (jittered as ``tankerwatch fit`` jitters them), supervised on the
-drawn widths of shadow and hull side, and prints every ``--every`` epochs, on the tankers of
+The load stage (``models/hull_profile.py``, then ``models/freeboard.py``) shares no weights with
+the detector, so it can be studied in minutes: this trains a fresh stage on the true tanker boxes
+of ``synth tiles`` (jittered as ``tankerwatch fit`` jitters them), supervised on the drawn widths
+of shadow and hull side with the loss terms and weights ``tankerwatch fit`` uses, and prints every ``--every`` epochs, on the tankers of
 held-out tiles, per GSD band: the laden fraction's mean absolute error and the share of truths
 inside its 80 % interval, the freeboard's error in metres, load accuracy (all tankers, part-loaded
 ones with draft fraction 0.3-0.7, and those not called uncertain), coverage (share not uncertain,
@@ -42,10 +42,10 @@ from tankerwatch.infer.core.boxes import normalize_boxes  # noqa: E402
 from tankerwatch.infer.runtime.scaling import Scaling  # noqa: E402
 from tankerwatch.models import build_detector  # noqa: E402
 from tankerwatch.models.freeboard import cue_gains, load_outputs  # noqa: E402
-from tankerwatch.models.hull_window import HullWindowHead  # noqa: E402
+from tankerwatch.models.hull_profile import HullProfileHead  # noqa: E402
 from tankerwatch.train.export import model_input  # noqa: E402
 from tankerwatch.train.lightning_module import warmup_cosine  # noqa: E402
-from tankerwatch.train.losses import cue_width_loss  # noqa: E402
+from tankerwatch.train.losses import LossWeights, cue_mark_loss, cue_width_loss  # noqa: E402
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "synthetic.yaml").read_text())
 SCALING = Scaling.from_dict(CONFIG["data"]["scaling"])
@@ -56,6 +56,7 @@ ECE_BINS = 10
 # Bands of the geometry's total gain (metres of visible width per metre of freeboard): how much the
 # scene's angles let the widths say, printed with the last evaluation.
 GAIN_BANDS = (0.0, 0.3, 0.6, 1.0, 2.0, math.inf)
+WEIGHTS = LossWeights()
 
 
 @dataclass
@@ -194,7 +195,7 @@ def main() -> None:
           f"({time.perf_counter() - started:.0f} s)", flush=True)
     # Only for its input normalisation, which depends on the channels and the (absent) weights.
     detector = build_detector(backbone="tiny", in_channels=CONFIG["model"]["in_channels"])
-    head = HullWindowHead(detector.in_channels, cues=True)
+    head = HullProfileHead(detector.in_channels)
     prepare = detector._prepare
     optimiser = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * math.ceil(len(train) / args.batch)
@@ -207,8 +208,9 @@ def main() -> None:
         for images, boxes, widths, valid in batches(train, args.batch, rng):
             r = args.repeats
             boxes, widths, valid = boxes.repeat(1, r, 1), widths.repeat(1, r, 1), valid.repeat(1, r)
-            readings = head(prepare(images), boxes, valid=valid)
-            loss = cue_width_loss(readings, widths, valid)
+            readings, marks, edges = head(prepare(images), boxes, valid=valid, with_marks=True)
+            loss = (WEIGHTS.cue_widths * cue_width_loss(readings, widths, valid)
+                    + WEIGHTS.cue_marks * cue_mark_loss(marks, edges, widths, valid))
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

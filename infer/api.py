@@ -171,9 +171,9 @@ class Detector:
         ``done``, ``already done`` or ``failed``; ``result.summary()``; ``reason``);
         ``on_scene(outcome)`` is called with each, in that order, as soon as it and those before it
         are known. ``cluster``: ``"none"`` (this process), ``"local"`` (``workers`` processes on
-        this machine, one session each, for this call), a Dask scheduler address, or ``"auto"``:
-        local for more than one scene on more than one core, on CPU, when the ``cluster`` extra is
-        installed. The files are the same bytes wherever the scenes ran. ``progress``: a scenes bar
+        this machine, one session each, for this call; for one scene, a thread of this process), a
+        Dask scheduler address, or ``"auto"``: local for more than one scene on more than one core,
+        on CPU, when the ``cluster`` extra is installed. The files are the same bytes wherever the scenes ran. ``progress``: a scenes bar
         on stderr (None: only on a terminal). ``angles``: as for :meth:`detect`, for every scene (one
         acquisition delivered as several tiles); None reads each scene's own.
         """

@@ -41,6 +41,7 @@ from tankerwatch.infer.core.errors import ConfigError
 from .backbones import build_backbone
 from .decode import decode_maps
 from .freeboard import load_outputs
+from .hull_profile import HullProfileHead
 from .hull_window import HullWindowHead
 from .neck import TopDownFPN
 
@@ -106,7 +107,7 @@ class OrientedDetector(nn.Module):
         self.heads = nn.ModuleDict({name: nn.Conv2d(head_channels, channels, 1)
                                     for name, channels in HEAD_OUTPUTS.items()})
         nn.init.constant_(self.heads["heatmap"].bias, HEATMAP_PRIOR_BIAS)
-        self.load_head = HullWindowHead(in_channels, cues=True)
+        self.load_head = HullProfileHead(in_channels)
         self.type_window_head = HullWindowHead(in_channels)
 
     def _prepare(self, image: torch.Tensor) -> torch.Tensor:
@@ -121,17 +122,21 @@ class OrientedDetector(nn.Module):
 
     def forward(self, image: torch.Tensor, view: torch.Tensor | None = None, window_boxes: torch.Tensor | None = None,
                 load_valid: torch.Tensor | None = None, type_valid: torch.Tensor | None = None):
-        """``decode`` False: the raw head maps (dict), plus ``cue_readings [N, M, 4]`` (the load
-        stage's shadow and side-strip widths and their error scales, in box widths) and
-        ``window_type_logits [N, M, 2]`` of the hull windows of ``window_boxes [N, M, 5]`` when
-        given (training; ``load_valid`` / ``type_valid [N, M]`` mark the boxes each head learns
-        from, the others get outputs 0); ``view`` is not needed. ``decode`` True: :meth:`detect`."""
+        """``decode`` False: the raw head maps (dict), plus, for ``window_boxes [N, M, 5]`` when
+        given (training), the load stage's ``cue_readings [N, M, 4]`` (shadow and side-strip widths
+        and their error scales, in box widths), ``cue_marks [N, M, 2, rows]`` and ``cue_edges [N, M,
+        2]`` (its per-row marks and the boxes' edges in its profiles:
+        :class:`tankerwatch.models.hull_profile.HullProfileHead`) and the hull windows'
+        ``window_type_logits [N, M, 2]``; ``load_valid`` / ``type_valid [N, M]`` mark the boxes each
+        head learns from, the others get outputs 0; ``view`` is not needed. ``decode`` True:
+        :meth:`detect`."""
         if self.decode:
             return self.detect(image, view)
         x = self._prepare(image)
         maps = self._head_maps(x)
         if window_boxes is not None:
-            maps["cue_readings"] = self.load_head(x, window_boxes, valid=load_valid)
+            maps["cue_readings"], maps["cue_marks"], maps["cue_edges"] = self.load_head(
+                x, window_boxes, valid=load_valid, with_marks=True)
             maps["window_type_logits"] = self.type_window_head(x, window_boxes, valid=type_valid)
         return maps
 
@@ -154,8 +159,9 @@ class OrientedDetector(nn.Module):
     def detect(self, image: torch.Tensor, view: torch.Tensor):
         """The decoded tuple of the ONNX contract (see the module docstring): peaks and boxes from
         the maps (:func:`tankerwatch.models.decode.decode_maps`), load state, laden fraction,
-        freeboard and a second type reading from each box's hull window
-        (:class:`tankerwatch.models.hull_window.HullWindowHead`) with the ``view``'s geometry."""
+        freeboard from each box's profile across the hull
+        (:class:`tankerwatch.models.hull_profile.HullProfileHead`) with the ``view``'s geometry, and a
+        second type reading from its hull window (:class:`tankerwatch.models.hull_window.HullWindowHead`)."""
         h, w = image.shape[-2], image.shape[-1]
         x = self._prepare(image)
         maps = self._head_maps(x)
@@ -168,18 +174,17 @@ class OrientedDetector(nn.Module):
         """Load and window-type logits ``[N, K, 2]``, laden fraction and freeboard ``[N, K, 3]`` of
         the first ``max(count)`` rows, the others 0.
         Rows are sorted by score, so the kept ones come first in every image, and the rest are zeroed
-        after this: their hull windows, typically nine in ten of ``top_k``, were most of the window
-        heads' time.
+        after this: their windows and profiles, typically nine in ten of ``top_k``, were most of the
+        two heads' time.
         In the exported graph the row count is a data-dependent dimension (plain Slice and Pad)."""
         top_k = boxes.shape[1]
         rows = keep.sum(dim=1).max().clamp(min=1).item()  # one row at least: no empty convolutions
         torch._check(rows >= 1)
         torch._check(rows <= top_k)
         kept = boxes[:, :rows]
-        windows = self.load_head.windows(x, kept)  # sampled once for both heads
         n, pad = boxes.shape[0], (0, 0, 0, top_k - rows)
-        readings = self.load_head.classify_windows(windows).reshape(n, rows, self.load_head.outputs)
-        load, fraction, freeboard = self._load_from_readings(readings, kept, view, calibrated=True)
+        load, fraction, freeboard = self._load_from_readings(self.load_head(x, kept), kept, view, calibrated=True)
+        windows = self.type_window_head.windows(x, kept)
         vessel_type = self.type_window_head.classify_windows(windows).reshape(n, rows, 2)
         return F.pad(load, pad), F.pad(vessel_type, pad), F.pad(fraction, pad), F.pad(freeboard, pad)
 

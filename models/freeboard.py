@@ -1,6 +1,6 @@
 """From measured cue widths to freeboard, laden fraction and load state: the geometry, in the graph.
 
-The load stage's network measures (``models/hull_window.py``, cue mode) how wide the hull's shadow
+The load stage's network measures (``models/hull_profile.py``) how wide the hull's shadow
 on the water and its visible side strip are, in units of the hull box's width, each with an error
 scale. What those widths mean in metres of freeboard depends on the scene (``docs/physics.md``)::
 

@@ -1,32 +1,20 @@
-"""Hull-aligned windows read by small CNNs: how an analyst measures freeboard and tells hull type.
+"""Hull-aligned windows read by a small CNN: how an analyst tells a tanker from other hulls.
 
-The cues that separate a tanker in ballast from a laden one sit along and beside the hull: the
-width of the hull's shadow on the water (freeboard x cot(sun elevation)), the strip of hull side an
-off-nadir view shows (freeboard x tan(view zenith)) with its red antifouling band, and the bulbous
-bow breaking the surface ahead of the stem. A dense per-cell classifier has to learn them at every
-orientation from a single centre cell, which a small CPU-trained network does not manage. A
-:class:`HullWindowHead` instead resamples, for each box, a window aligned with the hull
-(``ALONG_SPAN`` x length along the long axis, ``ACROSS_SPAN`` x width across it: the bow and, for
-most sun elevations, the whole shadow are inside) from the normalised input image with
-``grid_sample`` (ONNX GridSample: plain ops, dynamic sizes), standardises it (its own mean and
-spread taken away, so what is left is the geometry of shadow, hull side and deck, not the scene's
-brightness), and reads it with a small CNN.
-
-The detector keeps two such heads on the same windows, each with its own weights. The load stage
-measures (cue mode): how wide the shadow and the visible hull side are, in box widths, with an
-error scale each, supervised on the generator's drawn widths; what those widths mean in metres of
-freeboard, and so in load state, depends on the sun and the sensor, which
-:mod:`tankerwatch.models.freeboard` brings in. Measuring rather than classifying keeps the network
-off the question it cannot answer alone (one pixel of shadow is a tall hull under a high sun or a
-low hull under a low one). The type head classifies (tanker, other) and refines the dense type
-map, which reads one centre cell: a small tanker and a barge differ in the deck's pipework, catwalk
-and house, all laid out along the hull, which the canonical frame shows at one orientation.
+A small tanker and a barge differ in the deck's pipework, catwalk and house, all laid out along the
+hull. A dense per-cell classifier has to learn them at every orientation from a single centre cell,
+which a small CPU-trained network does not manage. A :class:`HullWindowHead` instead resamples,
+for each box, a window aligned with the hull (``ALONG_SPAN`` x length along the long axis,
+``ACROSS_SPAN`` x width across it) from the normalised input image with ``grid_sample`` (ONNX
+GridSample: plain ops, dynamic sizes), standardises it (its own mean and spread taken away, so
+what is left is the hull's layout, not the scene's brightness), and classifies it (tanker, other);
+the detector adds its logits to the dense type map's. The load stage's own network
+(:mod:`tankerwatch.models.hull_profile`) shares this module's box jitter.
 
 Frames: boxes are ``[cx, cy, length, width, angle]`` in input pixels of the unpadded image (the
 project's convention, angle of the long axis from +x towards +y). Window row r, column c samples
 the point ``centre + u * along_offset + v * across_offset`` with ``u = (cos a, sin a)``,
 ``v = (-sin a, cos a)``. Which end is the bow is unknown (angle folds heading), so training flips
-windows along and across at random: the heads learn cues in either orientation.
+windows along and across at random: the head learns the layout in either orientation.
 """
 
 from __future__ import annotations
@@ -35,42 +23,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ALONG_SPAN = 1.3  # x length: the hull plus the bulb and a margin
-# x width: the hull plus 0.75 beam of shadow or side strip each side. A small tanker's shadow in
-# ballast (docs/physics.md: freeboard 3-6 m, beam 10-18 m) is under 0.75 beam wide for a sun above
-# about 35 degrees and up to 1.8 beams at the lowest (18): there the window fills with shadow,
-# itself a sign of high freeboard. What tells a part-loaded hull from a laden one is a metre or two
-# of shadow, so the rows must be fine: the narrower the span, the finer each of the 32 rows
-# (docs/experiments.md compares spans).
+ALONG_SPAN = 1.3  # x length: the hull and a margin past both ends
+# x width: the hull and 0.75 beam each side, where its shadow and the quay or hull beside it show.
 ACROSS_SPAN = 2.5
 # Rows across the hull, columns along it. One bilinear sample per window pixel: supersampling
 # against aliasing on hulls of several hundred pixels costs too much of a CPU's time in GridSample.
 WINDOW_HW = (32, 96)
-# Training-time box noise, so the head tolerates the detector's errors: the centre moves by this
+# Training-time box noise, so the heads tolerate the detector's errors: the centre moves by this
 # fraction of the hull's width (a fraction of the length would slide the hull across its own
 # window and drown the cue), length and width by these fractions, the angle by this many radians.
 # They match the trained detector's errors on matched tankers (standard deviations: centre 0.045 of
-# the width across the hull, length 8 %, width 14 %, angle 0.024 rad). Width matters most: the
-# window's rows scale with it, so a stage trained on smaller width noise reads true boxes well and
-# the detector's boxes badly (docs/experiments.md).
+# the width across the hull, length 8 %, width 14 %, angle 0.024 rad). Width matters most to the
+# load stage: its rows scale with it, so a stage trained on smaller width noise reads true boxes
+# well and the detector's boxes badly (docs/experiments.md).
 CENTRE_JITTER_OF_WIDTH = 0.1
 LENGTH_JITTER = 0.08
 WIDTH_JITTER = 0.14
 ANGLE_JITTER = 0.03
-
-
-# Cue mode's outputs: the widths of the hull's shadow on the water and of its visible side strip,
-# then the Laplace scale of each width's error, all in units of the box's width (so the figures do
-# not depend on the GSD or the window's resampling: models/freeboard.py turns them into metres).
-CUE_OUTPUTS = 4
-# The smallest error scale the head may claim (box widths): a window row is 2.5 / 32 of a width.
-MIN_CUE_SCALE = 0.005
-
-
-def cue_readings(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Widths ``[..., 2]`` (shadow, side strip; >= 0) and Laplace error scales ``[..., 2]``
-    (> 0), in box widths, from the cue network's raw ``[..., 4]`` outputs."""
-    return F.softplus(raw[..., :2]), F.softplus(raw[..., 2:4]) + MIN_CUE_SCALE
 
 
 # Floor of a window's standard deviation (normalised input units, about 1.3 grey levels of 0-255)
@@ -91,25 +60,25 @@ def _standardise(windows: torch.Tensor) -> torch.Tensor:
     return centred / std.clamp(min=MIN_WINDOW_STD)
 
 
+def jitter_boxes(boxes: torch.Tensor) -> torch.Tensor:
+    """``boxes [..., 5]`` perturbed as the detector's errors would (the constants above)."""
+    noise = torch.randn_like(boxes)
+    centre = boxes[..., 0:2] + noise[..., 0:2] * boxes[..., 3:4] * CENTRE_JITTER_OF_WIDTH
+    size = boxes[..., 2:4] * (1 + noise[..., 2:4] * boxes.new_tensor([LENGTH_JITTER, WIDTH_JITTER]))
+    angle = boxes[..., 4:5] + noise[..., 4:5] * ANGLE_JITTER
+    return torch.cat([centre, size, angle], dim=-1)
+
+
 def _conv(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 class HullWindowHead(nn.Module):
-    """``forward(x [N,C,Hp,Wp] normalised and padded, boxes [N,K,5]) -> [N,K,outputs]``.
+    """``forward(x [N,C,Hp,Wp] normalised and padded, boxes [N,K,5]) -> [N,K,2]``: logits over
+    ("tanker", "other"), divided outside training by the temperature ``exp(log_temperature)`` (a
+    buffer, so it travels in checkpoints and the exported graph; 0, a T of 1, unless fitted)."""
 
-    Class mode (``cues=False``, the type head): logits over two classes ("tanker", "other"),
-    divided outside training by the temperature ``exp(log_temperature)`` (a buffer, so it travels
-    in checkpoints and the exported graph). Cue mode (``cues=True``, the load stage): the
-    :data:`CUE_OUTPUTS` readings (shadow width, side strip width, their Laplace error scales;
-    :func:`cue_readings`) in units of the width of the box given: under training's box jitter the
-    window is cut around the jittered box, and the forward rescales its readings back to the given
-    box, so they are compared with the labelled widths. The
-    load stage's temperature also lives here (``log_temperature``): the detector applies it to the
-    load logit it derives from the cues (:mod:`tankerwatch.models.freeboard`)."""
-
-    def __init__(self, in_channels: int, channels: tuple[int, ...] = (16, 32, 48, 64), box_jitter: bool = True,
-                 cues: bool = False):
+    def __init__(self, in_channels: int, channels: tuple[int, ...] = (16, 32, 48, 64), box_jitter: bool = True):
         super().__init__()
         layers, cin = [], in_channels
         for k, cout in enumerate(channels):
@@ -119,14 +88,11 @@ class HullWindowHead(nn.Module):
             cin = cout
         self.features = nn.Sequential(*layers)
         shrink = 2 ** (len(channels) - 1)
-        self.cues = cues
-        self.outputs = CUE_OUTPUTS if cues else 2
+        self.outputs = 2
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.2),
                                         nn.Linear(cin * (WINDOW_HW[0] // shrink) * (WINDOW_HW[1] // shrink),
                                                   self.outputs))
         self.box_jitter = box_jitter
-        # Temperature scaling (train/calibration.py), fitted on validation tankers for the load
-        # stage; 0 = T of 1, which the type head keeps.
         self.register_buffer("log_temperature", torch.zeros(()))
 
     def sampling_grid(self, boxes: torch.Tensor, height, width) -> torch.Tensor:
@@ -156,24 +122,14 @@ class HullWindowHead(nn.Module):
         rows, cols = WINDOW_HW
         return sampled.reshape(n, c, k, rows, cols).permute(0, 2, 1, 3, 4).reshape(n * k, c, rows, cols)
 
-    def _jitter(self, boxes: torch.Tensor) -> torch.Tensor:
-        """``boxes`` perturbed as the detector's errors would (the constants above)."""
-        noise = torch.randn_like(boxes)
-        centre = boxes[..., 0:2] + noise[..., 0:2] * boxes[..., 3:4] * CENTRE_JITTER_OF_WIDTH
-        size = boxes[..., 2:4] * (1 + noise[..., 2:4] * boxes.new_tensor([LENGTH_JITTER, WIDTH_JITTER]))
-        angle = boxes[..., 4:5] + noise[..., 4:5] * ANGLE_JITTER
-        return torch.cat([centre, size, angle], dim=-1)
-
     def forward(self, x: torch.Tensor, boxes: torch.Tensor, calibrated: bool = True,
                 valid: torch.Tensor | None = None) -> torch.Tensor:
-        """Outputs ``[N, K, outputs]`` (see the class doc); outside training class logits are
-        divided by the fitted temperature unless ``calibrated`` is False (the raw logits the
-        temperature is fitted on). ``valid [N, K]`` (training): only those boxes are read, the others
+        """Logits ``[N, K, 2]`` (see the class doc); outside training divided by the temperature
+        unless ``calibrated`` is False. ``valid [N, K]`` (training): only those boxes are read, the others
         get outputs 0. Padding boxes would otherwise fill the batch-norm statistics with blank windows."""
         n, k = boxes.shape[0], boxes.shape[1]
-        given = boxes
         if self.training and self.box_jitter:
-            boxes = self._jitter(boxes)
+            boxes = jitter_boxes(boxes)
         windows = self.windows(x, boxes)
         if valid is None:
             out = self.classify_windows(windows, calibrated).reshape(n, k, self.outputs)
@@ -183,27 +139,19 @@ class HullWindowHead(nn.Module):
             if bool(chosen.any()):
                 out[chosen] = self.classify_windows(windows[chosen], calibrated)
             out = out.reshape(n, k, self.outputs)
-        if self.cues and boxes is not given:
-            # Everything the cue mode reads is a length in box widths: per the given box, it scales
-            # with the jittered box's width over the given one's.
-            out = out * (boxes[..., 3] / given[..., 3].clamp(min=1e-6)).unsqueeze(-1)
         return out
 
     def classify_windows(self, windows: torch.Tensor, calibrated: bool = True) -> torch.Tensor:
-        """Outputs ``[M, outputs]`` of windows ``[M, C, rows, cols]`` from :meth:`windows` (which
-        depend on the boxes and this module's constants, not on weights: heads of one detector can
-        share them); outside training the logits are divided by the temperature unless
-        ``calibrated`` is False."""
+        """Logits ``[M, 2]`` of windows ``[M, C, rows, cols]`` from :meth:`windows`; outside
+        training divided by the temperature unless ``calibrated`` is False."""
         out = self._classify(windows)
-        if self.cues:
-            return torch.cat(cue_readings(out), dim=-1)
         if calibrated and not self.training:
             out = out * torch.exp(-self.log_temperature)
         return out
 
     def _classify(self, windows: torch.Tensor) -> torch.Tensor:
         if self.training:
-            # The bow may be at either end and the sun on either side: learn both.
+            # The bow may be at either end and the house on either side of the window: learn both.
             flip_along = torch.rand(windows.shape[0], 1, 1, 1, device=windows.device) < 0.5
             windows = torch.where(flip_along, windows.flip(-1), windows)
             flip_across = torch.rand(windows.shape[0], 1, 1, 1, device=windows.device) < 0.5

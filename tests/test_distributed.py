@@ -228,3 +228,28 @@ def test_a_scene_that_kills_its_worker_is_named_and_the_rest_finish(blob_model, 
                 cluster=local.scheduler_address)
     assert [o.status for o in outcomes] == ["done", "failed", "done"]
     assert "c_plain.png" in outcomes[1].reason and "worker running this scene died" in outcomes[1].reason
+
+
+def test_one_scene_on_a_local_cluster_runs_in_this_process_with_the_same_bytes(blob_model, scenes, tmp_path,
+                                                                               monkeypatch):
+    """One scene to do: the local cluster's worker is a thread of this process (no worker process
+    to start and import), and the files are those of the single-process run."""
+    import os
+
+    from tankerwatch.infer.runtime import distributed as engine
+
+    detector = Detector(blob_model, device="cpu", threads=1)
+    scene = scenes / "a_port.tif"
+    detector.detect_many([scene], tmp_path / "one", cluster="none")
+    real, pids = engine.analyse_scene, []
+
+    def analyse(*args, **kwargs):
+        pids.append(os.getpid())
+        return real(*args, **kwargs)
+
+    # A worker process would import the engine afresh, without this wrapper.
+    monkeypatch.setattr(engine, "analyse_scene", analyse)
+    (outcome,) = detector.detect_many([scene], tmp_path / "local", cluster="local", workers=1)
+    assert outcome.status == "done" and pids == [os.getpid()]
+    one, local = files_of(tmp_path / "one"), files_of(tmp_path / "local")
+    assert sorted(one) == sorted(local) and all(one[name] == local[name] for name in one)

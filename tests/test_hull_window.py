@@ -1,4 +1,4 @@
-"""The hull-window load head samples the window the docstring promises."""
+"""The hull-window type head samples the window the docstring promises."""
 
 from __future__ import annotations
 

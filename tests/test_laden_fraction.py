@@ -33,6 +33,7 @@ from tankerwatch.infer.runtime.detection_file import Detection, read_detection_f
 from tankerwatch.infer.runtime.onnx_model import OnnxDetector  # noqa: E402
 from tankerwatch.infer.synth.physics import sample_tanker  # noqa: E402
 from tankerwatch.models import build_detector  # noqa: E402
+from tankerwatch.models.hull_profile import PROFILE_ACROSS_SPAN  # noqa: E402
 from tankerwatch.train.losses import cue_width_loss  # noqa: E402
 from tankerwatch.train.targets import MAX_WINDOW_BOXES, hull_window_targets, vessel_cue_widths  # noqa: E402
 
@@ -87,22 +88,20 @@ def test_cue_targets_are_in_box_widths_and_come_first():
 
 
 def test_cue_readings_follow_the_box_under_jitter():
-    """Training's box jitter cuts the window round a perturbed box; the readings come back in units
-    of the given box, so they are compared with its labels: a head whose raw outputs are constant
-    reads widths proportional to the jittered box's width over the given one."""
+    """Training's box jitter cuts the profile round a perturbed box; the readings come back in units
+    of the given box, so they are compared with its labels: a head whose marks are constant reads
+    widths proportional to the jittered box's width over the given one."""
     model = _tiny().train()
     head = model.load_head
-    for module in head.classifier:
-        if isinstance(module, torch.nn.Linear):
-            torch.nn.init.zeros_(module.weight)
-            torch.nn.init.constant_(module.bias, 1.0)
+    torch.nn.init.zeros_(head.marks.weight)
+    torch.nn.init.constant_(head.marks.bias, -2.0)
     boxes = torch.tensor([[[30.0, 30.0, 40.0, 8.0, 0.3]] * 64])
     image = torch.randint(0, 255, (1, 3, 64, 96), dtype=torch.uint8)
     readings = head(model._prepare(image), boxes)
     head.eval()
     still = head(model._prepare(image), boxes)
-    constant = torch.nn.functional.softplus(torch.tensor(1.0))
-    assert torch.allclose(still[..., 0], constant)
+    constant = torch.sigmoid(torch.tensor(-2.0)) * PROFILE_ACROSS_SPAN  # every row a share of 0.12
+    torch.testing.assert_close(still[..., 0], torch.full_like(still[..., 0], float(constant)))
     ratios = readings[0, :, 0] / constant
     assert 0.05 < float(ratios.std()) < 0.3 and float(ratios.mean()) == pytest.approx(1.0, abs=0.08)
 

@@ -135,8 +135,8 @@ def test_onnx_export_with_dynamic_batch_and_size(tmp_path):
 
 
 def test_detect_skips_the_hull_windows_of_discarded_rows_without_changing_kept_ones():
-    """``detect`` classifies only the first max(count) rows of each image (rows are sorted by
-    score); the kept rows' load probabilities equal what classifying every row gives."""
+    """``detect`` reads only the first max(count) rows of each image (rows are sorted by score);
+    the kept rows' load probabilities equal what reading every row gives."""
     torch.manual_seed(0)
     model = build_detector(backbone="tiny", output_stride=4, fpn_channels=8, head_channels=8, top_k=20,
                            score_threshold=0.0)
@@ -146,8 +146,8 @@ def test_detect_skips_the_hull_windows_of_discarded_rows_without_changing_kept_o
         # An untrained heatmap sits near its prior: split its peaks at their median.
         model.score_threshold = float(model.detect(image, _views(2))[1].flatten().median())
     seen = []
-    original = model.load_head._classify
-    model.load_head._classify = lambda windows: seen.append(windows.shape[0]) or original(windows)
+    original = model.load_head.read_profiles
+    model.load_head.read_profiles = lambda profiles: seen.append(profiles.shape[0]) or original(profiles)
     with torch.no_grad():
         boxes, scores, _, load_probs, count, *_ = model.detect(image, _views(2))
         every_row = torch.softmax(model.read_load(image, boxes, _views(2))[0], dim=-1)

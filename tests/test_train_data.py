@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 from tankerwatch.infer.core.labels import LabelledImage, LoadState, Vessel, VesselType  # noqa: E402
 from tankerwatch.infer.runtime.scaling import Scaling  # noqa: E402
 from tankerwatch.models.decode import decode_boxes, decode_maps  # noqa: E402
+from tankerwatch.models.hull_profile import PROFILE_ROWS  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig  # noqa: E402
 from tankerwatch.train.datasets import SceneSource, TrainCrops, WholeImages  # noqa: E402
 from tankerwatch.train.losses import LossWeights, box_kld_loss, detection_loss, quality_loss  # noqa: E402
@@ -67,7 +68,9 @@ def _loss_inputs(types, loads, widths):
             "quality": torch.zeros(1, 1, 16, 16, requires_grad=True),
             "type_logits": torch.randn(1, 2, 16, 16, requires_grad=True),
             "window_type_logits": torch.randn(1, MAX_WINDOW_BOXES, 2, requires_grad=True),
-            "cue_readings": torch.rand(1, MAX_WINDOW_BOXES, 4).add(0.1).requires_grad_()}
+            "cue_readings": torch.rand(1, MAX_WINDOW_BOXES, 4).add(0.1).requires_grad_(),
+            "cue_marks": torch.rand(1, MAX_WINDOW_BOXES, 2, PROFILE_ROWS).clamp(0.05, 0.95).requires_grad_(),
+            "cue_edges": torch.tensor([45.7, 82.3]).repeat(1, MAX_WINDOW_BOXES, 1)}
     return maps, batch
 
 
@@ -76,16 +79,17 @@ def test_masked_terms_have_no_gradient_and_labelled_terms_do():
     losses = detection_loss(maps, batch, LossWeights())
     losses["total"].backward()
     assert losses["type"] == 0 and losses["window_type"] == 0 and losses["cue_widths"] == 0
-    for name in ("type_logits", "window_type_logits", "cue_readings"):
+    assert losses["cue_marks"] == 0
+    for name in ("type_logits", "window_type_logits", "cue_readings", "cue_marks"):
         assert torch.all(maps[name].grad == 0), name
     assert maps["heatmap"].grad.abs().sum() > 0
 
     maps, batch = _loss_inputs([0], [1], [0.6, 0.2])
     losses = detection_loss(maps, batch, LossWeights())
     losses["total"].backward()
-    assert losses["cue_widths"] != 0 and losses["window_type"] > 0
+    assert losses["cue_widths"] != 0 and losses["cue_marks"] > 0 and losses["window_type"] > 0
     # Only the one labelled box's outputs learn; the padding rows do not.
-    for name in ("window_type_logits", "cue_readings"):
+    for name in ("window_type_logits", "cue_readings", "cue_marks"):
         assert maps[name].grad[0, 0].abs().sum() > 0 and torch.all(maps[name].grad[0, 1:] == 0), name
 
 

@@ -1,9 +1,9 @@
-"""Temperature scaling of the load stage (Guo et al., 2017): one scalar ``T`` divides the hull-window
-head's logits, fitted on validation tankers so that ``p_loaded`` means what it says.
+"""Temperature scaling of the load stage (Guo et al., 2017): one scalar ``T`` divides the load
+logit the detector derives from the measured widths, fitted on validation tankers so that ``p_loaded`` means what it says.
 
 ``T`` is fitted after each validation epoch on the raw logits of every validation tanker with a
-known load at GSD <= ``load_max_gsd_m`` (windows sampled at the labelled boxes, as in training),
-stored in the model (``HullWindowHead.log_temperature``) and so in the checkpoint and the exported
+known load at GSD <= ``load_max_gsd_m`` (profiles sampled at the labelled boxes, as in training),
+stored in the model (``HullProfileHead.log_temperature``) and so in the checkpoint and the exported
 graph. The figures a validation epoch logs use the temperature fitted on the epoch before (the
 first epoch's, T = 1); test figures and ``detect`` use the checkpoint's, fitted on validation, never
 on the data they are measured on. Argmax calls, and so load accuracy, do not change with ``T``.

@@ -54,7 +54,8 @@ CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # version-2 load stage would load cleanly and misread every window. 4: a hull-window type head.
 # 5: the load head also regresses the laden fraction (5 outputs, not 2). 6: the load stage
 # measures shadow and hull-side widths (4 outputs) and reads load state from them by geometry.
-CHECKPOINT_FORMAT_VERSION = 6
+# 7: it measures them from a profile across the hull (models/hull_profile.py), other weights.
+CHECKPOINT_FORMAT_VERSION = 7
 # Figures logged per epoch (the JSON file has them all, per GSD band too).
 LOGGED_FIGURES = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", "load_accuracy",
                   "load_macro_f1", "load_coverage", "load_accuracy_covered", "load_ece",

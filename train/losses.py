@@ -2,7 +2,8 @@
 peak cells (weighted by ``reg_weight``, one unit per vessel: ``train/targets.py``) plus a Gaussian
 KL-divergence box term on the same cells, class-weighted cross-entropy on vessel type where
 labelled, both on the type map and on the hull-window type head's logits, and the load stage's
-Laplace likelihood of the shadow and hull-side widths it measures (:func:`cue_width_loss`).
+Laplace likelihood of the shadow and hull-side widths it measures (:func:`cue_width_loss`) with the
+per-row marks they are summed from (:func:`cue_mark_loss`).
 
 Why the KL term: L1 on offsets in cells weighs a quarter-cell miss the same for a 4 px skiff and a
 200 px tanker, yet it costs the skiff most of its IoU. Modelling each box as a Gaussian (mean = the
@@ -50,6 +51,7 @@ class LossWeights:
     vessel_type: float = 1.0
     window_type: float = 1.0
     cue_widths: float = 1.0
+    cue_marks: float = 1.0
 
 
 def focal_heatmap_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0):
@@ -77,19 +79,20 @@ def detection_loss(maps: dict[str, torch.Tensor], targets: dict[str, torch.Tenso
     vessel_type = _masked_ce(maps["type_logits"], targets["type"], type_class_weights)
     window_type = _masked_ce(maps["window_type_logits"], targets["window_type"], type_class_weights, channels_last=True)
     cue_widths = cue_width_loss(maps["cue_readings"], targets["window_cues"])
+    cue_marks = cue_mark_loss(maps["cue_marks"], maps["cue_edges"], targets["window_cues"])
     total = (weights.heatmap * heat + weights.offset * offset + weights.size * size + weights.angle * angle
              + weights.box_kld * box_kld + weights.quality * quality + weights.vessel_type * vessel_type
-             + weights.window_type * window_type + weights.cue_widths * cue_widths)
+             + weights.window_type * window_type + weights.cue_widths * cue_widths + weights.cue_marks * cue_marks)
     return {"total": total, "heatmap": heat, "offset": offset, "size": size, "angle": angle,
             "box_kld": box_kld, "quality": quality, "type": vessel_type, "window_type": window_type,
-            "cue_widths": cue_widths}
+            "cue_widths": cue_widths, "cue_marks": cue_marks}
 
 
 def cue_width_loss(readings: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
     """The load stage's cue readings against the drawn widths, averaged over the known widths: the
     L1 error of each width plus the Laplace negative log-likelihood of its scale given that error.
     ``readings [N, M, 4]``: shadow and side strip widths then their Laplace scales, in box widths
-    (``models/hull_window.cue_readings``); ``truth [N, M, 2]``: the drawn widths in the same units,
+    (``models/hull_profile.py``); ``truth [N, M, 2]``: the drawn widths in the same units,
     negative where unknown; ``valid [N, M]`` masks padding windows.
 
     The scale is learnt per window, so a window where a cue cannot be measured (shadow beyond the
@@ -105,6 +108,47 @@ def cue_width_loss(readings: torch.Tensor, truth: torch.Tensor, valid: torch.Ten
     widths, scales = readings[..., :2][known], readings[..., 2:4][known]
     error = (widths - truth[known]).abs()
     return (error + error.detach() / scales + torch.log(scales)).mean()
+
+
+def _row_cover(start: torch.Tensor, end: torch.Tensor, rows: int) -> torch.Tensor:
+    """Share of each profile row ``[r, r + 1)`` inside ``[start, end]`` (rows; ``[...]`` each),
+    ``[..., rows]``."""
+    r = torch.arange(rows, dtype=start.dtype, device=start.device)
+    return (torch.minimum(end.unsqueeze(-1), r + 1) - torch.maximum(start.unsqueeze(-1), r)).clamp(0.0, 1.0)
+
+
+def cue_mark_loss(marks: torch.Tensor, edges: torch.Tensor, truth: torch.Tensor,
+                  valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-row supervision of the load stage's marks (``models/hull_profile.py``): binary cross
+    entropy of each row's share of shadow and of visible hull side against where the drawn widths
+    put them, averaged over rows and the known widths. ``marks [N, M, 2, rows]`` in (0, 1);
+    ``edges [N, M, 2]`` the labelled box's long edges in rows; ``truth [N, M, 2]`` the drawn widths
+    in box widths, negative where unknown; ``valid [N, M]`` masks padding.
+
+    The visible shadow starts at the box's edge on the side away from the sun and runs outward
+    (the box is the hull as seen: deck and visible side, so where the deck leans over the shadow
+    the box edge moves with it); the visible side runs inward from the edge facing the sensor.
+    Which side that is needs the angles, which training crops do not carry through their
+    rotations, so each strip is scored against both sides and the better one counts: the image
+    shows which side it is. Without this the marks learn only from their sum, slowly and with a
+    bias on wide strips."""
+    known = truth >= 0
+    if valid is not None:
+        known = known & valid.unsqueeze(-1)
+    if not bool(known.any()):
+        return marks.sum() * 0.0
+    rows = marks.shape[-1]
+    low, high = edges[..., 0:1], edges[..., 1:2]  # [N, M, 1]
+    extent = (truth.clamp(min=0.0) * (high - low))  # [N, M, 2] strip widths in rows
+    shadow, side = extent[..., 0], extent[..., 1]
+    low, high = low[..., 0], high[..., 0]
+    hypotheses = torch.stack([
+        torch.stack([_row_cover(high, high + shadow, rows), _row_cover(low - shadow, low, rows)], dim=-2),
+        torch.stack([_row_cover(high - side, high, rows), _row_cover(low, low + side, rows)], dim=-2),
+    ], dim=-3)  # [N, M, 2 cues, 2 sides, rows]
+    predicted = marks.unsqueeze(-2).expand_as(hypotheses).clamp(1e-6, 1 - 1e-6)
+    bce = F.binary_cross_entropy(predicted, hypotheses, reduction="none").mean(dim=-1)  # [N, M, 2, 2]
+    return bce.amin(dim=-1)[known].mean()
 
 
 def box_kld_loss(pred_reg: torch.Tensor, target_reg: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

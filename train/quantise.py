@@ -6,7 +6,7 @@ Both variants keep the fp32 file's input and output types (uint8 in, float32 and
 * int8: static quantisation with onnxruntime's tools, QDQ format, calibrated on real images
   (:data:`CALIBRATION_METHOD` ranges); the network is quantised (activations stay int8 from one
   convolution to the next) except the convolution that reads the image and the heads' output
-  convolutions, and the in-graph box decoding and hull-window sampling stay float, so scores and
+  convolutions, and the in-graph box decoding and the sampling of hull windows and profiles stay float, so scores and
   coordinates keep their precision;
 * fp16 (for GPUs): the network's convolutions run in float16, the in-graph decoding stays float32
   (box coordinates up to 8,192 px would lose whole pixels in float16).
@@ -82,8 +82,8 @@ def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> 
             prepared_graph = onnx.load(str(prepared)).graph
             network, head_convs = _split_graph(prepared_graph)
             # The heads' outputs set peak scores and box sizes directly: they stay float, as does all
-            # decoding downstream of them (peak selection, the quality rescoring, and the hull-window
-            # load stage, which samples the image at decoded box coordinates that 8 bits cannot hold),
+            # decoding downstream of them (peak selection, the quality rescoring, and the load stage
+            # and hull-window type head, which sample the image at decoded box coordinates that 8 bits cannot hold),
             # and so does the convolution that reads the image (see CALIBRATION_METHOD).
             keep_float = head_convs + _input_convs(prepared_graph) + [
                 n.name for n in prepared_graph.node if n.name not in network]
@@ -134,7 +134,7 @@ def _split_graph(graph: onnx.GraphProto) -> tuple[set[str], list[str]]:
     head convolutions (heatmap, regression, type and quality logits). Those are the 1x1
     convolutions that all read the one shared trunk tensor, the only tensor that feeds as many
     convolutions as there are head maps; everything downstream of them is decoding, the
-    hull-window load stage included (it samples the image at decoded boxes)."""
+    load stage and the hull-window type head included (they sample the image at decoded boxes)."""
     producer = {out: node for node in graph.node for out in node.output}
     conv_readers: dict[str, list[onnx.NodeProto]] = {}
     for node in graph.node:

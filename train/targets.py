@@ -11,8 +11,8 @@ cells is weighted by the vessel's Gaussian value there, normalised so every vess
 1 (``reg_weight``); a cell two vessels share goes to the one whose Gaussian is higher there (the
 smaller vessel on a tie). Type classes are written on the same 3 x 3 cells, -1 where unknown.
 
-Load state is learnt from hull windows (``models/hull_window.py``), not from the maps, and type
-from both: each training crop lists up to ``MAX_WINDOW_BOXES`` boxes with known cue widths or type
+Load state is learnt from profiles across each hull (``models/hull_profile.py``), not from the
+maps, and type from the maps and hull windows (``models/hull_window.py``): each training crop lists up to ``MAX_WINDOW_BOXES`` boxes with known cue widths or type
 (:func:`hull_window_targets`). The load stage learns to measure the widths of each hull's shadow
 and visible side where the labels give them (synthetic truth, :func:`vessel_cue_widths`; -1
 elsewhere); load state, laden fraction and freeboard follow from those widths and the scene's

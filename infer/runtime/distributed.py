@@ -3,9 +3,11 @@ process, loaded once; one task per scene.
 
 - ``local``: a ``distributed.LocalCluster`` of worker processes on this machine, listening on
   127.0.0.1 only, no dashboard, one thread each (one scene at a time per process), torn down when
-  the run ends. The run's threads are shared out among the workers
-  (:func:`~.batch.local_layout`): each session gets its share of intra-op threads and OpenCV as
-  many, so two workers on two cores do not each take both.
+  the run ends. A run with one scene to do gets one worker in this process instead (a thread):
+  a worker process's start and imports were most of the engine's cost on one scene, and a scene
+  that kills its worker ends a one-scene run either way. The run's threads are shared out among
+  the workers (:func:`~.batch.local_layout`): each session gets its share of intra-op threads and
+  OpenCV as many, so two workers on two cores do not each take both.
 - an address (``tcp://host:8786``): a running cluster, left running. Each worker thread runs one
   scene on the worker's one session, which has one intra-op thread, so a worker started with
   ``--nthreads N`` uses N cores. Its workers need tankerwatch installed and must be able to read
@@ -114,11 +116,15 @@ def worker_source(source: str) -> str:
 
 
 @contextlib.contextmanager
-def connect(cluster: str, workers: int) -> Iterator[Client]:
-    """A client of a fresh local cluster (``local``, closed on exit) or of the running one at an address."""
+def connect(cluster: str, workers: int, in_process: bool = False) -> Iterator[Client]:
+    """A client of a fresh local cluster (``local``, closed on exit; ``in_process``: its workers are
+    threads of this process) or of the running one at an address."""
     if cluster == CLUSTER_LOCAL:
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None, silence_logs=logging.CRITICAL) as local, Client(local) as client:
+        # In this process the scheduler and workers talk through Dask's in-process transport, no
+        # socket at all; worker processes reach it on 127.0.0.1 only.
+        where = {"processes": False, "protocol": "inproc://"} if in_process else {"processes": True, "host": "127.0.0.1"}
+        with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None,
+                          silence_logs=logging.CRITICAL, **where) as local, Client(local) as client:
             yield client
         return
     try:
@@ -144,7 +150,7 @@ def analyse_on_cluster(cluster: str, detector: OnnxDetector, sources: list[str],
     workers, threads = local_layout(len(sources), workers, threads) if local else (0, 1)
     plugin = ModelPlugin(detector.path.resolve(), detector.info.model_id, detector.device, threads,
                          None if local else detector.path.read_bytes())
-    with connect(cluster, workers) as client:
+    with connect(cluster, workers, in_process=local and len(sources) == 1) as client:
         client.register_plugin(plugin)
         target = str(out_dir.resolve()) if local or workers_see(client, out_dir) else None
         futures = {client.submit(analyse_on_worker, worker_source(source), plugin.name, options, target,

@@ -181,7 +181,7 @@ def _fit_outline(image: np.ndarray, centre: np.ndarray, radius: float, away_sun:
         points = _ray_edges(smooth, rim - 0.5 * k * away_sensor, chosen, (reach[0] * r, reach[1] * r + max_relief + 2))
         if len(points) < MIN_RAYS:
             return Rim(rim, r, math.inf, 0.0)
-        keep = np.ones(len(points), dtype=bool)
+        keep = _consistent(_segment_distance(points[:, 0], points[:, 1], rim, rim - k * away_sensor))
         for _ in range(4):
             rim, r, k = _capsule_fit(points[keep], -away_sensor, rim, r, max_relief)
             if not 0.5 * radius < r < 1.5 * radius:
@@ -192,6 +192,15 @@ def _fit_outline(image: np.ndarray, centre: np.ndarray, radius: float, away_sun:
             if keep.sum() < MIN_RAYS // 2:
                 return Rim(rim, r, math.inf, 0.0)
     return Rim(rim, r, float(np.sqrt(np.mean(res[keep] ** 2))), float(keep.mean()))
+
+
+def _consistent(distance: np.ndarray) -> np.ndarray:
+    """The edge points whose distance (pixels) from the guessed outline is near the median one:
+    the least-squares fit then starts from the tank's own edge, not from a neighbour's that some
+    rays reach first, whatever the guess's radius."""
+    offset = distance - float(np.median(distance))
+    scale = max(1.4826 * float(np.median(np.abs(offset))), 0.35)
+    return np.abs(offset) < 3 * scale
 
 
 @dataclass(frozen=True)

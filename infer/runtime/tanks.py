@@ -2,12 +2,15 @@
 
 1. Candidates: OpenCV's ``HoughCircles`` (``HOUGH_GRADIENT_ALT``) on the brightness (mean of the
    first three bands, stretched 1-99 % over the scene), read window by window at a working GSD of
-   at least ``WORK_GSD_M`` (GDAL's averaging, from overviews where the file has them), radii
+   ``WORK_GSD_M`` (a finer scene by GDAL's averaging, from overviews where the file has them; a
+   coarser one upsampled bicubically by a whole factor, to ``WORK_GSD_M`` or finer), radii
    ``RADIUS_M``; windows overlap by a tank's diameter and a circle belongs to the window whose
    core holds its centre, so memory stays at one window whatever the scene's size.
 2. Each candidate is measured at full resolution in a window around it
    (:mod:`.tank_geometry`): the outline (a capsule off-nadir), the crescent inside the rim and the
-   shell's shadow on the ground. A candidate whose outline does not fit is dropped.
+   shell's shadow on the ground. A candidate whose outline does not fit, or whose fitted radius
+   is not the candidate's (within a share and ``RADIUS_SLACK_PX``) or under ``RADIUS_M``, is
+   dropped.
 3. Fill, with ``s`` the crescent's width and ``L`` the ground shadow's length (pixels):
    ``1 - s / L`` (the ratio method: no height, no sun elevation needed); with ``--tank-height H``,
    ``1 - s * gsd * tan(elevation) / H``. Where a tank's ground shadow cannot be measured (it runs
@@ -41,6 +44,8 @@ from .tank_file import Tank
 from .tank_geometry import RIM_M, fit_crescent, fit_ground_shadow, fit_rim, soft_capsule
 from .view_angles import ImageAngles, SceneAngles, image_direction, image_frame, resolve_angles
 
+# Hough's radii run about a quarter too large on circles under about 10 px in radius (tanks at
+# 2 m GSD), which the outline fit then refuses: candidates are sought at no coarser than this.
 WORK_GSD_M = 1.0
 RADIUS_M = (8.0, 50.0)
 MAX_HEIGHT_M = 40.0
@@ -51,6 +56,11 @@ LENGTH_TOLERANCE_PX = 1.0
 MEDIAN_HEIGHT_SPREAD = 0.15  # a farm's tanks differ in height by about this much
 MAX_OUTLINE_RMS_PX = 1.5
 MIN_OUTLINE_INLIERS = 0.6  # of the rays used
+RADIUS_AGREEMENT = (0.8, 1.25)  # the fitted rim's radius over the candidate's
+# Hough's radius and the rim's fit each err by about a pixel whatever the tank's size (at 2 m GSD,
+# radii of 7-10 px, the Hough radius runs up to a quarter over the rim's): the share alone would
+# drop small tanks whose outline fits well.
+RADIUS_SLACK_PX = 1.5
 HOUGH = {"dp": 1.0, "param1": 150.0, "param2": 0.6}
 
 
@@ -87,25 +97,51 @@ def _brightness(array: np.ndarray) -> np.ndarray:
     return array[: min(3, array.shape[0])].astype(np.float32).mean(axis=0)
 
 
+def _work_scale(gsd_m: float) -> tuple[float, int]:
+    """``(factor, up)`` for reading a scene of ``gsd_m`` at the working GSD: a finer scene is read
+    decimated by ``factor`` (full-resolution pixels per working pixel, >= 1, ``up`` 1); a coarser one
+    at full resolution and upsampled by the integer ``up`` (working pixels per full-resolution pixel,
+    ``factor`` = 1 / ``up``), so that the working GSD is never coarser than ``WORK_GSD_M``."""
+    if gsd_m <= WORK_GSD_M:
+        return WORK_GSD_M / gsd_m, 1
+    up = math.ceil(gsd_m / WORK_GSD_M - 1e-6)
+    return 1.0 / up, up
+
+
+def _work_grey(ds, x0: int, y0: int, size: int, factor: float, up: int,
+               stretch: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The stretched brightness (uint8) and validity of the working-pixel window ``[x0, x0 + size)``
+    (both axes; ``x0``, ``size`` multiples of ``up``) on the working grid of :func:`_work_scale`."""
+    if up == 1:
+        full = round(size * factor)
+        array, valid = read_window(ds, round(x0 * factor), round(y0 * factor), full, full, out_size=(size, size))
+        brightness = _brightness(array)
+    else:
+        # Bicubic, not GDAL's averaging (which repeats pixels): the Hough stage needs edges where
+        # they are, between pixels, to place circles a few pixels across.
+        array, valid = read_window(ds, x0 // up, y0 // up, size // up, size // up)
+        brightness = cv2.resize(_brightness(array), (size, size), interpolation=cv2.INTER_CUBIC)
+        valid = np.repeat(np.repeat(valid, up, axis=0), up, axis=1)
+    lo, hi = stretch
+    return np.clip((brightness - lo) / max(hi - lo, 1e-9) * 255, 0, 255).astype(np.uint8), valid
+
+
 def find_candidates(ds, gsd_m: float, stretch: tuple[float, float]) -> list[tuple[np.ndarray, float]]:
-    """Circles ``(centre, radius)`` in full-resolution pixels, from windows read at the working GSD."""
-    factor = max(1.0, WORK_GSD_M / gsd_m)
+    """Circles ``(centre, radius)`` in full-resolution pixels, from windows read at the working GSD
+    (:func:`_work_scale`)."""
+    factor, up = _work_scale(gsd_m)
     work_gsd = gsd_m * factor
     r_lo, r_hi = (max(int(RADIUS_M[0] / work_gsd), 3), int(math.ceil(RADIUS_M[1] / work_gsd)))
-    overlap = 2 * r_hi + 8
-    core = max(WORK_WINDOW - 2 * overlap, 256)
+    overlap = up * math.ceil((2 * r_hi + 8) / up)
+    core = up * (max(WORK_WINDOW - 2 * overlap, 256) // up)
     width, height = math.ceil(ds.width / factor), math.ceil(ds.height / factor)
-    lo, hi = stretch
     found = []
     for wy in range(0, height, core):
         for wx in range(0, width, core):
             x0, y0 = wx - overlap, wy - overlap
-            size_x, size_y = core + 2 * overlap, core + 2 * overlap
-            array, valid = read_window(ds, round(x0 * factor), round(y0 * factor), round(size_x * factor),
-                                       round(size_y * factor), out_size=(size_x, size_y))
+            grey, valid = _work_grey(ds, x0, y0, core + 2 * overlap, factor, up, stretch)
             if not valid.any():
                 continue
-            grey = np.clip((_brightness(array) - lo) / max(hi - lo, 1e-9) * 255, 0, 255).astype(np.uint8)
             circles = cv2.HoughCircles(grey, cv2.HOUGH_GRADIENT_ALT, minDist=2 * r_lo, minRadius=r_lo,
                                        maxRadius=r_hi, **HOUGH)
             for cx, cy, r in ([] if circles is None else circles[0]):
@@ -142,8 +178,7 @@ def measure(ds, centre: np.ndarray, radius: float, gsd_m: float, angles: ImageAn
     array, valid = read_window(ds, x0, y0, 2 * half, 2 * half)
     image = _brightness(array)
     rim = fit_rim(image, centre - [x0, y0], radius, away_sun, away_sensor, MAX_HEIGHT_M * tan_view / gsd_m)
-    if (rim.rms > MAX_OUTLINE_RMS_PX or rim.inliers < MIN_OUTLINE_INLIERS
-            or not 0.8 * radius <= rim.radius <= 1.25 * radius):
+    if not _outline_fits(rim, radius, gsd_m):
         return None
     relief_per_shadow = tan_view * tan_elev
     inner = rim.radius - RIM_M / gsd_m
@@ -158,6 +193,17 @@ def measure(ds, centre: np.ndarray, radius: float, gsd_m: float, angles: ImageAn
     return Measured(rim.centre + [x0, y0], rim.radius, relief_per_shadow * away_sensor, rim.rms,
                     crescent.width if crescent is not None and crescent.floating else None,
                     length if measured else None, at_least)
+
+
+def _outline_fits(rim, candidate_radius: float, gsd_m: float) -> bool:
+    """Whether a fitted rim (full-resolution pixels) is a tank's outline: its edges fit, its radius
+    is the candidate's within ``RADIUS_AGREEMENT`` and ``RADIUS_SLACK_PX``, and it is no smaller
+    than the smallest tank searched for (``RADIUS_M``, metres at ``gsd_m``), which the slack alone
+    would let a fit shrunk onto a deck or a shadow pass as."""
+    lo, hi = RADIUS_AGREEMENT
+    agrees = lo * candidate_radius - RADIUS_SLACK_PX <= rim.radius <= hi * candidate_radius + RADIUS_SLACK_PX
+    return (rim.rms <= MAX_OUTLINE_RMS_PX and rim.inliers >= MIN_OUTLINE_INLIERS and agrees
+            and rim.radius * gsd_m >= RADIUS_M[0])
 
 
 def _distinct(found: list[Measured]) -> list[Measured]:
