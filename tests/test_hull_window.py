@@ -53,10 +53,10 @@ def test_brightness_and_contrast_of_the_scene_do_not_change_the_call():
     assert not torch.allclose(head(x.flip(-1), boxes), head(x, boxes), atol=1e-3)
 
 
-def test_padding_boxes_do_not_touch_the_real_windows_in_training():
-    """Batch-norm statistics come from the labelled windows alone: a crop's padding rows (zero
-    boxes) would otherwise fill them with blank windows."""
-    head = HullWindowHead(in_channels=3, box_jitter=False).train()
+def read_among_padding(head, **options):
+    """A training-mode ``head``'s outputs for two real boxes alone, then among six padding boxes
+    (zero boxes, masked out by ``valid``), from the same random draws; also the input and the
+    padded boxes."""
     x = torch.randn(1, 3, 64, 96)
     real = torch.tensor([[[30.0, 30.0, 40.0, 8.0, 0.3], [60.0, 40.0, 30.0, 6.0, -0.5]]])
     padded = torch.cat([real, torch.zeros(1, 6, 5)], dim=1)
@@ -64,7 +64,14 @@ def test_padding_boxes_do_not_touch_the_real_windows_in_training():
     torch.manual_seed(0)
     alone = head(x, real, valid=valid[:, :2])
     torch.manual_seed(0)
-    among_padding = head(x, padded, valid=valid)
+    return alone, head(x, padded, valid=valid, **options), x, padded
+
+
+def test_padding_boxes_do_not_touch_the_real_windows_in_training():
+    """Batch-norm statistics come from the labelled windows alone: a crop's padding rows (zero
+    boxes) would otherwise fill them with blank windows."""
+    head = HullWindowHead(in_channels=3, box_jitter=False).train()
+    alone, among_padding, x, padded = read_among_padding(head)
     torch.testing.assert_close(among_padding[:, :2], alone)
     assert torch.equal(among_padding[:, 2:], torch.zeros(1, 6, 2))
     # Without the mask the padding windows join the statistics and change the real logits.

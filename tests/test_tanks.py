@@ -92,16 +92,21 @@ def test_stock_moves_by_exactly_the_barrels_and_stays_in_range():
     assert all(FILL_RANGE[0] - 1e-9 <= r.fill <= FILL_RANGE[1] + 1e-9 for r in filled if r.floating)
 
 
+def _farm(path: Path, seed: int, size: int, gsd_m: float, view_zenith_deg: float, acquired: str | None) -> Path:
+    """The generator's terminal with its tank farm and truth at ``path``: sun 40 degrees at azimuth
+    160, sensor azimuth 40."""
+    settings = SceneSettings(size=size, gsd_m=gsd_m)
+    world = compose_scene(seed, settings)
+    world.view = View(gsd_m, 160.0, 40.0, 40.0, view_zenith_deg)
+    write_raster(path, world, seed, settings, acquired)
+    write_truth(path, world, settings, acquired)
+    return path
+
+
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory) -> Path:
     """A 2 km terminal at 1 m, near nadir, sun 40 degrees: the generator's tank farm and its truth."""
-    path = tmp_path_factory.mktemp("tanks") / "farm.tif"
-    settings = SceneSettings(size=2048, gsd_m=1.0)
-    world = compose_scene(5, settings)
-    world.view = View(1.0, 160.0, 40.0, 40.0, 2.0)
-    write_raster(path, world, 5, settings, "2024-05-01T02:10:00Z")
-    write_truth(path, world, settings, "2024-05-01T02:10:00Z")
-    return path
+    return _farm(tmp_path_factory.mktemp("tanks") / "farm.tif", 5, 2048, 1.0, 2.0, "2024-05-01T02:10:00Z")
 
 
 def test_tanks_cli_finds_the_farm_and_reads_the_fills(scene, tmp_path, capsys):
@@ -129,13 +134,7 @@ def test_tanks_cli_finds_the_farm_and_reads_the_fills(scene, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def coarse_scene(tmp_path_factory) -> Path:
     """A 1.2 km terminal at 2 m GSD (tank radii 7-9 px), sun 40 degrees, 12 degrees off nadir."""
-    path = tmp_path_factory.mktemp("tanks_2m") / "farm2m.tif"
-    settings = SceneSettings(size=600, gsd_m=2.0)
-    world = compose_scene(6, settings)
-    world.view = View(2.0, 160.0, 40.0, 40.0, 12.0)
-    write_raster(path, world, 6, settings, None)
-    write_truth(path, world, settings, None)
-    return path
+    return _farm(tmp_path_factory.mktemp("tanks_2m") / "farm2m.tif", 6, 600, 2.0, 12.0, None)
 
 
 def test_candidates_at_2_m_gsd_are_the_tanks(coarse_scene):
