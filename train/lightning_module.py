@@ -126,9 +126,9 @@ class TankerwatchModule(L.LightningModule):
         crop sampler balances classes too).
         ``load_uncertain_band`` / ``load_max_gsd_m``: where a load call is 'uncertain' (stored in
         the checkpoint for ``detect``).
-        ``window_repeats``: hull windows per vessel with known cue widths per step for the load
-        stage, each with its own box jitter and flips (a crop holds only a few vessels, so the stage
-        otherwise sees few windows a step); the type head reads one window per vessel.
+        ``window_repeats``: profiles per vessel with known cue widths per step for the load stage,
+        each with its own box jitter and flips (a crop holds only a few vessels, so the stage
+        otherwise sees few a step); the type head reads one hull window per vessel.
         ``ema_decay``: keep an exponential moving average of the weights (decay ramped up from 0 as
         in ``(1 + n) / (10 + n)``); validation, test, checkpoint selection and export then use it."""
         super().__init__()
