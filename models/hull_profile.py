@@ -81,8 +81,6 @@ class HullProfileHead(nn.Module):
     buffer: it travels in checkpoints and the exported graph); the detector applies it to the load
     logit it derives from the widths (:mod:`tankerwatch.models.freeboard`)."""
 
-    outputs = CUE_OUTPUTS
-
     def __init__(self, in_channels: int, channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16),
                  box_jitter: bool = True):
         super().__init__()
