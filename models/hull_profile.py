@@ -145,13 +145,14 @@ class HullProfileHead(nn.Module):
         if self.training and self.box_jitter:
             boxes = jitter_boxes(boxes)
         profiles = self.profiles(x, boxes)
-        out = profiles.new_zeros(n * k, CUE_OUTPUTS)
-        marks = profiles.new_zeros(n * k, 2, PROFILE_ROWS)
-        chosen = valid.reshape(-1) if valid is not None else None
-        if chosen is None:
+        if valid is None:
             out, marks = self.read_profiles(profiles)
-        elif bool(chosen.any()):
-            out[chosen], marks[chosen] = self.read_profiles(profiles[chosen])
+        else:
+            chosen = valid.reshape(-1)
+            out = profiles.new_zeros(n * k, CUE_OUTPUTS)
+            marks = profiles.new_zeros(n * k, 2, PROFILE_ROWS)
+            if bool(chosen.any()):
+                out[chosen], marks[chosen] = self.read_profiles(profiles[chosen])
         out = out.reshape(n, k, CUE_OUTPUTS)
         if boxes is not given:
             # The readings are lengths in the jittered box's widths; per the given box they scale
