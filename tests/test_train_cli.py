@@ -86,6 +86,28 @@ def test_synth_fit_validate_and_resume(workdir, capsys):
         torch.testing.assert_close(resumed["state_dict"][name], value, rtol=1e-5, atol=1e-6, msg=name)
 
 
+def test_fit_starts_from_another_runs_weights(workdir, capsys):
+    fit = ["fit", "--config", TINY, "--data.train", "data/train", "--data.val", "data/val"]
+    assert main([*fit, "--checkpoint.dirpath", "pretrained"]) == 0
+    pretrained, _ = load_checkpoint(workdir / "pretrained" / "last.ckpt")
+    # At learning rate 0 a run's weights stay what it started from: the copied ones with init_from,
+    # the seed's random ones without.
+    frozen = [*fit, "--model.lr", "0", "--model.weight_decay", "0"]
+    assert main([*frozen, "--checkpoint.dirpath", "fine", "--model.init_from", "pretrained/last.ckpt"]) == 0
+    assert main([*frozen, "--checkpoint.dirpath", "scratch"]) == 0
+    fine, _ = load_checkpoint(workdir / "fine" / "last.ckpt")
+    scratch, _ = load_checkpoint(workdir / "scratch" / "last.ckpt")
+    start = dict(pretrained.named_parameters())
+    for name, value in fine.named_parameters():  # the moving average's arithmetic rounds at 1e-8
+        torch.testing.assert_close(value, start[name], rtol=0, atol=1e-6, msg=name)
+    assert max((value - start[name]).abs().max().item() for name, value in scratch.named_parameters()) > 1e-2
+
+    capsys.readouterr()
+    assert main([*fit, "--checkpoint.dirpath", "missing", "--model.init_from", "nowhere.ckpt"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nowhere.ckpt" in err[0] and "no such checkpoint" in err[0]
+
+
 def test_ship_only_labels_are_recorded_as_teaching_neither_type_nor_load(tmp_path, monkeypatch):
     from tankerwatch.train.export import model_metadata
 

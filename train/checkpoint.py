@@ -60,3 +60,23 @@ def load_checkpoint(path) -> tuple[OrientedDetector, dict]:
     except RuntimeError as exc:
         raise ModelError(located(path, f"weights do not fit the model ({str(exc).splitlines()[0][:160]})")) from None
     return model.eval(), meta
+
+
+def copy_matching_weights(path, model: torch.nn.Module) -> tuple[int, list[str]]:
+    """Start ``model`` from the detector weights of the tankerwatch checkpoint ``path`` (fine-tuning:
+    e.g. a model pre-trained on synthetic scenes, then trained on real ones). Every tensor whose name
+    and shape match is copied; the rest keep their initial values. The checkpoint is read as
+    :func:`load_checkpoint` reads it (no code unpickled, format checked).
+
+    Returns ``(tensors copied, names left at their initial values)``. Raises ModelError when nothing
+    matches (a checkpoint of another backbone or band count), so a wrong path cannot silently train
+    from scratch."""
+    source, _ = load_checkpoint(path)
+    given = source.state_dict()
+    target = model.state_dict()
+    copied = {name: tensor for name, tensor in given.items()
+              if name in target and target[name].shape == tensor.shape}
+    if not copied:
+        raise ModelError(located(Path(path), "no weight of this checkpoint fits the model (another backbone or band count?)"))
+    model.load_state_dict(copied, strict=False)
+    return len(copied), sorted(set(target) - set(copied))

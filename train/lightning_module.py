@@ -35,6 +35,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch.optim.swa_utils import AveragedModel
 
 from tankerwatch.infer import __version__
@@ -118,7 +119,7 @@ class TankerwatchModule(L.LightningModule):
                  weights: str | None = None, quality_exponent: float = 0.5, lr: float = 2e-3, weight_decay: float = 1e-4, warmup_steps: int = 50,
                  loss_weights: dict[str, float] | None = None, type_class_weights: list[float] | None = None,
                  load_uncertain_band: tuple[float, float] = (0.3, 0.7), load_max_gsd_m: float = 3.0,
-                 window_repeats: int = 1, ema_decay: float | None = None):
+                 window_repeats: int = 1, ema_decay: float | None = None, init_from: str | None = None):
         """Model options: see :class:`tankerwatch.models.OrientedDetector` (``weights``: an opt-in
         torchvision weight enum name, e.g. ``ResNet18_Weights.IMAGENET1K_V1``, which downloads).
         ``loss_weights``: :class:`~tankerwatch.train.losses.LossWeights` fields.
@@ -130,7 +131,10 @@ class TankerwatchModule(L.LightningModule):
         each with its own box jitter and flips (a crop holds only a few vessels, so the stage
         otherwise sees few a step); the type head reads one hull window per vessel.
         ``ema_decay``: keep an exponential moving average of the weights (decay ramped up from 0 as
-        in ``(1 + n) / (10 + n)``); validation, test, checkpoint selection and export then use it."""
+        in ``(1 + n) / (10 + n)``); validation, test, checkpoint selection and export then use it.
+        ``init_from``: a tankerwatch checkpoint whose weights start a new ``fit`` (fine-tuning): each
+        tensor whose name and shape match is copied (:func:`~tankerwatch.train.checkpoint.copy_matching_weights`);
+        ignored when ``fit`` resumes from ``--ckpt_path``, whose weights win."""
         super().__init__()
         self.save_hyperparameters()
         self.model = build_detector(backbone=backbone, in_channels=in_channels, output_stride=output_stride,
@@ -172,6 +176,21 @@ class TankerwatchModule(L.LightningModule):
             if bands != self.model.in_channels:
                 raise ConfigError(f"data.{role} images give {bands} band(s) after data.scaling.bands, but "
                                   f"model.in_channels is {self.model.in_channels}")
+
+    def on_fit_start(self) -> None:
+        # Here, not in setup: Lightning sets trainer.ckpt_path (a resumed run) only after setup.
+        if self.hparams.init_from and self.trainer.ckpt_path is None:
+            self._start_from(self.hparams.init_from)
+
+    def _start_from(self, path: str) -> None:
+        # A lazy import: train/checkpoint.py reads this module's format constants.
+        from .checkpoint import copy_matching_weights
+
+        copied, left = copy_matching_weights(path, self.model)
+        if self.ema is not None:
+            self.ema.module.load_state_dict(self.model.state_dict())
+        kept = f"; left at their initial values: {', '.join(left[:6])}{' ...' if len(left) > 6 else ''}" if left else ""
+        rank_zero_info(f"model.init_from {path}: {copied} weight tensors copied{kept}")
 
     # -- training --------------------------------------------------------------------------------
     def forward(self, image: torch.Tensor):
