@@ -5,7 +5,7 @@ tanker visits silent, the truth in ``ais_truth.csv``), pads its ``ais.csv`` to `
 background traffic (transponders moving along lanes 10-30 km off the terminal over the whole
 period, so they are read, windowed and placed but never inside a footprint), then:
 
-* times reading and matching that file in-process (``read_ais`` + ``match_ais``) and the whole
+* times reading and matching that file in-process (``read_ais`` + ``add_scene`` per date) and the whole
   ``tankerwatch report --ais`` command on the series' truth detections;
 * scores dark tankers against the truth: recall = truly dark tanker sightings flagged dark (a tanker
   not detected at all counts as missed), precision = tanker detections flagged dark that are truly dark
@@ -40,7 +40,7 @@ from rasterio.crs import CRS
 
 from tankerwatch.infer.core.ais_file import read_ais
 from tankerwatch.infer.core.georef import WGS84
-from tankerwatch.infer.report.ais import AisTolerances, match_ais
+from tankerwatch.infer.report.ais import AisResult, AisTolerances, add_scene
 from tankerwatch.infer.report.inputs import load_scenes
 from tankerwatch.infer.runtime.detection_file import Detection, read_detection_file, write_detection_files
 from tankerwatch.infer.synth.scene import scene_transform
@@ -185,7 +185,9 @@ def main() -> int:
         start = time.perf_counter()
         ais = read_ais(big, [s.acquired.timestamp() for s in scenes], tol.window_min * 60)
         read_s = time.perf_counter() - start
-        result = match_ais(scenes, ais, tol)
+        result = AisResult(ais, tol)
+        for index, scene in enumerate(scenes):  # as the report feeds them: dates in time order
+            add_scene(result, index, scene, {})
         match_s = time.perf_counter() - start - read_s
         print(f"in-process: read {read_s:.1f} s ({ais.rows:,} rows, {ais.kept:,} fixes kept of "
               f"{len(ais.tracks)} transponders), match {match_s:.2f} s ({len(scenes)} dates, "

@@ -11,10 +11,13 @@ ones with draft fraction 0.3-0.7, and those not called uncertain), coverage (sha
 (angles withheld). ``--eval`` may be given several times, e.g. counterfactual renders of the same
 seed (``synth tiles --cues shadow``): a switched-off cue is then fed as the geometry that hides it
 (no side strip: nadir view; no shadow: sun overhead), which is what such an image shows.
-All figures are SYNTHETIC.
+``--augment`` passes each training tile through ``tankerwatch fit``'s augmentation first
+(train/augment.py, its defaults; ``--augment-set rotate_p=0`` changes one setting), to see what it
+does to the stage. All figures are SYNTHETIC.
 
     .venv/bin/python bench/freeboard_stage.py --train TILES --eval OTHER_TILES [--eval CUES_TILES]
         [--epochs 30] [--every 5] [--repeats 4] [--threads 2] [--seed 0] [--save STAGE.pt]
+        [--augment [--augment-set KEY=VALUE ...]]
 
 ``TILES``: a ``synth tiles`` folder (its manifest gives every vessel's box, drawn widths and draft
 and every tile's angles), e.g. ``tankerwatch synth tiles /tmp/fb/train --count 1600 --size 256
@@ -43,6 +46,7 @@ from tankerwatch.infer.runtime.scaling import Scaling  # noqa: E402
 from tankerwatch.models import build_detector  # noqa: E402
 from tankerwatch.models.freeboard import cue_gains, load_outputs  # noqa: E402
 from tankerwatch.models.hull_profile import HullProfileHead  # noqa: E402
+from tankerwatch.train.augment import AugmentConfig, augment, build_augmentation  # noqa: E402
 from tankerwatch.train.export import model_input  # noqa: E402
 from tankerwatch.train.lightning_module import warmup_cosine  # noqa: E402
 from tankerwatch.train.losses import LossWeights, cue_mark_loss, cue_width_loss  # noqa: E402
@@ -96,10 +100,20 @@ def read_tiles(folder: Path) -> list[Tile]:
     return tiles
 
 
-def batches(tiles: list[Tile], size: int, rng: np.random.Generator):
+def augmented(tile: Tile, pipeline) -> Tile:
+    """``tile`` through the training augmentation; the widths are in box widths, so they stay."""
+    image, boxes = augment(pipeline, tile.image[0].permute(1, 2, 0).numpy(), tile.boxes[0].numpy())
+    return Tile(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None],
+                torch.tensor(normalize_boxes(boxes), dtype=torch.float32)[None], tile.widths, tile.view,
+                tile.drafts, tile.freeboards, tile.gsd_m)
+
+
+def batches(tiles: list[Tile], size: int, rng: np.random.Generator, pipeline=None):
     order = rng.permutation(len(tiles))
     for start in range(0, len(order), size):
         chosen = [tiles[i] for i in order[start:start + size]]
+        if pipeline is not None:
+            chosen = [augmented(t, pipeline) for t in chosen]
         k = max(t.boxes.shape[1] for t in chosen)
         boxes = torch.zeros(len(chosen), k, 5)
         widths = torch.zeros(len(chosen), k, 2)
@@ -184,10 +198,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", type=Path, help="write the trained stage's weights here")
+    parser.add_argument("--augment", action="store_true", help="augment training tiles as `tankerwatch fit` does")
+    parser.add_argument("--augment-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an AugmentConfig setting for --augment, e.g. rotate_p=0 (repeatable)")
     args = parser.parse_args()
+    settings = {key: float(value) for key, _, value in (item.partition("=") for item in args.augment_set)}
+    pipeline = build_augmentation(AugmentConfig(**settings), seed=args.seed) if args.augment else None
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     print(f"CPU: {cpu_description()}; torch threads {args.threads}. SYNTHETIC figures.", flush=True)
+    if pipeline is not None:
+        print(f"training tiles augmented: {AugmentConfig(**settings)}", flush=True)
     started = time.perf_counter()
     train = read_tiles(args.train)
     evals = {str(folder): read_tiles(folder) for folder in args.eval}
@@ -205,7 +226,7 @@ def main() -> None:
     for epoch in range(args.epochs):
         head.train()
         total, count = 0.0, 0
-        for images, boxes, widths, valid in batches(train, args.batch, rng):
+        for images, boxes, widths, valid in batches(train, args.batch, rng, pipeline):
             r = args.repeats
             boxes, widths, valid = boxes.repeat(1, r, 1), widths.repeat(1, r, 1), valid.repeat(1, r)
             readings, marks, edges = head(prepare(images), boxes, valid=valid, with_marks=True)

@@ -1,10 +1,17 @@
 """The peer side of bench/peer_sen2ships.py: train or run Ultralytics YOLO11n-obb, offline.
 
 Runs ONLY in the separate benchmark environment ``.venv-peer`` (see bench/peer/README.md); it never
-imports tankerwatch and tankerwatch never imports it. Two subcommands, JSON in and out:
+imports tankerwatch and tankerwatch never imports it. Three subcommands, JSON in and out:
 
     .venv-peer/bin/python bench/peer/yolo_obb_worker.py train --data D/data.yaml --project P --hours H
     .venv-peer/bin/python bench/peer/yolo_obb_worker.py predict --weights W --images a.png b.png -o out.json
+    .venv-peer/bin/python bench/peer/yolo_obb_worker.py export --onnx peer.onnx --imgsz 1024 -o out.json
+
+``export`` (for bench/latency_peer.py) writes the raw network of a YOLO11n-obb built from its YAML
+(random weights: speed does not depend on them) as ONNX, no NMS, batch 1, with Ultralytics' own
+exporter and ``simplify=False`` (onnxslim would be auto-installed); it needs the ``onnx`` package
+(bench/peer/requirements.txt). ``YOLO_AUTOINSTALL`` should be ``False`` so a missing requirement
+fails instead of being installed.
 
 Offline by construction: ``YOLO_OFFLINE=1`` and a private ``YOLO_CONFIG_DIR`` must be set by the
 caller; settings ``sync`` (analytics) is turned off; the model is built from ``yolo11n-obb.yaml``
@@ -126,6 +133,22 @@ def predict(args) -> dict:
             "network_attempts": NETWORK_ATTEMPTS}
 
 
+def export(args) -> dict:
+    ultralytics = _ultralytics()
+    model = ultralytics.YOLO("yolo11n-obb.yaml", task="obb")  # from the model YAML: random weights
+    settings = dict(format="onnx", imgsz=args.imgsz, batch=1, dynamic=False, simplify=False, nms=False,
+                    opset=args.opset, device="cpu")
+    start = time.perf_counter()
+    # The exporter writes next to the model's own file name (here the working directory): move it.
+    written = Path(model.export(**settings))
+    args.onnx.parent.mkdir(parents=True, exist_ok=True)
+    written.replace(args.onnx)
+    return {"ultralytics": ultralytics.__version__, "settings": settings,
+            "export_s": time.perf_counter() - start, "onnx": str(args.onnx),
+            "parameters": sum(p.numel() for p in model.model.parameters()),
+            "network_attempts": NETWORK_ATTEMPTS}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,10 +165,14 @@ def main() -> int:
     p.add_argument("--iou", type=float, default=0.7, help="NMS IoU (Ultralytics' default)")
     p.add_argument("--max-det", type=int, default=1000)
     p.add_argument("--max-nms", type=int, default=3000, help="candidates per scene entering NMS (default 3000)")
-    for s in (t, p):
+    e = sub.add_parser("export")
+    e.add_argument("--onnx", type=Path, required=True, help="where the ONNX file goes")
+    e.add_argument("--imgsz", type=int, default=1024, help="square input side (default 1024)")
+    e.add_argument("--opset", type=int, default=17)
+    for s in (t, p, e):
         s.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args()
-    result = train(args) if args.command == "train" else predict(args)
+    result = {"train": train, "predict": predict, "export": export}[args.command](args)
     args.output.write_text(json.dumps(result, indent=1) + "\n")
     if result["network_attempts"]:
         print(f"yolo_obb_worker: {len(result['network_attempts'])} network attempts refused: "
