@@ -12,12 +12,13 @@ ones with draft fraction 0.3-0.7, and those not called uncertain), coverage (sha
 seed (``synth tiles --cues shadow``): a switched-off cue is then fed as the geometry that hides it
 (no side strip: nadir view; no shadow: sun overhead), which is what such an image shows.
 ``--augment`` passes each training tile through ``tankerwatch fit``'s augmentation first
-(train/augment.py, its defaults; ``--augment-set rotate_p=0`` changes one setting), to see what it
-does to the stage. All figures are SYNTHETIC.
+(train/augment.py, its defaults; ``--augment-set rotate_p=0`` changes one setting), and
+``--fit-crops`` cuts it first as ``fit``'s sampler does (a window of crop size / scale around a
+tanker, zero outside the tile, resized back), to see what each does to the stage. All figures are SYNTHETIC.
 
     .venv/bin/python bench/freeboard_stage.py --train TILES --eval OTHER_TILES [--eval CUES_TILES]
         [--epochs 30] [--every 5] [--repeats 4] [--threads 2] [--seed 0] [--save STAGE.pt]
-        [--augment [--augment-set KEY=VALUE ...]]
+        [--augment [--augment-set KEY=VALUE ...]] [--fit-crops]
 
 ``TILES``: a ``synth tiles`` folder (its manifest gives every vessel's box, drawn widths and draft
 and every tile's angles), e.g. ``tankerwatch synth tiles /tmp/fb/train --count 1600 --size 256
@@ -34,6 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import yaml
@@ -47,6 +49,7 @@ from tankerwatch.models import build_detector  # noqa: E402
 from tankerwatch.models.freeboard import cue_gains, load_outputs  # noqa: E402
 from tankerwatch.models.hull_profile import HullProfileHead  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig, augment, build_augmentation  # noqa: E402
+from tankerwatch.train.datasets import window_origin  # noqa: E402
 from tankerwatch.train.export import model_input  # noqa: E402
 from tankerwatch.train.lightning_module import warmup_cosine  # noqa: E402
 from tankerwatch.train.losses import LossWeights, cue_mark_loss, cue_width_loss  # noqa: E402
@@ -108,10 +111,35 @@ def augmented(tile: Tile, pipeline) -> Tile:
                 tile.drafts, tile.freeboards, tile.gsd_m)
 
 
-def batches(tiles: list[Tile], size: int, rng: np.random.Generator, pipeline=None):
+def cropped_like_fit(tile: Tile, rng: np.random.Generator) -> Tile:
+    """``tile`` cut as train/datasets.py cuts a training crop of the tile's own size: a window of
+    side ``size / scale`` (scale log-uniform in the config's ``scale_range``) centred near a random
+    tanker, zero where it leaves the tile, resized back; the tankers whose centre it holds."""
+    _, channels, height, width = tile.image.shape
+    low, high = CONFIG["data"]["scale_range"]
+    side = max(8, round(height / math.exp(rng.uniform(math.log(low), math.log(high)))))
+    centre = tile.boxes[0, rng.integers(tile.boxes.shape[1]), :2].numpy() + rng.uniform(-0.35, 0.35, 2) * side
+    col, row = window_origin(centre[0], width, side), window_origin(centre[1], height, side)
+    window = np.zeros((side, side, channels), np.uint8)
+    r0, c0, r1, c1 = max(row, 0), max(col, 0), min(row + side, height), min(col + side, width)
+    window[r0 - row:r1 - row, c0 - col:c1 - col] = tile.image[0, :, r0:r1, c0:c1].permute(1, 2, 0).numpy()
+    factor = height / side
+    image = cv2.resize(window, (width, height), interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+    boxes = tile.boxes[0].clone()
+    boxes[:, 0], boxes[:, 1] = (boxes[:, 0] - col) * factor, (boxes[:, 1] - row) * factor
+    boxes[:, 2:4] *= factor
+    kept = ((boxes[:, 0] >= 0) & (boxes[:, 0] < width) & (boxes[:, 1] >= 0) & (boxes[:, 1] < height)).numpy()
+    image = torch.from_numpy(np.ascontiguousarray(image.reshape(height, width, channels))).permute(2, 0, 1)[None]
+    return Tile(image, boxes[kept][None], tile.widths[:, kept], tile.view, tile.drafts[kept], tile.freeboards[kept],
+                tile.gsd_m)
+
+
+def batches(tiles: list[Tile], size: int, rng: np.random.Generator, pipeline=None, fit_crops: bool = False):
     order = rng.permutation(len(tiles))
     for start in range(0, len(order), size):
         chosen = [tiles[i] for i in order[start:start + size]]
+        if fit_crops:
+            chosen = [cropped_like_fit(t, rng) for t in chosen]
         if pipeline is not None:
             chosen = [augmented(t, pipeline) for t in chosen]
         k = max(t.boxes.shape[1] for t in chosen)
@@ -201,6 +229,7 @@ def main() -> None:
     parser.add_argument("--augment", action="store_true", help="augment training tiles as `tankerwatch fit` does")
     parser.add_argument("--augment-set", action="append", default=[], metavar="KEY=VALUE",
                         help="an AugmentConfig setting for --augment, e.g. rotate_p=0 (repeatable)")
+    parser.add_argument("--fit-crops", action="store_true", help="cut training tiles as `tankerwatch fit` crops them")
     args = parser.parse_args()
     settings = {key: float(value) for key, _, value in (item.partition("=") for item in args.augment_set)}
     pipeline = build_augmentation(AugmentConfig(**settings), seed=args.seed) if args.augment else None
@@ -226,7 +255,7 @@ def main() -> None:
     for epoch in range(args.epochs):
         head.train()
         total, count = 0.0, 0
-        for images, boxes, widths, valid in batches(train, args.batch, rng, pipeline):
+        for images, boxes, widths, valid in batches(train, args.batch, rng, pipeline, args.fit_crops):
             r = args.repeats
             boxes, widths, valid = boxes.repeat(1, r, 1), widths.repeat(1, r, 1), valid.repeat(1, r)
             readings, marks, edges = head(prepare(images), boxes, valid=valid, with_marks=True)

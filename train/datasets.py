@@ -162,7 +162,7 @@ class TrainCrops(Dataset):
             source = self.sources[rng.integers(len(self.sources))]
             side = max(8, round(self.crop_size / (scale * source.upsample)))
             centre = rng.uniform(0, 1, 2) * (source.width, source.height)
-        col, row = _window_origin(centre[0], source.width, side), _window_origin(centre[1], source.height, side)
+        col, row = window_origin(centre[0], source.width, side), window_origin(centre[1], source.height, side)
         window = source.window(col, row, side)
         factor = self.crop_size / side
         image = cv2.resize(window, (self.crop_size, self.crop_size),
@@ -186,7 +186,7 @@ class TrainCrops(Dataset):
         return item
 
 
-def _window_origin(centre: float, extent: int, side: int) -> int:
+def window_origin(centre: float, extent: int, side: int) -> int:
     """Top/left of a window of ``side`` around ``centre``, kept inside the image when it fits."""
     origin = int(round(centre - side / 2))
     if extent >= side:
