@@ -14,11 +14,14 @@ seed (``synth tiles --cues shadow``): a switched-off cue is then fed as the geom
 ``--augment`` passes each training tile through ``tankerwatch fit``'s augmentation first
 (train/augment.py, its defaults; ``--augment-set rotate_p=0`` changes one setting), and
 ``--fit-crops`` cuts it first as ``fit``'s sampler does (a window of crop size / scale around a
-tanker, zero outside the tile, resized back), to see what each does to the stage. All figures are SYNTHETIC.
+tanker, zero outside the tile, resized back), to see what each does to the stage. ``--checkpoint`` starts from the stage inside a ``tankerwatch
+fit`` checkpoint (``--epochs 0``: scores it as it is), so the stage that ``fit`` trained is scored
+by the same scorer. ``--train`` may be given several times (the folders are pooled). All figures are
+SYNTHETIC.
 
     .venv/bin/python bench/freeboard_stage.py --train TILES --eval OTHER_TILES [--eval CUES_TILES]
         [--epochs 30] [--every 5] [--repeats 4] [--threads 2] [--seed 0] [--save STAGE.pt]
-        [--augment [--augment-set KEY=VALUE ...]] [--fit-crops]
+        [--augment [--augment-set KEY=VALUE ...]] [--fit-crops] [--checkpoint FIT.ckpt]
 
 ``TILES``: a ``synth tiles`` folder (its manifest gives every vessel's box, drawn widths and draft
 and every tile's angles), e.g. ``tankerwatch synth tiles /tmp/fb/train --count 1600 --size 256
@@ -49,6 +52,7 @@ from tankerwatch.models import build_detector  # noqa: E402
 from tankerwatch.models.freeboard import cue_gains, load_outputs  # noqa: E402
 from tankerwatch.models.hull_profile import HullProfileHead  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig, augment, build_augmentation  # noqa: E402
+from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
 from tankerwatch.train.datasets import window_origin  # noqa: E402
 from tankerwatch.train.export import model_input  # noqa: E402
 from tankerwatch.train.lightning_module import warmup_cosine  # noqa: E402
@@ -214,9 +218,26 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
     return out
 
 
+def report(head, prepare, evals: dict, last: bool) -> None:
+    """Print :func:`evaluate`'s figures for each evaluation folder (per gain band too when ``last``)."""
+    for name, tiles in evals.items():
+        for band, f in evaluate(head, prepare, tiles).items():
+            print(f"  {Path(name).name:>12} {band:>7} n={f['n']:4d} laden MAE {f['laden_mae']:.3f} "
+                  f"in80 {f['in_80']:.2f} freeboard MAE {f['fb_mae_m']:.2f} m | load acc {f['acc']:.3f} "
+                  f"part {f['acc_part']:.3f} coverage {f['coverage']:.2f} covered acc {f['acc_covered']:.3f} "
+                  f"ECE {f['ece']:.3f} | geometry-free acc {f['free_acc']:.3f} coverage "
+                  f"{f['free_coverage']:.2f} MAE {f['free_laden_mae']:.3f} | width MAE shadow "
+                  f"{f['width_mae'][0]:.3f} side {f['width_mae'][1]:.3f} box widths", flush=True)
+            if last:
+                for low, high, n, acc, mae in f["by_gain"]:
+                    print(f"  {'':>12} {band:>7}   gain {low:g}-{high:g}: n={n:4d} load acc {acc:.3f} "
+                          f"laden MAE {mae:.3f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train", type=Path, required=True)
+    parser.add_argument("--train", type=Path, action="append", required=True,
+                        help="a synth tiles folder; several are pooled")
     parser.add_argument("--eval", type=Path, action="append", required=True)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--every", type=int, default=5)
@@ -226,6 +247,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", type=Path, help="write the trained stage's weights here")
+    parser.add_argument("--checkpoint", type=Path,
+                        help="start from the load stage of this `tankerwatch fit` checkpoint (its EMA weights "
+                             "where kept); with --epochs 0 only evaluate it")
     parser.add_argument("--augment", action="store_true", help="augment training tiles as `tankerwatch fit` does")
     parser.add_argument("--augment-set", action="append", default=[], metavar="KEY=VALUE",
                         help="an AugmentConfig setting for --augment, e.g. rotate_p=0 (repeatable)")
@@ -239,7 +263,7 @@ def main() -> None:
     if pipeline is not None:
         print(f"training tiles augmented: {AugmentConfig(**settings)}", flush=True)
     started = time.perf_counter()
-    train = read_tiles(args.train)
+    train = [tile for folder in args.train for tile in read_tiles(folder)]
     evals = {str(folder): read_tiles(folder) for folder in args.eval}
     print(f"read {len(train)} training tiles, {', '.join(f'{len(v)} in {k}' for k, v in evals.items())} "
           f"({time.perf_counter() - started:.0f} s)", flush=True)
@@ -247,11 +271,18 @@ def main() -> None:
     detector = build_detector(backbone="tiny", in_channels=CONFIG["model"]["in_channels"])
     head = HullProfileHead(detector.in_channels)
     prepare = detector._prepare
+    if args.checkpoint:
+        fitted, _ = load_checkpoint(args.checkpoint)
+        head.load_state_dict(fitted.load_head.state_dict())
+        prepare = fitted._prepare
+        print(f"load stage from {args.checkpoint}", flush=True)
     optimiser = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * math.ceil(len(train) / args.batch)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: warmup_cosine(s, min(100, steps // 10), steps))
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
+    if args.epochs == 0:
+        report(head, prepare, evals, last=True)
     for epoch in range(args.epochs):
         head.train()
         total, count = 0.0, 0
@@ -269,18 +300,7 @@ def main() -> None:
         line = f"epoch {epoch:3d}  loss {total / max(1, count):.3f}  {time.perf_counter() - started:.0f} s"
         print(line, flush=True)
         if (epoch + 1) % args.every == 0 or epoch + 1 == args.epochs:
-            for name, tiles in evals.items():
-                for band, f in evaluate(head, prepare, tiles).items():
-                    print(f"  {Path(name).name:>12} {band:>7} n={f['n']:4d} laden MAE {f['laden_mae']:.3f} "
-                          f"in80 {f['in_80']:.2f} freeboard MAE {f['fb_mae_m']:.2f} m | load acc {f['acc']:.3f} "
-                          f"part {f['acc_part']:.3f} coverage {f['coverage']:.2f} covered acc {f['acc_covered']:.3f} "
-                          f"ECE {f['ece']:.3f} | geometry-free acc {f['free_acc']:.3f} coverage "
-                          f"{f['free_coverage']:.2f} MAE {f['free_laden_mae']:.3f} | width MAE shadow "
-                          f"{f['width_mae'][0]:.3f} side {f['width_mae'][1]:.3f} box widths", flush=True)
-                    if epoch + 1 == args.epochs:
-                        for low, high, n, acc, mae in f["by_gain"]:
-                            print(f"  {'':>12} {band:>7}   gain {low:g}-{high:g}: n={n:4d} load acc {acc:.3f} "
-                                  f"laden MAE {mae:.3f}", flush=True)
+            report(head, prepare, evals, last=epoch + 1 == args.epochs)
     if args.save:
         torch.save(head.state_dict(), args.save)
 

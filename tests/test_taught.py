@@ -156,6 +156,9 @@ def test_label_counts_need_both_type_classes_and_cue_widths_for_load():
     assert (coarse["empty"], coarse["loaded"], coarse["tanker"]) == (0, 0, 2)
     jittered = label_counts_of([source(3.5, empty, loaded, other)], load_max_gsd_m=3.0, max_scale=1.25)
     assert (jittered["empty"], jittered["loaded"]) == (1, 1)
+    # Widths count where the load is visible, as the crops give them.
+    too_coarse = label_counts_of([source(10.0, empty, loaded, widths=(3.0, 1.0))], load_max_gsd_m=3.0, max_scale=1.25)
+    assert too_coarse["cue_widths"] == 0 and not taught_heads(too_coarse)["load"]
 
 
 def test_detection_of_unknown_type_has_no_type_score_or_load():

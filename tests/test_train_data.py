@@ -140,6 +140,24 @@ def test_crops_of_a_large_image_centre_on_vessels_and_keep_full_resolution(tmp_p
         assert item["image"].max() == 220
 
 
+def test_crops_teach_load_widths_only_where_the_load_is_visible(tmp_path):
+    """A tanker's drawn shadow and side widths reach the load stage only from crops at or below
+    ``load_max_gsd_m``: at 4 m (scale 1) they are unknown (-1), at 2 m they are given, in box widths."""
+    from PIL import Image
+
+    box = [50.0, 50.0, 40.0, 8.0, 0.0]
+    Image.fromarray(np.full((100, 100, 3), 20, np.uint8)).save(tmp_path / "hull.png")
+    scaling = Scaling(method="fixed", value_range=(0, 255))
+    cues = {}
+    for gsd in (2.0, 4.0):
+        vessel = Vessel(box, VesselType.TANKER, LoadState.EMPTY, shadow_width_m=gsd * 4, side_strip_m=gsd * 2)
+        source = SceneSource.open(LabelledImage(tmp_path / "hull.png", 100, 100, gsd, [vessel]), scaling)
+        crops = TrainCrops([source], crop_size=64, stride=4, samples_per_epoch=2, background_p=0.0,
+                           scale_range=(1.0, 1.0), augment_config=AugmentConfig(enabled=False), load_max_gsd_m=3.0)
+        cues[gsd] = crops[0]["window_cues"][0].tolist()
+    assert cues[2.0] == pytest.approx([0.5, 0.25]) and cues[4.0] == [-1.0, -1.0]
+
+
 def _hull_image(folder: Path, name: str, gsd_m: float, box) -> LabelledImage:
     from PIL import Image
 

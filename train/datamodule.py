@@ -28,7 +28,7 @@ from tankerwatch.infer.runtime.scaling import Scaling
 
 from .augment import AugmentConfig
 from .datasets import EpochSampler, SceneSource, TrainCrops, WholeImages, collate_train, collate_whole
-from .targets import IGNORE, LOAD_INDEX, TYPE_INDEX, vessel_classes, vessel_cue_widths
+from .targets import IGNORE, LOAD_INDEX, TYPE_INDEX, load_visible, vessel_classes, vessel_cue_widths
 
 DatasetEntry = str | dict[str, Any]
 ENTRY_KEYS = {"path", "format", "images", "exclude", "class_map", "outside"}
@@ -88,7 +88,8 @@ def label_counts_of(sources, load_max_gsd_m: float, max_scale: float = 1.0) -> d
     """How many training labels each head gets from ``sources`` (:class:`SceneSource`): ``vessels``
     (every box, which teaches detection), ``tanker`` and ``other`` (a known type), ``empty`` and
     ``loaded`` (a known load state where it is visible), ``cue_widths`` (vessels whose shadow and
-    hull-side widths are known, synthetic truth: what the load stage learns from).
+    hull-side widths are known where the load is visible, synthetic truth: what the load stage learns
+    from).
 
     A load label counts when the finest GSD a training crop of its image reaches (its ground GSD
     over ``upsample`` and ``max_scale``, the top of the scale jitter) is at most ``load_max_gsd_m``,
@@ -102,7 +103,8 @@ def label_counts_of(sources, load_max_gsd_m: float, max_scale: float = 1.0) -> d
         finest = None if source.gsd_m is None else source.gsd_m / (source.upsample * max_scale)
         types, loads = vessel_classes(source.image.vessels, finest, load_max_gsd_m)
         counts["vessels"] += len(types)
-        counts["cue_widths"] += int((vessel_cue_widths(source.image.vessels, source.gsd_m) >= 0).all(axis=1).sum())
+        if load_visible(finest, load_max_gsd_m):
+            counts["cue_widths"] += int((vessel_cue_widths(source.image.vessels, source.gsd_m) >= 0).all(axis=1).sum())
         for names, indices in ((type_names, types), (load_names, loads)):
             for index in indices[indices != IGNORE].tolist():
                 counts[names[index]] += 1

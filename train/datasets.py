@@ -35,7 +35,14 @@ from tankerwatch.infer.runtime.scaling import Scaling, to_uint8
 from tankerwatch.infer.runtime.tiling import zoom_bands
 
 from .augment import AugmentConfig, augment, build_augmentation
-from .targets import VesselTargets, encode_targets, hull_window_targets, vessel_classes, vessel_cue_widths
+from .targets import (
+    VesselTargets,
+    encode_targets,
+    hull_window_targets,
+    load_visible,
+    vessel_classes,
+    vessel_cue_widths,
+)
 
 # Images up to this many pixels are kept scaled in memory (a sen2ships port is 2 M); larger scenes
 # are read window by window.
@@ -179,7 +186,10 @@ class TrainCrops(Dataset):
         gsd = None if source.gsd_m is None else source.gsd_m / factor
         types, loads = vessel_classes(vessels, gsd, self.load_max_gsd_m)
         targets = encode_targets(VesselTargets(boxes, types, loads), self.crop_size, self.crop_size, self.stride)
-        targets.update(hull_window_targets(boxes, types, vessel_cue_widths(vessels, source.gsd_m), self.crop_size))
+        # The load stage learns only where the load labels are visible too: at 3-10 m a shadow is a
+        # pixel or less, and a quarter of the synthetic tankers taught it noise (docs/experiments.md).
+        cue_widths = vessel_cue_widths(vessels, source.gsd_m) if load_visible(gsd, self.load_max_gsd_m) else None
+        targets.update(hull_window_targets(boxes, types, cue_widths, self.crop_size))
         item = {k: torch.from_numpy(v) for k, v in targets.items()}
         item["image"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         item["path"] = str(source.path)

@@ -75,11 +75,17 @@ def vessel_classes(vessels, gsd_m: float | None, load_max_gsd_m: float) -> tuple
 
     An image of unknown GSD keeps its load labels: whoever labelled load could see it.
     """
-    load_visible = gsd_m is None or gsd_m <= load_max_gsd_m
+    visible = load_visible(gsd_m, load_max_gsd_m)
     types = np.array([TYPE_INDEX.get(v.vessel_type, IGNORE) for v in vessels], dtype=np.int64)
-    loads = np.array([LOAD_INDEX.get(v.load, IGNORE) if load_visible else IGNORE for v in vessels],
+    loads = np.array([LOAD_INDEX.get(v.load, IGNORE) if visible else IGNORE for v in vessels],
                      dtype=np.int64)
     return types, loads
+
+
+def load_visible(gsd_m: float | None, load_max_gsd_m: float) -> bool:
+    """Whether a crop at ``gsd_m`` (metres per pixel as the model sees it) teaches load: at most
+    ``load_max_gsd_m``, or unknown (whoever labelled load could see it)."""
+    return gsd_m is None or gsd_m <= load_max_gsd_m
 
 
 def encode_targets(targets: VesselTargets, height: int, width: int, stride: int) -> dict[str, np.ndarray]:
