@@ -26,7 +26,11 @@ turns them into metres with the scene's angles.
 Frames: boxes are ``[cx, cy, length, width, angle]`` in input pixels of the unpadded image (angle
 of the long axis from +x towards +y). Profile row ``r`` lies ``v = ((r + 0.5) / rows - 0.5) x
 span x width`` across the hull along ``(-sin a, cos a)``. Which side the sun and the sensor are on
-is for the network to see, so training flips profiles across at random.
+is for the network to see, so training flips profiles across at random. The network is not given
+the scene's angles: told how wide a strip should be per metre of freeboard, it learnt to answer
+with the typical freeboard's width and stopped measuring (load accuracy at chance); told only the
+sides, it did no better (docs/experiments.md, 2026-12-03). The angles enter after it, in the
+geometry.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from pathlib import Path
@@ -12,6 +13,17 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 SEN2SHIPS = SHARED / "data" / "sen2ships"
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """Leave ``os.environ`` as each test found it: Dask's local cluster sets OMP_NUM_THREADS=1 in
+    its parent process, and every later test's CLI subprocesses (fits, exports) would then run on
+    one thread."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(autouse=True)
