@@ -66,10 +66,25 @@ def blob_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def reach_model(tmp_path_factory) -> Path:
+    """The BlobDetector exported with ``max_vessel_px`` 44 (it splits longer blobs) and a GSD range of
+    1-16 m (detect_fixtures.REACH_META), once per session; read-only, shared by the two-pass and
+    remote-raster tests."""
+    pytest.importorskip("torch")
+    from detect_fixtures import REACH_META, BlobDetector
+
+    from tankerwatch.train.export import export_onnx
+
+    path = tmp_path_factory.mktemp("reach_model") / "reach.onnx"
+    export_onnx(BlobDetector(), REACH_META, path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def ci_model(tmp_path_factory) -> Path:
     """An ONNX model trained for real with configs/ci.yaml through the CLI (``train_fixtures.train_ci_model``:
     synth tiles -> fit -> export), once per session and shared by the tests that need a model that
-    has learnt something: about 5 minutes on 2 CPU cores (tiles 15 s, fit 4.5 min, export 25 s)."""
+    has learnt something: about 5.5 minutes on 2 AVX2 CPU cores (tiles 30 s, fit 4.5 min, export 1 min)."""
     pytest.importorskip("torch")
     pytest.importorskip("lightning")
     from train_fixtures import train_ci_model

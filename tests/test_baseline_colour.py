@@ -101,7 +101,7 @@ def synthetic_tiles(tmp_path_factory) -> Path:
     errors apart; the bench (bench/baseline_colour.py) measures on val at a larger size."""
     out = tmp_path_factory.mktemp("synth") / "tiles"
     subprocess.run([str(TANKERWATCH), "synth", "tiles", str(out), "--count", "320", "--size", "128",
-                    "--seed", "4", "--format", "dota"], check=True, capture_output=True)
+                    "--seed", "4", "--format", "dota", "--threads", "2"], check=True, capture_output=True)
     return out
 
 

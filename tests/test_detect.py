@@ -15,7 +15,7 @@ import onnx
 import pytest
 import rasterio
 from affine import Affine
-from detect_fixtures import REACH_META, BlobDetector, labelled_blobs, paint_vessel
+from detect_fixtures import labelled_blobs, paint_vessel
 from PIL import Image
 from pyproj import Geod
 
@@ -26,7 +26,7 @@ from tankerwatch.infer.runtime.detect import DEFAULT_MIN_SCORE, plan_tiles, run_
 from tankerwatch.infer.runtime.detection_file import read_detection_file
 from tankerwatch.infer.runtime.onnx_model import OnnxDetector
 from tankerwatch.infer.runtime.raster import inspect_raster, read_decimated
-from tankerwatch.train.export import evaluate_onnx, export_onnx
+from tankerwatch.train.export import evaluate_onnx
 
 UTM52N = "EPSG:32652"  # Vostochny, 42.75 N 133.07 E
 ORIGIN = (675000.0, 4740000.0)
@@ -298,13 +298,12 @@ def test_min_score_sets_the_operating_point_and_is_recorded(blob_model, tmp_path
 # -- two passes: a model that boxes vessels only up to max_vessel_px ---------------------------------
 
 @pytest.fixture(scope="module")
-def reach_models(tmp_path_factory):
-    """The BlobDetector with ``max_vessel_px`` 44 (it splits longer blobs) and a GSD range of
-    1-16 m, and the same file without the key (a model exported before it existed)."""
-    root = tmp_path_factory.mktemp("reach")
-    export_onnx(BlobDetector(), REACH_META, root / "reach.onnx")
-    rewrite_metadata(root / "reach.onnx", root / "plain.onnx", lambda p: p.pop("tankerwatch.max_vessel_px"))
-    return root / "reach.onnx", root / "plain.onnx"
+def reach_models(reach_model, tmp_path_factory):
+    """The session's ``reach_model`` and the same file without ``max_vessel_px`` (a model exported
+    before the key existed)."""
+    plain = tmp_path_factory.mktemp("reach") / "plain.onnx"
+    rewrite_metadata(reach_model, plain, lambda p: p.pop("tankerwatch.max_vessel_px"))
+    return reach_model, plain
 
 
 LONG = [420.3, 300.6, 100.0, 16.0, 0.3]  # 250 m at 2.5 m: twice the blob window, 2.3 x max_vessel_px

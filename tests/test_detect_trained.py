@@ -3,7 +3,7 @@
 Detections must land within a few metres (geodesic, lon/lat) of the ground truth and carry the
 right load state. Two versions:
 
-- CI (`make test`): the session's ``ci_model`` (conftest.py: configs/ci.yaml, 1,152 steps on 400
+- CI (`make test`): the session's ``ci_model`` (conftest.py: configs/ci.yaml, 960 steps on 400
   tiles at 0.7-2 m, about 5 min on 2 cores) on two 4096 px scenes at 1 m, 22 tankers together. It
   must place the tankers; for load it must not guess. Since the generator stopped drawing the
   bulbous bow by load state (2026-12-03), a CI-sized run no longer learns to read freeboard from

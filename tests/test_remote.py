@@ -13,7 +13,7 @@ import pytest
 import rasterio
 import rasterio.shutil
 from affine import Affine
-from detect_fixtures import REACH_META, BlobDetector, paint_vessel
+from detect_fixtures import paint_vessel
 from range_server import RangeServer
 
 from tankerwatch.infer import Detector
@@ -22,7 +22,6 @@ from tankerwatch.infer.core.errors import RasterError
 from tankerwatch.infer.runtime import sources as sources_module
 from tankerwatch.infer.runtime.raster import inspect_raster, read_decimated, read_window
 from tankerwatch.infer.runtime.sources import gdal_path, parse_source, resolve_source
-from tankerwatch.train.export import export_onnx
 
 UTM52N = "EPSG:32652"
 TRANSFORM = Affine(2.5, 0.0, 675000.0, 0.0, -2.5, 4740000.0)
@@ -59,10 +58,8 @@ def write_tif(path, image, cog: bool):
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "reach.onnx"
-    export_onnx(BlobDetector(), REACH_META, path)
-    return path
+def model(reach_model):
+    return reach_model
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,8 @@ def _run(*args):
 @pytest.fixture(scope="module", params=[2, 4])
 def series(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"series{request.param}")
-    done = _run("synth", "series", folder, "--dates", "8", "--size", "1024", "--seed", request.param)
+    done = _run("synth", "series", folder, "--dates", "8", "--size", "1024", "--seed", request.param,
+                "--threads", "2")
     assert done.returncode == 0, done.stderr
     return folder
 
