@@ -1,4 +1,4 @@
-"""Shared helpers for the training benchmarks: CPU description and reading a run's curve."""
+"""Shared helpers for the training benchmarks: CPU and GPU description and reading a run's curve."""
 
 from __future__ import annotations
 
@@ -25,6 +25,17 @@ def cpu_description() -> str:
         pass
     wanted = [f for f in ("avx2", "fma", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile") if f in flags]
     return f"{model}; {os.cpu_count()} logical CPUs visible; flags: {' '.join(wanted) or 'none of avx2/avx512'}"
+
+
+def gpu_description() -> str:
+    """The CUDA device torch sees (name, memory, multiprocessors) and the torch and CUDA versions."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA device visible to torch"
+    props = torch.cuda.get_device_properties(0)
+    return (f"GPU {props.name}, {props.total_memory / 2**30:.0f} GiB, {props.multi_processor_count} SMs; "
+            f"torch {torch.__version__}, CUDA {torch.version.cuda}")
 
 
 def read_curve(metrics_csv: Path, keys: list[str]) -> list[dict]:

@@ -20,7 +20,7 @@ by the same scorer. ``--train`` may be given several times (the folders are pool
 SYNTHETIC.
 
     .venv/bin/python bench/freeboard_stage.py --train TILES --eval OTHER_TILES [--eval CUES_TILES]
-        [--epochs 30] [--every 5] [--repeats 4] [--threads 2] [--seed 0] [--save STAGE.pt]
+        [--epochs 30] [--budget-min M] [--every 5] [--repeats 4] [--threads 2] [--device cpu] [--seed 0] [--save STAGE.pt]
         [--augment [--augment-set KEY=VALUE ...]] [--fit-crops] [--checkpoint FIT.ckpt]
 
 ``TILES``: a ``synth tiles`` folder (its manifest gives every vessel's box, drawn widths and draft
@@ -44,7 +44,7 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_description  # noqa: E402
+from _common import cpu_description, gpu_description  # noqa: E402
 
 from tankerwatch.infer.core.boxes import normalize_boxes  # noqa: E402
 from tankerwatch.infer.runtime.scaling import Scaling  # noqa: E402
@@ -164,16 +164,18 @@ def ece(p: np.ndarray, truth: np.ndarray) -> float:
 
 def evaluate(head, prepare, tiles: list[Tile]) -> dict:
     head.eval()
+    device = head.row_position.device
     rows = {"gsd": [], "draft": [], "fb": [], "p": [], "lf": [], "fbp": [], "p_free": [], "lf_free": [],
             "width_error": [], "gain": []}
     with torch.no_grad():
         for t in tiles:
-            readings = head(prepare(t.image), t.boxes)
+            boxes, view = t.boxes.to(device), t.view.to(device)
+            readings = head(prepare(t.image.to(device)), boxes)
             widths, scales = readings[..., :2], readings[..., 2:]
-            p, lf, fb = load_outputs(widths, scales, t.boxes, t.view)
-            free_view = t.view.clone()
+            p, lf, fb = load_outputs(widths, scales, boxes, view)
+            free_view = view.clone()
             free_view[:, 1:] = float("nan")
-            p_free, lf_free, _ = load_outputs(widths, scales, t.boxes, free_view)
+            p_free, lf_free, _ = load_outputs(widths, scales, boxes, free_view)
             n = t.boxes.shape[1]
             rows["gsd"] += [t.gsd_m] * n
             rows["draft"] += list(t.drafts)
@@ -183,8 +185,8 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
             rows["fbp"] += fb[0, :, 0].tolist()
             rows["p_free"] += p_free[0].tolist()
             rows["lf_free"] += lf_free[0, :, 0].tolist()
-            rows["width_error"] += (widths[0] - t.widths[0]).abs().tolist()
-            rows["gain"] += torch.hypot(*cue_gains(t.boxes, t.view))[0].tolist()
+            rows["width_error"] += (widths[0] - t.widths[0].to(device)).abs().tolist()
+            rows["gain"] += torch.hypot(*cue_gains(boxes, view))[0].tolist()
     r = {k: np.array(v) for k, v in rows.items()}
     out = {}
     for low, high in BANDS:
@@ -241,10 +243,14 @@ def main() -> None:
     parser.add_argument("--eval", type=Path, action="append", required=True)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--every", type=int, default=5)
+    parser.add_argument("--budget-min", type=float,
+                        help="wall-clock minutes: after each epoch, re-size the epochs and the cosine schedule "
+                             "to what fits (--epochs is then only the first plan)")
     parser.add_argument("--repeats", type=int, default=4, help="jittered windows per tanker per step")
     parser.add_argument("--batch", type=int, default=16, help="tiles per step")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="torch device the stage trains on, e.g. cuda (default cpu)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", type=Path, help="write the trained stage's weights here")
     parser.add_argument("--checkpoint", type=Path,
@@ -259,7 +265,9 @@ def main() -> None:
     pipeline = build_augmentation(AugmentConfig(**settings), seed=args.seed) if args.augment else None
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    print(f"CPU: {cpu_description()}; torch threads {args.threads}. SYNTHETIC figures.", flush=True)
+    device = torch.device(args.device)
+    on_gpu = f"; {gpu_description()}" if device.type == "cuda" else ""
+    print(f"CPU: {cpu_description()}; torch threads {args.threads}{on_gpu}. SYNTHETIC figures.", flush=True)
     if pipeline is not None:
         print(f"training tiles augmented: {AugmentConfig(**settings)}", flush=True)
     started = time.perf_counter()
@@ -274,20 +282,29 @@ def main() -> None:
     if args.checkpoint:
         fitted, _ = load_checkpoint(args.checkpoint)
         head.load_state_dict(fitted.load_head.state_dict())
+        detector = fitted
         prepare = fitted._prepare
         print(f"load stage from {args.checkpoint}", flush=True)
+    detector.to(device)
+    head.to(device)
     optimiser = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=1e-4)
-    steps = args.epochs * math.ceil(len(train) / args.batch)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: warmup_cosine(s, min(100, steps // 10), steps))
+    steps_per_epoch = math.ceil(len(train) / args.batch)
+    plan = {"epochs": args.epochs}
+    # The warm-up stays sized to the first plan; the cosine follows a re-sized one (--budget-min).
+    warmup = min(100, args.epochs * steps_per_epoch // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: warmup_cosine(s, warmup, plan["epochs"] * steps_per_epoch))
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
     if args.epochs == 0:
         report(head, prepare, evals, last=True)
-    for epoch in range(args.epochs):
+    epoch = 0
+    while epoch < plan["epochs"]:
         head.train()
         total, count = 0.0, 0
         for images, boxes, widths, valid in batches(train, args.batch, rng, pipeline, args.fit_crops):
             r = args.repeats
+            images, boxes, widths, valid = images.to(device), boxes.to(device), widths.to(device), valid.to(device)
             boxes, widths, valid = boxes.repeat(1, r, 1), widths.repeat(1, r, 1), valid.repeat(1, r)
             readings, marks, edges = head(prepare(images), boxes, valid=valid, with_marks=True)
             loss = (WEIGHTS.cue_widths * cue_width_loss(readings, widths, valid)
@@ -299,10 +316,19 @@ def main() -> None:
             total, count = total + float(loss.detach()), count + 1
         line = f"epoch {epoch:3d}  loss {total / max(1, count):.3f}  {time.perf_counter() - started:.0f} s"
         print(line, flush=True)
-        if (epoch + 1) % args.every == 0 or epoch + 1 == args.epochs:
-            report(head, prepare, evals, last=epoch + 1 == args.epochs)
+        epoch += 1
+        if args.budget_min:
+            # As Ultralytics' time= mode: the whole epochs that fit at the mean pace so far, the
+            # cosine stretched or shrunk to end there (evaluations count in the pace).
+            per_epoch = (time.perf_counter() - started) / epoch
+            fitting = max(epoch, math.floor(args.budget_min * 60 / per_epoch))
+            if fitting != plan["epochs"]:
+                print(f"time budget: {per_epoch:.1f} s per epoch -> {fitting} epochs", flush=True)
+                plan["epochs"] = fitting
+        if epoch % args.every == 0 or epoch == plan["epochs"]:
+            report(head, prepare, evals, last=epoch == plan["epochs"])
     if args.save:
-        torch.save(head.state_dict(), args.save)
+        torch.save(head.cpu().state_dict(), args.save)
 
 
 if __name__ == "__main__":

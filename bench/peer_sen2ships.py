@@ -36,17 +36,19 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_description, read_curve  # noqa: E402
+from _common import cpu_description, gpu_description, read_curve  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-TW = str(BIN / "tankerwatch")
+# The console script beside this Python, else on PATH (a --target install on a lent GPU puts it there).
+TW = shutil.which("tankerwatch", path=os.pathsep.join((str(BIN), os.environ.get("PATH", "")))) or str(BIN / "tankerwatch")
 PEER_PYTHON = REPO / ".venv-peer" / "bin" / "python"
 PEER_WORKER = REPO / "bench" / "peer" / "yolo_obb_worker.py"
 CONFIG = REPO / "configs" / "sen2ships.yaml"
@@ -195,7 +197,8 @@ def train_ours(args, work: Path, epochs: int) -> dict:
             "--seed_everything", str(args.seed), "--trainer.enable_progress_bar", "false",
             "--trainer.logger", json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
                                              "init_args": {"save_dir": str(work / "ours"), "name": name}}]),
-            "--checkpoint.dirpath", ckpt_dir, "--trainer.callbacks+=tankerwatch.train.callbacks.ElapsedTime"]
+            "--checkpoint.dirpath", ckpt_dir, "--trainer.callbacks+=tankerwatch.train.callbacks.ElapsedTime",
+            "--trainer.accelerator", "gpu" if args.device == "cuda" else "cpu"]
     env = thread_env(args.threads)
     if args.our_schedule == "time":
         # Re-size our schedule to the budget after each epoch, as Ultralytics' time= mode does its own.
@@ -260,8 +263,8 @@ def peer_boxes(rows: list[list[float]], upsample: float) -> tuple[np.ndarray, np
 
 
 def train_peer(args, work: Path, prepared: dict) -> dict:
-    if not PEER_PYTHON.exists():
-        raise SystemExit(f"{PEER_PYTHON} is missing: create the peer's environment as bench/peer/README.md says")
+    if not args.peer_python.exists():
+        raise SystemExit(f"{args.peer_python} is missing: create the peer's environment as bench/peer/README.md says")
     peer_dir = work / "peer"
     if (peer_dir / "train").exists():
         shutil.rmtree(peer_dir / "train")
@@ -269,8 +272,9 @@ def train_peer(args, work: Path, prepared: dict) -> dict:
     env = thread_env(args.threads, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str((peer_dir / "config").resolve()))
     out = peer_dir / "train.json"
     load_before = os.getloadavg()
-    wall = run([PEER_PYTHON, PEER_WORKER, "train", "--data", prepared["data_yaml"], "--project", peer_dir.resolve(),
-                "--hours", f"{args.budget_min / 60:.6f}", "--workers", str(args.peer_workers), "-o", out],
+    device = ["--device", "0" if args.device == "cuda" else "cpu"]
+    wall = run([args.peer_python, PEER_WORKER, "train", "--data", prepared["data_yaml"], "--project", peer_dir.resolve(),
+                "--hours", f"{args.budget_min / 60:.6f}", "--workers", str(args.peer_workers), *device, "-o", out],
                env, peer_dir / "train.log")
     load_after = os.getloadavg()
     trained = json.loads(out.read_text())
@@ -283,7 +287,8 @@ def train_peer(args, work: Path, prepared: dict) -> dict:
             result["checkpoints"]["last"] = {**result["checkpoints"]["best"], "checkpoint": Path(trained["last"]).name}
             continue
         pred = peer_dir / f"predict_{which}.json"
-        run([PEER_PYTHON, PEER_WORKER, "predict", "--weights", trained[which], "--images", *images, "-o", pred],
+        run([args.peer_python, PEER_WORKER, "predict", "--weights", trained[which], "--images", *images, *device,
+             "-o", pred],
             env, peer_dir / f"predict_{which}.log")
         predicted = json.loads(pred.read_text())
         detections = {}
@@ -370,11 +375,22 @@ def main() -> int:
                              "--our-arg=--data.samples_per_epoch=16 for a smoke run")
     parser.add_argument("--skip", choices=("ours", "peer"), action="append", default=[],
                         help="reuse that model's results from a previous run in --work instead of training it")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where both models train (and the peer predicts); ours is always run through "
+                             "onnxruntime on the CPU (default cpu)")
+    parser.add_argument("--parallel", action="store_true",
+                        help="train both models at once (each with --threads), sharing the device: for a lent "
+                             "GPU, whose lease is shorter than two budgets one after the other")
+    parser.add_argument("--peer-python", type=Path, default=PEER_PYTHON,
+                        help="the Python that has Ultralytics (default .venv-peer/bin/python)")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     total_start = time.perf_counter()
-    cpu = f"CPU: {cpu_description()}; {args.threads} threads per model, models trained one after the other"
+    order = "trained at the same time" if args.parallel else "trained one after the other"
+    cpu = f"CPU: {cpu_description()}; {args.threads} threads per model, models {order}; device {args.device}"
+    if args.device == "cuda":
+        cpu += f" ({gpu_description()})"
     log(cpu)
 
     from tankerwatch.infer.formats.dataset import read_dataset
@@ -402,19 +418,23 @@ def main() -> int:
     results = {"cpu": cpu, "budget_min": args.budget_min, "threads": args.threads, "prepared": prepared,
                "commit": git.stdout.strip(), "modified_tracked_files": len(dirty), "argv": sys.argv[1:]}
     log(f"commit {results['commit']} with {len(dirty)} modified tracked files in the working tree")
-    for side in ("ours", "peer"):
-        if side in args.skip:
-            if side not in previous:
-                raise SystemExit(f"--skip {side}: {results_path} holds no earlier '{side}' results")
-            results[side] = previous[side]
-            log(f"{side}: reusing the results in {results_path} (budget {previous.get('budget_min')} min)")
-            continue
-        if side == "ours":
-            epochs = args.our_epochs or max(1, math.floor(args.budget_min * 60 / OUR_EPOCH_S))
-            results["ours"] = train_ours(args, work, epochs)
-        else:
-            results["peer"] = train_peer(args, work, prepared)
+    for side in args.skip:
+        if side not in previous:
+            raise SystemExit(f"--skip {side}: {results_path} holds no earlier '{side}' results")
+        results[side] = previous[side]
+        log(f"{side}: reusing the results in {results_path} (budget {previous.get('budget_min')} min)")
+    epochs = args.our_epochs or max(1, math.floor(args.budget_min * 60 / OUR_EPOCH_S))
+    jobs = {"ours": lambda: train_ours(args, work, epochs), "peer": lambda: train_peer(args, work, prepared)}
+    jobs = {side: job for side, job in jobs.items() if side not in args.skip}
+    if args.parallel:
+        with ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
+            futures = {side: pool.submit(job) for side, job in jobs.items()}
+            results.update({side: future.result() for side, future in futures.items()})
         results_path.write_text(json.dumps({**previous, **results}, indent=1) + "\n")
+    else:
+        for side, job in jobs.items():
+            results[side] = job()
+            results_path.write_text(json.dumps({**previous, **results}, indent=1) + "\n")
 
     # (4) score both with the project's scorer.
     points = {"ours": DEFAULT_MIN_SCORE, "peer": PEER_CONF}

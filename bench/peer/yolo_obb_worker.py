@@ -66,11 +66,33 @@ def _ultralytics():
     SETTINGS.update({"sync": False})
     # check_det_dataset() looks for Arial.ttf and downloads it when missing; it only labels plots.
     ultralytics.data.utils.check_font = lambda *args, **kwargs: None
+    _read_results_without_polars()
     return ultralytics
 
 
+def _read_results_without_polars() -> None:
+    """Where polars is missing (the lent GPU's image: its 54 MB wheel does not fit the transfer
+    limit), read the copy of results.csv that every saved checkpoint embeds with the csv module;
+    nothing else in a training run without plots uses polars."""
+    try:
+        import polars  # noqa: F401
+    except ImportError:
+        import csv
+
+        from ultralytics.engine.trainer import BaseTrainer
+
+        def read_results_csv(self) -> dict:
+            try:
+                rows = list(csv.DictReader(self.csv.read_text().splitlines()))
+            except OSError:
+                return {}
+            return {key.strip(): [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
+        BaseTrainer.read_results_csv = read_results_csv
+
+
 # The peer's exact training settings; everything not named here is the Ultralytics default.
-TRAIN_SETTINGS = dict(imgsz=640, batch=16, device="cpu", pretrained=False, amp=False, plots=False, seed=0,
+TRAIN_SETTINGS = dict(imgsz=640, batch=16, pretrained=False, amp=False, plots=False, seed=0,
                       deterministic=True, val=True, exist_ok=True, verbose=False)
 
 
@@ -78,7 +100,7 @@ def train(args) -> dict:
     ultralytics = _ultralytics()
     model = ultralytics.YOLO("yolo11n-obb.yaml", task="obb")  # from the model YAML: random weights
     settings = dict(TRAIN_SETTINGS, data=str(args.data), project=str(args.project), name="train",
-                    time=args.hours, epochs=args.epochs, workers=args.workers)
+                    time=args.hours, epochs=args.epochs, workers=args.workers, device=args.device)
     start = time.perf_counter()
     model.train(**settings)
     wall = time.perf_counter() - start
@@ -123,7 +145,7 @@ def predict(args) -> dict:
         # so letterboxing neither shrinks nor enlarges it (the scale the 640 px training tiles had).
         size = [math.ceil(height / 32) * 32, math.ceil(width / 32) * 32]
         result = model.predict(str(path), imgsz=size, conf=args.conf, iou=args.iou, max_det=args.max_det,
-                               device="cpu", verbose=False)[0]
+                               device=args.device, verbose=False)[0]
         obb = result.obb
         rows = [] if obb is None else [[*map(float, box), float(c)]
                                        for box, c in zip(obb.xywhr.tolist(), obb.conf.tolist(), strict=True)]
@@ -169,6 +191,8 @@ def main() -> int:
     e.add_argument("--onnx", type=Path, required=True, help="where the ONNX file goes")
     e.add_argument("--imgsz", type=int, default=1024, help="square input side (default 1024)")
     e.add_argument("--opset", type=int, default=17)
+    for s in (t, p):
+        s.add_argument("--device", default="cpu", help="Ultralytics device: cpu (default) or 0 for the first GPU")
     for s in (t, p, e):
         s.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args()
