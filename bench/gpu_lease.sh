@@ -51,7 +51,7 @@ install)
         || exit 1
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/install.log"
     YOLO_OFFLINE=1 YOLO_CONFIG_DIR=/tmp/yolo-config python3 - <<'EOF' 2>&1 | tee -a "$out/install.log"
-import sys, torch, lightning, onnxruntime, rasterio, shapely, pyproj, albumentations, ultralytics
+import sys, torch, lightning, onnxruntime, rasterio, shapely, pyproj, ultralytics
 import tankerwatch.train, tankerwatch.infer
 from tankerwatch.models import build_detector
 print(sys.version.split()[0], "torch", torch.__version__, "lightning", lightning.__version__, "onnxruntime",

@@ -14,9 +14,13 @@ which work for any number of bands. Scale and crops are done by the dataset befo
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
-import albumentations as A
+# albumentations asks PyPI for a newer release when imported unless told not to: a network call on
+# every training run, which the project never makes (and which stalls offline).
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+import albumentations as A  # noqa: E402
 import cv2
 import numpy as np
 
