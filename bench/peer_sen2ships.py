@@ -268,8 +268,7 @@ def train_peer(args, work: Path, prepared: dict) -> dict:
     peer_dir = work / "peer"
     if (peer_dir / "train").exists():
         shutil.rmtree(peer_dir / "train")
-    (peer_dir / "config").mkdir(parents=True, exist_ok=True)
-    env = thread_env(args.threads, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str((peer_dir / "config").resolve()))
+    env = peer_env(args, work)
     out = peer_dir / "train.json"
     load_before = os.getloadavg()
     device = ["--device", "0" if args.device == "cuda" else "cpu"]
@@ -280,25 +279,62 @@ def train_peer(args, work: Path, prepared: dict) -> dict:
     trained = json.loads(out.read_text())
     result = {"train_wall_s": wall, "load_avg_before": load_before, "load_avg_after": load_after,
               "trained": trained, "checkpoints": {}}
-    stems = [Path(im.image_path).stem for im in args.truth]
-    images = [work / "peer-data" / "val-full" / f"{stem}.png" for stem in stems]
     for which in ("best", "last"):
         if which == "last" and trained["best_is_last"]:
             result["checkpoints"]["last"] = {**result["checkpoints"]["best"], "checkpoint": Path(trained["last"]).name}
             continue
-        pred = peer_dir / f"predict_{which}.json"
-        run([args.peer_python, PEER_WORKER, "predict", "--weights", trained[which], "--images", *images, *device,
-             "-o", pred],
-            env, peer_dir / f"predict_{which}.log")
-        predicted = json.loads(pred.read_text())
-        detections = {}
-        for stem in stems:
-            boxes, scores = peer_boxes(predicted["images"][stem]["xywhr_conf"], args.upsample)
-            detections[stem] = {"boxes": boxes.tolist(), "scores": scores.tolist()}
-        result["checkpoints"][which] = {"checkpoint": Path(trained[which]).name, "detect_s": predicted["predict_s"],
-                                        "detections": detections,
-                                        "network_attempts": predicted["network_attempts"]}
+        result["checkpoints"][which] = peer_detections(args, work, Path(trained[which]), which)
     return result
+
+
+def peer_env(args, work: Path) -> dict:
+    (work / "peer" / "config").mkdir(parents=True, exist_ok=True)
+    return thread_env(args.threads, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str((work / "peer" / "config").resolve()))
+
+
+def peer_detections(args, work: Path, weights: Path, tag: str) -> dict:
+    """The peer's detections on the whole upsampled validation scenes, as the project's boxes in
+    source pixels (:func:`peer_boxes`)."""
+    stems = [Path(im.image_path).stem for im in args.truth]
+    images = [work / "peer-data" / "val-full" / f"{stem}.png" for stem in stems]
+    pred = work / "peer" / f"predict_{tag}.json"
+    device = ["--device", "0" if args.device == "cuda" else "cpu"]
+    run([args.peer_python, PEER_WORKER, "predict", "--weights", weights, "--images", *images, *device, "-o", pred],
+        peer_env(args, work), work / "peer" / f"predict_{tag}.log")
+    predicted = json.loads(pred.read_text())
+    detections = {}
+    for stem in stems:
+        boxes, scores = peer_boxes(predicted["images"][stem]["xywhr_conf"], args.upsample)
+        detections[stem] = {"boxes": boxes.tolist(), "scores": scores.tolist()}
+    return {"checkpoint": weights.name, "detect_s": predicted["predict_s"], "detections": detections,
+            "network_attempts": predicted["network_attempts"]}
+
+
+def score_checkpoints(args, work: Path) -> int:
+    """Score one checkpoint of each model trained elsewhere (``--score-checkpoints``): ours exported
+    and run here, the peer's predicted here, both scored as a training run scores them."""
+    from tankerwatch.infer.runtime.detect import DEFAULT_MIN_SCORE
+
+    ours_ckpt, peer_weights = (Path(p).resolve() for p in args.score_checkpoints)
+    onnx = work / "ours" / "scored.onnx"
+    run([TW, "export", ours_ckpt, "-o", onnx, "--overwrite"], thread_env(args.threads), work / "ours" / "export_scored.log")
+    ours = our_detections(onnx, args.truth, args.threads)
+    peer = peer_detections(args, work, peer_weights, "scored")
+    rows = {"ours": (ours_ckpt, score(args.truth, ours, DEFAULT_MIN_SCORE)),
+            "peer": (peer_weights, score(args.truth, peer["detections"], PEER_CONF))}
+    (work / "scored.json").write_text(json.dumps({k: {"checkpoint": str(c), **f} for k, (c, f) in rows.items()},
+                                                 indent=1) + "\n")
+    print(f"\n== sen2ships (REAL data): checkpoints trained elsewhere, scored on {len(args.truth)} validation "
+          f"ports here ==")
+    print(f"{'model':<10} {'checkpoint':<44} {'AP50':>6} {'AP50:95':>7} {'AP25 3-10m':>10} {'op':>5} "
+          f"{'recall@op':>9} {'prec@op':>7} {'dets@op':>7}")
+    for side, (checkpoint, f) in rows.items():
+        print(f"{side:<10} {str(checkpoint)[-44:]:<44} {fmt(f['AP50']):>6} {fmt(f['AP50_95']):>7} "
+              f"{fmt(f['AP25_3_10']):>10} {f['operating_point']:5.2f} {fmt(f['recall_at_op']):>9} "
+              f"{fmt(f['precision_at_op']):>7} {f['detections_at_op']:>7}")
+    ours_ap, peer_ap = rows["ours"][1]["AP50"], rows["peer"][1]["AP50"]
+    print(f"AP50 ratio ours / YOLO11n-obb: {'n/a' if not peer_ap else f'{ours_ap / peer_ap:.2f}'} (target >= 1.5)")
+    return 0
 
 
 # ----- (4) scoring --------------------------------------------------------------------------------
@@ -381,6 +417,9 @@ def main() -> int:
     parser.add_argument("--parallel", action="store_true",
                         help="train both models at once (each with --threads), sharing the device: for a lent "
                              "GPU, whose lease is shorter than two budgets one after the other")
+    parser.add_argument("--score-checkpoints", nargs=2, metavar=("OURS.ckpt", "PEER.pt"),
+                        help="train nothing: score these two checkpoints (e.g. trained on a lent GPU whose "
+                             "torch cannot export ours) on the validation ports")
     parser.add_argument("--peer-python", type=Path, default=PEER_PYTHON,
                         help="the Python that has Ultralytics (default .venv-peer/bin/python)")
     args = parser.parse_args()
@@ -410,6 +449,8 @@ def main() -> int:
     log(f"peer data: {prepared['tiles']} (tiles, labelled vessels) per split; "
         f"longest vessel {prepared['longest_vessel_px']:.0f} px at x{args.upsample:g}")
 
+    if args.score_checkpoints:
+        return score_checkpoints(args, work)
     results_path = work / "results.json"
     previous = json.loads(results_path.read_text()) if results_path.exists() else {}
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
