@@ -56,3 +56,26 @@ def test_radiometric_transforms_keep_dtype_and_bands():
 
 def test_disabled_augmentation_is_identity():
     assert build_augmentation(AugmentConfig(enabled=False)) is None
+
+
+def test_importing_the_augmentation_asks_no_server():
+    """albumentations checks PyPI for a newer release on import unless told not to; the project
+    never goes to the network at run time, so importing its augmentation must not."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import socket\n"
+        "attempts = []\n"
+        "def refuse(*args, **kwargs):\n"
+        "    attempts.append(args)\n"
+        "    raise OSError('network refused by the test')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.getaddrinfo = refuse\n"
+        "import tankerwatch.train.augment\n"
+        "print(len(attempts))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0"
