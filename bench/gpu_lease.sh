@@ -99,7 +99,7 @@ run)
     wait
     cat "$out/tiles.log" >> "$out/peer.log" && rm "$out/tiles.log"
     # Both models' checkpoints come back too, so a step after training that fails there can be
-    # redone here (export, detect, predict, score: bench/peer_sen2ships.py --skip).
+    # redone here (bench/peer_sen2ships.py --score-checkpoints OURS.ckpt PEER.pt).
     gzip -c /tmp/peer/results.json > "$out/results.json.gz"
     tar -czf "$out/curves.tar.gz" -C /tmp/peer --ignore-failed-read ours/fit.log ours/peer_bench_ours \
         peer/train.log peer/train.json peer/train/results.csv peer/train/args.yaml
@@ -110,7 +110,7 @@ run)
     for batch in 16 4; do grep -E "time budget|^epoch" "$out/stage-batch$batch.log" | tail -n 2; done
     ;;
 *)
-    echo "usage: bash bench/gpu_lease.sh prepare | install OUT | run OUT [BUDGET_MIN]" >&2
+    echo "usage: bash bench/gpu_lease.sh prepare | install OUT | run OUT [BUDGET_MIN [DEVICE]]" >&2
     exit 2
     ;;
 esac

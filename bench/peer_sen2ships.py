@@ -36,7 +36,7 @@ import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -271,9 +271,9 @@ def train_peer(args, work: Path, prepared: dict) -> dict:
     env = peer_env(args, work)
     out = peer_dir / "train.json"
     load_before = os.getloadavg()
-    device = ["--device", "0" if args.device == "cuda" else "cpu"]
     wall = run([args.peer_python, PEER_WORKER, "train", "--data", prepared["data_yaml"], "--project", peer_dir.resolve(),
-                "--hours", f"{args.budget_min / 60:.6f}", "--workers", str(args.peer_workers), *device, "-o", out],
+                "--hours", f"{args.budget_min / 60:.6f}", "--workers", str(args.peer_workers), *peer_device(args),
+                "-o", out],
                env, peer_dir / "train.log")
     load_after = os.getloadavg()
     trained = json.loads(out.read_text())
@@ -287,6 +287,11 @@ def train_peer(args, work: Path, prepared: dict) -> dict:
     return result
 
 
+def peer_device(args) -> list[str]:
+    """The worker's ``--device``: Ultralytics names the first GPU ``0``."""
+    return ["--device", "0" if args.device == "cuda" else "cpu"]
+
+
 def peer_env(args, work: Path) -> dict:
     (work / "peer" / "config").mkdir(parents=True, exist_ok=True)
     return thread_env(args.threads, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str((work / "peer" / "config").resolve()))
@@ -298,8 +303,8 @@ def peer_detections(args, work: Path, weights: Path, tag: str) -> dict:
     stems = [Path(im.image_path).stem for im in args.truth]
     images = [work / "peer-data" / "val-full" / f"{stem}.png" for stem in stems]
     pred = work / "peer" / f"predict_{tag}.json"
-    device = ["--device", "0" if args.device == "cuda" else "cpu"]
-    run([args.peer_python, PEER_WORKER, "predict", "--weights", weights, "--images", *images, *device, "-o", pred],
+    run([args.peer_python, PEER_WORKER, "predict", "--weights", weights, "--images", *images, *peer_device(args),
+         "-o", pred],
         peer_env(args, work), work / "peer" / f"predict_{tag}.log")
     predicted = json.loads(pred.read_text())
     detections = {}
@@ -468,10 +473,20 @@ def main() -> int:
     jobs = {"ours": lambda: train_ours(args, work, epochs), "peer": lambda: train_peer(args, work, prepared)}
     jobs = {side: job for side, job in jobs.items() if side not in args.skip}
     if args.parallel:
+        # Each side's results are kept as it finishes, so a failure of one (e.g. an export) leaves
+        # the other's for --skip.
         with ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
-            futures = {side: pool.submit(job) for side, job in jobs.items()}
-            results.update({side: future.result() for side, future in futures.items()})
-        results_path.write_text(json.dumps({**previous, **results}, indent=1) + "\n")
+            futures = {pool.submit(job): side for side, job in jobs.items()}
+            failures = []
+            for future in as_completed(futures):
+                try:
+                    results[futures[future]] = future.result()
+                except BaseException as exc:  # SystemExit from run() too
+                    failures.append(exc)
+                    continue
+                results_path.write_text(json.dumps({**previous, **results}, indent=1) + "\n")
+        if failures:
+            raise failures[0]
     else:
         for side, job in jobs.items():
             results[side] = job()
