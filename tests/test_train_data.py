@@ -158,6 +158,67 @@ def test_crops_teach_load_widths_only_where_the_load_is_visible(tmp_path):
     assert cues[2.0] == pytest.approx([0.5, 0.25]) and cues[4.0] == [-1.0, -1.0]
 
 
+def _tanker_and_barge(folder: Path, gsd_m: float) -> SceneSource:
+    """A 600 px image at ``gsd_m`` with a tanker (drawn widths 8 m and 4 m) and a barge."""
+    from PIL import Image
+
+    array = np.full((600, 600, 3), 20, np.uint8)
+    array[116:124, 430:470] = 220
+    array[396:404, 80:120] = 140
+    Image.fromarray(array).save(folder / "port.png")
+    vessels = [Vessel([450.0, 120.0, 40.0, 8.0, 0.0], VesselType.TANKER, LoadState.EMPTY, shadow_width_m=8.0,
+                      side_strip_m=4.0),
+               Vessel([100.0, 400.0, 40.0, 8.0, 0.0], VesselType.OTHER)]
+    return SceneSource.open(LabelledImage(folder / "port.png", 600, 600, gsd_m, vessels),
+                            Scaling(method="fixed", value_range=(0, 255)))
+
+
+def test_load_crops_centre_on_measured_tankers_at_scale_one(tmp_path):
+    """Each sample's load crops are cut around a tanker with known widths, at the image's own scale
+    and unaugmented, with the widths in box widths; the detector's crop is the one it would be
+    without them (its randomness is its own)."""
+    source = _tanker_and_barge(tmp_path, 2.0)
+    options = dict(crop_size=64, stride=4, samples_per_epoch=8, background_p=0.5, scale_range=(0.8, 1.25), seed=3)
+    plain = TrainCrops([source], **options)
+    with_load = TrainCrops([source], **options, load_crops=3)
+    for key in range(8):
+        item, reference = with_load[key], plain[key]
+        assert all(torch.equal(item[k], reference[k]) for k in reference if k != "path")
+        assert item["load_image"].shape == (3, 3, 64, 64)
+        first = item["load_boxes"][:, 0]
+        assert first.tolist() == [[32.0, 32.0, 40.0, 8.0, 0.0]] * 3  # centred, scale 1
+        assert item["load_cues"][:, 0].tolist() == [[0.5, 0.25]] * 3  # 8 m and 4 m of a 16 m box width
+        assert torch.all(item["load_cues"][:, 1:] == IGNORE)  # the barge is not in these crops
+        assert item["load_image"][:, :, 28:36, 12:52].eq(220).all()  # the hull's pixels, untouched
+
+
+def test_no_load_crops_without_a_tanker_whose_load_shows(tmp_path):
+    source = _tanker_and_barge(tmp_path, 4.0)  # above load_max_gsd_m: its widths teach nothing
+    crops = TrainCrops([source], crop_size=64, stride=4, samples_per_epoch=2, load_max_gsd_m=3.0, load_crops=2)
+    assert "load_image" not in crops[0]
+
+
+def test_load_crops_teach_the_load_stage_when_the_detector_crops_hold_no_widths(tmp_path):
+    """The training step pools the load crops' profiles into the cue losses: with every width
+    stripped from the detector's crops, the load stage still learns, and only through them."""
+    from tankerwatch.train.datasets import collate_train
+    from tankerwatch.train.lightning_module import TankerwatchModule
+
+    source = _tanker_and_barge(tmp_path, 2.0)
+    module = TankerwatchModule(backbone="tiny", fpn_channels=16, head_channels=16, top_k=20, window_repeats=2)
+    module.log = lambda *args, **kwargs: None  # no trainer to log to
+    stem = module.model.load_head.stem[0].weight
+    gradients = {}
+    for load_crops in (0, 2):
+        crops = TrainCrops([source], crop_size=64, stride=4, samples_per_epoch=4, seed=1, load_crops=load_crops)
+        batch = collate_train([crops[k] for k in range(4)])
+        batch["window_cues"][:] = IGNORE
+        module.zero_grad()
+        module.training_step(batch, 0).backward()
+        gradients[load_crops] = stem.grad.abs().sum().item() if stem.grad is not None else 0.0
+    assert gradients[0] == 0.0 and gradients[2] > 0.0
+
+
 def _hull_image(folder: Path, name: str, gsd_m: float, box) -> LabelledImage:
     from PIL import Image
 

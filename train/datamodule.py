@@ -136,13 +136,16 @@ class TankerwatchDataModule(L.LightningDataModule):
                  scale_range: tuple[float, float] = (0.8, 1.25), samples_per_epoch: int = 512,
                  background_crop_p: float = 0.2, balance_classes: bool = True, batch_size: int = 8,
                  eval_batch_size: int = 1, num_workers: int = 0, augment: dict[str, Any] | None = None,
-                 upsample_above_gsd_m: float | None = None, seed: int = 0, name: str = "synthetic"):
+                 upsample_above_gsd_m: float | None = None, load_crops: int = 0, seed: int = 0,
+                 name: str = "synthetic"):
         """``name`` labels every figure (e.g. ``synthetic`` or ``sen2ships (real)``, never mixed up).
         ``scaling``: :class:`Scaling` fields (``bands``, ``method``, ``percentiles``,
         ``value_range``); ``augment``: :class:`~tankerwatch.train.augment.AugmentConfig` fields.
         ``upsample_above_gsd_m``: images coarser than this are enlarged to it for training and
         evaluation, and the model's ``gsd_range_m`` ends there, so ``detect`` enlarges such scenes
-        too (``datasets`` module doc); None keeps every image at its own GSD."""
+        too (``datasets`` module doc); None keeps every image at its own GSD.
+        ``load_crops``: per training sample, this many more crops centred on tankers whose shadow and
+        side widths are labelled, read by the load stage alone (``datasets`` module doc); 0: none."""
         super().__init__()
         self.save_hyperparameters()
         self.scaling = Scaling.from_dict(scaling or {})
@@ -152,6 +155,8 @@ class TankerwatchDataModule(L.LightningDataModule):
             raise ConfigError(f"data.augment: {exc}") from None
         if upsample_above_gsd_m is not None and not upsample_above_gsd_m > 0:
             raise ConfigError(f"data.upsample_above_gsd_m must be positive, got {upsample_above_gsd_m}")
+        if load_crops < 0:
+            raise ConfigError(f"data.load_crops must be >= 0, got {load_crops}")
         if crop_size % 32:
             raise ConfigError(f"data.crop_size must be a multiple of 32, got {crop_size}")
         self._sources: dict[str, list[SceneSource]] = {}
@@ -197,7 +202,8 @@ class TankerwatchDataModule(L.LightningDataModule):
         dataset = TrainCrops(self.sources("train"), self.hparams.crop_size, self.output_stride,
                              self.hparams.samples_per_epoch, self.hparams.background_crop_p,
                              tuple(self.hparams.scale_range), self.hparams.balance_classes,
-                             self.augment_config, self.load_max_gsd_m, self.hparams.seed)
+                             self.augment_config, self.load_max_gsd_m, self.hparams.seed,
+                             self.hparams.load_crops)
         return DataLoader(dataset, batch_size=self.hparams.batch_size,
                           sampler=EpochSampler(self.hparams.samples_per_epoch),
                           num_workers=self.hparams.num_workers, collate_fn=collate_train,

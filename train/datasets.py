@@ -15,6 +15,14 @@ GSD (``SceneSource.upsample``, > 1): its crops cover ``1 / upsample`` of the gro
 evaluation runs the whole image enlarged, its boxes mapped back to the image's own pixels. A 30 m
 tug at 10 m is 3 px long, a cell of the stride-4 map: enlarged, the peak and box regression have
 cells to work with. ``detect`` does the same through the model's ``gsd_range_m`` (capped there).
+
+Load crops: the load stage learns from the profiles of tankers whose shadow and side widths are
+known, and a detector crop holds two or three of them, so in ``fit`` the stage reached a fifth of
+the hull visits that bring it to its plateau when trained alone (docs/experiments.md). With
+``load_crops`` > 0 every sample also carries that many crops of ``crop_size`` centred on such
+tankers, cut at scale 1 and without augmentation: the stage alone learnt best from unscaled,
+unaugmented tiles, and the detector's own crops still give it the scaled and augmented ones. Only
+the load stage reads them: two per sample cost the default config about 12 % more time a step.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from tankerwatch.infer.runtime.tiling import zoom_bands
 
 from .augment import AugmentConfig, augment, build_augmentation
 from .targets import (
+    IGNORE,
     VesselTargets,
     encode_targets,
     hull_window_targets,
@@ -131,12 +140,13 @@ class EpochSampler(Sampler):
 class TrainCrops(Dataset):
     """``samples_per_epoch`` random crops per epoch (see module doc), drawn by key from
     :class:`EpochSampler`. Items are dicts of tensors: ``image`` uint8 ``[C, S, S]`` and the targets
-    of :func:`encode_targets`, plus ``path`` (str)."""
+    of :func:`encode_targets`, plus ``path`` (str); with ``load_crops`` > 0 and tankers of known cue
+    widths to centre on, also the load stage's own crops (:meth:`_load_crops`, module doc)."""
 
     def __init__(self, sources: list[SceneSource], crop_size: int, stride: int, samples_per_epoch: int,
                  background_p: float = 0.2, scale_range: tuple[float, float] = (0.8, 1.25),
                  balance_classes: bool = True, augment_config: AugmentConfig | None = None,
-                 load_max_gsd_m: float = 3.0, seed: int = 0):
+                 load_max_gsd_m: float = 3.0, seed: int = 0, load_crops: int = 0):
         self.sources = sources
         self.crop_size, self.stride = crop_size, stride
         self.samples_per_epoch = samples_per_epoch
@@ -150,6 +160,12 @@ class TrainCrops(Dataset):
         counts = Counter(classes)
         weights = np.array([1.0 / counts[c] if balance_classes else 1.0 for c in classes])
         self.vessel_p = weights / weights.sum() if len(weights) else weights
+        self.load_crops = load_crops
+        self.cue_widths = [vessel_cue_widths(src.image.vessels, src.gsd_m)
+                           if load_visible(None if src.gsd_m is None else src.gsd_m / src.upsample, load_max_gsd_m)
+                           else None for src in sources]
+        self.measured_index = [(s, v) for s, widths in enumerate(self.cue_widths) if widths is not None
+                               for v in np.flatnonzero((widths >= 0).all(axis=1))]
 
     def __len__(self) -> int:
         return self.samples_per_epoch
@@ -169,19 +185,8 @@ class TrainCrops(Dataset):
             source = self.sources[rng.integers(len(self.sources))]
             side = max(8, round(self.crop_size / (scale * source.upsample)))
             centre = rng.uniform(0, 1, 2) * (source.width, source.height)
-        col, row = window_origin(centre[0], source.width, side), window_origin(centre[1], source.height, side)
-        window = source.window(col, row, side)
-        factor = self.crop_size / side
-        image = cv2.resize(window, (self.crop_size, self.crop_size),
-                           interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
-        if image.ndim == 2:
-            image = image[..., None]
+        image, boxes, factor = self._cut(source, centre, side)
         vessels = source.image.vessels
-        boxes = source.image.boxes().copy()
-        if len(boxes):
-            boxes[:, 0] = (boxes[:, 0] - col) * factor
-            boxes[:, 1] = (boxes[:, 1] - row) * factor
-            boxes[:, 2:4] *= factor
         image, boxes = augment(self._pipeline, image, boxes)
         gsd = None if source.gsd_m is None else source.gsd_m / factor
         types, loads = vessel_classes(vessels, gsd, self.load_max_gsd_m)
@@ -193,7 +198,45 @@ class TrainCrops(Dataset):
         item = {k: torch.from_numpy(v) for k, v in targets.items()}
         item["image"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         item["path"] = str(source.path)
+        if self.load_crops and self.measured_index:
+            item.update(self._load_crops(np.random.default_rng([self.seed, epoch, index, 1])))
         return item
+
+    def _cut(self, source: SceneSource, centre, side: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """The ``side`` px window of ``source`` around ``centre`` resized to ``crop_size``:
+        ``(image [S, S, C] uint8, the source's boxes [M, 5] in crop pixels, crop px per source px)``."""
+        col, row = window_origin(centre[0], source.width, side), window_origin(centre[1], source.height, side)
+        window = source.window(col, row, side)
+        factor = self.crop_size / side
+        image = cv2.resize(window, (self.crop_size, self.crop_size),
+                           interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+        if image.ndim == 2:
+            image = image[..., None]
+        boxes = source.image.boxes().copy()
+        if len(boxes):
+            boxes[:, 0] = (boxes[:, 0] - col) * factor
+            boxes[:, 1] = (boxes[:, 1] - row) * factor
+            boxes[:, 2:4] *= factor
+        return image, boxes, factor
+
+    def _load_crops(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """``load_image [L, C, S, S]`` uint8, ``load_boxes [L, MAX_WINDOW_BOXES, 5]`` and
+        ``load_cues [L, MAX_WINDOW_BOXES, 2]`` (:func:`hull_window_targets`' boxes and widths) of
+        ``load_crops`` crops centred on tankers with known widths (module doc). Centred, so the
+        profile's middle of the hull and its 3.5 beams across lie inside the crop where they fit."""
+        images, boxes, cues = [], [], []
+        for pick in rng.choice(len(self.measured_index), size=self.load_crops):
+            s, v = self.measured_index[pick]
+            source = self.sources[s]
+            side = max(8, round(self.crop_size / source.upsample))
+            image, crop_boxes, _ = self._cut(source, source.image.vessels[v].box[:2], side)
+            no_types = np.full(len(crop_boxes), IGNORE, np.int64)
+            windows = hull_window_targets(crop_boxes, no_types, self.cue_widths[s], self.crop_size)
+            images.append(image.transpose(2, 0, 1))
+            boxes.append(windows["window_boxes"])
+            cues.append(windows["window_cues"])
+        return {"load_image": torch.from_numpy(np.ascontiguousarray(np.stack(images))),
+                "load_boxes": torch.from_numpy(np.stack(boxes)), "load_cues": torch.from_numpy(np.stack(cues))}
 
 
 def window_origin(centre: float, extent: int, side: int) -> int:

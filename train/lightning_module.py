@@ -214,6 +214,8 @@ class TankerwatchModule(L.LightningModule):
         image = batch["image"].contiguous(memory_format=torch.channels_last)
         maps = self.model(image, window_boxes=batch["window_boxes"].repeat(1, repeats, 1),
                           load_valid=(window_cues >= 0).all(dim=-1), type_valid=window_type >= 0)
+        if "load_image" in batch:
+            maps, targets = self._with_load_crops(maps, targets, batch)
         losses = detection_loss(maps, targets, self.loss_weights, self.type_class_weights)
         if not torch.isfinite(losses["total"]):
             bad = ", ".join(k for k, v in losses.items() if not torch.isfinite(v))
@@ -225,6 +227,27 @@ class TankerwatchModule(L.LightningModule):
             if name != "total":
                 self.log(f"train/loss_{name}", value, batch_size=size)
         return losses["total"]
+
+    def _with_load_crops(self, maps: dict, targets: dict, batch: dict) -> tuple[dict, dict]:
+        """``maps`` and ``targets`` with the load stage's readings of the batch's load crops
+        (``train/datasets.py``: ``load_image [N, L, C, S, S]``, ``load_boxes``, ``load_cues``) pooled
+        into its own: every profile, from a detector crop or a load crop, counts once in the cue
+        losses' means. Each tanker of a load crop is read once, not ``window_repeats`` times: the
+        stage learns from distinct hulls per step, not from jittered copies of the same ones
+        (docs/experiments.md), and a profile costs the same either way. Contiguous, not channels-last:
+        only GridSample reads these images, and it is faster so."""
+        image = batch["load_image"].flatten(0, 1)
+        boxes = batch["load_boxes"].flatten(0, 1)
+        cues = batch["load_cues"].flatten(0, 1)
+        readings, marks, edges = self.model.load_head(self.model._prepare(image), boxes,
+                                                      valid=(cues >= 0).all(dim=-1), with_marks=True)
+
+        def pooled(own: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
+            return torch.cat([own.flatten(0, 1), extra.flatten(0, 1)]).unsqueeze(0)
+
+        maps = {**maps, "cue_readings": pooled(maps["cue_readings"], readings),
+                "cue_marks": pooled(maps["cue_marks"], marks), "cue_edges": pooled(maps["cue_edges"], edges)}
+        return maps, {**targets, "window_cues": pooled(targets["window_cues"], cues)}
 
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
         # Randomness inside the model (dropout, the load head's jitter and flips) draws on torch's
