@@ -212,8 +212,9 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
             "free_coverage": float(covered_free.mean()),
             "free_laden_mae": float(np.abs(r["lf_free"][m] - r["draft"][m]).mean()),
             "width_mae": r["width_error"][m].mean(axis=0).tolist(),
-            "by_gain": [(low, high, int(g.sum()), float(((p >= 0.5) == loaded)[g].mean()),
-                         float(np.abs(lf[g, 0] - r["draft"][m][g]).mean()))
+            "by_gain": [(low, high, int(g.sum()), float(right[g].mean()),
+                         float(np.abs(lf[g, 0] - r["draft"][m][g]).mean()), float(covered[g].mean()),
+                         float(right[g & covered].mean()) if (g & covered).any() else float("nan"))
                         for low, high in zip(GAIN_BANDS[:-1], GAIN_BANDS[1:], strict=True)
                         for g in [(r["gain"][m] > low) & (r["gain"][m] <= high)] if g.any()],
         }
@@ -231,8 +232,9 @@ def report(head, prepare, evals: dict, last: bool) -> None:
                   f"{f['free_coverage']:.2f} MAE {f['free_laden_mae']:.3f} | width MAE shadow "
                   f"{f['width_mae'][0]:.3f} side {f['width_mae'][1]:.3f} box widths", flush=True)
             if last:
-                for low, high, n, acc, mae in f["by_gain"]:
+                for low, high, n, acc, mae, coverage, covered_acc in f["by_gain"]:
                     print(f"  {'':>12} {band:>7}   gain {low:g}-{high:g}: n={n:4d} load acc {acc:.3f} "
+                          f"coverage {coverage:.2f} covered acc {covered_acc:.3f} "
                           f"laden MAE {mae:.3f}", flush=True)
 
 
