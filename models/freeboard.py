@@ -15,7 +15,8 @@ so this module, which has no weights, turns the widths into freeboard with the s
 each cue is one linear measurement ``width_m = gain * freeboard + error``, and the freeboard is
 their inverse-variance weighted least-squares solution. A cue the geometry hides (the sun along the
 hull, a nadir view) has gain 0 and adds nothing; with both hidden the freeboard's error is unbounded
-and the load state comes out 0.5, which ``detect`` reports ``uncertain``.
+and the load state comes out 0.5, which ``detect`` reports ``uncertain``. So does a reading no
+hull of the tanker's class could give (:data:`MAX_FRACTION_EXCESS`).
 
 Freeboard becomes a laden fraction through the tanker's size class at the box's length
 (:mod:`tankerwatch.infer.core.tanker_sizes`: the class's ballast and laden freeboards at the
@@ -48,6 +49,11 @@ MIN_WIDTH_SCALE = 0.01
 MIN_GAIN = 0.01
 # The freeboard error (metres) that stands for "not measured": no cue visible under this geometry.
 UNMEASURED_SIGMA_M = 1e6
+# A freeboard that puts the hull more than this share of its ballast-laden swing beyond either end
+# of its class's range is no hull's but a misread strip: a wake or a neighbour's edge read as
+# shadow, or a pixel's error divided by a gain near 0. Such calls were right about half the time
+# (docs/experiments.md, 2026-12-04 evening), so the reading counts as unmeasured: `uncertain`.
+MAX_FRACTION_EXCESS = 0.5
 # Normal quantile of the 10 % and 90 % interval bounds (the laden fraction's quantile levels).
 Z80 = 1.2815516
 LOADED_FROM_FRACTION = 0.5
@@ -158,6 +164,16 @@ def read_load(freeboard: torch.Tensor, sigma: torch.Tensor, length_m: torch.Tens
     return freeboard, fraction, fraction_sigma
 
 
+def _implausible_as_unmeasured(freeboard: torch.Tensor, sigma: torch.Tensor, length_m: torch.Tensor) -> torch.Tensor:
+    """``sigma``, set to :data:`UNMEASURED_SIGMA_M` where ``freeboard`` lies more than
+    :data:`MAX_FRACTION_EXCESS` of the class's swing outside its ballast-laden range. Only under
+    known angles: read geometry-free, such a reading only says the true angles are other ones."""
+    ballast, laden = class_freeboards(length_m)
+    fraction = (ballast - freeboard) / (ballast - laden).clamp(min=0.1)
+    implausible = (fraction < -MAX_FRACTION_EXCESS) | (fraction > 1.0 + MAX_FRACTION_EXCESS)
+    return torch.where(implausible, torch.full_like(sigma, UNMEASURED_SIGMA_M), sigma)
+
+
 def load_outputs(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(p_loaded [N, K], laden_fraction [N, K, 3], freeboard_m [N, K, 3])`` from the measured cue
@@ -172,6 +188,7 @@ def load_outputs(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor
     safe_view = torch.where(known, view, _placeholder_geometry(view))
     gains = cue_gains(boxes, safe_view)
     freeboard, sigma = freeboard_from_widths(widths, scales, boxes, gains, gsd)
+    sigma = _implausible_as_unmeasured(freeboard, sigma, length_m)
     freeboard, fraction, fraction_sigma = read_load(freeboard, sigma, length_m)
     p_loaded = _normal_cdf((fraction - LOADED_FROM_FRACTION) / fraction_sigma)
 

@@ -87,6 +87,26 @@ def test_a_hull_pointing_at_the_sun_is_read_from_its_side_alone():
     assert float(p_loaded) > 0.9
 
 
+def test_a_reading_no_hull_of_its_class_could_give_leaves_the_load_state_open():
+    """A sun 10 degrees off the hull's axis gives 0.25 m of shadow per metre of freeboard: a shadow
+    read 2 m too wide (a few pixels) means a freeboard 8 m beyond the class's ballast freeboard.
+    That is a misreading, so the call is uncertain; a quarter metre too wide still reads "empty"."""
+    length = 120.0
+    ballast = freeboard_at(length, 0.0)
+    widths, box, view = _drawn(ballast, length, 17.0, 40.0, 100.0, 0.0, 0.0)
+    shadow_gain, _ = cue_gains(box, view)
+    assert 0.2 < float(shadow_gain) < 0.3
+    calls = {}
+    for extra_m in (0.25, 2.0):
+        misread = widths.clone()
+        misread[0, 0, 0] += extra_m / 17.0
+        p_loaded, laden, fb = load_outputs(misread, torch.full_like(widths, 0.01), box, view)
+        calls[extra_m] = float(p_loaded)
+    assert calls[0.25] < 0.1
+    assert calls[2.0] == pytest.approx(0.5, abs=1e-6)
+    assert laden[0, 0, 1:].tolist() == [0.0, 1.0] and float(fb[0, 0, 2]) > 1e3
+
+
 def test_the_interval_widens_with_the_measurement_error():
     widths, box, view = _drawn(freeboard_at(120.0, 0.5), 120.0, 17.0, 40.0, 170.0, 18.0, 300.0)
     spans = []
