@@ -149,29 +149,26 @@ def freeboard_from_widths(widths: torch.Tensor, scales: torch.Tensor, boxes: tor
     return freeboard.clamp(min=0.0), sigma
 
 
-def read_load(freeboard: torch.Tensor, sigma: torch.Tensor, length_m: torch.Tensor
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Freeboard, laden fraction (unclipped central estimate) and the fraction's 1-sigma error,
-    ``[...]`` each, of a tanker ``length_m`` long with ``freeboard`` +- ``sigma`` metres. An
-    unmeasured freeboard (:data:`UNMEASURED_SIGMA_M`) is put at the middle of the class's swing, so
-    its central figures say "half laden" beside an interval spanning everything, not "laden"."""
+def read_load(freeboard: torch.Tensor, sigma: torch.Tensor, length_m: torch.Tensor, reject_implausible: bool
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Freeboard, its 1-sigma error, laden fraction (unclipped central estimate) and the fraction's
+    1-sigma error, ``[...]`` each, of a tanker ``length_m`` long with ``freeboard`` +- ``sigma``
+    metres. An unmeasured freeboard (:data:`UNMEASURED_SIGMA_M`) is put at the middle of the class's
+    swing, so its central figures say "half laden" beside an interval spanning everything, not
+    "laden". With ``reject_implausible`` so is a freeboard more than :data:`MAX_FRACTION_EXCESS` of
+    the swing outside the class's range: under known angles only, since read geometry-free such a
+    reading only says the true angles are other ones."""
     ballast, laden = class_freeboards(length_m)
-    unmeasured = sigma >= UNMEASURED_SIGMA_M / 2
-    freeboard = torch.where(unmeasured, (ballast + laden) / 2, freeboard)
     swing = (ballast - laden).clamp(min=0.1)
+    unmeasured = sigma >= UNMEASURED_SIGMA_M / 2
+    if reject_implausible:
+        measured = (ballast - freeboard) / swing
+        unmeasured = unmeasured | (measured < -MAX_FRACTION_EXCESS) | (measured > 1.0 + MAX_FRACTION_EXCESS)
+        sigma = torch.where(unmeasured, torch.full_like(sigma, UNMEASURED_SIGMA_M), sigma)
+    freeboard = torch.where(unmeasured, (ballast + laden) / 2, freeboard)
     fraction = (ballast - freeboard) / swing
     fraction_sigma = torch.sqrt((sigma / swing) ** 2 + CLASS_FRACTION_SIGMA ** 2)
-    return freeboard, fraction, fraction_sigma
-
-
-def _implausible_as_unmeasured(freeboard: torch.Tensor, sigma: torch.Tensor, length_m: torch.Tensor) -> torch.Tensor:
-    """``sigma``, set to :data:`UNMEASURED_SIGMA_M` where ``freeboard`` lies more than
-    :data:`MAX_FRACTION_EXCESS` of the class's swing outside its ballast-laden range. Only under
-    known angles: read geometry-free, such a reading only says the true angles are other ones."""
-    ballast, laden = class_freeboards(length_m)
-    fraction = (ballast - freeboard) / (ballast - laden).clamp(min=0.1)
-    implausible = (fraction < -MAX_FRACTION_EXCESS) | (fraction > 1.0 + MAX_FRACTION_EXCESS)
-    return torch.where(implausible, torch.full_like(sigma, UNMEASURED_SIGMA_M), sigma)
+    return freeboard, sigma, fraction, fraction_sigma
 
 
 def load_outputs(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor
@@ -188,8 +185,7 @@ def load_outputs(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor
     safe_view = torch.where(known, view, _placeholder_geometry(view))
     gains = cue_gains(boxes, safe_view)
     freeboard, sigma = freeboard_from_widths(widths, scales, boxes, gains, gsd)
-    sigma = _implausible_as_unmeasured(freeboard, sigma, length_m)
-    freeboard, fraction, fraction_sigma = read_load(freeboard, sigma, length_m)
+    freeboard, sigma, fraction, fraction_sigma = read_load(freeboard, sigma, length_m, reject_implausible=True)
     p_loaded = _normal_cdf((fraction - LOADED_FROM_FRACTION) / fraction_sigma)
 
     prior_fb, prior_sigma, prior_fraction, prior_fraction_sigma, prior_p = _geometry_free(widths, scales, boxes, gsd)
@@ -232,7 +228,7 @@ def _geometry_free(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tens
     freeboard, sigma = freeboard_from_widths(widths.unsqueeze(-2), scales.unsqueeze(-2),
                                              boxes.unsqueeze(-2), gains, gsd.unsqueeze(-1))
     length_m = (boxes[..., 2] * gsd).unsqueeze(-1)
-    freeboard, fraction, fraction_sigma = read_load(freeboard, sigma, length_m)
+    freeboard, sigma, fraction, fraction_sigma = read_load(freeboard, sigma, length_m, reject_implausible=False)
     p_loaded = _normal_cdf((fraction - LOADED_FROM_FRACTION) / fraction_sigma).mean(-1)
     fb_mean = freeboard.mean(-1)
     fb_sigma = torch.sqrt((sigma * sigma).mean(-1) + ((freeboard - fb_mean.unsqueeze(-1)) ** 2).mean(-1))

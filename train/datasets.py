@@ -141,7 +141,7 @@ class TrainCrops(Dataset):
     """``samples_per_epoch`` random crops per epoch (see module doc), drawn by key from
     :class:`EpochSampler`. Items are dicts of tensors: ``image`` uint8 ``[C, S, S]`` and the targets
     of :func:`encode_targets`, plus ``path`` (str); with ``load_crops`` > 0 and tankers of known cue
-    widths to centre on, also the load stage's own crops (:meth:`_load_crops`, module doc)."""
+    widths to centre on, also the load stage's own crops (:meth:`_cut_load_crops`, module doc)."""
 
     def __init__(self, sources: list[SceneSource], crop_size: int, stride: int, samples_per_epoch: int,
                  background_p: float = 0.2, scale_range: tuple[float, float] = (0.8, 1.25),
@@ -199,7 +199,7 @@ class TrainCrops(Dataset):
         item["image"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         item["path"] = str(source.path)
         if self.load_crops and self.measured_index:
-            item.update(self._load_crops(np.random.default_rng([self.seed, epoch, index, 1])))
+            item.update(self._cut_load_crops(np.random.default_rng([self.seed, epoch, index, 1])))
         return item
 
     def _cut(self, source: SceneSource, centre, side: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -219,7 +219,7 @@ class TrainCrops(Dataset):
             boxes[:, 2:4] *= factor
         return image, boxes, factor
 
-    def _load_crops(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    def _cut_load_crops(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """``load_image [L, C, S, S]`` uint8, ``load_boxes [L, MAX_WINDOW_BOXES, 5]`` and
         ``load_cues [L, MAX_WINDOW_BOXES, 2]`` (:func:`hull_window_targets`' boxes and widths) of
         ``load_crops`` crops centred on tankers with known widths (module doc). Centred, so the
