@@ -57,6 +57,7 @@ from tankerwatch.train.datasets import window_origin  # noqa: E402
 from tankerwatch.train.export import model_input  # noqa: E402
 from tankerwatch.train.lightning_module import warmup_cosine  # noqa: E402
 from tankerwatch.train.losses import LossWeights, cue_mark_loss, cue_width_loss  # noqa: E402
+from tankerwatch.train.rarity import WidthRarity  # noqa: E402
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "synthetic.yaml").read_text())
 SCALING = Scaling.from_dict(CONFIG["data"]["scaling"])
@@ -67,6 +68,9 @@ ECE_BINS = 10
 # Bands of the geometry's total gain (metres of visible width per metre of freeboard): how much the
 # scene's angles let the widths say, printed with the last evaluation.
 GAIN_BANDS = (0.0, 0.3, 0.6, 1.0, 2.0, math.inf)
+# Bands of the true shadow width (box widths): a stage that reads every shadow as the typical one
+# shows as a positive error on narrow shadows and a negative one on wide shadows.
+SHADOW_BANDS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, math.inf)
 WEIGHTS = LossWeights()
 
 
@@ -166,7 +170,7 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
     head.eval()
     device = head.row_position.device
     rows = {"gsd": [], "draft": [], "fb": [], "p": [], "lf": [], "fbp": [], "p_free": [], "lf_free": [],
-            "width_error": [], "gain": []}
+            "width_error": [], "shadow_error": [], "shadow_true": [], "gain": []}
     with torch.no_grad():
         for t in tiles:
             boxes, view = t.boxes.to(device), t.view.to(device)
@@ -186,6 +190,8 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
             rows["p_free"] += p_free[0].tolist()
             rows["lf_free"] += lf_free[0, :, 0].tolist()
             rows["width_error"] += (widths[0] - t.widths[0].to(device)).abs().tolist()
+            rows["shadow_error"] += (widths[0, :, 0] - t.widths[0, :, 0].to(device)).tolist()
+            rows["shadow_true"] += t.widths[0, :, 0].tolist()
             rows["gain"] += torch.hypot(*cue_gains(boxes, view))[0].tolist()
     r = {k: np.array(v) for k, v in rows.items()}
     out = {}
@@ -217,6 +223,9 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
                          float(right[g & covered].mean()) if (g & covered).any() else float("nan"))
                         for low, high in zip(GAIN_BANDS[:-1], GAIN_BANDS[1:], strict=True)
                         for g in [(r["gain"][m] > low) & (r["gain"][m] <= high)] if g.any()],
+            "by_shadow_width": [(low, high, int(w.sum()), float(r["shadow_error"][m][w].mean()))
+                                for low, high in zip(SHADOW_BANDS[:-1], SHADOW_BANDS[1:], strict=True)
+                                for w in [(r["shadow_true"][m] >= low) & (r["shadow_true"][m] < high)] if w.any()],
         }
     return out
 
@@ -232,6 +241,9 @@ def report(head, prepare, evals: dict, last: bool) -> None:
                   f"{f['free_coverage']:.2f} MAE {f['free_laden_mae']:.3f} | width MAE shadow "
                   f"{f['width_mae'][0]:.3f} side {f['width_mae'][1]:.3f} box widths", flush=True)
             if last:
+                print(f"  {'':>12} {band:>7}   shadow reading's mean error by true width (box widths): "
+                      + ", ".join(f"{low:g}-{high:g} {bias:+.3f} (n={n})" for low, high, n, bias in f["by_shadow_width"]),
+                      flush=True)
                 for low, high, n, acc, mae, coverage, covered_acc in f["by_gain"]:
                     print(f"  {'':>12} {band:>7}   gain {low:g}-{high:g}: n={n:4d} load acc {acc:.3f} "
                           f"coverage {coverage:.2f} covered acc {covered_acc:.3f} "
@@ -251,6 +263,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=4, help="jittered windows per tanker per step")
     parser.add_argument("--batch", type=int, default=16, help="tiles per step")
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--rarity-power", type=float, default=0.5,
+                        help="model.cue_rarity_power: weigh each width by its frequency to this power (0: all alike)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="torch device the stage trains on, e.g. cuda (default cpu)")
     parser.add_argument("--seed", type=int, default=0)
@@ -289,6 +303,7 @@ def main() -> None:
         print(f"load stage from {args.checkpoint}", flush=True)
     detector.to(device)
     head.to(device)
+    rarity = WidthRarity(power=args.rarity_power).to(device)
     optimiser = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=1e-4)
     steps_per_epoch = math.ceil(len(train) / args.batch)
     plan = {"epochs": args.epochs}
@@ -309,8 +324,9 @@ def main() -> None:
             images, boxes, widths, valid = images.to(device), boxes.to(device), widths.to(device), valid.to(device)
             boxes, widths, valid = boxes.repeat(1, r, 1), widths.repeat(1, r, 1), valid.repeat(1, r)
             readings, marks, edges = head(prepare(images), boxes, valid=valid, with_marks=True)
-            loss = (WEIGHTS.cue_widths * cue_width_loss(readings, widths, valid)
-                    + WEIGHTS.cue_marks * cue_mark_loss(marks, edges, widths, valid))
+            weights = rarity(widths, (widths >= 0) & valid.unsqueeze(-1))
+            loss = (WEIGHTS.cue_widths * cue_width_loss(readings, widths, valid, weights)
+                    + WEIGHTS.cue_marks * cue_mark_loss(marks, edges, widths, valid, weights))
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

@@ -9,7 +9,11 @@
 #                                              machine is warm: bench/peer_sen2ships.py with both models
 #                                              training at the same time for MIN minutes each (default 6),
 #                                              and bench/freeboard_stage.py (the load stage alone) for as
-#                                              long, at two batch sizes, on tiles generated there
+#                                              long, once per STAGE_VARIANTS entry, on tiles generated there
+#
+# Settings (environment): OUR_ARGS, extra `tankerwatch fit` arguments for ours in the peer benchmark
+# (e.g. "--data.batch_size=32 --model.lr=0.006"); STAGE_VARIANTS, ';'-separated argument sets for the
+# stage runs (default "--batch 16;--batch 4").
 #
 # What comes back (at most 8 files under OUT): the logs, results.json.gz, both training curves and checkpoints.
 set -uo pipefail
@@ -77,9 +81,11 @@ run)
         mkdir -p "$(dirname "$SEN2SHIPS")" && ln -s "$PWD/.gpu-data/sen2ships" "$SEN2SHIPS"
     fi
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/peer.log" 2>&1
+    our_args=(--our-arg=--data.num_workers=4)
+    for arg in ${OUR_ARGS:-}; do our_args+=("--our-arg=$arg"); done
     (python3 bench/peer_sen2ships.py --device "$device" --parallel --budget-min "$budget" --threads 4 \
         --peer-workers 4 --peer-python "${PEER_PYTHON:-$(command -v python3)}" --work /tmp/peer \
-        --our-arg=--data.num_workers=4 >> "$out/peer.log" 2>&1
+        "${our_args[@]}" >> "$out/peer.log" 2>&1
      echo "peer_sen2ships exit $?" >> "$out/peer.log") &
     # The load stage alone on the tiles of docs/experiments.md (F: seed 1, E: seed 11), E also with
     # one cue drawn (the same world: --cues keeps the seed's draws).
@@ -90,10 +96,12 @@ run)
             tankerwatch synth tiles $tiles/eval-$cues --count "${EVAL_TILES:-400}" --size 256 --gsd 0.4:2.5 --format coco \
                 --seed 11 --cues $cues --threads 10 || exit 1
         done) > "$out/tiles.log" 2>&1; then
-        for batch in 16 4; do
+        IFS=';' read -ra variants <<< "${STAGE_VARIANTS:---batch 16;--batch 4}"
+        for k in "${!variants[@]}"; do
+            # shellcheck disable=SC2086
             python3 bench/freeboard_stage.py --train $tiles/train --eval $tiles/eval-all --eval $tiles/eval-shadow \
-                --eval $tiles/eval-side --epochs 200 --budget-min "$budget" --every 25 --batch "$batch" \
-                --threads 2 --device "$device" > "$out/stage-batch$batch.log" 2>&1 &
+                --eval $tiles/eval-side --epochs 200 --budget-min "$budget" --every 25 ${variants[$k]} \
+                --threads 2 --device "$device" > "$out/stage-$k.log" 2>&1 &
         done
     fi
     wait
@@ -107,7 +115,7 @@ run)
     cp /tmp/peer/ours/checkpoints/last.ckpt "$out/ours-last.ckpt"
     cp /tmp/peer/peer/train/weights/best.pt "$out/peer-best.pt"
     tail -n 25 "$out/peer.log"
-    for batch in 16 4; do grep -E "time budget|^epoch" "$out/stage-batch$batch.log" | tail -n 2; done
+    for log in "$out"/stage-*.log; do grep -E "time budget|^epoch" "$log" | tail -n 2; done
     ;;
 *)
     echo "usage: bash bench/gpu_lease.sh prepare | install OUT | run OUT [BUDGET_MIN [DEVICE]]" >&2

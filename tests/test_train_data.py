@@ -219,6 +219,28 @@ def test_load_crops_teach_the_load_stage_when_the_detector_crops_hold_no_widths(
     assert gradients[0] == 0.0 and gradients[2] > 0.0
 
 
+def test_the_training_step_counts_each_known_width_once_for_its_weights(tmp_path):
+    """The width weights (train/rarity.py) follow the widths the cue losses see: every known
+    width of a step, from a detector crop (once, however often ``window_repeats`` reads it) or a
+    load crop, and nothing while evaluating."""
+    from tankerwatch.train.datasets import collate_train
+    from tankerwatch.train.lightning_module import TankerwatchModule
+
+    source = _tanker_and_barge(tmp_path, 2.0)
+    module = TankerwatchModule(backbone="tiny", fpn_channels=16, head_channels=16, top_k=20, window_repeats=1)
+    module.log = lambda *args, **kwargs: None  # no trainer to log to
+    crops = TrainCrops([source], crop_size=64, stride=4, samples_per_epoch=4, seed=1, load_crops=2)
+    batch = collate_train([crops[k] for k in range(4)])
+    known = int((batch["window_cues"] >= 0).sum() + (batch["load_cues"] >= 0).sum())
+    assert known > 0
+    module.training_step(batch, 0)
+    assert float(module.cue_rarity.counts.sum()) == known
+    assert module.cue_rarity.counts.dtype == torch.float64
+    checkpoint = {"state_dict": {k: v for k, v in module.state_dict().items() if not k.startswith("cue_rarity")}}
+    module.on_load_checkpoint(checkpoint)
+    assert float(checkpoint["state_dict"]["cue_rarity.counts"].sum()) == 0.0
+
+
 def _hull_image(folder: Path, name: str, gsd_m: float, box) -> LabelledImage:
     from PIL import Image
 

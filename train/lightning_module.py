@@ -47,6 +47,7 @@ from tankerwatch.models import build_detector
 from .calibration import fit_temperature
 from .datamodule import taught_heads
 from .losses import LossWeights, detection_loss
+from .rarity import WidthRarity
 from .targets import IGNORE, vessel_classes
 
 CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
@@ -119,7 +120,8 @@ class TankerwatchModule(L.LightningModule):
                  weights: str | None = None, quality_exponent: float = 0.5, lr: float = 2e-3, weight_decay: float = 1e-4, warmup_steps: int = 50,
                  loss_weights: dict[str, float] | None = None, type_class_weights: list[float] | None = None,
                  load_uncertain_band: tuple[float, float] = (0.3, 0.7), load_max_gsd_m: float = 3.0,
-                 window_repeats: int = 1, ema_decay: float | None = None, init_from: str | None = None):
+                 window_repeats: int = 1, cue_rarity_power: float = 0.5, ema_decay: float | None = None,
+                 init_from: str | None = None):
         """Model options: see :class:`tankerwatch.models.OrientedDetector` (``weights``: an opt-in
         torchvision weight enum name, e.g. ``ResNet18_Weights.IMAGENET1K_V1``, which downloads).
         ``loss_weights``: :class:`~tankerwatch.train.losses.LossWeights` fields.
@@ -130,6 +132,10 @@ class TankerwatchModule(L.LightningModule):
         ``window_repeats``: profiles per vessel with known cue widths per step for the load stage,
         each with its own box jitter and flips (a crop holds only a few vessels, so the stage
         otherwise sees few a step); the type head reads one hull window per vessel.
+        ``cue_rarity_power``: each shadow and side-strip width weighs in the load stage's losses as
+        (its width's frequency in the training data) to the minus this power
+        (:class:`~tankerwatch.train.rarity.WidthRarity`), so the rare wide strips of hulls in
+        ballast are not read as the common narrow ones; 0 weighs every width the same.
         ``ema_decay``: keep an exponential moving average of the weights (decay ramped up from 0 as
         in ``(1 + n) / (10 + n)``); validation, test, checkpoint selection and export then use it.
         ``init_from``: a tankerwatch checkpoint whose weights start a new ``fit`` (fine-tuning): each
@@ -154,6 +160,9 @@ class TankerwatchModule(L.LightningModule):
                              else torch.tensor(type_class_weights, dtype=torch.float32), persistent=False)
         if window_repeats < 1:
             raise ConfigError(f"model.window_repeats must be >= 1, got {window_repeats}")
+        if cue_rarity_power < 0:
+            raise ConfigError(f"model.cue_rarity_power must be >= 0, got {cue_rarity_power}")
+        self.cue_rarity = WidthRarity(power=cue_rarity_power)
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
             raise ConfigError(f"model.ema_decay must lie in (0, 1), got {ema_decay}")
         self.ema = None if ema_decay is None else AveragedModel(self.model, avg_fn=_ramped_ema(ema_decay),
@@ -216,6 +225,8 @@ class TankerwatchModule(L.LightningModule):
                           load_valid=(window_cues >= 0).all(dim=-1), type_valid=window_type >= 0)
         if "load_image" in batch:
             maps, targets = self._with_load_crops(maps, targets, batch)
+        cues = targets["window_cues"]
+        targets["window_cue_weights"] = self.cue_rarity(cues, cues >= 0)
         losses = detection_loss(maps, targets, self.loss_weights, self.type_class_weights)
         if not torch.isfinite(losses["total"]):
             bad = ", ".join(k for k, v in losses.items() if not torch.isfinite(v))
@@ -427,3 +438,6 @@ class TankerwatchModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.val_metrics = dict(checkpoint.get("tankerwatch", {}).get("val_metrics", {}))
+        # Checkpoints from before the width counts resume with none counted yet.
+        state = checkpoint.get("state_dict", {})
+        state.setdefault("cue_rarity.counts", torch.zeros_like(self.cue_rarity.counts))

@@ -3,7 +3,8 @@ peak cells (weighted by ``reg_weight``, one unit per vessel: ``train/targets.py`
 KL-divergence box term on the same cells, class-weighted cross-entropy on vessel type where
 labelled, both on the type map and on the hull-window type head's logits, and the load stage's
 Laplace likelihood of the shadow and hull-side widths it measures (:func:`cue_width_loss`) with the
-per-row marks they are summed from (:func:`cue_mark_loss`).
+per-row marks they are summed from (:func:`cue_mark_loss`), each width weighted by how rare such a
+width is where the targets carry ``window_cue_weights`` (``train/rarity.py``).
 
 Why the KL term: L1 on offsets in cells weighs a quarter-cell miss the same for a 4 px skiff and a
 200 px tanker, yet it costs the skiff most of its IoU. Modelling each box as a Gaussian (mean = the
@@ -78,8 +79,9 @@ def detection_loss(maps: dict[str, torch.Tensor], targets: dict[str, torch.Tenso
     quality = quality_loss(maps["quality"], maps["reg"], targets["reg"], targets["reg_weight"]) / vessels
     vessel_type = _masked_ce(maps["type_logits"], targets["type"], type_class_weights)
     window_type = _masked_ce(maps["window_type_logits"], targets["window_type"], type_class_weights, channels_last=True)
-    cue_widths = cue_width_loss(maps["cue_readings"], targets["window_cues"])
-    cue_marks = cue_mark_loss(maps["cue_marks"], maps["cue_edges"], targets["window_cues"])
+    cue_weights = targets.get("window_cue_weights")
+    cue_widths = cue_width_loss(maps["cue_readings"], targets["window_cues"], weights=cue_weights)
+    cue_marks = cue_mark_loss(maps["cue_marks"], maps["cue_edges"], targets["window_cues"], weights=cue_weights)
     total = (weights.heatmap * heat + weights.offset * offset + weights.size * size + weights.angle * angle
              + weights.box_kld * box_kld + weights.quality * quality + weights.vessel_type * vessel_type
              + weights.window_type * window_type + weights.cue_widths * cue_widths + weights.cue_marks * cue_marks)
@@ -88,12 +90,14 @@ def detection_loss(maps: dict[str, torch.Tensor], targets: dict[str, torch.Tenso
             "cue_widths": cue_widths, "cue_marks": cue_marks}
 
 
-def cue_width_loss(readings: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+def cue_width_loss(readings: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor | None = None,
+                   weights: torch.Tensor | None = None) -> torch.Tensor:
     """The load stage's cue readings against the drawn widths, averaged over the known widths: the
     L1 error of each width plus the Laplace negative log-likelihood of its scale given that error.
     ``readings [N, M, 4]``: shadow and side strip widths then their Laplace scales, in box widths
     (``models/hull_profile.py``); ``truth [N, M, 2]``: the drawn widths in the same units,
-    negative where unknown; ``valid [N, M]`` masks padding windows.
+    negative where unknown; ``valid [N, M]`` masks padding windows; ``weights [N, M, 2]``, if
+    given, weigh each width in the mean (``train/rarity.py``).
 
     The scale is learnt per window, so a window where a cue cannot be measured (shadow beyond the
     window, a hull a few pixels wide) says so, and the freeboard weighs each cue by how well it was
@@ -107,7 +111,15 @@ def cue_width_loss(readings: torch.Tensor, truth: torch.Tensor, valid: torch.Ten
         return readings.sum() * 0.0
     widths, scales = readings[..., :2][known], readings[..., 2:4][known]
     error = (widths - truth[known]).abs()
-    return (error + error.detach() / scales + torch.log(scales)).mean()
+    return _weighted_mean(error + error.detach() / scales + torch.log(scales), weights, known)
+
+
+def _weighted_mean(values: torch.Tensor, weights: torch.Tensor | None, known: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` (the entries of ``known``), each weighted by ``weights[known]`` if given."""
+    if weights is None:
+        return values.mean()
+    chosen = weights[known].to(values.dtype)
+    return (values * chosen).sum() / chosen.sum()
 
 
 def _row_cover(start: torch.Tensor, end: torch.Tensor, rows: int) -> torch.Tensor:
@@ -118,12 +130,13 @@ def _row_cover(start: torch.Tensor, end: torch.Tensor, rows: int) -> torch.Tenso
 
 
 def cue_mark_loss(marks: torch.Tensor, edges: torch.Tensor, truth: torch.Tensor,
-                  valid: torch.Tensor | None = None) -> torch.Tensor:
+                  valid: torch.Tensor | None = None, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Per-row supervision of the load stage's marks (``models/hull_profile.py``): binary cross
     entropy of each row's share of shadow and of visible hull side against where the drawn widths
     put them, averaged over rows and the known widths. ``marks [N, M, 2, rows]`` in (0, 1);
     ``edges [N, M, 2]`` the labelled box's long edges in rows; ``truth [N, M, 2]`` the drawn widths
-    in box widths, negative where unknown; ``valid [N, M]`` masks padding.
+    in box widths, negative where unknown; ``valid [N, M]`` masks padding; ``weights [N, M, 2]``,
+    if given, weigh each strip in the mean (``train/rarity.py``).
 
     The visible shadow starts at the box's edge on the side away from the sun and runs outward
     (the box is the hull as seen: deck and visible side, so where the deck leans over the shadow
@@ -148,7 +161,7 @@ def cue_mark_loss(marks: torch.Tensor, edges: torch.Tensor, truth: torch.Tensor,
     ], dim=-3)  # [N, M, 2 cues, 2 sides, rows]
     predicted = marks.unsqueeze(-2).expand_as(hypotheses).clamp(1e-6, 1 - 1e-6)
     bce = F.binary_cross_entropy(predicted, hypotheses, reduction="none").mean(dim=-1)  # [N, M, 2, 2]
-    return bce.amin(dim=-1)[known].mean()
+    return _weighted_mean(bce.amin(dim=-1)[known], weights, known)
 
 
 def box_kld_loss(pred_reg: torch.Tensor, target_reg: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
