@@ -21,8 +21,11 @@ the tile at a jetty trestle, a berth, the quay or the shore-side edge of the tan
 the window seaward until it holds water enough for the free vessels (else another aim, another
 terminal, and finally open water). Only the window is drawn (:meth:`Layout.window`), so trestles,
 quays and tanks keep their true size at every GSD. Berths inside the window get a vessel about
-two times in three, no longer than fits the tile; the required tanker and distractor lie free in the
-water. Structures are background: only vessels are labelled. The manifest records ``scene``
+two times in three, no longer than fits the tile, and a window aimed at the quay gets a berth at
+that point (a quay takes a vessel anywhere along it). The required tanker of a terminal tile lies
+at a berth in view half the time (``BERTHED_FIRST_TANKER_SHARE``, where one fits it), as tankers at
+a terminal do, its shadow falling on the quay or the jetty head as often as on water; otherwise it
+and the required distractor lie free in the water. Structures are background: only vessels are labelled. The manifest records ``scene``
 (``terminal`` or ``open water``) and ``background`` (the aim, the structures in view, the land share).
 
 Views: most tiles draw sun and sensor geometry as scenes do (``physics.sample_view``); a
@@ -126,7 +129,7 @@ TILE_PART_LOADED_SHARE = 1 / 3
 # Backgrounds (module doc): the share of terminal tiles, by the ground the tile covers.
 WIDE_TILE_M = 500.0
 TERMINAL_SHARE = 0.55  # tiles at least WIDE_TILE_M across
-FINE_TERMINAL_SHARE = 0.35  # finer tiles, where load state shows and analysts work
+FINE_TERMINAL_SHARE = 0.5  # finer tiles, where load state shows and analysts work
 TERMINAL_EXTENT_M = (2000.0, 3500.0)  # side of the terminal laid out around a tile
 TERMINAL_OVER_TILE = 1.6  # ... and at least this many tile sides
 FARM_SETBACK_M = (40.0, 120.0)  # tank farm behind the shore (scenes: 120 m), so fine tiles reach it
@@ -136,7 +139,7 @@ WINDOWS_PER_TERMINAL = 3  # ... of which this many windows with water enough get
 # What a terminal tile's window is aimed at, how often, and where the window's centre lies from
 # it: seaward (range) and along the shore (either way), in tile sides, before sliding seaward for
 # water. A berth stays near the middle, so a vessel that fits the tile can lie there.
-FOCUS_WEIGHTS = (("trestle", 0.3), ("berth", 0.2), ("quay", 0.2), ("tank farm", 0.3))
+FOCUS_WEIGHTS = (("trestle", 0.2), ("berth", 0.3), ("quay", 0.3), ("tank farm", 0.2))
 FOCUS_OFFSETS = {"trestle": ((-0.2, 0.2), 0.35), "berth": ((0.0, 0.3), 0.1), "quay": ((0.05, 0.35), 0.35),
                  "tank farm": ((0.2, 0.4), 0.35)}
 FOCUS_INSET = 0.05  # the aimed-at point stays this share of the side inside the window
@@ -146,6 +149,14 @@ FOCUS_INSET = 0.05  # the aimed-at point stays this share of the side inside the
 MIN_WATER_SHARE = {"trestle": 0.35, "berth": 0.35, "quay": 0.3, "tank farm": 0.1}
 QUAY_DEPTH_M = 80.0  # background.terminal's quay, behind its front
 BERTH_VACANT = 0.35  # share of berths in view left empty (scenes: 0.3)
+# A quay takes a vessel anywhere along its front: a window aimed at the quay gets a berth at the
+# aimed point, besides the terminal's own berths (300 m apart, so rarely inside a fine tile).
+QUAY_BERTH_LENGTH_M = 280.0
+# Share of terminal tiles whose required tanker lies at a berth in view (where one fits it) rather
+# than free in the water. At a terminal, tankers lie alongside; a stage trained on tankers in open
+# water reads a shadow that falls on a quay (darker grey on light concrete, brighter than the
+# water) as no shadow, and calls an empty hull there loaded (docs/experiments.md, 2026-12-04 night).
+BERTHED_FIRST_TANKER_SHARE = 0.8
 BERTH_SLIDE_M = 15.0  # a T-head's inner face: the trestle's half-width and clearance
 
 
@@ -256,6 +267,9 @@ def terminal_windows(rng: np.random.Generator, view: View, size: int):
             land_share /= size**2
             if land_share <= 1 - MIN_WATER_SHARE[kind]:
                 layout = full.window(x0, y0, size, size)
+                if kind == "quay":
+                    layout.berths.append(Berth(focus - [x0, y0], math.atan2(along[1], along[0]),
+                                               QUAY_BERTH_LENGTH_M, seaward.copy()))
                 yield layout, {"focus": kind, "structures": _structures(layout, size),
                                "land_share": round(float(land_share), 3), "terminal_extent_m": round(extent_m, 1),
                                "window_px": [x0, y0]}
@@ -369,12 +383,18 @@ def _populate(rng: np.random.Generator, index: int, settings: TileSettings, view
     def free_distractor(cap=max_len):
         return lambda c, h: distractor_ship(rng, next(ids), c, h, cap, gsd, moving=rng.random() < 0.3)
 
+    berths = list(layout.berths)
     required = [free_tanker(first_load), free_distractor()]
+    if background is not None and rng.random() < BERTHED_FIRST_TANKER_SHARE:
+        moored = _moor_tanker(rng, placer, berths, view, size, max_len, next(ids), first_load)
+        if moored is not None:
+            del berths[moored]
+            required = required[1:]
     fallbacks = [free_tanker(first_load, MIN_TANKER_LENGTH_M * 1.2), free_distractor(max(60.0, 6 * gsd))]
-    for make, fallback in zip(required, fallbacks, strict=True):
+    for make, fallback in zip(required, fallbacks[-len(required):], strict=True):
         if place_free(make) is None and place_free(fallback, attempts=400) is None:
             return None
-    for berth in layout.berths:
+    for berth in berths:
         if rng.random() < BERTH_VACANT:
             continue
         cap = min(berth.max_length_m, max_len, _berth_room_px(berth, size) * gsd)
@@ -406,6 +426,21 @@ def _populate(rng: np.random.Generator, index: int, settings: TileSettings, view
         atmosphere.shadow_spots.append((target.centre.copy(), 0.7 * target.length_m / gsd))
     kind = "open water" if background is None else "terminal"
     return TileWorld(view, layout, placer.ships, atmosphere, kind, background)
+
+
+def _moor_tanker(rng: np.random.Generator, placer: Placer, berths: list[Berth], view: View, size: int,
+                 max_len: float, vessel_id: str, load: LoadState) -> int | None:
+    """A tanker of state ``load`` alongside one of ``berths`` (tried in random order) where one
+    fits the tile; the index of the berth it took, or None."""
+    for k in map(int, rng.permutation(len(berths))):
+        berth = berths[k]
+        cap = min(berth.max_length_m, max_len, _berth_room_px(berth, size) * view.gsd_m)
+        if cap < MIN_TANKER_LENGTH_M:
+            continue
+        ship = tanker_ship(rng, vessel_id, berth.centre, 0.0, cap, load, part_loaded_share=TILE_PART_LOADED_SHARE)
+        if ship is not None and _moor(placer, ship, berth, view, flip=rng.random() < 0.5):
+            return k
+    return None
 
 
 def _berth_room_px(berth: Berth, size: int) -> float:
