@@ -157,11 +157,6 @@ QUAY_BERTH_LENGTH_M = 280.0
 # water reads a shadow that falls on a quay (darker grey on light concrete, brighter than the
 # water) as no shadow, and calls an empty hull there loaded (docs/experiments.md, 2026-12-04 night).
 BERTHED_FIRST_TANKER_SHARE = 0.8
-# Share of terminals turned with their water towards the sun. A terminal facing the sun (the case
-# the project exists for: land to the north, a southern sun) puts every quay-berthed hull's shadow
-# on the quay, mid-grey on light concrete; turned at random, tiles showed too few of those for the
-# stage to learn them, and the demo series' empties at the quay were read as loaded.
-QUAY_FACES_SUN_SHARE = 0.5
 BERTH_SLIDE_M = 15.0  # a T-head's inner face: the trestle's half-width and clearance
 
 
@@ -247,7 +242,7 @@ def terminal_windows(rng: np.random.Generator, view: View, size: int):
     gsd = view.gsd_m
     extent_m = max(rng.uniform(*TERMINAL_EXTENT_M), TERMINAL_OVER_TILE * size * gsd)
     extent = int(math.ceil(extent_m / gsd))
-    full = terminal(rng, extent, extent, view, rotation=_terminal_rotation(rng, view),
+    full = terminal(rng, extent, extent, view, rotation=rng.uniform(0, 2 * math.pi),
                     farm_setback_m=rng.uniform(*FARM_SETBACK_M))
     obstacles = full.obstacles()
     seaward = full.seaward
@@ -446,17 +441,6 @@ def _moor_tanker(rng: np.random.Generator, placer: Placer, berths: list[Berth], 
         if ship is not None and _moor(placer, ship, berth, view, flip=rng.random() < 0.5):
             return k
     return None
-
-
-def _terminal_rotation(rng: np.random.Generator, view: View) -> float:
-    """The terminal's turn (radians; 0 puts the land on the image's top side): any, or
-    (``QUAY_FACES_SUN_SHARE``) with the water towards the sun, within 45 degrees, so a hull
-    alongside the quay throws its shadow onto the concrete."""
-    if rng.random() >= QUAY_FACES_SUN_SHARE:
-        return rng.uniform(0, 2 * math.pi)
-    # background.terminal's water lies along (-sin r, cos r); towards the sun's azimuth a is
-    # (sin a, -cos a) in the north-up pixel frame, so r = a + pi.
-    return math.radians(view.sun_azimuth_deg) + math.pi + rng.uniform(-math.pi / 4, math.pi / 4)
 
 
 def _berth_room_px(berth: Berth, size: int) -> float:
