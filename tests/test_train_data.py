@@ -221,8 +221,8 @@ def test_load_crops_teach_the_load_stage_when_the_detector_crops_hold_no_widths(
 
 def test_the_training_step_counts_each_known_width_once_for_its_weights(tmp_path):
     """The width weights (train/rarity.py) follow the widths the cue losses see: every known
-    width of a step, from a detector crop (once, however often ``window_repeats`` reads it) or a
-    load crop, and nothing while evaluating."""
+    width of a step, from a detector crop or a load crop; a checkpoint from before the counts
+    resumes with none."""
     from tankerwatch.train.datasets import collate_train
     from tankerwatch.train.lightning_module import TankerwatchModule
 

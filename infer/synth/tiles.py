@@ -23,10 +23,10 @@ terminal, and finally open water). Only the window is drawn (:meth:`Layout.windo
 quays and tanks keep their true size at every GSD. Berths inside the window get a vessel about
 two times in three, no longer than fits the tile, and a window aimed at the quay gets a berth at
 that point (a quay takes a vessel anywhere along it). The required tanker of a terminal tile lies
-at a berth in view half the time (``BERTHED_FIRST_TANKER_SHARE``, where one fits it), as tankers at
-a terminal do, its shadow falling on the quay or the jetty head as often as on water; otherwise it
-and the required distractor lie free in the water. Structures are background: only vessels are labelled. The manifest records ``scene``
-(``terminal`` or ``open water``) and ``background`` (the aim, the structures in view, the land share).
+at a berth in view four times in five (``BERTHED_FIRST_TANKER_SHARE``, where one fits it), as
+tankers at a terminal do, its shadow falling on the quay or the jetty head as often as on water;
+otherwise it and the required distractor lie free in the water. Structures are background: only
+vessels are labelled. The manifest records ``scene`` (``terminal`` or ``open water``) and ``background`` (the aim, the structures in view, the land share).
 
 Views: most tiles draw sun and sensor geometry as scenes do (``physics.sample_view``); a
 share (``GLINT_VIEW_SHARE``) turns the sensor towards the sun's mirror direction, where the water
@@ -384,20 +384,21 @@ def _populate(rng: np.random.Generator, index: int, settings: TileSettings, view
         return lambda c, h: distractor_ship(rng, next(ids), c, h, cap, gsd, moving=rng.random() < 0.3)
 
     berths = list(layout.berths)
-    required = [free_tanker(first_load), free_distractor()]
+    # Each required vessel, and a shorter one to try if it finds no room.
+    required = [(free_tanker(first_load), free_tanker(first_load, MIN_TANKER_LENGTH_M * 1.2)),
+                (free_distractor(), free_distractor(max(60.0, 6 * gsd)))]
     if background is not None and rng.random() < BERTHED_FIRST_TANKER_SHARE:
         moored = _moor_tanker(rng, placer, berths, view, size, max_len, next(ids), first_load)
         if moored is not None:
             del berths[moored]
             required = required[1:]
-    fallbacks = [free_tanker(first_load, MIN_TANKER_LENGTH_M * 1.2), free_distractor(max(60.0, 6 * gsd))]
-    for make, fallback in zip(required, fallbacks[-len(required):], strict=True):
+    for make, fallback in required:
         if place_free(make) is None and place_free(fallback, attempts=400) is None:
             return None
     for berth in berths:
         if rng.random() < BERTH_VACANT:
             continue
-        cap = min(berth.max_length_m, max_len, _berth_room_px(berth, size) * gsd)
+        cap = _berth_cap(berth, size, max_len, gsd)
         if cap >= MIN_TANKER_LENGTH_M and rng.random() < 0.6:
             ship = tanker_ship(rng, next(ids), berth.centre, 0.0, cap, part_loaded_share=TILE_PART_LOADED_SHARE)
         else:
@@ -434,13 +435,19 @@ def _moor_tanker(rng: np.random.Generator, placer: Placer, berths: list[Berth], 
     fits the tile; the index of the berth it took, or None."""
     for k in map(int, rng.permutation(len(berths))):
         berth = berths[k]
-        cap = min(berth.max_length_m, max_len, _berth_room_px(berth, size) * view.gsd_m)
+        cap = _berth_cap(berth, size, max_len, view.gsd_m)
         if cap < MIN_TANKER_LENGTH_M:
             continue
         ship = tanker_ship(rng, vessel_id, berth.centre, 0.0, cap, load, part_loaded_share=TILE_PART_LOADED_SHARE)
         if ship is not None and _moor(placer, ship, berth, view, flip=rng.random() < 0.5):
             return k
     return None
+
+
+def _berth_cap(berth: Berth, size: int, max_len: float, gsd_m: float) -> float:
+    """Longest vessel (metres) that ``berth`` takes within the tile: its own limit, the tile's
+    ``max_len`` and the room along it."""
+    return min(berth.max_length_m, max_len, _berth_room_px(berth, size) * gsd_m)
 
 
 def _berth_room_px(berth: Berth, size: int) -> float:
