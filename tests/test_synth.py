@@ -15,6 +15,7 @@ from tankerwatch.infer.core.boxes import box_corners
 from tankerwatch.infer.core.labels import LoadState, VesselType
 from tankerwatch.infer.formats.dataset import read_dataset
 from tankerwatch.infer.runtime.raster import inspect_raster
+from tankerwatch.infer.runtime.sts import Hull, find_rafts
 from tankerwatch.infer.synth.background import glint_strength, terminal
 from tankerwatch.infer.synth.canvas import Canvas, ellipse_points
 from tankerwatch.infer.synth.physics import VIEW_ZENITH_DEG, sample_view
@@ -191,6 +192,25 @@ def test_terminal_tiles_keep_the_guarantees_and_depend_only_on_seed_and_index(fi
     assert again.background == world.background
     assert [to_label(s, again.view).box.tolist() for s in again.ships] == \
         [to_label(s, world.view).box.tolist() for s in world.ships]
+
+
+def test_tiles_pose_hulls_rafted_side_by_side_as_detect_flags_them():
+    """A detector that rarely sees two hulls a fender apart boxes them as one or finds one; at 2 m
+    the two beams are 2-3 cells of its output map. A share of tiles rafts a vessel alongside a
+    tanker lying still, by the rules `detect` flags rafts with; outboard of a berthed host the
+    partner is moored too (no wake)."""
+    settings = TileSettings(SIZE, gsd_range=(1.8, 2.2))
+    with_raft = 0
+    for index in range(40):
+        world = compose_tile(2, index, settings)
+        gsd = world.view.gsd_m
+        hulls = [Hull(box_corners(to_label(s, world.view).box) * gsd, s.kind == "tanker") for s in world.ships]
+        rafts = find_rafts(hulls, gsd)
+        with_raft += bool(rafts)
+        for raft in rafts:
+            first, second = world.ships[raft.first], world.ships[raft.second]
+            assert first.berthed == second.berthed and not (first.moving or second.moving)
+    assert with_raft >= 8, with_raft
 
 
 def test_a_tile_does_not_depend_on_count(tmp_path):

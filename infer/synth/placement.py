@@ -22,6 +22,7 @@ from .vessels import DISTRACTOR_SIZES, Ship, ShipGeometry, make_ship, sample_dis
 
 EDGE_MARGIN_PX = 3.0  # blur spreads a hull's edge about this far
 CLEARANCE_M = 4.0
+FENDER_GAP_M = (2.0, 5.0)  # pneumatic fenders hold rafted hulls this far apart at the waterline
 MIN_VESSEL_PX = 4.0  # shorter than this, a vessel is not worth a label
 
 
@@ -104,7 +105,7 @@ def at_berth(ship: Ship, berth: Berth, view: View, flip: bool) -> Ship:
 
 
 def alongside(rng: np.random.Generator, first: Ship, partner: Ship, view: View,
-              gap_m: tuple[float, float] = (3.0, 6.0)) -> Ship:
+              gap_m: tuple[float, float] = FENDER_GAP_M) -> Ship:
     """Put ``partner`` parallel to ``first``, hulls ``gap_m`` (a range, metres) apart at the
     waterline (fenders: a ship-to-ship transfer), either side, bows either way."""
     gap = (first.beam_m + partner.beam_m) / 2 + rng.uniform(*gap_m)

@@ -123,7 +123,7 @@ def fill_anchorage(rng: np.random.Generator, placer: Placer, settings: SceneSett
             if ship is not None and placer.try_add(ship):
                 if kind == "tanker" and not moving and rng.random() < 0.15:
                     partner = tanker_ship(rng, vid + "b", centre, 0.0, max_len)
-                    if placer.try_add(alongside(rng, ship, partner, placer.view)):
+                    if placer.try_add(alongside(rng, ship, partner, placer.view), beside=ship):
                         placer.rafts.append((ship, partner))
                 break
 

@@ -40,7 +40,6 @@ from .physics import MIN_TANKER_LENGTH_M, NEAR_BALLAST, NEAR_LADEN, TankerSpec, 
 from .placement import Placer, alongside, random_water_point
 from .vessels import Ship, make_ship, to_label
 
-FENDER_GAP_M = (2.0, 5.0)
 CLEAR_OF_BERTHS_M = 1.5 * BERTH_RADIUS_M  # placed well clear, so no box error puts a pair at a berth
 P_PAIR_ARRIVAL = 0.5
 CAPACITY_RATIO = 1.25
@@ -97,7 +96,7 @@ def place_pair(rng: np.random.Generator, placer: Placer, layout: Layout, first: 
     for _ in range(TRIES):
         first.centre = random_water_point(rng, size, size)
         first.heading = float(rng.uniform(0, 2 * math.pi))
-        alongside(rng, first, second, view, FENDER_GAP_M)
+        alongside(rng, first, second, view)
         if min(berth_distance_m(first, layout, view), berth_distance_m(second, layout, view)) < CLEAR_OF_BERTHS_M:
             continue
         if placer.try_add(first):
@@ -129,7 +128,7 @@ def add_scene_rafts(rng: np.random.Generator, placer: Placer, layout: Layout, si
             outboard = make_ship(rng, vid, "barge", host.centre, 0.0, length_m=rng.uniform(*BERTH_RAFT_BARGE_M))
         outboard.berthed = True
         for _ in range(4):  # the quay's side fails; the open side fits unless another ship is there
-            if placer.try_add(alongside(rng, host, outboard, view, FENDER_GAP_M), beside=host):
+            if placer.try_add(alongside(rng, host, outboard, view), beside=host):
                 placer.rafts.append((host, outboard))
                 break
 

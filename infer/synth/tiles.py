@@ -13,7 +13,7 @@ learns to say "uncertain" there); ``--gsd A:B`` draws log-uniform in [A, B] inst
 fit a 60 m tanker in 80 % of its side, so the lowest GSD used is ``max(A, 75 m / size)``; B may
 not exceed 15 m (a 60 m tanker would be under 4 pixels).
 
-Backgrounds: open water, or a window onto a terminal (55 % of tiles at least 500 m across, 35 % of
+Backgrounds: open water, or a window onto a terminal (55 % of tiles at least 500 m across, half of
 finer ones, where load state shows and analysts work). A terminal tile lays out a whole terminal
 (:func:`.background.terminal`: quay, jetty trestles with T-head berths, tank farm, buildings)
 at full scale, 2-3.5 km across and at least 1.6 tile sides, turned to a random direction, and aims
@@ -36,6 +36,12 @@ scenes of it, and a detector that never saw it takes the sparkle for small hulls
 Tankers: the first of each tile as above, the rest at even odds; a third of all tankers
 (``TILE_PART_LOADED_SHARE``) get a draft fraction anywhere in their state's range, the others near
 ballast or near laden (:func:`.physics.sample_draft_fraction`), so part-loaded hulls are common.
+
+Rafts: in ``RAFT_SHARE`` of tiles a vessel is moored alongside one of the tankers lying still,
+fendered 2-5 m off (:func:`.placement.alongside`), on whichever side has room: a tanker no more than
+1.3 times the host's length (a ship-to-ship transfer) or a smaller vessel (a bunker barge, a tug);
+outboard of a berthed tanker it is double-banked, berthed too. A detector that seldom sees two
+hulls that close boxes them as one or finds one of them (docs/sts.md).
 
 Cues: ``TileSettings.cues`` names the load-state cues drawn on tankers (:data:`.physics.CUES`;
 default all). Every random draw is made before drawing, so the same seed with another cue set gives
@@ -157,6 +163,13 @@ QUAY_BERTH_LENGTH_M = 280.0
 # water reads a shadow that falls on a quay (darker grey on light concrete, brighter than the
 # water) as no shadow, and calls an empty hull there loaded (docs/experiments.md, 2026-12-04 night).
 BERTHED_FIRST_TANKER_SHARE = 0.8
+# Hulls rafted side by side (ship to ship, or double-banked at a berth): two beams 2-5 m apart are
+# 2-3 cells of the detector's stride-4 map at 2 m, and a detector that rarely sees them boxes the
+# pair as one hull or finds one (docs/sts.md). Share of tiles with one raft, where a tanker lies still.
+RAFT_SHARE = 0.6
+RAFT_TANKER_SHARE = 0.7  # partner a tanker (a transfer), else a smaller vessel (a bunker barge, a tug)
+RAFT_MAX_LENGTH_RATIO = 1.3  # transfers pair tankers of similar capacity
+RAFT_TRIES = 4
 BERTH_SLIDE_M = 15.0  # a T-head's inner face: the trestle's half-width and clearance
 
 
@@ -409,17 +422,10 @@ def _populate(rng: np.random.Generator, index: int, settings: TileSettings, view
         place_free(free_tanker(), attempts=20)
     for _ in range(int(rng.integers(0, 4))):
         place_free(free_distractor(), attempts=20)
-    if rng.random() < 0.3:  # a ship-to-ship transfer beside one free tanker
+    if rng.random() < RAFT_SHARE:
         hosts = [s for s in placer.ships if s.kind == "tanker" and not s.moving]
         if hosts:
-            host = hosts[int(rng.integers(len(hosts)))]
-            if rng.random() < 0.6:
-                partner = tanker_ship(rng, next(ids), host.centre, 0.0, max_len,
-                                      part_loaded_share=TILE_PART_LOADED_SHARE)
-            else:
-                partner = distractor_ship(rng, next(ids), host.centre, 0.0, max_len, gsd)
-            if partner is not None:
-                placer.try_add(alongside(rng, host, partner, view))
+            _raft_alongside(rng, placer, hosts[int(rng.integers(len(hosts)))], next(ids), max_len)
     atmosphere = sample_atmosphere(rng, jpeg=not settings.geotiff)
     tankers = [s for s in placer.ships if s.kind == "tanker"]
     if rng.random() < 0.15:  # a cloud shadow right over a hull
@@ -427,6 +433,24 @@ def _populate(rng: np.random.Generator, index: int, settings: TileSettings, view
         atmosphere.shadow_spots.append((target.centre.copy(), 0.7 * target.length_m / gsd))
     kind = "open water" if background is None else "terminal"
     return TileWorld(view, layout, placer.ships, atmosphere, kind, background)
+
+
+def _raft_alongside(rng: np.random.Generator, placer: Placer, host: Ship, vessel_id: str, max_len: float) -> None:
+    """A tanker of about ``host``'s size (a transfer's partner) or a smaller vessel (a bunker barge,
+    a tug) moored alongside ``host``, fendered, on whichever side has room; outboard of a berthed host
+    it is berthed too (double-banked). Nothing if neither side fits."""
+    cap = min(max_len, RAFT_MAX_LENGTH_RATIO * host.length_m)
+    for _ in range(RAFT_TRIES):
+        if rng.random() < RAFT_TANKER_SHARE:
+            partner = tanker_ship(rng, vessel_id, host.centre, 0.0, cap, part_loaded_share=TILE_PART_LOADED_SHARE)
+        else:
+            partner = distractor_ship(rng, vessel_id, host.centre, 0.0, cap, placer.view.gsd_m)
+        if partner is None:
+            continue
+        partner.berthed = host.berthed
+        if placer.try_add(alongside(rng, host, partner, placer.view), berthed=host.berthed, beside=host):
+            placer.rafts.append((host, partner))
+            return
 
 
 def _moor_tanker(rng: np.random.Generator, placer: Placer, berths: list[Berth], view: View, size: int,
