@@ -124,6 +124,21 @@ def test_a_berth_is_learned_where_two_tankers_lay_at_different_times_only():
     assert len(berths) == 2 and all(abs(b.x - 133.0) < 1e-3 for b in berths)
 
 
+
+def test_a_spot_where_pair_after_pair_rafted_is_not_learned_as_a_berth():
+    """A port's ship-to-ship area sees one transfer after another at the same spot: rafted sightings
+    teach no berth, so the later pairs there are not hidden; a tanker that lay there alone does."""
+    metre = 1 / 81_700
+    first_pair = [_track(1, 133.0, 0, 2), _track(2, 133.0 + 25 * metre, 0, 2)]
+    second_pair = [_track(3, 133.0 + 10 * metre, 4, 6), _track(4, 133.0 + 35 * metre, 4, 6)]
+    rafted = {(i, t) for t, first in ((1, 0), (2, 0), (3, 4), (4, 4)) for i in range(first, first + 3)}
+    assert learned_berths(first_pair + second_pair, rafted) == []
+    assert len(learned_berths(first_pair + second_pair)) == 4
+    rafted -= {(6, 3)}  # tanker 3 stayed on alone after its partner cast off
+    assert len(learned_berths(first_pair + second_pair, rafted)) == 0  # 3 overlaps nobody alone in time
+    later = _track(5, 133.0 + 5 * metre, 8, 9)
+    assert len(learned_berths(first_pair + second_pair + [later], rafted)) == 2
+
 # --- synthetic pairs -------------------------------------------------------------------------------
 
 def _pairs(detections) -> dict[int, set]:

@@ -13,10 +13,14 @@ Berths come from
 
 * the ``--aoi`` file: every feature marked ``"kind": "berth"`` or carrying a ``berth`` property (its
   label, as the map already reads it), a point or a polygon;
-* the dates themselves: a place where two different tankers lay at different times (their tracks
-  do not overlap in time, their median positions lie within :data:`LEARNED_BERTH_RADIUS_M`) is a
-  berth. Two tankers of one transfer overlap in time and so teach nothing; a busy anchorage spot can
-  be learned as a berth, which only ever hides a pair, never invents one.
+* the dates themselves: a place where two different tankers lay alone at different times (their
+  tracks do not overlap in time, the median positions of their sightings outside any raft lie within
+  :data:`LEARNED_BERTH_RADIUS_M`) is a berth. Sightings in a raft teach nothing: transfers come back
+  to the same anchorage spot (a port's ship-to-ship area), and pair after pair there would otherwise
+  be learned as a berth and hide every later transfer. A berth is learned from the tankers that lie
+  at it alone, as most do; one used only double-banked is not, and its rafts show as pairs (give the
+  berths with ``--aoi``). A busy anchorage spot of single tankers can still be learned as a berth,
+  which only ever hides a pair, never invents one.
 
 Across dates a **probable transfer** is a discharge (loaded -> empty) of one tanker and a loading
 (empty -> loaded) of another (:mod:`.events`) whose bracketing dates overlap, when the two were seen
@@ -158,10 +162,15 @@ def pairs_on_date(index: int, scene: DatedScene, track_of: dict[int, int], aoi=N
                     (polygons[r.first], polygons[r.second]), r.gap_m, r.axis_deg, r.along_share) for r in rafts]
 
 
-def learned_berths(tracks: list[Track]) -> list:
-    """Points (lon/lat) where two tankers lay at different times (see module doc)."""
-    places = [(float(np.median([s.vessel.lon for s in t.sightings])), float(np.median([s.vessel.lat for s in t.sightings])),
-               t.first.scene_index, t.last.scene_index) for t in tracks]
+def learned_berths(tracks: list[Track], rafted: set[tuple[int, int]] = frozenset()) -> list:
+    """Points (lon/lat) where two tankers lay at different times (see module doc), each tanker's
+    place the median of its sightings not in ``rafted`` (``(scene_index, track_id)``)."""
+    places = []
+    for track in tracks:
+        alone = [s for s in track.sightings if (s.scene_index, track.track_id) not in rafted]
+        if alone:
+            places.append((float(np.median([s.vessel.lon for s in alone])), float(np.median([s.vessel.lat for s in alone])),
+                           alone[0].scene_index, alone[-1].scene_index))
     berths = set()
     for i, (lon_a, lat_a, first_a, last_a) in enumerate(places):
         for j in range(i + 1, len(places)):
@@ -247,7 +256,8 @@ class StsFinder:
 
     def finish(self, tracks: list[Track], events: list[Event], scenes: list[DatedScene],
                truth: list | None = None) -> StsResult:
-        learned = learned_berths(tracks)
+        rafted = {(p.scene_index, track) for p in self.pairs for track in p.tracks if track is not None}
+        learned = learned_berths(tracks, rafted)
         berths = self.berths + learned
         away = [p for p in self.pairs if not near_berth(p, berths)]
         transfers = find_transfers(away, events, scenes)
