@@ -51,7 +51,8 @@ Manifest: per tile the view (``gsd_m``; ``sun_elevation_deg``, ``sun_azimuth_deg
 ``view_zenith_deg``, ``view_azimuth_deg`` in degrees, azimuths clockwise from north, tiles being
 north-up; ``view_azimuth_deg`` points from the ground to the sensor), and per vessel its physics:
 ``freeboard_m`` and, as drawn, ``shadow_width_m`` and ``side_strip_m`` (metres, 0 for a switched-off
-cue; the shadow's width on the water: a quay or the shore it reaches catches a narrower one), ``moving`` (under way) and ``berthed``, for tankers also ``draft_fraction`` and ``bulb_drawn``.
+cue; the shadow's width on the water: a quay or the shore it reaches catches a narrower one),
+``moving`` (under way) and ``berthed``, for tankers also ``draft_fraction`` and ``bulb_drawn``.
 
 Looks: each tile is drawn in one hull style, chosen uniformly from ``TileSettings.hull_styles``
 (default all of :data:`.hull_styles.HULL_STYLES`: ``default`` and ``facet``), under randomised
