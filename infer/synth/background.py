@@ -63,12 +63,6 @@ class Berth:
     seaward: np.ndarray
 
 
-# Deck level of a terminal's quays and jetty heads above the water (metres): an assumed range,
-# not a reference figure (docs/physics.md); what matters is that it is a few metres, comparable
-# with a laden tanker's freeboard, and unknown to the model.
-QUAY_DECK_M = (2.5, 5.0)
-
-
 @dataclass
 class Layout:
     width: int
@@ -93,14 +87,6 @@ class Layout:
     quay_fronts: list = field(default_factory=list)
     coast: np.ndarray | None = None
     seaward: np.ndarray | None = None
-
-    @property
-    def deck_m(self) -> float:
-        """Height (metres above the water) of the quays', jetties' and shore's surface, where a
-        hull's shadow falls shorter than on the water: one per terminal, from its seed, so every
-        window of it agrees."""
-        low, high = QUAY_DECK_M
-        return low + (high - low) * float(np.random.default_rng([self.seed, 3]).random())
 
     def obstacles(self):
         """Union of everything a vessel may not overlap (land, quays, jetties), as a shapely geometry."""

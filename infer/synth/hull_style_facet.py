@@ -261,17 +261,14 @@ class FacetShip:
         self.roof(canvas, outline_m, top_m, albedo)
 
 
-def draw_shadow(canvas: Canvas, ship: Ship, view: View, cues: frozenset[str] = ALL_CUES,
-                ground_m: float = 0.0) -> None:
-    """The hull's and the house blocks' shadows on a surface ``ground_m`` above the water (module
-    doc): only what stands higher than it casts one there."""
+def draw_shadow(canvas: Canvas, ship: Ship, view: View, cues: frozenset[str] = ALL_CUES) -> None:
+    """The hull's and the house blocks' shadows on the water (module doc)."""
     f = FacetShip(ship, view, cues)
-    height = f.g.shadow_height_m - ground_m  # the freeboard (0 with the "shadow" cue off) over that surface
+    height = f.g.shadow_height_m  # the freeboard, or 0 with the "shadow" cue off
     polys = [sweep(f.at(f.outline, 0.0), view.shadow_shift_px(height))] if height > 0 else []
     for outline, base, top, _ in f.blocks:
-        low, high = max(height + base, 0.0), height + top
-        if high > 0:
-            polys.append(sweep(f.at(outline, 0.0) + view.shadow_shift_px(low), view.shadow_shift_px(high - low)))
+        low = f.at(outline, 0.0) + view.shadow_shift_px(height + base)
+        polys.append(sweep(low, view.shadow_shift_px(top - base)))
     _shade_union(canvas, polys, f.shadow_factor)
 
 

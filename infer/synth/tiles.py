@@ -51,8 +51,7 @@ Manifest: per tile the view (``gsd_m``; ``sun_elevation_deg``, ``sun_azimuth_deg
 ``view_zenith_deg``, ``view_azimuth_deg`` in degrees, azimuths clockwise from north, tiles being
 north-up; ``view_azimuth_deg`` points from the ground to the sensor), and per vessel its physics:
 ``freeboard_m`` and, as drawn, ``shadow_width_m`` and ``side_strip_m`` (metres, 0 for a switched-off
-cue; the shadow's width on the water: a quay or the shore it reaches catches a narrower one),
-``moving`` (under way) and ``berthed``, for tankers also ``draft_fraction`` and ``bulb_drawn``.
+cue), ``moving`` (under way) and ``berthed``, for tankers also ``draft_fraction`` and ``bulb_drawn``.
 
 Looks: each tile is drawn in one hull style, chosen uniformly from ``TileSettings.hull_styles``
 (default all of :data:`.hull_styles.HULL_STYLES`: ``default`` and ``facet``), under randomised
@@ -656,8 +655,7 @@ def _readme(manifest: dict) -> str:
         "(deck plus visible hull side, never the shadow), aligned with the bow; no vessel is cut by the "
         "tile edge. `manifest.json` lists each tile's view (GSD; sun elevation and azimuth, view zenith "
         "and azimuth in degrees, azimuths clockwise from north, north up), atmosphere and vessels (size "
-        "class, draft fraction, freeboard, shadow and hull-side widths as drawn, in metres; the shadow's "
-        "width is the one on the water, a quay beside the hull catching a narrower one).", "",
+        "class, draft fraction, freeboard, shadow and hull-side widths as drawn, in metres).", "",
         "Load-state cues drawn on tankers: " + (", ".join(p["cues"]) or "none")
         + " (of shadow, side, bow; the others switched off for a counterfactual render).", "",
         "Hull styles: " + ", ".join(p["hull_styles"]) + " (one per tile, chosen uniformly; `hull_style` "

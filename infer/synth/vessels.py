@@ -316,15 +316,12 @@ class ShipGeometry:
         centre = self.u * (a0 + a1) / 2 + self.v * (b0 + b1) / 2
         return np.array([centre[0], centre[1], a1 - a0, b1 - b0, self.ship.heading])
 
-    def shadow_polygons(self, ground_m: float = 0.0) -> list[np.ndarray]:
-        """The hull's and the house's shadows on a surface ``ground_m`` above the water (a quay's
-        deck): only what stands higher than it casts one there."""
+    def shadow_polygons(self) -> list[np.ndarray]:
         view, ship = self.view, self.ship
-        hull = self.shadow_height_m - ground_m
-        polys = [sweep(self.waterline, view.shadow_shift_px(hull))] if hull > 0 else []
-        if self.house_foot is not None and hull + ship.house_height_m > 0:
-            low = self.house_foot + view.shadow_shift_px(max(hull, 0.0))
-            polys.append(sweep(low, view.shadow_shift_px(hull + ship.house_height_m - max(hull, 0.0))))
+        polys = [sweep(self.waterline, view.shadow_shift_px(self.shadow_height_m))] if self.shadow_height_m > 0 else []
+        if self.house_foot is not None:
+            low = self.house_foot + view.shadow_shift_px(self.shadow_height_m)
+            polys.append(sweep(low, view.shadow_shift_px(ship.house_height_m)))
         return polys
 
 
@@ -363,10 +360,8 @@ def draw_wake(canvas: Canvas, ship: Ship, view: View) -> None:
     canvas.fill([bow], FOAM, alpha=0.35)
 
 
-def draw_shadow(canvas: Canvas, ship: Ship, view: View, cues: frozenset[str] = ALL_CUES,
-                ground_m: float = 0.0) -> None:
-    """The ship's shadow on a surface ``ground_m`` above the water (the water itself by default)."""
-    polygons = ShipGeometry(ship, view, cues).shadow_polygons(ground_m)
+def draw_shadow(canvas: Canvas, ship: Ship, view: View, cues: frozenset[str] = ALL_CUES) -> None:
+    polygons = ShipGeometry(ship, view, cues).shadow_polygons()
     if polygons:
         canvas.shade(polygons, SHADOW_FACTOR)
 
