@@ -124,7 +124,6 @@ def test_a_berth_is_learned_where_two_tankers_lay_at_different_times_only():
     assert len(berths) == 2 and all(abs(b.x - 133.0) < 1e-3 for b in berths)
 
 
-
 def test_a_spot_where_pair_after_pair_rafted_is_not_learned_as_a_berth():
     """A port's ship-to-ship area sees one transfer after another at the same spot: rafted sightings
     teach no berth, so the later pairs there are not hidden; a tanker that lay there alone does."""
@@ -138,6 +137,7 @@ def test_a_spot_where_pair_after_pair_rafted_is_not_learned_as_a_berth():
     assert len(learned_berths(first_pair + second_pair, rafted)) == 0  # 3 overlaps nobody alone in time
     later = _track(5, 133.0 + 5 * metre, 8, 9)
     assert len(learned_berths(first_pair + second_pair + [later], rafted)) == 2
+
 
 # --- synthetic pairs -------------------------------------------------------------------------------
 

@@ -73,6 +73,14 @@ class Placer:
         self.ships.append(ship)
         return True
 
+    def try_raft(self, rng: np.random.Generator, host: Ship, partner: Ship, berthed: bool = False) -> bool:
+        """Moor ``partner`` alongside ``host``, fendered (:func:`alongside`), and record the raft;
+        False if it does not fit there. Only a rafted vessel may lie that close to another."""
+        if not self.try_add(alongside(rng, host, partner, self.view), berthed=berthed, beside=host):
+            return False
+        self.rafts.append((host, partner))
+        return True
+
 
 def tanker_ship(rng: np.random.Generator, vessel_id: str, centre, heading: float, max_length_m: float,
                 load: LoadState | None = None, moving: bool = False,

@@ -43,7 +43,7 @@ from .canvas import Canvas
 from .effects import Atmosphere, brightness_to_uint8, brightness_to_uint16, sample_atmosphere
 from .floating_roofs import write_tank_truth
 from .physics import ALL_CUES, MIN_TANKER_LENGTH_M, View, cue_names, sample_view
-from .placement import Placer, alongside, at_berth, distractor_ship, random_water_point, tanker_ship
+from .placement import Placer, at_berth, distractor_ship, random_water_point, tanker_ship
 from .render import draw_world
 from .sts import add_scene_rafts, label_rafts
 from .tiles import UTM_CRS, grid_north_deg
@@ -123,8 +123,7 @@ def fill_anchorage(rng: np.random.Generator, placer: Placer, settings: SceneSett
             if ship is not None and placer.try_add(ship):
                 if kind == "tanker" and not moving and rng.random() < 0.15:
                     partner = tanker_ship(rng, vid + "b", centre, 0.0, max_len)
-                    if placer.try_add(alongside(rng, ship, partner, placer.view), beside=ship):
-                        placer.rafts.append((ship, partner))
+                    placer.try_raft(rng, ship, partner)
                 break
 
 

@@ -111,7 +111,6 @@ def place_pair(rng: np.random.Generator, placer: Placer, layout: Layout, first: 
 def add_scene_rafts(rng: np.random.Generator, placer: Placer, layout: Layout, size: int, max_len: float,
                     count: int) -> None:
     """``count`` STS pairs in the anchorage and up to ``count`` vessels double-banked at berths."""
-    view = placer.view
     for k in range(count):
         giver, taker = _pair_specs(rng, max_len)
         first = make_ship(rng, f"s{k:03d}a", "tanker", (0.0, 0.0), 0.0, tanker=giver)
@@ -128,8 +127,7 @@ def add_scene_rafts(rng: np.random.Generator, placer: Placer, layout: Layout, si
             outboard = make_ship(rng, vid, "barge", host.centre, 0.0, length_m=rng.uniform(*BERTH_RAFT_BARGE_M))
         outboard.berthed = True
         for _ in range(4):  # the quay's side fails; the open side fits unless another ship is there
-            if placer.try_add(alongside(rng, host, outboard, view), beside=host):
-                placer.rafts.append((host, outboard))
+            if placer.try_raft(rng, host, outboard):
                 break
 
 

@@ -26,7 +26,8 @@ that point (a quay takes a vessel anywhere along it). The required tanker of a t
 at a berth in view four times in five (``BERTHED_FIRST_TANKER_SHARE``, where one fits it), as
 tankers at a terminal do, its shadow falling on the quay or the jetty head as often as on water;
 otherwise it and the required distractor lie free in the water. Structures are background: only
-vessels are labelled. The manifest records ``scene`` (``terminal`` or ``open water``) and ``background`` (the aim, the structures in view, the land share).
+vessels are labelled. The manifest records ``scene`` (``terminal`` or ``open water``) and
+``background`` (the aim, the structures in view, the land share).
 
 Views: most tiles draw sun and sensor geometry as scenes do (``physics.sample_view``); a
 share (``GLINT_VIEW_SHARE``) turns the sensor towards the sun's mirror direction, where the water
@@ -110,7 +111,6 @@ from .physics import (
 from .placement import (
     EDGE_MARGIN_PX,
     Placer,
-    alongside,
     at_berth,
     distractor_ship,
     tanker_ship,
@@ -448,8 +448,7 @@ def _raft_alongside(rng: np.random.Generator, placer: Placer, host: Ship, vessel
         if partner is None:
             continue
         partner.berthed = host.berthed
-        if placer.try_add(alongside(rng, host, partner, placer.view), berthed=host.berthed, beside=host):
-            placer.rafts.append((host, partner))
+        if placer.try_raft(rng, host, partner, berthed=host.berthed):
             return
 
 
