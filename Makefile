@@ -56,7 +56,7 @@ demo: $(STAMP)
 	$(TW) detect $(DEMO_DIR)/model.onnx $(DEMO_DIR)/scene.tif -o $(DEMO_DIR)/detections --overwrite
 	$(TW) synth series $(DEMO_DIR)/series --dates 8 --size 1024 --seed 0 --overwrite
 	$(TW) detect $(DEMO_DIR)/model.onnx $(DEMO_DIR)/series -o $(DEMO_DIR)/series_detections --overwrite
-	$(TW) report $(DEMO_DIR)/series_detections -o $(DEMO_DIR)/report \
+	$(TW) report $(DEMO_DIR)/series_detections -o $(DEMO_DIR)/report --aoi $(DEMO_DIR)/series/terminal.aoi.geojson \
 		--truth-events $(DEMO_DIR)/series/events.csv --overwrite
 	@echo "== done: scene detections $(DEMO_DIR)/detections/scene.geojson (quick-look scene.quicklook.png);"
 	@echo "   report $(DEMO_DIR)/report/report.md; model $(DEMO_DIR)/model.onnx =="

@@ -16,7 +16,9 @@ period, so they are read, windowed and placed but never inside a footprint), the
   (Poisson mean) in the open water; each detection is paired with the nearest true vessel within
   half its length;
 * with ``--model M.onnx``, runs ``tankerwatch detect`` on the series' scenes and scores the same on
-  the model's detections, reported at each ``--min-scores`` operating point (``report --min-score``).
+  the model's detections, reported at each ``--min-scores`` operating point (``report --min-score``),
+  without and with the series' area of interest (``report --aoi terminal.aoi.geojson``: the terminal's
+  waters, as an analyst draws them; tankers outside are not judged).
 
 Prints the CPU line. All figures are synthetic.
 
@@ -208,12 +210,14 @@ def main() -> int:
             _, seconds = run_tankerwatch("detect", args.model, *sorted(series.glob("*.tif")), "-o", detections, "--overwrite")
             print(f"[model] detect on {args.dates} scenes in {seconds:.1f} s ({args.model})")
             for min_score in args.min_scores.split(","):
-                label, out = f"model, min score {min_score}", work / f"report_model_{min_score}"
-                stdout, seconds = run_tankerwatch("report", *sorted(detections.glob("*.geojson")), "-o", out, "--ais", big,
-                                      "--min-score", min_score, "--overwrite")
-                print(f"[{label}] report --ais in {seconds:.1f} s: "
-                      f"{next(line for line in stdout.splitlines() if line.startswith('AIS '))}")
-                score(label, out / "ais_matches.csv", series / "ais_truth.csv")
+                for aoi in ((), ("--aoi", series / "terminal.aoi.geojson")):
+                    label = f"model, min score {min_score}{', --aoi waters' if aoi else ''}"
+                    out = work / f"report_model_{min_score}{'_aoi' if aoi else ''}"
+                    stdout, seconds = run_tankerwatch("report", *sorted(detections.glob("*.geojson")), "-o", out,
+                                                      "--ais", big, "--min-score", min_score, *aoi, "--overwrite")
+                    print(f"[{label}] report --ais in {seconds:.1f} s: "
+                          f"{next(line for line in stdout.splitlines() if line.startswith('AIS '))}")
+                    score(label, out / "ais_matches.csv", series / "ais_truth.csv")
     return 0
 
 

@@ -125,7 +125,8 @@ def ray_detect(model: Path, scenes: list[Path], out: Path, workers: int, threads
 
         def detect(self, source: str, options: SceneOptions, out: str):
             return write_result(analyse_scene(self.detector, source, tile=options.tile, batch_size=options.batch_size,
-                                              gsd_m=options.gsd_m, min_score=options.min_score, progress=False), out)
+                                              gsd_m=options.gsd_m, min_score=options.min_score, progress=False,
+                                              max_gsd_m=options.max_gsd_m), out)
 
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,8 @@ line. All figures are synthetic; targets: recall >= 0.9 and precision >= 0.8 at 
 berth pair counted.
 
     .venv/bin/python bench/sts_pairs.py [--gsds 0.5,1,2] [--seeds 6] [--size 3000] [--sts 3]
-        [--jitter-px 1] [--size-jitter 0.03] [--angle-deg 2] [--seed 0] [--model M.onnx [--min-score 0.3]]
+        [--jitter-px 1] [--size-jitter 0.03] [--angle-deg 2] [--seed 0]
+        [--model M.onnx [--min-score 0.3] [--max-gsd 2]]
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from tankerwatch.infer.runtime.detect import DEFAULT_MIN_SCORE, analyse_scene
 from tankerwatch.infer.runtime.detection_file import write_detection_files
 from tankerwatch.infer.runtime.onnx_model import OnnxDetector
 from tankerwatch.infer.runtime.sts import detection_hulls, find_rafts
+from tankerwatch.infer.runtime.tiling import DEFAULT_MAX_GSD_M
 from tankerwatch.infer.synth.scene import SceneSettings, _crs, compose_scene, truth_detections, write_scene
 from tankerwatch.infer.synth.tiles import UTM_CRS
 
@@ -126,6 +128,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="also score this ONNX model's detections in the rendered scenes")
     parser.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE, help="the model's operating point")
     parser.add_argument("--threads", type=int, default=2, help="threads for rendering and the model")
+    parser.add_argument("--max-gsd", type=float, default=DEFAULT_MAX_GSD_M,
+                        help="as detect's --max-gsd: scenes coarser than this run enlarged to it")
     args = parser.parse_args()
     print(f"CPU: {cpu_description()}")
     print(f"SYNTHETIC scenes: {args.seeds} seeds x GSD {args.gsds} m, {args.size} px, --sts {args.sts}")
@@ -148,7 +152,8 @@ def main() -> None:
                 if model:
                     settings = SceneSettings(size=args.size, gsd_m=gsd, sts_pairs=args.sts)
                     write_scene(folder / "scene.tif", settings, seed, overwrite=True, threads=args.threads)
-                    found = analyse_scene(model, folder / "scene.tif", min_score=args.min_score, progress=False)
+                    found = analyse_scene(model, folder / "scene.tif", min_score=args.min_score, progress=False,
+                                          max_gsd_m=args.max_gsd)
                     kinds.append(("model", identified(found.detections, exact)))
                 for kind, detections in kinds:
                     for key, value in score(folder, f"{kind}_{seed}", world, detections, gsd, berths, exact).items():

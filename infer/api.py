@@ -35,6 +35,7 @@ from .runtime.batch import SceneOptions, SceneOutcome, run_scenes
 from .runtime.detect import DEFAULT_MIN_SCORE, SceneAnalysis, analyse_scene
 from .runtime.detection_file import BOX_COLUMNS, box_columns
 from .runtime.onnx_model import ModelInfo, OnnxDetector
+from .runtime.tiling import DEFAULT_MAX_GSD_M
 from .runtime.view_angles import angles_argument
 
 ARRAY_DTYPES = ("uint8", "uint16", "int16", "float32")
@@ -109,15 +110,21 @@ class Detector:
     ``device``: ``auto`` (CUDA when onnxruntime-gpu and a GPU are present and really used), ``cpu``
     or ``cuda``. ``threads``: CPU threads (None: all cores). ``tile``: model pixels per tile (None:
     1024, or more when the longest vessel needs it). ``min_score``: the operating point; vessels
-    scoring below it are left out (0 keeps everything the model returns).
+    scoring below it are left out (0 keeps everything the model returns). ``max_gsd``: metres; a
+    scene coarser than this runs enlarged to it when the model was trained at that GSD (None: only
+    into the model's range; see :func:`~tankerwatch.infer.runtime.tiling.working_gsd_range`).
     """
 
     def __init__(self, model, device: str = "auto", threads: int | None = None, batch_size: int = 2,
-                 tile: int | None = None, min_score: float = DEFAULT_MIN_SCORE):
+                 tile: int | None = None, min_score: float = DEFAULT_MIN_SCORE,
+                 max_gsd: float | None = DEFAULT_MAX_GSD_M):
         if not 0.0 <= min_score <= 1.0:
             raise ConfigError(f"min_score must be between 0 and 1, got {min_score:g}")
+        if max_gsd is not None and not max_gsd > 0:
+            raise ConfigError(f"max_gsd must be positive, got {max_gsd:g}")
         self._model = OnnxDetector(model, device=device, threads=threads)
         self.batch_size, self.tile, self.min_score, self.threads = batch_size, tile, min_score, threads
+        self.max_gsd = max_gsd
 
     @property
     def info(self) -> ModelInfo:
@@ -158,7 +165,8 @@ class Detector:
         if transform is not None or crs is not None or acquired is not None:
             raise ConfigError(f"{source}: transform, crs and acquired are for arrays; a file carries its own")
         return Detections(analyse_scene(self._model, source, tile=self.tile, batch_size=self.batch_size,
-                                        gsd_m=gsd, min_score=self.min_score, progress=progress, angles=given))
+                                        gsd_m=gsd, min_score=self.min_score, progress=progress, angles=given,
+                                        max_gsd_m=self.max_gsd))
 
     def detect_many(self, sources, out_dir, *, gsd: float | None = None, overwrite: bool = False,
                     cluster: str = "auto", workers: int | None = None, progress: bool | None = False,
@@ -177,7 +185,7 @@ class Detector:
         on stderr (None: only on a terminal). ``angles``: as for :meth:`detect`, for every scene (one
         acquisition delivered as several tiles); None reads each scene's own.
         """
-        options = SceneOptions(self.tile, self.batch_size, gsd, self.min_score, angles_argument(angles))
+        options = SceneOptions(self.tile, self.batch_size, gsd, self.min_score, angles_argument(angles), self.max_gsd)
         return run_scenes(self._model, [str(s) for s in sources], Path(out_dir), options,
                           overwrite=overwrite, cluster=cluster, workers=workers, threads=self.threads,
                           progress=progress, on_scene=on_scene)
@@ -202,7 +210,8 @@ class Detector:
                 if tags:
                     dataset.update_tags(**tags)
             analysis = analyse_scene(self._model, memory.name, tile=self.tile, batch_size=self.batch_size,
-                                     gsd_m=gsd, min_score=self.min_score, progress=progress, angles=angles)
+                                     gsd_m=gsd, min_score=self.min_score, progress=progress, angles=angles,
+                                     max_gsd_m=self.max_gsd)
         return Detections(analysis)
 
 

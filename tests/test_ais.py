@@ -187,6 +187,48 @@ def test_lengths_that_disagree_veto_a_match_and_positions_outside_the_footprint_
     assert [v.mmsi for v in found.vessels] == [888, None] and [p.mmsi for p in found.ais_only] == [999]
 
 
+def test_pieces_of_a_matched_hull_share_its_transponder_but_a_silent_tanker_moored_behind_does_not():
+    vessels = [
+        _vessel(-40, 0, 120), _vessel(60, 0, 80),  # a 200 m hull boxed as two pieces, end to end
+        _vessel(1000, 985, 74), _vessel(1010, 985, 40, "other"),  # a whole hull and a piece boxed twice
+        _vessel(0, 1000, 250), _vessel(165, 1000, 60),  # a silent 60 m tanker 10 m behind a 250 m one
+        _vessel(0, -1000, 100), _vessel(0, -1025, 100),  # a silent tanker rafted alongside
+        _vessel(1000, 0, 120), _vessel(1080, 0, 60),  # pieces, but AIS gives no length to check them by
+    ]
+    ais = AisFile(Path("ais.csv"), {
+        111: _track(111, [(-60, 0), (-60, 0)], length=200),
+        555: _track(555, [(1012, 985), (1012, 985)], length=74),  # the antenna nearer the piece's centre
+        222: _track(222, [(0, 1000), (0, 1000)], length=250),
+        333: _track(333, [(0, -1000), (0, -1000)], length=100),
+        444: _track(444, [(1000, 0), (1000, 0)]),
+    })
+    found = match_scene(_scene(vessels), ais, AisTolerances())
+    assert [v.mmsi for v in found.vessels] == [111, 111, 555, 555, 222, None, 333, None, 444, None]
+    assert [v.piece for v in found.vessels] == [False, True, True, False, False, False, False, False, False, False]
+    assert [v.dark for v in found.vessels] == [False, False, False, None, False, True, False, True, False, True]
+    # With 2 m of slack beyond the AIS length the 200 m hull's two pieces (200 m end to end) still pass,
+    # and a piece 5 m further aft does not; a 10-degree kink is within the axis tolerance, a 30-degree one not.
+    tight = AisTolerances(length_min_m=0, piece_slack_frac=0.01)
+    assert match_scene(_scene(vessels), ais, tight).vessels[1].piece
+    aft = [_vessel(-40, 0, 120), _vessel(65, 0, 80)]
+    assert [v.dark for v in match_scene(_scene(aft), ais, tight).vessels] == [False, True]
+    kinked = [_vessel(-40, 0, 120), _vessel(60, 0, 80, axis_deg=80.0), _vessel(60, 500, 80, axis_deg=60.0),
+              _vessel(-40, 500, 120)]
+    ais = AisFile(Path("ais.csv"), {111: _track(111, [(-60, 0), (-60, 0)], length=200),
+                                    222: _track(222, [(-60, 500), (-60, 500)], length=200)})
+    assert [v.dark for v in match_scene(_scene(kinked), ais, AisTolerances()).vessels] == [False, False, True, False]
+
+
+def test_with_an_area_of_interest_only_tankers_inside_it_are_judged():
+    vessels = [_vessel(0, 0, 100), _vessel(0, 800, 100)]  # the second stands on "land"
+    water = shapely.Polygon([_lonlat(-1500, -1500), _lonlat(1500, -1500), _lonlat(1500, 500), _lonlat(-1500, 500)])
+    ais = AisFile(Path("ais.csv"), {111: _track(111, [(1200, 0), (1200, 0)], length=100)})
+    assert [v.dark for v in match_scene(_scene(vessels), ais, AisTolerances()).vessels] == [True, True]
+    found = match_scene(_scene(vessels), ais, AisTolerances(), water)
+    assert [v.dark for v in found.vessels] == [True, None]
+    assert found.tankers == 1 and found.dark_tankers == 1 and [p.mmsi for p in found.ais_only] == [111]
+
+
 def test_a_date_without_time_of_day_is_refused_for_ais_matching():
     dated = replace(_scene([]), acquired=datetime(2024, 3, 1, tzinfo=timezone.utc), acquired_from="flag")
     with pytest.raises(ReportInputError, match=r"d0\.geojson: --ais needs the image time to the minute"):

@@ -26,6 +26,7 @@ from tankerwatch.infer.runtime.detect import DEFAULT_MIN_SCORE, plan_tiles, run_
 from tankerwatch.infer.runtime.detection_file import read_detection_file
 from tankerwatch.infer.runtime.onnx_model import OnnxDetector
 from tankerwatch.infer.runtime.raster import inspect_raster, read_decimated
+from tankerwatch.infer.runtime.tiling import DEFAULT_MAX_GSD_M
 from tankerwatch.train.export import evaluate_onnx
 
 UTM52N = "EPSG:32652"  # Vostochny, 42.75 N 133.07 E
@@ -269,11 +270,11 @@ def test_blob_model_scores_perfectly_on_its_own_colour_code(blob_model, tmp_path
 
 
 def test_evaluation_resamples_into_the_models_range_as_detect_does(blob_model, tmp_path):
-    """Images at 8 m, a model trained to 4 m: evaluated enlarged 2x, boxes mapped back to the
-    image's pixels, so the perfect answers stay perfect."""
+    """Images at 3 m, a model trained at 1-4 m: evaluated enlarged 1.5x to 2 m (detect's default
+    --max-gsd), boxes mapped back to the image's pixels, so the perfect answers stay perfect."""
     images = labelled_blobs(tmp_path / "raw", count=2)
     for image in images:
-        image.gsd_m = 8.0
+        image.gsd_m = 3.0
     write_dataset(images, tmp_path / "val", "dota")
     figures = evaluate_onnx(blob_model, tmp_path / "val")
     assert figures["vessel_AP50"] > 0.99 and figures["vessel_AP50_95"] > 0.5
@@ -327,7 +328,8 @@ def near(detections, box, tolerance=3.0):
 
 def test_coarse_pass_finds_a_vessel_longer_than_the_model_reaches_once(reach_models, tmp_path, capsys):
     scene = long_vessel_scene(tmp_path / "long.tif")
-    assert run_detect(reach_models[0], scene, "-o", tmp_path / "out") == 0
+    # --max-gsd 16: the fine pass at the scene's own 2.5 m, not enlarged into the model's range.
+    assert run_detect(reach_models[0], scene, "-o", tmp_path / "out", "--max-gsd", 16) == 0
     captured = capsys.readouterr()
     # 340 m at 2.5 m is 136 px, 3.09 x the model's 44: the second pass runs at 7.73 m.
     assert "note: long.tif: coarse pass at 7.73 m" in captured.err
@@ -347,11 +349,11 @@ def test_coarse_pass_finds_a_vessel_longer_than_the_model_reaches_once(reach_mod
     assert set(header["tiling"]) == {"tile_px", "overlap_px", "model_gsd_m"} and header["tiling"]["model_gsd_m"] == 2.5
 
 
-def single_pass_boxes(model, scene):
+def single_pass_boxes(model, scene, max_gsd_m=DEFAULT_MAX_GSD_M):
     """What detect did before the coarse pass existed: one grid, one run, NMS across tiles."""
     detector = OnnxDetector(model, device="cpu", threads=1)
     info = inspect_raster(scene)
-    grid = plan_tiles(info, info.gsd_m, detector, None, [])
+    grid = plan_tiles(info, info.gsd_m, detector, None, [], max_gsd_m=max_gsd_m)
     preview, valid = read_decimated(scene, 2048, bands=detector.info.scaling.bands)
     lo, hi = detector.info.scaling.limits(preview, valid)
     found = run_tiles(detector, scene, grid, lo, hi, 2, progress=False)
@@ -375,8 +377,14 @@ def test_no_coarse_pass_where_the_longest_vessel_fits(reach_models, tmp_path, ca
     image = sea(300, 400)
     paint_vessel(image, [200.3, 150.6, 30.0, 7.0, 0.2])
     scene = write_scene(tmp_path / "coarse.tif", image, gsd=8.0)
-    assert run_detect(reach_models[0], scene, "-o", tmp_path / "out") == 0
+    assert run_detect(reach_models[0], scene, "-o", tmp_path / "out", "--max-gsd", 16) == 0
     assert "coarse" not in capsys.readouterr().err
     detections = read_detection_file(tmp_path / "out" / "coarse.geojson").detections
-    np.testing.assert_allclose(np.array([d.box_px for d in detections]), single_pass_boxes(reach_models[0], scene),
-                               atol=1e-3)
+    np.testing.assert_allclose(np.array([d.box_px for d in detections]),
+                               single_pass_boxes(reach_models[0], scene, max_gsd_m=16), atol=1e-3)
+    # By default the 8 m scene runs enlarged to 2 m, where the longest vessel (170 px) needs the coarse pass.
+    assert run_detect(reach_models[0], scene, "-o", tmp_path / "enlarged") == 0
+    err = capsys.readouterr().err
+    assert "enlarged: scene GSD 8.00 m is above --max-gsd 2 m; running at 2.00 m" in err and "coarse pass" in err
+    header = json.loads((tmp_path / "enlarged" / "coarse.geojson").read_text())["tankerwatch"]
+    assert header["tiling"]["model_gsd_m"] == pytest.approx(2.0, abs=1e-3) and header["gsd_m"] == pytest.approx(8.0, abs=1e-3)

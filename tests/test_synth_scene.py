@@ -10,22 +10,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import shapely
 from pyproj import CRS
 
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.core.boxes import box_corners
-from tankerwatch.infer.core.georef import pixels_to_lonlat
+from tankerwatch.infer.core.georef import WGS84, pixels_to_lonlat
 from tankerwatch.infer.report.events import EVENTS_CSV_COLUMNS
+from tankerwatch.infer.report.inputs import read_aoi
+from tankerwatch.infer.report.sts import read_berths
 from tankerwatch.infer.runtime.detection_file import read_detection_file
 from tankerwatch.infer.runtime.raster import inspect_raster
+from tankerwatch.infer.synth.aoi import aoi_features
+from tankerwatch.infer.synth.background import Berth, Layout
 from tankerwatch.infer.synth.physics import (
     View,
     heading_to_azimuth_deg,
     side_strip_width_m,
     visible_shadow_width_m,
 )
-from tankerwatch.infer.synth.scene import SceneSettings, compose_scene, render_window
-from tankerwatch.infer.synth.tiles import grid_north_deg
+from tankerwatch.infer.synth.scene import SceneSettings, compose_scene, render_window, scene_transform
+from tankerwatch.infer.synth.tiles import UTM_CRS, grid_north_deg
 
 SCENE = 1100  # crosses a 1024-pixel window boundary
 
@@ -222,6 +227,43 @@ def test_series_event_log_matches_the_per_date_labels(series):
             assert float(moved) > 0
             before, after = states[dates.index(r["date_before"])], states[dates.index(r["date_after"])]
             assert before[r["vessel_id"]][0] != after[r["vessel_id"]][0]
+
+
+def test_series_area_of_interest_holds_every_vessel_and_berth_but_not_the_land(series):
+    aoi_path = series / json.loads((series / "manifest.json").read_text())["aoi"]
+    waters, berths = read_aoi(aoi_path), read_berths(aoi_path)
+    footprint = read_detection_file(next(series.glob("*.truth.geojson"))).footprint
+    assert 0.3 < waters.area / footprint.area < 0.97  # the land, the quays and the jetties are left out
+    berthed_near = []
+    for truth_file in series.glob("*.truth.geojson"):
+        for feature in json.loads(truth_file.read_text())["features"]:
+            hull = shapely.geometry.shape(feature["geometry"])
+            assert waters.covers(hull.centroid), f"{truth_file.name}: {feature['properties']['vessel_id']} ashore"
+            berthed_near.append(min(b.distance(hull) for b in berths))
+    assert len(berths) >= 2 and min(berthed_near) < 1e-4  # some hull lies along a berth's line (degrees)
+
+
+def test_the_area_of_interest_leaves_out_land_and_jetty_heads_and_draws_each_berth_along_its_front():
+    layout = Layout(1000, 1000, 2.0, 0, np.zeros(3))
+    layout.land = [np.array([[0, 0], [1000, 0], [1000, 200], [0, 200]], dtype=float)]
+    trestle = np.array([[490, 200], [510, 200], [510, 500], [490, 500]], dtype=float)
+    head = np.array([[400, 500], [600, 500], [600, 530], [400, 530]], dtype=float)
+    layout.jetties = [(trestle, head)]
+    layout.berths = [Berth(np.array([500.0, 530.0]), 0.0, 300.0, np.array([0.0, 1.0]))]
+    transform = scene_transform(1000, 2.0)
+    features = aoi_features(layout, 1000, UTM_CRS, transform)["features"]
+    waters = shapely.geometry.shape(features[0]["geometry"])
+    berth = shapely.geometry.shape(features[1]["geometry"])
+
+    def lonlat(x, y):
+        return shapely.Point(pixels_to_lonlat(UTM_CRS, transform, [[x, y]])[0])
+
+    assert waters.covers(lonlat(500, 800)) and waters.covers(lonlat(500, 545))  # open water; a berthed hull
+    assert not waters.covers(lonlat(500, 100)) and not waters.covers(lonlat(450, 515))  # land; the jetty head
+    assert not waters.covers(lonlat(500, 300))  # the trestle
+    assert waters.exterior.is_ccw  # RFC 7946
+    ends = np.asarray(berth.coords)
+    assert WGS84.inv(*ends[0], *ends[1])[2] == pytest.approx(300.0, rel=1e-3)
 
 
 def test_series_tankers_mostly_arrive_empty(series):

@@ -16,6 +16,7 @@ from tankerwatch.infer.runtime.tiling import (
     min_overlap_px,
     resample_scale,
     tile_to_source,
+    working_gsd_range,
     zoom_bands,
 )
 
@@ -32,6 +33,15 @@ def test_resample_only_outside_the_model_range():
     assert resample_scale(0.5, (1.0, 3.0)) == pytest.approx(2.0)  # fine scene: 2 source px per model px
     assert resample_scale(10.0, (1.0, 3.0)) == pytest.approx(0.3)
     assert resample_scale(None, (1.0, 3.0)) == 1.0
+
+
+def test_coarse_scenes_are_enlarged_to_the_max_gsd_only_where_the_model_was_trained():
+    assert working_gsd_range((0.5, 3.5), 2.0) == (0.5, 2.0)
+    assert resample_scale(3.0, working_gsd_range((0.5, 3.5), 2.0)) == pytest.approx(2 / 3)
+    assert working_gsd_range((0.5, 3.5), 3.5) == (0.5, 3.5)  # at or above the top: the model's own
+    assert working_gsd_range((0.5, 3.5), None) == (0.5, 3.5)
+    # A model trained at 5-16 m (Sentinel-2) never sees a scene enlarged to 2 m, a GSD it has not seen.
+    assert working_gsd_range((5.0, 16.0), 2.0) == (5.0, 16.0)
 
 
 def test_tile_smaller_than_twice_the_overlap_is_refused_with_a_usable_size():

@@ -423,11 +423,17 @@ def model_input(path, scaling: Scaling, max_side: int | None = None) -> np.ndarr
 def evaluate_onnx(onnx_path, dataset_path) -> dict:
     """Headline figures of an ONNX model on a labelled dataset (its ``val`` split if it has one),
     each image run whole as its own scene, resampled into the model's ``gsd_range_m`` as ``detect``
-    would: vessel_AP50, vessel_AP50_95, load_accuracy, load_coverage."""
+    would by default (enlarged to ``DEFAULT_MAX_GSD_M`` when coarser): vessel_AP50, vessel_AP50_95,
+    load_accuracy, load_coverage."""
     from tankerwatch.infer.evaluation.metrics import DetectionEvaluator
     from tankerwatch.infer.formats.dataset import read_dataset
     from tankerwatch.infer.runtime.onnx_model import OnnxDetector
-    from tankerwatch.infer.runtime.tiling import resample_scale, zoom_bands
+    from tankerwatch.infer.runtime.tiling import (
+        DEFAULT_MAX_GSD_M,
+        resample_scale,
+        working_gsd_range,
+        zoom_bands,
+    )
 
     detector = OnnxDetector(onnx_path, device="cpu", threads=min(2, torch.get_num_threads()))
     info = detector.info
@@ -435,9 +441,10 @@ def evaluate_onnx(onnx_path, dataset_path) -> dict:
     images = dataset.splits.get("val") or dataset.images
     evaluator = DetectionEvaluator(uncertain_band=info.load_uncertain_band, load_max_gsd_m=info.load_max_gsd_m)
     multiple = info.input_multiple
+    working = working_gsd_range(info.gsd_range_m, DEFAULT_MAX_GSD_M)
     for truth in images:
         image = model_input(truth.image_path, info.scaling)
-        scale = resample_scale(truth.gsd_m, info.gsd_range_m)  # image pixels per model pixel
+        scale = resample_scale(truth.gsd_m, working)  # image pixels per model pixel
         image = zoom_bands(image, 1 / scale)
         _, h, w = image.shape
         padded = np.zeros((image.shape[0], -(-h // multiple) * multiple, -(-w // multiple) * multiple), np.uint8)

@@ -47,6 +47,7 @@ from ..report.evaluate import read_truth_events, score_events
 from ..report.events import PERIODS, date_counts, find_events, period_totals
 from ..report.gis import DetectionsLayer, geopackage_available, write_events_geojson
 from ..report.inputs import (
+    AOI_SUFFIX,
     AoiPart,
     DatedScene,
     ReportInputError,
@@ -125,7 +126,8 @@ def _fraction(value: float | None) -> str:
 
 
 def _detection_files(paths: list[Path]) -> list[Path]:
-    return geojson_files(paths, lambda name: not name.endswith(TANK_SUFFIXES), ".geojson detection files")
+    return geojson_files(paths, lambda name: not name.endswith((*TANK_SUFFIXES, AOI_SUFFIX)),
+                         ".geojson detection files")
 
 
 def check_output(out_dir: Path, overwrite: bool) -> None:

@@ -32,11 +32,22 @@ the centres so that an antenna inside two touching hulls, ships alongside, goes 
 each detection and each position used once: every detection of any type may take a position, so a
 cargo ship's AIS is never lent to the tanker beside it.
 
+A detector splits a long hull into pieces, or boxes part of a hull twice, and only one piece can
+take the transponder. An unmatched detection is a *piece* of a matched one's hull when the two lie on
+one axis (axes within ``piece_axis_deg``, the piece's centre off the other's centre line by at most
+half the broader box) and together span no more than the AIS length plus ``max(length_min_m,
+piece_slack_frac x AIS)``: then the transponder vouches for it too (``ais_piece`` true). The slack is
+tight so that a silent tanker moored end to end behind a transmitting one is not taken for a piece of
+it; without an AIS length, no detection is a piece.
+
 Results, per detection: ``ais_mmsi`` and ``ais_distance_m`` (metres from the AIS position to the hull
-outline) of its match, or null; ``dark``: true for a tanker with no AIS match, false for a matched
-tanker, null for other vessels (small craft, barges and many tugs carry no AIS by law: only tankers
-are judged). Per scene, ``ais_only``: a position with no detection, inside the scene's footprint (and
-the area of interest, when given); a scene without a footprint has none (it cannot say what it imaged).
+outline) of its match, or null; ``ais_piece``; ``dark``: true for a tanker with no AIS match, false
+for a matched tanker, null for other vessels (small craft, barges and many tugs carry no AIS by law:
+only tankers are judged) and, when an area of interest is given, for tankers whose centre lies
+outside it (the report counts only what lies inside: a shadowed building ashore or a jetty head taken
+for a hull must not be called a dark tanker). Per scene, ``ais_only``: a position with no detection,
+inside the scene's footprint (and the area of interest, when given); a scene without a footprint has
+none (it cannot say what it imaged).
 """
 
 from __future__ import annotations
@@ -54,8 +65,8 @@ from .inputs import DatedScene, ReportInputError, SeenVessel, iso_utc
 from .tracking import greedy_pairs, tanker_sightings
 
 MATCH_COLUMNS = ("date", "source", "record", "track_id", "vessel_id", "type", "load", "lon", "lat", "length_m",
-                 "ais_mmsi", "ais_distance_m", "ais_length_m", "ais_ship_type", "ais_gap_s", "ais_placed_by",
-                 "dark", "ais_nearest_mmsi", "ais_nearest_m")
+                 "ais_mmsi", "ais_distance_m", "ais_piece", "ais_length_m", "ais_ship_type", "ais_gap_s",
+                 "ais_placed_by", "dark", "ais_nearest_mmsi", "ais_nearest_m")
 CENTRE_WEIGHT = 0.1
 
 
@@ -72,6 +83,10 @@ class AisTolerances:
     length_short_frac: float = 0.5
     length_long_frac: float = 0.3
     length_min_m: float = 30.0
+    # Pieces of one matched hull (module doc): axes this close, spanning at most the AIS length plus
+    # max(length_min_m, piece_slack_frac x AIS).
+    piece_axis_deg: float = 15.0
+    piece_slack_frac: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -134,6 +149,7 @@ class VesselAis:
     dark: bool | None
     nearest_mmsi: int | None = None
     nearest_m: float | None = None
+    piece: bool = False
 
 
 @dataclass
@@ -146,7 +162,7 @@ class SceneAis:
     positions: list[AisPosition]
     sparse: list[AisPosition]
     ais_only: list[AisPosition]
-    matched: dict[int, int]  # detection index -> position index
+    matched: dict[int, int]  # detection index -> position index, pieces of a matched hull included
     tankers: int  # tankers counted (inside the area of interest, when given)
     dark_tankers: int
 
@@ -202,6 +218,38 @@ def _length_agrees(detected: float, ais: float | None, tol: AisTolerances) -> bo
             <= ais + max(tol.length_min_m, tol.length_long_frac * ais))
 
 
+def _hull_pieces(vessels: list[SeenVessel], frame: Transformer, matched: dict[int, int],
+                 positions: list[AisPosition], tol: AisTolerances) -> dict[int, int]:
+    """Unmatched detection -> the position of the matched hull it is a piece of (module doc); when
+    several would do, the one whose centre is nearest."""
+    x, y = frame.transform([v.lon for v in vessels], [v.lat for v in vessels])
+    centres = np.stack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)], axis=1)
+    axes = np.radians([v.axis_deg for v in vessels])
+    pieces = {}
+    for i, vessel in enumerate(vessels):
+        if i in matched:
+            continue
+        fits = []
+        for d, j in matched.items():
+            ais_length = positions[j].length_m
+            turn = abs((vessel.axis_deg - vessels[d].axis_deg + 90.0) % 180.0 - 90.0)
+            if ais_length is None or turn > tol.piece_axis_deg:
+                continue
+            along_axis = np.array([np.sin(axes[d]), np.cos(axes[d])])  # bearing -> (east, north)
+            offset = centres[i] - centres[d]
+            lateral = abs(offset[0] * along_axis[1] - offset[1] * along_axis[0])
+            if lateral > max(vessel.width_m, vessels[d].width_m) / 2:
+                continue
+            shift = float(offset @ along_axis)
+            half_piece = vessel.length_m / 2 * np.cos(np.radians(turn))
+            span = max(shift + half_piece, vessels[d].length_m / 2) - min(shift - half_piece, -vessels[d].length_m / 2)
+            if span <= ais_length + max(tol.length_min_m, tol.piece_slack_frac * ais_length):
+                fits.append((float(np.hypot(*offset)), d, j))
+        if fits:
+            pieces[i] = min(fits)[2]
+    return pieces
+
+
 def match_scene(scene: DatedScene, ais: AisFile, tol: AisTolerances, aoi=None) -> SceneAis:
     """Place every transponder heard near this scene's time and pair positions with detections (module doc)."""
     t = scene.acquired.timestamp()
@@ -235,16 +283,20 @@ def match_scene(scene: DatedScene, ais: AisFile, tol: AisTolerances, aoi=None) -
                            dtype=bool).reshape(len(vessels), len(positions))
         cost = np.where((outline <= gate) & lengths, outline + CENTRE_WEIGHT * centre, np.inf)
         matched = dict(greedy_pairs(cost))
+    pieces = _hull_pieces(vessels, frame, matched, positions, tol) if matched else {}
     results = []
     for i, vessel in enumerate(vessels):
         nearest = int(np.argmin(outline[i])) if outline.shape[1] else None
-        j = matched.get(i)
+        j = matched.get(i, pieces.get(i))
+        judged = vessel.vessel_type == "tanker" and (aoi is None or aoi.covers(shapely.Point(vessel.lon, vessel.lat)))
         results.append(VesselAis(
             mmsi=None if j is None else positions[j].mmsi,
             distance_m=None if j is None else round(float(outline[i, j]), 1),
-            dark=(j is None) if vessel.vessel_type == "tanker" else None,
+            dark=(j is None) if judged else None,
             nearest_mmsi=None if nearest is None else positions[nearest].mmsi,
-            nearest_m=None if nearest is None else round(float(outline[i, nearest]), 1)))
+            nearest_m=None if nearest is None else round(float(outline[i, nearest]), 1),
+            piece=i in pieces))
+    matched.update(pieces)
     taken = set(matched.values())
     ais_only = [p for j, p in enumerate(positions)
                 if j not in taken and scene.footprint is not None
@@ -297,7 +349,7 @@ def match_rows(result: AisResult) -> list[dict]:
                          "vessel_id": vessel.vessel_id, "type": vessel.vessel_type, "load": vessel.load,
                          "lon": round(vessel.lon, 7), "lat": round(vessel.lat, 7),
                          "length_m": round(vessel.length_m, 1), "ais_mmsi": found.mmsi,
-                         "ais_distance_m": found.distance_m,
+                         "ais_distance_m": found.distance_m, "ais_piece": found.piece,
                          **_position_columns(position), "dark": found.dark,
                          "ais_nearest_mmsi": found.nearest_mmsi, "ais_nearest_m": found.nearest_m})
         for position in scene_ais.ais_only:

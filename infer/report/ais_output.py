@@ -32,9 +32,10 @@ def bad_row_lines(f: AisFile) -> list[str]:
 
 
 def detection_columns(scene: SceneAis) -> dict[int, dict]:
-    """Detection index -> ``ais_mmsi``, ``ais_distance_m``, ``dark`` for the report's per-date
-    detection layer, for one date."""
-    return {d: {"ais_mmsi": v.mmsi, "ais_distance_m": v.distance_m, "dark": v.dark} for d, v in enumerate(scene.vessels)}
+    """Detection index -> ``ais_mmsi``, ``ais_distance_m``, ``ais_piece``, ``dark`` for the report's
+    per-date detection layer, for one date."""
+    return {d: {"ais_mmsi": v.mmsi, "ais_distance_m": v.distance_m, "ais_piece": v.piece, "dark": v.dark}
+            for d, v in enumerate(scene.vessels)}
 
 
 def dark_sightings(result: AisResult) -> dict[tuple[int, datetime], bool]:
@@ -105,7 +106,11 @@ def add_ais_section(doc: Document, result: AisResult) -> None:
         f"A tanker only counts as heard when an AIS position lies within {tol.window_min:g} min and the gate above; "
         f"when AIS gives a length, the detected one may be up to {tol.length_short_frac:.0%} shorter (detectors "
         f"undersize and split long hulls) and {tol.length_long_frac:.0%} longer (at least {tol.length_min_m:g} m "
-        f"either way).",
+        f"either way). A detection on the axis of a matched hull that, with it, spans no more than the AIS "
+        f"length (plus {tol.piece_slack_frac:.0%}, at least {tol.length_min_m:g} m) is a piece of that hull and "
+        f"shares its transponder.",
+        "With an area of interest, only tankers whose centre lies inside it are judged: draw it over the water "
+        "(less piers and jetty heads) so that nothing ashore is called a dark tanker.",
     ])
 
 

@@ -160,6 +160,8 @@ class AoiPart:
 
 
 LABEL_PROPERTIES = ("name", "berth", "id")
+# A folder's area-of-interest file (``synth series`` writes one), never read as detections.
+AOI_SUFFIX = ".aoi.geojson"
 
 
 def geojson_files(paths: list[Path], wanted: Callable[[str], bool], what: str) -> list[Path]:

@@ -31,6 +31,7 @@ from ..core.errors import ConfigError, TankerwatchError
 from .detect import SceneResult, analyse_scene, output_paths, write_result
 from .onnx_model import OnnxDetector
 from .sources import parse_source
+from .tiling import DEFAULT_MAX_GSD_M
 from .view_angles import SceneAngles
 
 CLUSTER_AUTO, CLUSTER_NONE, CLUSTER_LOCAL = "auto", "none", "local"
@@ -47,6 +48,7 @@ class SceneOptions:
     gsd_m: float | None
     min_score: float
     angles: SceneAngles | None = None
+    max_gsd_m: float | None = DEFAULT_MAX_GSD_M
 
 
 @dataclass
@@ -174,7 +176,7 @@ def _in_process(detector: OnnxDetector, source: str, out_dir: Path, options: Sce
     try:
         analysis = analyse_scene(detector, source, tile=options.tile, batch_size=options.batch_size,
                                  gsd_m=options.gsd_m, min_score=options.min_score, progress=progress,
-                                 angles=options.angles)
+                                 angles=options.angles, max_gsd_m=options.max_gsd_m)
     except TankerwatchError as exc:
         return SceneOutcome(source, FAILED, error=exc)
     return _finish(source, analysis, out_dir)

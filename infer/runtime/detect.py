@@ -7,7 +7,9 @@ Per scene (:func:`detect_scene`):
    :class:`~tankerwatch.infer.runtime.scaling.Scaling`), the footprint of valid pixels and the quick-look;
 3. the scene is cut into overlapping tiles (:mod:`tankerwatch.infer.runtime.tiling`): the overlap holds the
    longest vessel at the working GSD (with a coarse pass, step 5, the longest this pass reports),
-   and a scene outside the model's ``gsd_range_m`` is resampled into it (and says so). Tiles are read window by window, so memory does not grow with the scene,
+   and a scene outside the model's ``gsd_range_m`` is resampled into it (and says so); one coarser
+   than ``max_gsd_m`` (default 2 m) is enlarged to it when the model was trained at that GSD, so the
+   output map's cells stay small enough to hold a peak for each of two hulls moored alongside. Tiles are read window by window, so memory does not grow with the scene,
    scaled to uint8, padded and sent to the model in batches;
 4. boxes go back to full-resolution source pixels; each is kept only by the tile whose core holds
    its centre, then rotated NMS at IoU 0.5 merges what is left;
@@ -61,6 +63,7 @@ from .scaling import STATS_MAX_SIDE, to_uint8
 from .sources import Source, parse_source, resolve_source
 from .sts import flag_sts_pairs
 from .tiling import (
+    DEFAULT_MAX_GSD_M,
     LONGEST_VESSEL_M,
     SPLIT_SHARE,
     Tile,
@@ -71,6 +74,7 @@ from .tiling import (
     merge_passes,
     resample_scale,
     tile_to_source,
+    working_gsd_range,
 )
 from .view_angles import SceneAngles, header_member, image_frame, missing_note, resolve_angles
 
@@ -206,12 +210,18 @@ def tiling_gsd(gsd_m: float | None, gsd_range_m: tuple[float, float], notes: lis
 
 
 def plan_tiles(info: RasterInfo, gsd_m: float, detector: OnnxDetector, tile: int | None,
-               notes: list[str], longest_m: float = LONGEST_VESSEL_M) -> TileGrid:
-    """The tile grid: resampled into the model's GSD range, overlap >= ``longest_m`` (the longest
-    vessel this pass reports)."""
+               notes: list[str], longest_m: float = LONGEST_VESSEL_M,
+               max_gsd_m: float | None = DEFAULT_MAX_GSD_M) -> TileGrid:
+    """The tile grid: resampled into the model's GSD range, its top lowered to ``max_gsd_m``
+    (:func:`~tankerwatch.infer.runtime.tiling.working_gsd_range`), overlap >= ``longest_m`` (the
+    longest vessel this pass reports)."""
     model = detector.info
-    scale = resample_scale(gsd_m, model.gsd_range_m)
-    if scale != 1.0:
+    working = working_gsd_range(model.gsd_range_m, max_gsd_m)
+    scale = resample_scale(gsd_m, working)
+    if scale != 1.0 and gsd_m > working[1] and working[1] < model.gsd_range_m[1]:
+        notes.append(f"enlarged: scene GSD {gsd_m:.2f} m is above --max-gsd {working[1]:g} m; running at "
+                     f"{gsd_m * scale:.2f} m, so hulls moored alongside are told apart")
+    elif scale != 1.0:
         notes.append(f"resampling: scene GSD {gsd_m:.2f} m is outside the model's "
                      f"{model.gsd_range_m[0]:g}-{model.gsd_range_m[1]:g} m; running at {gsd_m * scale:.2f} m")
     overlap_src = int(math.ceil(longest_m / gsd_m))
@@ -398,13 +408,13 @@ def footprint(valid: np.ndarray, width: int, height: int):
 
 def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = None, batch_size: int = 2,
                  gsd_m: float | None = None, min_score: float = 0.0, progress: bool | None = None,
-                 angles: SceneAngles | None = None) -> SceneResult:
+                 angles: SceneAngles | None = None, max_gsd_m: float | None = DEFAULT_MAX_GSD_M) -> SceneResult:
     """Detect vessels in one scene and write its three output files (see the module doc).
 
     Detections scoring below ``min_score`` (the operating point, recorded in the header) are left out.
     """
     analysis = analyse_scene(detector, path, tile=tile, batch_size=batch_size, gsd_m=gsd_m, min_score=min_score,
-                             progress=progress, angles=angles)
+                             progress=progress, angles=angles, max_gsd_m=max_gsd_m)
     return write_result(analysis, out_dir)
 
 
@@ -415,17 +425,21 @@ def write_result(analysis: SceneAnalysis, out_dir) -> SceneResult:
 
 def analyse_scene(detector: OnnxDetector, path, *, tile: int | None = None, batch_size: int = 2,
                   gsd_m: float | None = None, min_score: float = 0.0,
-                  progress: bool | None = None, angles: SceneAngles | None = None) -> SceneAnalysis:
+                  progress: bool | None = None, angles: SceneAngles | None = None,
+                  max_gsd_m: float | None = DEFAULT_MAX_GSD_M) -> SceneAnalysis:
     """Steps 1-7 of the module doc for one scene, nothing written: ``path`` is anything
     :func:`~tankerwatch.infer.runtime.sources.resolve_source` takes (a path, GDAL path, URL or STAC
     item, as a Path, text or Source). ``angles``: the caller's sun and view angles (flags, a sidecar
-    given, the API's), ahead of the scene's own; used only by a model with the view input."""
+    given, the API's), ahead of the scene's own; used only by a model with the view input.
+    ``max_gsd_m``: a scene coarser than this runs enlarged to it, when the model's GSD range holds
+    it (step 3; None: at the model's range)."""
     # The cap covers every read of the scene, the decimated one too: GDAL's default cache (5 % of
     # RAM) would keep a large scene's decoded blocks from that read (over a GB at 20,000 px).
     # rasterio passes an integer GDAL_CACHEMAX on as bytes (GDAL alone would read a small number
     # as MB), so the cap is given in bytes: a bare MB figure would be a cache of a few hundred bytes.
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20):
-        return _analyse_scene(detector, resolve_source(path), tile, batch_size, gsd_m, min_score, progress, angles)
+        return _analyse_scene(detector, resolve_source(path), tile, batch_size, gsd_m, min_score, progress, angles,
+                              max_gsd_m)
 
 
 def scene_view(detector: OnnxDetector, source: Source, info: RasterInfo, given: SceneAngles | None,
@@ -448,7 +462,7 @@ def scene_view(detector: OnnxDetector, source: Source, info: RasterInfo, given: 
 
 def _analyse_scene(detector: OnnxDetector, source: Source, tile: int | None, batch_size: int,
                    gsd_m: float | None, min_score: float, progress: bool | None,
-                   angles: SceneAngles | None) -> SceneAnalysis:
+                   angles: SceneAngles | None, max_gsd_m: float | None) -> SceneAnalysis:
     path = source.raster
     info = inspect_raster(path)
     check_fits_model(info, detector)
@@ -457,13 +471,14 @@ def _analyse_scene(detector: OnnxDetector, source: Source, tile: int | None, bat
     model = detector.info
     gsd = scene_gsd(info, gsd_m)
     grid_gsd = tiling_gsd(gsd, model.gsd_range_m, notes)
-    grid = plan_tiles(info, grid_gsd, detector, tile, notes)
+    grid = plan_tiles(info, grid_gsd, detector, tile, notes, max_gsd_m=max_gsd_m)
     coarse = plan_coarse_pass(info, grid_gsd, grid, detector, notes)
     if coarse is not None:
         # The fine pass reports only vessels shorter than the split, so its overlap need hold only
         # those: at 1 m that is about 150 px instead of 340, a third fewer tiles, which more than
         # pays for the coarse pass. (Its notes are already in from the first plan.)
-        grid = plan_tiles(info, grid_gsd, detector, tile, [], longest_m=coarse.split_px * grid_gsd)
+        grid = plan_tiles(info, grid_gsd, detector, tile, [], longest_m=coarse.split_px * grid_gsd,
+                          max_gsd_m=max_gsd_m)
     scaling = model.scaling
     preview, valid = read_decimated(path, STATS_MAX_SIDE, bands=scaling.bands)
     lo, hi = scaling.limits(preview, valid)

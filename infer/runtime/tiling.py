@@ -32,6 +32,10 @@ from ..core.boxes import boxes_to_polygons, intersection_over_area, rotated_nms
 from ..core.components import component_labels
 from ..core.errors import ConfigError
 
+# Scenes coarser than this run enlarged to it when the model was trained there (working_gsd_range):
+# the stride-4 map's cells are then 8 m, so two hulls moored alongside (beams 10-60 m) keep a peak
+# each, where at 3 m (12 m cells) one 3 x 3 peak window held both (docs/experiments.md, 2026-12-04 night, second).
+DEFAULT_MAX_GSD_M = 2.0
 # The longest vessel the overlap must hold whole: a VLCC is about 330 m (CONVENTIONS.md).
 LONGEST_VESSEL_M = 340.0
 MERGE_IOU = 0.5
@@ -109,6 +113,17 @@ def min_overlap_px(gsd_m: float | None, longest_m: float = LONGEST_VESSEL_M) -> 
     if gsd_m is None or not gsd_m > 0:
         raise ConfigError("the scene's GSD is unknown, so the tile overlap cannot be sized; pass --gsd M")
     return int(math.ceil(longest_m / gsd_m))
+
+
+def working_gsd_range(gsd_range_m: tuple[float, float], max_gsd_m: float | None) -> tuple[float, float]:
+    """The GSD range ``detect`` runs a scene in: the model's, its top lowered to ``max_gsd_m`` when
+    that lies inside it (a scene coarser than ``max_gsd_m`` is then enlarged to it, a GSD the model
+    was trained at); the model's own when ``max_gsd_m`` is None or outside it (never enlarge a scene
+    to a GSD the model has not seen)."""
+    low, high = gsd_range_m
+    if max_gsd_m is None or not low <= max_gsd_m < high:
+        return low, high
+    return low, max_gsd_m
 
 
 def resample_scale(gsd_m: float | None, gsd_range_m: tuple[float, float]) -> float:

@@ -27,7 +27,8 @@ Outputs in OUT_DIR: ``terminal_<date>.tif`` (GeoTIFF, ACQUISITION_DATETIME tag i
 ``terminal_<date>.truth.geojson`` (+ ``.csv``), ``events.csv`` with the columns of ``report``'s
 events CSV (estimate columns left empty, the true volume in ``cargo_barrels``; each ship-to-ship
 transfer an ``sts_transfer`` row, vessel ids ``giver;taker``), and
-``manifest.json``. Distractors are drawn afresh on each date and have no events. The tank farm's
+``manifest.json``, and ``terminal.aoi.geojson``: the terminal's waters and berths, as an analyst
+would draw them for ``report --aoi`` (:mod:`.aoi`; ``report`` given the folder leaves it out). Distractors are drawn afresh on each date and have no events. The tank farm's
 stock moves with the berths' trade: what a date's loadings took is drawn from its floating-roof
 tanks, what discharges brought is put in (:func:`.floating_roofs.move_stock`), each date's fills in
 ``terminal_<date>.tank-truth.geojson``. With AIS
@@ -52,8 +53,10 @@ from ..core.errors import ConfigError
 from ..core.georef import pixels_to_lonlat
 from ..core.labels import LoadState
 from ..report.events import EVENTS_CSV_COLUMNS
+from ..report.inputs import AOI_SUFFIX
 from ..report.sts import TRANSFER_EVENT
 from .ais_track import write_ais
+from .aoi import write_aoi
 from .background import glint_strength
 from .effects import sample_atmosphere
 from .floating_roofs import move_stock, tank_truth_path, terminal_flow_barrels
@@ -74,6 +77,7 @@ from .sts import StsAnchorage
 from .vessels import Ship, make_ship
 
 MAX_DATES = 366
+AOI_NAME = "terminal" + AOI_SUFFIX
 PASS_TIME_UTC = (2, 10)
 P_BERTH_ARRIVAL = 0.55
 P_EMPTY_ARRIVAL = 0.8
@@ -276,12 +280,14 @@ def write_series(out_dir, dates: int, seed: int, size: int = 2048, gsd_m: float 
         drawn.append((moment, world.ships))
     rows = events_rows(snapshots, moments, transform, sts)
     atomic_write_text(out / "events.csv", _csv(rows))
+    write_aoi(out / AOI_NAME, base_layout, size, UTM_CRS, transform)
     manifest = {"generator": "tankerwatch synth series", "project_version": __version__,
                 "parameters": {"dates": dates, "seed": seed, "size": size, "gsd_m": gsd_m, "start": start,
                                "sts_pairs": sts_pairs},
                 "scenes": [{"file": p.name, "truth": truth_stem(p).name + ".geojson",
                             "tank_truth": tank_truth_path(p).name, "acquired": iso(m)}
                            for p, m in zip(paths, moments, strict=True)],
+                "aoi": AOI_NAME,
                 "events": {k: sum(r["event"] == k for r in rows)
                            for k in ("arrival", "departure", "loading", "discharge", TRANSFER_EVENT)}}
     if ais_dark_share is not None:
