@@ -229,6 +229,24 @@ def test_map_is_drawn_to_scale_with_north_up():
     assert north[1] < 0 and abs(north[0]) < 1.0
 
 
+def test_a_berth_given_as_a_line_is_drawn_along_its_face():
+    import shapely
+
+    from tankerwatch.infer.core.georef import WGS84
+    from tankerwatch.infer.report.inputs import AoiPart
+    from tankerwatch.infer.report.map_svg import render_map_svg
+
+    east_lon, _, _ = WGS84.fwd(10.0, 55.0, 90.0, 300.0)
+    berth = AoiPart(shapely.LineString([(10.0, 55.0), (east_lon, 55.0)]), "berth 7")
+    waters = AoiPart(shapely.Polygon([(9.99, 54.99), (10.01, 54.99), (10.01, 55.01), (9.99, 55.01)]), "waters")
+    svg = render_map_svg([], [], [waters, berth])
+    ElementTree.fromstring(svg)
+    (line,) = re.findall(r'<path class="berth" d="M([\d.]+) ([\d.]+) L([\d.]+) ([\d.]+)"', svg)
+    x0, y0, x1, y1 = map(float, line)
+    assert x1 - x0 > 10 and abs(y1 - y0) < 0.5  # 300 m due east: a horizontal stroke
+    assert ">berth 7</text>" in svg and svg.count('class="aoi"') == 1
+
+
 def test_without_the_geo_extra_the_report_says_so_and_leaves_no_stale_geopackage(tmp_path, monkeypatch, capsys):
     paths = [write_scene(tmp_path, f"d{i}", date, [tanker(200, 200, 100, "empty")]) for i, date in enumerate(DATES[:2])]
     out = tmp_path / "out"

@@ -77,6 +77,12 @@ class _Canvas:
                 rings.append("M" + " L".join(f"{px:.1f} {py:.1f}" for px, py in points) + " Z")
         return " ".join(rings)
 
+    def line_path(self, geometry) -> str:
+        """SVG path data of the lines in ``geometry`` (projected), left open."""
+        lines = [line for line in getattr(geometry, "geoms", [geometry]) if line.geom_type == "LineString"]
+        return " ".join("M" + " L".join(f"{px:.1f} {py:.1f}" for px, py in (self.xy(x, y) for x, y in line.coords))
+                        for line in lines)
+
 
 def _event_title(event: Event) -> str:
     barrels = (f"; {event.volume.low:,.0f} - {event.volume.high:,.0f} barrels (central {event.volume.central:,.0f})"
@@ -121,6 +127,9 @@ def render_map_svg(scenes: list[DatedScene], events: list[Event], aoi_parts: lis
         if shape_m.geom_type in ("Polygon", "MultiPolygon"):
             out.append(f'<path class="aoi" d="{canvas.path(shape_m)}" fill="none" stroke="#1f4e79" '
                        f'stroke-width="1.4" stroke-dasharray="5 3">{title}</path>')
+        elif shape_m.geom_type in ("LineString", "MultiLineString"):  # a berth along a quay face
+            out.append(f'<path class="berth" d="{canvas.line_path(shape_m)}" fill="none" stroke="#1f4e79" '
+                       f'stroke-width="3">{title}</path>')
         elif shape_m.geom_type in ("Point", "MultiPoint"):
             for point in getattr(shape_m, "geoms", [shape_m]):
                 px, py = canvas.xy(point.x, point.y)
