@@ -22,7 +22,7 @@ period, so they are read, windowed and placed but never inside a footprint), the
 
 Prints the CPU line. All figures are synthetic.
 
-    .venv/bin/python bench/ais_matching.py [--rows 1000000] [--dates 12] [--size 1536] [--gsd 1] [--seed 1]
+    .venv/bin/python bench/ais_matching.py [--rows 1000000] [--dates 12] [--size 1536] [--gsd 1] [--seeds 1[,2,3]]
         [--dark-share 0.3] [--jitter-px 2] [--miss 0.05] [--false 0.5] [--model M.onnx [--min-scores 0,0.5]]
         [--work DIR]
 """
@@ -135,7 +135,8 @@ def _pair_to_truth(rows: list[dict], truth: list[dict]) -> dict[tuple[str, int],
     return pairs
 
 
-def score(label: str, matches: Path, truth_path: Path) -> None:
+def score(label: str, matches: Path, truth_path: Path) -> tuple[int, int, int]:
+    """Print dark recall and precision (module doc); return (hits, truly dark, flagged)."""
     truth = _csv(truth_path)
     rows = [r for r in _csv(matches) if r["record"] == "detection"]
     truly_dark = {(t["date"], t["vessel_id"]) for t in truth if t["dark"] == "true"}
@@ -151,6 +152,60 @@ def score(label: str, matches: Path, truth_path: Path) -> None:
           f"precision {precision:.3f} ({len(hits)}/{len(flagged)} flagged), of {tankers} true tanker sightings; "
           f"AIS-only: {len(ais_only & spoofs)}/{len(spoofs)} spoofed positions found, "
           f"{len(ais_only - spoofs)} other AIS-only")
+    return len(hits), len(truly_dark), len(flagged)
+
+
+def run_series(args: argparse.Namespace, seed: int, work: Path) -> dict[str, tuple[int, int, int]]:
+    """One seed's series through every step of the module doc, in ``work``; (hits, truly dark,
+    flagged) per scored run."""
+    series = work / "series"
+    _, seconds = run_tankerwatch("synth", "series", series, "--dates", args.dates, "--size", args.size, "--gsd", args.gsd,
+                     "--seed", seed, "--ais", "--ais-dark-share", args.dark_share, "--overwrite")
+    print(f"synthetic series: {args.dates} dates of {args.size} px at {args.gsd:g} m, seed {seed}, "
+          f"made in {seconds:.1f} s")
+    big = work / "ais_big.csv"
+    total = pad_ais(series / "ais.csv", big, args.rows, seed)
+    print(f"AIS file: {total:,} rows ({big.stat().st_size / 1e6:.0f} MB), of which "
+          f"{len(_csv(series / 'ais.csv')):,} from the series")
+    truth_files = sorted(series.glob("*.truth.geojson"))
+    scenes = load_scenes(truth_files).scenes
+    tol = AisTolerances()
+    start = time.perf_counter()
+    ais = read_ais(big, [s.acquired.timestamp() for s in scenes], tol.window_min * 60)
+    read_s = time.perf_counter() - start
+    result = AisResult(ais, tol)
+    for index, scene in enumerate(scenes):  # as the report feeds them: dates in time order
+        add_scene(result, index, scene, {})
+    match_s = time.perf_counter() - start - read_s
+    print(f"in-process: read {read_s:.1f} s ({ais.rows:,} rows, {ais.kept:,} fixes kept of "
+          f"{len(ais.tracks)} transponders), match {match_s:.2f} s ({len(scenes)} dates, "
+          f"{sum(len(s.positions) for s in result.scenes)} placements); total {read_s + match_s:.1f} s")
+    stdout, seconds = run_tankerwatch("report", *truth_files, "-o", work / "report_truth", "--ais", big, "--overwrite")
+    print(f"[truth detections] report --ais in {seconds:.1f} s: "
+          f"{next(line for line in stdout.splitlines() if line.startswith('AIS '))}")
+    scores = {}
+    scores["truth detections"] = score("truth detections", work / "report_truth" / "ais_matches.csv", series / "ais_truth.csv")
+    noisy = perturb(truth_files, work / "perturbed", args.size, args.gsd, args.jitter_px, args.miss, args.false,
+                    seed)
+    label = f"perturbed truth (jitter {args.jitter_px:g} px, miss {args.miss:g}, false {args.false:g}/scene)"
+    stdout, seconds = run_tankerwatch("report", *noisy, "-o", work / "report_perturbed", "--ais", big, "--overwrite")
+    print(f"[{label}] report --ais in {seconds:.1f} s: "
+          f"{next(line for line in stdout.splitlines() if line.startswith('AIS '))}")
+    scores["perturbed truth"] = score(label, work / "report_perturbed" / "ais_matches.csv", series / "ais_truth.csv")
+    if args.model:
+        detections = work / "detections"
+        _, seconds = run_tankerwatch("detect", args.model, *sorted(series.glob("*.tif")), "-o", detections, "--overwrite")
+        print(f"[model] detect on {args.dates} scenes in {seconds:.1f} s ({args.model})")
+        for min_score in args.min_scores.split(","):
+            for aoi in ((), ("--aoi", series / "terminal.aoi.geojson")):
+                label = f"model, min score {min_score}{', --aoi waters' if aoi else ''}"
+                out = work / f"report_model_{min_score}{'_aoi' if aoi else ''}"
+                stdout, seconds = run_tankerwatch("report", *sorted(detections.glob("*.geojson")), "-o", out,
+                                                  "--ais", big, "--min-score", min_score, *aoi, "--overwrite")
+                print(f"[{label}] report --ais in {seconds:.1f} s: "
+                      f"{next(line for line in stdout.splitlines() if line.startswith('AIS '))}")
+                scores[label] = score(label, out / "ais_matches.csv", series / "ais_truth.csv")
+    return scores
 
 
 def main() -> int:
@@ -159,7 +214,7 @@ def main() -> int:
     parser.add_argument("--dates", type=int, default=12)
     parser.add_argument("--size", type=int, default=1536)
     parser.add_argument("--gsd", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", "--seed", default="1", help="series seeds, comma-separated; figures are pooled over them")
     parser.add_argument("--dark-share", type=float, default=0.3)
     parser.add_argument("--jitter-px", type=float, default=2.0)
     parser.add_argument("--miss", type=float, default=0.05)
@@ -170,54 +225,18 @@ def main() -> int:
     args = parser.parse_args()
     print(f"CPU: {cpu_description()}")
     print("All figures SYNTHETIC.")
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    pooled: dict[str, list[int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        work = args.work or Path(tmp)
-        series = work / "series"
-        _, seconds = run_tankerwatch("synth", "series", series, "--dates", args.dates, "--size", args.size, "--gsd", args.gsd,
-                         "--seed", args.seed, "--ais", "--ais-dark-share", args.dark_share, "--overwrite")
-        print(f"synthetic series: {args.dates} dates of {args.size} px at {args.gsd:g} m, seed {args.seed}, "
-              f"made in {seconds:.1f} s")
-        big = work / "ais_big.csv"
-        total = pad_ais(series / "ais.csv", big, args.rows, args.seed)
-        print(f"AIS file: {total:,} rows ({big.stat().st_size / 1e6:.0f} MB), of which "
-              f"{len(_csv(series / 'ais.csv')):,} from the series")
-        truth_files = sorted(series.glob("*.truth.geojson"))
-        scenes = load_scenes(truth_files).scenes
-        tol = AisTolerances()
-        start = time.perf_counter()
-        ais = read_ais(big, [s.acquired.timestamp() for s in scenes], tol.window_min * 60)
-        read_s = time.perf_counter() - start
-        result = AisResult(ais, tol)
-        for index, scene in enumerate(scenes):  # as the report feeds them: dates in time order
-            add_scene(result, index, scene, {})
-        match_s = time.perf_counter() - start - read_s
-        print(f"in-process: read {read_s:.1f} s ({ais.rows:,} rows, {ais.kept:,} fixes kept of "
-              f"{len(ais.tracks)} transponders), match {match_s:.2f} s ({len(scenes)} dates, "
-              f"{sum(len(s.positions) for s in result.scenes)} placements); total {read_s + match_s:.1f} s")
-        stdout, seconds = run_tankerwatch("report", *truth_files, "-o", work / "report_truth", "--ais", big, "--overwrite")
-        print(f"[truth detections] report --ais in {seconds:.1f} s: "
-              f"{next(line for line in stdout.splitlines() if line.startswith('AIS '))}")
-        score("truth detections", work / "report_truth" / "ais_matches.csv", series / "ais_truth.csv")
-        noisy = perturb(truth_files, work / "perturbed", args.size, args.gsd, args.jitter_px, args.miss, args.false,
-                        args.seed)
-        label = f"perturbed truth (jitter {args.jitter_px:g} px, miss {args.miss:g}, false {args.false:g}/scene)"
-        stdout, seconds = run_tankerwatch("report", *noisy, "-o", work / "report_perturbed", "--ais", big, "--overwrite")
-        print(f"[{label}] report --ais in {seconds:.1f} s: "
-              f"{next(line for line in stdout.splitlines() if line.startswith('AIS '))}")
-        score(label, work / "report_perturbed" / "ais_matches.csv", series / "ais_truth.csv")
-        if args.model:
-            detections = work / "detections"
-            _, seconds = run_tankerwatch("detect", args.model, *sorted(series.glob("*.tif")), "-o", detections, "--overwrite")
-            print(f"[model] detect on {args.dates} scenes in {seconds:.1f} s ({args.model})")
-            for min_score in args.min_scores.split(","):
-                for aoi in ((), ("--aoi", series / "terminal.aoi.geojson")):
-                    label = f"model, min score {min_score}{', --aoi waters' if aoi else ''}"
-                    out = work / f"report_model_{min_score}{'_aoi' if aoi else ''}"
-                    stdout, seconds = run_tankerwatch("report", *sorted(detections.glob("*.geojson")), "-o", out,
-                                                      "--ais", big, "--min-score", min_score, *aoi, "--overwrite")
-                    print(f"[{label}] report --ais in {seconds:.1f} s: "
-                          f"{next(line for line in stdout.splitlines() if line.startswith('AIS '))}")
-                    score(label, out / "ais_matches.csv", series / "ais_truth.csv")
+        for seed in seeds:
+            work = (args.work or Path(tmp)) / (f"seed{seed}" if len(seeds) > 1 else "")
+            for label, counts in run_series(args, seed, work).items():
+                pooled[label] = [a + b for a, b in zip(pooled.get(label, [0, 0, 0]), counts, strict=True)]
+    if len(seeds) > 1:
+        for label, (hits, truly, flagged) in pooled.items():
+            print(f"[{label}] pooled over seeds {args.seeds}: recall {hits / truly if truly else float('nan'):.3f} "
+                  f"({hits}/{truly}), "
+                  f"precision {hits / flagged if flagged else float('nan'):.3f} ({hits}/{flagged})")
     return 0
 
 
