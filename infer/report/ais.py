@@ -218,12 +218,10 @@ def _length_agrees(detected: float, ais: float | None, tol: AisTolerances) -> bo
             <= ais + max(tol.length_min_m, tol.length_long_frac * ais))
 
 
-def _hull_pieces(vessels: list[SeenVessel], frame: Transformer, matched: dict[int, int],
+def _hull_pieces(vessels: list[SeenVessel], centres: np.ndarray, matched: dict[int, int],
                  positions: list[AisPosition], tol: AisTolerances) -> dict[int, int]:
     """Unmatched detection -> the position of the matched hull it is a piece of (module doc); when
-    several would do, the one whose centre is nearest."""
-    x, y = frame.transform([v.lon for v in vessels], [v.lat for v in vessels])
-    centres = np.stack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)], axis=1)
+    several would do, the one whose centre is nearest. ``centres``: ``[N, 2]`` in the local frame."""
     axes = np.radians([v.axis_deg for v in vessels])
     pieces = {}
     for i, vessel in enumerate(vessels):
@@ -256,9 +254,10 @@ def match_scene(scene: DatedScene, ais: AisFile, tol: AisTolerances, aoi=None) -
     window = tol.window_min * 60.0
     tracks = [ais.tracks[m] for m in sorted(ais.tracks) if np.any(np.abs(ais.tracks[m].times - t) <= window)]
     vessels = scene.vessels
+    judged = {id(v) for v in tanker_sightings(scene, aoi)}  # tankers, inside the area when one is given
     if not tracks:
-        unheard = [VesselAis(None, None, True if v.vessel_type == "tanker" else None) for v in vessels]
-        return _scene_result(scene, unheard, [], [], [], {}, aoi)
+        unheard = [VesselAis(None, None, True if id(v) in judged else None) for v in vessels]
+        return _scene_result(scene, unheard, [], [], [], {}, judged)
     frame = local_frame(*_frame_centre(scene, tracks))
     lonlat = np.concatenate([tr.lonlat for tr in tracks])
     x, y = frame.transform(lonlat[:, 0], lonlat[:, 1])
@@ -272,6 +271,7 @@ def match_scene(scene: DatedScene, ais: AisFile, tol: AisTolerances, aoi=None) -
             placed = positions if placement.speed_ms * placement.gap_s <= tol.max_drift_m else sparse
             placed.append(AisPosition(track.mmsi, float(lon), float(lat), placement, track.length_m, track.ship_type))
     matched: dict[int, int] = {}
+    pieces: dict[int, int] = {}
     outline = np.zeros((len(vessels), 0))
     if vessels and positions:
         hulls, centres = _hulls(vessels, frame)
@@ -283,16 +283,15 @@ def match_scene(scene: DatedScene, ais: AisFile, tol: AisTolerances, aoi=None) -
                            dtype=bool).reshape(len(vessels), len(positions))
         cost = np.where((outline <= gate) & lengths, outline + CENTRE_WEIGHT * centre, np.inf)
         matched = dict(greedy_pairs(cost))
-    pieces = _hull_pieces(vessels, frame, matched, positions, tol) if matched else {}
+        pieces = _hull_pieces(vessels, centres, matched, positions, tol)
     results = []
     for i, vessel in enumerate(vessels):
         nearest = int(np.argmin(outline[i])) if outline.shape[1] else None
         j = matched.get(i, pieces.get(i))
-        judged = vessel.vessel_type == "tanker" and (aoi is None or aoi.covers(shapely.Point(vessel.lon, vessel.lat)))
         results.append(VesselAis(
             mmsi=None if j is None else positions[j].mmsi,
             distance_m=None if j is None else round(float(outline[i, j]), 1),
-            dark=(j is None) if judged else None,
+            dark=(j is None) if id(vessel) in judged else None,
             nearest_mmsi=None if nearest is None else positions[nearest].mmsi,
             nearest_m=None if nearest is None else round(float(outline[i, nearest]), 1),
             piece=i in pieces))
@@ -302,13 +301,12 @@ def match_scene(scene: DatedScene, ais: AisFile, tol: AisTolerances, aoi=None) -
                 if j not in taken and scene.footprint is not None
                 and scene.footprint.covers(shapely.Point(p.lon, p.lat))
                 and (aoi is None or aoi.covers(shapely.Point(p.lon, p.lat)))]
-    return _scene_result(scene, results, positions, sparse, ais_only, matched, aoi)
+    return _scene_result(scene, results, positions, sparse, ais_only, matched, judged)
 
 
-def _scene_result(scene, results, positions, sparse, ais_only, matched, aoi) -> SceneAis:
-    counted = {id(v) for v in tanker_sightings(scene, aoi)}
-    dark = sum(1 for v, r in zip(scene.vessels, results, strict=True) if id(v) in counted and r.dark)
-    return SceneAis(scene, results, positions, sparse, ais_only, matched, len(counted), dark)
+def _scene_result(scene, results, positions, sparse, ais_only, matched, judged: set[int]) -> SceneAis:
+    dark = sum(1 for r in results if r.dark)  # only judged tankers carry a dark flag
+    return SceneAis(scene, results, positions, sparse, ais_only, matched, len(judged), dark)
 
 
 def image_times_s(scenes: list[DatedScene]) -> list[float]:

@@ -9,8 +9,9 @@ Per scene (:func:`detect_scene`):
    longest vessel at the working GSD (with a coarse pass, step 5, the longest this pass reports),
    and a scene outside the model's ``gsd_range_m`` is resampled into it (and says so); one coarser
    than ``max_gsd_m`` (default 2 m) is enlarged to it when the model was trained at that GSD, so the
-   output map's cells stay small enough to hold a peak for each of two hulls moored alongside. Tiles are read window by window, so memory does not grow with the scene,
-   scaled to uint8, padded and sent to the model in batches;
+   output map's cells stay small enough to hold a peak for each of two hulls moored alongside.
+   Tiles are read window by window, so memory does not grow with the scene, scaled to uint8, padded
+   and sent to the model in batches;
 4. boxes go back to full-resolution source pixels; each is kept only by the tile whose core holds
    its centre, then rotated NMS at IoU 0.5 merges what is left;
 5. coarse pass, only for a model whose metadata has ``max_vessel_px`` (the longest vessel it was
@@ -218,7 +219,7 @@ def plan_tiles(info: RasterInfo, gsd_m: float, detector: OnnxDetector, tile: int
     model = detector.info
     working = working_gsd_range(model.gsd_range_m, max_gsd_m)
     scale = resample_scale(gsd_m, working)
-    if scale != 1.0 and gsd_m > working[1] and working[1] < model.gsd_range_m[1]:
+    if working[1] < model.gsd_range_m[1] and gsd_m > working[1]:  # enlarged by --max-gsd, not the range
         notes.append(f"enlarged: scene GSD {gsd_m:.2f} m is above --max-gsd {working[1]:g} m; running at "
                      f"{gsd_m * scale:.2f} m, so hulls moored alongside are told apart")
     elif scale != 1.0:

@@ -26,10 +26,10 @@ times the tanker's laden capacity (``TankerSpec.cargo_capacity_barrels``, refine
 Outputs in OUT_DIR: ``terminal_<date>.tif`` (GeoTIFF, ACQUISITION_DATETIME tag in UTC),
 ``terminal_<date>.truth.geojson`` (+ ``.csv``), ``events.csv`` with the columns of ``report``'s
 events CSV (estimate columns left empty, the true volume in ``cargo_barrels``; each ship-to-ship
-transfer an ``sts_transfer`` row, vessel ids ``giver;taker``), and
-``manifest.json``, and ``terminal.aoi.geojson``: the terminal's waters and berths, as an analyst
-would draw them for ``report --aoi`` (:mod:`.aoi`; ``report`` given the folder leaves it out). Distractors are drawn afresh on each date and have no events. The tank farm's
-stock moves with the berths' trade: what a date's loadings took is drawn from its floating-roof
+transfer an ``sts_transfer`` row, vessel ids ``giver;taker``), ``manifest.json``, and
+``terminal.aoi.geojson``: the terminal's waters and berths, as an analyst would draw them for
+``report --aoi`` (:mod:`.aoi`; ``report`` given the folder leaves it out). Distractors are drawn
+afresh on each date and have no events. The tank farm's stock moves with the berths' trade: what a date's loadings took is drawn from its floating-roof
 tanks, what discharges brought is put in (:func:`.floating_roofs.move_stock`), each date's fills in
 ``terminal_<date>.tank-truth.geojson``. With AIS
 (``synth series --ais``), ``ais.csv`` and ``ais_truth.csv`` as :mod:`.ais_track` describes.
