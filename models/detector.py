@@ -136,7 +136,7 @@ class OrientedDetector(nn.Module):
         maps = self._head_maps(x)
         if window_boxes is not None:
             maps["cue_readings"], maps["cue_marks"], maps["cue_edges"] = self.load_head(
-                x, window_boxes, valid=load_valid, with_marks=True, image_size=image.shape[-2:])
+                x, window_boxes, valid=load_valid, with_marks=True)
             maps["window_type_logits"] = self.type_window_head(x, window_boxes, valid=type_valid)
         return maps
 
@@ -145,8 +145,7 @@ class OrientedDetector(nn.Module):
         """Load logits ``[N, K, 2]`` (uncalibrated, what the temperature is fitted on, unless
         ``calibrated``), laden fraction and freeboard ``[N, K, 3]`` (central, lo, hi) of the hulls
         ``boxes [N, K, 5]`` (input pixels) under ``view [N, 5]``."""
-        readings = self.load_head(self._prepare(image), boxes, image_size=image.shape[-2:])
-        return self._load_from_readings(readings, boxes, view, calibrated)
+        return self._load_from_readings(self.load_head(self._prepare(image), boxes), boxes, view, calibrated)
 
     def _load_from_readings(self, readings: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor,
                             calibrated: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -167,13 +166,13 @@ class OrientedDetector(nn.Module):
         x = self._prepare(image)
         maps = self._head_maps(x)
         return decode_maps(maps, h, w, self.output_stride, self.top_k, self.score_threshold,
-                           window_logits_fn=lambda boxes, keep: self._kept_window_outputs(x, (h, w), view, boxes, keep),
+                           window_logits_fn=lambda boxes, keep: self._kept_window_outputs(x, view, boxes, keep),
                            quality_exponent=self.quality_exponent)
 
-    def _kept_window_outputs(self, x: torch.Tensor, image_size, view: torch.Tensor, boxes: torch.Tensor,
-                             keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _kept_window_outputs(self, x: torch.Tensor, view: torch.Tensor, boxes: torch.Tensor, keep: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Load and window-type logits ``[N, K, 2]``, laden fraction and freeboard ``[N, K, 3]`` of
-        the first ``max(count)`` rows, the others 0; ``image_size`` is ``x``'s before padding.
+        the first ``max(count)`` rows, the others 0.
         Rows are sorted by score, so the kept ones come first in every image, and the rest are zeroed
         after this: their windows and profiles, typically nine in ten of ``top_k``, were most of the
         two heads' time.
@@ -184,8 +183,7 @@ class OrientedDetector(nn.Module):
         torch._check(rows <= top_k)
         kept = boxes[:, :rows]
         n, pad = boxes.shape[0], (0, 0, 0, top_k - rows)
-        readings = self.load_head(x, kept, image_size=image_size)
-        load, fraction, freeboard = self._load_from_readings(readings, kept, view, calibrated=True)
+        load, fraction, freeboard = self._load_from_readings(self.load_head(x, kept), kept, view, calibrated=True)
         windows = self.type_window_head.windows(x, kept)
         vessel_type = self.type_window_head.classify_windows(windows).reshape(n, rows, 2)
         return F.pad(load, pad), F.pad(vessel_type, pad), F.pad(fraction, pad), F.pad(freeboard, pad)

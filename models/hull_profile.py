@@ -88,9 +88,9 @@ class HullProfileHead(nn.Module):
     def __init__(self, in_channels: int, channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16),
                  box_jitter: bool = True):
         super().__init__()
-        # Per image channel the mean and the spread over columns, the share of the row inside the
-        # image, and the row's place across the hull in box widths (where the deck's edges should be).
-        self.stem = nn.Sequential(nn.Conv1d(2 * in_channels + 2, channels, 5, padding=2, bias=False),
+        # Per image channel the mean and the spread over columns, and the row's place across the
+        # hull in box widths (where the deck's edges should be).
+        self.stem = nn.Sequential(nn.Conv1d(2 * in_channels + 1, channels, 5, padding=2, bias=False),
                                   nn.BatchNorm1d(channels), nn.ReLU(inplace=True))
         self.blocks = nn.ModuleList(_block(channels, d) for d in dilations)
         self.context = nn.Linear(channels, channels)
@@ -120,42 +120,23 @@ class HullProfileHead(nn.Module):
         py = cy + du * sin + dv * cos
         return torch.stack([px * (2.0 / width) - 1.0, py * (2.0 / height) - 1.0], dim=-1).reshape(n, k * rows, cols, 2)
 
-    def profiles(self, x: torch.Tensor, boxes: torch.Tensor, image_size: tuple | None = None) -> torch.Tensor:
-        """Profiles ``[N * K, 2C + 1, rows]``: per image channel the mean over columns, then the
-        spread (standard deviation) over columns, standardised per profile over what lies inside
-        the image (the means less their mean, both over the means' spread), so what is left is
-        geometry, not the scene's brightness; last, the share of each row inside the image.
-
-        ``image_size`` ``(height, width)`` is the image before the padding in ``x`` (default: all
-        of ``x``). Outside it the profile is 0 and its share 0: a hull near a tile's edge has rows
-        beyond it, and padding read as a dark strip beside the hull is a shadow that is not there
-        (the stage had learnt not to believe wide shadows, which reach out where padding lies)."""
+    def profiles(self, x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """Profiles ``[N * K, 2C, rows]``: per image channel the mean over columns, then the spread
+        (standard deviation) over columns, standardised per profile (the means less their mean,
+        both over the means' spread), so what is left is geometry, not the scene's brightness."""
         n, c, k = x.shape[0], x.shape[1], boxes.shape[1]
-        height, width = image_size if image_size is not None else (x.shape[-2], x.shape[-1])
         grid = self.sampling_grid(boxes.to(x.dtype), x.shape[-2], x.shape[-1])
         sampled = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         sampled = sampled.reshape(n, c, k, PROFILE_ROWS, PROFILE_COLUMNS).permute(0, 2, 1, 3, 4)
         sampled = sampled.reshape(n * k, c, PROFILE_ROWS, PROFILE_COLUMNS)
-        inside = _inside_share(grid, x.shape[-2], x.shape[-1], height, width).reshape(n * k, 1, PROFILE_ROWS,
-                                                                                        PROFILE_COLUMNS)
-        # Bilinear taps beyond the image read 0: dividing by the taps' share inside restores the
-        # image's value at the edge, and samples wholly outside count for nothing.
-        weight = (inside > 0.5).to(sampled.dtype)
-        rows_inside = weight.mean(dim=-1)  # [M, 1, rows]
-        count = weight.sum(dim=-1).clamp(min=1.0)
-        mean = (sampled * weight / inside.clamp(min=0.5)).sum(dim=-1) / count
-        spread = torch.sqrt((((sampled / inside.clamp(min=0.5) - mean.unsqueeze(-1)) ** 2) * weight).sum(dim=-1)
-                            / count + 1e-8)
-        row_weight = rows_inside.expand_as(mean)
-        total = row_weight.sum(dim=(1, 2), keepdim=True).clamp(min=1.0)
-        centre = (mean * row_weight).sum(dim=(1, 2), keepdim=True) / total
-        scale = torch.sqrt((((mean - centre) ** 2) * row_weight).sum(dim=(1, 2), keepdim=True) / total
-                           ).clamp(min=MIN_WINDOW_STD)
-        known = (rows_inside > 0).to(mean.dtype)
-        return torch.cat([(mean - centre) / scale * known, spread / scale * known, rows_inside], dim=1)
+        mean = sampled.mean(dim=-1)
+        spread = torch.sqrt(((sampled - mean.unsqueeze(-1)) ** 2).mean(dim=-1) + 1e-8)
+        centre = mean.mean(dim=(1, 2), keepdim=True)
+        scale = torch.sqrt(((mean - centre) ** 2).mean(dim=(1, 2), keepdim=True)).clamp(min=MIN_WINDOW_STD)
+        return torch.cat([(mean - centre) / scale, spread / scale], dim=1)
 
     def forward(self, x: torch.Tensor, boxes: torch.Tensor, valid: torch.Tensor | None = None,
-                with_marks: bool = False, image_size: tuple | None = None):
+                with_marks: bool = False):
         """Readings ``[N, K, 4]`` (see the class doc). ``valid [N, K]`` (training): only those boxes
         are read, the others get 0, so padding boxes stay out of the batch-norm statistics.
 
@@ -167,7 +148,7 @@ class HullProfileHead(nn.Module):
         given = boxes
         if self.training and self.box_jitter:
             boxes = jitter_boxes(boxes)
-        profiles = self.profiles(x, boxes, image_size)
+        profiles = self.profiles(x, boxes)
         if valid is None:
             out, marks = self.read_profiles(profiles)
         else:
@@ -187,7 +168,7 @@ class HullProfileHead(nn.Module):
 
     def read_profiles(self, profiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Readings ``[M, 4]`` and marks ``[M, 2, rows]`` (in the profile's own row order) of
-        profiles ``[M, 2C + 1, rows]`` from :meth:`profiles`."""
+        profiles ``[M, 2C, rows]`` from :meth:`profiles`."""
         flip = None
         if self.training:
             # The sun and the sensor may be on either side of the hull: learn both.
@@ -205,17 +186,6 @@ class HullProfileHead(nn.Module):
         if flip is not None:
             marks = torch.where(flip, marks.flip(-1), marks)
         return torch.cat([widths, scales], dim=1), marks
-
-
-def _inside_share(grid: torch.Tensor, padded_height, padded_width, height, width) -> torch.Tensor:
-    """Per sample of ``grid`` (``grid_sample`` coordinates of a ``padded_height x padded_width``
-    input, align_corners=False) the share of its bilinear taps inside the top-left ``height x
-    width`` pixels: what bilinear sampling of an all-ones image that size would give."""
-    px = (grid[..., 0] + 1.0) * (0.5 * padded_width)
-    py = (grid[..., 1] + 1.0) * (0.5 * padded_height)
-    across = torch.minimum(px + 0.5, width + 0.5 - px).clamp(0.0, 1.0)
-    down = torch.minimum(py + 0.5, height + 0.5 - py).clamp(0.0, 1.0)
-    return across * down
 
 
 def box_edges_in_rows(given: torch.Tensor, sampled: torch.Tensor) -> torch.Tensor:

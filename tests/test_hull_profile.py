@@ -84,44 +84,6 @@ def test_readings_ignore_the_scene_brightness_and_follow_the_pixels():
     assert readings.shape == (1, 2, 4) and bool((readings >= 0).all())
 
 
-def test_rows_beyond_the_image_are_flagged_and_read_as_nothing():
-    """A hull near the image's edge has profile rows beyond it. They must not look like a dark
-    strip beside the hull (a shadow that is not there): the profile is 0 there and its last channel,
-    each row's share inside the image, says so. The detector's padding to a multiple of 32 is
-    outside too: the same image padded reads the same."""
-    torch.manual_seed(0)
-    head = HullProfileHead(3).eval()
-    image = torch.randn(1, 3, 70, 120) * 0.2
-    box = torch.tensor([[[60.0, 62.0, 60.0, 12.0, 0.0]]])  # rows reach 62 + 1.75 x 12 = 83 > 70
-    profile = head.profiles(image, box)[0]
-    share = profile[-1]
-    rows_y = 62.0 + ((torch.arange(PROFILE_ROWS) + 0.5) / PROFILE_ROWS - 0.5) * PROFILE_ACROSS_SPAN * 12.0
-    assert bool((share[rows_y < 69.0] == 1.0).all()) and bool((share[rows_y > 70.5] == 0.0).all())
-    assert bool((profile[:-1, rows_y > 70.5] == 0.0).all())
-    padded = torch.nn.functional.pad(image, (0, 8, 0, 26))
-    # (to float rounding: the grid is normalised by the padded size)
-    torch.testing.assert_close(head.profiles(padded, box, image_size=(70, 120)), head.profiles(image, box),
-                               atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(head(padded, box, image_size=(70, 120)), head(image, box), atol=1e-4, rtol=1e-4)
-    # Without the size the padding is taken for image, and the reading differs.
-    assert not torch.allclose(head.profiles(padded, box), head.profiles(image, box))
-
-
-def test_an_edge_of_the_image_is_not_a_step_in_the_profile():
-    """Samples whose bilinear taps reach past the image are rescaled by their share inside, so an
-    image that brightens evenly towards its edge does so in the profile up to the last row inside,
-    instead of fading towards the padding's 0 there (a dark strip at the edge)."""
-    head = HullProfileHead(1).eval()
-    ramp = torch.linspace(1.0, 2.0, 70).view(1, 1, 70, 1).expand(1, 1, 70, 120).contiguous()
-    box = torch.tensor([[[60.0, 62.0, 60.0, 12.0, 0.0]]])
-    profile = head.profiles(ramp, box)[0]
-    means = profile[0, profile[-1] > 0]
-    steps = means[1:] - means[:-1]
-    # Past the last pixel's centre bilinear sampling holds the edge pixel's value: flat, never down.
-    assert float(steps.min()) > -1e-5
-    assert float(steps.max()) < 1.01 * float(steps.median())
-
-
 def test_padding_boxes_stay_out_of_the_statistics_in_training():
     head = HullProfileHead(3, box_jitter=False).train()
     alone, (among_padding, marks, _), _, _ = read_among_padding(head, with_marks=True)

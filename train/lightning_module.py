@@ -57,8 +57,7 @@ CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # 5: the load head also regresses the laden fraction (5 outputs, not 2). 6: the load stage
 # measures shadow and hull-side widths (4 outputs) and reads load state from them by geometry.
 # 7: it measures them from a profile across the hull (models/hull_profile.py), other weights.
-# 8: the profile carries each row's share inside the image (one more input channel).
-CHECKPOINT_FORMAT_VERSION = 8
+CHECKPOINT_FORMAT_VERSION = 7
 # Figures logged per epoch (the JSON file has them all, per GSD band too).
 LOGGED_FIGURES = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", "load_accuracy",
                   "load_macro_f1", "load_coverage", "load_accuracy_covered", "load_ece",
@@ -251,8 +250,8 @@ class TankerwatchModule(L.LightningModule):
         image = batch["load_image"].flatten(0, 1)
         boxes = batch["load_boxes"].flatten(0, 1)
         cues = batch["load_cues"].flatten(0, 1)
-        readings, marks, edges = self.model.load_head(self.model._prepare(image), boxes, valid=(cues >= 0).all(dim=-1),
-                                                      with_marks=True, image_size=image.shape[-2:])
+        readings, marks, edges = self.model.load_head(self.model._prepare(image), boxes,
+                                                      valid=(cues >= 0).all(dim=-1), with_marks=True)
 
         def pooled(own: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
             return torch.cat([own.flatten(0, 1), extra.flatten(0, 1)]).unsqueeze(0)
