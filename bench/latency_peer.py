@@ -1,13 +1,15 @@
 """Latency relative to the peer: our exported detector end to end on a busy 1024 x 1024 port crop,
 divided by Ultralytics YOLO11n-obb's raw network on the same size, both timed in one process.
 
-    .venv/bin/python bench/latency_peer.py --checkpoint CKPT [--threads 2] [--repeats 20]
+    .venv/bin/python bench/latency_peer.py (--checkpoint CKPT | --config YAML) [--threads 2] [--repeats 20]
                                            [--seed S | --seeds 8] [--gsd 1.0] [--sts 40]
                                            [--work runs/latency_peer]
 
 Ours: the checkpoint exported to ONNX (fp32, and int8 by the project's quantiser as bench/latency.py
 does), ``OnnxDetector.run`` from the uint8 ``[1, 3, 1024, 1024]`` tile and the scene's view row to
-the final decoded boxes, the load stage included. The peer: YOLO11n-obb built from
+the final decoded boxes, the load stage included (``--config``: the config's model with random weights, to time an
+architecture before it is trained; nearly every peak then clears the score floor, so ``top_k`` rows
+reach the load stage). The peer: YOLO11n-obb built from
 ``yolo11n-obb.yaml`` (random weights: speed does not depend on them), exported to ONNX once in the
 separate environment ``.venv-peer`` (bench/peer/yolo_obb_worker.py export, offline, no NMS) and run
 on a float32 ``[1, 3, 1024, 1024]`` input. Both on onnxruntime's CPU provider in this process with
@@ -108,12 +110,13 @@ def load_rows(detector, tile: np.ndarray, view: np.ndarray) -> tuple[int, int]:
     return max(int(out.count[0]), 1), int((out.image(0).scores >= DEFAULT_MIN_SCORE).sum())
 
 
-def export_ours(checkpoint: Path | None, work: Path) -> tuple[Path, Path, object]:
-    """fp32 and int8 ONNX files of the checkpoint (as bench/latency.py makes them) and the model."""
+def export_ours(checkpoint: Path | None, config: Path | None, work: Path) -> tuple[Path, Path, object]:
+    """fp32 and int8 ONNX files of the checkpoint, or of the config's model with random weights (as
+    bench/latency.py makes them), and the model."""
     from tankerwatch.train.export import blob_images, export_onnx
     from tankerwatch.train.quantise import quantize_int8
 
-    model, meta = build_model(ROOT / "configs" / "synthetic.yaml", checkpoint)
+    model, meta = build_model(config or ROOT / "configs" / "synthetic.yaml", checkpoint)
     fp32, int8 = work / "ours.onnx", work / "ours.int8.onnx"
     export_onnx(model, meta, fp32)
     calib = list(blob_images(np.random.default_rng(1), 8, model.in_channels, 256, 256))
@@ -172,8 +175,11 @@ def time_alternating(ours: dict, peer, repeats: int) -> dict[str, list[float]]:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, required=True,
-                        help="our model: a trained checkpoint (how many rows reach the load stage depends on it)")
+    ours = parser.add_mutually_exclusive_group(required=True)
+    ours.add_argument("--checkpoint", type=Path,
+                      help="our model: a trained checkpoint (how many rows reach the load stage depends on it)")
+    ours.add_argument("--config", type=Path,
+                      help="our model: a training config's architecture with random weights (top_k rows reach the load stage)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--seed", type=int, default=None, help="the scene's seed (default: search --seeds)")
@@ -191,8 +197,9 @@ def main() -> int:
 
     from tankerwatch.infer.runtime.onnx_model import OnnxDetector
 
-    if not args.checkpoint.is_file():
-        sys.exit(f"--checkpoint {args.checkpoint}: no such file")
+    for flag, path in (("--checkpoint", args.checkpoint), ("--config", args.config)):
+        if path is not None and not path.is_file():
+            sys.exit(f"{flag} {path}: no such file")
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"CPU: {cpu_description()}")
@@ -202,8 +209,9 @@ def main() -> int:
           f"weights, the YAML's 80 classes), raw network, no NMS: {peer_path}; "
           f"{len(peer_report['network_attempts'])} network attempts during its export")
     with tempfile.TemporaryDirectory() as tmp:
-        fp32, int8, model = export_ours(args.checkpoint, Path(tmp))
-        print(f"ours: {args.checkpoint} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M "
+        fp32, int8, model = export_ours(args.checkpoint, args.config, Path(tmp))
+        source = args.checkpoint or f"{args.config} (random weights)"
+        print(f"ours: {source} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M "
               f"parameters; score_threshold {model.score_threshold}, top_k {model.top_k})")
         ours = {name: OnnxDetector(path, device="cpu", threads=args.threads)
                 for name, path in (("fp32", fp32), ("int8", int8))}

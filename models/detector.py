@@ -42,7 +42,7 @@ from .backbones import build_backbone
 from .decode import decode_maps
 from .freeboard import load_outputs
 from .hull_profile import HullProfileHead
-from .hull_window import HullWindowHead
+from .hull_window import WINDOW_HW, HullWindowHead
 from .neck import TopDownFPN
 
 INPUT_MULTIPLE = 32
@@ -70,11 +70,14 @@ class OrientedDetector(nn.Module):
     ``view_input`` (True: the forward takes the ``view`` rows).
 
     ``quality_exponent``: the score is ``heat x quality ** quality_exponent`` (0: the heatmap alone;
-    :mod:`tankerwatch.models.decode`)."""
+    :mod:`tankerwatch.models.decode`). ``window_size``: the type window head's (rows, columns)
+    (:class:`tankerwatch.models.hull_window.HullWindowHead`); checkpoints that predate the option
+    were trained with the default."""
 
     def __init__(self, backbone: str = "resnet18", in_channels: int = 3, output_stride: int = 4,
                  fpn_channels: int = 64, head_channels: int = 64, top_k: int = 100,
-                 score_threshold: float = 0.05, weights: str | None = None, quality_exponent: float = 0.5):
+                 score_threshold: float = 0.05, weights: str | None = None, quality_exponent: float = 0.5,
+                 window_size: tuple[int, int] = WINDOW_HW):
         super().__init__()
         if output_stride not in (2, 4, 8):
             raise ConfigError(f"output_stride must be 2, 4 or 8, got {output_stride}")
@@ -86,7 +89,8 @@ class OrientedDetector(nn.Module):
             raise ConfigError(f"quality_exponent must be >= 0, got {quality_exponent}")
         self.config = dict(backbone=backbone, in_channels=in_channels, output_stride=output_stride,
                            fpn_channels=fpn_channels, head_channels=head_channels, top_k=top_k,
-                           score_threshold=score_threshold, weights=None, quality_exponent=quality_exponent)
+                           score_threshold=score_threshold, weights=None, quality_exponent=quality_exponent,
+                           window_size=[int(v) for v in window_size])
         self.decode = False
         self.view_input = True
         self.output_stride = output_stride
@@ -108,7 +112,7 @@ class OrientedDetector(nn.Module):
                                     for name, channels in HEAD_OUTPUTS.items()})
         nn.init.constant_(self.heads["heatmap"].bias, HEATMAP_PRIOR_BIAS)
         self.load_head = HullProfileHead(in_channels)
-        self.type_window_head = HullWindowHead(in_channels)
+        self.type_window_head = HullWindowHead(in_channels, window_size=window_size)
 
     def _prepare(self, image: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2], image.shape[-1]
@@ -192,7 +196,7 @@ class OrientedDetector(nn.Module):
 def build_detector(**config) -> OrientedDetector:
     """Build an :class:`OrientedDetector` from config keys (``backbone``, ``in_channels``,
     ``output_stride``, ``fpn_channels``, ``head_channels``, ``top_k``, ``score_threshold``,
-    ``weights``, ``quality_exponent``); unknown keys raise ConfigError naming them."""
+    ``weights``, ``quality_exponent``, ``window_size``); unknown keys raise ConfigError naming them."""
     import inspect
 
     known = set(inspect.signature(OrientedDetector.__init__).parameters) - {"self"}

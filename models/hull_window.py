@@ -23,11 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tankerwatch.infer.core.errors import ConfigError
+
 ALONG_SPAN = 1.3  # x length: the hull and a margin past both ends
 # x width: the hull and 0.75 beam each side, where its shadow and the quay or hull beside it show.
 ACROSS_SPAN = 2.5
-# Rows across the hull, columns along it. One bilinear sample per window pixel: supersampling
-# against aliasing on hulls of several hundred pixels costs too much of a CPU's time in GridSample.
+# Rows across the hull, columns along it, unless a model sets its own (``window_size``). One
+# bilinear sample per window pixel: supersampling against aliasing on hulls of several hundred
+# pixels costs too much of a CPU's time in GridSample.
 WINDOW_HW = (32, 96)
 # Training-time box noise, so the heads tolerate the detector's errors: the centre moves by this
 # fraction of the hull's width (a fraction of the length would slide the hull across its own
@@ -76,10 +79,19 @@ def _conv(cin: int, cout: int) -> nn.Sequential:
 class HullWindowHead(nn.Module):
     """``forward(x [N,C,Hp,Wp] normalised and padded, boxes [N,K,5]) -> [N,K,2]``: logits over
     ("tanker", "other"), divided outside training by the temperature ``exp(log_temperature)`` (a
-    buffer, so it travels in checkpoints and the exported graph; 0, a T of 1, unless fitted)."""
+    buffer, so it travels in checkpoints and the exported graph; 0, a T of 1, unless fitted).
+    ``window_size``: (rows across the hull, columns along it), each a multiple of 8: the window's
+    classifier is sized for it, so a model reads windows of the size it was trained on."""
 
-    def __init__(self, in_channels: int, channels: tuple[int, ...] = (16, 32, 48, 64), box_jitter: bool = True):
+    def __init__(self, in_channels: int, channels: tuple[int, ...] = (16, 32, 48, 64), box_jitter: bool = True,
+                 window_size: tuple[int, int] = WINDOW_HW):
         super().__init__()
+        shrink = 2 ** (len(channels) - 1)
+        rows, cols = (int(v) for v in window_size)
+        if rows < shrink or cols < shrink or rows % shrink or cols % shrink:
+            raise ConfigError(f"window_size must be two multiples of {shrink} (rows across, columns along the "
+                              f"hull), got {list(window_size)}")
+        self.window_size = (rows, cols)
         layers, cin = [], in_channels
         for k, cout in enumerate(channels):
             layers.append(_conv(cin, cout))
@@ -87,10 +99,9 @@ class HullWindowHead(nn.Module):
                 layers.append(nn.MaxPool2d(2))
             cin = cout
         self.features = nn.Sequential(*layers)
-        shrink = 2 ** (len(channels) - 1)
         self.outputs = 2
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.2),
-                                        nn.Linear(cin * (WINDOW_HW[0] // shrink) * (WINDOW_HW[1] // shrink),
+                                        nn.Linear(cin * (rows // shrink) * (cols // shrink),
                                                   self.outputs))
         self.box_jitter = box_jitter
         self.register_buffer("log_temperature", torch.zeros(()))
@@ -99,7 +110,7 @@ class HullWindowHead(nn.Module):
         """``grid_sample`` grid ``[N, K * rows, cols, 2]`` for hull windows of ``boxes [N, K, 5]`` in
         an input of ``height x width`` pixels (align_corners=False: -1 and +1 are the outer edges)."""
         n, k = boxes.shape[0], boxes.shape[1]
-        rows, cols = WINDOW_HW
+        rows, cols = self.window_size
         dtype, device = boxes.dtype, boxes.device
         along = ((torch.arange(cols, dtype=dtype, device=device) + 0.5) / cols - 0.5)
         across = ((torch.arange(rows, dtype=dtype, device=device) + 0.5) / rows - 0.5)
@@ -119,7 +130,7 @@ class HullWindowHead(nn.Module):
         k = boxes.shape[1]
         grid = self.sampling_grid(boxes.to(x.dtype), x.shape[-2], x.shape[-1])
         sampled = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        rows, cols = WINDOW_HW
+        rows, cols = self.window_size
         return sampled.reshape(n, c, k, rows, cols).permute(0, 2, 1, 3, 4).reshape(n * k, c, rows, cols)
 
     def forward(self, x: torch.Tensor, boxes: torch.Tensor, calibrated: bool = True,

@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tankerwatch.infer.core.errors import ConfigError  # noqa: E402
 from tankerwatch.models.hull_window import ALONG_SPAN, WINDOW_HW, HullWindowHead  # noqa: E402
 
 
@@ -18,12 +19,14 @@ def _coordinate_image(h: int, w: int) -> torch.Tensor:
     return torch.stack([xs, ys])[None].float()
 
 
+@pytest.mark.parametrize("window_size", [WINDOW_HW, (16, 48)])
 @pytest.mark.parametrize("angle", [0.0, 0.6, -1.2])
-def test_window_runs_along_the_hull(angle):
-    head = HullWindowHead(in_channels=2).eval()
+def test_window_runs_along_the_hull(angle, window_size):
+    head = HullWindowHead(in_channels=2, window_size=window_size).eval()
     box = torch.tensor([[[60.0, 50.0, 40.0, 8.0, angle]]])
     window = head.windows(_coordinate_image(100, 120), box)[0]  # [2, rows, cols]
-    rows, cols = WINDOW_HW
+    rows, cols = window_size
+    assert window.shape == (2, rows, cols)
     centre = window[:, rows // 2 - 1: rows // 2 + 1, cols // 2 - 1: cols // 2 + 1].mean(dim=(1, 2))
     assert centre.tolist() == pytest.approx([60.0, 50.0], abs=0.05)
     # From the first to the last column the samples walk along the long axis.
@@ -31,6 +34,12 @@ def test_window_runs_along_the_hull(angle):
     assert math.atan2(step[1], step[0]) == pytest.approx(angle, abs=1e-3)
     span = float(torch.linalg.norm(step)) * cols / (cols - 1)
     assert span == pytest.approx(40.0 * ALONG_SPAN, rel=0.02)
+
+
+@pytest.mark.parametrize("window_size", [(12, 48), (16, 4), (0, 48)])
+def test_a_window_the_classifier_cannot_pool_is_refused(window_size):
+    with pytest.raises(ConfigError, match=r"window_size must be two multiples of 8"):
+        HullWindowHead(in_channels=3, window_size=window_size)
 
 
 def test_logits_per_box_and_training_flips_do_not_change_shapes():

@@ -102,6 +102,29 @@ def test_unknown_options_are_named():
         build_detector(backbone="vgg99")
 
 
+def test_lean_options_keep_the_contract_with_fewer_weights():
+    """The cheaper architecture (narrow fine stages, a smaller type window) decodes to the same
+    outputs; its config rebuilds it."""
+    torch.manual_seed(0)
+    lean = build_detector(backbone="lean", fpn_channels=16, head_channels=16, top_k=12, window_size=(16, 48)).eval()
+    small = build_detector(backbone="small", fpn_channels=16, head_channels=16, top_k=12).eval()
+    assert sum(p.numel() for p in lean.parameters()) < sum(p.numel() for p in small.parameters())
+    lean.decode = True
+    out = lean(torch.randint(0, 255, (2, 3, 96, 128), dtype=torch.uint8), _views(2))
+    assert [tuple(t.shape) for t in out] == [(2, 12, 5), (2, 12), (2, 12, 2), (2, 12, 2), (2,), (2, 12, 3), (2, 12, 3)]
+    rebuilt = build_detector(**lean.config)
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in lean.state_dict().items()}
+
+
+def test_a_config_from_before_the_options_builds_the_architecture_it_was_trained_with():
+    """Checkpoints written before ``window_size`` existed do not carry it."""
+    current = build_detector(**TINY)
+    old_config = {k: v for k, v in current.config.items() if k != "window_size"}
+    old = build_detector(**old_config)
+    assert old.type_window_head.window_size == (32, 96)
+    old.load_state_dict(current.state_dict())
+
+
 def test_four_band_input():
     model = build_detector(backbone="tiny", in_channels=4, top_k=5)
     model.decode = True

@@ -43,6 +43,7 @@ from tankerwatch.infer.core.errors import ConfigError, TankerwatchError
 from tankerwatch.infer.core.labels import ANGLE_KEYS, LOAD_NAMES, TYPE_NAMES, VesselType
 from tankerwatch.infer.evaluation.metrics import DetectionEvaluator
 from tankerwatch.models import build_detector
+from tankerwatch.models.hull_window import WINDOW_HW
 
 from .calibration import fit_temperature
 from .datamodule import taught_heads
@@ -117,7 +118,8 @@ def known_draft_fractions(vessels, gsd_m: float | None, load_max_gsd_m: float) -
 class TankerwatchModule(L.LightningModule):
     def __init__(self, backbone: str = "resnet18", in_channels: int = 3, output_stride: int = 4,
                  fpn_channels: int = 64, head_channels: int = 64, top_k: int = 100, score_threshold: float = 0.05,
-                 weights: str | None = None, quality_exponent: float = 0.5, lr: float = 2e-3, weight_decay: float = 1e-4, warmup_steps: int = 50,
+                 weights: str | None = None, quality_exponent: float = 0.5, window_size: tuple[int, int] = WINDOW_HW,
+                 lr: float = 2e-3, weight_decay: float = 1e-4, warmup_steps: int = 50,
                  loss_weights: dict[str, float] | None = None, type_class_weights: list[float] | None = None,
                  load_uncertain_band: tuple[float, float] = (0.3, 0.7), load_max_gsd_m: float = 3.0,
                  window_repeats: int = 1, cue_rarity_power: float = 0.5, ema_decay: float | None = None,
@@ -146,7 +148,7 @@ class TankerwatchModule(L.LightningModule):
         self.model = build_detector(backbone=backbone, in_channels=in_channels, output_stride=output_stride,
                                     fpn_channels=fpn_channels, head_channels=head_channels, top_k=top_k,
                                     score_threshold=score_threshold, weights=weights,
-                                    quality_exponent=quality_exponent)
+                                    quality_exponent=quality_exponent, window_size=window_size)
         # Channels-last weights and inputs let oneDNN (CPU) and cuDNN (GPU) skip layout reorders
         # around every convolution: about 10 % off a CPU training step of the small config.
         self.model.to(memory_format=torch.channels_last)
