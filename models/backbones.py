@@ -28,10 +28,10 @@ def _conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
 
 class PlainBackbone(nn.Module):
     """A five-stage conv net (receptive field about 190 px): ``tiny`` (0.1 M parameters) for tests,
-    ``small`` (0.4 M) and ``lean`` (the same with narrower stride-2 and stride-4 stages) for fast CPU
-    training on synthetic tiles. The stride-2 stage is one strided
-    conv, the others two 3x3 convs: a second full conv at half resolution would cost as much as the
-    three coarsest stages together (a 1,024 px tile on a 2-core CPU)."""
+    ``small`` (0.4 M) and ``lean`` (the same with narrower stride-2 and stride-4 stages) for fast
+    CPU training on synthetic tiles. The stride-2 stage is one strided conv, the others two 3x3
+    convs: a second full conv at half resolution would cost as much as the three coarsest stages
+    together (a 1,024 px tile on a 2-core CPU)."""
 
     def __init__(self, in_channels: int, widths: tuple[int, ...]):
         super().__init__()
