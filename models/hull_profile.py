@@ -98,6 +98,9 @@ class HullProfileHead(nn.Module):
         nn.init.constant_(self.marks.bias, _MARK_PRIOR_BIAS)
         self.scales = nn.Linear(2 * channels, 2)
         self.box_jitter = box_jitter
+        # Training's jitter and flips (tankerwatch.models.hull_window's docstring: one generator
+        # per head, reseeded every step).
+        self.draws: torch.Generator | None = None
         rows = PROFILE_ROWS
         across = ((torch.arange(rows, dtype=torch.float32) + 0.5) / rows - 0.5) * PROFILE_ACROSS_SPAN
         self.register_buffer("row_position", across.view(1, 1, rows), persistent=False)
@@ -147,7 +150,7 @@ class HullProfileHead(nn.Module):
         n, k = boxes.shape[0], boxes.shape[1]
         given = boxes
         if self.training and self.box_jitter:
-            boxes = jitter_boxes(boxes)
+            boxes = jitter_boxes(boxes, self.draws)
         profiles = self.profiles(x, boxes)
         if valid is None:
             out, marks = self.read_profiles(profiles)
@@ -172,7 +175,7 @@ class HullProfileHead(nn.Module):
         flip = None
         if self.training:
             # The sun and the sensor may be on either side of the hull: learn both.
-            flip = torch.rand(profiles.shape[0], 1, 1, device=profiles.device) < 0.5
+            flip = torch.rand(profiles.shape[0], 1, 1, generator=self.draws, device=profiles.device) < 0.5
             profiles = torch.where(flip, profiles.flip(-1), profiles)
         position = self.row_position.to(profiles.dtype).expand(profiles.shape[0], 1, PROFILE_ROWS)
         h = self.stem(torch.cat([profiles, position], dim=1))

@@ -10,6 +10,11 @@ what is left is the hull's layout, not the scene's brightness), and classifies i
 the detector adds its logits to the dense type map's. The load stage's own network
 (:mod:`tankerwatch.models.hull_profile`) shares this module's box jitter.
 
+Training draws: each head's box jitter and flips come from its attribute ``draws``, a
+``torch.Generator`` that the training module reseeds every step, one per head (None: torch's global
+generator). So one head's draws never shift the other's: a change to the type window head (its
+size, its dropout) leaves the load stage's training, and its figures, as they were.
+
 Frames: boxes are ``[cx, cy, length, width, angle]`` in input pixels of the unpadded image (the
 project's convention, angle of the long axis from +x towards +y). Window row r, column c samples
 the point ``centre + u * along_offset + v * across_offset`` with ``u = (cos a, sin a)``,
@@ -56,16 +61,17 @@ def _standardise(windows: torch.Tensor) -> torch.Tensor:
     width of the dark shadow and of the lit hull side against the deck and the water around them,
     not how bright the scene is: haze, sun elevation and the sensor's scaling move every pixel of a
     window together. Taken away, the stage learns from the first epochs instead of idling at chance
-    for ten or twenty (``bench/load_stage.py``), and is blind to brightness alone."""
+    for ten or twenty (docs/experiments.md), and is blind to brightness alone."""
     mean = windows.mean(dim=(1, 2, 3), keepdim=True)
     centred = windows - mean
     std = torch.sqrt((centred * centred).mean(dim=(1, 2, 3), keepdim=True))
     return centred / std.clamp(min=MIN_WINDOW_STD)
 
 
-def jitter_boxes(boxes: torch.Tensor) -> torch.Tensor:
-    """``boxes [..., 5]`` perturbed as the detector's errors would (the constants above)."""
-    noise = torch.randn_like(boxes)
+def jitter_boxes(boxes: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``boxes [..., 5]`` perturbed as the detector's errors would (the constants above), with noise
+    from ``generator`` (None: torch's global one)."""
+    noise = torch.randn(boxes.shape, generator=generator, dtype=boxes.dtype, device=boxes.device)
     centre = boxes[..., 0:2] + noise[..., 0:2] * boxes[..., 3:4] * CENTRE_JITTER_OF_WIDTH
     size = boxes[..., 2:4] * (1 + noise[..., 2:4] * boxes.new_tensor([LENGTH_JITTER, WIDTH_JITTER]))
     angle = boxes[..., 4:5] + noise[..., 4:5] * ANGLE_JITTER
@@ -104,6 +110,7 @@ class HullWindowHead(nn.Module):
                                         nn.Linear(cin * (rows // shrink) * (cols // shrink),
                                                   self.outputs))
         self.box_jitter = box_jitter
+        self.draws: torch.Generator | None = None  # training's jitter and flips (module docstring)
         self.register_buffer("log_temperature", torch.zeros(()))
 
     def sampling_grid(self, boxes: torch.Tensor, height, width) -> torch.Tensor:
@@ -140,7 +147,7 @@ class HullWindowHead(nn.Module):
         get outputs 0. Padding boxes would otherwise fill the batch-norm statistics with blank windows."""
         n, k = boxes.shape[0], boxes.shape[1]
         if self.training and self.box_jitter:
-            boxes = jitter_boxes(boxes)
+            boxes = jitter_boxes(boxes, self.draws)
         windows = self.windows(x, boxes)
         if valid is None:
             out = self.classify_windows(windows, calibrated).reshape(n, k, self.outputs)
@@ -163,9 +170,9 @@ class HullWindowHead(nn.Module):
     def _classify(self, windows: torch.Tensor) -> torch.Tensor:
         if self.training:
             # The bow may be at either end and the house on either side of the window: learn both.
-            flip_along = torch.rand(windows.shape[0], 1, 1, 1, device=windows.device) < 0.5
+            flips = torch.rand(2, windows.shape[0], 1, 1, 1, generator=self.draws, device=windows.device) < 0.5
+            flip_along, flip_across = flips
             windows = torch.where(flip_along, windows.flip(-1), windows)
-            flip_across = torch.rand(windows.shape[0], 1, 1, 1, device=windows.device) < 0.5
             windows = torch.where(flip_across, windows.flip(-2), windows)
         return self.classifier(self.features(_standardise(windows)))
 

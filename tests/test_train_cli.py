@@ -86,6 +86,35 @@ def test_synth_fit_validate_and_resume(workdir, capsys):
         torch.testing.assert_close(resumed["state_dict"][name], value, rtol=1e-5, atol=1e-6, msg=name)
 
 
+def test_step_generators_repeat_per_step_and_differ_per_stream_and_rank():
+    from tankerwatch.train.lightning_module import step_generator
+
+    def draws(seed, stream, rank):
+        return torch.rand(8, generator=step_generator(seed, stream, rank, torch.device("cpu")))
+
+    torch.testing.assert_close(draws(3, 1, 0), draws(3, 1, 0), rtol=0, atol=0)
+    others = [draws(4, 1, 0), draws(3, 2, 0), draws(3, 1, 1)]
+    assert all(not torch.equal(draws(3, 1, 0), other) for other in others)
+
+
+def test_the_load_stage_learns_the_same_whatever_the_type_window(workdir):
+    # Each head draws its jitter and flips from a stream of its own: a type window of another size
+    # (a different dropout, other draws) leaves the load stage's training as it was, weight for
+    # weight, also when load crops are read after the type head in the same step.
+    fit = ["fit", "--config", TINY, "--data.train", "data/train", "--data.val", "data/val", "--data.load_crops", "2"]
+    states = []
+    for size in ("[16, 48]", "[8, 24]"):
+        folder = f"window{size[1:3]}"
+        assert main([*fit, "--model.window_size", size, "--checkpoint.dirpath", folder]) == 0
+        states.append(torch.load(workdir / folder / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"])
+    load_stage = [name for name in states[0] if name.startswith("model.load_head.")]
+    assert load_stage
+    for name in load_stage:
+        torch.testing.assert_close(states[1][name], states[0][name], rtol=1e-5, atol=1e-6, msg=name)
+    assert states[0]["model.type_window_head.classifier.2.weight"].shape != \
+        states[1]["model.type_window_head.classifier.2.weight"].shape
+
+
 def test_fit_starts_from_another_runs_weights(workdir, capsys):
     fit = ["fit", "--config", TINY, "--data.train", "data/train", "--data.val", "data/val"]
     assert main([*fit, "--checkpoint.dirpath", "pretrained"]) == 0

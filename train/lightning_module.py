@@ -88,6 +88,13 @@ def _ramped_ema_update(averaged: torch.Tensor, current: torch.Tensor, count: tor
     return averaged * step_decay + current * (1.0 - step_decay)
 
 
+def step_generator(seed: int, stream: int, rank: int, device: torch.device) -> torch.Generator:
+    """A generator on ``device`` for one stream of one training step on one rank, seeded from all
+    three by numpy's SeedSequence: streams of nearby steps and seeds do not overlap."""
+    state = np.random.SeedSequence([seed, stream, rank]).generate_state(2, dtype=np.uint32)
+    return torch.Generator(device=device).manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
 def warmup_cosine(step: int, warmup: int, total: int) -> float:
     """Learning-rate factor at optimiser step ``step`` of ``total``: a linear ramp over ``warmup``
     steps, then a cosine from 1 down to 0.05 (not 0: the last steps still learn)."""
@@ -230,6 +237,13 @@ class TankerwatchModule(L.LightningModule):
         cues = targets["window_cues"]
         targets["window_cue_weights"] = self.cue_rarity(cues, cues >= 0)
         losses = detection_loss(maps, targets, self.loss_weights, self.type_class_weights)
+        if self.trainer.world_size > 1:
+            # DDP wants every parameter's gradient from every rank's step, and a step whose crops
+            # hold no labelled tanker reads none through the load or window head: they join the
+            # loss at weight 0. Not in one process, where AdamW would then decay weights the step
+            # did not train.
+            untouched = sum(p.sum() for p in self.model.parameters() if p.requires_grad)
+            losses["total"] = losses["total"] + 0.0 * untouched
         if not torch.isfinite(losses["total"]):
             bad = ", ".join(k for k, v in losses.items() if not torch.isfinite(v))
             raise TankerwatchError(f"training loss is not finite ({bad}) at step {self.global_step}; "
@@ -263,10 +277,14 @@ class TankerwatchModule(L.LightningModule):
         return maps, {**targets, "window_cues": pooled(targets["window_cues"], cues)}
 
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
-        # Randomness inside the model (dropout, the load head's jitter and flips) draws on torch's
-        # global generator, which checkpoints do not hold: seeding it per step makes a run resumed
-        # with --ckpt_path last identical to one never stopped.
-        torch.manual_seed(self._step_seed_base + self.global_step)
+        # Checkpoints hold no generator state: seeding every draw inside the model from the step
+        # makes a run resumed with --ckpt_path last identical to one never stopped. Each head's
+        # jitter and flips get a stream of their own, so a change to one head (its size, its
+        # dropout, which draws on the global generator) does not reshuffle the other's.
+        seed = self._step_seed_base + self.global_step
+        torch.manual_seed(seed)
+        for stream, head in enumerate((self.model.load_head, self.model.type_window_head), start=1):
+            head.draws = step_generator(seed, stream, self.global_rank, self.device)
 
     def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
         if self.ema is not None:
