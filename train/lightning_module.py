@@ -237,7 +237,7 @@ class TankerwatchModule(L.LightningModule):
         cues = targets["window_cues"]
         targets["window_cue_weights"] = self.cue_rarity(cues, cues >= 0)
         losses = detection_loss(maps, targets, self.loss_weights, self.type_class_weights)
-        if self.trainer.world_size > 1:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
             # DDP wants every parameter's gradient from every rank's step, and a step whose crops
             # hold no labelled tanker reads none through the load or window head: they join the
             # loss at weight 0. Not in one process, where AdamW would then decay weights the step
