@@ -170,8 +170,8 @@ class HullWindowHead(nn.Module):
     def _classify(self, windows: torch.Tensor) -> torch.Tensor:
         if self.training:
             # The bow may be at either end and the house on either side of the window: learn both.
-            flips = torch.rand(2, windows.shape[0], 1, 1, 1, generator=self.draws, device=windows.device) < 0.5
-            flip_along, flip_across = flips
+            flip_along, flip_across = torch.rand(2, windows.shape[0], 1, 1, 1, generator=self.draws,
+                                                 device=windows.device) < 0.5
             windows = torch.where(flip_along, windows.flip(-1), windows)
             windows = torch.where(flip_across, windows.flip(-2), windows)
         return self.classifier(self.features(_standardise(windows)))

@@ -13,9 +13,8 @@ right load state. Two versions:
   1,200 tiles of seed 0, about 20 min on 2 cores), or taken from TANKERWATCH_TEST_CKPT, on the same
   two scenes: placement, and a load that is read, not guessed. The load stage's coverage is still
   below half at 1 m (issue 18), so this holds such a model to reading better than chance on the
-  tankers it calls; `bench/counterfactual.py` prints the targets. Four 80-epoch checkpoints (two
-  backbones, two seeds) placed 23-24 of 24 tankers and got 4-11 of 5-13 calls right, at most 3
-  wrong (2026-12-05).
+  tankers it calls; `bench/counterfactual.py` prints the targets (the thresholds' basis:
+  docs/experiments.md, 2026-12-05 midday).
 """
 
 import os
