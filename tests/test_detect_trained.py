@@ -31,6 +31,9 @@ from tankerwatch.infer.runtime.detection_file import read_detection_file
 ROOT = Path(__file__).resolve().parents[1]
 GEOD = Geod(ellps="WGS84")
 MATCH_M = 15.0  # a detection belongs to the nearest true vessel within this distance
+# The 80-epoch fit takes about 20 minutes alone on 2 cores and over an hour beside other jobs
+# (one such run passed the hour the other commands are allowed).
+FULL_TRAINING_TIMEOUT_S = 4 * 3600
 SCENE_ARGS = ("--size", 4096, "--gsd", 1.0, "--threads", 2)
 
 
@@ -116,7 +119,7 @@ def test_trained_model_places_tankers_and_reads_their_load(tmp_path):
            "--threads", 2)
         tw("fit", "--config", ROOT / "configs" / "synthetic.yaml", "--data.train", tmp_path / "tiles" / "train",
            "--data.val", tmp_path / "tiles" / "val", "--trainer.max_epochs", 80,
-           "--checkpoint.dirpath", tmp_path / "checkpoints", cwd=tmp_path)
+           "--checkpoint.dirpath", tmp_path / "checkpoints", cwd=tmp_path, timeout_s=FULL_TRAINING_TIMEOUT_S)
         checkpoint = next((tmp_path / "checkpoints").glob("best-*.ckpt"))
     tw("export", checkpoint, "-o", tmp_path / "model.onnx")
     seeds = (7, 0)

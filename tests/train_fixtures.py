@@ -63,10 +63,11 @@ def make_images(folder: Path, count: int, size: int = 96, seed: int = 0, gsd_m: 
     return images
 
 
-def run_cli(*args, cwd=None) -> str:
-    """``python -m tankerwatch.infer.cli ARGS`` in a subprocess; its stdout (fails the test on an error)."""
+def run_cli(*args, cwd=None, timeout_s: float = CLI_TIMEOUT_S) -> str:
+    """``python -m tankerwatch.infer.cli ARGS`` in a subprocess; its stdout (fails the test on an
+    error, or when it runs past ``timeout_s`` seconds)."""
     done = subprocess.run([sys.executable, "-m", "tankerwatch.infer.cli", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+                          capture_output=True, text=True, timeout=timeout_s)
     assert done.returncode == 0, f"tankerwatch {args[0]}: {done.stderr[-3000:]}"
     return done.stdout
 
