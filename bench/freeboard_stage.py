@@ -16,12 +16,15 @@ seed (``synth tiles --cues shadow``): a switched-off cue is then fed as the geom
 ``--fit-crops`` cuts it first as ``fit``'s sampler does (a window of crop size / scale around a
 tanker, zero outside the tile, resized back), to see what each does to the stage. ``--checkpoint`` starts from the stage inside a ``tankerwatch
 fit`` checkpoint (``--epochs 0``: scores it as it is), so the stage that ``fit`` trained is scored
-by the same scorer. ``--train`` may be given several times (the folders are pooled). All figures are
-SYNTHETIC.
+by the same scorer. ``--train`` may be given several times (the folders are pooled). A shadow
+that lies on a quay or another hull (the manifest's ``shadow_surface``) is taught as unreadable,
+as ``fit`` teaches it (``--ignore-shadow-surface``: with its width on the water instead), is left
+out of the width errors, and the last evaluation prints the tankers with such shadows apart: load
+accuracy, coverage and the share called confidently and wrongly. All figures are SYNTHETIC.
 
     .venv/bin/python bench/freeboard_stage.py --train TILES --eval OTHER_TILES [--eval CUES_TILES]
         [--epochs 30] [--budget-min M] [--every 5] [--repeats 4] [--threads 2] [--device cpu] [--seed 0] [--save STAGE.pt]
-        [--augment [--augment-set KEY=VALUE ...]] [--fit-crops] [--checkpoint FIT.ckpt]
+        [--augment [--augment-set KEY=VALUE ...]] [--fit-crops] [--checkpoint FIT.ckpt] [--ignore-shadow-surface]
 
 ``TILES``: a ``synth tiles`` folder (its manifest gives every vessel's box, drawn widths and draft
 and every tile's angles), e.g. ``tankerwatch synth tiles /tmp/fb/train --count 1600 --size 256
@@ -58,6 +61,7 @@ from tankerwatch.train.export import model_input  # noqa: E402
 from tankerwatch.train.lightning_module import warmup_cosine  # noqa: E402
 from tankerwatch.train.losses import LossWeights, cue_mark_loss, cue_width_loss  # noqa: E402
 from tankerwatch.train.rarity import WidthRarity  # noqa: E402
+from tankerwatch.train.targets import UNREADABLE  # noqa: E402
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "synthetic.yaml").read_text())
 SCALING = Scaling.from_dict(CONFIG["data"]["scaling"])
@@ -83,9 +87,13 @@ class Tile:
     drafts: np.ndarray
     freeboards: np.ndarray
     gsd_m: float
+    off_water: np.ndarray  # [K] bool: the shadow lies on a structure or another hull (unreadable)
 
 
-def read_tiles(folder: Path) -> list[Tile]:
+def read_tiles(folder: Path, surfaces: bool = True) -> list[Tile]:
+    """The tankers of a ``synth tiles`` folder; a shadow off the water is labelled
+    :data:`UNREADABLE` unless ``surfaces`` is False (then with its width on the water, as labels
+    were before they said where a shadow lies)."""
     manifest = json.loads((folder / "manifest.json").read_text())
     cues = set(manifest["parameters"]["cues"])
     tiles = []
@@ -98,16 +106,20 @@ def read_tiles(folder: Path) -> list[Tile]:
         boxes = normalize_boxes(np.array([v["box_px"] for v in tankers], dtype=np.float64))
         metres_per_width = boxes[:, 3] * gsd
         widths = np.stack([[v["shadow_width_m"] for v in tankers], [v["side_strip_m"] for v in tankers]], 1)
+        widths = widths / metres_per_width[:, None]
+        off_water = np.array([v.get("shadow_surface", "water") != "water" for v in tankers])
+        if surfaces:
+            widths[off_water, 0] = UNREADABLE
         # A switched-off cue is the geometry that hides it (module docstring).
         elevation = view["sun_elevation_deg"] if "shadow" in cues else 90.0
         zenith = view["view_zenith_deg"] if "side" in cues else 0.0
         row = [gsd, elevation, view["sun_azimuth_deg"], zenith, view["view_azimuth_deg"]]
         tiles.append(Tile(torch.from_numpy(model_input(folder / tile["file"], SCALING))[None],
                           torch.tensor(boxes, dtype=torch.float32)[None],
-                          torch.tensor(widths / metres_per_width[:, None], dtype=torch.float32)[None],
+                          torch.tensor(widths, dtype=torch.float32)[None],
                           torch.tensor([row], dtype=torch.float32),
                           np.array([v["draft_fraction"] for v in tankers]),
-                          np.array([v["freeboard_m"] for v in tankers]), gsd))
+                          np.array([v["freeboard_m"] for v in tankers]), gsd, off_water))
     return tiles
 
 
@@ -116,7 +128,7 @@ def augmented(tile: Tile, pipeline) -> Tile:
     image, boxes = augment(pipeline, tile.image[0].permute(1, 2, 0).numpy(), tile.boxes[0].numpy())
     return Tile(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None],
                 torch.tensor(normalize_boxes(boxes), dtype=torch.float32)[None], tile.widths, tile.view,
-                tile.drafts, tile.freeboards, tile.gsd_m)
+                tile.drafts, tile.freeboards, tile.gsd_m, tile.off_water)
 
 
 def cropped_like_fit(tile: Tile, rng: np.random.Generator) -> Tile:
@@ -139,7 +151,7 @@ def cropped_like_fit(tile: Tile, rng: np.random.Generator) -> Tile:
     kept = ((boxes[:, 0] >= 0) & (boxes[:, 0] < width) & (boxes[:, 1] >= 0) & (boxes[:, 1] < height)).numpy()
     image = torch.from_numpy(np.ascontiguousarray(image.reshape(height, width, channels))).permute(2, 0, 1)[None]
     return Tile(image, boxes[kept][None], tile.widths[:, kept], tile.view, tile.drafts[kept], tile.freeboards[kept],
-                tile.gsd_m)
+                tile.gsd_m, tile.off_water[kept])
 
 
 def batches(tiles: list[Tile], size: int, rng: np.random.Generator, pipeline=None, fit_crops: bool = False):
@@ -170,7 +182,7 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
     head.eval()
     device = head.row_position.device
     rows = {"gsd": [], "draft": [], "fb": [], "p": [], "lf": [], "fbp": [], "p_free": [], "lf_free": [],
-            "width_error": [], "shadow_error": [], "shadow_true": [], "gain": []}
+            "width_error": [], "shadow_error": [], "shadow_true": [], "gain": [], "off_water": []}
     with torch.no_grad():
         for t in tiles:
             boxes, view = t.boxes.to(device), t.view.to(device)
@@ -193,6 +205,7 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
             rows["shadow_error"] += (widths[0, :, 0] - t.widths[0, :, 0].to(device)).tolist()
             rows["shadow_true"] += t.widths[0, :, 0].tolist()
             rows["gain"] += torch.hypot(*cue_gains(boxes, view))[0].tolist()
+            rows["off_water"] += list(t.off_water)
     r = {k: np.array(v) for k, v in rows.items()}
     out = {}
     for low, high in BANDS:
@@ -201,6 +214,8 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
             continue
         loaded = r["draft"][m] >= 0.5
         p, lf = r["p"][m], r["lf"][m]
+        # Width errors only where a width is labelled: an unreadable shadow has none.
+        on_water = ~r["off_water"][m]
         covered = (p < UNCERTAIN[0]) | (p > UNCERTAIN[1])
         part = (r["draft"][m] >= PART_LOADED[0]) & (r["draft"][m] <= PART_LOADED[1])
         right = (p >= 0.5) == loaded
@@ -217,7 +232,10 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
             "free_acc": float(((r["p_free"][m] >= 0.5) == loaded).mean()),
             "free_coverage": float(covered_free.mean()),
             "free_laden_mae": float(np.abs(r["lf_free"][m] - r["draft"][m]).mean()),
-            "width_mae": r["width_error"][m].mean(axis=0).tolist(),
+            "width_mae": [float(r["width_error"][m][on_water, 0].mean()), float(r["width_error"][m][:, 1].mean())],
+            "off_water": [(name, int(s.sum()), float(right[s].mean()), float(covered[s].mean()),
+                           float((covered & ~right)[s].mean()))
+                          for name, s in (("on water", on_water), ("off water", ~on_water)) if s.any()],
             "by_gain": [(low, high, int(g.sum()), float(right[g].mean()),
                          float(np.abs(lf[g, 0] - r["draft"][m][g]).mean()), float(covered[g].mean()),
                          float(right[g & covered].mean()) if (g & covered).any() else float("nan"))
@@ -225,7 +243,8 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
                         for g in [(r["gain"][m] > low) & (r["gain"][m] <= high)] if g.any()],
             "by_shadow_width": [(low, high, int(w.sum()), float(r["shadow_error"][m][w].mean()))
                                 for low, high in zip(SHADOW_BANDS[:-1], SHADOW_BANDS[1:], strict=True)
-                                for w in [(r["shadow_true"][m] >= low) & (r["shadow_true"][m] < high)] if w.any()],
+                                for w in [on_water & (r["shadow_true"][m] >= low) & (r["shadow_true"][m] < high)]
+                                if w.any()],
         }
     return out
 
@@ -244,6 +263,9 @@ def report(head, prepare, evals: dict, last: bool) -> None:
                 print(f"  {'':>12} {band:>7}   shadow reading's mean error by true width (box widths): "
                       + ", ".join(f"{low:g}-{high:g} {bias:+.3f} (n={n})" for low, high, n, bias in f["by_shadow_width"]),
                       flush=True)
+                for name, n, acc, coverage, wrong in f["off_water"]:
+                    print(f"  {'':>12} {band:>7}   shadow {name}: n={n:4d} load acc {acc:.3f} coverage {coverage:.2f} "
+                          f"confident and wrong {wrong:.3f}", flush=True)
                 for low, high, n, acc, mae, coverage, covered_acc in f["by_gain"]:
                     print(f"  {'':>12} {band:>7}   gain {low:g}-{high:g}: n={n:4d} load acc {acc:.3f} "
                           f"coverage {coverage:.2f} covered acc {covered_acc:.3f} "
@@ -276,6 +298,9 @@ def main() -> None:
     parser.add_argument("--augment-set", action="append", default=[], metavar="KEY=VALUE",
                         help="an AugmentConfig setting for --augment, e.g. rotate_p=0 (repeatable)")
     parser.add_argument("--fit-crops", action="store_true", help="cut training tiles as `tankerwatch fit` crops them")
+    parser.add_argument("--ignore-shadow-surface", action="store_true",
+                        help="train on every shadow's width on the water, also where it lies on a quay or "
+                             "another hull (labels before 2026-12-05), instead of teaching it as unreadable")
     args = parser.parse_args()
     settings = {key: float(value) for key, _, value in (item.partition("=") for item in args.augment_set)}
     pipeline = build_augmentation(AugmentConfig(**settings), seed=args.seed) if args.augment else None
@@ -287,7 +312,7 @@ def main() -> None:
     if pipeline is not None:
         print(f"training tiles augmented: {AugmentConfig(**settings)}", flush=True)
     started = time.perf_counter()
-    train = [tile for folder in args.train for tile in read_tiles(folder)]
+    train = [tile for folder in args.train for tile in read_tiles(folder, surfaces=not args.ignore_shadow_surface)]
     evals = {str(folder): read_tiles(folder) for folder in args.eval}
     print(f"read {len(train)} training tiles, {', '.join(f'{len(v)} in {k}' for k, v in evals.items())} "
           f"({time.perf_counter() - started:.0f} s)", flush=True)

@@ -46,7 +46,8 @@ def images(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     first = LabelledImage(geotiff(src / "port_a.tif"), 64, 48, None, [
-        Vessel([20, 20, 30, 8, 0.3], VesselType.TANKER, LoadState.EMPTY, heading=0.3 + math.pi),
+        Vessel([20, 20, 30, 8, 0.3], VesselType.TANKER, LoadState.EMPTY, heading=0.3 + math.pi,
+               shadow_width_m=3.5, side_strip_m=1.25, shadow_surface="structure"),
         Vessel([40, 30, 12, 4, -1.0], VesselType.OTHER, difficult=True),
         Vessel([10, 38, 6, 3, 1.2]),
         Vessel([50, 12, 14, 5, 0.0], VesselType.TANKER, LoadState.LOADED),
@@ -80,6 +81,9 @@ def test_round_trip(tmp_path, images, fmt):
         assert [v.difficult for v in dataset.images[0].vessels] == [False, True, False, False]
     if fmt in ("coco", "geojson"):  # formats that carry the bow direction
         assert dataset.images[0].vessels[0].heading == pytest.approx(0.3 + math.pi, abs=1e-5)
+    if fmt == "coco":  # and the synthetic truth the load stage learns from
+        first = dataset.images[0].vessels[0]
+        assert (first.shadow_width_m, first.side_strip_m, first.shadow_surface) == (3.5, 1.25, "structure")
     # Once read (GSD now known), writing and reading again is a fixed point, byte for byte.
     again, third = tmp_path / f"{fmt}-2", tmp_path / f"{fmt}-3"
     write_dataset(dataset.images, again, fmt)
@@ -287,6 +291,13 @@ def test_coco_missing_image_and_unknown_category(tmp_path):
     (root / "images" / "x.png").unlink()
     errors = read_dataset(root, strict=False).errors
     assert any(e.endswith("x.png: no such image file") for e in errors), errors
+
+
+def test_coco_unknown_shadow_surface_is_named(tmp_path):
+    root = coco_folder(tmp_path, [{"id": 1, "image_id": 7, "category_id": 1, "bbox": [1, 1, 4, 2],
+                                   "shadow_surface": "quay"}])
+    errors = read_dataset(root, strict=False).errors
+    assert any("shadow_surface must be one of water, structure, vessel, got 'quay'" in e for e in errors), errors
 
 
 def test_geojson_lonlat_polygons_without_box_px(tmp_path, images):

@@ -12,7 +12,7 @@ import shapely
 
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.core.boxes import box_corners
-from tankerwatch.infer.core.labels import LoadState, VesselType
+from tankerwatch.infer.core.labels import SHADOW_SURFACES, LoadState, VesselType
 from tankerwatch.infer.formats.dataset import read_dataset
 from tankerwatch.infer.runtime.raster import inspect_raster
 from tankerwatch.infer.runtime.sts import Hull, find_rafts
@@ -80,6 +80,7 @@ def test_manifest_records_parameters_and_the_physics_of_every_vessel(tiles):
     for v in tankers:
         assert (v["draft_fraction"] < 0.5) == (v["load"] == "empty")
         assert v["length_m"] >= 60
+    assert all(v["shadow_surface"] in SHADOW_SURFACES for t in manifest["tiles"] for v in t["vessels"])
     labels = read_dataset(tiles / "train").images[0]
     record = manifest["tiles"][0]
     assert len(labels.vessels) == len(record["vessels"])
@@ -251,6 +252,11 @@ def test_other_label_formats_read_back_the_same_boxes(tiles, tmp_path, fmt):
     dota = read_dataset(tiles / "val")
     for a, b in zip(mine.images, dota.images, strict=True):
         np.testing.assert_allclose(a.boxes()[:, :4], b.boxes()[:, :4], atol=2e-3)
+    if fmt == "coco":  # carries the synthetic truth, in the manifest's vessel order
+        manifest = json.loads((out / "manifest.json").read_text())
+        records = [v for t in manifest["tiles"] if t["split"] == "val" for v in t["vessels"]]
+        assert [v.shadow_surface for image in mine.images for v in image.vessels] == [
+            r["shadow_surface"] if r["kind"] == "tanker" else None for r in records]
 
 
 def test_nir_uint16_tiles_are_georeferenced_geotiffs(tmp_path):

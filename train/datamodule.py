@@ -28,7 +28,15 @@ from tankerwatch.infer.runtime.scaling import Scaling
 
 from .augment import AugmentConfig
 from .datasets import EpochSampler, SceneSource, TrainCrops, WholeImages, collate_train, collate_whole
-from .targets import IGNORE, LOAD_INDEX, TYPE_INDEX, load_visible, vessel_classes, vessel_cue_widths
+from .targets import (
+    IGNORE,
+    LOAD_INDEX,
+    TYPE_INDEX,
+    cue_labelled,
+    load_visible,
+    vessel_classes,
+    vessel_cue_widths,
+)
 
 DatasetEntry = str | dict[str, Any]
 ENTRY_KEYS = {"path", "format", "images", "exclude", "class_map", "outside"}
@@ -104,7 +112,7 @@ def label_counts_of(sources, load_max_gsd_m: float, max_scale: float = 1.0) -> d
         types, loads = vessel_classes(source.image.vessels, finest, load_max_gsd_m)
         counts["vessels"] += len(types)
         if load_visible(finest, load_max_gsd_m):
-            counts["cue_widths"] += int((vessel_cue_widths(source.image.vessels, source.gsd_m) >= 0).all(axis=1).sum())
+            counts["cue_widths"] += int(cue_labelled(vessel_cue_widths(source.image.vessels, source.gsd_m)).sum())
         for names, indices in ((type_names, types), (load_names, loads)):
             for index in indices[indices != IGNORE].tolist():
                 counts[names[index]] += 1

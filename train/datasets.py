@@ -46,6 +46,7 @@ from .augment import AugmentConfig, augment, build_augmentation
 from .targets import (
     IGNORE,
     VesselTargets,
+    cue_labelled,
     encode_targets,
     hull_window_targets,
     load_visible,
@@ -165,7 +166,7 @@ class TrainCrops(Dataset):
                            if load_visible(None if src.gsd_m is None else src.gsd_m / src.upsample, load_max_gsd_m)
                            else None for src in sources]
         self.measured_index = [(s, v) for s, widths in enumerate(self.cue_widths) if widths is not None
-                               for v in np.flatnonzero((widths >= 0).all(axis=1))]
+                               for v in np.flatnonzero(cue_labelled(widths))]
 
     def __len__(self) -> int:
         return self.samples_per_epoch

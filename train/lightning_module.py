@@ -49,7 +49,7 @@ from .calibration import fit_temperature
 from .datamodule import taught_heads
 from .losses import LossWeights, detection_loss
 from .rarity import WidthRarity
-from .targets import IGNORE, vessel_classes
+from .targets import IGNORE, cue_labelled, vessel_classes
 
 CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # 2: the detector gained its quality head; version-1 weights lack it. 3: the load stage's hull
@@ -231,7 +231,7 @@ class TankerwatchModule(L.LightningModule):
         targets = {**batch, "window_cues": window_cues, "window_type": window_type}
         image = batch["image"].contiguous(memory_format=torch.channels_last)
         maps = self.model(image, window_boxes=batch["window_boxes"].repeat(1, repeats, 1),
-                          load_valid=(window_cues >= 0).all(dim=-1), type_valid=window_type >= 0)
+                          load_valid=cue_labelled(window_cues), type_valid=window_type >= 0)
         if "load_image" in batch:
             maps, targets = self._with_load_crops(maps, targets, batch)
         cues = targets["window_cues"]
@@ -267,7 +267,7 @@ class TankerwatchModule(L.LightningModule):
         boxes = batch["load_boxes"].flatten(0, 1)
         cues = batch["load_cues"].flatten(0, 1)
         readings, marks, edges = self.model.load_head(self.model._prepare(image), boxes,
-                                                      valid=(cues >= 0).all(dim=-1), with_marks=True)
+                                                      valid=cue_labelled(cues), with_marks=True)
 
         def pooled(own: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
             return torch.cat([own.flatten(0, 1), extra.flatten(0, 1)]).unsqueeze(0)

@@ -40,6 +40,17 @@ import torch.nn.functional as F
 from tankerwatch.infer.core.boxes import paired_rotated_iou
 from tankerwatch.models.decode import MAX_LOG_SIZE, decode_boxes
 
+from .targets import UNREADABLE
+
+# The error (box widths) a shadow on a quay or another hull is taken to have: about the profile's
+# reach either side of the hull (1.25 beams), so the scale learnt there weighs the shadow a
+# hundredth of a water shadow read to 0.05 box widths, and the side strip decides.
+UNREADABLE_ERROR = 0.5
+# Each such shadow counts this many times in the mean: they are few (4 % of the tankers in
+# `synth tiles`), and counted once the stage settled on a compromise scale for them (median 0.14
+# box widths against 0.05 on the water) that still let the freeboard rest on them
+# (docs/experiments.md, 2026-12-05 evening).
+UNREADABLE_WEIGHT = 4.0
 
 @dataclass
 class LossWeights:
@@ -103,15 +114,27 @@ def cue_width_loss(readings: torch.Tensor, truth: torch.Tensor, valid: torch.Ten
     window, a hull a few pixels wide) says so, and the freeboard weighs each cue by how well it was
     read. The width itself learns from the plain L1 (the likelihood's error term sees it detached):
     through the likelihood alone its gradient is divided by the scale, and a scale still large
-    early in training stalls it."""
+    early in training stalls it.
+
+    A width labelled :data:`~tankerwatch.train.targets.UNREADABLE` (a shadow on a quay or another
+    hull) teaches only the scale, by the same likelihood with the error taken as
+    :data:`UNREADABLE_ERROR`: its minimum is a scale of that size, which leaves the cue next to no
+    weight in the freeboard. It counts :data:`UNREADABLE_WEIGHT` times in the mean."""
     known = truth >= 0
+    unreadable = truth == UNREADABLE
     if valid is not None:
         known = known & valid.unsqueeze(-1)
-    if not bool(known.any()):
+        unreadable = unreadable & valid.unsqueeze(-1)
+    if not bool(known.any() or unreadable.any()):
         return readings.sum() * 0.0
     widths, scales = readings[..., :2][known], readings[..., 2:4][known]
     error = (widths - truth[known]).abs()
-    return _weighted_mean(error + error.detach() / scales + torch.log(scales), weights, known)
+    values = error + error.detach() / scales + torch.log(scales)
+    chosen = torch.ones_like(values) if weights is None else weights[known].to(values.dtype)
+    unread_scales = readings[..., 2:4][unreadable]
+    unread_values = UNREADABLE_ERROR / unread_scales + torch.log(unread_scales)
+    return (((values * chosen).sum() + UNREADABLE_WEIGHT * unread_values.sum())
+            / (chosen.sum() + UNREADABLE_WEIGHT * unread_values.numel()))
 
 
 def _weighted_mean(values: torch.Tensor, weights: torch.Tensor | None, known: torch.Tensor) -> torch.Tensor:

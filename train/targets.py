@@ -15,7 +15,8 @@ Load state is learnt from profiles across each hull (``models/hull_profile.py``)
 maps, and type from the maps and hull windows (``models/hull_window.py``): each training crop lists up to ``MAX_WINDOW_BOXES`` boxes with known cue widths or type
 (:func:`hull_window_targets`). The load stage learns to measure the widths of each hull's shadow
 and visible side where the labels give them (synthetic truth, :func:`vessel_cue_widths`; -1
-elsewhere); load state, laden fraction and freeboard follow from those widths and the scene's
+elsewhere, and :data:`UNREADABLE` for a shadow that lies on a quay or another hull, which it
+learns to say it cannot measure); load state, laden fraction and freeboard follow from those widths and the scene's
 angles by geometry (``models/freeboard.py``), so load labels alone teach it nothing. Load labels
 are -1 where the image's GSD is above ``load_max_gsd_m`` (the cue is not in the pixels there).
 """
@@ -32,6 +33,10 @@ from tankerwatch.infer.core.labels import LoadState, VesselType
 TYPE_INDEX = {VesselType.TANKER: 0, VesselType.OTHER: 1}
 LOAD_INDEX = {LoadState.EMPTY: 0, LoadState.LOADED: 1}
 IGNORE = -1
+# A cue width target meaning "there, but not readable as freeboard": the shadow lies on a structure
+# above the water or on another hull (infer/synth/shadow_ground.py). The load stage is taught a
+# large error scale there, not a width (train/losses.py).
+UNREADABLE = -2.0
 # The smallest Gaussian sigma (cells): a 4 px ship at stride 2 still gets a peak of a few cells.
 MIN_SIGMA = 0.5
 SIGMA_PER_CELL = 0.15
@@ -44,10 +49,17 @@ MAX_WINDOW_BOXES = 12
 MIN_SIDE_PX = 1.0
 
 
+def cue_labelled(widths):
+    """Which rows of cue width targets ``[..., 2]`` (numpy or torch) teach the load stage: both
+    widths given, or given as :data:`UNREADABLE`."""
+    return ((widths >= 0) | (widths == UNREADABLE)).all(-1)
+
+
 def vessel_cue_widths(vessels, gsd_m: float | None) -> np.ndarray:
     """``[M, 2]`` f32: the drawn widths of each tanker's shadow and visible hull side
     (``shadow_width_m``, ``side_strip_m``) in units of its label box's width, -1 for other vessels
-    and where the labels do not give them or the image's GSD is unknown. Box widths, not metres or
+    and where the labels do not give them or the image's GSD is unknown; the shadow's is
+    :data:`UNREADABLE` where its ``shadow_surface`` is not the water. Box widths, not metres or
     pixels: the unit scales with the image, so crops, resizing and rotation leave the targets as
     they are. Tankers only: the stage reads tankers' load, and other hulls' windows (a barge's, a
     tug's) would cost steps without teaching it more about tankers' decks and sides."""
@@ -58,6 +70,8 @@ def vessel_cue_widths(vessels, gsd_m: float | None) -> np.ndarray:
         if (vessel.vessel_type is VesselType.TANKER and vessel.shadow_width_m is not None
                 and vessel.side_strip_m is not None):
             out[i] = np.array([vessel.shadow_width_m, vessel.side_strip_m]) / (vessel.box[3] * gsd_m)
+            if vessel.shadow_surface not in (None, "water"):
+                out[i, 0] = UNREADABLE
     return out
 
 
@@ -138,7 +152,8 @@ def hull_window_targets(boxes: np.ndarray, types: np.ndarray, cue_widths: np.nda
                         crop_size: int) -> dict[str, np.ndarray]:
     """Fixed-size targets for the hull-window heads: ``window_boxes [MAX_WINDOW_BOXES, 5]`` f32,
     ``window_type [MAX_WINDOW_BOXES]`` int64 (-1 = unknown or padding) and ``window_cues
-    [MAX_WINDOW_BOXES, 2]`` f32 (shadow and side-strip widths in box widths, -1 = unknown or padding;
+    [MAX_WINDOW_BOXES, 2]`` f32 (shadow and side-strip widths in box widths, -1 = unknown or padding,
+    :data:`UNREADABLE`;
     ``cue_widths`` from :func:`vessel_cue_widths`, None = all unknown), for boxes whose centre lies
     in the crop and whose type or widths are known. Boxes with widths come first: when a crop holds
     more than ``MAX_WINDOW_BOXES`` vessels, the load stage's examples are the ones kept."""
@@ -150,7 +165,7 @@ def hull_window_targets(boxes: np.ndarray, types: np.ndarray, cue_widths: np.nda
     if cue_widths is None:
         cue_widths = np.full((len(boxes), 2), IGNORE, np.float32)
     inside = (boxes[:, 0] >= 0) & (boxes[:, 0] < crop_size) & (boxes[:, 1] >= 0) & (boxes[:, 1] < crop_size)
-    measured = (cue_widths >= 0).all(axis=1)
+    measured = cue_labelled(cue_widths)
     with_cues = np.flatnonzero(inside & measured)
     type_only = np.flatnonzero(inside & ~measured & (types >= 0))
     chosen = np.concatenate([with_cues, type_only])[:MAX_WINDOW_BOXES]

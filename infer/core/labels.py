@@ -79,6 +79,9 @@ def class_name(vessel_type: VesselType, load: LoadState) -> str:
     return "other" if vessel_type is VesselType.OTHER else "ship"
 
 
+# What a hull's shadow lies on: the water (its width tells the freeboard), a quay, jetty or shore
+# standing above the water, or another hull (it does not).
+SHADOW_SURFACES = ("water", "structure", "vessel")
 ANGLE_KEYS = ("sun_elevation_deg", "sun_azimuth_deg", "view_zenith_deg", "view_azimuth_deg")
 
 
@@ -92,6 +95,8 @@ class Vessel:
     ``shadow_width_m`` / ``side_strip_m``: the widths (metres, across the hull) of its shadow on the
     water and of its visible hull side as drawn (synthetic truth only; what the load stage learns to
     measure, ``docs/physics.md``).
+    ``shadow_surface``: what the shadow beside its midbody lies on, one of :data:`SHADOW_SURFACES`
+    (synthetic truth only; off the water the shadow's width does not tell the freeboard).
     """
 
     box: np.ndarray
@@ -103,8 +108,11 @@ class Vessel:
     draft_fraction: float | None = None
     shadow_width_m: float | None = None
     side_strip_m: float | None = None
+    shadow_surface: str | None = None
 
     def __post_init__(self):
+        if self.shadow_surface is not None and self.shadow_surface not in SHADOW_SURFACES:
+            raise LabelError(f"shadow_surface must be one of {', '.join(SHADOW_SURFACES)}, got {self.shadow_surface!r}")
         self.vessel_type = VesselType(self.vessel_type)
         self.load = LoadState(self.load)
         box = np.asarray(self.box, dtype=np.float64).reshape(-1)

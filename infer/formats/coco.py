@@ -11,7 +11,7 @@ file), optional ``gsd_m`` and the angles of ``labels.ANGLE_KEYS`` (degrees, all 
 
 ``iscrowd: 1`` or ``difficult: 1`` marks the vessel difficult. Optional extras this project writes and
 reads: ``heading`` (bow direction, radians, pixel frame), ``vessel_id``, ``draft_fraction``,
-``shadow_width_m``, ``side_strip_m``.
+``shadow_width_m``, ``side_strip_m``, ``shadow_surface``.
 Category names go through the class map. Writing stores each box as its 4-corner polygon.
 """
 
@@ -28,7 +28,7 @@ from pycocotools import mask as mask_utils
 from ..core.atomic import atomic_write_text
 from ..core.boxes import mask_to_box, min_area_box, normalize_boxes
 from ..core.errors import located
-from ..core.labels import ANGLE_KEYS, LabelledImage
+from ..core.labels import ANGLE_KEYS, SHADOW_SURFACES, LabelledImage
 from .dataset import ReadContext, is_number, read_label_text
 
 ANNOTATIONS = "annotations.json"
@@ -251,8 +251,13 @@ def _attributes(ann: dict, where: str, ctx: ReadContext) -> dict | None:
         if numbers[name] is not None and numbers[name] < 0:
             ctx.error(f"{where}: {name} must be >= 0 metres, got {numbers[name]!r}")
             return None
+    surface = ann.get("shadow_surface")
+    if surface is not None and surface not in SHADOW_SURFACES:
+        ctx.error(f"{where}: shadow_surface must be one of {', '.join(SHADOW_SURFACES)}, got {surface!r}")
+        return None
     vessel_id = ann.get("vessel_id")
     return {**{name: None if value is None else float(value) for name, value in numbers.items()},
+            "shadow_surface": surface,
             "difficult": bool(ann.get("iscrowd")) or bool(ann.get("difficult")),
             "vessel_id": None if vessel_id is None else str(vessel_id)}
 
@@ -276,7 +281,7 @@ def to_coco(images: list[LabelledImage], base: Path, class_names: tuple[str, ...
                    "area": round(float(vessel.box[2] * vessel.box[3]), 3),
                    "segmentation": [[round(float(c), 3) for c in corners.reshape(-1)]],
                    "iscrowd": 0, "difficult": int(vessel.difficult)}
-            for name in ("heading", "vessel_id", "draft_fraction", *CUE_WIDTH_KEYS):
+            for name in ("heading", "vessel_id", "draft_fraction", *CUE_WIDTH_KEYS, "shadow_surface"):
                 if getattr(vessel, name) is not None:
                     ann[name] = getattr(vessel, name)
             annotations.append(ann)

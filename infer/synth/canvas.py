@@ -90,12 +90,15 @@ class Canvas:
         region = self.pixels[rows, cols]
         region += (c - region) * (cover * alpha)[..., None]
 
-    def shade(self, polygons, factor: float) -> None:
-        """Multiply the union of ``polygons`` by ``factor`` (a shadow when < 1)."""
+    def shade(self, polygons, factor: float, where: np.ndarray | None = None) -> None:
+        """Multiply the union of ``polygons`` by ``factor`` (a shadow when < 1), only over the share
+        ``where [H, W]`` (0..1, the whole window's pixels) of each pixel when given."""
         got = self.coverage(polygons)
         if got is None:
             return
         cover, (rows, cols) = got
+        if where is not None:
+            cover = cover * where[rows, cols]
         self.pixels[rows, cols] *= (1.0 - cover * (1.0 - factor))[..., None]
 
     def line(self, points, colour, width_px: float, alpha: float = 1.0) -> None:

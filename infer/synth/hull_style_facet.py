@@ -261,20 +261,24 @@ class FacetShip:
         self.roof(canvas, outline_m, top_m, albedo)
 
 
-def draw_shadow(canvas: Canvas, ship: Ship, view: View, cues: frozenset[str] = ALL_CUES) -> None:
-    """The hull's and the house blocks' shadows on the water (module doc)."""
+def draw_shadow(canvas: Canvas, ship: Ship, view: View, cues: frozenset[str] = ALL_CUES,
+                ground_m: float = 0.0, where: np.ndarray | None = None) -> None:
+    """The hull's and the house blocks' shadows on a surface ``ground_m`` above the water (only
+    what stands above it casts one there), over the share ``where`` of each canvas pixel that is
+    that surface (:mod:`.shadow_ground`; None: all) (module doc)."""
     f = FacetShip(ship, view, cues)
-    height = f.g.shadow_height_m  # the freeboard, or 0 with the "shadow" cue off
-    polys = [sweep(f.at(f.outline, 0.0), view.shadow_shift_px(height))] if height > 0 else []
+    hull_above = f.g.shadow_height_m - ground_m  # the freeboard (or 0 with the "shadow" cue off) above it
+    polys = [sweep(f.at(f.outline, 0.0), view.shadow_shift_px(hull_above))] if hull_above > 0 else []
     for outline, base, top, _ in f.blocks:
-        low = f.at(outline, 0.0) + view.shadow_shift_px(height + base)
-        polys.append(sweep(low, view.shadow_shift_px(top - base)))
-    _shade_union(canvas, polys, f.shadow_factor)
+        low, high = max(hull_above + base, 0.0), hull_above + top
+        if high > low:
+            polys.append(sweep(f.at(outline, 0.0) + view.shadow_shift_px(low), view.shadow_shift_px(high - low)))
+    _shade_union(canvas, polys, f.shadow_factor, where)
 
 
-def _shade_union(canvas: Canvas, polygons: list[np.ndarray], factor: float) -> None:
+def _shade_union(canvas: Canvas, polygons: list[np.ndarray], factor: float, where: np.ndarray | None = None) -> None:
     """Multiply the union of overlapping ``polygons`` by ``factor`` once (one cv2 fill of several
-    overlapping polygons leaves holes where they overlap)."""
+    overlapping polygons leaves holes where they overlap), over the share ``where`` of each pixel."""
     covers = [got for got in (canvas.coverage([p]) for p in polygons) if got is not None]
     if not covers:
         return
@@ -286,6 +290,8 @@ def _shade_union(canvas: Canvas, polygons: list[np.ndarray], factor: float) -> N
     for cover, (rows, cols) in covers:
         part = union[rows.start - y0:rows.stop - y0, cols.start - x0:cols.stop - x0]
         np.maximum(part, cover, out=part)
+    if where is not None:
+        union *= where[y0:y1, x0:x1]
     canvas.pixels[y0:y1, x0:x1] *= (1.0 - union * (1.0 - factor))[..., None]
 
 

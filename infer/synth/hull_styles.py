@@ -8,17 +8,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import hull_style_facet, vessels
 from .canvas import Canvas
 from .physics import View
 from .vessels import Ship
 
 DrawCall = Callable[[Canvas, Ship, View, frozenset[str]], None]
+# (..., cues, the surface's height above the water in metres, its share of each pixel or None)
+ShadowCall = Callable[[Canvas, Ship, View, frozenset[str], float, np.ndarray | None], None]
 
 
 @dataclass(frozen=True)
 class HullStyle:
-    draw_shadow: DrawCall
+    draw_shadow: ShadowCall
     draw_ship: DrawCall
 
 

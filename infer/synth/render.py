@@ -2,7 +2,8 @@
 
 Background (water, land, land objects), then the wakes of ships under way, then every ship's
 shadow (before any hull, so a hull is never darkened by its own shadow and a neighbour's shadow
-falls on the water between them), then the ships, then atmosphere and sensor (haze, clouds and
+falls on the water between them; on a quay, jetty or shore shorter, from the part of the hull
+above its top: :mod:`.shadow_ground`), then the ships, then atmosphere and sensor (haze, clouds and
 their shadows, blur, noise). Tiles draw a whole image this way, scenes one window at a time.
 """
 
@@ -15,6 +16,7 @@ from .canvas import Canvas
 from .effects import Atmosphere, apply_atmosphere
 from .hull_styles import DEFAULT_HULL_STYLE, HULL_STYLES
 from .physics import ALL_CUES, View
+from .shadow_ground import shadow_grounds
 from .vessels import Ship, draw_wake
 
 
@@ -28,8 +30,10 @@ def draw_world(canvas: Canvas, view: View, layout: Layout, ships: list[Ship], at
     draw_background(canvas, layout, view, rng)
     for ship in ships:
         draw_wake(canvas, ship, view)
+    grounds = shadow_grounds(canvas, layout)
     for ship in ships:
-        style.draw_shadow(canvas, ship, view, cues)
+        for ground in grounds:
+            style.draw_shadow(canvas, ship, view, cues, ground.height_m, ground.where)
     for ship in ships:
         style.draw_ship(canvas, ship, view, cues)
     apply_atmosphere(canvas, atmosphere, view, rng)

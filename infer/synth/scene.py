@@ -10,7 +10,8 @@ anything but the seed and the settings.
 
 Ground truth goes to ``OUT.truth.geojson`` (and ``.csv``) in the detection-file schema with
 ``vessel_id``, ``draft_fraction`` and ``truth: true`` per vessel (score 1, p_loaded 0 or 1), and
-each tanker's ``freeboard_m`` and, as drawn, ``shadow_width_m`` and ``side_strip_m`` (metres); its
+each tanker's ``freeboard_m`` and, as drawn, ``shadow_width_m`` and ``side_strip_m`` (metres) and
+``shadow_surface`` (what the shadow lies on: :mod:`.shadow_ground`); its
 header's ``synthetic`` member holds the view (degrees, azimuths clockwise from north), the
 atmosphere and the cues drawn. The GeoTIFF carries the angles as GDAL metadata items
 ``SUN_ELEVATION``, ``SUN_AZIMUTH``, ``VIEW_ZENITH``, ``VIEW_AZIMUTH`` (:meth:`.physics.View.gdal_tags`).
@@ -45,6 +46,7 @@ from .floating_roofs import write_tank_truth
 from .physics import ALL_CUES, MIN_TANKER_LENGTH_M, View, cue_names, sample_view
 from .placement import Placer, at_berth, distractor_ship, random_water_point, tanker_ship
 from .render import draw_world
+from .shadow_ground import shadow_surfaces
 from .sts import add_scene_rafts, label_rafts
 from .tiles import UTM_CRS, grid_north_deg
 from .vessels import Ship, ShipGeometry, to_label
@@ -244,10 +246,13 @@ def _window_renderer(threads: int, worker_args):
         yield lambda windows: pool.imap(_window_pixels, windows)
 
 
-def truth_detections(ships: list[Ship], view: View, cues: frozenset[str] = ALL_CUES) -> list[Detection]:
-    """Ground truth in the detection-file schema (module doc)."""
+def truth_detections(ships: list[Ship], view: View, cues: frozenset[str] = ALL_CUES,
+                     layout: Layout | None = None) -> list[Detection]:
+    """Ground truth in the detection-file schema (module doc); with the scene's ``layout``, each
+    tanker's ``shadow_surface`` too."""
+    surfaces = shadow_surfaces(ships, view, layout) if layout is not None else [None] * len(ships)
     detections = []
-    for ship in ships:
+    for ship, surface in zip(ships, surfaces, strict=True):
         label = to_label(ship, view)
         tanker = ship.tanker is not None
         physics = {}
@@ -255,6 +260,8 @@ def truth_detections(ships: list[Ship], view: View, cues: frozenset[str] = ALL_C
             shadow_m, side_m = ShipGeometry(ship, view, cues).cue_widths_m()
             physics = {"freeboard_m": round(ship.freeboard_m, 3), "shadow_width_m": round(shadow_m, 3),
                        "side_strip_m": round(side_m, 3)}
+            if surface is not None:
+                physics["shadow_surface"] = surface
         detections.append(Detection(
             box_px=label.box, score=1.0, vessel_type="tanker" if tanker else "other", type_score=1.0,
             load=label.load.value if tanker else "unknown",
@@ -275,7 +282,7 @@ def write_truth(path: Path, world: SceneWorld, settings: SceneSettings, acquired
               "synthetic": {"view": world.view.to_dict(), "atmosphere": world.atmosphere.to_dict(),
                             "cues": cue_names(settings.cues)}}
     footprint = shapely.box(0, 0, settings.size, settings.size)
-    geojson, _ = write_detection_files(truth_stem(path), truth_detections(world.ships, world.view, settings.cues),
+    geojson, _ = write_detection_files(truth_stem(path), truth_detections(world.ships, world.view, settings.cues, world.layout),
                                        header,
                                        crs=_crs(), transform=world.transform, footprint_px=footprint)
     write_tank_truth(path, world.layout, world.layout.roofs, world.view, settings.size, _crs(), world.transform, acquired)

@@ -52,7 +52,9 @@ Manifest: per tile the view (``gsd_m``; ``sun_elevation_deg``, ``sun_azimuth_deg
 ``view_zenith_deg``, ``view_azimuth_deg`` in degrees, azimuths clockwise from north, tiles being
 north-up; ``view_azimuth_deg`` points from the ground to the sensor), and per vessel its physics:
 ``freeboard_m`` and, as drawn, ``shadow_width_m`` and ``side_strip_m`` (metres, 0 for a switched-off
-cue), ``moving`` (under way) and ``berthed``, for tankers also ``draft_fraction`` and ``bulb_drawn``.
+cue), ``shadow_surface`` (what that shadow lies on beside the midbody: ``water``, ``structure`` or
+``vessel``, :mod:`.shadow_ground`; tankers' labels carry it too), ``moving`` (under way) and
+``berthed``, for tankers also ``draft_fraction`` and ``bulb_drawn``.
 
 Looks: each tile is drawn in one hull style, chosen uniformly from ``TileSettings.hull_styles``
 (default all of :data:`.hull_styles.HULL_STYLES`: ``default`` and ``facet``), under randomised
@@ -116,6 +118,7 @@ from .placement import (
     tanker_ship,
 )
 from .render import draw_world
+from .shadow_ground import shadow_surfaces
 from .vessels import Ship, ShipGeometry, to_label
 
 DEFAULT_GSD_BANDS = (((0.5, 3.0), 0.8), ((3.0, 10.0), 0.2))
@@ -540,12 +543,13 @@ def grid_north_deg(crs, transform, size: int) -> float:
     return -((north_in_image + 180.0) % 360.0 - 180.0)
 
 
-def _vessel_record(ship: Ship, view: View, cues: frozenset[str]) -> dict:
+def _vessel_record(ship: Ship, view: View, cues: frozenset[str], shadow_surface: str) -> dict:
     drawn = ShipGeometry(ship, view, cues)
     shadow_m, side_m = drawn.cue_widths_m()
     record = {"vessel_id": ship.vessel_id, "kind": ship.kind, "length_m": round(ship.length_m, 2),
               "beam_m": round(ship.beam_m, 2), "freeboard_m": round(ship.freeboard_m, 3),
               "shadow_width_m": round(shadow_m, 3), "side_strip_m": round(side_m, 3),
+              "shadow_surface": shadow_surface,
               "moving": ship.moving, "berthed": ship.berthed,
               "box_px": [round(float(x), 3) for x in ShipGeometry(ship, view).box()]}
     if ship.tanker is not None:
@@ -562,13 +566,16 @@ def _tile_job(job) -> tuple[LabelledImage, dict]:
     write_image(path, image, settings, world.view)
     # Tiles are north-up, so the geographic azimuths are the image frame's.
     angles = {k: v for k, v in world.view.to_dict().items() if k in ANGLE_KEYS}
+    surfaces = shadow_surfaces(world.ships, world.view, world.layout)
     labelled = LabelledImage(path, settings.size, settings.size, round(world.view.gsd_m, 6),
-                             [to_label(s, world.view, settings.cues) for s in world.ships], angles)
+                             [to_label(s, world.view, settings.cues, surface if s.tanker is not None else None)
+                              for s, surface in zip(world.ships, surfaces, strict=True)], angles)
     record = {"file": f"{split}/images/{path.name}", "split": split, "scene": world.scene_kind,
               "hull_style": world.hull_style,
               "background": {"kind": world.scene_kind, **(world.background or {})},
               "view": world.view.to_dict(), "atmosphere": world.atmosphere.to_dict(),
-              "vessels": [_vessel_record(s, world.view, settings.cues) for s in world.ships]}
+              "vessels": [_vessel_record(s, world.view, settings.cues, surface)
+                          for s, surface in zip(world.ships, surfaces, strict=True)]}
     return labelled, record
 
 

@@ -316,23 +316,30 @@ class ShipGeometry:
         centre = self.u * (a0 + a1) / 2 + self.v * (b0 + b1) / 2
         return np.array([centre[0], centre[1], a1 - a0, b1 - b0, self.ship.heading])
 
-    def shadow_polygons(self) -> list[np.ndarray]:
+    def shadow_polygons(self, ground_m: float = 0.0) -> list[np.ndarray]:
+        """The hull's and the house's shadows on a surface ``ground_m`` above the water: only what
+        stands above that surface casts one there (sides are vertical, so the outline is the same
+        at every height)."""
         view, ship = self.view, self.ship
-        polys = [sweep(self.waterline, view.shadow_shift_px(self.shadow_height_m))] if self.shadow_height_m > 0 else []
+        hull_above = self.shadow_height_m - ground_m
+        polys = [sweep(self.waterline, view.shadow_shift_px(hull_above))] if hull_above > 0 else []
         if self.house_foot is not None:
-            low = self.house_foot + view.shadow_shift_px(self.shadow_height_m)
-            polys.append(sweep(low, view.shadow_shift_px(ship.house_height_m)))
+            base = max(hull_above, 0.0)
+            top = hull_above + ship.house_height_m
+            if top > base:
+                polys.append(sweep(self.house_foot + view.shadow_shift_px(base), view.shadow_shift_px(top - base)))
         return polys
 
 
-def to_label(ship: Ship, view: View, cues: frozenset[str] = ALL_CUES) -> Vessel:
+def to_label(ship: Ship, view: View, cues: frozenset[str] = ALL_CUES, shadow_surface: str | None = None) -> Vessel:
     """The exact label of a ship under this view: the box with every cue drawn (so a switched-off
-    cue never moves it), the shadow and side-strip widths as drawn under ``cues``."""
+    cue never moves it), the shadow and side-strip widths as drawn under ``cues``, and what the
+    shadow lies on when known (:func:`.shadow_ground.shadow_surfaces`)."""
     shadow_m, side_m = ShipGeometry(ship, view, cues).cue_widths_m()
     return Vessel(box=ShipGeometry(ship, view).box(), vessel_type=ship.vessel_type, load=ship.load,
                   heading=ship.heading, vessel_id=ship.vessel_id,
                   draft_fraction=None if ship.tanker is None else round(ship.tanker.draft_fraction, 4),
-                  shadow_width_m=round(shadow_m, 3), side_strip_m=round(side_m, 3))
+                  shadow_width_m=round(shadow_m, 3), side_strip_m=round(side_m, 3), shadow_surface=shadow_surface)
 
 
 def draw_wake(canvas: Canvas, ship: Ship, view: View) -> None:
@@ -360,10 +367,13 @@ def draw_wake(canvas: Canvas, ship: Ship, view: View) -> None:
     canvas.fill([bow], FOAM, alpha=0.35)
 
 
-def draw_shadow(canvas: Canvas, ship: Ship, view: View, cues: frozenset[str] = ALL_CUES) -> None:
-    polygons = ShipGeometry(ship, view, cues).shadow_polygons()
+def draw_shadow(canvas: Canvas, ship: Ship, view: View, cues: frozenset[str] = ALL_CUES,
+                ground_m: float = 0.0, where: np.ndarray | None = None) -> None:
+    """The hull's and the house's shadows on a surface ``ground_m`` above the water, over the share
+    ``where`` of each canvas pixel that is that surface (:mod:`.shadow_ground`; None: all)."""
+    polygons = ShipGeometry(ship, view, cues).shadow_polygons(ground_m)
     if polygons:
-        canvas.shade(polygons, SHADOW_FACTOR)
+        canvas.shade(polygons, SHADOW_FACTOR, where)
 
 
 def draw_ship(canvas: Canvas, ship: Ship, view: View, cues: frozenset[str] = ALL_CUES) -> None:
