@@ -16,7 +16,7 @@ from tankerwatch.infer.synth.canvas import Canvas
 from tankerwatch.infer.synth.physics import ALL_CUES, View, sample_tanker
 from tankerwatch.infer.synth.shadow_ground import QUAY_DECK_HEIGHT_M, shadow_grounds, shadow_surfaces
 from tankerwatch.infer.synth.vessels import draw_shadow, make_ship
-from tankerwatch.train.losses import UNREADABLE_ERROR, cue_width_loss
+from tankerwatch.train.losses import UNREADABLE_ERROR, UNREADABLE_WEIGHT, cue_width_loss
 from tankerwatch.train.targets import UNREADABLE, cue_labelled, vessel_cue_widths
 
 GSD = 0.5
@@ -118,3 +118,12 @@ def test_an_unreadable_shadow_teaches_a_large_scale_and_no_width():
     scales = torch.nn.functional.softplus(raw[2:]) + 1e-3
     assert scales[0].item() == pytest.approx(UNREADABLE_ERROR, rel=0.05)
     assert scales[1].item() < 0.05 and raw[1].item() == pytest.approx(0.2, abs=0.02)
+
+
+def test_each_unreadable_shadow_weighs_as_several_water_widths():
+    readings = torch.tensor([[[0.3, 0.1, 0.2, 0.05], [0.3, 0.1, 0.2, 0.05]]])
+    truth = torch.tensor([[[0.2, 0.1], [UNREADABLE, 0.1]]])
+    readable = [0.1 + 0.1 / 0.2 + math.log(0.2), math.log(0.05), math.log(0.05)]  # two sides exact
+    unreadable = UNREADABLE_ERROR / 0.2 + math.log(0.2)
+    expected = (sum(readable) + UNREADABLE_WEIGHT * unreadable) / (len(readable) + UNREADABLE_WEIGHT)
+    assert cue_width_loss(readings, truth).item() == pytest.approx(expected, rel=1e-5)

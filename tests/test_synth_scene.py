@@ -16,6 +16,7 @@ from pyproj import CRS
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.core.boxes import box_corners
 from tankerwatch.infer.core.georef import WGS84, pixels_to_lonlat
+from tankerwatch.infer.core.labels import SHADOW_SURFACES
 from tankerwatch.infer.report.events import EVENTS_CSV_COLUMNS
 from tankerwatch.infer.report.inputs import read_aoi
 from tankerwatch.infer.report.sts import read_berths
@@ -114,6 +115,7 @@ def test_scene_records_its_angles_and_each_tankers_freeboard_cues(scene):
             props["freeboard_m"], props["freeboard_m"], View(**view), hull_az), rel=5e-3, abs=5e-3)
         assert props["side_strip_m"] == pytest.approx(side_strip_width_m(
             props["freeboard_m"], view["view_zenith_deg"], view["view_azimuth_deg"], hull_az), rel=5e-3, abs=5e-3)
+        assert props["shadow_surface"] in SHADOW_SURFACES
 
 
 def test_scene_windows_show_every_vessel_inside_its_box(scene):
