@@ -34,28 +34,60 @@ from tankerwatch.infer.runtime.onnx_model import OnnxDetector  # noqa: E402
 from tankerwatch.infer.synth.physics import sample_tanker  # noqa: E402
 from tankerwatch.models import build_detector  # noqa: E402
 from tankerwatch.models.hull_profile import PROFILE_ACROSS_SPAN  # noqa: E402
-from tankerwatch.train.losses import cue_width_loss  # noqa: E402
-from tankerwatch.train.targets import MAX_WINDOW_BOXES, hull_window_targets, vessel_cue_widths  # noqa: E402
+from tankerwatch.train.losses import UNREADABLE_ERROR, UNREADABLE_WEIGHT, cue_width_loss  # noqa: E402
+from tankerwatch.train.targets import (  # noqa: E402
+    MAX_WINDOW_BOXES,
+    UNREADABLE,
+    hull_window_targets,
+    vessel_cue_widths,
+)
 
 
 def _tiny():
     return build_detector(backbone="tiny", fpn_channels=16, head_channels=16, top_k=8)
 
 
+def _fit_constant_readings(truth: torch.Tensor, steps: int, after_backward=None) -> tuple[list, list]:
+    """One (shadow, side) reading and its scales, the same for every window, fitted to ``truth``
+    ``[1, M, 2]`` by Adam on the cue loss; ``after_backward(raw)`` sees each step's gradients."""
+    raw = torch.zeros(4, requires_grad=True)
+    optimiser = torch.optim.Adam([raw], lr=0.05)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        readings = torch.cat([raw[:2], torch.nn.functional.softplus(raw[2:]) + 1e-3]).expand(1, truth.shape[1], 4)
+        cue_width_loss(readings, truth).backward()
+        if after_backward is not None:
+            after_backward(raw)
+        optimiser.step()
+    return raw[:2].tolist(), (torch.nn.functional.softplus(raw[2:]) + 1e-3).tolist()
+
+
 def test_cue_loss_learns_the_median_width_and_its_spread():
     """Constant readings fitted to widths uniform on [0, 1] settle on the median and the mean
     absolute deviation from it (1/4): the scale is an honest error, not a free knob."""
     truth = torch.rand(1, 1000, 2, generator=torch.Generator().manual_seed(0))
-    raw = torch.zeros(4, requires_grad=True)
-    optimiser = torch.optim.Adam([raw], lr=0.05)
-    for _ in range(400):
-        optimiser.zero_grad()
-        readings = torch.cat([raw[:2], torch.nn.functional.softplus(raw[2:]) + 1e-3]).expand(1, 1000, 4)
-        cue_width_loss(readings, truth).backward()
-        optimiser.step()
-    widths, scales = raw[:2].tolist(), (torch.nn.functional.softplus(raw[2:]) + 1e-3).tolist()
+    widths, scales = _fit_constant_readings(truth, 400)
     assert widths == pytest.approx(np.median(truth.numpy(), axis=1)[0].tolist(), abs=0.03)
     assert scales == pytest.approx([0.25, 0.25], abs=0.02)
+
+
+def test_an_unreadable_shadow_teaches_a_large_scale_and_no_width():
+    """A shadow on a quay: the likelihood at the fixed error, minimal where the scale equals it."""
+    def no_width_gradient(raw):
+        assert raw.grad[0] == 0.0
+
+    widths, scales = _fit_constant_readings(torch.tensor([[[UNREADABLE, 0.2]]]), 600, no_width_gradient)
+    assert scales[0] == pytest.approx(UNREADABLE_ERROR, rel=0.05)
+    assert scales[1] < 0.05 and widths[1] == pytest.approx(0.2, abs=0.02)
+
+
+def test_each_unreadable_shadow_weighs_as_several_water_widths():
+    readings = torch.tensor([[[0.3, 0.1, 0.2, 0.05], [0.3, 0.1, 0.2, 0.05]]])
+    truth = torch.tensor([[[0.2, 0.1], [UNREADABLE, 0.1]]])
+    readable = [0.1 + 0.1 / 0.2 + math.log(0.2), math.log(0.05), math.log(0.05)]  # two sides exact
+    unreadable = UNREADABLE_ERROR / 0.2 + math.log(0.2)
+    expected = (sum(readable) + UNREADABLE_WEIGHT * unreadable) / (len(readable) + UNREADABLE_WEIGHT)
+    assert cue_width_loss(readings, truth).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_cue_loss_is_masked_to_known_widths():

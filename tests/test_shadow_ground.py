@@ -1,5 +1,5 @@
-"""Shadows on quays: drawn shorter than on the water, labelled as lying off the water, and taught to
-the load stage as unreadable."""
+"""Shadows on quays: drawn shorter than on the water, and labelled as lying off the water (the loss
+that teaches them as unreadable: tests/test_laden_fraction.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from tankerwatch.infer.core.errors import LabelError
 from tankerwatch.infer.core.labels import LoadState, Vessel, VesselType
@@ -16,7 +15,6 @@ from tankerwatch.infer.synth.canvas import Canvas
 from tankerwatch.infer.synth.physics import ALL_CUES, View, sample_tanker
 from tankerwatch.infer.synth.shadow_ground import QUAY_DECK_HEIGHT_M, shadow_grounds, shadow_surfaces
 from tankerwatch.infer.synth.vessels import draw_shadow, make_ship
-from tankerwatch.train.losses import UNREADABLE_ERROR, UNREADABLE_WEIGHT, cue_width_loss
 from tankerwatch.train.targets import UNREADABLE, cue_labelled, vessel_cue_widths
 
 GSD = 0.5
@@ -102,28 +100,3 @@ def test_an_unreadable_shadow_becomes_a_target_of_its_own():
     assert cue_labelled(np.array([[UNREADABLE, -1.0]])).tolist() == [False]
     with pytest.raises(LabelError, match="shadow_surface"):
         Vessel(box, VesselType.TANKER, LoadState.EMPTY, shadow_surface="quay")
-
-
-def test_an_unreadable_shadow_teaches_a_large_scale_and_no_width():
-    """Its term is the Laplace likelihood at the fixed error: minimal where the scale equals it."""
-    truth = torch.tensor([[[UNREADABLE, 0.2]]])
-    raw = torch.zeros(4, requires_grad=True)
-    optimiser = torch.optim.Adam([raw], lr=0.05)
-    for _ in range(600):
-        optimiser.zero_grad()
-        readings = torch.cat([raw[:2], torch.nn.functional.softplus(raw[2:]) + 1e-3]).view(1, 1, 4)
-        cue_width_loss(readings, truth).backward()
-        assert raw.grad[0] == 0.0  # the shadow's width learns nothing here
-        optimiser.step()
-    scales = torch.nn.functional.softplus(raw[2:]) + 1e-3
-    assert scales[0].item() == pytest.approx(UNREADABLE_ERROR, rel=0.05)
-    assert scales[1].item() < 0.05 and raw[1].item() == pytest.approx(0.2, abs=0.02)
-
-
-def test_each_unreadable_shadow_weighs_as_several_water_widths():
-    readings = torch.tensor([[[0.3, 0.1, 0.2, 0.05], [0.3, 0.1, 0.2, 0.05]]])
-    truth = torch.tensor([[[0.2, 0.1], [UNREADABLE, 0.1]]])
-    readable = [0.1 + 0.1 / 0.2 + math.log(0.2), math.log(0.05), math.log(0.05)]  # two sides exact
-    unreadable = UNREADABLE_ERROR / 0.2 + math.log(0.2)
-    expected = (sum(readable) + UNREADABLE_WEIGHT * unreadable) / (len(readable) + UNREADABLE_WEIGHT)
-    assert cue_width_loss(readings, truth).item() == pytest.approx(expected, rel=1e-5)
