@@ -75,6 +75,8 @@ def shadow_surfaces(ships: list[Ship], view: View, layout: Layout) -> list[str]:
     that throws no shadow there). Pixel frame of ``layout``."""
     geometries = [ShipGeometry(ship, view) for ship in ships]
     hulls = [_hull_as_seen(g) for g in geometries]
+    # Every hull, its own included: the visible strip already leaves its own hull out.
+    vessels = shapely.union_all(hulls)
     structures = layout.obstacles()
     surfaces = []
     for index, (ship, g) in enumerate(zip(ships, geometries, strict=True)):
@@ -89,9 +91,8 @@ def shadow_surfaces(ships: list[Ship], view: View, layout: Layout) -> list[str]:
         if visible.area <= 1e-9:
             surfaces.append("water")
             continue
-        others = shapely.union_all([h for j, h in enumerate(hulls) if j != index])
         shares = {"structure": visible.intersection(structures).area / visible.area,
-                  "vessel": visible.intersection(others).area / visible.area}
+                  "vessel": visible.intersection(vessels).area / visible.area}
         surface = max(shares, key=shares.get)
         surfaces.append(surface if shares[surface] >= OFF_WATER_SHARE else "water")
     return surfaces
