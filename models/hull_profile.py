@@ -19,9 +19,11 @@ averaged over each row's whole height (a box filter: no aliasing on hulls wider 
 an edge inside a row shows as an intermediate value, which is where sub-row precision comes from).
 The profile (per channel, mean and spread over columns), standardised like a hull window, goes
 through a small 1-D CNN that marks, per row, how much of it is shadow and how much visible hull
-side; the widths are those marks summed, in box widths, each with a Laplace error scale from the
-whole profile. Widths in box widths do not depend on the GSD; :mod:`tankerwatch.models.freeboard`
-turns them into metres with the scene's angles.
+side; the widths are those marks summed, in box widths, each with a Laplace error scale read
+from the whole profile by a layer of its own, whose training does not reach back into the CNN (the
+scales say how well the CNN measured; they must not change what it measures). Widths in box widths
+do not depend on the GSD; :mod:`tankerwatch.models.freeboard` turns them into metres with the
+scene's angles.
 
 Frames: boxes are ``[cx, cy, length, width, angle]`` in input pixels of the unpadded image (angle
 of the long axis from +x towards +y). Profile row ``r`` lies ``v = ((r + 0.5) / rows - 0.5) x
@@ -184,7 +186,10 @@ class HullProfileHead(nn.Module):
         h = F.relu(h + self.context(h.mean(dim=-1)).unsqueeze(-1))
         marks = torch.sigmoid(self.marks(h))  # [M, 2, rows]: share of each row that is shadow / side
         widths = marks.sum(dim=-1) * (PROFILE_ACROSS_SPAN / PROFILE_ROWS)
-        pooled = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
+        # The scales read the measuring features but do not shape them: the likelihood's gradient
+        # grows as 1 / scale, and through shared features it outweighed the marks' and pulled
+        # every strip towards the typical one (docs/experiments.md, 2026-12-05, night).
+        pooled = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1).detach()
         scales = F.softplus(self.scales(pooled)) + MIN_CUE_SCALE
         if flip is not None:
             marks = torch.where(flip, marks.flip(-1), marks)

@@ -84,6 +84,25 @@ def test_readings_ignore_the_scene_brightness_and_follow_the_pixels():
     assert readings.shape == (1, 2, 4) and bool((readings >= 0).all())
 
 
+def test_error_scales_read_the_measuring_features_without_shaping_them():
+    """The widths' likelihood trains the scale layer only: its gradient grows as 1 / scale, and
+    through the shared features it drew every strip towards the typical width. The widths
+    themselves still train every layer that measures."""
+    torch.manual_seed(0)
+    head = HullProfileHead(3, box_jitter=False).train()
+    x = torch.randn(1, 3, 96, 128)
+    boxes = torch.tensor([[[50.0, 48.0, 40.0, 8.0, 0.4], [80.0, 40.0, 30.0, 6.0, -0.3]]])
+    measuring = [p for name, p in head.named_parameters() if not name.startswith("scales.")]
+
+    head(x, boxes)[..., 2:].log().sum().backward()
+    assert all(p.grad is None or not bool(p.grad.any()) for p in measuring)
+    assert bool(head.scales.weight.grad.any())
+
+    head.zero_grad(set_to_none=True)
+    head(x, boxes)[..., :2].sum().backward()
+    assert all(p.grad is not None and bool(p.grad.any()) for p in measuring if p.dim() > 1)
+
+
 def test_padding_boxes_stay_out_of_the_statistics_in_training():
     head = HullProfileHead(3, box_jitter=False).train()
     alone, (among_padding, marks, _), _, _ = read_among_padding(head, with_marks=True)
