@@ -188,7 +188,7 @@ class HullProfileHead(nn.Module):
         widths = marks.sum(dim=-1) * (PROFILE_ACROSS_SPAN / PROFILE_ROWS)
         # The scales read the measuring features but do not shape them: the likelihood's gradient
         # grows as 1 / scale, and through shared features it outweighed the marks' and pulled
-        # every strip towards the typical one (docs/experiments.md, 2026-12-05, night).
+        # every strip towards the typical one (docs/experiments.md, 2026-12-05 (night)).
         pooled = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1).detach()
         scales = F.softplus(self.scales(pooled)) + MIN_CUE_SCALE
         if flip is not None:

@@ -114,7 +114,8 @@ def cue_width_loss(readings: torch.Tensor, truth: torch.Tensor, valid: torch.Ten
     window, a hull a few pixels wide) says so, and the freeboard weighs each cue by how well it was
     read. The width itself learns from the plain L1 (the likelihood's error term sees it detached):
     through the likelihood alone its gradient is divided by the scale, and a scale still large
-    early in training stalls it.
+    early in training stalls it. The scale's own gradient stops at the head's scale layer, which
+    reads the measuring features detached (``models/hull_profile.py``).
 
     A width labelled :data:`~tankerwatch.train.targets.UNREADABLE` (a shadow on a quay or another
     hull) teaches only the scale, by the same likelihood with the error taken as
