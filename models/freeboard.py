@@ -15,7 +15,8 @@ so this module, which has no weights, turns the widths into freeboard with the s
 each cue is one linear measurement ``width_m = gain * freeboard + error``, and the freeboard is
 their inverse-variance weighted least-squares solution. A cue the geometry hides (the sun along the
 hull, a nadir view) has gain 0 and adds nothing; with both hidden the freeboard's error is unbounded
-and the load state comes out 0.5, which ``detect`` reports ``uncertain``. So does a reading no
+(its interval spans every freeboard the hull's class could have) and the load state comes out 0.5,
+which ``detect`` reports ``uncertain``. So does a reading no
 hull of the tanker's class could give (:data:`MAX_FRACTION_EXCESS`).
 
 Freeboard becomes a laden fraction through the tanker's size class at the box's length
@@ -176,7 +177,7 @@ def load_outputs(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor
     """``(p_loaded [N, K], laden_fraction [N, K, 3], freeboard_m [N, K, 3])`` from the measured cue
     widths and scales ``[N, K, 2]`` of hulls ``boxes [N, K, 5]`` under ``view [N, 5]``; the last two
     as (central, lo, hi) with lo/hi the 10 % / 90 % points, fractions clipped to [0, 1], freeboards
-    to >= 0. Images whose angles are NaN are read geometry-free (module docstring)."""
+    to the class's plausible range (:func:`plausible_freeboards`). Images whose angles are NaN are read geometry-free (module docstring)."""
     gsd = view[:, 0:1]
     length_m = boxes[..., 2] * gsd
     known = ~torch.isnan(view[:, 1:5]).any(dim=1, keepdim=True)  # [N, 1]
@@ -197,8 +198,20 @@ def load_outputs(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor
 
     laden_fraction = torch.stack([fraction, fraction - Z80 * fraction_sigma, fraction + Z80 * fraction_sigma],
                                  dim=-1).clamp(0.0, 1.0)
-    freeboard_m = torch.stack([freeboard, freeboard - Z80 * sigma, freeboard + Z80 * sigma], dim=-1).clamp(min=0.0)
+    freeboard_m = torch.stack([freeboard, freeboard - Z80 * sigma, freeboard + Z80 * sigma], dim=-1)
+    lowest, highest = plausible_freeboards(length_m)
+    freeboard_m = torch.minimum(torch.maximum(freeboard_m, lowest.unsqueeze(-1)), highest.unsqueeze(-1))
     return p_loaded, laden_fraction, freeboard_m
+
+
+def plausible_freeboards(length_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lowest and highest freeboard (metres, ``[...]`` each) a tanker ``length_m`` long is read
+    at: :data:`MAX_FRACTION_EXCESS` of its class's ballast-laden swing beyond either end, at least 0.
+    Readings beyond count as unmeasured (:func:`read_load`), so an interval reaching past these
+    would claim freeboards no hull of the class has; an unmeasured one spans exactly this range."""
+    ballast, laden = class_freeboards(length_m)
+    swing = (ballast - laden).clamp(min=0.1)
+    return (laden - MAX_FRACTION_EXCESS * swing).clamp(min=0.0), ballast + MAX_FRACTION_EXCESS * swing
 
 
 def _placeholder_geometry(view: torch.Tensor) -> torch.Tensor:

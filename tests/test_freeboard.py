@@ -11,7 +11,12 @@ torch = pytest.importorskip("torch")
 
 from tankerwatch.infer.core.tanker_sizes import freeboard_at  # noqa: E402
 from tankerwatch.infer.synth.physics import View, side_strip_width_m, visible_shadow_width_m  # noqa: E402
-from tankerwatch.models.freeboard import class_freeboards, cue_gains, load_outputs  # noqa: E402
+from tankerwatch.models.freeboard import (  # noqa: E402
+    MAX_FRACTION_EXCESS,
+    class_freeboards,
+    cue_gains,
+    load_outputs,
+)
 
 GSD = 0.5
 # A hull along +x in the image: its azimuth is 90 degrees (east) in the image frame.
@@ -65,7 +70,8 @@ def test_exact_widths_give_back_the_freeboard_and_fraction(fraction):
 
 def test_hidden_cues_leave_the_load_state_open():
     """Sun overhead and a nadir view hide both cues: whatever the network measures, p_loaded is
-    0.5 and the fraction's interval spans everything."""
+    0.5, the fraction's interval spans everything and the freeboard's every freeboard the class
+    could have (not a million metres, which an unbounded error would give)."""
     widths = torch.tensor([[[0.0, 0.0]]])
     box = torch.tensor([[[100.0, 100.0, 200.0, 30.0, 0.2]]])
     view = torch.tensor([[GSD, 90.0, 120.0, 0.0, 40.0]])
@@ -73,7 +79,10 @@ def test_hidden_cues_leave_the_load_state_open():
     assert float(p_loaded) == pytest.approx(0.5, abs=1e-6)
     assert float(laden[0, 0, 0]) == pytest.approx(0.5, abs=1e-6)
     assert laden[0, 0, 1:].tolist() == [0.0, 1.0]
-    assert float(fb[0, 0, 2]) > 1e3
+    ballast, laden_fb = freeboard_at(100.0, 0.0), freeboard_at(100.0, 1.0)  # 200 px at 0.5 m
+    swing = ballast - laden_fb
+    assert fb[0, 0].tolist() == pytest.approx([(ballast + laden_fb) / 2, max(0.0, laden_fb - MAX_FRACTION_EXCESS * swing),
+                                               ballast + MAX_FRACTION_EXCESS * swing], abs=1e-4)
 
 
 def test_a_hull_pointing_at_the_sun_is_read_from_its_side_alone():
@@ -104,7 +113,9 @@ def test_a_reading_no_hull_of_its_class_could_give_leaves_the_load_state_open():
         calls[extra_m] = float(p_loaded)
     assert calls[0.25] < 0.1
     assert calls[2.0] == pytest.approx(0.5, abs=1e-6)
-    assert laden[0, 0, 1:].tolist() == [0.0, 1.0] and float(fb[0, 0, 2]) > 1e3
+    assert laden[0, 0, 1:].tolist() == [0.0, 1.0]
+    assert float(fb[0, 0, 2]) == pytest.approx(ballast + MAX_FRACTION_EXCESS * (ballast - freeboard_at(length, 1.0)),
+                                               abs=1e-4)
 
 
 def test_the_interval_widens_with_the_measurement_error():

@@ -88,6 +88,18 @@ def test_the_label_says_where_the_shadow_lies():
     assert shadow_surfaces([ship], _view(90.0), layout) == ["water"]
 
 
+@pytest.mark.parametrize(("shadow_m", "surface"), [(1.6, "water"), (2.6, "structure")])
+def test_a_shadow_cut_short_by_the_quays_face_is_unreadable(shadow_m, surface):
+    """A short shadow (a high sun) towards a quay: inside the fender gap it is the freeboard's; one
+    that reaches the quay's face is cut there, so the part on the water is the gap's width whatever
+    the freeboard, even where most of it lies on the water (here 2 of 2.6 m)."""
+    ship = _empty_tanker()
+    elevation = math.degrees(math.atan(ship.freeboard_m / shadow_m))  # sun in the south, hull east-west
+    view = View(gsd_m=GSD, sun_azimuth_deg=180.0, sun_elevation_deg=elevation, view_azimuth_deg=0.0,
+                view_zenith_deg=0.0)
+    assert shadow_surfaces([ship], view, _quay_north_of(ship)) == [surface]
+
+
 def test_an_unreadable_shadow_becomes_a_target_of_its_own():
     box = [50, 50, 40, 8, 0]
     on_quay = Vessel(box, VesselType.TANKER, LoadState.EMPTY, shadow_width_m=4.0, side_strip_m=2.0,

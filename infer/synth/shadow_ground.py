@@ -6,9 +6,10 @@ instead, which stands :data:`QUAY_DECK_HEIGHT_M` above the water: only the hull 
 casts it there, so it is shorter by the deck's height times the same factor, and it is a strip of
 darker concrete, not of darker water. Its width tells the freeboard only to one who knows how high
 that deck stands, which a picture does not say. Where the shadow reaches a neighbouring hull, part
-lies on that hull's deck and part is hidden under it. Neither can be read as freeboard, so a label
-names the surface (:func:`shadow_surfaces`: one of :data:`~tankerwatch.infer.core.labels.SHADOW_SURFACES`)
-and training teaches the load stage to say that it cannot measure such a shadow
+lies on that hull's deck and part is hidden under it. Either way the part left on the water ends at
+the structure's or the hull's side, as wide as the gap whatever the freeboard. None of it can be
+read as freeboard, so a label names the surface (:func:`shadow_surfaces`: one of
+:data:`~tankerwatch.infer.core.labels.SHADOW_SURFACES`) and training teaches the load stage to say that it cannot measure such a shadow
 (``train/losses.py``), rather than read the concrete as a narrow shadow and the hull as laden.
 
 :func:`shadow_grounds` splits a canvas into the surfaces a shadow is drawn on, each with its height,
@@ -31,9 +32,12 @@ from .vessels import Ship, ShipGeometry
 # typical tanker berth (docs/physics.md), one figure for every structure of a terminal.
 QUAY_DECK_HEIGHT_M = 3.0
 # A shadow is labelled as lying on a structure or a hull when at least this share of its visible
-# strip beside the midbody does: the load stage reads the middle of the hull, and a shadow mostly
-# on concrete there is mostly not a water shadow's width.
-OFF_WATER_SHARE = 0.5
+# strip beside the midbody does. Any real share is enough: the part left on the water ends at the
+# quay's or the neighbour's side, so its width is the gap's, not the freeboard's (at the share of
+# one half such shadows taught widths the picture does not show: docs/experiments.md,
+# 2026-12-05 (late night)). Not zero, so a hull at an angle to a quay whose strip grazes a corner
+# keeps its reading.
+OFF_WATER_SHARE = 0.1
 # The middle of the hull the load stage reads (``models/hull_profile.py``: PROFILE_ALONG_SPAN), as
 # a share of its length.
 MIDBODY_SHARE = 0.6
