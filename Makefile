@@ -37,7 +37,7 @@ lint: $(STAMP)
 
 # The main job on the built-in default, synthetic port scenes: generate tiles, train briefly,
 # export to ONNX, detect on a whole synthetic scene and on a dated series, report on the series.
-# DEMO_EPOCHS sets the training budget: 40 epochs take about 17 minutes on 2 AVX2 cores; the load stage
+# DEMO_EPOCHS sets the training budget: 40 epochs take about 11 minutes on 2 AVX-512 cores; the load stage
 # starts to read freeboard after about 20 epochs (`bench/train_synthetic.py` trains for real).
 DEMO_EPOCHS ?= 40
 DEMO_LOGGER := '[{"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "$(DEMO_DIR)/runs", "name": "demo"}}]'

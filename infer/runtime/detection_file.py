@@ -16,7 +16,8 @@ georeferencing gives pixel coordinates instead (``coordinates: "pixel"``, a warn
   between the size class's ballast draft, 0, and laden draft, 1: the model's median and its
   interval, at the levels the header's ``model.laden_fraction_quantiles`` gives) and
   ``freeboard_m`` (metres, the deck edge above the water: a ``format_version`` 3 model's own
-  estimate, with its interval ``freeboard_m_lo`` and ``freeboard_m_hi`` at the same levels; from
+  estimate, with its interval ``freeboard_m_lo`` and ``freeboard_m_hi`` at the same levels (since
+  models exported on 2026-12-05, within the freeboards a hull of its size class can have); from
   older models derived from the laden fraction and the size class at the hull's length,
   :func:`tankerwatch.infer.core.tanker_sizes.freeboard_at`, with ``_lo``/``_hi`` null); null for
   vessels not read as tankers, above the model's ``load_max_gsd_m``, and from models without a
