@@ -16,8 +16,8 @@ each cue is one linear measurement ``width_m = gain * freeboard + error``, and t
 their inverse-variance weighted least-squares solution. A cue the geometry hides (the sun along the
 hull, a nadir view) has gain 0 and adds nothing; with both hidden the freeboard's error is unbounded
 (its interval spans every freeboard the hull's class could have) and the load state comes out 0.5,
-which ``detect`` reports ``uncertain``. So does a reading no
-hull of the tanker's class could give (:data:`MAX_FRACTION_EXCESS`).
+which ``detect`` reports ``uncertain``. So does a reading no hull of the tanker's class could give
+(:data:`MAX_FRACTION_EXCESS`).
 
 Freeboard becomes a laden fraction through the tanker's size class at the box's length
 (:mod:`tankerwatch.infer.core.tanker_sizes`: the class's ballast and laden freeboards at the
@@ -159,8 +159,7 @@ def read_load(freeboard: torch.Tensor, sigma: torch.Tensor, length_m: torch.Tens
     "laden". With ``reject_implausible`` so is a freeboard more than :data:`MAX_FRACTION_EXCESS` of
     the swing outside the class's range: under known angles only, since read geometry-free such a
     reading only says the true angles are other ones."""
-    ballast, laden = class_freeboards(length_m)
-    swing = (ballast - laden).clamp(min=0.1)
+    ballast, laden, swing = _class_swing(length_m)
     unmeasured = sigma >= UNMEASURED_SIGMA_M / 2
     if reject_implausible:
         measured = (ballast - freeboard) / swing
@@ -177,7 +176,8 @@ def load_outputs(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor
     """``(p_loaded [N, K], laden_fraction [N, K, 3], freeboard_m [N, K, 3])`` from the measured cue
     widths and scales ``[N, K, 2]`` of hulls ``boxes [N, K, 5]`` under ``view [N, 5]``; the last two
     as (central, lo, hi) with lo/hi the 10 % / 90 % points, fractions clipped to [0, 1], freeboards
-    to the class's plausible range (:func:`plausible_freeboards`). Images whose angles are NaN are read geometry-free (module docstring)."""
+    to the class's plausible range (:func:`plausible_freeboards`). Images whose angles are NaN are
+    read geometry-free (module docstring)."""
     gsd = view[:, 0:1]
     length_m = boxes[..., 2] * gsd
     known = ~torch.isnan(view[:, 1:5]).any(dim=1, keepdim=True)  # [N, 1]
@@ -209,9 +209,15 @@ def plausible_freeboards(length_m: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     at: :data:`MAX_FRACTION_EXCESS` of its class's ballast-laden swing beyond either end, at least 0.
     Readings beyond count as unmeasured (:func:`read_load`), so an interval reaching past these
     would claim freeboards no hull of the class has; an unmeasured one spans exactly this range."""
-    ballast, laden = class_freeboards(length_m)
-    swing = (ballast - laden).clamp(min=0.1)
+    ballast, laden, swing = _class_swing(length_m)
     return (laden - MAX_FRACTION_EXCESS * swing).clamp(min=0.0), ballast + MAX_FRACTION_EXCESS * swing
+
+
+def _class_swing(length_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Ballast and laden freeboard of the class at ``length_m`` and the swing between them (metres),
+    at least 0.1 m so a fraction never divides by nothing."""
+    ballast, laden = class_freeboards(length_m)
+    return ballast, laden, (ballast - laden).clamp(min=0.1)
 
 
 def _placeholder_geometry(view: torch.Tensor) -> torch.Tensor:

@@ -9,8 +9,9 @@ that deck stands, which a picture does not say. Where the shadow reaches a neigh
 lies on that hull's deck and part is hidden under it. Either way the part left on the water ends at
 the structure's or the hull's side, as wide as the gap whatever the freeboard. None of it can be
 read as freeboard, so a label names the surface (:func:`shadow_surfaces`: one of
-:data:`~tankerwatch.infer.core.labels.SHADOW_SURFACES`) and training teaches the load stage to say that it cannot measure such a shadow
-(``train/losses.py``), rather than read the concrete as a narrow shadow and the hull as laden.
+:data:`~tankerwatch.infer.core.labels.SHADOW_SURFACES`) and training teaches the load stage to say
+that it cannot measure such a shadow (``train/losses.py``), rather than read the concrete as a
+narrow shadow and the hull as laden.
 
 :func:`shadow_grounds` splits a canvas into the surfaces a shadow is drawn on, each with its height,
 for the hull styles' ``draw_shadow``.
