@@ -162,8 +162,8 @@ def read_load(freeboard: torch.Tensor, sigma: torch.Tensor, length_m: torch.Tens
     ballast, laden, swing = _class_swing(length_m)
     unmeasured = sigma >= UNMEASURED_SIGMA_M / 2
     if reject_implausible:
-        measured = (ballast - freeboard) / swing
-        unmeasured = unmeasured | (measured < -MAX_FRACTION_EXCESS) | (measured > 1.0 + MAX_FRACTION_EXCESS)
+        lowest, highest = plausible_freeboards(length_m)
+        unmeasured = unmeasured | (freeboard < lowest) | (freeboard > highest)
         sigma = torch.where(unmeasured, torch.full_like(sigma, UNMEASURED_SIGMA_M), sigma)
     freeboard = torch.where(unmeasured, (ballast + laden) / 2, freeboard)
     fraction = (ballast - freeboard) / swing
@@ -207,8 +207,8 @@ def load_outputs(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor
 def plausible_freeboards(length_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The lowest and highest freeboard (metres, ``[...]`` each) a tanker ``length_m`` long is read
     at: :data:`MAX_FRACTION_EXCESS` of its class's ballast-laden swing beyond either end, at least 0.
-    Readings beyond count as unmeasured (:func:`read_load`), so an interval reaching past these
-    would claim freeboards no hull of the class has; an unmeasured one spans exactly this range."""
+    Readings beyond count as unmeasured (:func:`read_load`) and intervals are cut to it
+    (:func:`load_outputs`), so an unmeasured freeboard spans exactly this range."""
     ballast, laden, swing = _class_swing(length_m)
     return (laden - MAX_FRACTION_EXCESS * swing).clamp(min=0.0), ballast + MAX_FRACTION_EXCESS * swing
 
