@@ -52,7 +52,7 @@ from _common import cpu_description, gpu_description  # noqa: E402
 from tankerwatch.infer.core.boxes import normalize_boxes  # noqa: E402
 from tankerwatch.infer.runtime.scaling import Scaling  # noqa: E402
 from tankerwatch.models import build_detector  # noqa: E402
-from tankerwatch.models.freeboard import cue_gains, load_outputs  # noqa: E402
+from tankerwatch.models.freeboard import cue_gains, expected_cue_widths, load_outputs  # noqa: E402
 from tankerwatch.models.hull_profile import HullProfileHead  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig, augment, build_augmentation  # noqa: E402
 from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
@@ -88,6 +88,7 @@ class Tile:
     freeboards: np.ndarray
     gsd_m: float
     off_water: np.ndarray  # [K] bool: the shadow lies on a structure or another hull (unreadable)
+    geometry: torch.Tensor  # [1, K, GEOMETRY_FEATURES] of the unaugmented boxes (expected_cue_widths)
 
 
 def read_tiles(folder: Path, surfaces: bool = True) -> list[Tile]:
@@ -113,13 +114,14 @@ def read_tiles(folder: Path, surfaces: bool = True) -> list[Tile]:
         # A switched-off cue is the geometry that hides it (module docstring).
         elevation = view["sun_elevation_deg"] if "shadow" in cues else 90.0
         zenith = view["view_zenith_deg"] if "side" in cues else 0.0
-        row = [gsd, elevation, view["sun_azimuth_deg"], zenith, view["view_azimuth_deg"]]
-        tiles.append(Tile(torch.from_numpy(model_input(folder / tile["file"], SCALING))[None],
-                          torch.tensor(boxes, dtype=torch.float32)[None],
-                          torch.tensor(widths, dtype=torch.float32)[None],
-                          torch.tensor([row], dtype=torch.float32),
+        row = torch.tensor([[gsd, elevation, view["sun_azimuth_deg"], zenith, view["view_azimuth_deg"]]],
+                           dtype=torch.float32)
+        boxes = torch.tensor(boxes, dtype=torch.float32)[None]
+        tiles.append(Tile(torch.from_numpy(model_input(folder / tile["file"], SCALING))[None], boxes,
+                          torch.tensor(widths, dtype=torch.float32)[None], row,
                           np.array([v["draft_fraction"] for v in tankers]),
-                          np.array([v["freeboard_m"] for v in tankers]), gsd, off_water))
+                          np.array([v["freeboard_m"] for v in tankers]), gsd, off_water,
+                          expected_cue_widths(boxes, row)))
     return tiles
 
 
@@ -128,7 +130,7 @@ def augmented(tile: Tile, pipeline) -> Tile:
     image, boxes = augment(pipeline, tile.image[0].permute(1, 2, 0).numpy(), tile.boxes[0].numpy())
     return Tile(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None],
                 torch.tensor(normalize_boxes(boxes), dtype=torch.float32)[None], tile.widths, tile.view,
-                tile.drafts, tile.freeboards, tile.gsd_m, tile.off_water)
+                tile.drafts, tile.freeboards, tile.gsd_m, tile.off_water, tile.geometry)
 
 
 def cropped_like_fit(tile: Tile, rng: np.random.Generator) -> Tile:
@@ -151,7 +153,7 @@ def cropped_like_fit(tile: Tile, rng: np.random.Generator) -> Tile:
     kept = ((boxes[:, 0] >= 0) & (boxes[:, 0] < width) & (boxes[:, 1] >= 0) & (boxes[:, 1] < height)).numpy()
     image = torch.from_numpy(np.ascontiguousarray(image.reshape(height, width, channels))).permute(2, 0, 1)[None]
     return Tile(image, boxes[kept][None], tile.widths[:, kept], tile.view, tile.drafts[kept], tile.freeboards[kept],
-                tile.gsd_m, tile.off_water[kept])
+                tile.gsd_m, tile.off_water[kept], tile.geometry[:, kept])
 
 
 def batches(tiles: list[Tile], size: int, rng: np.random.Generator, pipeline=None, fit_crops: bool = False):
@@ -165,11 +167,12 @@ def batches(tiles: list[Tile], size: int, rng: np.random.Generator, pipeline=Non
         k = max(t.boxes.shape[1] for t in chosen)
         boxes = torch.zeros(len(chosen), k, 5)
         widths = torch.zeros(len(chosen), k, 2)
+        geometry = torch.zeros(len(chosen), k, chosen[0].geometry.shape[-1])
         valid = torch.zeros(len(chosen), k, dtype=torch.bool)
         for i, t in enumerate(chosen):
             n = t.boxes.shape[1]
-            boxes[i, :n], widths[i, :n], valid[i, :n] = t.boxes[0], t.widths[0], True
-        yield torch.cat([t.image for t in chosen]), boxes, widths, valid
+            boxes[i, :n], widths[i, :n], geometry[i, :n], valid[i, :n] = t.boxes[0], t.widths[0], t.geometry[0], True
+        yield torch.cat([t.image for t in chosen]), boxes, widths, geometry, valid
 
 
 def ece(p: np.ndarray, truth: np.ndarray) -> float:
@@ -186,12 +189,14 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
     with torch.no_grad():
         for t in tiles:
             boxes, view = t.boxes.to(device), t.view.to(device)
-            readings = head(prepare(t.image.to(device)), boxes)
+            x = prepare(t.image.to(device))
+            readings = head(x, boxes, expected_cue_widths(boxes, view))
             widths, scales = readings[..., :2], readings[..., 2:]
             p, lf, fb = load_outputs(widths, scales, boxes, view)
             free_view = view.clone()
             free_view[:, 1:] = float("nan")
-            p_free, lf_free, _ = load_outputs(widths, scales, boxes, free_view)
+            free = head(x, boxes, expected_cue_widths(boxes, free_view))
+            p_free, lf_free, _ = load_outputs(free[..., :2], free[..., 2:], boxes, free_view)
             n = t.boxes.shape[1]
             rows["gsd"] += [t.gsd_m] * n
             rows["draft"] += list(t.drafts)
@@ -344,11 +349,12 @@ def main() -> None:
     while epoch < plan["epochs"]:
         head.train()
         total, count = 0.0, 0
-        for images, boxes, widths, valid in batches(train, args.batch, rng, pipeline, args.fit_crops):
+        for images, boxes, widths, geometry, valid in batches(train, args.batch, rng, pipeline, args.fit_crops):
             r = args.repeats
             images, boxes, widths, valid = images.to(device), boxes.to(device), widths.to(device), valid.to(device)
             boxes, widths, valid = boxes.repeat(1, r, 1), widths.repeat(1, r, 1), valid.repeat(1, r)
-            readings, marks, edges = head(prepare(images), boxes, valid=valid, with_marks=True)
+            geometry = geometry.to(device).repeat(1, r, 1)
+            readings, marks, edges = head(prepare(images), boxes, geometry, valid=valid, with_marks=True)
             weights = rarity(widths, (widths >= 0) & valid.unsqueeze(-1))
             loss = (WEIGHTS.cue_widths * cue_width_loss(readings, widths, valid, weights)
                     + WEIGHTS.cue_marks * cue_mark_loss(marks, edges, widths, valid, weights))

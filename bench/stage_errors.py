@@ -1,8 +1,8 @@
 """Benchmark aid: where the load stage misreads a shadow, as pictures. All figures SYNTHETIC.
 
-Reads every tanker of held-out ``synth tiles`` at GSD <= ``--max-gsd`` through a load stage (a
-``bench/freeboard_stage.py --save`` file, or the stage inside a ``tankerwatch fit`` checkpoint) on
-its true box, and prints the shadow width's error (box widths) split by whether the hull's profile
+Reads every tanker with its shadow on the water in held-out ``synth tiles`` at GSD <= ``--max-gsd``
+through a load stage (a ``bench/freeboard_stage.py --save`` file, or the stage inside a
+``tankerwatch fit`` checkpoint) on its true box, and prints the shadow width's error (box widths) split by whether the hull's profile
 runs past the tile's edge, and by how much of the profile's outer rows the stage marks where the
 labels put no strip (marks far from any drawn strip: dark water, a neighbour's hull or padding
 read as shadow) against how much of a drawn strip it leaves unmarked. ``--sheet PNG`` draws the
@@ -41,21 +41,24 @@ NEAR_ROWS = 3
 
 
 def readings(head, prepare, tiles, max_gsd: float) -> list[dict]:
-    """One dict per tanker: true and read shadow width, marks, box edges in rows, profile, and the
-    share of its profile inside the tile."""
+    """One dict per tanker whose shadow lies on the water (one on a quay or another hull is
+    labelled unreadable and has no width to compare): true and read shadow width, marks, box edges
+    in rows, profile, and the share of its profile inside the tile."""
     rows = []
     with torch.no_grad():
         for index, tile in enumerate(tiles):
             if tile.gsd_m > max_gsd:
                 continue
             x = prepare(tile.image)
-            out, marks, edges = head(x, tile.boxes, with_marks=True)
+            out, marks, edges = head(x, tile.boxes, tile.geometry, with_marks=True)
             profiles = head.profiles(x, tile.boxes)
             height, width = tile.image.shape[-2:]
             grid = head.sampling_grid(tile.boxes, height, width)
             inside = F.grid_sample(torch.ones(1, 1, height, width), grid, align_corners=False)
             inside = inside.reshape(tile.boxes.shape[1], -1).mean(dim=-1)
             for k in range(tile.boxes.shape[1]):
+                if tile.off_water[k]:
+                    continue
                 rows.append({"tile": index, "k": k, "true": float(tile.widths[0, k, 0]),
                              "read": float(out[0, k, 0]), "side": float(tile.widths[0, k, 1]),
                              "marks": marks[0, k].numpy(), "edges": edges[0, k].numpy(),

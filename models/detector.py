@@ -40,7 +40,7 @@ from tankerwatch.infer.core.errors import ConfigError
 
 from .backbones import build_backbone
 from .decode import decode_maps
-from .freeboard import load_outputs
+from .freeboard import expected_cue_widths, load_outputs
 from .hull_profile import HullProfileHead
 from .hull_window import WINDOW_HW, HullWindowHead
 from .neck import TopDownFPN
@@ -125,22 +125,25 @@ class OrientedDetector(nn.Module):
         return {name: head(trunk) for name, head in self.heads.items()}
 
     def forward(self, image: torch.Tensor, view: torch.Tensor | None = None, window_boxes: torch.Tensor | None = None,
-                load_valid: torch.Tensor | None = None, type_valid: torch.Tensor | None = None):
+                window_geometry: torch.Tensor | None = None, load_valid: torch.Tensor | None = None,
+                type_valid: torch.Tensor | None = None):
         """``decode`` False: the raw head maps (dict), plus, for ``window_boxes [N, M, 5]`` when
         given (training), the load stage's ``cue_readings [N, M, 4]`` (shadow and side-strip widths
         and their error scales, in box widths), ``cue_marks [N, M, 2, rows]`` and ``cue_edges [N, M,
         2]`` (its per-row marks and the boxes' edges in its profiles:
         :class:`tankerwatch.models.hull_profile.HullProfileHead`) and the hull windows'
-        ``window_type_logits [N, M, 2]``; ``load_valid`` / ``type_valid [N, M]`` mark the boxes each
-        head learns from, the others get outputs 0; ``view`` is not needed. ``decode`` True:
-        :meth:`detect`."""
+        ``window_type_logits [N, M, 2]``; ``window_geometry [N, M, GEOMETRY_FEATURES]`` is what the
+        load stage's error scales read of the scene's angles
+        (:func:`tankerwatch.models.freeboard.expected_cue_widths` of the boxes before augmentation),
+        None: unknown; ``load_valid`` / ``type_valid [N, M]`` mark the boxes each head learns from,
+        the others get outputs 0; ``view`` is not needed. ``decode`` True: :meth:`detect`."""
         if self.decode:
             return self.detect(image, view)
         x = self._prepare(image)
         maps = self._head_maps(x)
         if window_boxes is not None:
             maps["cue_readings"], maps["cue_marks"], maps["cue_edges"] = self.load_head(
-                x, window_boxes, valid=load_valid, with_marks=True)
+                x, window_boxes, window_geometry, valid=load_valid, with_marks=True)
             maps["window_type_logits"] = self.type_window_head(x, window_boxes, valid=type_valid)
         return maps
 
@@ -149,7 +152,12 @@ class OrientedDetector(nn.Module):
         """Load logits ``[N, K, 2]`` (uncalibrated, what the temperature is fitted on, unless
         ``calibrated``), laden fraction and freeboard ``[N, K, 3]`` (central, lo, hi) of the hulls
         ``boxes [N, K, 5]`` (input pixels) under ``view [N, 5]``."""
-        return self._load_from_readings(self.load_head(self._prepare(image), boxes), boxes, view, calibrated)
+        return self._load_from_readings(self.read_cues(self._prepare(image), boxes, view), boxes, view, calibrated)
+
+    def read_cues(self, x: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
+        """The load stage's readings ``[N, K, 4]`` (:class:`HullProfileHead`) of hulls ``boxes [N,
+        K, 5]`` in the prepared input ``x``, under ``view [N, 5]``."""
+        return self.load_head(x, boxes, expected_cue_widths(boxes, view))
 
     def _load_from_readings(self, readings: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor,
                             calibrated: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -187,7 +195,7 @@ class OrientedDetector(nn.Module):
         torch._check(rows <= top_k)
         kept = boxes[:, :rows]
         n, pad = boxes.shape[0], (0, 0, 0, top_k - rows)
-        load, fraction, freeboard = self._load_from_readings(self.load_head(x, kept), kept, view, calibrated=True)
+        load, fraction, freeboard = self._load_from_readings(self.read_cues(x, kept, view), kept, view, calibrated=True)
         windows = self.type_window_head.windows(x, kept)
         vessel_type = self.type_window_head.classify_windows(windows).reshape(n, rows, 2)
         return F.pad(load, pad), F.pad(vessel_type, pad), F.pad(fraction, pad), F.pad(freeboard, pad)

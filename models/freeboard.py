@@ -125,6 +125,36 @@ def _gains(angle, sun_elevation, sun_azimuth, view_zenith, view_azimuth) -> tupl
     return shadow, side
 
 
+# Per hull: the visible shadow's and the side strip's widths (box widths) at the class's laden and
+# ballast freeboard, then 1 where the scene's angles are known (all five 0 where they are not).
+GEOMETRY_FEATURES = 5
+
+
+def expected_cue_widths(boxes: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
+    """``[N, K, GEOMETRY_FEATURES]``: how wide each cue of hulls ``boxes [N, K, 5]`` would be
+    under ``view [N, 5]`` (module docstring's frames) at the laden and at the ballast freeboard of
+    the tanker class at the box's length, in units of the box's width: shadow laden, shadow
+    ballast, side laden, side ballast, then 1. Zeros (the last too) for images whose angles are
+    NaN. What the load stage's error scales read beside the profile (``models/hull_profile.py``):
+    a strip that could be anything from 0 to a fifth of the beam under this geometry is misread
+    by more, when it is hard to see, than one that cannot be wider than a pixel.
+
+    The gains depend only on the hull's angle relative to the sun's and the sensor's azimuths,
+    and the widths on the box's size in metres, so turning or mirroring the image with its
+    azimuths, or rescaling it with its GSD, changes nothing: training computes these on the
+    unaugmented label boxes."""
+    known = ~torch.isnan(view[:, 1:5]).any(dim=1, keepdim=True)  # [N, 1]
+    safe_view = torch.where(known, view, _placeholder_geometry(view))
+    shadow_gain, side_gain = cue_gains(boxes, safe_view)
+    gsd = safe_view[:, 0:1]
+    ballast, laden = class_freeboards(boxes[..., 2] * gsd)
+    box_width_m = (boxes[..., 3] * gsd).clamp(min=1e-6)
+    features = torch.stack([shadow_gain * laden, shadow_gain * ballast, side_gain * laden, side_gain * ballast],
+                           dim=-1) / box_width_m.unsqueeze(-1)
+    flag = torch.ones_like(features[..., :1])
+    return torch.where(known.unsqueeze(-1), torch.cat([features, flag], dim=-1), torch.zeros_like(flag))
+
+
 def _normal_cdf(z: torch.Tensor) -> torch.Tensor:
     return 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
 

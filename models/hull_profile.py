@@ -21,18 +21,21 @@ The profile (per channel, mean and spread over columns), standardised like a hul
 through a small 1-D CNN that marks, per row, how much of it is shadow and how much visible hull
 side; the widths are those marks summed, in box widths, each with a Laplace error scale read
 from the whole profile by a layer of its own, whose training does not reach back into the CNN (the
-scales say how well the CNN measured; they must not change what it measures). Widths in box widths
-do not depend on the GSD; :mod:`tankerwatch.models.freeboard` turns them into metres with the
-scene's angles.
+scales say how well the CNN measured; they must not change what it measures). Beside the profile
+the scales read how wide each strip could be under the scene's angles
+(:func:`tankerwatch.models.freeboard.expected_cue_widths`): a side strip hard to tell from dark
+water is misread by a pixel and a half when the view could make it that wide, by nothing at nadir.
+Widths in box widths do not depend on the GSD; :mod:`tankerwatch.models.freeboard` turns them into
+metres with the scene's angles.
 
 Frames: boxes are ``[cx, cy, length, width, angle]`` in input pixels of the unpadded image (angle
 of the long axis from +x towards +y). Profile row ``r`` lies ``v = ((r + 0.5) / rows - 0.5) x
 span x width`` across the hull along ``(-sin a, cos a)``. Which side the sun and the sensor are on
-is for the network to see, so training flips profiles across at random. The network is not given
-the scene's angles: told how wide a strip should be per metre of freeboard, it learnt to answer
-with the typical freeboard's width and stopped measuring (load accuracy at chance); told only the
-sides, it did no better (docs/experiments.md, 2026-12-03). The angles enter after it, in the
-geometry.
+is for the network to see, so training flips profiles across at random. The measuring network is
+not given the scene's angles: told how wide a strip should be per metre of freeboard, it learnt to
+answer with the typical freeboard's width and stopped measuring (load accuracy at chance); told
+only the sides, it did no better (docs/experiments.md, 2026-12-03). The angles enter after it, in
+the geometry, and in the error scales, which cannot change a width.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .freeboard import GEOMETRY_FEATURES
 from .hull_window import MIN_WINDOW_STD, jitter_boxes
 
 # x width: the hull and 1.25 beams either side, so a small tanker's ballast shadow under a sun
@@ -64,6 +68,9 @@ MIN_CUE_SCALE = 0.1 * PROFILE_ACROSS_SPAN / PROFILE_ROWS
 # Initial marks' logit: sigmoid(-3) of each row, about 0.17 box widths in all, so the first steps
 # start near the typical strip instead of at half the profile.
 _MARK_PRIOR_BIAS = -3.0
+# Share of training profiles whose scales are read without the geometry, so a scene without
+# angles (detect's geometry-free mode) gets scales learnt for that case.
+GEOMETRY_DROP_P = 0.2
 
 
 def _sub_row_offsets(columns: int) -> torch.Tensor:
@@ -98,7 +105,8 @@ class HullProfileHead(nn.Module):
         self.context = nn.Linear(channels, channels)
         self.marks = nn.Conv1d(channels, 2, 1)
         nn.init.constant_(self.marks.bias, _MARK_PRIOR_BIAS)
-        self.scales = nn.Linear(2 * channels, 2)
+        self.scales = nn.Sequential(nn.Linear(2 * channels + GEOMETRY_FEATURES, channels), nn.ReLU(inplace=True),
+                                    nn.Linear(channels, 2))
         self.box_jitter = box_jitter
         # Training's jitter and flips (tankerwatch.models.hull_window's docstring: one generator
         # per head, reseeded every step).
@@ -140,10 +148,12 @@ class HullProfileHead(nn.Module):
         scale = torch.sqrt(((mean - centre) ** 2).mean(dim=(1, 2), keepdim=True)).clamp(min=MIN_WINDOW_STD)
         return torch.cat([(mean - centre) / scale, spread / scale], dim=1)
 
-    def forward(self, x: torch.Tensor, boxes: torch.Tensor, valid: torch.Tensor | None = None,
-                with_marks: bool = False):
-        """Readings ``[N, K, 4]`` (see the class doc). ``valid [N, K]`` (training): only those boxes
-        are read, the others get 0, so padding boxes stay out of the batch-norm statistics.
+    def forward(self, x: torch.Tensor, boxes: torch.Tensor, geometry: torch.Tensor | None = None,
+                valid: torch.Tensor | None = None, with_marks: bool = False):
+        """Readings ``[N, K, 4]`` (see the class doc). ``geometry [N, K, GEOMETRY_FEATURES]``: the
+        cues' expected widths (:func:`tankerwatch.models.freeboard.expected_cue_widths`) of the
+        given boxes; None: unknown angles. ``valid [N, K]`` (training): only those boxes are read,
+        the others get 0, so padding boxes stay out of the batch-norm statistics.
 
         ``with_marks`` (training): also the per-row marks ``[N, K, 2, rows]`` (share of each
         profile row that is shadow, visible side) and where the given box's long edges lie in the
@@ -154,14 +164,18 @@ class HullProfileHead(nn.Module):
         if self.training and self.box_jitter:
             boxes = jitter_boxes(boxes, self.draws)
         profiles = self.profiles(x, boxes)
+        if geometry is None:
+            geometry = profiles.new_zeros(n * k, GEOMETRY_FEATURES)
+        else:
+            geometry = geometry.to(profiles.dtype).reshape(n * k, GEOMETRY_FEATURES)
         if valid is None:
-            out, marks = self.read_profiles(profiles)
+            out, marks = self.read_profiles(profiles, geometry)
         else:
             chosen = valid.reshape(-1)
             out = profiles.new_zeros(n * k, CUE_OUTPUTS)
             marks = profiles.new_zeros(n * k, 2, PROFILE_ROWS)
             if bool(chosen.any()):
-                out[chosen], marks[chosen] = self.read_profiles(profiles[chosen])
+                out[chosen], marks[chosen] = self.read_profiles(profiles[chosen], geometry[chosen])
         out = out.reshape(n, k, CUE_OUTPUTS)
         if boxes is not given:
             # The readings are lengths in the jittered box's widths; per the given box they scale
@@ -171,14 +185,17 @@ class HullProfileHead(nn.Module):
             return out
         return out, marks.reshape(n, k, 2, PROFILE_ROWS), box_edges_in_rows(given, boxes)
 
-    def read_profiles(self, profiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def read_profiles(self, profiles: torch.Tensor, geometry: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Readings ``[M, 4]`` and marks ``[M, 2, rows]`` (in the profile's own row order) of
-        profiles ``[M, 2C, rows]`` from :meth:`profiles`."""
+        profiles ``[M, 2C, rows]`` from :meth:`profiles`, with their ``geometry [M,
+        GEOMETRY_FEATURES]`` (:meth:`forward`)."""
         flip = None
         if self.training:
             # The sun and the sensor may be on either side of the hull: learn both.
             flip = torch.rand(profiles.shape[0], 1, 1, generator=self.draws, device=profiles.device) < 0.5
             profiles = torch.where(flip, profiles.flip(-1), profiles)
+            dropped = torch.rand(profiles.shape[0], 1, generator=self.draws, device=profiles.device) < GEOMETRY_DROP_P
+            geometry = torch.where(dropped, torch.zeros_like(geometry), geometry)
         position = self.row_position.to(profiles.dtype).expand(profiles.shape[0], 1, PROFILE_ROWS)
         h = self.stem(torch.cat([profiles, position], dim=1))
         for block in self.blocks:
@@ -190,7 +207,7 @@ class HullProfileHead(nn.Module):
         # grows as 1 / scale, and through shared features it outweighed the marks' and pulled
         # every strip towards the typical one (docs/experiments.md, 2026-12-05 (night)).
         pooled = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1).detach()
-        scales = F.softplus(self.scales(pooled)) + MIN_CUE_SCALE
+        scales = F.softplus(self.scales(torch.cat([pooled, geometry], dim=1))) + MIN_CUE_SCALE
         if flip is not None:
             marks = torch.where(flip, marks.flip(-1), marks)
         return torch.cat([widths, scales], dim=1), marks

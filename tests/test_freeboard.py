@@ -15,6 +15,7 @@ from tankerwatch.models.freeboard import (  # noqa: E402
     MAX_FRACTION_EXCESS,
     class_freeboards,
     cue_gains,
+    expected_cue_widths,
     load_outputs,
 )
 
@@ -54,6 +55,46 @@ def test_gains_follow_the_generators_formulas_in_the_image_frame(angle, view_az)
     shadow_gain, side_gain = cue_gains(box, view)
     assert float(shadow_gain) == pytest.approx(float(widths[0, 0, 0]) * 16.0, rel=1e-4, abs=1e-6)
     assert float(side_gain) == pytest.approx(float(widths[0, 0, 1]) * 16.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("view_az", [110.0, 290.0])
+def test_expected_widths_are_what_the_generator_draws_at_either_end_of_the_class(view_az):
+    length_m, width_m = 180.0, 32.0
+    ballast, laden = (float(f) for f in class_freeboards(torch.tensor(length_m)))
+    at_laden, box, view = _drawn(laden, length_m, width_m, 35.0, 160.0, 30.0, view_az, 0.7)
+    at_ballast, *_ = _drawn(ballast, length_m, width_m, 35.0, 160.0, 30.0, view_az, 0.7)
+    expected = expected_cue_widths(box, view)[0, 0]
+    torch.testing.assert_close(expected[[0, 2]], at_laden[0, 0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(expected[[1, 3]], at_ballast[0, 0], atol=1e-5, rtol=1e-4)
+    assert float(expected[4]) == 1.0
+
+
+def test_expected_widths_survive_turning_and_mirroring_the_image():
+    """Training computes them on the label boxes before augmentation turns or mirrors the crop:
+    turned, the hull and every azimuth move together; mirrored left to right, the hull's angle
+    becomes pi - angle and each azimuth its negative."""
+    boxes = torch.tensor([[[100.0, 80.0, 300.0, 50.0, 0.4], [60.0, 40.0, 120.0, 22.0, -1.1]]])
+    view = torch.tensor([[0.6, 28.0, 140.0, 21.0, 305.0]])
+    original = expected_cue_widths(boxes, view)
+    for turn_deg in (37.0, 90.0, -140.0):
+        turned = boxes.clone()
+        turned[..., 4] += math.radians(turn_deg)
+        turned_view = view.clone()
+        turned_view[:, [2, 4]] = (turned_view[:, [2, 4]] + turn_deg) % 360
+        torch.testing.assert_close(expected_cue_widths(turned, turned_view), original, atol=1e-5, rtol=1e-5)
+    mirrored = boxes.clone()
+    mirrored[..., 4] = math.pi - mirrored[..., 4]
+    mirrored_view = view.clone()
+    mirrored_view[:, [2, 4]] = (360.0 - mirrored_view[:, [2, 4]]) % 360
+    torch.testing.assert_close(expected_cue_widths(mirrored, mirrored_view), original, atol=1e-5, rtol=1e-5)
+
+
+def test_expected_widths_are_zero_without_the_angles():
+    boxes = torch.tensor([[[100.0, 80.0, 300.0, 50.0, 0.4]], [[100.0, 80.0, 300.0, 50.0, 0.4]]])
+    view = torch.tensor([[0.6, float("nan"), 140.0, 21.0, 305.0], [0.6, 28.0, 140.0, 21.0, 305.0]])
+    expected = expected_cue_widths(boxes, view)
+    assert torch.equal(expected[0], torch.zeros(1, 5))
+    assert bool(torch.isfinite(expected).all()) and float(expected[1, 0, 4]) == 1.0
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.3, 0.55, 1.0])

@@ -96,11 +96,28 @@ def test_error_scales_read_the_measuring_features_without_shaping_them():
 
     head(x, boxes)[..., 2:].log().sum().backward()
     assert all(p.grad is None or not bool(p.grad.any()) for p in measuring)
-    assert bool(head.scales.weight.grad.any())
+    assert bool(head.scales[0].weight.grad.any())
 
     head.zero_grad(set_to_none=True)
     head(x, boxes)[..., :2].sum().backward()
     assert all(p.grad is not None and bool(p.grad.any()) for p in measuring if p.dim() > 1)
+
+
+def test_the_geometry_moves_the_error_scales_and_never_the_widths():
+    """The scales read how wide each strip could be under the scene's angles; the measuring
+    network must not see them (told the expected width, it answered with it and stopped
+    measuring), so any geometry, or none, gives the same widths."""
+    torch.manual_seed(0)
+    head = HullProfileHead(3).eval()
+    x = torch.randn(1, 3, 96, 128)
+    boxes = torch.tensor([[[50.0, 48.0, 40.0, 8.0, 0.4], [80.0, 40.0, 30.0, 6.0, -0.3]]])
+    nadir = torch.tensor([[[0.05, 0.25, 0.0, 0.0, 1.0], [0.1, 0.4, 0.0, 0.0, 1.0]]])
+    oblique = torch.tensor([[[0.05, 0.25, 0.08, 0.4, 1.0], [0.1, 0.4, 0.1, 0.5, 1.0]]])
+    with torch.no_grad():
+        readings = [head(x, boxes, nadir), head(x, boxes, oblique), head(x, boxes)]
+    for other in readings[1:]:
+        torch.testing.assert_close(other[..., :2], readings[0][..., :2])
+        assert not torch.allclose(other[..., 2:], readings[0][..., 2:], atol=1e-4)
 
 
 def test_padding_boxes_stay_out_of_the_statistics_in_training():

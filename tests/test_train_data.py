@@ -192,6 +192,34 @@ def test_load_crops_centre_on_measured_tankers_at_scale_one(tmp_path):
         assert item["load_image"][:, :, 28:36, 12:52].eq(220).all()  # the hull's pixels, untouched
 
 
+def test_crops_carry_the_scene_geometry_of_the_hull_before_augmentation(tmp_path):
+    """What the load stage's error scales read of the scene's angles is computed on the label box in
+    the image's own frame (turns and flips of the crop change nothing: tests/test_freeboard.py), so
+    every crop of a hull carries the same figures; an image without angles carries zeros."""
+    from tankerwatch.models.freeboard import expected_cue_widths
+
+    source = _tanker_and_barge(tmp_path, 0.5)
+    angles = {"sun_elevation_deg": 30.0, "sun_azimuth_deg": 150.0, "view_zenith_deg": 20.0, "view_azimuth_deg": 80.0}
+    source.image.angles = angles
+    view = torch.tensor([[0.5, 30.0, 150.0, 20.0, 80.0]], dtype=torch.float64)
+    hull = torch.from_numpy(np.asarray(source.image.vessels[0].box, np.float64)).reshape(1, 1, 5)
+    expected = expected_cue_widths(hull, view)[0, 0].float()
+    assert float(expected[:4].min()) > 0
+    crops = TrainCrops([source], crop_size=64, stride=4, samples_per_epoch=8,
+                       background_p=0.0, scale_range=(0.8, 1.25), seed=2, load_crops=2)
+    seen = 0
+    for key in range(8):
+        item = crops[key]
+        tankers = item["window_cues"][:, 0] >= 0
+        seen += int(tankers.sum())
+        torch.testing.assert_close(item["window_geometry"][tankers], expected.expand(int(tankers.sum()), 5))
+        torch.testing.assert_close(item["load_geometry"][:, 0], expected.expand(2, 5))
+    assert seen > 0
+    source.image.angles = None
+    without = TrainCrops([source], crop_size=64, stride=4, samples_per_epoch=2, background_p=0.0, load_crops=1)
+    assert torch.equal(without[0]["window_geometry"], torch.zeros_like(without[0]["window_geometry"]))
+
+
 def test_no_load_crops_without_a_tanker_whose_load_shows(tmp_path):
     source = _tanker_and_barge(tmp_path, 4.0)  # above load_max_gsd_m: its widths teach nothing
     crops = TrainCrops([source], crop_size=64, stride=4, samples_per_epoch=2, load_max_gsd_m=3.0, load_crops=2)

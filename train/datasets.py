@@ -51,6 +51,7 @@ from .targets import (
     hull_window_targets,
     load_visible,
     vessel_classes,
+    vessel_cue_geometry,
     vessel_cue_widths,
 )
 
@@ -165,6 +166,8 @@ class TrainCrops(Dataset):
         self.cue_widths = [vessel_cue_widths(src.image.vessels, src.gsd_m)
                            if load_visible(None if src.gsd_m is None else src.gsd_m / src.upsample, load_max_gsd_m)
                            else None for src in sources]
+        self.cue_geometry = [vessel_cue_geometry(src.image, src.gsd_m) if widths is not None else None
+                             for src, widths in zip(sources, self.cue_widths, strict=True)]
         self.measured_index = [(s, v) for s, widths in enumerate(self.cue_widths) if widths is not None
                                for v in np.flatnonzero(cue_labelled(widths))]
 
@@ -183,7 +186,8 @@ class TrainCrops(Dataset):
             side = max(8, round(self.crop_size / (scale * source.upsample)))
             centre = source.image.vessels[v].box[:2] + rng.uniform(-0.35, 0.35, 2) * side
         else:
-            source = self.sources[rng.integers(len(self.sources))]
+            s = int(rng.integers(len(self.sources)))
+            source = self.sources[s]
             side = max(8, round(self.crop_size / (scale * source.upsample)))
             centre = rng.uniform(0, 1, 2) * (source.width, source.height)
         image, boxes, factor = self._cut(source, centre, side)
@@ -194,8 +198,10 @@ class TrainCrops(Dataset):
         targets = encode_targets(VesselTargets(boxes, types, loads), self.crop_size, self.crop_size, self.stride)
         # The load stage learns only where the load labels are visible too: at 3-10 m a shadow is a
         # pixel or less, and a quarter of the synthetic tankers taught it noise (docs/experiments.md).
-        cue_widths = vessel_cue_widths(vessels, source.gsd_m) if load_visible(gsd, self.load_max_gsd_m) else None
-        targets.update(hull_window_targets(boxes, types, cue_widths, self.crop_size))
+        visible = load_visible(gsd, self.load_max_gsd_m)
+        cue_widths = vessel_cue_widths(vessels, source.gsd_m) if visible else None
+        cue_geometry = self.cue_geometry[s] if visible else None
+        targets.update(hull_window_targets(boxes, types, cue_widths, self.crop_size, cue_geometry))
         item = {k: torch.from_numpy(v) for k, v in targets.items()}
         item["image"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         item["path"] = str(source.path)
@@ -221,23 +227,26 @@ class TrainCrops(Dataset):
         return image, boxes, factor
 
     def _cut_load_crops(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        """``load_image [L, C, S, S]`` uint8, ``load_boxes [L, MAX_WINDOW_BOXES, 5]`` and
-        ``load_cues [L, MAX_WINDOW_BOXES, 2]`` (:func:`hull_window_targets`' boxes and widths) of
-        ``load_crops`` crops centred on tankers with known widths (module doc). Centred, so the
+        """``load_image [L, C, S, S]`` uint8, ``load_boxes [L, MAX_WINDOW_BOXES, 5]``, ``load_cues
+        [L, MAX_WINDOW_BOXES, 2]`` and ``load_geometry [L, MAX_WINDOW_BOXES, GEOMETRY_FEATURES]``
+        (:func:`hull_window_targets`' boxes, widths and geometry) of ``load_crops`` crops centred on tankers with known widths (module doc). Centred, so the
         profile's middle of the hull and its 3.5 beams across lie inside the crop where they fit."""
-        images, boxes, cues = [], [], []
+        images, boxes, cues, geometry = [], [], [], []
         for pick in rng.choice(len(self.measured_index), size=self.load_crops):
             s, v = self.measured_index[pick]
             source = self.sources[s]
             side = max(8, round(self.crop_size / source.upsample))
             image, crop_boxes, _ = self._cut(source, source.image.vessels[v].box[:2], side)
             no_types = np.full(len(crop_boxes), IGNORE, np.int64)
-            windows = hull_window_targets(crop_boxes, no_types, self.cue_widths[s], self.crop_size)
+            windows = hull_window_targets(crop_boxes, no_types, self.cue_widths[s], self.crop_size,
+                                          self.cue_geometry[s])
             images.append(image.transpose(2, 0, 1))
             boxes.append(windows["window_boxes"])
             cues.append(windows["window_cues"])
+            geometry.append(windows["window_geometry"])
         return {"load_image": torch.from_numpy(np.ascontiguousarray(np.stack(images))),
-                "load_boxes": torch.from_numpy(np.stack(boxes)), "load_cues": torch.from_numpy(np.stack(cues))}
+                "load_boxes": torch.from_numpy(np.stack(boxes)), "load_cues": torch.from_numpy(np.stack(cues)),
+                "load_geometry": torch.from_numpy(np.stack(geometry))}
 
 
 def window_origin(centre: float, extent: int, side: int) -> int:

@@ -27,8 +27,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from tankerwatch.infer.core.labels import LoadState, VesselType
+from tankerwatch.infer.core.labels import ANGLE_KEYS, LoadState, VesselType
+from tankerwatch.models.freeboard import GEOMETRY_FEATURES, expected_cue_widths
 
 TYPE_INDEX = {VesselType.TANKER: 0, VesselType.OTHER: 1}
 LOAD_INDEX = {LoadState.EMPTY: 0, LoadState.LOADED: 1}
@@ -73,6 +75,21 @@ def vessel_cue_widths(vessels, gsd_m: float | None) -> np.ndarray:
             if vessel.shadow_surface not in (None, "water"):
                 out[i, 0] = UNREADABLE
     return out
+
+
+def vessel_cue_geometry(image, gsd_m: float | None) -> np.ndarray:
+    """``[M, GEOMETRY_FEATURES]`` f32: what the load stage's error scales read of the scene's
+    angles for each vessel of the labelled ``image``
+    (:func:`tankerwatch.models.freeboard.expected_cue_widths` of its label boxes), zeros where the
+    image's angles or GSD are unknown. Computed on the label boxes in the image's own frame: the
+    figures depend only on angles between the hull, the sun and the sensor and on sizes in metres,
+    so crops, rescaling, turns and flips leave them as they are."""
+    boxes = image.boxes()
+    angles = image.angles or {}
+    if gsd_m is None or not len(boxes):
+        return np.zeros((len(boxes), GEOMETRY_FEATURES), np.float32)
+    view = torch.tensor([[gsd_m, *(angles.get(key, math.nan) for key in ANGLE_KEYS)]], dtype=torch.float64)
+    return expected_cue_widths(torch.from_numpy(np.asarray(boxes, np.float64))[None], view)[0].numpy().astype(np.float32)
 
 
 @dataclass
@@ -149,17 +166,21 @@ def _normalise_per_vessel(weight: np.ndarray, owner: np.ndarray) -> np.ndarray:
 
 
 def hull_window_targets(boxes: np.ndarray, types: np.ndarray, cue_widths: np.ndarray | None,
-                        crop_size: int) -> dict[str, np.ndarray]:
+                        crop_size: int, cue_geometry: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Fixed-size targets for the hull-window heads: ``window_boxes [MAX_WINDOW_BOXES, 5]`` f32,
-    ``window_type [MAX_WINDOW_BOXES]`` int64 (-1 = unknown or padding) and ``window_cues
+    ``window_type [MAX_WINDOW_BOXES]`` int64 (-1 = unknown or padding), ``window_cues
     [MAX_WINDOW_BOXES, 2]`` f32 (shadow and side-strip widths in box widths, -1 = unknown or padding,
     :data:`UNREADABLE`;
-    ``cue_widths`` from :func:`vessel_cue_widths`, None = all unknown), for boxes whose centre lies
-    in the crop and whose type or widths are known. Boxes with widths come first: when a crop holds
-    more than ``MAX_WINDOW_BOXES`` vessels, the load stage's examples are the ones kept."""
+    ``cue_widths`` from :func:`vessel_cue_widths`, None = all unknown) and ``window_geometry
+    [MAX_WINDOW_BOXES, GEOMETRY_FEATURES]`` f32 (the load stage's input from the scene's angles,
+    ``cue_geometry`` from :func:`vessel_cue_geometry`; zeros = unknown or padding), for boxes
+    whose centre lies in the crop and whose type or widths are known. Boxes with widths come first:
+    when a crop holds more than ``MAX_WINDOW_BOXES`` vessels, the load stage's examples are the
+    ones kept."""
     window_boxes = np.zeros((MAX_WINDOW_BOXES, 5), np.float32)
     window_type = np.full(MAX_WINDOW_BOXES, IGNORE, np.int64)
     window_cues = np.full((MAX_WINDOW_BOXES, 2), IGNORE, np.float32)
+    window_geometry = np.zeros((MAX_WINDOW_BOXES, GEOMETRY_FEATURES), np.float32)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
     types = np.asarray(types, np.int64)
     if cue_widths is None:
@@ -172,7 +193,10 @@ def hull_window_targets(boxes: np.ndarray, types: np.ndarray, cue_widths: np.nda
     window_boxes[: len(chosen)] = boxes[chosen]
     window_type[: len(chosen)] = types[chosen]
     window_cues[: len(chosen)] = cue_widths[chosen]
-    return {"window_boxes": window_boxes, "window_type": window_type, "window_cues": window_cues}
+    if cue_geometry is not None:
+        window_geometry[: len(chosen)] = cue_geometry[chosen]
+    return {"window_boxes": window_boxes, "window_type": window_type, "window_cues": window_cues,
+            "window_geometry": window_geometry}
 
 
 def _oriented_gaussian(rows: slice, cols: slice, i: int, j: int, length_cells: float, width_cells: float,
