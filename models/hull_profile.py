@@ -23,8 +23,8 @@ side; the widths are those marks summed, in box widths, each with a Laplace erro
 from the whole profile by a layer of its own, whose training does not reach back into the CNN (the
 scales say how well the CNN measured; they must not change what it measures). Beside the profile
 the scales read how wide each strip could be under the scene's angles
-(:func:`tankerwatch.models.freeboard.expected_cue_widths`): a side strip hard to tell from dark
-water is misread by a pixel and a half when the view could make it that wide, by nothing at nadir.
+(:func:`tankerwatch.models.freeboard.expected_cue_widths`): a blank edge beside dark water means
+a side strip under a pixel at nadir, but may hide one of a pixel and a half 20 degrees off nadir.
 Widths in box widths do not depend on the GSD; :mod:`tankerwatch.models.freeboard` turns them into
 metres with the scene's angles.
 

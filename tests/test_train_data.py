@@ -215,6 +215,13 @@ def test_crops_carry_the_scene_geometry_of_the_hull_before_augmentation(tmp_path
         torch.testing.assert_close(item["window_geometry"][tankers], expected.expand(int(tankers.sum()), 5))
         torch.testing.assert_close(item["load_geometry"][:, 0], expected.expand(2, 5))
     assert seen > 0
+    # Above load_max_gsd_m as stored but enlarged below it by the crop: the widths teach, with the geometry.
+    coarse = _tanker_and_barge(tmp_path, 3.5)
+    coarse.image.angles = angles
+    enlarged = TrainCrops([coarse], crop_size=64, stride=4, samples_per_epoch=8, background_p=0.0,
+                          scale_range=(1.25, 1.25), augment_config=AugmentConfig(enabled=False), load_max_gsd_m=3.0)
+    taught = [item for item in (enlarged[key] for key in range(8)) if item["window_cues"][0, 0] >= 0]
+    assert taught and all(float(item["window_geometry"][0, 4]) == 1.0 for item in taught)
     source.image.angles = None
     without = TrainCrops([source], crop_size=64, stride=4, samples_per_epoch=2, background_p=0.0, load_crops=1)
     assert torch.equal(without[0]["window_geometry"], torch.zeros_like(without[0]["window_geometry"]))

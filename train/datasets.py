@@ -166,8 +166,7 @@ class TrainCrops(Dataset):
         self.cue_widths = [vessel_cue_widths(src.image.vessels, src.gsd_m)
                            if load_visible(None if src.gsd_m is None else src.gsd_m / src.upsample, load_max_gsd_m)
                            else None for src in sources]
-        self.cue_geometry = [vessel_cue_geometry(src.image, src.gsd_m) if widths is not None else None
-                             for src, widths in zip(sources, self.cue_widths, strict=True)]
+        self.cue_geometry = [vessel_cue_geometry(src.image, src.gsd_m) for src in sources]
         self.measured_index = [(s, v) for s, widths in enumerate(self.cue_widths) if widths is not None
                                for v in np.flatnonzero(cue_labelled(widths))]
 
