@@ -260,12 +260,11 @@ class TankerwatchModule(L.LightningModule):
     def _with_load_crops(self, maps: dict, targets: dict, batch: dict) -> tuple[dict, dict]:
         """``maps`` and ``targets`` with the load stage's readings of the batch's load crops
         (``train/datasets.py``: ``load_image [N, L, C, S, S]``, ``load_boxes``, ``load_cues``,
-        ``load_geometry``) pooled
-        into its own: every profile, from a detector crop or a load crop, counts once in the cue
-        losses' means. Each tanker of a load crop is read once, not ``window_repeats`` times: the
-        stage learns from distinct hulls per step, not from jittered copies of the same ones
-        (docs/experiments.md), and a profile costs the same either way. Contiguous, not channels-last:
-        only GridSample reads these images, and it is faster so."""
+        ``load_geometry``) pooled into its own: every profile, from a detector crop or a load crop,
+        counts once in the cue losses' means. Each tanker of a load crop is read once, not
+        ``window_repeats`` times: the stage learns from distinct hulls per step, not from jittered
+        copies of the same ones (docs/experiments.md), and a profile costs the same either way.
+        Contiguous, not channels-last: only GridSample reads these images, and it is faster so."""
         image = batch["load_image"].flatten(0, 1)
         boxes = batch["load_boxes"].flatten(0, 1)
         cues = batch["load_cues"].flatten(0, 1)
