@@ -2,11 +2,11 @@
 
 Reads every tanker with its shadow on the water in held-out ``synth tiles`` at GSD <= ``--max-gsd``
 through a load stage (a ``bench/freeboard_stage.py --save`` file, or the stage inside a
-``tankerwatch fit`` checkpoint) on its true box, and prints the shadow width's error (box widths) split by whether the hull's profile
-runs past the tile's edge, and by how much of the profile's outer rows the stage marks where the
-labels put no strip (marks far from any drawn strip: dark water, a neighbour's hull or padding
-read as shadow) against how much of a drawn strip it leaves unmarked. ``--sheet PNG`` draws the
-``--worst`` largest errors: the tile around the hull turned level, and beside it the profile's
+``tankerwatch fit`` checkpoint) on its true box, and prints the shadow width's error (box widths)
+split by whether the hull's profile runs past the tile's edge, and by how much of the profile's
+outer rows the stage marks where the labels put no strip (marks far from any drawn strip: dark
+water, a neighbour's hull or padding read as shadow) against how much of a drawn strip it leaves
+unmarked. ``--sheet PNG`` draws the ``--worst`` largest errors: the tile around the hull turned level, and beside it the profile's
 channels, the stage's marks (x3) and where the labels put the shadow (grey band above the hull,
 red below it; green lines are the box's long edges).
 

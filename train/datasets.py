@@ -228,8 +228,9 @@ class TrainCrops(Dataset):
     def _cut_load_crops(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """``load_image [L, C, S, S]`` uint8, ``load_boxes [L, MAX_WINDOW_BOXES, 5]``, ``load_cues
         [L, MAX_WINDOW_BOXES, 2]`` and ``load_geometry [L, MAX_WINDOW_BOXES, GEOMETRY_FEATURES]``
-        (:func:`hull_window_targets`' boxes, widths and geometry) of ``load_crops`` crops centred on tankers with known widths (module doc). Centred, so the
-        profile's middle of the hull and its 3.5 beams across lie inside the crop where they fit."""
+        (:func:`hull_window_targets`' boxes, widths and geometry) of ``load_crops`` crops centred
+        on tankers with known widths (module doc). Centred, so the profile's middle of the hull and
+        its 3.5 beams across lie inside the crop where they fit."""
         images, boxes, cues, geometry = [], [], [], []
         for pick in rng.choice(len(self.measured_index), size=self.load_crops):
             s, v = self.measured_index[pick]

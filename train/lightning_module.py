@@ -40,7 +40,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from tankerwatch.infer import __version__
 from tankerwatch.infer.core.errors import ConfigError, TankerwatchError
-from tankerwatch.infer.core.labels import ANGLE_KEYS, LOAD_NAMES, TYPE_NAMES, VesselType
+from tankerwatch.infer.core.labels import LOAD_NAMES, TYPE_NAMES, VesselType
 from tankerwatch.infer.evaluation.metrics import DetectionEvaluator
 from tankerwatch.models import build_detector
 from tankerwatch.models.hull_window import WINDOW_HW
@@ -49,7 +49,7 @@ from .calibration import fit_temperature
 from .datamodule import taught_heads
 from .losses import LossWeights, detection_loss
 from .rarity import WidthRarity
-from .targets import IGNORE, cue_labelled, vessel_classes
+from .targets import IGNORE, cue_labelled, labelled_view_row, vessel_classes
 
 CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # 2: the detector gained its quality head; version-1 weights lack it. 3: the load stage's hull
@@ -110,9 +110,7 @@ def view_row(source, upsample: float) -> torch.Tensor:
     its GSD at the model's input and its labelled angles, NaN where unknown (the load stage then
     reads it geometry-free), and a GSD of 1 m where that is unknown too."""
     gsd = 1.0 if source.gsd_m is None else source.gsd_m / upsample
-    angles = source.image.angles or {}
-    row = [gsd, *(angles.get(key, math.nan) for key in ANGLE_KEYS)]
-    return torch.tensor([row], dtype=torch.float32)
+    return labelled_view_row(source.image, gsd).to(torch.float32)
 
 
 def known_draft_fractions(vessels, gsd_m: float | None, load_max_gsd_m: float) -> np.ndarray:

@@ -77,6 +77,13 @@ def vessel_cue_widths(vessels, gsd_m: float | None) -> np.ndarray:
     return out
 
 
+def labelled_view_row(image, gsd_m: float) -> torch.Tensor:
+    """``[1, 5]`` float64 view row (``models/detector.py``) of a labelled ``image`` at ``gsd_m``
+    metres per pixel: the GSD, then its labelled angles, NaN where unknown."""
+    angles = image.angles or {}
+    return torch.tensor([[gsd_m, *(angles.get(key, math.nan) for key in ANGLE_KEYS)]], dtype=torch.float64)
+
+
 def vessel_cue_geometry(image, gsd_m: float | None) -> np.ndarray:
     """``[M, GEOMETRY_FEATURES]`` f32: what the load stage's error scales read of the scene's
     angles for each vessel of the labelled ``image``
@@ -85,11 +92,11 @@ def vessel_cue_geometry(image, gsd_m: float | None) -> np.ndarray:
     figures depend only on angles between the hull, the sun and the sensor and on sizes in metres,
     so crops, rescaling, turns and flips leave them as they are."""
     boxes = image.boxes()
-    angles = image.angles or {}
     if gsd_m is None or not len(boxes):
         return np.zeros((len(boxes), GEOMETRY_FEATURES), np.float32)
-    view = torch.tensor([[gsd_m, *(angles.get(key, math.nan) for key in ANGLE_KEYS)]], dtype=torch.float64)
-    return expected_cue_widths(torch.from_numpy(np.asarray(boxes, np.float64))[None], view)[0].numpy().astype(np.float32)
+    view = labelled_view_row(image, gsd_m)
+    geometry = expected_cue_widths(torch.from_numpy(np.asarray(boxes, np.float64))[None], view)
+    return geometry[0].numpy().astype(np.float32)
 
 
 @dataclass
