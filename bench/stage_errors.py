@@ -6,9 +6,9 @@ through a load stage (a ``bench/freeboard_stage.py --save`` file, or the stage i
 split by whether the hull's profile runs past the tile's edge, and by how much of the profile's
 outer rows the stage marks where the labels put no strip (marks far from any drawn strip: dark
 water, a neighbour's hull or padding read as shadow) against how much of a drawn strip it leaves
-unmarked. ``--sheet PNG`` draws the ``--worst`` largest errors: the tile around the hull turned level, and beside it the profile's
-channels, the stage's marks (x3) and where the labels put the shadow (grey band above the hull,
-red below it; green lines are the box's long edges).
+unmarked. ``--sheet PNG`` draws the ``--worst`` largest errors: the tile around the hull turned
+level, and beside it the profile's channels, the stage's marks (x3) and where the labels put the
+shadow (grey band above the hull, red below it; green lines are the box's long edges).
 
     .venv/bin/python bench/stage_errors.py --eval TILES (--stage STAGE.pt | --checkpoint FIT.ckpt)
         [--max-gsd 1] [--sheet worst.png] [--worst 8]
