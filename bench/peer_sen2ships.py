@@ -7,6 +7,12 @@ tankerwatch.infer.evaluation.metrics (class-agnostic vessel AP50, rotated IoU, C
 in the (3, 10] m band, which holds both validation ports). All figures are REAL data.
 
     .venv/bin/python bench/peer_sen2ships.py [--budget-min 15] [--threads 2] [--work runs/peer_sen2ships]
+        [--pretrain-min M]
+
+``--pretrain-min M`` spends the first M minutes of OUR budget on the pre-training that
+configs/sen2ships_pretrain.yaml describes (synthetic ports drawn at Sentinel-2's GSD, then trained on),
+the drawing included, and fine-tunes from it for the rest; the peer trains from scratch for the whole
+budget, so the pre-training is paid for, not free.
 
 Steps: (1) ``tankerwatch convert`` writes sen2ships as a YOLO-OBB dataset; the peer's copy is then
 prepared as its best documented setting needs (bench/peer/README.md: per-scene 1-99 % stretch to 8-bit
@@ -52,6 +58,7 @@ TW = shutil.which("tankerwatch", path=os.pathsep.join((str(BIN), os.environ.get(
 PEER_PYTHON = REPO / ".venv-peer" / "bin" / "python"
 PEER_WORKER = REPO / "bench" / "peer" / "yolo_obb_worker.py"
 CONFIG = REPO / "configs" / "sen2ships.yaml"
+PRETRAIN_CONFIG = REPO / "configs" / "sen2ships_pretrain.yaml"
 PEER_CONF = 0.25  # Ultralytics' default predict confidence: the peer's operating point
 # Seconds per epoch of configs/sen2ships.yaml on 2 otherwise idle cores, validation included (issue 19
 # quotes 1,012 s for 30 epochs; docs/experiments.md 2026-11-26 has 734 s): sizes our cosine schedule
@@ -186,33 +193,78 @@ def our_detections(onnx: Path, truth, threads: int) -> dict:
     return out
 
 
-def train_ours(args, work: Path, epochs: int) -> dict:
-    name = "peer_bench_ours"
-    budget = int(round(args.budget_min * 60))
-    max_time = f"00:{budget // 3600:02d}:{budget % 3600 // 60:02d}:{budget % 60:02d}"
-    ckpt_dir = work / "ours" / "checkpoints"
-    if ckpt_dir.exists():
-        shutil.rmtree(ckpt_dir)
-    argv = [TW, "fit", "--config", CONFIG, f"--trainer.max_time={max_time}", "--trainer.max_epochs", str(epochs),
+def max_time(seconds: float) -> str:
+    """Lightning's ``--trainer.max_time`` for a budget of ``seconds``."""
+    budget = int(round(seconds))
+    return f"00:{budget // 3600:02d}:{budget % 3600 // 60:02d}:{budget % 60:02d}"
+
+
+def fit_argv(args, config: Path, seconds: float, epochs: int, folder: Path, name: str) -> tuple[list, dict]:
+    """``tankerwatch fit`` of ``config`` under a wall-clock budget of ``seconds`` (re-sized as the
+    peer's when ``--our-schedule time``), logging and checkpointing under ``folder``."""
+    argv = [TW, "fit", "--config", config, f"--trainer.max_time={max_time(seconds)}", "--trainer.max_epochs", str(epochs),
             "--seed_everything", str(args.seed), "--trainer.enable_progress_bar", "false",
             "--trainer.logger", json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
-                                             "init_args": {"save_dir": str(work / "ours"), "name": name}}]),
-            "--checkpoint.dirpath", ckpt_dir, "--trainer.callbacks+=tankerwatch.train.callbacks.ElapsedTime",
+                                             "init_args": {"save_dir": str(folder), "name": name}}]),
+            "--checkpoint.dirpath", folder / "checkpoints", "--trainer.callbacks+=tankerwatch.train.callbacks.ElapsedTime",
             "--trainer.accelerator", "gpu" if args.device == "cuda" else "cpu"]
     env = thread_env(args.threads)
     if args.our_schedule == "time":
         # Re-size our schedule to the budget after each epoch, as Ultralytics' time= mode does its own.
         argv.append("--trainer.callbacks+=" + json.dumps({"class_path": "time_budget.TimeBudgetSchedule",
-                                                          "init_args": {"seconds": budget}}))
+                                                          "init_args": {"seconds": seconds}}))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "bench" / "peer"), env.get("PYTHONPATH")) if p)
+    if (folder / "checkpoints").exists():
+        shutil.rmtree(folder / "checkpoints")
+    return argv, env
+
+
+def pretrain_ours(args, work: Path) -> dict:
+    """The first ``--pretrain-min`` of our budget: synthetic ports at Sentinel-2's GSD drawn
+    (configs/sen2ships_pretrain.yaml's header gives the command), then that config trained on them
+    for what is left of those minutes. Both count against our budget; nothing real is seen."""
+    folder = work / "pretrain"
+    tiles = folder / "synthetic_s2"
+    seconds = args.pretrain_min * 60
+    tiles_s = run([TW, "synth", "tiles", tiles, "--count", str(args.pretrain_tiles), "--size", "256", "--gsd", "5.8:10",
+                   "--dtype", "uint16", "--format", "coco", "--seed", "3", "--overwrite", "--threads", str(args.threads)],
+                  thread_env(args.threads), folder / "synth.log")
+    if tiles_s >= seconds:
+        raise SystemExit(f"--pretrain-min {args.pretrain_min:g}: drawing the tiles alone took {tiles_s:.0f} s")
+    argv, env = fit_argv(args, PRETRAIN_CONFIG, seconds - tiles_s,
+                         yaml.safe_load(PRETRAIN_CONFIG.read_text())["trainer"]["max_epochs"], folder, "peer_bench_pretrain")
+    argv += ["--data.train", tiles / "train", "--data.val", tiles / "val"]
+    fit_s = run(argv, env, folder / "fit.log")
+    checkpoint = folder / "checkpoints" / "last.ckpt"
+    if not checkpoint.exists():
+        raise SystemExit(f"{checkpoint}: no checkpoint after pre-training")
+    versions = sorted((folder / "peer_bench_pretrain").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+    epochs = len(read_curve(versions[-1] / "metrics.csv", ["val/vessel_AP50"]))
+    log(f"ours: pre-trained {epochs} epochs on {args.pretrain_tiles} synthetic tiles in {tiles_s + fit_s:.0f} s "
+        f"(tiles {tiles_s:.0f} s, fit {fit_s:.0f} s)")
+    return {"tiles": args.pretrain_tiles, "tiles_s": tiles_s, "fit_s": fit_s, "wall_s": tiles_s + fit_s,
+            "epochs_done": epochs, "checkpoint": str(checkpoint)}
+
+
+def train_ours(args, work: Path) -> dict:
+    pretrained = pretrain_ours(args, work) if args.pretrain_min else None
+    # What the pre-training took, drawing included, comes off our budget: the peer gets the whole.
+    seconds = args.budget_min * 60 - (pretrained["wall_s"] if pretrained else 0.0)
+    epochs = args.our_epochs or max(1, math.floor(seconds / OUR_EPOCH_S))
+    name = "peer_bench_ours"
+    ckpt_dir = work / "ours" / "checkpoints"
+    argv, env = fit_argv(args, CONFIG, seconds, epochs, work / "ours", name)
+    if pretrained:
+        argv += ["--model.init_from", pretrained["checkpoint"]]
     argv += args.our_arg
     load_before = os.getloadavg()
     wall = run(argv, env, work / "ours" / "fit.log")
     load_after = os.getloadavg()
     versions = sorted((work / "ours" / name).glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
     curve = read_curve(versions[-1] / "metrics.csv", ["time/elapsed_s", "val/vessel_AP50"])
-    result = {"train_wall_s": wall, "load_avg_before": load_before, "load_avg_after": load_after,
-              "max_time": max_time, "max_epochs": epochs, "schedule": args.our_schedule,
+    result = {"train_wall_s": wall + (pretrained["wall_s"] if pretrained else 0.0), "fine_tune_wall_s": wall,
+              "pretrained": pretrained, "load_avg_before": load_before, "load_avg_after": load_after,
+              "max_time": max_time(seconds), "max_epochs": epochs, "schedule": args.our_schedule,
               "epochs_done": len(curve), "curve": curve, "checkpoints": {}}
     steps = {}
     for which in ("best", "last"):
@@ -406,6 +458,12 @@ def main() -> int:
                         help="time (default): after each epoch, re-size max_epochs and our cosine schedule to "
                              "what fits in the budget (bench/peer/time_budget.py), as Ultralytics' time= does "
                              "for the peer; fixed: the schedule of --our-epochs, cut by max_time")
+    parser.add_argument("--pretrain-min", type=float, default=0.0,
+                        help="spend this many minutes of OUR budget pre-training on synthetic ports at Sentinel-2's "
+                             "GSD (configs/sen2ships_pretrain.yaml; drawing the tiles counts), then fine-tune for "
+                             "the rest; the peer still trains from scratch for the whole budget (default 0: none)")
+    parser.add_argument("--pretrain-tiles", type=int, default=1200,
+                        help="synthetic tiles drawn for --pretrain-min (default 1200)")
     parser.add_argument("--upsample", type=float, default=2.0, help="the peer's upsampling factor (default 2)")
     parser.add_argument("--tile", type=int, default=640, help="the peer's tile and imgsz, px (default 640)")
     parser.add_argument("--overlap", type=int, default=160, help="the peer's tile overlap, px (default 160)")
@@ -428,6 +486,8 @@ def main() -> int:
     parser.add_argument("--peer-python", type=Path, default=PEER_PYTHON,
                         help="the Python that has Ultralytics (default .venv-peer/bin/python)")
     args = parser.parse_args()
+    if not 0 <= args.pretrain_min < args.budget_min:
+        parser.error(f"--pretrain-min must be in [0, --budget-min), got {args.pretrain_min:g}")
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     total_start = time.perf_counter()
@@ -469,8 +529,7 @@ def main() -> int:
             raise SystemExit(f"--skip {side}: {results_path} holds no earlier '{side}' results")
         results[side] = previous[side]
         log(f"{side}: reusing the results in {results_path} (budget {previous.get('budget_min')} min)")
-    epochs = args.our_epochs or max(1, math.floor(args.budget_min * 60 / OUR_EPOCH_S))
-    jobs = {"ours": lambda: train_ours(args, work, epochs), "peer": lambda: train_peer(args, work, prepared)}
+    jobs = {"ours": lambda: train_ours(args, work), "peer": lambda: train_peer(args, work, prepared)}
     jobs = {side: job for side, job in jobs.items() if side not in args.skip}
     if args.parallel:
         # Each side's results are kept as it finishes, so a failure of one (e.g. an export) leaves
@@ -501,8 +560,8 @@ def main() -> int:
     results_path.write_text(json.dumps(results, indent=1) + "\n")
 
     names = {"ours": "tankerwatch sen2ships.yaml", "peer": "YOLO11n-obb (scratch)"}
-    print("train_s: wall time of the training command (start-up included); loop_s: its training loop with "
-          "validation, as its own budget clock counts")
+    print("train_s: wall time of the training commands (start-up included; ours: pre-training included); "
+          "loop_s: the (fine-tuning) training loop with validation, as its own budget clock counts")
     print(f"\n== sen2ships (REAL data): train {len(train_stems)} ports, score {', '.join(val_stems)} "
           f"({n_val} vessels); budget {args.budget_min:g} min per model ==")
     print(cpu)
@@ -518,6 +577,10 @@ def main() -> int:
     for side in ("ours", "peer"):
         r = results[side]
         planned = f"first max_epochs {r['max_epochs']}, schedule {r.get('schedule')}, " if side == "ours" else ""
+        if side == "ours" and r.get("pretrained"):
+            p = r["pretrained"]
+            planned += (f"pre-trained {p['epochs_done']} epochs on {p['tiles']} synthetic tiles in {p['wall_s']:.0f} s "
+                        f"of the budget (drawing {p['tiles_s']:.0f} s), fine-tuned {r['fine_tune_wall_s']:.0f} s, ")
         chosen = ", ".join(f"{w}: {c['checkpoint']}" for w, c in r["checkpoints"].items())
         print(f"{names[side]}: {planned}{chosen}; load average before/after training "
               f"{'/'.join(f'{v:.1f}' for v in r['load_avg_before'])} -> "
