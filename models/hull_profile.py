@@ -61,11 +61,6 @@ PROFILE_COLUMNS = 16
 # a slight angle error of the box does not line up with them.
 _SUB_ROW_STRIDE = 5
 
-# The measuring network's width. At 32 it read shadows to 0.041-0.045 box widths (mean absolute
-# error, 4 seeds); 64 reads them to 0.037-0.040 and lifts covered load accuracy by about 0.05, for
-# about 2 ms more on a busy 1,024 px crop (docs/experiments.md, 2026-12-06).
-PROFILE_CHANNELS = 64
-
 # Outputs: shadow width, side strip width, then their Laplace error scales, in box widths.
 CUE_OUTPUTS = 4
 # The smallest error scale the head may claim (box widths): a tenth of a row.
@@ -99,7 +94,7 @@ class HullProfileHead(nn.Module):
     buffer: it travels in checkpoints and the exported graph); the detector applies it to the load
     logit it derives from the widths (:mod:`tankerwatch.models.freeboard`)."""
 
-    def __init__(self, in_channels: int, channels: int = PROFILE_CHANNELS, dilations: tuple[int, ...] = (1, 2, 4, 8, 16),
+    def __init__(self, in_channels: int, channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16),
                  box_jitter: bool = True):
         super().__init__()
         # Per image channel the mean and the spread over columns, and the row's place across the

@@ -59,8 +59,7 @@ CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # measures shadow and hull-side widths (4 outputs) and reads load state from them by geometry.
 # 7: it measures them from a profile across the hull (models/hull_profile.py), other weights.
 # 8: its error scales also read the scene's geometry (a hidden layer, wider input).
-# 9: its measuring network is twice as wide (64 channels, not 32).
-CHECKPOINT_FORMAT_VERSION = 9
+CHECKPOINT_FORMAT_VERSION = 8
 # Figures logged per epoch (the JSON file has them all, per GSD band too).
 LOGGED_FIGURES = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", "load_accuracy",
                   "load_macro_f1", "load_coverage", "load_accuracy_covered", "load_ece",
