@@ -199,9 +199,10 @@ def max_time(seconds: float) -> str:
     return f"00:{budget // 3600:02d}:{budget % 3600 // 60:02d}:{budget % 60:02d}"
 
 
-def fit_argv(args, config: Path, seconds: float, epochs: int, folder: Path, name: str) -> tuple[list, dict]:
-    """``tankerwatch fit`` of ``config`` under a wall-clock budget of ``seconds`` (re-sized as the
-    peer's when ``--our-schedule time``), logging and checkpointing under ``folder``."""
+def fit_command(args, config: Path, seconds: float, epochs: int, folder: Path, name: str) -> tuple[list, dict]:
+    """Command and environment of ``tankerwatch fit`` of ``config`` under a wall-clock budget of
+    ``seconds`` (re-sized as the peer's when ``--our-schedule time``), logging to ``folder/name``
+    and checkpointing to ``folder/checkpoints``, whose checkpoints of an earlier run it removes."""
     argv = [TW, "fit", "--config", config, f"--trainer.max_time={max_time(seconds)}", "--trainer.max_epochs", str(epochs),
             "--seed_everything", str(args.seed), "--trainer.enable_progress_bar", "false",
             "--trainer.logger", json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
@@ -219,6 +220,12 @@ def fit_argv(args, config: Path, seconds: float, epochs: int, folder: Path, name
     return argv, env
 
 
+def metrics_csv(folder: Path, name: str) -> Path:
+    """The CSV log of the latest run logged to ``folder/name``."""
+    versions = sorted((folder / name).glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+    return versions[-1] / "metrics.csv"
+
+
 def pretrain_ours(args, work: Path) -> dict:
     """The first ``--pretrain-min`` of our budget: synthetic ports at Sentinel-2's GSD drawn
     (configs/sen2ships_pretrain.yaml's header gives the command), then that config trained on them
@@ -231,15 +238,14 @@ def pretrain_ours(args, work: Path) -> dict:
                   thread_env(args.threads), folder / "synth.log")
     if tiles_s >= seconds:
         raise SystemExit(f"--pretrain-min {args.pretrain_min:g}: drawing the tiles alone took {tiles_s:.0f} s")
-    argv, env = fit_argv(args, PRETRAIN_CONFIG, seconds - tiles_s,
+    argv, env = fit_command(args, PRETRAIN_CONFIG, seconds - tiles_s,
                          yaml.safe_load(PRETRAIN_CONFIG.read_text())["trainer"]["max_epochs"], folder, "peer_bench_pretrain")
     argv += ["--data.train", tiles / "train", "--data.val", tiles / "val"]
     fit_s = run(argv, env, folder / "fit.log")
     checkpoint = folder / "checkpoints" / "last.ckpt"
     if not checkpoint.exists():
         raise SystemExit(f"{checkpoint}: no checkpoint after pre-training")
-    versions = sorted((folder / "peer_bench_pretrain").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
-    epochs = len(read_curve(versions[-1] / "metrics.csv", ["val/vessel_AP50"]))
+    epochs = len(read_curve(metrics_csv(folder, "peer_bench_pretrain"), ["val/vessel_AP50"]))
     log(f"ours: pre-trained {epochs} epochs on {args.pretrain_tiles} synthetic tiles in {tiles_s + fit_s:.0f} s "
         f"(tiles {tiles_s:.0f} s, fit {fit_s:.0f} s)")
     return {"tiles": args.pretrain_tiles, "tiles_s": tiles_s, "fit_s": fit_s, "wall_s": tiles_s + fit_s,
@@ -253,15 +259,14 @@ def train_ours(args, work: Path) -> dict:
     epochs = args.our_epochs or max(1, math.floor(seconds / OUR_EPOCH_S))
     name = "peer_bench_ours"
     ckpt_dir = work / "ours" / "checkpoints"
-    argv, env = fit_argv(args, CONFIG, seconds, epochs, work / "ours", name)
+    argv, env = fit_command(args, CONFIG, seconds, epochs, work / "ours", name)
     if pretrained:
         argv += ["--model.init_from", pretrained["checkpoint"]]
     argv += args.our_arg
     load_before = os.getloadavg()
     wall = run(argv, env, work / "ours" / "fit.log")
     load_after = os.getloadavg()
-    versions = sorted((work / "ours" / name).glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
-    curve = read_curve(versions[-1] / "metrics.csv", ["time/elapsed_s", "val/vessel_AP50"])
+    curve = read_curve(metrics_csv(work / "ours", name), ["time/elapsed_s", "val/vessel_AP50"])
     result = {"train_wall_s": wall + (pretrained["wall_s"] if pretrained else 0.0), "fine_tune_wall_s": wall,
               "pretrained": pretrained, "load_avg_before": load_before, "load_avg_after": load_after,
               "max_time": max_time(seconds), "max_epochs": epochs, "schedule": args.our_schedule,
