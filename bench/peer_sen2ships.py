@@ -239,7 +239,7 @@ def pretrain_ours(args, work: Path) -> dict:
     if tiles_s >= seconds:
         raise SystemExit(f"--pretrain-min {args.pretrain_min:g}: drawing the tiles alone took {tiles_s:.0f} s")
     argv, env = fit_command(args, PRETRAIN_CONFIG, seconds - tiles_s,
-                         yaml.safe_load(PRETRAIN_CONFIG.read_text())["trainer"]["max_epochs"], folder, "peer_bench_pretrain")
+                            yaml.safe_load(PRETRAIN_CONFIG.read_text())["trainer"]["max_epochs"], folder, "peer_bench_pretrain")
     argv += ["--data.train", tiles / "train", "--data.val", tiles / "val"]
     fit_s = run(argv, env, folder / "fit.log")
     checkpoint = folder / "checkpoints" / "last.ckpt"
