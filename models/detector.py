@@ -116,7 +116,11 @@ class OrientedDetector(nn.Module):
 
     def _prepare(self, image: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2], image.shape[-1]
-        x = (image.to(self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std
+        # (image - mean) / std as one inference-mode batch norm: in the exported graph that is one
+        # pass over the image instead of a subtraction and a division, each as slow as a
+        # convolution layer on a 1,024 px scene (docs/experiments.md, 2026-12-06 (day)).
+        x = F.batch_norm(image.to(self.pixel_mean.dtype), self.pixel_mean.flatten(), self.pixel_std.flatten() ** 2,
+                         training=False, eps=0.0)
         # Pad bottom/right to the network's multiple inside the graph: callers may send any size.
         return F.pad(x, (0, (-w) % INPUT_MULTIPLE, 0, (-h) % INPUT_MULTIPLE))
 

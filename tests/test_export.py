@@ -16,7 +16,7 @@ from detect_fixtures import FIXTURE_META, BlobDetector, labelled_blobs
 
 from tankerwatch.infer.cli import main
 from tankerwatch.infer.core.errors import ModelError
-from tankerwatch.infer.runtime.onnx_model import OUTPUT_NAMES, OnnxDetector, Outputs
+from tankerwatch.infer.runtime.onnx_model import INPUT_NAME, OUTPUT_NAMES, OnnxDetector, Outputs
 from tankerwatch.models import build_detector
 from tankerwatch.models.detector import LADEN_FRACTION_QUANTILES
 from tankerwatch.train import export
@@ -151,6 +151,26 @@ def test_variants_keep_the_contract_and_stay_close(exported, precision):
     top = compare_outputs(ref._replace(count=np.minimum(ref.count, 1)), got._replace(count=np.minimum(got.count, 1)),
                           score_tolerance=0.05)
     assert top.unmatched == 0 and top.min_iou > 0.8, top
+
+
+def test_int8_keeps_the_image_scaling_float(exported):
+    """The load stage and the type head sample the scaled image at sub-pixel positions, so in the
+    int8 model nothing between the input and the first convolutions is quantised (its shape, which
+    sizes the neck's upsampling, is not followed)."""
+    _, root, _ = exported
+    graph = onnx.load(str(root / "model.int8.onnx")).graph
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    seen, reached, tensors = set(), [], [INPUT_NAME]
+    while tensors:
+        for node in consumers.get(tensors.pop(), []):
+            if node.name not in seen and node.op_type not in ("Conv", "Shape"):
+                seen.add(node.name)
+                reached.append(node.op_type)
+                tensors.extend(node.output)
+    assert "GridSample" in reached and "QuantizeLinear" not in reached, reached
 
 
 def test_int8_calibrates_on_images_of_different_sizes(exported, tmp_path):

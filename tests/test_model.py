@@ -95,6 +95,18 @@ def test_peaks_in_padding_are_dropped():
     assert int(count[0]) == 0
 
 
+def test_the_input_is_scaled_per_band_and_zero_padded_to_the_network_multiple():
+    """What the network and the load stage read: (pixel - mean) / std per band, then zeros (the
+    bands' mean) bottom and right up to the input multiple."""
+    model = build_detector(**TINY).eval()
+    image = torch.randint(0, 256, (1, 3, 50, 37), dtype=torch.uint8)
+    x = model._prepare(image)
+    assert x.shape == (1, 3, 64, 64)
+    expected = (image.float() - model.pixel_mean) / model.pixel_std
+    assert torch.allclose(x[..., :50, :37], expected, atol=1e-5)
+    assert torch.all(x[..., 50:, :] == 0) and torch.all(x[..., :, 37:] == 0)
+
+
 def test_unknown_options_are_named():
     with pytest.raises(ConfigError, match="bogus"):
         build_detector(backbone="tiny", bogus=1)

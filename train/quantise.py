@@ -84,8 +84,8 @@ def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> 
             # The heads' outputs set peak scores and box sizes directly: they stay float, as does all
             # decoding downstream of them (peak selection, the quality rescoring, and the load stage
             # and hull-window type head, which sample the image at decoded box coordinates that 8 bits cannot hold),
-            # and so does the convolution that reads the image (see CALIBRATION_METHOD).
-            keep_float = head_convs + _input_convs(prepared_graph) + [
+            # and so do the image's scaling and the convolution that reads it (see CALIBRATION_METHOD).
+            keep_float = head_convs + _before_convs(prepared_graph) + [
                 n.name for n in prepared_graph.node if n.name not in network]
             with_view = VIEW_INPUT_NAME in [i.name for i in prepared_graph.input]
             quantize_static(str(prepared), str(tmp), _CalibrationReader(calibration_images, with_view),
@@ -119,13 +119,15 @@ def _downstream_of_nodes(graph: onnx.GraphProto, start: list[onnx.NodeProto]) ->
     return found
 
 
-def _input_convs(graph: onnx.GraphProto) -> list[str]:
-    """Names of the convolutions that read the input with no other convolution before them."""
+def _before_convs(graph: onnx.GraphProto) -> list[str]:
+    """Names of the nodes with no convolution before them: the input's scaling and padding and the
+    convolutions that read their result. The scaling is quantisable (a batch norm) but the load
+    stage and the type head sample its output too, at sub-pixel positions 8 bits would blur."""
     after_conv = set()
     for node in graph.node:
         if node.op_type == "Conv":
             after_conv |= _downstream_of_nodes(graph, [node]) - {node.name}
-    return [n.name for n in graph.node if n.op_type == "Conv" and n.name not in after_conv]
+    return [n.name for n in graph.node if n.name not in after_conv]
 
 
 def _split_graph(graph: onnx.GraphProto) -> tuple[set[str], list[str]]:
