@@ -3,7 +3,7 @@ divided by Ultralytics YOLO11n-obb's raw network on the same size, both timed in
 
     .venv/bin/python bench/latency_peer.py (--checkpoint CKPT | --config YAML) [--threads 2] [--repeats 20]
                                            [--seed S | --seeds 8] [--gsd 1.0] [--sts 40]
-                                           [--work runs/latency_peer]
+                                           [--calib TILES] [--work runs/latency_peer]
 
 Ours: the checkpoint exported to ONNX (fp32, and int8 by the project's quantiser as bench/latency.py
 does), ``OnnxDetector.run`` from the uint8 ``[1, 3, 1024, 1024]`` tile and the scene's view row to
@@ -110,17 +110,24 @@ def load_rows(detector, tile: np.ndarray, view: np.ndarray) -> tuple[int, int]:
     return max(int(out.count[0]), 1), int((out.image(0).scores >= DEFAULT_MIN_SCORE).sum())
 
 
-def export_ours(checkpoint: Path | None, config: Path | None, work: Path) -> tuple[Path, Path, object]:
+def export_ours(checkpoint: Path | None, config: Path | None, work: Path,
+                calib: Path | None = None) -> tuple[Path, Path, object]:
     """fp32 and int8 ONNX files of the checkpoint, or of the config's model with random weights (as
-    bench/latency.py makes them), and the model."""
+    bench/latency.py makes them), and the model. int8 is calibrated on 8 images of ``calib`` (as
+    ``export --int8 --calib`` reads it), else on generated blobs: a trained model can leave a layer
+    all but silent on blobs, and the calibrator cannot widen a range grown from nearly nothing."""
+    from tankerwatch.infer.runtime.scaling import Scaling
     from tankerwatch.train.export import blob_images, export_onnx
-    from tankerwatch.train.quantise import quantize_int8
+    from tankerwatch.train.quantise import calibration_images, quantize_int8
 
     model, meta = build_model(config or ROOT / "configs" / "synthetic.yaml", checkpoint)
     fp32, int8 = work / "ours.onnx", work / "ours.int8.onnx"
     export_onnx(model, meta, fp32)
-    calib = list(blob_images(np.random.default_rng(1), 8, model.in_channels, 256, 256))
-    quantize_int8(fp32, int8, calib)
+    if calib is None:
+        images = list(blob_images(np.random.default_rng(1), 8, model.in_channels, 256, 256))
+    else:
+        images = calibration_images(calib, Scaling.from_dict(meta["scaling"]), limit=8)
+    quantize_int8(fp32, int8, images)
     return fp32, int8, model
 
 
@@ -186,6 +193,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=8, help="without --seed, try seeds 0..N-1 (default 8)")
     parser.add_argument("--gsd", type=float, default=1.0, help="the scene's metres per pixel (default 1)")
     parser.add_argument("--sts", type=int, default=40, help="ship-to-ship pairs in the scene (default 40)")
+    parser.add_argument("--calib", type=Path,
+                        help="calibrate int8 on this folder's images (e.g. the training tiles), not on blobs")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "latency_peer",
                         help="keeps the peer's ONNX export between runs")
     return parser.parse_args()
@@ -209,7 +218,7 @@ def main() -> int:
           f"weights, the YAML's 80 classes), raw network, no NMS: {peer_path}; "
           f"{len(peer_report['network_attempts'])} network attempts during its export")
     with tempfile.TemporaryDirectory() as tmp:
-        fp32, int8, model = export_ours(args.checkpoint, args.config, Path(tmp))
+        fp32, int8, model = export_ours(args.checkpoint, args.config, Path(tmp), args.calib)
         source = args.checkpoint or f"{args.config} (random weights)"
         print(f"ours: {source} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M "
               f"parameters; score_threshold {model.score_threshold}, top_k {model.top_k})")

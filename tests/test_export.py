@@ -173,6 +173,23 @@ def test_int8_keeps_the_image_scaling_float(exported):
     assert "GridSample" in reached and "QuantizeLinear" not in reached, reached
 
 
+def test_an_int8_calibration_the_calibrator_cannot_bin_is_one_clear_error(exported, tmp_path, monkeypatch):
+    """onnxruntime's entropy calibrator asks for billions of bins when a layer silent on the first
+    image wakes on a later one (bench/latency_peer.py met it with blob images and a trained model)."""
+    import onnxruntime.quantization as quantization
+
+    def too_many_bins(*args, **kwargs):
+        raise ValueError("Too many bins for data range. Cannot create 59280886 finite-sized bins.")
+
+    monkeypatch.setattr(quantization, "quantize_static", too_many_bins)
+    _, root, _ = exported
+    images = blob_images(np.random.default_rng(5), 2, 3, 64, 64)
+    out = tmp_path / "m.int8.onnx"
+    with pytest.raises(ModelError, match=f"^{re.escape(str(out))}: int8 calibration failed \\(Too many bins"):
+        quantize_int8(root / "model.onnx", out, list(images))
+    assert not out.exists()
+
+
 def test_int8_calibrates_on_images_of_different_sizes(exported, tmp_path):
     """Calibration folders hold scenes of any size, and each image keeps a different number of
     detections for the load stage: neither may break the calibrator."""

@@ -88,14 +88,22 @@ def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> 
             keep_float = head_convs + _before_convs(prepared_graph) + [
                 n.name for n in prepared_graph.node if n.name not in network]
             with_view = VIEW_INPUT_NAME in [i.name for i in prepared_graph.input]
-            quantize_static(str(prepared), str(tmp), _CalibrationReader(calibration_images, with_view),
-                            quant_format=QuantFormat.QDQ, nodes_to_exclude=keep_float, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod[CALIBRATION_METHOD],
-                            # One image per calibration pass: the calibrator stacks a pass's tensors
-                            # with np.asarray, which fails when they differ in shape, as they do
-                            # across images of different sizes or numbers of detections.
-                            extra_options={"CalibStridedMinMax": 1})
+            try:
+                quantize_static(str(prepared), str(tmp), _CalibrationReader(calibration_images, with_view),
+                                quant_format=QuantFormat.QDQ, nodes_to_exclude=keep_float, per_channel=True,
+                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                                calibrate_method=CalibrationMethod[CALIBRATION_METHOD],
+                                # One image per calibration pass: the calibrator stacks a pass's tensors
+                                # with np.asarray, which fails when they differ in shape, as they do
+                                # across images of different sizes or numbers of detections.
+                                extra_options={"CalibStridedMinMax": 1})
+            except (ValueError, MemoryError) as error:
+                # The entropy calibrator keeps each activation's histogram at the bin width of the
+                # first image's range; a layer all but silent there and active later asks for
+                # billions of bins.
+                raise ModelError(f"{out_path}: int8 calibration failed ({str(error).splitlines()[0][:120]}): "
+                                 f"a layer barely active on the first calibration image; calibrate on images "
+                                 f"like the ones the model will see (--calib)") from None
         proto = onnx.load(str(tmp))
         set_metadata(proto, {**values, "precision": "int8"})
         check_onnx(proto, out_path, values["format_version"])
