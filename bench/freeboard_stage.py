@@ -323,11 +323,11 @@ def main() -> None:
           f"({time.perf_counter() - started:.0f} s)", flush=True)
     # Only for its input normalisation, which depends on the channels and the (absent) weights.
     detector = build_detector(backbone="tiny", in_channels=CONFIG["model"]["in_channels"])
-    head = HullProfileHead(detector.pixel_mean.flatten(), detector.pixel_std.flatten())
+    head = HullProfileHead(detector.in_channels)
     prepare = detector._prepare
     if args.checkpoint:
         fitted, _ = load_checkpoint(args.checkpoint)
-        head = fitted.load_head
+        head.load_state_dict(fitted.load_head.state_dict())
         detector = fitted
         prepare = fitted._prepare
         print(f"load stage from {args.checkpoint}", flush=True)

@@ -135,7 +135,7 @@ def main() -> None:
         head = detector.load_head
     else:
         detector = build_detector(backbone="tiny", in_channels=CONFIG["model"]["in_channels"])
-        head = HullProfileHead(detector.pixel_mean.flatten(), detector.pixel_std.flatten())
+        head = HullProfileHead(detector.in_channels)
         head.load_state_dict(torch.load(args.stage, weights_only=True))
     head.eval()
     tiles = read_tiles(args.eval)

@@ -111,7 +111,7 @@ class OrientedDetector(nn.Module):
         self.heads = nn.ModuleDict({name: nn.Conv2d(head_channels, channels, 1)
                                     for name, channels in HEAD_OUTPUTS.items()})
         nn.init.constant_(self.heads["heatmap"].bias, HEATMAP_PRIOR_BIAS)
-        self.load_head = HullProfileHead(self.pixel_mean.flatten(), self.pixel_std.flatten())
+        self.load_head = HullProfileHead(in_channels)
         self.type_window_head = HullWindowHead(in_channels, window_size=window_size)
 
     def _prepare(self, image: torch.Tensor) -> torch.Tensor:

@@ -17,9 +17,7 @@ across ``PROFILE_ACROSS_SPAN`` box widths, ``PROFILE_COLUMNS`` columns along the
 Each column samples the rows at a different sub-row offset, so the mean over columns is the image
 averaged over each row's whole height (a box filter: no aliasing on hulls wider than the rows, and
 an edge inside a row shows as an intermediate value, which is where sub-row precision comes from).
-The profile (per channel, mean and spread over columns, standardised like a hull window, and the
-log of the mean brightness, centred: a shadow multiplies the water's brightness by the share of
-light the sky still gives it, so in log it is the same step on dark water as on bright) goes
+The profile (per channel, mean and spread over columns), standardised like a hull window, goes
 through a small 1-D CNN that marks, per row, how much of it is shadow and how much visible hull
 side; the widths are those marks summed, in box widths, each with a Laplace error scale read
 from the whole profile by a layer of its own, whose training does not reach back into the CNN (the
@@ -96,15 +94,12 @@ class HullProfileHead(nn.Module):
     buffer: it travels in checkpoints and the exported graph); the detector applies it to the load
     logit it derives from the widths (:mod:`tankerwatch.models.freeboard`)."""
 
-    def __init__(self, pixel_mean: torch.Tensor, pixel_std: torch.Tensor, channels: int = 32,
-                 dilations: tuple[int, ...] = (1, 2, 4, 8, 16), box_jitter: bool = True):
-        """``pixel_mean``, ``pixel_std [C]``: how the input was scaled from the image's uint8 values
-        (``x = (image - mean) / std``), so the profile's brightness can be taken back to them."""
+    def __init__(self, in_channels: int, channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16),
+                 box_jitter: bool = True):
         super().__init__()
-        in_channels = pixel_mean.numel()
-        # Per image channel the mean and the spread over columns and the log brightness, and the
-        # row's place across the hull in box widths (where the deck's edges should be).
-        self.stem = nn.Sequential(nn.Conv1d(3 * in_channels + 1, channels, 5, padding=2, bias=False),
+        # Per image channel the mean and the spread over columns, and the row's place across the
+        # hull in box widths (where the deck's edges should be).
+        self.stem = nn.Sequential(nn.Conv1d(2 * in_channels + 1, channels, 5, padding=2, bias=False),
                                   nn.BatchNorm1d(channels), nn.ReLU(inplace=True))
         self.blocks = nn.ModuleList(_block(channels, d) for d in dilations)
         self.context = nn.Linear(channels, channels)
@@ -119,8 +114,6 @@ class HullProfileHead(nn.Module):
         rows = PROFILE_ROWS
         across = ((torch.arange(rows, dtype=torch.float32) + 0.5) / rows - 0.5) * PROFILE_ACROSS_SPAN
         self.register_buffer("row_position", across.view(1, 1, rows), persistent=False)
-        self.register_buffer("pixel_mean", pixel_mean.detach().reshape(1, -1, 1).clone(), persistent=False)
-        self.register_buffer("pixel_std", pixel_std.detach().reshape(1, -1, 1).clone(), persistent=False)
         self.register_buffer("log_temperature", torch.zeros(()))
 
     def sampling_grid(self, boxes: torch.Tensor, height, width) -> torch.Tensor:
@@ -141,11 +134,9 @@ class HullProfileHead(nn.Module):
         return torch.stack([px * (2.0 / width) - 1.0, py * (2.0 / height) - 1.0], dim=-1).reshape(n, k * rows, cols, 2)
 
     def profiles(self, x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-        """Profiles ``[N * K, 3C, rows]``: per image channel the mean over columns, then the spread
+        """Profiles ``[N * K, 2C, rows]``: per image channel the mean over columns, then the spread
         (standard deviation) over columns, standardised per profile (the means less their mean,
-        both over the means' spread), so what is left is geometry, not the scene's brightness;
-        then the log of the mean in uint8 values (at least 1), less its mean over the profile (not
-        scaled: a gain on the whole scene leaves it as it is, and a shadow keeps its depth)."""
+        both over the means' spread), so what is left is geometry, not the scene's brightness."""
         n, c, k = x.shape[0], x.shape[1], boxes.shape[1]
         grid = self.sampling_grid(boxes.to(x.dtype), x.shape[-2], x.shape[-1])
         sampled = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -155,9 +146,7 @@ class HullProfileHead(nn.Module):
         spread = torch.sqrt(((sampled - mean.unsqueeze(-1)) ** 2).mean(dim=-1) + 1e-8)
         centre = mean.mean(dim=(1, 2), keepdim=True)
         scale = torch.sqrt(((mean - centre) ** 2).mean(dim=(1, 2), keepdim=True)).clamp(min=MIN_WINDOW_STD)
-        brightness = torch.log((mean * self.pixel_std + self.pixel_mean).clamp(min=1.0))
-        brightness = brightness - brightness.mean(dim=(1, 2), keepdim=True)
-        return torch.cat([(mean - centre) / scale, spread / scale, brightness], dim=1)
+        return torch.cat([(mean - centre) / scale, spread / scale], dim=1)
 
     def forward(self, x: torch.Tensor, boxes: torch.Tensor, geometry: torch.Tensor | None = None,
                 valid: torch.Tensor | None = None, with_marks: bool = False):

@@ -11,7 +11,6 @@ torch = pytest.importorskip("torch")
 
 from test_hull_window import read_among_padding  # noqa: E402
 
-from tankerwatch.models import build_detector  # noqa: E402
 from tankerwatch.models.hull_profile import (  # noqa: E402
     PROFILE_ACROSS_SPAN,
     PROFILE_ALONG_SPAN,
@@ -25,20 +24,9 @@ from tankerwatch.train.losses import cue_mark_loss  # noqa: E402
 ROW_HEIGHT = PROFILE_ACROSS_SPAN / PROFILE_ROWS  # box widths
 
 
-def profile_head(bands: int, **options) -> HullProfileHead:
-    """The load stage for input scaled as a detector without pretrained weights scales it."""
-    detector = build_detector(backbone="tiny", in_channels=bands)
-    return HullProfileHead(detector.pixel_mean.flatten(), detector.pixel_std.flatten(), **options)
-
-
-def scaled(head: HullProfileHead, image: torch.Tensor) -> torch.Tensor:
-    """uint8 values ``image`` scaled as the head's input."""
-    return (image - head.pixel_mean.unsqueeze(-1)) / head.pixel_std.unsqueeze(-1)
-
-
 def _grid_points(box: list[float], height: int = 200, width: int = 240) -> torch.Tensor:
     """The profile's sample points ``[rows, columns, 2]`` in input pixels (x, y)."""
-    grid = profile_head(3).sampling_grid(torch.tensor([[box]]), height, width)[0]
+    grid = HullProfileHead(3).sampling_grid(torch.tensor([[box]]), height, width)[0]
     return (grid + 1.0) / 2.0 * torch.tensor([width, height])
 
 
@@ -72,7 +60,7 @@ def test_an_edge_inside_a_row_shows_as_the_share_of_the_row_beyond_it():
     wide = row_px * PROFILE_ROWS / PROFILE_ACROSS_SPAN  # 146 px
     size = 600
     cy = size / 2
-    head = profile_head(1).eval()
+    head = HullProfileHead(1).eval()
     edge_row = 90
     row_top = cy + (edge_row / PROFILE_ROWS - 0.5) * PROFILE_ACROSS_SPAN * wide
     for quarter in (0.25, 0.5, 0.75):
@@ -86,37 +74,14 @@ def test_an_edge_inside_a_row_shows_as_the_share_of_the_row_beyond_it():
 
 
 def test_readings_ignore_the_scene_brightness_and_follow_the_pixels():
-    """A scene twice as bright (every value times a gain, as a higher sun gives) reads the same."""
     torch.manual_seed(0)
-    head = profile_head(3).eval()
-    image = 20.0 + 100.0 * torch.rand(1, 3, 96, 128)
-    x = scaled(head, image)
+    head = HullProfileHead(3).eval()
+    x = torch.randn(1, 3, 96, 128)
     boxes = torch.tensor([[[50.0, 48.0, 40.0, 8.0, 0.4], [80.0, 40.0, 30.0, 6.0, -0.3]]])
-    torch.testing.assert_close(head(scaled(head, 2.0 * image), boxes), head(x, boxes), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(head(x * 0.4 - 1.5, boxes), head(x, boxes), atol=1e-4, rtol=1e-4)
     assert not torch.allclose(head(x.flip(-1), boxes), head(x, boxes), atol=1e-3)
     readings = head(x, boxes)
     assert readings.shape == (1, 2, 4) and bool((readings >= 0).all())
-
-
-def test_a_shadow_is_the_same_log_step_on_dark_water_as_on_bright():
-    """A shadow multiplies the water's brightness (here by 0.45): beside the same bright hull, the
-    log brightness steps by log(0.45) at its edge whatever the water, while in the standardised
-    profile the step shrinks with the water's brightness against the hull's."""
-    head = profile_head(1).eval()
-    size, wide = 240, 40.0
-    box = torch.tensor([[[120.0, 120.0, 150.0, wide, 0.0]]])
-    rows_per_px = PROFILE_ROWS / (PROFILE_ACROSS_SPAN * wide)
-    in_shadow, beyond = (round(PROFILE_ROWS / 2 + (y - 120) * rows_per_px) for y in (150, 170))
-    steps = {}
-    for water in (25.0, 120.0):
-        image = torch.full((1, 1, size, size), water)
-        image[..., 100:140, :] = 230.0  # the hull, rows 100-140
-        image[..., 140:160, :] = 0.45 * water  # its shadow, 20 px beyond the hull's lower edge
-        profile = head.profiles(scaled(head, image), box)[0]
-        steps[water] = [float(profile[c, beyond] - profile[c, in_shadow]) for c in (0, 2)]
-    for water, (_, log_step) in steps.items():
-        assert log_step == pytest.approx(-math.log(0.45), abs=1e-4), water
-    assert steps[25.0][0] < 0.5 * steps[120.0][0]
 
 
 def test_error_scales_read_the_measuring_features_without_shaping_them():
@@ -124,7 +89,7 @@ def test_error_scales_read_the_measuring_features_without_shaping_them():
     through the shared features it drew every strip towards the typical width. The widths
     themselves still train every layer that measures."""
     torch.manual_seed(0)
-    head = profile_head(3, box_jitter=False).train()
+    head = HullProfileHead(3, box_jitter=False).train()
     x = torch.randn(1, 3, 96, 128)
     boxes = torch.tensor([[[50.0, 48.0, 40.0, 8.0, 0.4], [80.0, 40.0, 30.0, 6.0, -0.3]]])
     measuring = [p for name, p in head.named_parameters() if not name.startswith("scales.")]
@@ -143,7 +108,7 @@ def test_the_geometry_moves_the_error_scales_and_never_the_widths():
     network must not see them (told the expected width, it answered with it and stopped
     measuring), so any geometry, or none, gives the same widths."""
     torch.manual_seed(0)
-    head = profile_head(3).eval()
+    head = HullProfileHead(3).eval()
     x = torch.randn(1, 3, 96, 128)
     boxes = torch.tensor([[[50.0, 48.0, 40.0, 8.0, 0.4], [80.0, 40.0, 30.0, 6.0, -0.3]]])
     nadir = torch.tensor([[[0.05, 0.25, 0.0, 0.0, 1.0], [0.1, 0.4, 0.0, 0.0, 1.0]]])
@@ -156,7 +121,7 @@ def test_the_geometry_moves_the_error_scales_and_never_the_widths():
 
 
 def test_padding_boxes_stay_out_of_the_statistics_in_training():
-    head = profile_head(3, box_jitter=False).train()
+    head = HullProfileHead(3, box_jitter=False).train()
     alone, (among_padding, marks, _), _, _ = read_among_padding(head, with_marks=True)
     torch.testing.assert_close(among_padding[:, :2], alone)
     assert torch.equal(among_padding[:, 2:], torch.zeros(1, 6, 4))

@@ -58,9 +58,8 @@ CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # 5: the load head also regresses the laden fraction (5 outputs, not 2). 6: the load stage
 # measures shadow and hull-side widths (4 outputs) and reads load state from them by geometry.
 # 7: it measures them from a profile across the hull (models/hull_profile.py), other weights.
-# 8: its error scales also read the scene's geometry (a hidden layer, wider input). 9: its profile
-# also carries the log brightness (a wider stem).
-CHECKPOINT_FORMAT_VERSION = 9
+# 8: its error scales also read the scene's geometry (a hidden layer, wider input).
+CHECKPOINT_FORMAT_VERSION = 8
 # Figures logged per epoch (the JSON file has them all, per GSD band too).
 LOGGED_FIGURES = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", "load_accuracy",
                   "load_macro_f1", "load_coverage", "load_accuracy_covered", "load_ece",
