@@ -100,7 +100,9 @@ def quantize_int8(fp32_path, out_path, calibration_images: list[np.ndarray]) -> 
             except (ValueError, MemoryError) as error:
                 # The entropy calibrator keeps each activation's histogram at the bin width of the
                 # first image's range; a layer all but silent there and active later asks for
-                # billions of bins.
+                # billions of bins (numpy refuses them, or cannot allocate them).
+                if isinstance(error, ValueError) and "bins" not in str(error):
+                    raise
                 raise ModelError(f"{out_path}: int8 calibration failed ({str(error).splitlines()[0][:120]}): "
                                  f"a layer barely active on the first calibration image; calibrate on images "
                                  f"like the ones the model will see (--calib)") from None
