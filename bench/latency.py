@@ -2,11 +2,11 @@
 uint8 array to final boxes (decoding is in the graph), fp32 and int8, on onnxruntime.
 
     .venv/bin/python bench/latency.py [--config configs/synthetic.yaml] [--size 1024] [--threads 2]
-                                      [--repeats 20] [--device cpu|cuda] [--checkpoint CKPT]
+                                      [--repeats 20] [--device cpu|cuda] [--checkpoint CKPT] [--calib TILES]
 
 Targets (issue 5, 2-core CPU): <= 150 ms fp32, <= 80 ms int8. Without ``--checkpoint`` the model
 is the config's architecture with its initial weights (speed does not depend on the weights; the
-int8 calibration uses generated vessel-like images). Prints the CPU model and SIMD flags.
+int8 calibration uses generated vessel-like images unless ``--calib`` names a folder). Prints the CPU model and SIMD flags.
 """
 
 from __future__ import annotations
@@ -48,6 +48,24 @@ def build_model(config_path: Path, checkpoint: Path | None):
     return build_detector(**{k: v for k, v in config.items() if k in keys}).eval(), BENCH_META
 
 
+def export_variants(model, meta: dict, work: Path, calib: Path | None = None) -> tuple[Path, Path]:
+    """fp32 and int8 ONNX files of ``model`` in ``work``. int8 is calibrated on 8 images of
+    ``calib`` (as ``export --int8 --calib`` reads it), else on generated blobs: a trained model can
+    leave a layer all but silent on blobs, which onnxruntime's calibrator cannot widen from."""
+    from tankerwatch.infer.runtime.scaling import Scaling
+    from tankerwatch.train.export import blob_images, export_onnx
+    from tankerwatch.train.quantise import calibration_images, quantize_int8
+
+    fp32, int8 = work / "model.onnx", work / "model.int8.onnx"
+    export_onnx(model, meta, fp32)
+    if calib is None:
+        images = list(blob_images(np.random.default_rng(1), 8, model.in_channels, 256, 256))
+    else:
+        images = calibration_images(calib, Scaling.from_dict(meta["scaling"]), limit=8)
+    quantize_int8(fp32, int8, images)
+    return fp32, int8
+
+
 def time_model(path: Path, size: int, threads: int, repeats: int, device: str) -> tuple[float, float, float, str]:
     from tankerwatch.infer.runtime.onnx_model import OnnxDetector
     from tankerwatch.train.export import example_views
@@ -76,12 +94,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--calib", type=Path,
+                        help="calibrate int8 on this folder's images (e.g. the training tiles), not on blobs")
     args = parser.parse_args()
 
     import torch
-
-    from tankerwatch.train.export import blob_images, export_onnx
-    from tankerwatch.train.quantise import quantize_int8
 
     torch.set_num_threads(args.threads)
     model, meta = build_model(args.config, args.checkpoint)
@@ -89,11 +106,7 @@ def main() -> int:
     print(f"model: {args.checkpoint or args.config} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M "
           f"parameters); tile {args.size} x {args.size}, batch 1, {args.threads} threads, device {args.device}")
     with tempfile.TemporaryDirectory() as tmp:
-        fp32 = Path(tmp) / "model.onnx"
-        export_onnx(model, meta, fp32)
-        int8 = Path(tmp) / "model.int8.onnx"
-        calib = list(blob_images(np.random.default_rng(1), 8, model.in_channels, 256, 256))
-        quantize_int8(fp32, int8, calib)
+        fp32, int8 = export_variants(model, meta, Path(tmp), args.calib)
         for name, path, target in (("fp32", fp32, 150), ("int8", int8, 80)):
             median, best, cpu, device = time_model(path, args.size, args.threads, args.repeats, args.device)
             print(f"{name}: median {median:.1f} ms per tile (best {best:.1f} ms, {args.repeats} runs, on {device}); "

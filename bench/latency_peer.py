@@ -44,7 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description  # noqa: E402
-from latency import build_model  # noqa: E402
+from latency import build_model, export_variants  # noqa: E402
 
 from tankerwatch.infer.runtime.detect import DEFAULT_MIN_SCORE  # noqa: E402
 
@@ -112,22 +112,10 @@ def load_rows(detector, tile: np.ndarray, view: np.ndarray) -> tuple[int, int]:
 
 def export_ours(checkpoint: Path | None, config: Path | None, work: Path,
                 calib: Path | None = None) -> tuple[Path, Path, object]:
-    """fp32 and int8 ONNX files of the checkpoint, or of the config's model with random weights (as
-    bench/latency.py makes them), and the model. int8 is calibrated on 8 images of ``calib`` (as
-    ``export --int8 --calib`` reads it), else on generated blobs: a trained model can leave a layer
-    all but silent on blobs, and the calibrator cannot widen a range grown from nearly nothing."""
-    from tankerwatch.infer.runtime.scaling import Scaling
-    from tankerwatch.train.export import blob_images, export_onnx
-    from tankerwatch.train.quantise import calibration_images, quantize_int8
-
+    """fp32 and int8 ONNX files of the checkpoint, or of the config's model with random weights, as
+    bench/latency.py makes them (int8 calibrated on ``calib``'s images, else on blobs), and the model."""
     model, meta = build_model(config or ROOT / "configs" / "synthetic.yaml", checkpoint)
-    fp32, int8 = work / "ours.onnx", work / "ours.int8.onnx"
-    export_onnx(model, meta, fp32)
-    if calib is None:
-        images = list(blob_images(np.random.default_rng(1), 8, model.in_channels, 256, 256))
-    else:
-        images = calibration_images(calib, Scaling.from_dict(meta["scaling"]), limit=8)
-    quantize_int8(fp32, int8, images)
+    fp32, int8 = export_variants(model, meta, work, calib)
     return fp32, int8, model
 
 
