@@ -38,7 +38,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -89,6 +89,7 @@ class Tile:
     gsd_m: float
     off_water: np.ndarray  # [K] bool: the shadow lies on a structure or another hull (unreadable)
     geometry: torch.Tensor  # [1, K, GEOMETRY_FEATURES] of the unaugmented boxes (expected_cue_widths)
+    record: dict = field(default_factory=dict)  # the tile's manifest entry (scene, optics, atmosphere)
 
 
 def read_tiles(folder: Path, surfaces: bool = True) -> list[Tile]:
@@ -121,7 +122,7 @@ def read_tiles(folder: Path, surfaces: bool = True) -> list[Tile]:
                           torch.tensor(widths, dtype=torch.float32)[None], row,
                           np.array([v["draft_fraction"] for v in tankers]),
                           np.array([v["freeboard_m"] for v in tankers]), gsd, off_water,
-                          expected_cue_widths(boxes, row)))
+                          expected_cue_widths(boxes, row), tile))
     return tiles
 
 

@@ -6,7 +6,9 @@ through a load stage (a ``bench/freeboard_stage.py --save`` file, or the stage i
 split by whether the hull's profile runs past the tile's edge, and by how much of the profile's
 outer rows the stage marks where the labels put no strip (marks far from any drawn strip: dark
 water, a neighbour's hull or padding read as shadow) against how much of a drawn strip it leaves
-unmarked. ``--sheet PNG`` draws the ``--worst`` largest errors: the tile around the hull turned
+unmarked, then the error in pixels split by how the tile was drawn (point-spread function,
+sharpening, JPEG, noise, hull style, scene, berthed or not): one error under every sensor effect
+says the reader, not the image, limits the widths. ``--sheet PNG`` draws the ``--worst`` largest errors: the tile around the hull turned
 level, and beside it the profile's channels, the stage's marks (x3) and where the labels put the
 shadow (grey band above the hull, red below it; green lines are the box's long edges).
 
@@ -63,8 +65,49 @@ def readings(head, prepare, tiles, max_gsd: float) -> list[dict]:
                              "read": float(out[0, k, 0]), "side": float(tile.widths[0, k, 1]),
                              "marks": marks[0, k].numpy(), "edges": edges[0, k].numpy(),
                              "profile": profiles[k].numpy(), "inside": float(inside[k]),
-                             "draft": float(tile.drafts[k]), "gsd": tile.gsd_m})
+                             "draft": float(tile.drafts[k]), "gsd": tile.gsd_m,
+                             "beam_px": float(tile.boxes[0, k, 3]), "record": tile.record,
+                             "berthed": bool(tankers_of(tile.record)[k].get("berthed", False))})
     return rows
+
+
+def tankers_of(record: dict) -> list[dict]:
+    return [v for v in record.get("vessels", []) if v["kind"] == "tanker"]
+
+
+# How each reading's tile was drawn (the manifest's scene and atmosphere): if the errors in pixels
+# are the same under every sensor effect, the reader limits the widths, not the image.
+def _jpeg(record: dict) -> str:
+    quality = record["atmosphere"].get("jpeg_quality")
+    return "none" if quality is None else ("quality < 70" if quality < 70 else "quality >= 70")
+
+
+def _noise(record: dict) -> str:
+    sigma = record["atmosphere"]["noise_sigma"]
+    return "< 0.7 %" if sigma < 0.007 else ("0.7-1.1 %" if sigma < 0.011 else ">= 1.1 %")
+
+
+CONDITIONS = {
+    "point-spread function": lambda row: row["record"]["atmosphere"].get("optics", {}).get("psf", "gaussian"),
+    "sharpened": lambda row: str(row["record"]["atmosphere"].get("optics", {}).get("sharpen", 0) > 0),
+    "JPEG": lambda row: _jpeg(row["record"]),
+    "noise (of full scale)": lambda row: _noise(row["record"]),
+    "hull style": lambda row: row["record"].get("hull_style", "default"),
+    "scene": lambda row: row["record"].get("scene", "?"),
+    "berthed": lambda row: str(row["berthed"]),
+}
+
+
+def by_condition(rows: list[dict]) -> None:
+    """Print the shadow width's error in pixels (mean absolute, mean signed) split by each of
+    :data:`CONDITIONS`."""
+    pixels = np.array([(r["read"] - r["true"]) * r["beam_px"] for r in rows])
+    print(f"  shadow error in pixels: MAE {np.abs(pixels).mean():.2f} (median {np.median(np.abs(pixels)):.2f}); by how "
+          "the tile was drawn (n, MAE, mean error):")
+    for name, condition in CONDITIONS.items():
+        labels = np.array([condition(r) for r in rows])
+        print(f"    {name}: " + "; ".join(f"{label} {int((labels == label).sum())}, {np.abs(pixels[labels == label]).mean():.2f}, "
+                                     f"{pixels[labels == label].mean():+.2f}" for label in sorted(set(labels))))
 
 
 def far_and_short(row: dict) -> tuple[float, float]:
@@ -155,6 +198,7 @@ def main() -> None:
         if band.any():
             print(f"    {low:g}-{high:g}: n={int(band.sum()):4d} error {error[band].mean():+.3f} far "
                   f"{split[band, 0].mean():.3f} unmarked {split[band, 1].mean():.3f}")
+    by_condition(rows)
     if args.sheet:
         draw_sheet(rows, tiles, args.sheet, args.worst)
         print(f"worst {args.worst} readings: {args.sheet}")

@@ -1,0 +1,130 @@
+"""Benchmark aid: how precisely the load stage must read its widths for the load call. All SYNTHETIC.
+
+Every tanker of held-out ``synth tiles`` (true boxes) gets its drawn shadow and side-strip widths
+plus Gaussian error of ``sigma`` pixels, with that error as its scale, and the geometry turns them
+into ``p_loaded`` as the model does (``models/freeboard.load_outputs``, the scene's angles). The
+printed load accuracy is what a reader that precise would score under these scenes' sun, view
+and hulls, per GSD band, for hulls near ballast or laden (draft fraction <= 0.3 or >= 0.75) and
+part-loaded ones apart. A shadow on a quay or another hull counts as unread (scale far beyond
+the profile), as the stage learns to treat it. With ``--stage`` or ``--checkpoint`` the stage's
+own readings are scored beside them, with its width errors in pixels, so the error it reads
+with can be placed on the same scale.
+
+    .venv/bin/python bench/load_ceiling.py --eval TILES [--stage STAGE.pt | --checkpoint FIT.ckpt]
+        [--sigmas 0,0.25,0.5,1,1.5,2] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_description  # noqa: E402
+from freeboard_stage import BANDS, CONFIG, UNCERTAIN, read_tiles  # noqa: E402
+
+from tankerwatch.models import build_detector  # noqa: E402
+from tankerwatch.models.freeboard import expected_cue_widths, load_outputs  # noqa: E402
+from tankerwatch.models.hull_profile import HullProfileHead  # noqa: E402
+from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
+
+NEAR_BALLAST_MAX, NEAR_LADEN_MIN = 0.3, 0.75
+# An unread shadow's scale (box widths): wider than the profile, so the side strip decides.
+UNREAD_SCALE = 10.0
+# The smallest scale a perfect reader claims (pixels): p_loaded stays finite.
+MIN_SIGMA_PX = 0.05
+
+
+def noisy_p_loaded(tile, sigma_px: float, rng: np.random.Generator) -> np.ndarray:
+    """``p_loaded [K]`` of ``tile``'s tankers read from their drawn widths plus Gaussian error of
+    ``sigma_px`` pixels (module docstring)."""
+    beam_px = tile.boxes[0, :, 3]
+    truth = tile.widths[0].clamp(min=0.0)
+    noise = torch.from_numpy(rng.normal(size=tuple(truth.shape))).float() * sigma_px / beam_px[:, None]
+    widths = (truth + noise).clamp(min=0.0)
+    # A Laplace scale b has standard deviation b * sqrt(2).
+    scales = (max(sigma_px, MIN_SIGMA_PX) / np.sqrt(2.0) / beam_px)[:, None].expand_as(widths).clone()
+    unread = torch.from_numpy(tile.off_water)
+    widths[unread, 0], scales[unread, 0] = 0.0, UNREAD_SCALE
+    p_loaded, _, _ = load_outputs(widths[None], scales[None], tile.boxes, tile.view)
+    return p_loaded[0].numpy()
+
+
+def stage_readings(head, prepare, tile) -> tuple[np.ndarray, np.ndarray]:
+    """``(p_loaded [K], width errors [K, 2] in pixels)`` of the stage on ``tile``'s true boxes."""
+    with torch.no_grad():
+        readings = head(prepare(tile.image), tile.boxes, expected_cue_widths(tile.boxes, tile.view))
+    p_loaded, _, _ = load_outputs(readings[..., :2], readings[..., 2:], tile.boxes, tile.view)
+    errors = (readings[0, :, :2] - tile.widths[0]) * tile.boxes[0, :, 3:4]
+    return p_loaded[0].numpy(), errors.numpy()
+
+
+def summary(p_loaded: np.ndarray, loaded: np.ndarray, near: np.ndarray) -> str:
+    right = (p_loaded >= 0.5) == loaded
+    covered = (p_loaded < UNCERTAIN[0]) | (p_loaded > UNCERTAIN[1])
+    covered_acc = f"{right[covered].mean():.3f}" if covered.any() else "  -  "
+    return (f"load acc {right.mean():.3f} coverage {covered.mean():.2f} covered acc {covered_acc} | "
+            f"near-state {right[near].mean():.3f} part-loaded {right[~near].mean():.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--eval", type=Path, required=True, help="a synth tiles folder")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--stage", type=Path, help="weights written by bench/freeboard_stage.py --save")
+    source.add_argument("--checkpoint", type=Path, help="a tankerwatch fit checkpoint")
+    parser.add_argument("--sigmas", default="0,0.25,0.5,1,1.5,2", help="reading errors to try, pixels (1 sigma)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    print(f"CPU: {cpu_description()}. SYNTHETIC figures.", flush=True)
+    sigmas = [float(s) for s in args.sigmas.split(",")]
+    head = prepare = None
+    if args.checkpoint:
+        detector, _ = load_checkpoint(args.checkpoint)
+        head, prepare = detector.load_head.eval(), detector._prepare
+    elif args.stage:
+        detector = build_detector(backbone="tiny", in_channels=CONFIG["model"]["in_channels"])
+        head = HullProfileHead(detector.in_channels)
+        head.load_state_dict(torch.load(args.stage, weights_only=True))
+        head, prepare = head.eval(), detector._prepare
+
+    rng = np.random.default_rng(args.seed)
+    gsd, draft, read_p, stage_p, stage_err, off_water = [], [], {s: [] for s in sigmas}, [], [], []
+    for tile in read_tiles(args.eval):
+        gsd += [tile.gsd_m] * len(tile.drafts)
+        draft += list(tile.drafts)
+        off_water += list(tile.off_water)
+        for sigma in sigmas:
+            read_p[sigma] += list(noisy_p_loaded(tile, sigma, rng))
+        if head is not None:
+            p_loaded, errors = stage_readings(head, prepare, tile)
+            stage_p += list(p_loaded)
+            stage_err += list(errors)
+    gsd, draft, off_water = np.array(gsd), np.array(draft), np.array(off_water)
+    loaded = draft >= 0.5
+    near = (draft <= NEAR_BALLAST_MAX) | (draft >= NEAR_LADEN_MIN)
+    for low, high in BANDS:
+        band = (gsd > low) & (gsd <= high)
+        if not band.any():
+            continue
+        print(f"GSD {low:g}-{high:g} m: {int(band.sum())} tankers ({int(near[band].sum())} near ballast or "
+              f"laden, {int((~off_water[band]).sum())} with the shadow on the water)")
+        for sigma in sigmas:
+            p = np.array(read_p[sigma])[band]
+            print(f"  widths +- {sigma:4g} px: {summary(p, loaded[band], near[band])}")
+        if head is not None:
+            errors = np.abs(np.array(stage_err)[band])
+            on_water = ~off_water[band]
+            print(f"  the stage:          {summary(np.array(stage_p)[band], loaded[band], near[band])}")
+            print(f"    its width error (px): shadow on the water MAE {errors[on_water, 0].mean():.2f} "
+                  f"median {np.median(errors[on_water, 0]):.2f}; side strip MAE {errors[:, 1].mean():.2f} "
+                  f"median {np.median(errors[:, 1]):.2f} (a Gaussian of sigma s has MAE 0.80 s, median 0.67 s)")
+
+
+if __name__ == "__main__":
+    main()
