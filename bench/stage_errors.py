@@ -8,9 +8,10 @@ outer rows the stage marks where the labels put no strip (marks far from any dra
 water, a neighbour's hull or padding read as shadow) against how much of a drawn strip it leaves
 unmarked, then the error in pixels split by how the tile was drawn (point-spread function,
 sharpening, JPEG, noise, hull style, scene, berthed or not): one error under every sensor effect
-says the reader, not the image, limits the widths. ``--sheet PNG`` draws the ``--worst`` largest errors: the tile around the hull turned
-level, and beside it the profile's channels, the stage's marks (x3) and where the labels put the
-shadow (grey band above the hull, red below it; green lines are the box's long edges).
+says the reader, not the image, limits the widths. ``--sheet PNG`` draws the ``--worst`` largest
+errors: the tile around the hull turned level, and beside it the profile's channels, the stage's
+marks (x3) and where the labels put the shadow (grey band above the hull, red below it; green lines
+are the box's long edges).
 
     .venv/bin/python bench/stage_errors.py --eval TILES (--stage STAGE.pt | --checkpoint FIT.ckpt)
         [--max-gsd 1] [--sheet worst.png] [--worst 8]
@@ -75,21 +76,25 @@ def tankers_of(record: dict) -> list[dict]:
     return [v for v in record.get("vessels", []) if v["kind"] == "tanker"]
 
 
-# How each reading's tile was drawn (the manifest's scene and atmosphere): if the errors in pixels
-# are the same under every sensor effect, the reader limits the widths, not the image.
 def _jpeg(record: dict) -> str:
-    quality = record["atmosphere"].get("jpeg_quality")
+    quality = record.get("atmosphere", {}).get("jpeg_quality")
     return "none" if quality is None else ("quality < 70" if quality < 70 else "quality >= 70")
 
 
 def _noise(record: dict) -> str:
-    sigma = record["atmosphere"]["noise_sigma"]
+    sigma = record.get("atmosphere", {}).get("noise_sigma", 0.0)
     return "< 0.7 %" if sigma < 0.007 else ("0.7-1.1 %" if sigma < 0.011 else ">= 1.1 %")
 
 
+def _optics(record: dict) -> dict:
+    return record.get("atmosphere", {}).get("optics", {})
+
+
+# How each reading's tile was drawn (the manifest's scene and atmosphere): if the errors in pixels
+# are the same under every sensor effect, the reader limits the widths, not the image.
 CONDITIONS = {
-    "point-spread function": lambda row: row["record"]["atmosphere"].get("optics", {}).get("psf", "gaussian"),
-    "sharpened": lambda row: str(row["record"]["atmosphere"].get("optics", {}).get("sharpen", 0) > 0),
+    "point-spread function": lambda row: _optics(row["record"]).get("psf", "gaussian"),
+    "sharpened": lambda row: str(_optics(row["record"]).get("sharpen", 0) > 0),
     "JPEG": lambda row: _jpeg(row["record"]),
     "noise (of full scale)": lambda row: _noise(row["record"]),
     "hull style": lambda row: row["record"].get("hull_style", "default"),
