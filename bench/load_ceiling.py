@@ -8,7 +8,9 @@ and hulls, per GSD band, for hulls near ballast or laden (draft fraction <= 0.3 
 part-loaded ones apart. A shadow on a quay or another hull counts as unread (scale far beyond
 the profile), as the stage learns to treat it. With ``--stage`` or ``--checkpoint`` the stage's
 own readings are scored beside them, with its width errors in pixels, so the error it reads
-with can be placed on the same scale.
+with can be placed on the same scale. Last, how close the tankers lie to the call's boundary
+(draft fraction 0.5): their freeboard's distance from it, in pixels of their wider cue's width,
+which is the error that would flip the call, with the stage's accuracy at each distance.
 
     .venv/bin/python bench/load_ceiling.py --eval TILES [--stage STAGE.pt | --checkpoint FIT.ckpt]
         [--sigmas 0,0.25,0.5,1,1.5,2] [--seed 0]
@@ -28,7 +30,7 @@ from _common import cpu_description  # noqa: E402
 from freeboard_stage import BANDS, CONFIG, UNCERTAIN, read_tiles  # noqa: E402
 
 from tankerwatch.models import build_detector  # noqa: E402
-from tankerwatch.models.freeboard import expected_cue_widths, load_outputs  # noqa: E402
+from tankerwatch.models.freeboard import class_freeboards, cue_gains, expected_cue_widths, load_outputs  # noqa: E402
 from tankerwatch.models.hull_profile import HullProfileHead  # noqa: E402
 from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
 
@@ -37,6 +39,7 @@ NEAR_BALLAST_MAX, NEAR_LADEN_MIN = 0.3, 0.75
 UNREAD_SCALE = 10.0
 # The smallest scale a perfect reader claims (pixels): p_loaded stays finite.
 MIN_SIGMA_PX = 0.05
+MARGIN_BANDS_PX = (0.0, 0.5, 1.0, 2.0, 4.0, np.inf)
 
 
 def noisy_p_loaded(tile, sigma_px: float, rng: np.random.Generator) -> np.ndarray:
@@ -52,6 +55,17 @@ def noisy_p_loaded(tile, sigma_px: float, rng: np.random.Generator) -> np.ndarra
     widths[unread, 0], scales[unread, 0] = 0.0, UNREAD_SCALE
     p_loaded, _, _ = load_outputs(widths[None], scales[None], tile.boxes, tile.view)
     return p_loaded[0].numpy()
+
+
+def boundary_margin_px(tile) -> np.ndarray:
+    """``[K]``: how far each tanker's freeboard lies from its class's freeboard at draft fraction
+    0.5 (freeboard is linear in the draft), in pixels of the wider of its two cues (the side strip
+    alone where the shadow is unreadable): a reading off by that much flips the call."""
+    shadow_gain, side_gain = (g[0] for g in cue_gains(tile.boxes, tile.view))
+    shadow_gain = torch.where(torch.from_numpy(tile.off_water), torch.zeros_like(shadow_gain), shadow_gain)
+    ballast, laden = (f[0] for f in class_freeboards(tile.boxes[..., 2] * tile.gsd_m))
+    distance_m = (torch.from_numpy(tile.freeboards).float() - (ballast + laden) / 2).abs()
+    return (distance_m * torch.maximum(shadow_gain, side_gain) / tile.gsd_m).numpy()
 
 
 def stage_readings(head, prepare, tile) -> tuple[np.ndarray, np.ndarray]:
@@ -95,8 +109,10 @@ def main() -> None:
 
     rng = np.random.default_rng(args.seed)
     gsd, draft, read_p, stage_p, stage_err, off_water = [], [], {s: [] for s in sigmas}, [], [], []
+    margin = []
     for tile in read_tiles(args.eval):
         gsd += [tile.gsd_m] * len(tile.drafts)
+        margin += list(boundary_margin_px(tile))
         draft += list(tile.drafts)
         off_water += list(tile.off_water)
         for sigma in sigmas:
@@ -105,7 +121,7 @@ def main() -> None:
             p_loaded, errors = stage_readings(head, prepare, tile)
             stage_p += list(p_loaded)
             stage_err += list(errors)
-    gsd, draft, off_water = np.array(gsd), np.array(draft), np.array(off_water)
+    gsd, draft, off_water, margin = np.array(gsd), np.array(draft), np.array(off_water), np.array(margin)
     loaded = draft >= 0.5
     near = (draft <= NEAR_BALLAST_MAX) | (draft >= NEAR_LADEN_MIN)
     for low, high in BANDS:
@@ -124,6 +140,15 @@ def main() -> None:
             print(f"    its width error (px): shadow on the water MAE {errors[on_water, 0].mean():.2f} "
                   f"median {np.median(errors[on_water, 0]):.2f}; side strip MAE {errors[:, 1].mean():.2f} "
                   f"median {np.median(errors[:, 1]):.2f} (a Gaussian of sigma s has MAE 0.80 s, median 0.67 s)")
+        print("  distance from the call's boundary in the wider cue (px): share of tankers"
+              + ("; the stage's load accuracy" if head is not None else ""))
+        for low, high in zip(MARGIN_BANDS_PX[:-1], MARGIN_BANDS_PX[1:], strict=True):
+            chosen = band & (margin >= low) & (margin < high)
+            if chosen.any():
+                line = f"    {low:g}-{high:g} px: {chosen.sum() / band.sum():.2f}"
+                if head is not None:
+                    line += f"; {((np.array(stage_p)[chosen] >= 0.5) == loaded[chosen]).mean():.3f}"
+                print(line)
 
 
 if __name__ == "__main__":
