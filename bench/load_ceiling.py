@@ -107,48 +107,55 @@ def main() -> None:
         head.load_state_dict(torch.load(args.stage, weights_only=True))
         head, prepare = head.eval(), detector._prepare
 
-    rng = np.random.default_rng(args.seed)
-    gsd, draft, read_p, stage_p, stage_err, off_water = [], [], {s: [] for s in sigmas}, [], [], []
-    margin = []
+    # One stream per sigma, so a sigma's figures do not depend on which others are asked for.
+    draws = {sigma: np.random.default_rng([args.seed, round(sigma * 1000)]) for sigma in sigmas}
+    columns = {"gsd": [], "draft": [], "off_water": [], "margin": [], "stage_p": [], "stage_err": []}
+    read_p = {sigma: [] for sigma in sigmas}
     for tile in read_tiles(args.eval):
-        gsd += [tile.gsd_m] * len(tile.drafts)
-        margin += list(boundary_margin_px(tile))
-        draft += list(tile.drafts)
-        off_water += list(tile.off_water)
+        columns["gsd"] += [tile.gsd_m] * len(tile.drafts)
+        columns["draft"] += list(tile.drafts)
+        columns["off_water"] += list(tile.off_water)
+        columns["margin"] += list(boundary_margin_px(tile))
         for sigma in sigmas:
-            read_p[sigma] += list(noisy_p_loaded(tile, sigma, rng))
+            read_p[sigma] += list(noisy_p_loaded(tile, sigma, draws[sigma]))
         if head is not None:
             p_loaded, errors = stage_readings(head, prepare, tile)
-            stage_p += list(p_loaded)
-            stage_err += list(errors)
-    gsd, draft, off_water, margin = np.array(gsd), np.array(draft), np.array(off_water), np.array(margin)
-    loaded = draft >= 0.5
-    near = (draft <= NEAR_BALLAST_MAX) | (draft >= NEAR_LADEN_MIN)
+            columns["stage_p"] += list(p_loaded)
+            columns["stage_err"] += list(errors)
+    table = {name: np.array(values) for name, values in columns.items()}
     for low, high in BANDS:
-        band = (gsd > low) & (gsd <= high)
-        if not band.any():
-            continue
-        print(f"GSD {low:g}-{high:g} m: {int(band.sum())} tankers ({int(near[band].sum())} near ballast or "
-              f"laden, {int((~off_water[band]).sum())} with the shadow on the water)")
-        for sigma in sigmas:
-            p = np.array(read_p[sigma])[band]
-            print(f"  widths +- {sigma:4g} px: {summary(p, loaded[band], near[band])}")
-        if head is not None:
-            errors = np.abs(np.array(stage_err)[band])
-            on_water = ~off_water[band]
-            print(f"  the stage:          {summary(np.array(stage_p)[band], loaded[band], near[band])}")
-            print(f"    its width error (px): shadow on the water MAE {errors[on_water, 0].mean():.2f} "
-                  f"median {np.median(errors[on_water, 0]):.2f}; side strip MAE {errors[:, 1].mean():.2f} "
-                  f"median {np.median(errors[:, 1]):.2f} (a Gaussian of sigma s has MAE 0.80 s, median 0.67 s)")
-        print("  distance from the call's boundary in the wider cue (px): share of tankers"
-              + ("; the stage's load accuracy" if head is not None else ""))
-        for low, high in zip(MARGIN_BANDS_PX[:-1], MARGIN_BANDS_PX[1:], strict=True):
-            chosen = band & (margin >= low) & (margin < high)
-            if chosen.any():
-                line = f"    {low:g}-{high:g} px: {chosen.sum() / band.sum():.2f}"
-                if head is not None:
-                    line += f"; {((np.array(stage_p)[chosen] >= 0.5) == loaded[chosen]).mean():.3f}"
-                print(line)
+        band = (table["gsd"] > low) & (table["gsd"] <= high)
+        if band.any():
+            print(f"GSD {low:g}-{high:g} m: {int(band.sum())} tankers", end="")
+            report_band({name: values[band] for name, values in table.items() if len(values)},
+                        {sigma: np.array(p)[band] for sigma, p in read_p.items()})
+
+
+def report_band(rows: dict, read_p: dict) -> None:
+    """Print one GSD band's figures (module docstring); ``rows`` holds the band's tankers'
+    columns, ``stage_p`` and ``stage_err`` only when a stage was given."""
+    loaded = rows["draft"] >= 0.5
+    near = (rows["draft"] <= NEAR_BALLAST_MAX) | (rows["draft"] >= NEAR_LADEN_MIN)
+    on_water = ~rows["off_water"]
+    print(f" ({int(near.sum())} near ballast or laden, {int(on_water.sum())} with the shadow on the water)")
+    for sigma, p_loaded in read_p.items():
+        print(f"  widths +- {sigma:4g} px: {summary(p_loaded, loaded, near)}")
+    staged = "stage_p" in rows
+    if staged:
+        errors = np.abs(rows["stage_err"])
+        print(f"  the stage:          {summary(rows['stage_p'], loaded, near)}")
+        print(f"    its width error (px): shadow on the water MAE {errors[on_water, 0].mean():.2f} "
+              f"median {np.median(errors[on_water, 0]):.2f}; side strip MAE {errors[:, 1].mean():.2f} "
+              f"median {np.median(errors[:, 1]):.2f} (a Gaussian of sigma s has MAE 0.80 s, median 0.67 s)")
+    print("  distance from the call's boundary in the wider cue (px): share of tankers"
+          + ("; the stage's load accuracy" if staged else ""))
+    for closest, farthest in zip(MARGIN_BANDS_PX[:-1], MARGIN_BANDS_PX[1:], strict=True):
+        chosen = (rows["margin"] >= closest) & (rows["margin"] < farthest)
+        if chosen.any():
+            line = f"    {closest:g}-{farthest:g} px: {chosen.mean():.2f}"
+            if staged:
+                line += f"; {((rows['stage_p'][chosen] >= 0.5) == loaded[chosen]).mean():.3f}"
+            print(line)
 
 
 if __name__ == "__main__":
