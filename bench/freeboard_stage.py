@@ -126,6 +126,18 @@ def read_tiles(folder: Path, surfaces: bool = True) -> list[Tile]:
     return tiles
 
 
+def saved_stage(stage: Path | None = None, checkpoint: Path | None = None):
+    """``(load stage in eval mode, the image preparation it reads)`` from weights written by
+    ``--save`` or from a ``tankerwatch fit`` checkpoint, for the benches that score a trained stage."""
+    if checkpoint is not None:
+        detector, _ = load_checkpoint(checkpoint)
+        return detector.load_head.eval(), detector._prepare
+    detector = build_detector(backbone="tiny", in_channels=CONFIG["model"]["in_channels"])
+    head = HullProfileHead(detector.in_channels)
+    head.load_state_dict(torch.load(stage, weights_only=True))
+    return head.eval(), detector._prepare
+
+
 def augmented(tile: Tile, pipeline) -> Tile:
     """``tile`` through the training augmentation; the widths are in box widths, so they stay."""
     image, boxes = augment(pipeline, tile.image[0].permute(1, 2, 0).numpy(), tile.boxes[0].numpy())

@@ -27,12 +27,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description  # noqa: E402
-from freeboard_stage import BANDS, CONFIG, UNCERTAIN, read_tiles  # noqa: E402
+from freeboard_stage import BANDS, UNCERTAIN, read_tiles, saved_stage  # noqa: E402
 
-from tankerwatch.models import build_detector  # noqa: E402
 from tankerwatch.models.freeboard import class_freeboards, cue_gains, expected_cue_widths, load_outputs  # noqa: E402
-from tankerwatch.models.hull_profile import HullProfileHead  # noqa: E402
-from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
 
 NEAR_BALLAST_MAX, NEAR_LADEN_MIN = 0.3, 0.75
 # An unread shadow's scale (box widths): wider than the profile, so the side strip decides.
@@ -98,14 +95,8 @@ def main() -> None:
     print(f"CPU: {cpu_description()}. SYNTHETIC figures.", flush=True)
     sigmas = [float(s) for s in args.sigmas.split(",")]
     head = prepare = None
-    if args.checkpoint:
-        detector, _ = load_checkpoint(args.checkpoint)
-        head, prepare = detector.load_head.eval(), detector._prepare
-    elif args.stage:
-        detector = build_detector(backbone="tiny", in_channels=CONFIG["model"]["in_channels"])
-        head = HullProfileHead(detector.in_channels)
-        head.load_state_dict(torch.load(args.stage, weights_only=True))
-        head, prepare = head.eval(), detector._prepare
+    if args.checkpoint or args.stage:
+        head, prepare = saved_stage(args.stage, args.checkpoint)
 
     # One stream per sigma, so a sigma's figures do not depend on which others are asked for.
     draws = {sigma: np.random.default_rng([args.seed, round(sigma * 1000)]) for sigma in sigmas}

@@ -30,11 +30,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description  # noqa: E402
-from freeboard_stage import CONFIG, read_tiles  # noqa: E402
+from freeboard_stage import read_tiles, saved_stage  # noqa: E402
 
-from tankerwatch.models import build_detector  # noqa: E402
-from tankerwatch.models.hull_profile import PROFILE_ACROSS_SPAN, PROFILE_ROWS, HullProfileHead  # noqa: E402
-from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
+from tankerwatch.models.hull_profile import PROFILE_ACROSS_SPAN, PROFILE_ROWS  # noqa: E402
 from tankerwatch.train.losses import _row_cover  # noqa: E402
 
 ROW_WIDTH = PROFILE_ACROSS_SPAN / PROFILE_ROWS  # box widths
@@ -59,6 +57,7 @@ def readings(head, prepare, tiles, max_gsd: float) -> list[dict]:
             grid = head.sampling_grid(tile.boxes, height, width)
             inside = F.grid_sample(torch.ones(1, 1, height, width), grid, align_corners=False)
             inside = inside.reshape(tile.boxes.shape[1], -1).mean(dim=-1)
+            tankers = tankers_of(tile.record)
             for k in range(tile.boxes.shape[1]):
                 if tile.off_water[k]:
                     continue
@@ -68,7 +67,7 @@ def readings(head, prepare, tiles, max_gsd: float) -> list[dict]:
                              "profile": profiles[k].numpy(), "inside": float(inside[k]),
                              "draft": float(tile.drafts[k]), "gsd": tile.gsd_m,
                              "beam_px": float(tile.boxes[0, k, 3]), "record": tile.record,
-                             "berthed": bool(tankers_of(tile.record)[k].get("berthed", False))})
+                             "berthed": bool(tankers[k].get("berthed", False)) if tankers else False})
     return rows
 
 
@@ -178,16 +177,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(f"CPU: {cpu_description()}. SYNTHETIC figures.", flush=True)
-    if args.checkpoint:
-        detector, _ = load_checkpoint(args.checkpoint)
-        head = detector.load_head
-    else:
-        detector = build_detector(backbone="tiny", in_channels=CONFIG["model"]["in_channels"])
-        head = HullProfileHead(detector.in_channels)
-        head.load_state_dict(torch.load(args.stage, weights_only=True))
-    head.eval()
+    head, prepare = saved_stage(args.stage, args.checkpoint)
     tiles = read_tiles(args.eval)
-    rows = readings(head, detector._prepare, tiles, args.max_gsd)
+    rows = readings(head, prepare, tiles, args.max_gsd)
     error = np.array([r["read"] - r["true"] for r in rows])
     off_tile = np.array([r["inside"] < 0.999 for r in rows])
     print(f"{len(rows)} tankers at GSD <= {args.max_gsd:g} m: shadow width MAE {np.abs(error).mean():.3f} box "
