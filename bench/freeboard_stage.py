@@ -52,7 +52,13 @@ from _common import cpu_description, gpu_description  # noqa: E402
 from tankerwatch.infer.core.boxes import normalize_boxes  # noqa: E402
 from tankerwatch.infer.runtime.scaling import Scaling  # noqa: E402
 from tankerwatch.models import build_detector  # noqa: E402
-from tankerwatch.models.freeboard import cue_gains, expected_cue_widths, load_outputs  # noqa: E402
+from tankerwatch.models.freeboard import (  # noqa: E402
+    cue_directions,
+    cue_gains,
+    cue_sides,
+    expected_cue_widths,
+    load_outputs,
+)
 from tankerwatch.models.hull_profile import HullProfileHead  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig, augment, build_augmentation  # noqa: E402
 from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
@@ -90,6 +96,11 @@ class Tile:
     off_water: np.ndarray  # [K] bool: the shadow lies on a structure or another hull (unreadable)
     geometry: torch.Tensor  # [1, K, GEOMETRY_FEATURES] of the unaugmented boxes (expected_cue_widths)
     record: dict = field(default_factory=dict)  # the tile's manifest entry (scene, optics, atmosphere)
+    directions: torch.Tensor | None = None  # [1, 2, 2] cue_directions turned by augmentation; None: the view's
+
+    def sides(self) -> torch.Tensor:
+        """``[1, K, 2]``: which side of each box its shadow and visible side lie on (cue_sides)."""
+        return cue_sides(self.boxes, cue_directions(self.view) if self.directions is None else self.directions)
 
 
 def read_tiles(folder: Path, surfaces: bool = True) -> list[Tile]:
@@ -140,10 +151,13 @@ def saved_stage(stage: Path | None = None, checkpoint: Path | None = None):
 
 def augmented(tile: Tile, pipeline) -> Tile:
     """``tile`` through the training augmentation; the widths are in box widths, so they stay."""
-    image, boxes = augment(pipeline, tile.image[0].permute(1, 2, 0).numpy(), tile.boxes[0].numpy())
+    directions = (cue_directions(tile.view) if tile.directions is None else tile.directions)[0].numpy()
+    image, boxes, directions = augment(pipeline, tile.image[0].permute(1, 2, 0).numpy(), tile.boxes[0].numpy(),
+                                       directions)
     return Tile(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None],
                 torch.tensor(normalize_boxes(boxes), dtype=torch.float32)[None], tile.widths, tile.view,
-                tile.drafts, tile.freeboards, tile.gsd_m, tile.off_water, tile.geometry)
+                tile.drafts, tile.freeboards, tile.gsd_m, tile.off_water, tile.geometry,
+                directions=torch.tensor(directions, dtype=torch.float32)[None])
 
 
 def cropped_like_fit(tile: Tile, rng: np.random.Generator) -> Tile:
@@ -181,11 +195,13 @@ def batches(tiles: list[Tile], size: int, rng: np.random.Generator, pipeline=Non
         boxes = torch.zeros(len(chosen), k, 5)
         widths = torch.zeros(len(chosen), k, 2)
         geometry = torch.zeros(len(chosen), k, chosen[0].geometry.shape[-1])
+        sides = torch.zeros(len(chosen), k, 2)
         valid = torch.zeros(len(chosen), k, dtype=torch.bool)
         for i, t in enumerate(chosen):
             n = t.boxes.shape[1]
             boxes[i, :n], widths[i, :n], geometry[i, :n], valid[i, :n] = t.boxes[0], t.widths[0], t.geometry[0], True
-        yield torch.cat([t.image for t in chosen]), boxes, widths, geometry, valid
+            sides[i, :n] = t.sides()[0]
+        yield torch.cat([t.image for t in chosen]), boxes, widths, geometry, valid, sides
 
 
 def ece(p: np.ndarray, truth: np.ndarray) -> float:
@@ -203,7 +219,8 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
         for t in tiles:
             boxes, view = t.boxes.to(device), t.view.to(device)
             x = prepare(t.image.to(device))
-            readings = head(x, boxes, expected_cue_widths(boxes, view))
+            sides = cue_sides(boxes, cue_directions(view))
+            readings = head(x, boxes, expected_cue_widths(boxes, view), sides=sides)
             widths, scales = readings[..., :2], readings[..., 2:]
             p, lf, fb = load_outputs(widths, scales, boxes, view)
             free_view = view.clone()
@@ -362,12 +379,13 @@ def main() -> None:
     while epoch < plan["epochs"]:
         head.train()
         total, count = 0.0, 0
-        for images, boxes, widths, geometry, valid in batches(train, args.batch, rng, pipeline, args.fit_crops):
+        for images, boxes, widths, geometry, valid, sides in batches(train, args.batch, rng, pipeline, args.fit_crops):
             r = args.repeats
             images, boxes, widths, valid = images.to(device), boxes.to(device), widths.to(device), valid.to(device)
             boxes, widths, valid = boxes.repeat(1, r, 1), widths.repeat(1, r, 1), valid.repeat(1, r)
             geometry = geometry.to(device).repeat(1, r, 1)
-            readings, marks, edges = head(prepare(images), boxes, geometry, valid=valid, with_marks=True)
+            sides = sides.to(device).repeat(1, r, 1)
+            readings, marks, edges = head(prepare(images), boxes, geometry, valid=valid, with_marks=True, sides=sides)
             weights = rarity(widths, (widths >= 0) & valid.unsqueeze(-1))
             loss = (WEIGHTS.cue_widths * cue_width_loss(readings, widths, valid, weights)
                     + WEIGHTS.cue_marks * cue_mark_loss(marks, edges, widths, valid, weights))

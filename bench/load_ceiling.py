@@ -29,7 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description  # noqa: E402
 from freeboard_stage import BANDS, UNCERTAIN, read_tiles, saved_stage  # noqa: E402
 
-from tankerwatch.models.freeboard import class_freeboards, cue_gains, expected_cue_widths, load_outputs  # noqa: E402
+from tankerwatch.models.freeboard import (  # noqa: E402
+    class_freeboards,
+    cue_directions,
+    cue_gains,
+    cue_sides,
+    expected_cue_widths,
+    load_outputs,
+)
 
 NEAR_BALLAST_MAX, NEAR_LADEN_MIN = 0.3, 0.75
 # An unread shadow's scale (box widths): wider than the profile, so the side strip decides.
@@ -68,7 +75,8 @@ def boundary_margin_px(tile) -> np.ndarray:
 def stage_readings(head, prepare, tile) -> tuple[np.ndarray, np.ndarray]:
     """``(p_loaded [K], width errors [K, 2] in pixels)`` of the stage on ``tile``'s true boxes."""
     with torch.no_grad():
-        readings = head(prepare(tile.image), tile.boxes, expected_cue_widths(tile.boxes, tile.view))
+        readings = head(prepare(tile.image), tile.boxes, expected_cue_widths(tile.boxes, tile.view),
+                        sides=cue_sides(tile.boxes, cue_directions(tile.view)))
     p_loaded, _, _ = load_outputs(readings[..., :2], readings[..., 2:], tile.boxes, tile.view)
     errors = (readings[0, :, :2] - tile.widths[0]) * tile.boxes[0, :, 3:4]
     return p_loaded[0].numpy(), errors.numpy()

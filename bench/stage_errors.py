@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description  # noqa: E402
 from freeboard_stage import read_tiles, saved_stage  # noqa: E402
 
+from tankerwatch.models.freeboard import cue_directions, cue_sides  # noqa: E402
 from tankerwatch.models.hull_profile import PROFILE_ACROSS_SPAN, PROFILE_ROWS  # noqa: E402
 from tankerwatch.train.losses import _row_cover  # noqa: E402
 
@@ -51,7 +52,8 @@ def readings(head, prepare, tiles, max_gsd: float) -> list[dict]:
             if tile.gsd_m > max_gsd:
                 continue
             x = prepare(tile.image)
-            out, marks, edges = head(x, tile.boxes, tile.geometry, with_marks=True)
+            sides = cue_sides(tile.boxes, cue_directions(tile.view))
+            out, marks, edges = head(x, tile.boxes, tile.geometry, with_marks=True, sides=sides)
             profiles = head.profiles(x, tile.boxes)
             height, width = tile.image.shape[-2:]
             grid = head.sampling_grid(tile.boxes, height, width)

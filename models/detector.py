@@ -40,7 +40,7 @@ from tankerwatch.infer.core.errors import ConfigError
 
 from .backbones import build_backbone
 from .decode import decode_maps
-from .freeboard import expected_cue_widths, load_outputs
+from .freeboard import cue_directions, cue_sides, expected_cue_widths, load_outputs
 from .hull_profile import HullProfileHead
 from .hull_window import WINDOW_HW, HullWindowHead
 from .neck import TopDownFPN
@@ -130,7 +130,7 @@ class OrientedDetector(nn.Module):
 
     def forward(self, image: torch.Tensor, view: torch.Tensor | None = None, window_boxes: torch.Tensor | None = None,
                 window_geometry: torch.Tensor | None = None, load_valid: torch.Tensor | None = None,
-                type_valid: torch.Tensor | None = None):
+                type_valid: torch.Tensor | None = None, window_sides: torch.Tensor | None = None):
         """``decode`` False: the raw head maps (dict), plus, for ``window_boxes [N, M, 5]`` when
         given (training), the load stage's ``cue_readings [N, M, 4]`` (shadow and side-strip widths
         and their error scales, in box widths), ``cue_marks [N, M, 2, rows]`` and ``cue_edges [N, M,
@@ -139,7 +139,9 @@ class OrientedDetector(nn.Module):
         ``window_type_logits [N, M, 2]``; ``window_geometry [N, M, GEOMETRY_FEATURES]`` is what the
         load stage's error scales read of the scene's angles
         (:func:`tankerwatch.models.freeboard.expected_cue_widths` of the boxes before augmentation),
-        None: unknown; ``load_valid`` / ``type_valid [N, M]`` mark the boxes each head learns from,
+        None: unknown; ``window_sides [N, M, 2]`` which side of each box its shadow and its visible
+        side lie on (:func:`tankerwatch.models.freeboard.cue_sides`, turned with the crop), None or
+        0: unknown; ``load_valid`` / ``type_valid [N, M]`` mark the boxes each head learns from,
         the others get outputs 0; ``view`` is not needed. ``decode`` True: :meth:`detect`."""
         if self.decode:
             return self.detect(image, view)
@@ -147,7 +149,7 @@ class OrientedDetector(nn.Module):
         maps = self._head_maps(x)
         if window_boxes is not None:
             maps["cue_readings"], maps["cue_marks"], maps["cue_edges"] = self.load_head(
-                x, window_boxes, window_geometry, valid=load_valid, with_marks=True)
+                x, window_boxes, window_geometry, valid=load_valid, with_marks=True, sides=window_sides)
             maps["window_type_logits"] = self.type_window_head(x, window_boxes, valid=type_valid)
         return maps
 
@@ -161,7 +163,8 @@ class OrientedDetector(nn.Module):
     def read_cues(self, x: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
         """The load stage's readings ``[N, K, 4]`` (:class:`HullProfileHead`) of hulls ``boxes [N,
         K, 5]`` in the prepared input ``x``, under ``view [N, 5]``."""
-        return self.load_head(x, boxes, expected_cue_widths(boxes, view))
+        sides = cue_sides(boxes, cue_directions(view))
+        return self.load_head(x, boxes, expected_cue_widths(boxes, view), sides=sides)
 
     def _load_from_readings(self, readings: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor,
                             calibrated: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

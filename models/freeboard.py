@@ -125,6 +125,33 @@ def _gains(angle, sun_elevation, sun_azimuth, view_zenith, view_azimuth) -> tupl
     return shadow, side
 
 
+def cue_directions(view: torch.Tensor) -> torch.Tensor:
+    """``[N, 2, 2]``: unit vectors in the image frame (x right, y down) along which each image's
+    hull shadows fall (away from the sun) and towards its sensor (the side of a hull it sees), from
+    ``view [N, 5]``; zeros where the angles are NaN. An azimuth ``az`` points along ``(sin az, -cos
+    az)`` (:func:`_gains`). Vectors, not angles, so that training can turn and mirror them with
+    its crops (``train/augment.py``)."""
+    rad = math.pi / 180.0
+    known = ~torch.isnan(view[:, 1:5]).any(dim=1, keepdim=True)  # [N, 1]
+    safe_view = torch.where(known, view, _placeholder_geometry(view))
+    sun, sensor = safe_view[:, 2] * rad, safe_view[:, 4] * rad
+    directions = torch.stack([torch.stack([-torch.sin(sun), torch.cos(sun)], dim=-1),
+                              torch.stack([torch.sin(sensor), -torch.cos(sensor)], dim=-1)], dim=1)
+    return torch.where(known.unsqueeze(-1), directions, torch.zeros_like(directions))
+
+
+def cue_sides(boxes: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """``[N, K, 2]``: on which side of hulls ``boxes [N, K, 5]`` their shadow and their visible side
+    strip lie, given :func:`cue_directions` ``[N, 2, 2]``: +1 towards the box's normal ``(-sin a,
+    cos a)`` (the load stage's high profile rows: ``models/hull_profile.py``), -1 away, 0 where
+    the direction is unknown (zero)."""
+    normal = torch.stack([-torch.sin(boxes[..., 4]), torch.cos(boxes[..., 4])], dim=-1)  # [N, K, 2]
+    along = (normal.unsqueeze(-2) * directions.unsqueeze(1).to(normal.dtype)).sum(-1)  # [N, K, 2]
+    known = (directions != 0).any(dim=-1).unsqueeze(1)  # [N, 1, 2]
+    sign = torch.where(along >= 0, torch.ones_like(along), -torch.ones_like(along))
+    return torch.where(known, sign, torch.zeros_like(sign))
+
+
 # Per hull: the visible shadow's and the side strip's widths (box widths) at the class's laden and
 # ballast freeboard, then 1 where the scene's angles are known (all five 0 where they are not).
 GEOMETRY_FEATURES = 5

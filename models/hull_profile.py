@@ -30,12 +30,19 @@ metres with the scene's angles.
 
 Frames: boxes are ``[cx, cy, length, width, angle]`` in input pixels of the unpadded image (angle
 of the long axis from +x towards +y). Profile row ``r`` lies ``v = ((r + 0.5) / rows - 0.5) x
-span x width`` across the hull along ``(-sin a, cos a)``. Which side the sun and the sensor are on
-is for the network to see, so training flips profiles across at random. The measuring network is
-not given the scene's angles: told how wide a strip should be per metre of freeboard, it learnt to
-answer with the typical freeboard's width and stopped measuring (load accuracy at chance); told
-only the sides, it did no better (docs/experiments.md, 2026-12-03). The angles enter after it, in
-the geometry, and in the error scales, which cannot change a width.
+span x width`` across the hull along ``(-sin a, cos a)``. Which side of the hull its shadow and
+its visible side lie on follows from the scene's angles
+(:func:`tankerwatch.models.freeboard.cue_sides`): where they are known, the profile is turned so
+the shadow lies in its high rows, two constant input rows say that it was turned and on which side
+the sensor is, and the marks are kept to the half where each strip can lie (a shadow never falls
+towards the sun). Told the sides as inputs only, the network did not use them; turned, it no
+longer has to decide which dark strip beside the hull is the shadow, and it reads the widths
+closer (docs/experiments.md, 2026-12-05 and 2026-12-06 (afternoon)). Where the angles are unknown
+the profile is read as it lies; training reads a share of profiles so, turned at random. The
+network is not given how wide a strip should be: told that per metre of freeboard, it learnt to
+answer with the typical freeboard's width and stopped measuring (load accuracy at chance;
+2026-12-03). That enters after it, in the geometry, and in the error scales, which cannot change a
+width.
 """
 
 from __future__ import annotations
@@ -68,9 +75,12 @@ MIN_CUE_SCALE = 0.1 * PROFILE_ACROSS_SPAN / PROFILE_ROWS
 # Initial marks' logit: sigmoid(-3) of each row, about 0.17 box widths in all, so the first steps
 # start near the typical strip instead of at half the profile.
 _MARK_PRIOR_BIAS = -3.0
-# Share of training profiles whose scales are read without the geometry, so a scene without
-# angles (detect's geometry-free mode) gets scales learnt for that case.
+# Share of training profiles read without the geometry (unturned, scales without it), so a scene
+# without angles (detect's geometry-free mode) gets a reading learnt for that case.
 GEOMETRY_DROP_P = 0.2
+# Constant rows beside the profile: 1 where the profile is turned by the scene's angles (0: read
+# as it lies), and the side the sensor sees in the turned profile (+1 high rows, -1 low, 0 unknown).
+SIDE_CHANNELS = 2
 
 
 def _sub_row_offsets(columns: int) -> torch.Tensor:
@@ -99,7 +109,8 @@ class HullProfileHead(nn.Module):
         super().__init__()
         # Per image channel the mean and the spread over columns, and the row's place across the
         # hull in box widths (where the deck's edges should be).
-        self.stem = nn.Sequential(nn.Conv1d(2 * in_channels + 1, channels, 5, padding=2, bias=False),
+        self.stem = nn.Sequential(nn.Conv1d(2 * in_channels + 1 + SIDE_CHANNELS, channels, 5, padding=2,
+                                            bias=False),
                                   nn.BatchNorm1d(channels), nn.ReLU(inplace=True))
         self.blocks = nn.ModuleList(_block(channels, d) for d in dilations)
         self.context = nn.Linear(channels, channels)
@@ -149,11 +160,15 @@ class HullProfileHead(nn.Module):
         return torch.cat([(mean - centre) / scale, spread / scale], dim=1)
 
     def forward(self, x: torch.Tensor, boxes: torch.Tensor, geometry: torch.Tensor | None = None,
-                valid: torch.Tensor | None = None, with_marks: bool = False):
+                valid: torch.Tensor | None = None, with_marks: bool = False,
+                sides: torch.Tensor | None = None):
         """Readings ``[N, K, 4]`` (see the class doc). ``geometry [N, K, GEOMETRY_FEATURES]``: the
         cues' expected widths (:func:`tankerwatch.models.freeboard.expected_cue_widths`) of the
-        given boxes; None: unknown angles. ``valid [N, K]`` (training): only those boxes are read,
-        the others get 0, so padding boxes stay out of the batch-norm statistics.
+        given boxes; None: unknown angles. ``sides [N, K, 2]``: which side of each given box its
+        shadow and its visible side lie on (:func:`tankerwatch.models.freeboard.cue_sides`: +1
+        the profile's high rows, -1 its low rows, 0 unknown); None: unknown. ``valid [N, K]``
+        (training): only those boxes are read, the others get 0, so padding boxes stay out of the
+        batch-norm statistics.
 
         ``with_marks`` (training): also the per-row marks ``[N, K, 2, rows]`` (share of each
         profile row that is shadow, visible side) and where the given box's long edges lie in the
@@ -168,14 +183,15 @@ class HullProfileHead(nn.Module):
             geometry = profiles.new_zeros(n * k, GEOMETRY_FEATURES)
         else:
             geometry = geometry.to(profiles.dtype).reshape(n * k, GEOMETRY_FEATURES)
+        sides = profiles.new_zeros(n * k, 2) if sides is None else sides.to(profiles.dtype).reshape(n * k, 2)
         if valid is None:
-            out, marks = self.read_profiles(profiles, geometry)
+            out, marks = self.read_profiles(profiles, geometry, sides)
         else:
             chosen = valid.reshape(-1)
             out = profiles.new_zeros(n * k, CUE_OUTPUTS)
             marks = profiles.new_zeros(n * k, 2, PROFILE_ROWS)
             if bool(chosen.any()):
-                out[chosen], marks[chosen] = self.read_profiles(profiles[chosen], geometry[chosen])
+                out[chosen], marks[chosen] = self.read_profiles(profiles[chosen], geometry[chosen], sides[chosen])
         out = out.reshape(n, k, CUE_OUTPUTS)
         if boxes is not given:
             # The readings are lengths in the jittered box's widths; per the given box they scale
@@ -185,32 +201,50 @@ class HullProfileHead(nn.Module):
             return out
         return out, marks.reshape(n, k, 2, PROFILE_ROWS), box_edges_in_rows(given, boxes)
 
-    def read_profiles(self, profiles: torch.Tensor, geometry: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def read_profiles(self, profiles: torch.Tensor, geometry: torch.Tensor, sides: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
         """Readings ``[M, 4]`` and marks ``[M, 2, rows]`` (in the profile's own row order) of
         profiles ``[M, 2C, rows]`` from :meth:`profiles`, with their ``geometry [M,
-        GEOMETRY_FEATURES]`` (:meth:`forward`)."""
-        flip = None
+        GEOMETRY_FEATURES]`` and ``sides [M, 2]`` (:meth:`forward`)."""
+        flip = (sides[:, 0] < 0).view(-1, 1, 1)
         if self.training:
-            # The sun and the sensor may be on either side of the hull: learn both.
-            flip = torch.rand(profiles.shape[0], 1, 1, generator=self.draws, device=profiles.device) < 0.5
-            profiles = torch.where(flip, profiles.flip(-1), profiles)
+            # A profile read unturned (angles unknown) may have the sun on either side: learn both.
+            coin = torch.rand(profiles.shape[0], 1, 1, generator=self.draws, device=profiles.device) < 0.5
             dropped = torch.rand(profiles.shape[0], 1, generator=self.draws, device=profiles.device) < GEOMETRY_DROP_P
             geometry = torch.where(dropped, torch.zeros_like(geometry), geometry)
+            sides = torch.where(dropped, torch.zeros_like(sides), sides)
+            flip = torch.where((sides[:, 0] != 0).view(-1, 1, 1), (sides[:, 0] < 0).view(-1, 1, 1), coin)
+        profiles = torch.where(flip, profiles.flip(-1), profiles)
+        oriented = (sides[:, 0] != 0).to(profiles.dtype)
+        sensor = sides[:, 1] * torch.where(flip.view(-1), -1.0, 1.0).to(profiles.dtype)
+        extra = torch.stack([oriented, sensor], dim=1).unsqueeze(-1).expand(-1, SIDE_CHANNELS, PROFILE_ROWS)
         position = self.row_position.to(profiles.dtype).expand(profiles.shape[0], 1, PROFILE_ROWS)
-        h = self.stem(torch.cat([profiles, position], dim=1))
+        h = self.stem(torch.cat([profiles, position, extra], dim=1))
         for block in self.blocks:
             h = h + block(h)
         h = F.relu(h + self.context(h.mean(dim=-1)).unsqueeze(-1))
-        marks = torch.sigmoid(self.marks(h))  # [M, 2, rows]: share of each row that is shadow / side
+        marks = torch.sigmoid(self.marks(h)) * _allowed_halves(position, oriented, sensor)  # [M, 2, rows]
         widths = marks.sum(dim=-1) * (PROFILE_ACROSS_SPAN / PROFILE_ROWS)
         # The scales read the measuring features but do not shape them: the likelihood's gradient
         # grows as 1 / scale, and through shared features it outweighed the marks' and pulled
         # every strip towards the typical one (docs/experiments.md, 2026-12-05 (night)).
         pooled = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1).detach()
         scales = F.softplus(self.scales(torch.cat([pooled, geometry], dim=1))) + MIN_CUE_SCALE
-        if flip is not None:
-            marks = torch.where(flip, marks.flip(-1), marks)
+        marks = torch.where(flip, marks.flip(-1), marks)
         return torch.cat([widths, scales], dim=1), marks
+
+
+def _allowed_halves(position: torch.Tensor, oriented: torch.Tensor, sensor: torch.Tensor) -> torch.Tensor:
+    """``[M, 2, rows]`` 1 where a turned profile may hold shadow (its high half: the turn put the
+    side away from the sun there) and visible side (the sensor's half), 1 everywhere where the side
+    is unknown; ``position [M, 1, rows]`` the rows' place across the hull, ``oriented`` and
+    ``sensor [M]`` as in :meth:`HullProfileHead.read_profiles`. A shadow cannot fall towards the
+    sun: a mark there is dark water or a neighbour read as shadow."""
+    high = (position > 0).to(position.dtype)
+    shadow = torch.where(oriented.view(-1, 1, 1) > 0, high, torch.ones_like(high))
+    towards_sensor = torch.where(sensor.view(-1, 1, 1) > 0, high, 1 - high)
+    side = torch.where(sensor.view(-1, 1, 1) != 0, towards_sensor, torch.ones_like(high))
+    return torch.cat([shadow, side], dim=1)
 
 
 def box_edges_in_rows(given: torch.Tensor, sampled: torch.Tensor) -> torch.Tensor:

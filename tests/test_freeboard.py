@@ -14,7 +14,9 @@ from tankerwatch.infer.synth.physics import View, side_strip_width_m, visible_sh
 from tankerwatch.models.freeboard import (  # noqa: E402
     MAX_FRACTION_EXCESS,
     class_freeboards,
+    cue_directions,
     cue_gains,
+    cue_sides,
     expected_cue_widths,
     load_outputs,
 )
@@ -87,6 +89,24 @@ def test_expected_widths_survive_turning_and_mirroring_the_image():
     mirrored_view = view.clone()
     mirrored_view[:, [2, 4]] = (360.0 - mirrored_view[:, [2, 4]]) % 360
     torch.testing.assert_close(expected_cue_widths(mirrored, mirrored_view), original, atol=1e-5, rtol=1e-5)
+
+
+def test_the_deck_covers_the_shadow_exactly_where_the_side_strip_faces_the_sun():
+    """The sides ``cue_sides`` gives agree with the gains' own physics: the deck leans away from
+    the sensor, so it covers part of the shadow (a visible shadow narrower than the cast one)
+    exactly where the visible side strip lies on the side away from the shadow."""
+    rng = np.random.default_rng(4)
+    view = torch.tensor(np.column_stack([np.full(400, GSD), rng.uniform(20, 70, 400), rng.uniform(0, 360, 400),
+                                         rng.uniform(5, 30, 400), rng.uniform(0, 360, 400)]), dtype=torch.float64)
+    boxes = torch.tensor([[[100.0, 100.0, 120.0, 20.0, a]] for a in rng.uniform(-math.pi / 2, math.pi / 2, 400)],
+                         dtype=torch.float64)
+    sides = cue_sides(boxes, cue_directions(view))[:, 0]
+    shadow, _ = cue_gains(boxes, view)
+    cast = (torch.cos(boxes[:, 0, 4] - view[:, 2] * math.pi / 180).abs() / torch.tan(view[:, 1] * math.pi / 180))
+    covered = shadow[:, 0] < cast - 1e-9
+    assert 50 < int(covered.sum()) < 350
+    assert torch.equal(covered, sides[:, 0] == -sides[:, 1])
+    assert not cue_sides(boxes[:1], cue_directions(torch.tensor([[GSD, *[math.nan] * 4]]))).any()
 
 
 def test_expected_widths_are_zero_without_the_angles():

@@ -120,6 +120,37 @@ def test_the_geometry_moves_the_error_scales_and_never_the_widths():
         assert not torch.allclose(other[..., 2:], readings[0][..., 2:], atol=1e-4)
 
 
+def test_a_profile_turned_by_the_sides_reads_a_mirrored_hull_alike():
+    """Told which side the shadow and the sensor are on, the head turns the profile so the shadow
+    lies in its high rows: a hull mirrored across its long axis, with the sides mirrored too, reads
+    exactly the same; unturned (sides unknown), the mirror reads differently."""
+    torch.manual_seed(2)
+    head = HullProfileHead(3).eval()
+    x = torch.randn(1, 3, 64, 1).expand(1, 3, 64, 96).contiguous()  # constant along the hull
+    boxes = torch.tensor([[[48.0, 32.0, 40.0, 8.0, 0.0]]])
+    sides = torch.tensor([[[1.0, -1.0]]])
+    mirrored = x.flip(-2)
+    with torch.no_grad():
+        torch.testing.assert_close(head(mirrored, boxes, sides=-sides), head(x, boxes, sides=sides))
+        assert not torch.allclose(head(mirrored, boxes), head(x, boxes), atol=1e-4)
+
+
+@pytest.mark.parametrize("shadow_side", [1.0, -1.0])
+def test_no_shadow_is_marked_on_the_side_of_the_sun(shadow_side):
+    """A shadow falls away from the sun: with the sides known, the half of the profile towards the
+    sun holds no shadow marks, and the side strip's marks stay on the sensor's half."""
+    torch.manual_seed(3)
+    head = HullProfileHead(3).eval()
+    x = torch.randn(2, 3, 96, 128)
+    boxes = torch.tensor([[[50.0, 48.0, 40.0, 8.0, 0.4]]] * 2)
+    sides = torch.tensor([[[shadow_side, shadow_side]]] * 2)
+    _, marks, _ = head(x, boxes, sides=sides, with_marks=True)
+    sun_half = slice(0, PROFILE_ROWS // 2) if shadow_side > 0 else slice(PROFILE_ROWS // 2, PROFILE_ROWS)
+    assert torch.all(marks[..., 0, sun_half] == 0) and torch.all(marks[..., 1, sun_half] == 0)
+    _, unknown, _ = head(x, boxes, with_marks=True)
+    assert torch.all(unknown[..., 0, sun_half] > 0)
+
+
 def test_padding_boxes_stay_out_of_the_statistics_in_training():
     head = HullProfileHead(3, box_jitter=False).train()
     alone, (among_padding, marks, _), _, _ = read_among_padding(head, with_marks=True)

@@ -157,7 +157,8 @@ def test_detect_skips_the_hull_windows_of_discarded_rows_without_changing_kept_o
         model.score_threshold = float(model.detect(image, _views(2))[1].flatten().median())
     seen = []
     original = model.load_head.read_profiles
-    model.load_head.read_profiles = lambda profiles, geometry: seen.append(profiles.shape[0]) or original(profiles, geometry)
+    model.load_head.read_profiles = lambda profiles, geometry, sides: (seen.append(profiles.shape[0])
+                                       or original(profiles, geometry, sides))
     with torch.no_grad():
         boxes, scores, _, load_probs, count, *_ = model.detect(image, _views(2))
         every_row = torch.softmax(model.read_load(image, boxes, _views(2))[0], dim=-1)

@@ -274,3 +274,39 @@ def test_scene_counterfactual_keeps_truth_and_records_cues(tmp_path):
     assert [f["geometry"] for f in features["all"]] == [f["geometry"] for f in features["none"]]
     tankers = [f["properties"] for f in features["none"] if f["properties"]["type"] == "tanker"]
     assert tankers and all(p["shadow_width_m"] == p["side_strip_m"] == 0.0 and p["freeboard_m"] > 0 for p in tankers)
+
+
+def test_the_load_stage_puts_each_shadow_on_the_side_the_generator_draws_it():
+    """``cue_sides`` (which side of a box the load stage reads the shadow on, from the scene's
+    angles) agrees with the pixels: the same tile rendered with and without shadows differs on
+    that side of each tanker whose shadow shows beside its midbody (and no neighbour's falls there)."""
+    import torch
+
+    from tankerwatch.models.freeboard import cue_directions, cue_sides
+
+    settings = TileSettings(SIZE, gsd_range=(0.5, 1.0))
+    checked = 0
+    for index in range(40):
+        full, world = render_tile(4, index, settings)
+        image, _ = render_tile(4, index, replace(settings, cues=ALL_CUES - {"shadow"}))
+        darker = (image.astype(np.int32) - full.astype(np.int32)).sum(axis=2) > 6
+        view = world.view
+        row = torch.tensor([[view.gsd_m, view.sun_elevation_deg, view.sun_azimuth_deg, view.view_zenith_deg,
+                             view.view_azimuth_deg]], dtype=torch.float64)
+        jj, ii = np.mgrid[0:SIZE, 0:SIZE]
+        boxes = [to_label(ship, view).box for ship in world.ships]
+        for ship, box in zip(world.ships, boxes, strict=True):
+            label = to_label(ship, view)
+            alone = all(other is box or np.hypot(*(other[:2] - box[:2])) > 0.6 * box[2] for other in boxes)
+            if ship.kind != "tanker" or not alone or not (label.shadow_width_m or 0) >= 2 * view.gsd_m:
+                continue
+            along = (ii + 0.5 - box[0]) * math.cos(box[4]) + (jj + 0.5 - box[1]) * math.sin(box[4])
+            across = -(ii + 0.5 - box[0]) * math.sin(box[4]) + (jj + 0.5 - box[1]) * math.cos(box[4])
+            strip_px = label.shadow_width_m / view.gsd_m
+            beside = darker & (np.abs(along) < 0.3 * box[2]) & (np.abs(across) < 0.5 * box[3] + strip_px + 1)
+            if beside.sum() < 10:
+                continue
+            side = cue_sides(torch.from_numpy(np.asarray(box, np.float64)).view(1, 1, 5), cue_directions(row))
+            assert float(side[0, 0, 0]) == np.sign(across[beside].mean()), index
+            checked += 1
+    assert checked >= 10

@@ -227,6 +227,47 @@ def test_crops_carry_the_scene_geometry_of_the_hull_before_augmentation(tmp_path
     assert torch.equal(without[0]["window_geometry"], torch.zeros_like(without[0]["window_geometry"]))
 
 
+def test_crops_say_which_side_of_each_hull_its_shadow_lies_on_after_turns_and_flips(tmp_path):
+    """With the sun due north, the tanker's shadow strip (painted green) lies south of it; in every
+    turned and mirrored crop, ``window_sides`` puts the shadow on the side of the box where the
+    strip's pixels are, and the unturned load crops do too. Without angles: zeros."""
+    from PIL import Image
+
+    array = np.full((600, 600, 3), 20, np.uint8)
+    array[116:124, 430:470] = 220
+    array[124:129, 430:470] = (20, 200, 20)
+    Image.fromarray(array).save(tmp_path / "port.png")
+    hull = Vessel([450.0, 120.0, 40.0, 8.0, 0.0], VesselType.TANKER, LoadState.EMPTY, shadow_width_m=10.0,
+                  side_strip_m=0.0)
+    image = LabelledImage(tmp_path / "port.png", 600, 600, 2.0, [hull])
+    image.angles = {"sun_elevation_deg": 30.0, "sun_azimuth_deg": 0.0, "view_zenith_deg": 10.0,
+                    "view_azimuth_deg": 90.0}
+    source = SceneSource.open(image, Scaling(method="fixed", value_range=(0, 255)))
+    geometry_only = AugmentConfig(flip_p=0.5, rotate90_p=0.5, rotate_p=0.5, brightness_contrast_p=0, gamma_p=0,
+                                  blur_p=0, noise_p=0, haze_p=0)
+    crops = TrainCrops([source], crop_size=64, stride=4, samples_per_epoch=16, background_p=0.0,
+                       scale_range=(1.0, 1.0), augment_config=geometry_only, seed=5, load_crops=1)
+
+    def strip_side(picture: torch.Tensor, box: torch.Tensor) -> float:
+        rows, cols = torch.nonzero(picture[1].int() - picture[0].int() > 90, as_tuple=True)
+        offset = torch.stack([cols.float().mean() + 0.5 - box[0], rows.float().mean() + 0.5 - box[1]])
+        return float(torch.sign(offset @ torch.stack([-torch.sin(box[4]), torch.cos(box[4])])))
+
+    checked = 0
+    for key in range(16):
+        item = crops[key]
+        if item["window_cues"][0, 0] < 0:
+            continue
+        assert float(item["window_sides"][0, 0]) == strip_side(item["image"], item["window_boxes"][0])
+        assert float(item["load_sides"][0, 0, 0]) == strip_side(item["load_image"][0], item["load_boxes"][0, 0])
+        assert torch.all(item["window_sides"][1:] == 0)
+        checked += 1
+    assert checked >= 8
+    source.image.angles = None
+    without = TrainCrops([source], crop_size=64, stride=4, samples_per_epoch=1, background_p=0.0, load_crops=1)
+    assert not without[0]["window_sides"].any() and not without[0]["load_sides"].any()
+
+
 def test_no_load_crops_without_a_tanker_whose_load_shows(tmp_path):
     source = _tanker_and_barge(tmp_path, 4.0)  # above load_max_gsd_m: its widths teach nothing
     crops = TrainCrops([source], crop_size=64, stride=4, samples_per_epoch=2, load_max_gsd_m=3.0, load_crops=2)

@@ -81,16 +81,25 @@ def build_augmentation(config: AugmentConfig, seed: int | None = None) -> A.Comp
     return A.Compose(transforms, keypoint_params=keypoints, seed=seed)
 
 
-def augment(pipeline: A.Compose | None, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Apply ``pipeline`` to ``image [H, W, C]`` uint8 and boxes ``[M, 5]`` (project convention).
+def augment(pipeline: A.Compose | None, image: np.ndarray, boxes: np.ndarray,
+            directions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Apply ``pipeline`` to ``image [H, W, C]`` uint8 and boxes ``[M, 5]`` (project convention),
+    and turn or mirror ``directions [D, 2]`` (vectors in the image frame, e.g. where the sun's
+    shadows fall: :func:`tankerwatch.models.freeboard.cue_directions`) with the image.
 
-    Returns the new image and boxes ``[M, 5]``, in the same order (callers keep their labels).
-    """
+    Returns the new image, boxes ``[M, 5]`` in the same order (callers keep their labels) and
+    directions ``[D, 2]`` (None if none were given). The geometric transforms are rotations and
+    mirrors, so a vector moves as the difference of two keypoints: the image centre and the centre
+    plus the vector."""
     if pipeline is None:
-        return image, boxes
+        return image, boxes, directions
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
     corners = box_corners(boxes).reshape(-1, 2) - 0.5
-    out = pipeline(image=image, keypoints=corners)
-    moved = np.asarray(out["keypoints"], dtype=np.float64).reshape(-1, 4, 2) + 0.5
+    vectors = np.zeros((0, 2)) if directions is None else np.asarray(directions, np.float64).reshape(-1, 2)
+    centre = np.array([[image.shape[1] / 2, image.shape[0] / 2]])
+    out = pipeline(image=image, keypoints=np.concatenate([corners, centre, centre + vectors]))
+    points = np.asarray(out["keypoints"], dtype=np.float64).reshape(-1, 2)
+    moved = points[:len(corners)].reshape(-1, 4, 2) + 0.5
     new_boxes = np.stack([min_area_box(c) for c in moved]) if len(moved) else np.zeros((0, 5))
-    return out["image"], new_boxes
+    turned = None if directions is None else points[len(corners) + 1:] - points[len(corners)]
+    return out["image"], new_boxes, turned

@@ -50,6 +50,7 @@ from .targets import (
     encode_targets,
     hull_window_targets,
     load_visible,
+    scene_cue_directions,
     vessel_classes,
     vessel_cue_geometry,
     vessel_cue_widths,
@@ -167,6 +168,7 @@ class TrainCrops(Dataset):
                            if load_visible(None if src.gsd_m is None else src.gsd_m / src.upsample, load_max_gsd_m)
                            else None for src in sources]
         self.cue_geometry = [vessel_cue_geometry(src.image, src.gsd_m) for src in sources]
+        self.cue_directions = [scene_cue_directions(src.image) for src in sources]
         self.measured_index = [(s, v) for s, widths in enumerate(self.cue_widths) if widths is not None
                                for v in np.flatnonzero(cue_labelled(widths))]
 
@@ -191,7 +193,7 @@ class TrainCrops(Dataset):
             centre = rng.uniform(0, 1, 2) * (source.width, source.height)
         image, boxes, factor = self._cut(source, centre, side)
         vessels = source.image.vessels
-        image, boxes = augment(self._pipeline, image, boxes)
+        image, boxes, directions = augment(self._pipeline, image, boxes, self.cue_directions[s])
         gsd = None if source.gsd_m is None else source.gsd_m / factor
         types, loads = vessel_classes(vessels, gsd, self.load_max_gsd_m)
         targets = encode_targets(VesselTargets(boxes, types, loads), self.crop_size, self.crop_size, self.stride)
@@ -200,7 +202,7 @@ class TrainCrops(Dataset):
         visible = load_visible(gsd, self.load_max_gsd_m)
         cue_widths = vessel_cue_widths(vessels, source.gsd_m) if visible else None
         cue_geometry = self.cue_geometry[s] if visible else None
-        targets.update(hull_window_targets(boxes, types, cue_widths, self.crop_size, cue_geometry))
+        targets.update(hull_window_targets(boxes, types, cue_widths, self.crop_size, cue_geometry, directions))
         item = {k: torch.from_numpy(v) for k, v in targets.items()}
         item["image"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         item["path"] = str(source.path)
@@ -227,11 +229,12 @@ class TrainCrops(Dataset):
 
     def _cut_load_crops(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """``load_image [L, C, S, S]`` uint8, ``load_boxes [L, MAX_WINDOW_BOXES, 5]``, ``load_cues
-        [L, MAX_WINDOW_BOXES, 2]`` and ``load_geometry [L, MAX_WINDOW_BOXES, GEOMETRY_FEATURES]``
-        (:func:`hull_window_targets`' boxes, widths and geometry) of ``load_crops`` crops centred
+        [L, MAX_WINDOW_BOXES, 2]``, ``load_geometry [L, MAX_WINDOW_BOXES, GEOMETRY_FEATURES]`` and
+        ``load_sides [L, MAX_WINDOW_BOXES, 2]`` (:func:`hull_window_targets`' boxes, widths, geometry
+        and sides) of ``load_crops`` crops centred
         on tankers with known widths (module doc). Centred, so the profile's middle of the hull and
         its 3.5 beams across lie inside the crop where they fit."""
-        images, boxes, cues, geometry = [], [], [], []
+        images, boxes, cues, geometry, sides = [], [], [], [], []
         for pick in rng.choice(len(self.measured_index), size=self.load_crops):
             s, v = self.measured_index[pick]
             source = self.sources[s]
@@ -239,14 +242,15 @@ class TrainCrops(Dataset):
             image, crop_boxes, _ = self._cut(source, source.image.vessels[v].box[:2], side)
             no_types = np.full(len(crop_boxes), IGNORE, np.int64)
             windows = hull_window_targets(crop_boxes, no_types, self.cue_widths[s], self.crop_size,
-                                          self.cue_geometry[s])
+                                          self.cue_geometry[s], self.cue_directions[s])
             images.append(image.transpose(2, 0, 1))
             boxes.append(windows["window_boxes"])
             cues.append(windows["window_cues"])
             geometry.append(windows["window_geometry"])
+            sides.append(windows["window_sides"])
         return {"load_image": torch.from_numpy(np.ascontiguousarray(np.stack(images))),
                 "load_boxes": torch.from_numpy(np.stack(boxes)), "load_cues": torch.from_numpy(np.stack(cues)),
-                "load_geometry": torch.from_numpy(np.stack(geometry))}
+                "load_geometry": torch.from_numpy(np.stack(geometry)), "load_sides": torch.from_numpy(np.stack(sides))}
 
 
 def window_origin(centre: float, extent: int, side: int) -> int:

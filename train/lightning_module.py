@@ -58,8 +58,9 @@ CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # 5: the load head also regresses the laden fraction (5 outputs, not 2). 6: the load stage
 # measures shadow and hull-side widths (4 outputs) and reads load state from them by geometry.
 # 7: it measures them from a profile across the hull (models/hull_profile.py), other weights.
-# 8: its error scales also read the scene's geometry (a hidden layer, wider input).
-CHECKPOINT_FORMAT_VERSION = 8
+# 8: its error scales also read the scene's geometry (a hidden layer, wider input). 9: its profile
+# is turned by the scene's angles and says so in two more input rows (a wider first layer).
+CHECKPOINT_FORMAT_VERSION = 9
 # Figures logged per epoch (the JSON file has them all, per GSD band too).
 LOGGED_FIGURES = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", "load_accuracy",
                   "load_macro_f1", "load_coverage", "load_accuracy_covered", "load_ece",
@@ -231,6 +232,7 @@ class TankerwatchModule(L.LightningModule):
         image = batch["image"].contiguous(memory_format=torch.channels_last)
         maps = self.model(image, window_boxes=batch["window_boxes"].repeat(1, repeats, 1),
                           window_geometry=batch["window_geometry"].repeat(1, repeats, 1),
+                          window_sides=batch["window_sides"].repeat(1, repeats, 1),
                           load_valid=cue_labelled(window_cues), type_valid=window_type >= 0)
         if "load_image" in batch:
             maps, targets = self._with_load_crops(maps, targets, batch)
@@ -258,7 +260,7 @@ class TankerwatchModule(L.LightningModule):
     def _with_load_crops(self, maps: dict, targets: dict, batch: dict) -> tuple[dict, dict]:
         """``maps`` and ``targets`` with the load stage's readings of the batch's load crops
         (``train/datasets.py``: ``load_image [N, L, C, S, S]``, ``load_boxes``, ``load_cues``,
-        ``load_geometry``) pooled into its own: every profile, from a detector crop or a load crop,
+        ``load_geometry``, ``load_sides``) pooled into its own: every profile, from a detector crop or a load crop,
         counts once in the cue losses' means. Each tanker of a load crop is read once, not
         ``window_repeats`` times: the stage learns from distinct hulls per step, not from jittered
         copies of the same ones (docs/experiments.md), and a profile costs the same either way.
@@ -268,7 +270,8 @@ class TankerwatchModule(L.LightningModule):
         cues = batch["load_cues"].flatten(0, 1)
         readings, marks, edges = self.model.load_head(self.model._prepare(image), boxes,
                                                       batch["load_geometry"].flatten(0, 1),
-                                                      valid=cue_labelled(cues), with_marks=True)
+                                                      valid=cue_labelled(cues), with_marks=True,
+                                                      sides=batch["load_sides"].flatten(0, 1))
 
         def pooled(own: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
             return torch.cat([own.flatten(0, 1), extra.flatten(0, 1)]).unsqueeze(0)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from tankerwatch.infer.core.labels import ANGLE_KEYS, LoadState, VesselType
-from tankerwatch.models.freeboard import GEOMETRY_FEATURES, expected_cue_widths
+from tankerwatch.models.freeboard import GEOMETRY_FEATURES, cue_directions, cue_sides, expected_cue_widths
 
 TYPE_INDEX = {VesselType.TANKER: 0, VesselType.OTHER: 1}
 LOAD_INDEX = {LoadState.EMPTY: 0, LoadState.LOADED: 1}
@@ -82,6 +82,14 @@ def labelled_view_row(image, gsd_m: float) -> torch.Tensor:
     metres per pixel: the GSD, then its labelled angles, NaN where unknown."""
     angles = image.angles or {}
     return torch.tensor([[gsd_m, *(angles.get(key, math.nan) for key in ANGLE_KEYS)]], dtype=torch.float64)
+
+
+def scene_cue_directions(image) -> np.ndarray:
+    """``[2, 2]`` f64: where the labelled ``image``'s shadows fall and where its sensor lies, as
+    unit vectors in its own pixel frame (:func:`tankerwatch.models.freeboard.cue_directions`),
+    zeros where its angles are unknown. Crops keep them; training's turns and mirrors move them
+    (``train/augment.py``)."""
+    return cue_directions(labelled_view_row(image, 1.0))[0].numpy()
 
 
 def vessel_cue_geometry(image, gsd_m: float | None) -> np.ndarray:
@@ -173,21 +181,26 @@ def _normalise_per_vessel(weight: np.ndarray, owner: np.ndarray) -> np.ndarray:
 
 
 def hull_window_targets(boxes: np.ndarray, types: np.ndarray, cue_widths: np.ndarray | None,
-                        crop_size: int, cue_geometry: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                        crop_size: int, cue_geometry: np.ndarray | None = None,
+                        cue_directions: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Fixed-size targets for the hull-window heads: ``window_boxes [MAX_WINDOW_BOXES, 5]`` f32,
     ``window_type [MAX_WINDOW_BOXES]`` int64 (-1 = unknown or padding), ``window_cues
     [MAX_WINDOW_BOXES, 2]`` f32 (shadow and side-strip widths in box widths, -1 = unknown or padding,
     :data:`UNREADABLE`;
     ``cue_widths`` from :func:`vessel_cue_widths`, None = all unknown) and ``window_geometry
     [MAX_WINDOW_BOXES, GEOMETRY_FEATURES]`` f32 (the load stage's input from the scene's angles,
-    ``cue_geometry`` from :func:`vessel_cue_geometry`; zeros = unknown or padding), for boxes
-    whose centre lies in the crop and whose type or widths are known. Boxes with widths come first:
-    when a crop holds more than ``MAX_WINDOW_BOXES`` vessels, the load stage's examples are the
-    ones kept."""
+    ``cue_geometry`` from :func:`vessel_cue_geometry`; zeros = unknown or padding) and
+    ``window_sides [MAX_WINDOW_BOXES, 2]`` f32 (which side of each box its shadow and its visible
+    side lie on, :func:`tankerwatch.models.freeboard.cue_sides` of the boxes as given and
+    ``cue_directions [2, 2]``, the crop's :func:`scene_cue_directions` turned with it; zeros =
+    unknown or padding), for boxes whose centre lies in the crop and whose type or widths are
+    known. Boxes with widths come first: when a crop holds more than ``MAX_WINDOW_BOXES`` vessels,
+    the load stage's examples are the ones kept."""
     window_boxes = np.zeros((MAX_WINDOW_BOXES, 5), np.float32)
     window_type = np.full(MAX_WINDOW_BOXES, IGNORE, np.int64)
     window_cues = np.full((MAX_WINDOW_BOXES, 2), IGNORE, np.float32)
     window_geometry = np.zeros((MAX_WINDOW_BOXES, GEOMETRY_FEATURES), np.float32)
+    window_sides = np.zeros((MAX_WINDOW_BOXES, 2), np.float32)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
     types = np.asarray(types, np.int64)
     if cue_widths is None:
@@ -202,8 +215,11 @@ def hull_window_targets(boxes: np.ndarray, types: np.ndarray, cue_widths: np.nda
     window_cues[: len(chosen)] = cue_widths[chosen]
     if cue_geometry is not None:
         window_geometry[: len(chosen)] = cue_geometry[chosen]
+    if cue_directions is not None and len(chosen):
+        sides = cue_sides(torch.from_numpy(boxes[chosen])[None], torch.from_numpy(np.asarray(cue_directions))[None])
+        window_sides[: len(chosen)] = sides[0].numpy()
     return {"window_boxes": window_boxes, "window_type": window_type, "window_cues": window_cues,
-            "window_geometry": window_geometry}
+            "window_geometry": window_geometry, "window_sides": window_sides}
 
 
 def _oriented_gaussian(rows: slice, cols: slice, i: int, j: int, length_cells: float, width_cells: float,
