@@ -213,3 +213,33 @@ def test_bad_styles_fail_with_one_clear_line(tmp_path, capsys, styles):
     err = capsys.readouterr().err.strip().splitlines()
     assert "--styles" in err[-1] and "styles must be a comma-separated list of default, facet" in err[-1]
     assert not (tmp_path / "x").exists()
+
+
+def test_an_ideal_sensor_draws_the_same_tiles_without_atmosphere_blur_noise_or_jpeg(tmp_path):
+    """``--sensor ideal`` (a benchmark aid) keeps every vessel, view and label of the seed and
+    leaves out haze, clouds, the point-spread function, noise, sharpening and JPEG."""
+    out = tmp_path / "ideal"
+    assert main(["synth", "tiles", str(out), "--count", "6", "--size", "128", "--seed", "9", "--gsd", "0.5:1.5",
+                 "--format", "dota", "--sensor", "ideal"]) == 0
+    ideal = json.loads((out / "manifest.json").read_text())
+    random = _tiles(tmp_path / "random", "default,facet")
+    assert ideal["parameters"]["sensor"] == "ideal" and random["parameters"]["sensor"] == "random"
+    assert "perfect sensor" in (out / "README.md").read_text()
+    for a, b in zip(ideal["tiles"], random["tiles"], strict=True):
+        assert a["vessels"] == b["vessels"] and a["view"] == b["view"] and a["hull_style"] == b["hull_style"]
+        assert a["atmosphere"]["noise_sigma"] == 0 and a["atmosphere"]["jpeg_quality"] is None
+        assert a["atmosphere"]["haze"] == 0 and a["atmosphere"]["cloud_cover"] == 0 and "optics" not in a["atmosphere"]
+    image = "train/images/synth_000000.png"
+    flat = cv2.imread(str(out / image)).astype(np.float32)
+    noisy = cv2.imread(str(tmp_path / "random" / image)).astype(np.float32)
+    assert np.abs(flat - noisy).max() > 10
+    # Open water away from everything: a perfect sensor shows its texture only, no pixel noise.
+    assert np.abs(np.diff(flat[:8, :8], axis=1)).mean() < np.abs(np.diff(noisy[:8, :8], axis=1)).mean()
+
+
+def test_an_unknown_sensor_fails_with_one_clear_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["synth", "tiles", str(tmp_path / "x"), "--sensor", "perfect"])
+    assert exc.value.code == 2
+    assert "--sensor" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "x").exists()

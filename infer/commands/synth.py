@@ -91,6 +91,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="hull render styles, comma-separated, one chosen uniformly per tile: default (flat "
                             "paints), facet (own hull shapes, deck layouts, paints, sun shading); the same seed "
                             "gives the same vessels and labels whatever the styles (default: default,facet)")
+    tiles.add_argument("--sensor", choices=("random", "ideal"), default="random",
+                       help="random (default): each tile through randomised haze, clouds, optics, noise and "
+                            "JPEG; ideal: the same tiles through a perfect sensor, none of those (a benchmark "
+                            "aid: what a reader loses to the sensor)")
     add_seed(tiles)
     add_overwrite(tiles)
 
@@ -121,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         from ..synth.tiles import TileSettings, write_tiles
 
         settings = TileSettings(size=args.size, gsd_range=args.gsd, bands=args.bands, dtype=args.dtype,
-                                cues=args.cues, hull_styles=args.styles)
+                                cues=args.cues, hull_styles=args.styles, sensor=args.sensor)
         manifest = write_tiles(args.output, args.count, settings, args.seed, fmt=args.format, threads=args.threads,
                                overwrite=args.overwrite,
                                progress=lambda it: tqdm(it, total=args.count, unit="tile", leave=False, disable=None))

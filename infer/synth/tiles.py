@@ -62,7 +62,9 @@ sensor optics of its own (:class:`.effects.Optics`: point-spread function, pan-s
 sharpening). Both come from random streams of their own, so a seed gives the same vessels, views,
 labels and optics whatever styles are allowed: datasets drawn with ``--styles default`` and
 ``--styles facet`` differ only in how the vessels look. The manifest records ``hull_style`` and
-``atmosphere.optics`` per tile.
+``atmosphere.optics`` per tile. ``TileSettings.sensor`` ``ideal`` draws the same tiles through a
+perfect sensor instead: no haze, clouds, blur, noise, sharpening or JPEG, each pixel the exact
+share of what covers it (a benchmark aid: what a reader of the pixels loses to the sensor).
 
 Images: 3-band 8-bit PNG by default (two in five passed through JPEG at quality 45-95 first,
 for its artefacts); ``bands=4``
@@ -133,6 +135,8 @@ MAX_TILE_GSD_M = 15.0
 TILE_ORIGIN_UTM = (393_000.0, 4_733_000.0)  # EPSG:32653, the bay off Vostochny
 UTM_CRS = "EPSG:32653"
 SPLITS = ("train", "val", "test")
+# How tiles reach the picture: through randomised atmosphere and optics, or a perfect sensor.
+SENSORS = ("random", "ideal")
 TILE_PART_LOADED_SHARE = 1 / 3
 
 # Backgrounds (module doc): the share of terminal tiles, by the ground the tile covers.
@@ -184,8 +188,11 @@ class TileSettings:
     dtype: str = "uint8"
     cues: frozenset[str] = ALL_CUES
     hull_styles: tuple[str, ...] = tuple(HULL_STYLES)
+    sensor: str = "random"  # or "ideal" (module doc)
 
     def __post_init__(self):
+        if self.sensor not in SENSORS:
+            raise ConfigError(f"--sensor must be one of {', '.join(SENSORS)}, got {self.sensor}")
         unknown = [s for s in self.hull_styles if s not in HULL_STYLES]
         if unknown or not self.hull_styles:
             raise ConfigError(f"--styles must name hull styles from {', '.join(HULL_STYLES)}, "
@@ -357,6 +364,9 @@ def _choose_look(world: TileWorld, seed: int, index: int, settings: TileSettings
     styles = settings.hull_styles
     world.hull_style = styles[int(np.random.default_rng([seed, index, 2]).integers(len(styles)))]
     world.atmosphere.optics = sample_optics(np.random.default_rng([seed, index, 3]))
+    if settings.sensor == "ideal":
+        world.atmosphere = replace(world.atmosphere, haze=0.0, cloud_cover=0.0, shadow_spots=[], blur_sigma_px=0.0,
+                                   noise_sigma=0.0, jpeg_quality=None, optics=None)
     return world
 
 
@@ -639,7 +649,7 @@ def _manifest(results, count: int, settings: TileSettings, seed: int, fmt: str) 
         "generator": "tankerwatch synth tiles", "project_version": __version__,
         "parameters": {"count": count, "size": settings.size, "seed": seed, "format": fmt,
                        "bands": settings.bands, "dtype": settings.dtype, "cues": cue_names(settings.cues),
-                       "hull_styles": list(settings.hull_styles),
+                       "hull_styles": list(settings.hull_styles), "sensor": settings.sensor,
                        "gsd_bands_m": [[lo, hi, w] for (lo, hi), w in settings.gsd_bands()]},
         "splits": per_split,
         "backgrounds": dict(sorted(Counter(rec["scene"] for _, rec in results).items())),
@@ -665,7 +675,9 @@ def _readme(manifest: dict) -> str:
         "Load-state cues drawn on tankers: " + (", ".join(p["cues"]) or "none")
         + " (of shadow, side, bow; the others switched off for a counterfactual render).", "",
         "Hull styles: " + ", ".join(p["hull_styles"]) + " (one per tile, chosen uniformly; `hull_style` "
-        "in the manifest), each tile under randomised sensor optics (`atmosphere.optics`).", "",
+        "in the manifest), each tile under "
+        + ("randomised sensor optics (`atmosphere.optics`)." if p.get("sensor", "random") == "random" else
+           "a perfect sensor: no haze, clouds, blur, noise, sharpening or JPEG."), "",
         "Backgrounds: " + ", ".join(f"{n} {k}" for k, n in manifest["backgrounds"].items())
         + " (a terminal tile is a window onto a terminal laid out at full scale, aimed at a jetty "
         "trestle, a berth, the quay or the tank farm's seaward edge; `background` in the manifest "
