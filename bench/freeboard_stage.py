@@ -3,7 +3,9 @@
 The load stage (``models/hull_profile.py``, then ``models/freeboard.py``) shares no weights with
 the detector, so it can be studied in minutes: this trains a fresh stage on the true tanker boxes
 of ``synth tiles`` (jittered as ``tankerwatch fit`` jitters them), supervised on the drawn widths
-of shadow and hull side with the loss terms and weights ``tankerwatch fit`` uses, and prints every ``--every`` epochs, on the tankers of
+of shadow and hull side with the loss terms and weights ``tankerwatch fit`` uses, told as ``fit``
+tells it which side of each box the shadow and the sensor are on (turned with ``--augment``'s
+transforms), and prints every ``--every`` epochs, on the tankers of
 held-out tiles, per GSD band: the laden fraction's mean absolute error and the share of truths
 inside its 80 % interval, the freeboard's error in metres, load accuracy (all tankers, part-loaded
 ones with draft fraction 0.3-0.7, and those not called uncertain), coverage (share not uncertain,
