@@ -231,9 +231,9 @@ class TrainCrops(Dataset):
         """``load_image [L, C, S, S]`` uint8, ``load_boxes [L, MAX_WINDOW_BOXES, 5]``, ``load_cues
         [L, MAX_WINDOW_BOXES, 2]``, ``load_geometry [L, MAX_WINDOW_BOXES, GEOMETRY_FEATURES]`` and
         ``load_sides [L, MAX_WINDOW_BOXES, 2]`` (:func:`hull_window_targets`' boxes, widths, geometry
-        and sides) of ``load_crops`` crops centred
-        on tankers with known widths (module doc). Centred, so the profile's middle of the hull and
-        its 3.5 beams across lie inside the crop where they fit."""
+        and sides) of ``load_crops`` crops centred on tankers with known widths (module doc).
+        Centred, so the profile's middle of the hull and its 3.5 beams across lie inside the crop
+        where they fit."""
         images, boxes, cues, geometry, sides = [], [], [], [], []
         for pick in rng.choice(len(self.measured_index), size=self.load_crops):
             s, v = self.measured_index[pick]

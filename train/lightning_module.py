@@ -260,8 +260,8 @@ class TankerwatchModule(L.LightningModule):
     def _with_load_crops(self, maps: dict, targets: dict, batch: dict) -> tuple[dict, dict]:
         """``maps`` and ``targets`` with the load stage's readings of the batch's load crops
         (``train/datasets.py``: ``load_image [N, L, C, S, S]``, ``load_boxes``, ``load_cues``,
-        ``load_geometry``, ``load_sides``) pooled into its own: every profile, from a detector crop or a load crop,
-        counts once in the cue losses' means. Each tanker of a load crop is read once, not
+        ``load_geometry``, ``load_sides``) pooled into its own: every profile, from a detector crop
+        or a load crop, counts once in the cue losses' means. Each tanker of a load crop is read once, not
         ``window_repeats`` times: the stage learns from distinct hulls per step, not from jittered
         copies of the same ones (docs/experiments.md), and a profile costs the same either way.
         Contiguous, not channels-last: only GridSample reads these images, and it is faster so."""

@@ -182,7 +182,7 @@ def _normalise_per_vessel(weight: np.ndarray, owner: np.ndarray) -> np.ndarray:
 
 def hull_window_targets(boxes: np.ndarray, types: np.ndarray, cue_widths: np.ndarray | None,
                         crop_size: int, cue_geometry: np.ndarray | None = None,
-                        cue_directions: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                        directions: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Fixed-size targets for the hull-window heads: ``window_boxes [MAX_WINDOW_BOXES, 5]`` f32,
     ``window_type [MAX_WINDOW_BOXES]`` int64 (-1 = unknown or padding), ``window_cues
     [MAX_WINDOW_BOXES, 2]`` f32 (shadow and side-strip widths in box widths, -1 = unknown or padding,
@@ -192,7 +192,7 @@ def hull_window_targets(boxes: np.ndarray, types: np.ndarray, cue_widths: np.nda
     ``cue_geometry`` from :func:`vessel_cue_geometry`; zeros = unknown or padding) and
     ``window_sides [MAX_WINDOW_BOXES, 2]`` f32 (which side of each box its shadow and its visible
     side lie on, :func:`tankerwatch.models.freeboard.cue_sides` of the boxes as given and
-    ``cue_directions [2, 2]``, the crop's :func:`scene_cue_directions` turned with it; zeros =
+    ``directions [2, 2]``, the crop's :func:`scene_cue_directions` turned with it; zeros =
     unknown or padding), for boxes whose centre lies in the crop and whose type or widths are
     known. Boxes with widths come first: when a crop holds more than ``MAX_WINDOW_BOXES`` vessels,
     the load stage's examples are the ones kept."""
@@ -215,8 +215,8 @@ def hull_window_targets(boxes: np.ndarray, types: np.ndarray, cue_widths: np.nda
     window_cues[: len(chosen)] = cue_widths[chosen]
     if cue_geometry is not None:
         window_geometry[: len(chosen)] = cue_geometry[chosen]
-    if cue_directions is not None and len(chosen):
-        sides = cue_sides(torch.from_numpy(boxes[chosen])[None], torch.from_numpy(np.asarray(cue_directions))[None])
+    if directions is not None and len(chosen):
+        sides = cue_sides(torch.from_numpy(boxes[chosen])[None], torch.from_numpy(np.asarray(directions))[None])
         window_sides[: len(chosen)] = sides[0].numpy()
     return {"window_boxes": window_boxes, "window_type": window_type, "window_cues": window_cues,
             "window_geometry": window_geometry, "window_sides": window_sides}
