@@ -280,8 +280,7 @@ def test_the_load_stage_puts_each_shadow_on_the_side_the_generator_draws_it():
     """``cue_sides`` (which side of a box the load stage reads the shadow on, from the scene's
     angles) agrees with the pixels: the same tile rendered with and without shadows differs on
     that side of each tanker whose shadow shows beside its midbody (and no neighbour's falls there)."""
-    import torch
-
+    torch = pytest.importorskip("torch")
     from tankerwatch.models.freeboard import cue_directions, cue_sides
 
     settings = TileSettings(SIZE, gsd_range=(0.5, 1.0))
