@@ -16,13 +16,15 @@ seed (``synth tiles --cues shadow``): a switched-off cue is then fed as the geom
 ``--augment`` passes each training tile through ``tankerwatch fit``'s augmentation first
 (train/augment.py, its defaults; ``--augment-set rotate_p=0`` changes one setting), and
 ``--fit-crops`` cuts it first as ``fit``'s sampler does (a window of crop size / scale around a
-tanker, zero outside the tile, resized back), to see what each does to the stage. ``--checkpoint`` starts from the stage inside a ``tankerwatch
-fit`` checkpoint (``--epochs 0``: scores it as it is), so the stage that ``fit`` trained is scored
-by the same scorer. ``--train`` may be given several times (the folders are pooled). A shadow
-that lies on a quay or another hull (the manifest's ``shadow_surface``) is taught as unreadable,
-as ``fit`` teaches it (``--ignore-shadow-surface``: with its width on the water instead), is left
-out of the width errors, and the last evaluation prints the tankers with such shadows apart: load
-accuracy, coverage and the share called confidently and wrongly. All figures are SYNTHETIC.
+tanker, zero outside the tile, resized back), to see what each does to the stage. ``--checkpoint``
+starts from the stage inside a ``tankerwatch fit`` checkpoint (``--epochs 0``: scores it as it is),
+so the stage that ``fit`` trained is scored by the same scorer; ``p_loaded`` goes through the
+stage's calibration as in ``detect`` (fitted by ``fit`` on its validation split; a stage trained
+here has none). ``--train`` may be given several times (the folders are pooled). A shadow that lies
+on a quay or another hull (the manifest's ``shadow_surface``) is taught as unreadable, as ``fit``
+teaches it (``--ignore-shadow-surface``: with its width on the water instead), is left out of the
+width errors, and the last evaluation prints the tankers with such shadows apart: load accuracy,
+coverage and the share called confidently and wrongly. All figures are SYNTHETIC.
 
     .venv/bin/python bench/freeboard_stage.py --train TILES --eval OTHER_TILES [--eval CUES_TILES]
         [--epochs 30] [--budget-min M] [--every 5] [--repeats 4] [--threads 2] [--device cpu] [--seed 0] [--save STAGE.pt]
@@ -54,6 +56,7 @@ from _common import cpu_description, gpu_description  # noqa: E402
 from tankerwatch.infer.core.boxes import normalize_boxes  # noqa: E402
 from tankerwatch.infer.runtime.scaling import Scaling  # noqa: E402
 from tankerwatch.models import build_detector  # noqa: E402
+from tankerwatch.models.detector import P_FLOOR  # noqa: E402
 from tankerwatch.models.freeboard import (  # noqa: E402
     cue_directions,
     cue_gains,
@@ -212,6 +215,12 @@ def ece(p: np.ndarray, truth: np.ndarray) -> float:
                      for b in range(ECE_BINS) if (bins == b).any()) / max(1, len(p)))
 
 
+def as_detect_gives(head, p_loaded: torch.Tensor) -> torch.Tensor:
+    """``p_loaded`` through the stage's calibration, as the detector applies it."""
+    p_loaded = p_loaded.clamp(P_FLOOR, 1.0 - P_FLOOR)
+    return torch.sigmoid(head.calibrate(torch.log(p_loaded) - torch.log1p(-p_loaded)))
+
+
 def evaluate(head, prepare, tiles: list[Tile]) -> dict:
     head.eval()
     device = head.row_position.device
@@ -225,10 +234,12 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
             readings = head(x, boxes, expected_cue_widths(boxes, view), sides=sides)
             widths, scales = readings[..., :2], readings[..., 2:]
             p, lf, fb = load_outputs(widths, scales, boxes, view)
+            p = as_detect_gives(head, p)
             free_view = view.clone()
             free_view[:, 1:] = float("nan")
             free = head(x, boxes, expected_cue_widths(boxes, free_view))
             p_free, lf_free, _ = load_outputs(free[..., :2], free[..., 2:], boxes, free_view)
+            p_free = as_detect_gives(head, p_free)
             n = t.boxes.shape[1]
             rows["gsd"] += [t.gsd_m] * n
             rows["draft"] += list(t.drafts)

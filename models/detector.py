@@ -155,7 +155,7 @@ class OrientedDetector(nn.Module):
 
     def read_load(self, image: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor, calibrated: bool = True
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Load logits ``[N, K, 2]`` (uncalibrated, what the temperature is fitted on, unless
+        """Load logits ``[N, K, 2]`` (uncalibrated, what the calibration is fitted on, unless
         ``calibrated``), laden fraction and freeboard ``[N, K, 3]`` (central, lo, hi) of the hulls
         ``boxes [N, K, 5]`` (input pixels) under ``view [N, 5]``."""
         return self._load_from_readings(self.read_cues(self._prepare(image), boxes, view), boxes, view, calibrated)
@@ -172,7 +172,7 @@ class OrientedDetector(nn.Module):
         p_loaded = p_loaded.clamp(P_FLOOR, 1.0 - P_FLOOR)
         logit = torch.log(p_loaded) - torch.log1p(-p_loaded)
         if calibrated:
-            logit = logit * torch.exp(-self.load_head.log_temperature)
+            logit = self.load_head.calibrate(logit)
         return torch.stack([-0.5 * logit, 0.5 * logit], dim=-1), fraction, freeboard
 
     def detect(self, image: torch.Tensor, view: torch.Tensor):

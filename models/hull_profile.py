@@ -100,9 +100,10 @@ class HullProfileHead(nn.Module):
     widths of its shadow and visible side strip (>= 0) and their Laplace error scales (>
     ``MIN_CUE_SCALE``), in units of the width of the box given. Under training's box jitter the
     profile is cut around the jittered box and the readings rescaled to the given box, so they are
-    compared with its labels. The load stage's temperature lives here (``log_temperature``, a
-    buffer: it travels in checkpoints and the exported graph); the detector applies it to the load
-    logit it derives from the widths (:mod:`tankerwatch.models.freeboard`)."""
+    compared with its labels. The load stage's calibration lives here (``log_temperature`` and
+    ``load_bias``, buffers: they travel in checkpoints and the exported graph); the detector
+    applies it to the load logit it derives from the widths (:mod:`tankerwatch.models.freeboard`,
+    :mod:`tankerwatch.train.calibration`)."""
 
     def __init__(self, in_channels: int, channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16),
                  box_jitter: bool = True):
@@ -126,6 +127,11 @@ class HullProfileHead(nn.Module):
         across = ((torch.arange(rows, dtype=torch.float32) + 0.5) / rows - 0.5) * PROFILE_ACROSS_SPAN
         self.register_buffer("row_position", across.view(1, 1, rows), persistent=False)
         self.register_buffer("log_temperature", torch.zeros(()))
+        self.register_buffer("load_bias", torch.zeros(()))
+
+    def calibrate(self, logit: torch.Tensor) -> torch.Tensor:
+        """The load logit (loaded against empty) through the fitted calibration: ``logit / T + b``."""
+        return logit * torch.exp(-self.log_temperature) + self.load_bias
 
     def sampling_grid(self, boxes: torch.Tensor, height, width) -> torch.Tensor:
         """``grid_sample`` grid ``[N, K * rows, columns, 2]`` for the profiles of ``boxes [N, K, 5]``

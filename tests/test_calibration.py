@@ -1,5 +1,5 @@
-"""Temperature scaling of the load stage: the fit recovers a known over-confidence, and the head
-applies the temperature only where it should."""
+"""Calibration of the load stage (temperature and bias): the fit recovers a known over-confidence
+and lean, and the heads apply their calibration only where they should."""
 
 import math
 
@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from tankerwatch.models.hull_window import HullWindowHead  # noqa: E402
-from tankerwatch.train.calibration import MIN_SAMPLES, fit_temperature  # noqa: E402
+from tankerwatch.train.calibration import MIN_SAMPLES, LoadCalibration, fit_load_calibration  # noqa: E402
 
 
 def calibrated_sample(count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -21,15 +21,33 @@ def calibrated_sample(count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Te
 
 
 @pytest.mark.parametrize("over_confidence", [0.5, 1.0, 3.0])
-def test_fit_recovers_the_scale_of_the_logits(over_confidence):
+@pytest.mark.parametrize("lean", [0.0, 0.6, -1.2])
+def test_fit_recovers_the_scale_and_lean_of_the_logits(over_confidence, lean):
     logits, labels = calibrated_sample(20_000)
-    fitted = fit_temperature(logits * over_confidence, labels)
-    assert fitted == pytest.approx(over_confidence, rel=0.08)
+    # A stage that is over-confident by a factor and leans to "loaded" by ``lean`` in its logit.
+    leaning = (logits + torch.tensor([-lean / 2, lean / 2], dtype=logits.dtype)) * over_confidence
+    fitted = fit_load_calibration(leaning, labels)
+    assert fitted.temperature == pytest.approx(over_confidence, rel=0.08)
+    assert fitted.bias == pytest.approx(-lean, abs=0.08)
 
 
-def test_too_few_tankers_leave_the_temperature_at_one():
+def test_a_calibrated_stage_is_left_as_it_is():
+    logits, labels = calibrated_sample(20_000, seed=1)
+    fitted = fit_load_calibration(logits, labels)
+    assert fitted.temperature == pytest.approx(1.0, rel=0.05) and fitted.bias == pytest.approx(0.0, abs=0.05)
+
+
+def test_too_few_tankers_leave_the_logits_alone():
     logits, labels = calibrated_sample(MIN_SAMPLES - 1)
-    assert fit_temperature(logits * 5.0, labels) == 1.0
+    assert fit_load_calibration(logits * 5.0 + 2.0, labels) == LoadCalibration(1.0, 0.0)
+
+
+def test_one_load_state_only_keeps_the_bias_finite():
+    """A validation split of empties only: without the bias's prior the fit would push it to the
+    end of its range, where every later call would be "empty"."""
+    logits, _ = calibrated_sample(200, seed=2)
+    fitted = fit_load_calibration(logits, torch.zeros(200, dtype=torch.long))
+    assert -4.0 < fitted.bias < 0.0
 
 
 def test_head_divides_by_temperature_in_eval_only():

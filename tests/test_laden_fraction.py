@@ -138,18 +138,24 @@ def test_cue_readings_follow_the_box_under_jitter():
     assert 0.05 < float(ratios.std()) < 0.3 and float(ratios.mean()) == pytest.approx(1.0, abs=0.08)
 
 
-def test_load_temperature_scales_the_load_logits_only():
+def test_load_calibration_moves_the_load_logits_only():
     model = _tiny().eval()
     image = torch.randint(0, 255, (2, 3, 64, 96), dtype=torch.uint8)
     boxes = torch.tensor([[[30.0, 30.0, 40.0, 8.0, 0.3], [60.0, 20.0, 30.0, 6.0, -1.0]]] * 2)
     view = torch.tensor([[1.0, 35.0, 150.0, 15.0, 60.0]] * 2)
     with torch.no_grad():
         logits, fraction, freeboard = model.read_load(image, boxes, view)
+        raw, _, _ = model.read_load(image, boxes, view, calibrated=False)
         model.load_head.log_temperature.fill_(math.log(3.0))
-        hotter, hotter_fraction, hotter_freeboard = model.read_load(image, boxes, view)
+        model.load_head.load_bias.fill_(-0.4)
+        calibrated, calibrated_fraction, calibrated_freeboard = model.read_load(image, boxes, view)
+        still_raw, _, _ = model.read_load(image, boxes, view, calibrated=False)
     assert fraction.shape == freeboard.shape == (2, 2, 3) and fraction.min() >= 0 and fraction.max() <= 1
-    assert torch.equal(fraction, hotter_fraction) and torch.equal(freeboard, hotter_freeboard)
-    assert torch.allclose(hotter * 3.0, logits, atol=1e-4)
+    assert torch.equal(fraction, calibrated_fraction) and torch.equal(freeboard, calibrated_freeboard)
+    assert torch.equal(raw, logits) and torch.equal(still_raw, raw)  # T = 1, b = 0 until fitted
+    # Logits are [-z/2, z/2]: the loaded-minus-empty margin becomes z / T + b.
+    margin = calibrated[..., 1] - calibrated[..., 0]
+    torch.testing.assert_close(margin, (raw[..., 1] - raw[..., 0]) / 3.0 - 0.4, atol=1e-4, rtol=0)
 
 
 def _blob_scene(tmp_path, p_loaded=0.8):

@@ -9,15 +9,16 @@ as JSON plus PR-curve and confusion PNGs.
 
 Each validation image is read with its own view row (``models/detector.py``: its GSD at the model's
 input and its angles, NaN where the labels give none), as ``detect`` reads a scene. The load
-stage's temperature is refitted on the validation tankers after each validation epoch
-(:mod:`tankerwatch.train.calibration`) and logged as ``val/load_temperature``. The laden fraction
+stage's calibration (a temperature and a bias on its logit) is refitted on the validation tankers
+after each validation epoch (:mod:`tankerwatch.train.calibration`) and logged as
+``val/load_temperature`` and ``val/load_bias``. The laden fraction
 is read on the same tankers' labelled boxes where their draft fraction is known (synthetic truth):
 ``val/laden_fraction_mae`` (central estimate) and ``val/laden_fraction_coverage`` (share of truths
 inside [lo, hi], nominally 0.8).
 
 Under DDP each rank evaluates its share of the images; at the epoch's end the ranks exchange what
 they gathered (keyed by dataset index, so the images a padded ``DistributedSampler`` repeats count
-once) and every rank computes the figures and fits the temperature on all of it. So every rank logs,
+once) and every rank computes the figures and fits the calibration on all of it. So every rank logs,
 saves and checkpoints the numbers a single process would give.
 
 Checkpoints carry a ``"tankerwatch"`` member of plain JSON values (see ``train/checkpoint.py``), so
@@ -45,7 +46,7 @@ from tankerwatch.infer.evaluation.metrics import DetectionEvaluator
 from tankerwatch.models import build_detector
 from tankerwatch.models.hull_window import WINDOW_HW
 
-from .calibration import fit_temperature
+from .calibration import fit_load_calibration
 from .datamodule import taught_heads
 from .losses import LossWeights, detection_loss
 from .rarity import WidthRarity
@@ -60,7 +61,8 @@ CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # 7: it measures them from a profile across the hull (models/hull_profile.py), other weights.
 # 8: its error scales also read the scene's geometry (a hidden layer, wider input). 9: its profile
 # is turned by the scene's angles and says so in two more input rows (a wider first layer).
-CHECKPOINT_FORMAT_VERSION = 9
+# 10: its calibration has a bias beside the temperature (one more buffer).
+CHECKPOINT_FORMAT_VERSION = 10
 # Figures logged per epoch (the JSON file has them all, per GSD band too).
 LOGGED_FIGURES = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", "load_accuracy",
                   "load_macro_f1", "load_coverage", "load_accuracy_covered", "load_ece",
@@ -359,14 +361,15 @@ class TankerwatchModule(L.LightningModule):
         return {"laden_fraction_mae": float((predicted[:, 0] - truth).abs().mean()),
                 "laden_fraction_coverage": float(inside.float().mean())}
 
-    def _fit_temperature(self) -> None:
+    def _fit_load_calibration(self) -> None:
         if not self._calibration:
             return
         logits, labels = zip(*self._calibration.values(), strict=True)
-        temperature = fit_temperature(torch.cat(logits), torch.cat(labels))
-        # Both copies: the EMA averages buffers too, and would otherwise pull T back towards 1.
+        fitted = fit_load_calibration(torch.cat(logits), torch.cat(labels))
+        # Both copies: the EMA averages buffers too, and would otherwise pull them back to T = 1, b = 0.
         for model in {id(m): m for m in (self.model, self.eval_model)}.values():
-            model.load_head.log_temperature.fill_(math.log(temperature))
+            model.load_head.log_temperature.fill_(math.log(fitted.temperature))
+            model.load_head.load_bias.fill_(fitted.bias)
 
     def _eval_step(self, batch: dict, role: str) -> None:
         sources = self.trainer.datamodule.sources(role)
@@ -400,9 +403,11 @@ class TankerwatchModule(L.LightningModule):
             return
         if stage == "val":
             self.val_metrics = {k.split("/", 1)[1]: v for k, v in logged.items()}
-            self._fit_temperature()
-            self.log("val/load_temperature", self.eval_model.load_head.log_temperature.exp(), sync_dist=True,
-                     reduce_fx="max")  # the same on every rank (fitted on the pooled logits), as above
+            self._fit_load_calibration()
+            head = self.eval_model.load_head
+            # The same on every rank (fitted on the pooled logits), as above.
+            self.log("val/load_temperature", head.log_temperature.exp(), sync_dist=True, reduce_fx="max")
+            self.log("val/load_bias", head.load_bias.clone(), sync_dist=True, reduce_fx="max")
         # log_dir is a broadcast from rank 0: every rank must ask, or rank 0 waits for ever.
         log_dir = self.trainer.log_dir
         if self.trainer.is_global_zero and log_dir:
