@@ -165,10 +165,11 @@ def cue_mark_loss(marks: torch.Tensor, edges: torch.Tensor, truth: torch.Tensor,
     The visible shadow starts at the box's edge on the side away from the sun and runs outward
     (the box is the hull as seen: deck and visible side, so where the deck leans over the shadow
     the box edge moves with it); the visible side runs inward from the edge facing the sensor.
-    Which side that is needs the angles, which training crops do not carry through their
-    rotations, so each strip is scored against both sides and the better one counts: the image
-    shows which side it is. Without this the marks learn only from their sum, slowly and with a
-    bias on wide strips."""
+    Each strip is scored against both sides and the better one counts: where the angles are known
+    the head keeps each strip's marks to the half the angles give it (``models/hull_profile.py``),
+    so only that side can match; a profile read without them (a share of training's, and a scene
+    without angles) has to find the side in the image. Without this per-row loss the marks learn
+    only from their sum, slowly and with a bias on wide strips."""
     known = truth >= 0
     if valid is not None:
         known = known & valid.unsqueeze(-1)
