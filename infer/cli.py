@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("tankerwatch.train.lightning_cli", "evaluate a checkpoint on the validation split (LightningCLI)"),
     "test": ("tankerwatch.train.lightning_cli", "evaluate a checkpoint on the test split (LightningCLI)"),
     "export": ("tankerwatch.train.export_command", "export a checkpoint to one self-describing ONNX file"),
+    "calibrate": ("tankerwatch.train.calibrate_command", "refit a checkpoint's load calibration on labelled data"),
     "detect": ("tankerwatch.infer.commands.detect", "run an ONNX model on images or whole scenes"),
     "report": ("tankerwatch.infer.commands.report", "terminal activity report over dated detections"),
     "tanks": ("tankerwatch.infer.commands.tanks", "find storage tanks and read floating roofs' fill from shadows"),

@@ -18,7 +18,7 @@ def test_importing_infer_never_imports_torch():
 def test_cli_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "tankerwatch.infer.cli", "--help"],
                          capture_output=True, text=True, check=True).stdout
-    for name in ("check-labels", "convert", "synth", "fit", "export", "detect", "report"):
+    for name in ("check-labels", "convert", "synth", "fit", "export", "calibrate", "detect", "report"):
         assert name in out
 
 

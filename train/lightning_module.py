@@ -124,6 +124,29 @@ def known_draft_fractions(vessels, gsd_m: float | None, load_max_gsd_m: float) -
                      and v.vessel_type is VesselType.TANKER else IGNORE for v in vessels], dtype=np.float64)
 
 
+def calibration_readings(model, image: torch.Tensor, view: torch.Tensor, source, upsample: float,
+                         load_max_gsd_m: float):
+    """``(loads, fractions)`` of one labelled image's tankers read on their labelled boxes (in
+    ``image``'s pixels: the source's times ``upsample``) by ``model``'s load stage under ``view``:
+    ``loads`` = (raw load logits ``[M, 2]``, labels ``[M]``) of those with a known, visible load,
+    ``fractions`` = (laden fraction ``[M', 3]``, true draft fraction ``[M']``) of those with a
+    known draft; each None when there are none."""
+    vessels = source.image.vessels
+    _, loads = vessel_classes(vessels, source.gsd_m, load_max_gsd_m)
+    fractions = known_draft_fractions(vessels, source.gsd_m, load_max_gsd_m)
+    known = np.flatnonzero((loads >= 0) | (fractions >= 0))
+    if not len(known):
+        return None, None
+    labelled = np.stack([vessels[i].box for i in known]).astype(np.float64)
+    labelled[:, :4] *= upsample
+    boxes = torch.as_tensor(labelled, dtype=torch.float32, device=image.device)
+    logits, fraction, _ = (t[0].float().cpu() for t in model.read_load(image, boxes[None], view, calibrated=False))
+    with_load, with_fraction = loads[known] >= 0, fractions[known] >= 0
+    return ((logits[with_load], torch.as_tensor(loads[known][with_load])) if with_load.any() else None,
+            (fraction[with_fraction], torch.as_tensor(fractions[known][with_fraction])) if with_fraction.any()
+            else None)
+
+
 class TankerwatchModule(L.LightningModule):
     def __init__(self, backbone: str = "resnet18", in_channels: int = 3, output_stride: int = 4,
                  fpn_channels: int = 64, head_channels: int = 64, top_k: int = 100, score_threshold: float = 0.05,
@@ -316,23 +339,13 @@ class TankerwatchModule(L.LightningModule):
     def _collect_calibration(self, image: torch.Tensor, view: torch.Tensor, source, index: int,
                              upsample: float) -> None:
         """Raw load logits and laden fractions of the image's tankers with a known, visible load or
-        draft fraction (labelled boxes, in ``image``'s pixels: the source's times ``upsample``)."""
-        vessels = source.image.vessels
-        _, loads = vessel_classes(vessels, source.gsd_m, self.hparams.load_max_gsd_m)
-        fractions = known_draft_fractions(vessels, source.gsd_m, self.hparams.load_max_gsd_m)
-        known = np.flatnonzero((loads >= 0) | (fractions >= 0))
-        if not len(known):
-            return
-        labelled = np.stack([vessels[i].box for i in known]).astype(np.float64)
-        labelled[:, :4] *= upsample
-        boxes = torch.as_tensor(labelled, dtype=torch.float32, device=image.device)
-        logits, fraction, _ = (t[0].float().cpu()
-                               for t in self.eval_model.read_load(image, boxes[None], view, calibrated=False))
-        with_load, with_fraction = loads[known] >= 0, fractions[known] >= 0
-        if with_load.any():
-            self._calibration[index] = (logits[with_load], torch.as_tensor(loads[known][with_load]))
-        if with_fraction.any():
-            self._fractions[index] = (fraction[with_fraction], torch.as_tensor(fractions[known][with_fraction]))
+        draft fraction (:func:`calibration_readings`)."""
+        loads, fractions = calibration_readings(self.eval_model, image, view, source, upsample,
+                                                self.hparams.load_max_gsd_m)
+        if loads is not None:
+            self._calibration[index] = loads
+        if fractions is not None:
+            self._fractions[index] = fractions
 
     def _pool_ranks(self) -> None:
         """Under DDP, give every rank the evaluator images, calibration logits and laden fractions of

@@ -1,0 +1,100 @@
+"""``tankerwatch calibrate CKPT DATA -o OUT.ckpt``: refit a checkpoint's load calibration on a
+labelled dataset.
+
+``fit`` calibrates ``p_loaded`` (a temperature and a bias on the load logit,
+:mod:`tankerwatch.train.calibration`) on its validation split, which is often small: a few hundred
+tankers find only part of the load stage's lean (docs/experiments.md, 2026-12-06 (evening)). This
+refits the two on any labelled folder of tankers with a known load (``check-labels`` formats):
+more tiles of the same generator, or scenes of the sensor the model will be used on. The tankers
+are read on their labelled boxes at GSD <= the model's ``load_max_gsd_m``, with each image's view
+angles where its labels give them, as ``fit``'s validation reads them. Only the two calibration
+numbers change: the weights, and so the measured widths, laden fractions and freeboards, do not.
+The new checkpoint (written atomically) records them and what they were fitted on under its
+metadata's ``load_calibration``; export it as any other. Calibrating on the data a figure is then
+measured on makes that figure meaningless: keep the two apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tankerwatch.infer.commands.args import add_overwrite
+from tankerwatch.infer.core.errors import ConfigError, located
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="checkpoint written by 'tankerwatch fit'")
+    parser.add_argument("data", type=Path, metavar="DATA",
+                        help="labelled dataset folder (any format 'check-labels' reads) of tankers with a known load")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="the calibrated checkpoint to write")
+    parser.add_argument("--format", choices=("dota", "yolo-obb", "coco", "geojson"),
+                        help="label format of DATA (default: detected)")
+    add_overwrite(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import io
+
+    import torch
+
+    from tankerwatch.infer.core.atomic import atomic_write_bytes
+    from tankerwatch.infer.core.labels import DEFAULT_CLASS_MAP
+    from tankerwatch.infer.formats.dataset import read_dataset
+    from tankerwatch.infer.runtime.scaling import Scaling
+    from tankerwatch.infer.runtime.tiling import zoom_bands
+
+    from .calibration import MIN_SAMPLES, fit_load_calibration
+    from .checkpoint import load_checkpoint
+    from .datasets import SceneSource
+    from .lightning_module import calibration_readings, view_row
+
+    if args.output.exists() and not args.overwrite:
+        raise ConfigError(f"{args.output} already exists; pass --overwrite to replace it")
+    if args.output.resolve() == args.checkpoint.resolve():
+        raise ConfigError(f"{args.output}: write the calibrated checkpoint beside the original, not over it")
+    torch.set_num_threads(min(torch.get_num_threads(), 4))
+    model, meta = load_checkpoint(args.checkpoint)
+    images = read_dataset(args.data, args.format, DEFAULT_CLASS_MAP).images
+    scaling = Scaling.from_dict(dict(meta["scaling"]))
+    # Images coarser than the model's GSD range are enlarged into it, as detect enlarges scenes.
+    top_gsd = (meta.get("gsd_range_m") or [None, None])[1]
+    load_max_gsd_m = float(meta["load_max_gsd_m"])
+    logits, labels, without_angles = [], [], 0
+    with torch.no_grad():
+        for image in images:
+            source = SceneSource.open(image, scaling, top_gsd)
+            pixels = zoom_bands(source.whole().transpose(2, 0, 1), source.upsample)
+            view = view_row(source, source.upsample)
+            loads, _ = calibration_readings(model, torch.from_numpy(pixels.copy())[None], view, source,
+                                            source.upsample, load_max_gsd_m)
+            if loads is not None:
+                logits.append(loads[0])
+                labels.append(loads[1])
+                without_angles += len(loads[1]) if bool(torch.isnan(view[0, 1:]).any()) else 0
+    count = sum(len(x) for x in labels)
+    if count < MIN_SAMPLES:
+        raise ConfigError(located(args.data, f"{count} tanker(s) with a known load at GSD <= {load_max_gsd_m:g} m; "
+                                             f"calibration needs at least {MIN_SAMPLES}"))
+    if without_angles:
+        # detect reads a scene with angles through them; labels without them calibrate the other mode.
+        print(f"note: {without_angles} of the {count} tankers have no sun and view angles in their labels "
+              f"(e.g. DOTA or YOLO files): they are read geometry-free, as detect reads a scene without angles")
+    fitted = fit_load_calibration(torch.cat(logits), torch.cat(labels))
+    head = model.load_head
+    before = (float(head.log_temperature.exp()), float(head.load_bias))
+
+    checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+    for key in checkpoint["state_dict"]:
+        if key.endswith("load_head.log_temperature"):
+            checkpoint["state_dict"][key] = torch.tensor(fitted.temperature).log().to(torch.float32)
+        elif key.endswith("load_head.load_bias"):
+            checkpoint["state_dict"][key] = torch.tensor(fitted.bias, dtype=torch.float32)
+    checkpoint["tankerwatch"]["load_calibration"] = {
+        "data": str(args.data), "tankers": count, "temperature": fitted.temperature, "bias": fitted.bias}
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    atomic_write_bytes(args.output, buffer.getvalue())
+    print(f"calibrated on {count} tankers of {args.data}: temperature {before[0]:.3f} -> {fitted.temperature:.3f}, "
+          f"bias {before[1]:+.3f} -> {fitted.bias:+.3f}; wrote {args.output}")
+    return 0
