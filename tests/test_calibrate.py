@@ -65,4 +65,6 @@ def test_calibrate_keeps_an_existing_output(ci_model, tmp_path, capsys):
     out.write_bytes(b"keep me")
     assert main(["calibrate", str(checkpoint), str(tiles), "-o", str(out)]) == EXIT_BAD_INPUT
     assert "--overwrite" in capsys.readouterr().err and out.read_bytes() == b"keep me"
-    assert main(["calibrate", str(checkpoint), str(tiles), "-o", str(checkpoint)]) == EXIT_BAD_INPUT
+    original = checkpoint.read_bytes()
+    assert main(["calibrate", str(checkpoint), str(tiles), "-o", str(checkpoint), "--overwrite"]) == EXIT_BAD_INPUT
+    assert "beside the original" in capsys.readouterr().err and checkpoint.read_bytes() == original
