@@ -19,9 +19,10 @@ seed (``synth tiles --cues shadow``): a switched-off cue is then fed as the geom
 tanker, zero outside the tile, resized back), to see what each does to the stage. ``--checkpoint``
 starts from the stage inside a ``tankerwatch fit`` checkpoint (``--epochs 0``: scores it as it is),
 so the stage that ``fit`` trained is scored by the same scorer; ``p_loaded`` goes through the
-stage's calibration as in ``detect`` (fitted by ``fit`` on its validation split; a stage trained
-here has none). ``--train`` may be given several times (the folders are pooled). A shadow that lies
-on a quay or another hull (the manifest's ``shadow_surface``) is taught as unreadable, as ``fit``
+stage's calibration (error scale factors, temperature, bias) as in ``detect`` (fitted by ``fit``
+on its validation split or by ``tankerwatch calibrate``; a stage trained here has none).
+``--train`` may be given several times (the folders are pooled). A shadow that lies on a quay or
+another hull (the manifest's ``shadow_surface``) is taught as unreadable, as ``fit``
 teaches it (``--ignore-shadow-surface``: with its width on the water instead), is left out of the
 width errors, and the last evaluation prints the tankers with such shadows apart: load accuracy,
 coverage and the share called confidently and wrongly. All figures are SYNTHETIC.
@@ -232,13 +233,13 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
             x = prepare(t.image.to(device))
             sides = cue_sides(boxes, cue_directions(view))
             readings = head(x, boxes, expected_cue_widths(boxes, view), sides=sides)
-            widths, scales = readings[..., :2], readings[..., 2:]
+            widths, scales = readings[..., :2], head.calibrate_scales(readings[..., 2:])
             p, lf, fb = load_outputs(widths, scales, boxes, view)
             p = as_detect_gives(head, p)
             free_view = view.clone()
             free_view[:, 1:] = float("nan")
             free = head(x, boxes, expected_cue_widths(boxes, free_view))
-            p_free, lf_free, _ = load_outputs(free[..., :2], free[..., 2:], boxes, free_view)
+            p_free, lf_free, _ = load_outputs(free[..., :2], head.calibrate_scales(free[..., 2:]), boxes, free_view)
             p_free = as_detect_gives(head, p_free)
             n = t.boxes.shape[1]
             rows["gsd"] += [t.gsd_m] * n

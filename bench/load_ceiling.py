@@ -77,7 +77,7 @@ def stage_readings(head, prepare, tile) -> tuple[np.ndarray, np.ndarray]:
     with torch.no_grad():
         readings = head(prepare(tile.image), tile.boxes, expected_cue_widths(tile.boxes, tile.view),
                         sides=cue_sides(tile.boxes, cue_directions(tile.view)))
-    p_loaded, _, _ = load_outputs(readings[..., :2], readings[..., 2:], tile.boxes, tile.view)
+    p_loaded, _, _ = load_outputs(readings[..., :2], head.calibrate_scales(readings[..., 2:]), tile.boxes, tile.view)
     errors = (readings[0, :, :2] - tile.widths[0]) * tile.boxes[0, :, 3:4]
     return p_loaded[0].numpy(), errors.numpy()
 

@@ -155,10 +155,14 @@ class OrientedDetector(nn.Module):
 
     def read_load(self, image: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor, calibrated: bool = True
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Load logits ``[N, K, 2]`` (uncalibrated, what the calibration is fitted on, unless
-        ``calibrated``), laden fraction and freeboard ``[N, K, 3]`` (central, lo, hi) of the hulls
-        ``boxes [N, K, 5]`` (input pixels) under ``view [N, 5]``."""
-        return self._load_from_readings(self.read_cues(self._prepare(image), boxes, view), boxes, view, calibrated)
+        """Load logits ``[N, K, 2]``, laden fraction and freeboard ``[N, K, 3]`` (central, lo, hi) of
+        the hulls ``boxes [N, K, 5]`` (input pixels) under ``view [N, 5]``
+        (:meth:`load_from_readings`)."""
+        return self.load_from_readings(self.read_image_cues(image, boxes, view), boxes, view, calibrated)
+
+    def read_image_cues(self, image: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
+        """:meth:`read_cues` of the hulls ``boxes [N, K, 5]`` in ``image`` (the model's input)."""
+        return self.read_cues(self._prepare(image), boxes, view)
 
     def read_cues(self, x: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
         """The load stage's readings ``[N, K, 4]`` (:class:`HullProfileHead`) of hulls ``boxes [N,
@@ -166,9 +170,15 @@ class OrientedDetector(nn.Module):
         sides = cue_sides(boxes, cue_directions(view))
         return self.load_head(x, boxes, expected_cue_widths(boxes, view), sides=sides)
 
-    def _load_from_readings(self, readings: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor,
-                            calibrated: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        p_loaded, fraction, freeboard = load_outputs(readings[..., :2], readings[..., 2:], boxes, view)
+    def load_from_readings(self, readings: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor,
+                           calibrated: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Load logits ``[N, K, 2]``, laden fraction and freeboard ``[N, K, 3]`` from the stage's
+        readings ``[N, K, 4]`` (:meth:`read_cues`) of ``boxes`` under ``view``. The readings' error
+        scales always go through their fitted factors (``HullProfileHead.calibrate_scales``); the
+        logit through the temperature and bias only when ``calibrated`` (without: what those two
+        are fitted on)."""
+        scales = self.load_head.calibrate_scales(readings[..., 2:])
+        p_loaded, fraction, freeboard = load_outputs(readings[..., :2], scales, boxes, view)
         p_loaded = p_loaded.clamp(P_FLOOR, 1.0 - P_FLOOR)
         logit = torch.log(p_loaded) - torch.log1p(-p_loaded)
         if calibrated:
@@ -202,7 +212,7 @@ class OrientedDetector(nn.Module):
         torch._check(rows <= top_k)
         kept = boxes[:, :rows]
         n, pad = boxes.shape[0], (0, 0, 0, top_k - rows)
-        load, fraction, freeboard = self._load_from_readings(self.read_cues(x, kept, view), kept, view, calibrated=True)
+        load, fraction, freeboard = self.load_from_readings(self.read_cues(x, kept, view), kept, view)
         windows = self.type_window_head.windows(x, kept)
         vessel_type = self.type_window_head.classify_windows(windows).reshape(n, rows, 2)
         return F.pad(load, pad), F.pad(vessel_type, pad), F.pad(fraction, pad), F.pad(freeboard, pad)

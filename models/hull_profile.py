@@ -100,10 +100,11 @@ class HullProfileHead(nn.Module):
     widths of its shadow and visible side strip (>= 0) and their Laplace error scales (>
     ``MIN_CUE_SCALE``), in units of the width of the box given. Under training's box jitter the
     profile is cut around the jittered box and the readings rescaled to the given box, so they are
-    compared with its labels. The load stage's calibration lives here (``log_temperature`` and
-    ``load_bias``, buffers: they travel in checkpoints and the exported graph); the detector
-    applies it to the load logit it derives from the widths (:mod:`tankerwatch.models.freeboard`,
-    :mod:`tankerwatch.train.calibration`)."""
+    compared with its labels. The load stage's calibration lives here (buffers: they travel in
+    checkpoints and the exported graph): ``cue_scale_log``, per cue the log of the factor its
+    error scales are multiplied by before they weigh the two cues against each other, and
+    ``log_temperature`` and ``load_bias``, which the detector applies to the load logit it derives
+    from the widths (:mod:`tankerwatch.models.freeboard`, :mod:`tankerwatch.train.calibration`)."""
 
     def __init__(self, in_channels: int, channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16),
                  box_jitter: bool = True):
@@ -126,8 +127,13 @@ class HullProfileHead(nn.Module):
         rows = PROFILE_ROWS
         across = ((torch.arange(rows, dtype=torch.float32) + 0.5) / rows - 0.5) * PROFILE_ACROSS_SPAN
         self.register_buffer("row_position", across.view(1, 1, rows), persistent=False)
+        self.register_buffer("cue_scale_log", torch.zeros(2))
         self.register_buffer("log_temperature", torch.zeros(()))
         self.register_buffer("load_bias", torch.zeros(()))
+
+    def calibrate_scales(self, scales: torch.Tensor) -> torch.Tensor:
+        """Error scales ``[..., 2]`` (shadow, side strip) times each cue's fitted factor."""
+        return scales * torch.exp(self.cue_scale_log)
 
     def calibrate(self, logit: torch.Tensor) -> torch.Tensor:
         """The load logit (loaded against empty) through the fitted calibration: ``logit / T + b``."""

@@ -12,7 +12,7 @@ from tankerwatch.infer.cli import main  # noqa: E402
 from tankerwatch.infer.core.errors import EXIT_BAD_INPUT  # noqa: E402
 from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
 
-CALIBRATION_KEYS = ("load_head.log_temperature", "load_head.load_bias")
+CALIBRATION_KEYS = ("load_head.cue_scale_log", "load_head.log_temperature", "load_head.load_bias")
 
 
 def _checkpoint_and_tiles(ci_model):
@@ -34,6 +34,11 @@ def test_calibrate_refits_only_the_calibration(ci_model, tmp_path, capsys):
     assert f"calibrated on {recorded['tankers']} tankers" in printed and "note:" not in printed  # coco: angles
     assert math.isclose(float(model.load_head.log_temperature.exp()), recorded["temperature"], rel_tol=1e-5)
     assert math.isclose(float(model.load_head.load_bias), recorded["bias"], rel_tol=1e-5, abs_tol=1e-7)
+    # Synthetic labels carry the drawn widths: each cue's error scales got a factor of their own.
+    assert min(recorded["cue_readings"]) >= 20
+    factors = model.load_head.cue_scale_log.exp().tolist()
+    assert factors == pytest.approx(recorded["cue_scale_factors"], rel=1e-5) and factors != [1.0, 1.0]
+    assert f"error scales x{factors[0]:.3f} (shadow" in printed
 
     before = torch.load(checkpoint, weights_only=True)["state_dict"]
     after = torch.load(out, weights_only=True)["state_dict"]

@@ -1,5 +1,5 @@
-"""Calibration of the load stage (temperature and bias): the fit recovers a known over-confidence
-and lean, and the heads apply their calibration only where they should."""
+"""Calibration of the load stage (cue scale factors, temperature and bias): the fits recover a
+known over-confidence and lean, and the heads apply their calibration only where they should."""
 
 import math
 
@@ -7,8 +7,17 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tankerwatch.models import build_detector  # noqa: E402
 from tankerwatch.models.hull_window import HullWindowHead  # noqa: E402
-from tankerwatch.train.calibration import MIN_SAMPLES, LoadCalibration, fit_load_calibration  # noqa: E402
+from tankerwatch.train.calibration import (  # noqa: E402
+    MIN_SAMPLES,
+    LabelledReadings,
+    LoadCalibration,
+    fit_cue_scale_factor,
+    fit_load_calibration,
+    fit_stage_calibration,
+)
+from tankerwatch.train.targets import IGNORE, UNREADABLE  # noqa: E402
 
 
 def calibrated_sample(count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,3 +70,53 @@ def test_head_divides_by_temperature_in_eval_only():
     torch.testing.assert_close(head(x, boxes, calibrated=False), raw)
     assert torch.equal(head(x, boxes).argmax(-1), raw.argmax(-1))
     assert "log_temperature" in head.state_dict()  # travels in checkpoints and the exported graph
+
+
+def _laplace(count: int, scale: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    uniform = torch.rand(count, generator=generator, dtype=torch.float64) - 0.5
+    return -scale * torch.sign(uniform) * torch.log1p(-2.0 * uniform.abs())
+
+
+def test_cue_scale_factor_is_what_the_errors_say():
+    """Scales that claim twice the error a cue makes come back with a factor of 0.5."""
+    generator = torch.Generator().manual_seed(3)
+    claimed = 0.01 + 0.09 * torch.rand(20_000, generator=generator, dtype=torch.float64)
+    errors = _laplace(20_000, 0.5 * claimed, generator)
+    assert math.exp(fit_cue_scale_factor(errors.abs() / claimed)) == pytest.approx(0.5, rel=0.03)
+    assert fit_cue_scale_factor(errors[:MIN_SAMPLES - 1].abs() / claimed[:MIN_SAMPLES - 1]) is None
+
+
+def _labelled_tankers(count: int, seed: int, shadow_error: float, with_widths: bool = True) -> LabelledReadings:
+    """Tankers at 1 m whose read shadows err by ``shadow_error`` x the scale the stage claims
+    (side strips exactly as claimed), every fifth shadow off the water, with random loads."""
+    generator = torch.Generator().manual_seed(seed)
+    rand = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
+    truth = torch.stack([0.05 + 0.3 * rand(count), 0.01 + 0.08 * rand(count)], dim=1)
+    claimed = torch.stack([torch.full((count,), 0.04), torch.full((count,), 0.01)], dim=1)
+    errors = torch.stack([_laplace(count, shadow_error * claimed[:, 0].double(), generator),
+                          _laplace(count, claimed[:, 1].double(), generator)], dim=1).float()
+    cues = truth.clone()
+    cues[::5, 0] = UNREADABLE
+    if not with_widths:
+        cues[:] = IGNORE
+    boxes = torch.stack([100 + 50 * rand(count), 100 + 50 * rand(count), 80 + 60 * rand(count),
+                         12 + 8 * rand(count), 3 * rand(count)], dim=1)
+    view = torch.tensor([[1.0, 35.0, 150.0, 15.0, 60.0]]).repeat(count, 1)
+    return LabelledReadings(torch.cat([truth + errors, claimed], dim=1), boxes, view,
+                            (rand(count) < 0.5).long(), torch.full((count,), -1.0), cues)
+
+
+def test_stage_calibration_fits_each_cue_then_the_logit():
+    model = build_detector(backbone="tiny", fpn_channels=16, head_channels=16, top_k=8).eval()
+    with torch.no_grad():
+        fitted = fit_stage_calibration(model, _labelled_tankers(2_000, seed=4, shadow_error=0.5))
+    assert math.exp(fitted.cue_scale_log[0]) == pytest.approx(0.5, rel=0.06)
+    assert math.exp(fitted.cue_scale_log[1]) == pytest.approx(1.0, rel=0.06)
+    assert fitted.cue_readings == (1_600, 2_000) and fitted.tankers == 2_000  # off-water shadows left out
+    head = model.load_head
+    assert torch.allclose(head.cue_scale_log, torch.tensor(fitted.cue_scale_log, dtype=torch.float32))
+    assert float(head.log_temperature.exp()) == pytest.approx(fitted.load.temperature)
+    # Labels without drawn widths (real imagery) refit the logit and keep the factors as they are.
+    with torch.no_grad():
+        again = fit_stage_calibration(model, _labelled_tankers(200, seed=5, shadow_error=2.0, with_widths=False))
+    assert again.cue_scale_log == pytest.approx(fitted.cue_scale_log) and again.cue_readings == (0, 0)

@@ -53,6 +53,7 @@ def test_ddp_validation_pools_every_image_once(tmp_path, monkeypatch):
     model, meta = load_checkpoint(checkpoint)
     fitted_t = float(model.load_head.log_temperature.exp())
     fitted_bias = float(model.load_head.load_bias)
+    fitted_factors = model.load_head.cue_scale_log.exp().tolist()
     assert main(["validate", "--config", TINY, *data, "--ckpt_path", str(checkpoint)]) == 0
 
     ddp_run, single_run = (tmp_path / "runs" / "tiny" / f"version_{v}" for v in (0, 1))
@@ -84,3 +85,5 @@ def test_ddp_validation_pools_every_image_once(tmp_path, monkeypatch):
     assert fitted_t != 1.0 and fitted_bias != 0.0
     assert math.isclose(fitted_t, single_logged["load_temperature"], rel_tol=1e-5)
     assert math.isclose(fitted_bias, single_logged["load_bias"], rel_tol=1e-4, abs_tol=1e-6)
+    assert fitted_factors == pytest.approx([single_logged["shadow_scale_factor"], single_logged["side_scale_factor"]],
+                                           rel=1e-5)

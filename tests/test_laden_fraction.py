@@ -33,6 +33,7 @@ from tankerwatch.infer.runtime.detection_file import Detection, read_detection_f
 from tankerwatch.infer.runtime.onnx_model import OnnxDetector  # noqa: E402
 from tankerwatch.infer.synth.physics import sample_tanker  # noqa: E402
 from tankerwatch.models import build_detector  # noqa: E402
+from tankerwatch.models.freeboard import cue_gains  # noqa: E402
 from tankerwatch.models.hull_profile import PROFILE_ACROSS_SPAN  # noqa: E402
 from tankerwatch.train.losses import UNREADABLE_ERROR, UNREADABLE_WEIGHT, cue_width_loss  # noqa: E402
 from tankerwatch.train.targets import (  # noqa: E402
@@ -156,6 +157,29 @@ def test_load_calibration_moves_the_load_logits_only():
     # Logits are [-z/2, z/2]: the loaded-minus-empty margin becomes z / T + b.
     margin = calibrated[..., 1] - calibrated[..., 0]
     torch.testing.assert_close(margin, (raw[..., 1] - raw[..., 0]) / 3.0 - 0.4, atol=1e-4, rtol=0)
+
+
+def test_cue_scale_factors_weigh_the_cues_and_size_the_interval():
+    """The same readings: one factor on both cues keeps the freeboard and narrows its interval; a
+    factor on the side strip alone moves the freeboard towards what the shadow says."""
+    model = _tiny().eval()
+    boxes = torch.tensor([[[100.0, 100.0, 120.0, 20.0, 0.0]]])
+    view = torch.tensor([[1.0, 35.0, 150.0, 15.0, 60.0]])
+    shadow_gain, side_gain = cue_gains(boxes, view)
+    # Shadow says 5 m of freeboard, the side strip 2 m; widths in box widths (20 m), both +- 0.02.
+    widths = torch.stack([5.0 * shadow_gain, 2.0 * side_gain], dim=-1) / 20.0
+    readings = torch.cat([widths, torch.full_like(widths, 0.02)], dim=-1)
+    with torch.no_grad():
+        _, _, before = model.load_from_readings(readings, boxes, view)
+        model.load_head.cue_scale_log.fill_(math.log(0.5))
+        _, _, narrower = model.load_from_readings(readings, boxes, view)
+        model.load_head.cue_scale_log.copy_(torch.tensor([0.0, math.log(4.0)]))
+        _, _, shadow_trusted = model.load_from_readings(readings, boxes, view)
+    assert 2.0 < float(before[0, 0, 0]) < 5.0
+    torch.testing.assert_close(narrower[..., 0], before[..., 0])
+    assert float(narrower[0, 0, 2] - narrower[0, 0, 1]) == pytest.approx(0.5 * float(before[0, 0, 2] - before[0, 0, 1]),
+                                                                         rel=1e-4)
+    assert float(before[0, 0, 0]) < float(shadow_trusted[0, 0, 0]) < 5.0
 
 
 def _blob_scene(tmp_path, p_loaded=0.8):

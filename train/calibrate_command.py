@@ -1,14 +1,15 @@
 """``tankerwatch calibrate CKPT DATA -o OUT.ckpt``: refit a checkpoint's load calibration on a
 labelled dataset.
 
-``fit`` calibrates ``p_loaded`` (a temperature and a bias on the load logit,
-:mod:`tankerwatch.train.calibration`) on its validation split, which is often small: a few hundred
-tankers find only part of the load stage's lean (docs/experiments.md, 2026-12-06 (evening)). This
-refits the two on any labelled folder of tankers with a known load (``check-labels`` formats):
+``fit`` calibrates the load stage (a factor on each cue's error scales, then a temperature and a
+bias on the load logit, :mod:`tankerwatch.train.calibration`) on its validation split, which is
+often small: a few hundred tankers find only part of the load stage's lean (docs/experiments.md,
+2026-12-06 (evening)). This refits them on any labelled folder of tankers with a known load
+(``check-labels`` formats; the factors need drawn widths, which synthetic labels carry):
 more tiles of the same generator, or scenes of the sensor the model will be used on. The tankers
 are read on their labelled boxes at GSD <= the model's ``load_max_gsd_m``, with each image's view
-angles where its labels give them, as ``fit``'s validation reads them. Only the two calibration
-numbers change: the weights, and so the measured widths, laden fractions and freeboards, do not.
+angles where its labels give them, as ``fit``'s validation reads them. Only the calibration changes: the weights, and so the
+measured widths, do not (laden fractions and freeboards do: the factors weigh the two cues).
 The new checkpoint (written atomically) records them and what they were fitted on under its
 metadata's ``load_calibration``; export it as any other. Calibrating on the data a figure is then
 measured on makes that figure meaningless: keep the two apart.
@@ -35,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import io
+    import math
 
     import torch
 
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from tankerwatch.infer.runtime.scaling import Scaling
     from tankerwatch.infer.runtime.tiling import zoom_bands
 
-    from .calibration import MIN_SAMPLES, fit_load_calibration
+    from .calibration import MIN_SAMPLES, LabelledReadings, fit_stage_calibration
     from .checkpoint import load_checkpoint
     from .datasets import SceneSource
     from .lightning_module import calibration_readings, view_row
@@ -60,19 +62,19 @@ def run(args: argparse.Namespace) -> int:
     # Images coarser than the model's GSD range are enlarged into it, as detect enlarges scenes.
     top_gsd = (meta.get("gsd_range_m") or [None, None])[1]
     load_max_gsd_m = float(meta["load_max_gsd_m"])
-    logits, labels, without_angles = [], [], 0
+    parts, without_angles = [], 0
     with torch.no_grad():
         for image in images:
             source = SceneSource.open(image, scaling, top_gsd)
             pixels = zoom_bands(source.whole().transpose(2, 0, 1), source.upsample)
             view = view_row(source, source.upsample)
-            loads, _ = calibration_readings(model, torch.from_numpy(pixels.copy())[None], view, source,
+            readings = calibration_readings(model, torch.from_numpy(pixels.copy())[None], view, source,
                                             source.upsample, load_max_gsd_m)
-            if loads is not None:
-                logits.append(loads[0])
-                labels.append(loads[1])
-                without_angles += len(loads[1]) if bool(torch.isnan(view[0, 1:]).any()) else 0
-    count = sum(len(x) for x in labels)
+            if readings is not None:
+                parts.append(readings)
+                with_load = int((readings.loads >= 0).sum())
+                without_angles += with_load if bool(torch.isnan(view[0, 1:]).any()) else 0
+    count = sum(int((p.loads >= 0).sum()) for p in parts)
     if count < MIN_SAMPLES:
         raise ConfigError(located(args.data, f"{count} tanker(s) with a known load at GSD <= {load_max_gsd_m:g} m; "
                                              f"calibration needs at least {MIN_SAMPLES}"))
@@ -80,21 +82,27 @@ def run(args: argparse.Namespace) -> int:
         # detect reads a scene with angles through them; labels without them calibrate the other mode.
         print(f"note: {without_angles} of the {count} tankers have no sun and view angles in their labels "
               f"(e.g. DOTA or YOLO files): they are read geometry-free, as detect reads a scene without angles")
-    fitted = fit_load_calibration(torch.cat(logits), torch.cat(labels))
     head = model.load_head
     before = (float(head.log_temperature.exp()), float(head.load_bias))
+    with torch.no_grad():
+        fitted = fit_stage_calibration(model, LabelledReadings.pool(parts))
+    buffers = {"load_head.cue_scale_log": head.cue_scale_log, "load_head.log_temperature": head.log_temperature,
+               "load_head.load_bias": head.load_bias}
 
     checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     for key in checkpoint["state_dict"]:
-        if key.endswith("load_head.log_temperature"):
-            checkpoint["state_dict"][key] = torch.tensor(fitted.temperature).log().to(torch.float32)
-        elif key.endswith("load_head.load_bias"):
-            checkpoint["state_dict"][key] = torch.tensor(fitted.bias, dtype=torch.float32)
+        for suffix, value in buffers.items():
+            if key.endswith(suffix):
+                checkpoint["state_dict"][key] = value.detach().clone().to(torch.float32)
+    factors = [round(math.exp(v), 6) for v in fitted.cue_scale_log]
     checkpoint["tankerwatch"]["load_calibration"] = {
-        "data": str(args.data), "tankers": count, "temperature": fitted.temperature, "bias": fitted.bias}
+        "data": str(args.data), "tankers": count, "cue_readings": list(fitted.cue_readings),
+        "cue_scale_factors": factors, "temperature": fitted.load.temperature, "bias": fitted.load.bias}
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     atomic_write_bytes(args.output, buffer.getvalue())
-    print(f"calibrated on {count} tankers of {args.data}: temperature {before[0]:.3f} -> {fitted.temperature:.3f}, "
-          f"bias {before[1]:+.3f} -> {fitted.bias:+.3f}; wrote {args.output}")
+    print(f"calibrated on {count} tankers of {args.data}: error scales x{factors[0]:.3f} (shadow, "
+          f"{fitted.cue_readings[0]} widths), x{factors[1]:.3f} (side strip, {fitted.cue_readings[1]}); temperature "
+          f"{before[0]:.3f} -> {fitted.load.temperature:.3f}, bias {before[1]:+.3f} -> {fitted.load.bias:+.3f}; "
+          f"wrote {args.output}")
     return 0

@@ -15,6 +15,16 @@ training), stored in the model (``HullProfileHead.log_temperature`` and ``load_b
 the checkpoint and the exported graph. The figures a validation epoch logs use the calibration
 fitted on the epoch before (the first epoch's: T = 1, b = 0); test figures and ``detect`` use the
 checkpoint's, fitted on validation, never on the data they are measured on.
+
+Before the logit, the widths' error scales are calibrated too (:func:`fit_cue_scale_factor`):
+the freeboard is the two cues' inverse-variance weighted mean, so a cue whose scales overstate
+its error gets too little weight beside the other, and the laden fraction's interval comes out
+too wide. On the demo model's tiles the shadow's scales were about 1.7 times its mean absolute
+error, the side strip's about right (docs/experiments.md, 2026-12-06 (night)). Each cue's scales
+are multiplied by one factor, the Laplace maximum-likelihood one for the errors of the labelled
+widths (a factor, not a new network: which readings the scales trust more stays the network's;
+a factor that also grew with the GSD fitted no better), stored as ``HullProfileHead.cue_scale_log``,
+and ``(T, b)`` is then fitted on logits read through the factors.
 """
 
 from __future__ import annotations
@@ -35,6 +45,10 @@ MIN_SAMPLES = 20
 BIAS_PRIOR_SD = 1.0
 BIAS_RANGE = (-4.0, 4.0)
 NEWTON_STEPS = 30
+
+
+# Cue scale factor range, as a log: the scales are wrong by a factor of 2 or so, never by 50.
+LOG_FACTOR_RANGE = (-4.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -92,3 +106,84 @@ def fit_load_calibration(logits: torch.Tensor, labels: torch.Tensor) -> LoadCali
             loss_b = loss(b)
     temperature = math.exp((low + high) / 2)
     return LoadCalibration(temperature, _best_bias(margin / temperature, targets)[0])
+
+
+def fit_cue_scale_factor(ratios: torch.Tensor) -> float | None:
+    """The log of the factor that makes one cue's Laplace error scales fit its errors: ``ratios
+    [M]`` are ``|read width - true width| / scale`` of labelled readings, and the factor that
+    maximises their Laplace likelihood under the scaled scales is their mean. Fewer than
+    :data:`MIN_SAMPLES` readings: None (nothing to fit on)."""
+    if len(ratios) < MIN_SAMPLES:
+        return None
+    return min(max(math.log(max(float(ratios.detach().double().mean()), 1e-12)), LOG_FACTOR_RANGE[0]),
+               LOG_FACTOR_RANGE[1])
+
+
+@dataclass(frozen=True)
+class LabelledReadings:
+    """The load stage's readings of labelled tankers on their labelled boxes, one row per tanker:
+    ``readings [M, 4]`` (``HullProfileHead``: shadow and side widths, their raw error scales, box
+    widths), ``boxes [M, 5]`` (model input pixels), ``view [M, 5]`` (its image's view row),
+    ``loads [M]`` (1 loaded, 0 empty, -1 unknown or not visible), ``drafts [M]`` (true draft
+    fraction, -1 unknown) and ``cues [M, 2]`` (drawn widths in box widths, -1 unknown, the shadow
+    :data:`~tankerwatch.train.targets.UNREADABLE` off the water)."""
+
+    readings: torch.Tensor
+    boxes: torch.Tensor
+    view: torch.Tensor
+    loads: torch.Tensor
+    drafts: torch.Tensor
+    cues: torch.Tensor
+
+    @staticmethod
+    def pool(parts: list[LabelledReadings]) -> LabelledReadings:
+        return LabelledReadings(*(torch.cat([getattr(p, name) for p in parts]) for name in
+                                  ("readings", "boxes", "view", "loads", "drafts", "cues")))
+
+    def to(self, device) -> LabelledReadings:
+        return LabelledReadings(*(getattr(self, name).to(device) for name in
+                                  ("readings", "boxes", "view", "loads", "drafts", "cues")))
+
+    def read(self, detector, calibrated: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(load logits [M, 2], laden fraction [M, 3])`` through ``detector``'s calibration as it
+        stands (``calibrated``: the logit's too), each tanker under its own view."""
+        logits, fraction, _ = detector.load_from_readings(self.readings[:, None], self.boxes[:, None], self.view,
+                                                          calibrated)
+        return logits[:, 0], fraction[:, 0]
+
+
+@dataclass(frozen=True)
+class StageCalibration:
+    """Everything the load stage's calibration fits: per cue (shadow, side strip) the log factor
+    on its error scales, then the logit's temperature and bias; ``tankers`` with a known load and
+    ``cue_readings`` (shadow, side) with a known width it was fitted on."""
+
+    cue_scale_log: tuple[float, float] = (0.0, 0.0)
+    load: LoadCalibration = LoadCalibration()
+    tankers: int = 0
+    cue_readings: tuple[int, int] = (0, 0)
+
+    def apply(self, head) -> None:
+        """Write it into a ``HullProfileHead``'s buffers."""
+        head.cue_scale_log.copy_(torch.tensor(self.cue_scale_log, dtype=head.cue_scale_log.dtype))
+        head.log_temperature.fill_(math.log(self.load.temperature))
+        head.load_bias.fill_(self.load.bias)
+
+
+def fit_stage_calibration(detector, labelled: LabelledReadings) -> StageCalibration:
+    """Fit the load stage's calibration on ``labelled`` tankers and write it into ``detector``'s
+    load head: each cue's scale factor on the readings whose width is known (a shadow off the water
+    has none; a cue with too few keeps the factor it has: labels of real imagery give no widths),
+    then the temperature and bias on the load logits read through those factors."""
+    errors = (labelled.readings[:, :2] - labelled.cues).abs() / labelled.readings[:, 2:]
+    known = labelled.cues >= 0
+    head = detector.load_head
+    fits = [fit_cue_scale_factor(errors[known[:, c], c]) for c in range(2)]
+    factors = tuple(float(head.cue_scale_log[c]) if fit is None else fit for c, fit in enumerate(fits))
+    head.cue_scale_log.copy_(torch.tensor(factors, dtype=head.cue_scale_log.dtype))
+    with_load = labelled.loads >= 0
+    logits, _ = labelled.read(detector, calibrated=False)
+    fitted = StageCalibration(factors, fit_load_calibration(logits[with_load], labelled.loads[with_load]),
+                              int(with_load.sum()), tuple(int(known[:, c].sum()) for c in range(2)))
+    fitted.apply(head)
+    return fitted

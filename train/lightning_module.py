@@ -9,9 +9,10 @@ as JSON plus PR-curve and confusion PNGs.
 
 Each validation image is read with its own view row (``models/detector.py``: its GSD at the model's
 input and its angles, NaN where the labels give none), as ``detect`` reads a scene. The load
-stage's calibration (a temperature and a bias on its logit) is refitted on the validation tankers
-after each validation epoch (:mod:`tankerwatch.train.calibration`) and logged as
-``val/load_temperature`` and ``val/load_bias``. The laden fraction
+stage's calibration (a factor on each cue's error scales, then a temperature and a bias on its
+logit) is refitted on the validation tankers after each validation epoch
+(:mod:`tankerwatch.train.calibration`) and logged as ``val/shadow_scale_factor``,
+``val/side_scale_factor``, ``val/load_temperature`` and ``val/load_bias``. The laden fraction
 is read on the same tankers' labelled boxes where their draft fraction is known (synthetic truth):
 ``val/laden_fraction_mae`` (central estimate) and ``val/laden_fraction_coverage`` (share of truths
 inside [lo, hi], nominally 0.8).
@@ -46,11 +47,11 @@ from tankerwatch.infer.evaluation.metrics import DetectionEvaluator
 from tankerwatch.models import build_detector
 from tankerwatch.models.hull_window import WINDOW_HW
 
-from .calibration import fit_load_calibration
+from .calibration import LabelledReadings, fit_stage_calibration
 from .datamodule import taught_heads
 from .losses import LossWeights, detection_loss
 from .rarity import WidthRarity
-from .targets import IGNORE, cue_labelled, labelled_view_row, vessel_classes
+from .targets import IGNORE, cue_labelled, labelled_view_row, vessel_classes, vessel_cue_widths
 
 CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # 2: the detector gained its quality head; version-1 weights lack it. 3: the load stage's hull
@@ -61,8 +62,9 @@ CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # 7: it measures them from a profile across the hull (models/hull_profile.py), other weights.
 # 8: its error scales also read the scene's geometry (a hidden layer, wider input). 9: its profile
 # is turned by the scene's angles and says so in two more input rows (a wider first layer).
-# 10: its calibration has a bias beside the temperature (one more buffer).
-CHECKPOINT_FORMAT_VERSION = 10
+# 10: its calibration has a bias beside the temperature (one more buffer). 11: and a factor per
+# cue on the error scales (one more buffer).
+CHECKPOINT_FORMAT_VERSION = 11
 # Figures logged per epoch (the JSON file has them all, per GSD band too).
 LOGGED_FIGURES = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", "load_accuracy",
                   "load_macro_f1", "load_coverage", "load_accuracy_covered", "load_ece",
@@ -125,26 +127,25 @@ def known_draft_fractions(vessels, gsd_m: float | None, load_max_gsd_m: float) -
 
 
 def calibration_readings(model, image: torch.Tensor, view: torch.Tensor, source, upsample: float,
-                         load_max_gsd_m: float):
-    """``(loads, fractions)`` of one labelled image's tankers read on their labelled boxes (in
-    ``image``'s pixels: the source's times ``upsample``) by ``model``'s load stage under ``view``:
-    ``loads`` = (raw load logits ``[M, 2]``, labels ``[M]``) of those with a known, visible load,
-    ``fractions`` = (laden fraction ``[M', 3]``, true draft fraction ``[M']``) of those with a
-    known draft; each None when there are none."""
+                         load_max_gsd_m: float) -> LabelledReadings | None:
+    """The load stage's raw readings of one labelled image's tankers with a known, visible load,
+    draft fraction or cue widths, on their labelled boxes (in ``image``'s pixels: the source's
+    times ``upsample``) under ``view``; None when there are none."""
     vessels = source.image.vessels
     _, loads = vessel_classes(vessels, source.gsd_m, load_max_gsd_m)
     fractions = known_draft_fractions(vessels, source.gsd_m, load_max_gsd_m)
-    known = np.flatnonzero((loads >= 0) | (fractions >= 0))
+    visible = source.gsd_m is None or source.gsd_m <= load_max_gsd_m
+    cues = vessel_cue_widths(vessels, source.gsd_m if visible else None)
+    known = np.flatnonzero((loads >= 0) | (fractions >= 0) | cue_labelled(cues))
     if not len(known):
-        return None, None
+        return None
     labelled = np.stack([vessels[i].box for i in known]).astype(np.float64)
     labelled[:, :4] *= upsample
     boxes = torch.as_tensor(labelled, dtype=torch.float32, device=image.device)
-    logits, fraction, _ = (t[0].float().cpu() for t in model.read_load(image, boxes[None], view, calibrated=False))
-    with_load, with_fraction = loads[known] >= 0, fractions[known] >= 0
-    return ((logits[with_load], torch.as_tensor(loads[known][with_load])) if with_load.any() else None,
-            (fraction[with_fraction], torch.as_tensor(fractions[known][with_fraction])) if with_fraction.any()
-            else None)
+    readings = model.read_image_cues(image, boxes[None], view)[0].float().cpu()
+    return LabelledReadings(readings, boxes.cpu(), view.float().cpu().repeat(len(known), 1),
+                            torch.as_tensor(loads[known]), torch.as_tensor(fractions[known], dtype=torch.float32),
+                            torch.as_tensor(cues[known]))
 
 
 class TankerwatchModule(L.LightningModule):
@@ -331,45 +332,43 @@ class TankerwatchModule(L.LightningModule):
     def _start_eval(self) -> None:
         self._evaluator = DetectionEvaluator(uncertain_band=tuple(self.hparams.load_uncertain_band),
                                              load_max_gsd_m=self.hparams.load_max_gsd_m)
-        # Dataset index -> (raw load logits [M, 2], labels [M]) of the image's calibration tankers,
-        # and -> (laden fraction [M', 3], true draft fraction [M']) of those whose draft is known.
-        self._calibration: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._fractions: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        # Dataset index -> the load stage's readings of the image's labelled tankers.
+        self._calibration: dict[int, LabelledReadings] = {}
 
     def _collect_calibration(self, image: torch.Tensor, view: torch.Tensor, source, index: int,
                              upsample: float) -> None:
-        """Raw load logits and laden fractions of the image's tankers with a known, visible load or
-        draft fraction (:func:`calibration_readings`)."""
-        loads, fractions = calibration_readings(self.eval_model, image, view, source, upsample,
-                                                self.hparams.load_max_gsd_m)
-        if loads is not None:
-            self._calibration[index] = loads
-        if fractions is not None:
-            self._fractions[index] = fractions
+        """The load stage's readings of the image's tankers with a known load, draft fraction or
+        cue widths (:func:`calibration_readings`)."""
+        readings = calibration_readings(self.eval_model, image, view, source, upsample, self.hparams.load_max_gsd_m)
+        if readings is not None:
+            self._calibration[index] = readings
 
     def _pool_ranks(self) -> None:
-        """Under DDP, give every rank the evaluator images, calibration logits and laden fractions of
-        all ranks, each image once, in dataset order (what one process with a sequential loader holds)."""
-        gathered = _all_gather((self._evaluator.state(), self._calibration, self._fractions))
+        """Under DDP, give every rank the evaluator images and calibration readings of all ranks,
+        each image once, in dataset order (what one process with a sequential loader holds)."""
+        gathered = _all_gather((self._evaluator.state(), self._calibration))
         if gathered is None:
             return
-        self._evaluator.merge(state for state, _, _ in gathered)
-        pooled: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        pooled_fractions: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        for _, calibration, fractions in gathered:
-            for index, logits_labels in calibration.items():
-                pooled.setdefault(index, logits_labels)
-            for index, pair in fractions.items():
-                pooled_fractions.setdefault(index, pair)
+        self._evaluator.merge(state for state, _ in gathered)
+        pooled: dict[int, LabelledReadings] = {}
+        for _, calibration in gathered:
+            for index, readings in calibration.items():
+                pooled.setdefault(index, readings)
         self._calibration = dict(sorted(pooled.items()))
-        self._fractions = dict(sorted(pooled_fractions.items()))
 
     def _fraction_figures(self) -> dict[str, float]:
-        """Laden fraction on the labelled boxes of tankers with a known draft: MAE of the central
-        estimate and the share of truths inside [lo, hi]; empty when there are none."""
-        if not self._fractions:
+        """Laden fraction on the labelled boxes of tankers with a known draft, through the
+        calibration fitted before: MAE of the central estimate and the share of truths inside [lo,
+        hi]; empty when there are none."""
+        if not self._calibration:
             return {}
-        predicted, truth = (torch.cat(parts) for parts in zip(*self._fractions.values(), strict=True))
+        labelled = LabelledReadings.pool(list(self._calibration.values()))
+        known = labelled.drafts >= 0
+        if not bool(known.any()):
+            return {}
+        with torch.no_grad():
+            _, predicted = labelled.to(self.eval_model.load_head.load_bias.device).read(self.eval_model, calibrated=True)
+        predicted, truth = predicted[known].cpu(), labelled.drafts[known]
         inside = (truth >= predicted[:, 1]) & (truth <= predicted[:, 2])
         return {"laden_fraction_mae": float((predicted[:, 0] - truth).abs().mean()),
                 "laden_fraction_coverage": float(inside.float().mean())}
@@ -377,12 +376,12 @@ class TankerwatchModule(L.LightningModule):
     def _fit_load_calibration(self) -> None:
         if not self._calibration:
             return
-        logits, labels = zip(*self._calibration.values(), strict=True)
-        fitted = fit_load_calibration(torch.cat(logits), torch.cat(labels))
-        # Both copies: the EMA averages buffers too, and would otherwise pull them back to T = 1, b = 0.
-        for model in {id(m): m for m in (self.model, self.eval_model)}.values():
-            model.load_head.log_temperature.fill_(math.log(fitted.temperature))
-            model.load_head.load_bias.fill_(fitted.bias)
+        labelled = LabelledReadings.pool(list(self._calibration.values()))
+        device = self.eval_model.load_head.load_bias.device
+        with torch.no_grad():
+            fitted = fit_stage_calibration(self.eval_model, labelled.to(device))
+            # Both copies: the EMA averages buffers too, and would otherwise pull them back to the identity.
+            fitted.apply(self.model.load_head)
 
     def _eval_step(self, batch: dict, role: str) -> None:
         sources = self.trainer.datamodule.sources(role)
@@ -421,6 +420,8 @@ class TankerwatchModule(L.LightningModule):
             # The same on every rank (fitted on the pooled logits), as above.
             self.log("val/load_temperature", head.log_temperature.exp(), sync_dist=True, reduce_fx="max")
             self.log("val/load_bias", head.load_bias.clone(), sync_dist=True, reduce_fx="max")
+            for cue, name in enumerate(("shadow", "side")):
+                self.log(f"val/{name}_scale_factor", head.cue_scale_log[cue].exp(), sync_dist=True, reduce_fx="max")
         # log_dir is a broadcast from rank 0: every rank must ask, or rank 0 waits for ever.
         log_dir = self.trainer.log_dir
         if self.trainer.is_global_zero and log_dir:
