@@ -45,8 +45,6 @@ MIN_SAMPLES = 20
 BIAS_PRIOR_SD = 1.0
 BIAS_RANGE = (-4.0, 4.0)
 NEWTON_STEPS = 30
-
-
 # Cue scale factor range, as a log: the scales are wrong by a factor of 2 or so, never by 50.
 LOG_FACTOR_RANGE = (-4.0, 4.0)
 
