@@ -151,7 +151,11 @@ def saved_stage(stage: Path | None = None, checkpoint: Path | None = None):
         return detector.load_head.eval(), detector._prepare
     detector = build_detector(backbone="tiny", in_channels=CONFIG["model"]["in_channels"])
     head = HullProfileHead(detector.in_channels)
-    head.load_state_dict(torch.load(stage, weights_only=True))
+    weights = torch.load(stage, weights_only=True)
+    # Files saved before the scale factors existed lack that buffer; a stage trained here is never
+    # calibrated, so the identity it starts at is what such a file means.
+    weights.setdefault("cue_scale_log", head.cue_scale_log.clone())
+    head.load_state_dict(weights)
     return head.eval(), detector._prepare
 
 
