@@ -1,6 +1,7 @@
-"""Calibration of the load stage (Platt scaling: a temperature and a bias on the load logit):
-``p_loaded = sigmoid(z / T + b)`` for the logit ``z`` the detector derives from the measured
-widths, fitted on validation tankers so that ``p_loaded`` means what it says.
+"""Calibration of the load stage, fitted on validation tankers so that its uncertainties and
+``p_loaded`` mean what they say: a factor on each cue's error scales (below), then Platt scaling
+of the load logit, ``p_loaded = sigmoid(z / T + b)`` for the logit ``z`` the detector derives
+from the measured widths.
 
 Why a bias as well as a temperature: the stage reads an empty hull's freeboard short (wide
 shadows read narrow, the measurement pulled towards typical widths), so its raw calls lean to
@@ -9,22 +10,22 @@ Fitted on a model's own validation split, the bias moves the point where the cal
 so unlike a temperature alone it changes argmax calls, and load accuracy with them
 (docs/experiments.md, 2026-12-06 (evening)).
 
-``(T, b)`` is fitted after each validation epoch on the raw logits of every validation tanker with
-a known load at GSD <= ``load_max_gsd_m`` (profiles sampled at the labelled boxes, as in
-training), stored in the model (``HullProfileHead.log_temperature`` and ``load_bias``) and so in
-the checkpoint and the exported graph. The figures a validation epoch logs use the calibration
-fitted on the epoch before (the first epoch's: T = 1, b = 0); test figures and ``detect`` use the
-checkpoint's, fitted on validation, never on the data they are measured on.
+The calibration is fitted after each validation epoch (:func:`fit_stage_calibration`) on every
+validation tanker with a known load or drawn widths at GSD <= ``load_max_gsd_m`` (profiles sampled
+at the labelled boxes, as in training), stored in the model (``HullProfileHead.cue_scale_log``,
+``log_temperature`` and ``load_bias``) and so in the checkpoint and the exported graph. The
+figures a validation epoch logs use the calibration fitted on the epoch before (the first
+epoch's: the identity); test figures and ``detect`` use the checkpoint's, fitted on validation,
+never on the data they are measured on.
 
-Before the logit, the widths' error scales are calibrated too (:func:`fit_cue_scale_factor`):
-the freeboard is the two cues' inverse-variance weighted mean, so a cue whose scales overstate
-its error gets too little weight beside the other, and the laden fraction's interval comes out
-too wide. On the demo model's tiles the shadow's scales were about 1.7 times its mean absolute
-error, the side strip's about right (docs/experiments.md, 2026-12-06 (night)). Each cue's scales
-are multiplied by one factor, the Laplace maximum-likelihood one for the errors of the labelled
-widths (a factor, not a new network: which readings the scales trust more stays the network's;
-a factor that also grew with the GSD fitted no better), stored as ``HullProfileHead.cue_scale_log``,
-and ``(T, b)`` is then fitted on logits read through the factors.
+Why the scale factors (:func:`fit_cue_scale_factor`): the freeboard is the two cues'
+inverse-variance weighted mean, so a cue whose scales overstate its error gets too little weight
+beside the other, and the laden fraction's interval comes out too wide. On the demo model's tiles
+at <= 1 m the shadow's scales were about 1.7 times its mean absolute error, the side strip's about
+right (docs/experiments.md, 2026-12-06 (night)). Each cue's scales are multiplied by one factor,
+the Laplace maximum-likelihood one for the errors of the labelled widths (a factor, not a new
+network: which readings the scales trust more stays the network's; a factor that also grew with
+the GSD fitted no better), and ``(T, b)`` is then fitted on logits read through the factors.
 """
 
 from __future__ import annotations
