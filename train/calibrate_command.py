@@ -8,8 +8,9 @@ often small: a few hundred tankers find only part of the load stage's lean (docs
 (``check-labels`` formats; the factors need drawn widths, which synthetic labels carry):
 more tiles of the same generator, or scenes of the sensor the model will be used on. The tankers
 are read on their labelled boxes at GSD <= the model's ``load_max_gsd_m``, with each image's view
-angles where its labels give them, as ``fit``'s validation reads them. Only the calibration changes: the weights, and so the
-measured widths, do not (laden fractions and freeboards do: the factors weigh the two cues).
+angles where its labels give them, as ``fit``'s validation reads them. Only the calibration
+changes: the weights, and so the measured widths, do not (laden fractions and freeboards do: the
+factors weigh the two cues). Labels without drawn widths leave the factors as they were.
 The new checkpoint (written atomically) records them and what they were fitted on under its
 metadata's ``load_calibration``; export it as any other. Calibrating on the data a figure is then
 measured on makes that figure meaningless: keep the two apart.

@@ -31,7 +31,7 @@ the GSD fitted no better), and ``(T, b)`` is then fitted on logits read through 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -136,12 +136,10 @@ class LabelledReadings:
 
     @staticmethod
     def pool(parts: list[LabelledReadings]) -> LabelledReadings:
-        return LabelledReadings(*(torch.cat([getattr(p, name) for p in parts]) for name in
-                                  ("readings", "boxes", "view", "loads", "drafts", "cues")))
+        return LabelledReadings(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(LabelledReadings)))
 
     def to(self, device) -> LabelledReadings:
-        return LabelledReadings(*(getattr(self, name).to(device) for name in
-                                  ("readings", "boxes", "view", "loads", "drafts", "cues")))
+        return LabelledReadings(*(getattr(self, f.name).to(device) for f in fields(self)))
 
     def read(self, detector, calibrated: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """``(load logits [M, 2], laden fraction [M, 3])`` through ``detector``'s calibration as it

@@ -51,7 +51,7 @@ from .calibration import LabelledReadings, fit_stage_calibration
 from .datamodule import taught_heads
 from .losses import LossWeights, detection_loss
 from .rarity import WidthRarity
-from .targets import IGNORE, cue_labelled, labelled_view_row, vessel_classes, vessel_cue_widths
+from .targets import IGNORE, cue_labelled, labelled_view_row, load_visible, vessel_classes, vessel_cue_widths
 
 CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # 2: the detector gained its quality head; version-1 weights lack it. 3: the load stage's hull
@@ -121,7 +121,7 @@ def view_row(source, upsample: float) -> torch.Tensor:
 def known_draft_fractions(vessels, gsd_m: float | None, load_max_gsd_m: float) -> np.ndarray:
     """``[M]`` the draft fraction (0 ballast, 1 laden) of each tanker that has one where its load
     is visible (GSD at most ``load_max_gsd_m`` or unknown), -1 elsewhere."""
-    visible = gsd_m is None or gsd_m <= load_max_gsd_m
+    visible = load_visible(gsd_m, load_max_gsd_m)
     return np.array([float(v.draft_fraction) if visible and v.draft_fraction is not None
                      and v.vessel_type is VesselType.TANKER else IGNORE for v in vessels], dtype=np.float64)
 
@@ -134,8 +134,7 @@ def calibration_readings(model, image: torch.Tensor, view: torch.Tensor, source,
     vessels = source.image.vessels
     _, loads = vessel_classes(vessels, source.gsd_m, load_max_gsd_m)
     fractions = known_draft_fractions(vessels, source.gsd_m, load_max_gsd_m)
-    visible = source.gsd_m is None or source.gsd_m <= load_max_gsd_m
-    cues = vessel_cue_widths(vessels, source.gsd_m if visible else None)
+    cues = vessel_cue_widths(vessels, source.gsd_m if load_visible(source.gsd_m, load_max_gsd_m) else None)
     known = np.flatnonzero((loads >= 0) | (fractions >= 0) | cue_labelled(cues))
     if not len(known):
         return None
