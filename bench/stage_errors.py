@@ -11,7 +11,9 @@ sharpening, JPEG, noise, hull style, scene, berthed or not): one error under eve
 says the reader, not the image, limits the widths. ``--sheet PNG`` draws the ``--worst`` largest
 errors: the tile around the hull turned level, and beside it the profile's channels, the stage's
 marks (x3) and where the labels put the shadow (grey band above the hull, red below it; green lines
-are the box's long edges).
+are the box's long edges). Last, the side strip of every tanker seen off nadir (shadow on the water
+or not): read / drawn by drawn width in pixels, on the shadow's side of the hull (sun and sensor
+on opposite sides) and on the other, with the share of the drawn strip the stage marks.
 
     .venv/bin/python bench/stage_errors.py --eval TILES (--stage STAGE.pt | --checkpoint FIT.ckpt)
         [--max-gsd 1] [--sheet worst.png] [--worst 8]
@@ -43,9 +45,10 @@ NEAR_ROWS = 3
 
 
 def readings(head, prepare, tiles, max_gsd: float) -> list[dict]:
-    """One dict per tanker whose shadow lies on the water (one on a quay or another hull is
-    labelled unreadable and has no width to compare): true and read shadow width, marks, box edges
-    in rows, profile, and the share of its profile inside the tile."""
+    """One dict per tanker: true and read widths (shadow; a shadow off the water, on a quay or
+    another hull, is labelled unreadable and has no width to compare), marks, box edges in rows,
+    which side of the box its shadow and its visible side lie on, profile, and the share of its
+    profile inside the tile."""
     rows = []
     with torch.no_grad():
         for index, tile in enumerate(tiles):
@@ -61,10 +64,10 @@ def readings(head, prepare, tiles, max_gsd: float) -> list[dict]:
             inside = inside.reshape(tile.boxes.shape[1], -1).mean(dim=-1)
             tankers = tankers_of(tile.record)
             for k in range(tile.boxes.shape[1]):
-                if tile.off_water[k]:
-                    continue
-                rows.append({"tile": index, "k": k, "true": float(tile.widths[0, k, 0]),
-                             "read": float(out[0, k, 0]), "side": float(tile.widths[0, k, 1]),
+                rows.append({"tile": index, "k": k, "on_water": not tile.off_water[k],
+                             "true": float(tile.widths[0, k, 0]), "read": float(out[0, k, 0]),
+                             "side": float(tile.widths[0, k, 1]), "side_read": float(out[0, k, 1]),
+                             "sides": sides[0, k].numpy(),
                              "marks": marks[0, k].numpy(), "edges": edges[0, k].numpy(),
                              "profile": profiles[k].numpy(), "inside": float(inside[k]),
                              "draft": float(tile.drafts[k]), "gsd": tile.gsd_m,
@@ -132,6 +135,32 @@ def far_and_short(row: dict) -> tuple[float, float]:
     return far, short
 
 
+def by_side_placement(rows: list[dict]) -> None:
+    """The side strip read / drawn (sums over the band) by drawn width in pixels, beside the
+    shadow and away from it, and the share of the drawn strip's rows the stage marks as side."""
+    print("  side strip read / drawn by drawn width; share of the drawn strip marked")
+    for away, name in ((False, "on the shadow's side"), (True, "away from the shadow")):
+        placed = [r for r in rows if r["sides"][1] != 0 and (r["sides"][0] != r["sides"][1]) == away]
+        cells = []
+        for low, high in ((1.0, 1.5), (1.5, 2.5), (2.5, np.inf)):
+            band = [r for r in placed if low <= r["side"] * r["beam_px"] < high]
+            if band:
+                ratio = sum(r["side_read"] for r in band) / sum(r["side"] for r in band)
+                marked = np.mean([side_marked_share(r) for r in band])
+                cells.append(f"{low:g}-{high:g} px n={len(band)} {ratio:.2f}, {marked:.2f}")
+        print(f"    {name}: " + "; ".join(cells))
+
+
+def side_marked_share(row: dict) -> float:
+    """Mean side-strip mark over the rows the labels put the visible side in (inward from the
+    box's long edge on the sensor's side)."""
+    low, high = (torch.tensor(float(e)) for e in row["edges"])
+    extent = row["side"] * (high - low)
+    strip = _row_cover(high - extent, high, PROFILE_ROWS) if row["sides"][1] > 0 else \
+        _row_cover(low, low + extent, PROFILE_ROWS)
+    return float((torch.from_numpy(row["marks"][1]) * strip).sum() / strip.sum().clamp(min=1e-6))
+
+
 def draw_sheet(rows: list[dict], tiles, path: Path, worst: int) -> None:
     import matplotlib
 
@@ -181,7 +210,8 @@ def main() -> None:
     print(f"CPU: {cpu_description()}. SYNTHETIC figures.", flush=True)
     head, prepare = saved_stage(args.stage, args.checkpoint)
     tiles = read_tiles(args.eval)
-    rows = readings(head, prepare, tiles, args.max_gsd)
+    every = readings(head, prepare, tiles, args.max_gsd)
+    rows = [r for r in every if r["on_water"]]
     error = np.array([r["read"] - r["true"] for r in rows])
     off_tile = np.array([r["inside"] < 0.999 for r in rows])
     print(f"{len(rows)} tankers at GSD <= {args.max_gsd:g} m: shadow width MAE {np.abs(error).mean():.3f} box "
@@ -198,6 +228,7 @@ def main() -> None:
             print(f"    {low:g}-{high:g}: n={int(band.sum()):4d} error {error[band].mean():+.3f} far "
                   f"{split[band, 0].mean():.3f} unmarked {split[band, 1].mean():.3f}")
     by_condition(rows)
+    by_side_placement(every)
     if args.sheet:
         draw_sheet(rows, tiles, args.sheet, args.worst)
         print(f"worst {args.worst} readings: {args.sheet}")
