@@ -33,6 +33,8 @@ def test_calibrate_refits_only_the_calibration(ci_model, tmp_path, capsys):
     assert recorded["data"] == str(tiles) and recorded["tankers"] >= 20
     assert f"calibrated on {recorded['tankers']} tankers" in printed and "note:" not in printed  # coco: angles
     assert math.isclose(float(model.load_head.log_temperature.exp()), recorded["temperature"], rel_tol=1e-5)
+    low, high = recorded["temperature_spread"]  # the resamples' refits left the full set's fit in place
+    assert 0 < low < high and f"({low:.3f}-{high:.3f} over resamples" in printed
     assert math.isclose(float(model.load_head.load_bias), recorded["bias"], rel_tol=1e-5, abs_tol=1e-7)
     # Synthetic labels carry the drawn widths: each cue's error scales got a factor of their own.
     assert min(recorded["cue_readings"]) >= 20

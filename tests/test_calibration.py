@@ -2,6 +2,7 @@
 known over-confidence and lean, and the heads apply their calibration only where they should."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -16,6 +17,7 @@ from tankerwatch.train.calibration import (  # noqa: E402
     fit_cue_scale_factor,
     fit_load_calibration,
     fit_stage_calibration,
+    temperature_spread,
 )
 from tankerwatch.train.targets import IGNORE, UNREADABLE  # noqa: E402
 
@@ -120,3 +122,23 @@ def test_stage_calibration_fits_each_cue_then_the_logit():
     with torch.no_grad():
         again = fit_stage_calibration(model, _labelled_tankers(200, seed=5, shadow_error=2.0, with_widths=False))
     assert again.cue_scale_log == pytest.approx(fitted.cue_scale_log) and again.cue_readings == (0, 0)
+
+
+def test_temperature_spread_narrows_with_more_tankers_and_leaves_the_fit():
+    """Refitted on resamples, the temperature spreads around the full set's fit, less on ten
+    times the tankers; the detector keeps the full set's calibration."""
+    model = build_detector(backbone="tiny", fpn_channels=16, head_channels=16, top_k=8).eval()
+    spreads = []
+    for count in (200, 2_000):
+        labelled = _labelled_tankers(count, seed=6, shadow_error=1.0)
+        with torch.no_grad():
+            logits, _ = labelled.read(model, calibrated=False)
+            loaded = torch.sigmoid((logits[:, 1] - logits[:, 0]) / 2.0)  # loads drawn as T = 2 would call them
+            draws = torch.rand(count, generator=torch.Generator().manual_seed(7))
+            labelled = replace(labelled, loads=(draws < loaded).long())
+            fitted = fit_stage_calibration(model, labelled)
+            low, high = temperature_spread(model, labelled, draws=20)
+        assert low < fitted.load.temperature < high
+        assert float(model.load_head.log_temperature.exp()) == pytest.approx(fitted.load.temperature)
+        spreads.append(high / low)
+    assert spreads[1] < spreads[0]

@@ -11,6 +11,8 @@ are read on their labelled boxes at GSD <= the model's ``load_max_gsd_m``, with 
 angles where its labels give them, as ``fit``'s validation reads them. Only the calibration
 changes: the weights, and so the measured widths, do not (laden fractions and freeboards do: the
 factors weigh the two cues). Labels without drawn widths leave the factors as they were.
+It also prints how far the temperature moves when refitted on resamples of the same tankers
+(:func:`tankerwatch.train.calibration.temperature_spread`): a wide spread says the set is small.
 The new checkpoint (written atomically) records them and what they were fitted on under its
 metadata's ``load_calibration``; export it as any other. Calibrating on the data a figure is then
 measured on makes that figure meaningless: keep the two apart.
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from tankerwatch.infer.runtime.scaling import Scaling
     from tankerwatch.infer.runtime.tiling import zoom_bands
 
-    from .calibration import MIN_SAMPLES, LabelledReadings, fit_stage_calibration
+    from .calibration import MIN_SAMPLES, LabelledReadings, fit_stage_calibration, temperature_spread
     from .checkpoint import load_checkpoint
     from .datasets import SceneSource
     from .lightning_module import calibration_readings, view_row
@@ -86,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     head = model.load_head
     before = (float(head.log_temperature.exp()), float(head.load_bias))
     with torch.no_grad():
-        fitted = fit_stage_calibration(model, LabelledReadings.pool(parts))
+        labelled = LabelledReadings.pool(parts)
+        fitted = fit_stage_calibration(model, labelled)
+        spread = temperature_spread(model, labelled)
     buffers = {"load_head.cue_scale_log": head.cue_scale_log, "load_head.log_temperature": head.log_temperature,
                "load_head.load_bias": head.load_bias}
 
@@ -98,12 +102,13 @@ def run(args: argparse.Namespace) -> int:
     factors = [round(math.exp(v), 6) for v in fitted.cue_scale_log]
     checkpoint["tankerwatch"]["load_calibration"] = {
         "data": str(args.data), "tankers": count, "cue_readings": list(fitted.cue_readings),
-        "cue_scale_factors": factors, "temperature": fitted.load.temperature, "bias": fitted.load.bias}
+        "cue_scale_factors": factors, "temperature": fitted.load.temperature,
+        "temperature_spread": list(spread), "bias": fitted.load.bias}
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     atomic_write_bytes(args.output, buffer.getvalue())
     print(f"calibrated on {count} tankers of {args.data}: error scales x{factors[0]:.3f} (shadow, "
           f"{fitted.cue_readings[0]} widths), x{factors[1]:.3f} (side strip, {fitted.cue_readings[1]}); temperature "
-          f"{before[0]:.3f} -> {fitted.load.temperature:.3f}, bias {before[1]:+.3f} -> {fitted.load.bias:+.3f}; "
-          f"wrote {args.output}")
+          f"{before[0]:.3f} -> {fitted.load.temperature:.3f} ({spread[0]:.3f}-{spread[1]:.3f} over resamples of these "
+          f"tankers), bias {before[1]:+.3f} -> {fitted.load.bias:+.3f}; wrote {args.output}")
     return 0
