@@ -137,7 +137,7 @@ def test_temperature_spread_narrows_with_more_tankers_and_leaves_the_fit():
             draws = torch.rand(count, generator=torch.Generator().manual_seed(7))
             labelled = replace(labelled, loads=(draws < loaded).long())
             fitted = fit_stage_calibration(model, labelled)
-            low, high = temperature_spread(model, labelled, draws=20)
+            low, high = temperature_spread(model, labelled, fitted, draws=20)
         assert low < fitted.load.temperature < high
         assert float(model.load_head.log_temperature.exp()) == pytest.approx(fitted.load.temperature)
         spreads.append(high / low)

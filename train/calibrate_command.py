@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     with torch.no_grad():
         labelled = LabelledReadings.pool(parts)
         fitted = fit_stage_calibration(model, labelled)
-        spread = temperature_spread(model, labelled)
+        spread = temperature_spread(model, labelled, fitted)
     buffers = {"load_head.cue_scale_log": head.cue_scale_log, "load_head.log_temperature": head.log_temperature,
                "load_head.load_bias": head.load_bias}
 
