@@ -19,13 +19,15 @@ seed (``synth tiles --cues shadow``): a switched-off cue is then fed as the geom
 tanker, zero outside the tile, resized back), to see what each does to the stage. ``--checkpoint``
 starts from the stage inside a ``tankerwatch fit`` checkpoint (``--epochs 0``: scores it as it is),
 so the stage that ``fit`` trained is scored by the same scorer; ``p_loaded`` goes through the
-stage's calibration (error scale factors, temperature, bias) as in ``detect`` (fitted by ``fit``
+stage's calibration (error scale factors, temperatures, bias) as in ``detect`` (fitted by ``fit``
 on its validation split or by ``tankerwatch calibrate``; a stage trained here has none).
 ``--train`` may be given several times (the folders are pooled). A shadow that lies on a quay or
 another hull (the manifest's ``shadow_surface``) is taught as unreadable, as ``fit``
 teaches it (``--ignore-shadow-surface``: with its width on the water instead), is left out of the
 width errors, and the last evaluation prints the tankers with such shadows apart: load accuracy,
-coverage and the share called confidently and wrongly. All figures are SYNTHETIC.
+coverage and the share called confidently and wrongly; the same for the tankers whose reading rests
+mostly on the shadow and on the side strip (:func:`tankerwatch.models.freeboard.side_share` over
+or under 0.5). All figures are SYNTHETIC.
 
     .venv/bin/python bench/freeboard_stage.py --train TILES --eval OTHER_TILES [--eval CUES_TILES]
         [--epochs 30] [--budget-min M] [--every 5] [--repeats 4] [--threads 2] [--device cpu] [--seed 0] [--save STAGE.pt]
@@ -64,6 +66,7 @@ from tankerwatch.models.freeboard import (  # noqa: E402
     cue_sides,
     expected_cue_widths,
     load_outputs,
+    side_share,
 )
 from tankerwatch.models.hull_profile import HullProfileHead  # noqa: E402
 from tankerwatch.train.augment import AugmentConfig, augment, build_augmentation  # noqa: E402
@@ -152,9 +155,11 @@ def saved_stage(stage: Path | None = None, checkpoint: Path | None = None):
     detector = build_detector(backbone="tiny", in_channels=CONFIG["model"]["in_channels"])
     head = HullProfileHead(detector.in_channels)
     weights = torch.load(stage, weights_only=True)
-    # Files saved before the scale factors existed lack that buffer; a stage trained here is never
-    # calibrated, so the identity it starts at is what such a file means.
-    weights.setdefault("cue_scale_log", head.cue_scale_log.clone())
+    # Files saved before the scale factors or the side strip's temperature existed lack those
+    # buffers; a stage trained here is never calibrated, so the identity it starts at is what such
+    # a file means.
+    for name in ("cue_scale_log", "log_side_temperature"):
+        weights.setdefault(name, getattr(head, name).clone())
     head.load_state_dict(weights)
     return head.eval(), detector._prepare
 
@@ -220,17 +225,20 @@ def ece(p: np.ndarray, truth: np.ndarray) -> float:
                      for b in range(ECE_BINS) if (bins == b).any()) / max(1, len(p)))
 
 
-def as_detect_gives(head, p_loaded: torch.Tensor) -> torch.Tensor:
-    """``p_loaded`` through the stage's calibration, as the detector applies it."""
+def as_detect_gives(head, p_loaded: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor,
+                    view: torch.Tensor) -> torch.Tensor:
+    """``p_loaded`` of ``boxes`` under ``view`` through the stage's calibration, as the detector
+    applies it (``scales``: the readings' error scales through their factors)."""
     p_loaded = p_loaded.clamp(P_FLOOR, 1.0 - P_FLOOR)
-    return torch.sigmoid(head.calibrate(torch.log(p_loaded) - torch.log1p(-p_loaded)))
+    logit = torch.log(p_loaded) - torch.log1p(-p_loaded)
+    return torch.sigmoid(head.calibrate(logit, side_share(scales, boxes, view)))
 
 
 def evaluate(head, prepare, tiles: list[Tile]) -> dict:
     head.eval()
     device = head.row_position.device
     rows = {"gsd": [], "draft": [], "fb": [], "p": [], "lf": [], "fbp": [], "p_free": [], "lf_free": [],
-            "width_error": [], "shadow_error": [], "shadow_true": [], "gain": [], "off_water": []}
+            "width_error": [], "shadow_error": [], "shadow_true": [], "gain": [], "off_water": [], "side_share": []}
     with torch.no_grad():
         for t in tiles:
             boxes, view = t.boxes.to(device), t.view.to(device)
@@ -239,12 +247,13 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
             readings = head(x, boxes, expected_cue_widths(boxes, view), sides=sides)
             widths, scales = readings[..., :2], head.calibrate_scales(readings[..., 2:])
             p, lf, fb = load_outputs(widths, scales, boxes, view)
-            p = as_detect_gives(head, p)
+            p = as_detect_gives(head, p, scales, boxes, view)
             free_view = view.clone()
             free_view[:, 1:] = float("nan")
             free = head(x, boxes, expected_cue_widths(boxes, free_view))
-            p_free, lf_free, _ = load_outputs(free[..., :2], head.calibrate_scales(free[..., 2:]), boxes, free_view)
-            p_free = as_detect_gives(head, p_free)
+            free_scales = head.calibrate_scales(free[..., 2:])
+            p_free, lf_free, _ = load_outputs(free[..., :2], free_scales, boxes, free_view)
+            p_free = as_detect_gives(head, p_free, free_scales, boxes, free_view)
             n = t.boxes.shape[1]
             rows["gsd"] += [t.gsd_m] * n
             rows["draft"] += list(t.drafts)
@@ -259,6 +268,7 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
             rows["shadow_true"] += t.widths[0, :, 0].tolist()
             rows["gain"] += torch.hypot(*cue_gains(boxes, view))[0].tolist()
             rows["off_water"] += list(t.off_water)
+            rows["side_share"] += side_share(scales, boxes, view)[0].tolist()
     r = {k: np.array(v) for k, v in rows.items()}
     out = {}
     for low, high in BANDS:
@@ -286,6 +296,11 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
             "free_coverage": float(covered_free.mean()),
             "free_laden_mae": float(np.abs(r["lf_free"][m] - r["draft"][m]).mean()),
             "width_mae": [float(r["width_error"][m][on_water, 0].mean()), float(r["width_error"][m][:, 1].mean())],
+            "by_side_share": [(name, int(s.sum()), float(right[s].mean()), float(covered[s].mean()),
+                               float(right[s & covered].mean()) if (s & covered).any() else float("nan"),
+                               float((covered & ~right)[s].mean()))
+                              for name, s in (("shadow", r["side_share"][m] <= 0.5),
+                                              ("side strip", r["side_share"][m] > 0.5)) if s.any()],
             "off_water": [(name, int(s.sum()), float(right[s].mean()), float(covered[s].mean()),
                            float((covered & ~right)[s].mean()))
                           for name, s in (("on water", on_water), ("off water", ~on_water)) if s.any()],
@@ -319,6 +334,10 @@ def report(head, prepare, evals: dict, last: bool) -> None:
                 for name, n, acc, coverage, wrong in f["off_water"]:
                     print(f"  {'':>12} {band:>7}   shadow {name}: n={n:4d} load acc {acc:.3f} coverage {coverage:.2f} "
                           f"confident and wrong {wrong:.3f}", flush=True)
+                for name, n, acc, coverage, covered_acc, wrong in f["by_side_share"]:
+                    print(f"  {'':>12} {band:>7}   the reading rests on the {name}: n={n:4d} load acc {acc:.3f} "
+                          f"coverage {coverage:.2f} covered acc {covered_acc:.3f} confident and wrong {wrong:.3f}",
+                          flush=True)
                 for low, high, n, acc, mae, coverage, covered_acc in f["by_gain"]:
                     print(f"  {'':>12} {band:>7}   gain {low:g}-{high:g}: n={n:4d} load acc {acc:.3f} "
                           f"coverage {coverage:.2f} covered acc {covered_acc:.3f} "

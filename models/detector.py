@@ -40,7 +40,7 @@ from tankerwatch.infer.core.errors import ConfigError
 
 from .backbones import build_backbone
 from .decode import decode_maps
-from .freeboard import cue_directions, cue_sides, expected_cue_widths, load_outputs
+from .freeboard import cue_directions, cue_sides, expected_cue_widths, load_outputs, side_share
 from .hull_profile import HullProfileHead
 from .hull_window import WINDOW_HW, HullWindowHead
 from .neck import TopDownFPN
@@ -182,7 +182,7 @@ class OrientedDetector(nn.Module):
         p_loaded = p_loaded.clamp(P_FLOOR, 1.0 - P_FLOOR)
         logit = torch.log(p_loaded) - torch.log1p(-p_loaded)
         if calibrated:
-            logit = self.load_head.calibrate(logit)
+            logit = self.load_head.calibrate(logit, side_share(scales, boxes, view))
         return torch.stack([-0.5 * logit, 0.5 * logit], dim=-1), fraction, freeboard
 
     def detect(self, image: torch.Tensor, view: torch.Tensor):

@@ -207,6 +207,32 @@ def freeboard_from_widths(widths: torch.Tensor, scales: torch.Tensor, boxes: tor
     return freeboard.clamp(min=0.0), sigma
 
 
+def side_share(scales: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
+    """``[N, K]`` in [0, 1]: the side strip's share of the information the freeboard rests on
+    (:func:`freeboard_from_widths`' inverse variances) for error scales ``scales [N, K, 2]`` of
+    hulls ``boxes [N, K, 5]`` under ``view [N, 5]``; 0 where neither cue is measured. Where the
+    angles are unknown, the mean share over the geometry-free mode's grid of angles. What the load
+    logit's calibration reads (``HullProfileHead.calibrate``): a call resting on the side strip is
+    less sure than its scales say (docs/experiments.md, 2026-12-06 (before midnight))."""
+    known = ~torch.isnan(view[:, 1:5]).any(dim=1, keepdim=True)  # [N, 1]
+    shadow_gain, side_gain = cue_gains(boxes, torch.where(known, view, _placeholder_geometry(view)))
+    own = _side_share(scales, shadow_gain, side_gain)
+    grid = _prior_grid(scales.dtype, scales.device) * (math.pi / 180.0)  # [G, 4]
+    prior_shadow, prior_side = _gains(torch.zeros_like(grid[:, 0]), grid[:, 0], grid[:, 1], grid[:, 2], grid[:, 3])
+    prior = _side_share(scales.unsqueeze(-2), prior_shadow, prior_side).mean(-1)
+    return torch.where(known, own, prior)
+
+
+def _side_share(scales: torch.Tensor, shadow_gain: torch.Tensor, side_gain: torch.Tensor) -> torch.Tensor:
+    """:func:`side_share` for gains that broadcast against ``scales[..., 0]``."""
+    sigma = scales.clamp(min=MIN_WIDTH_SCALE)
+    gain = torch.stack(torch.broadcast_tensors(shadow_gain, side_gain), dim=-1)
+    gain = torch.where(gain >= MIN_GAIN, gain, torch.zeros_like(gain))
+    precision = (gain / sigma) ** 2
+    information = precision.sum(-1)
+    return torch.where(information > 0, precision[..., 1] / information.clamp(min=1e-12), torch.zeros_like(information))
+
+
 def read_load(freeboard: torch.Tensor, sigma: torch.Tensor, length_m: torch.Tensor, reject_implausible: bool
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Freeboard, its 1-sigma error, laden fraction (unclipped central estimate) and the fraction's

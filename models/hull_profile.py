@@ -103,8 +103,9 @@ class HullProfileHead(nn.Module):
     compared with its labels. The load stage's calibration lives here (buffers: they travel in
     checkpoints and the exported graph): ``cue_scale_log``, per cue the log of the factor its
     error scales are multiplied by before they weigh the two cues against each other, and
-    ``log_temperature`` and ``load_bias``, which the detector applies to the load logit it derives
-    from the widths (:mod:`tankerwatch.models.freeboard`, :mod:`tankerwatch.train.calibration`)."""
+    ``log_temperature``, ``log_side_temperature`` and ``load_bias``, which the detector applies to
+    the load logit it derives from the widths (:meth:`calibrate`; :mod:`tankerwatch.models.freeboard`,
+    :mod:`tankerwatch.train.calibration`)."""
 
     def __init__(self, in_channels: int, channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16),
                  box_jitter: bool = True):
@@ -129,15 +130,21 @@ class HullProfileHead(nn.Module):
         self.register_buffer("row_position", across.view(1, 1, rows), persistent=False)
         self.register_buffer("cue_scale_log", torch.zeros(2))
         self.register_buffer("log_temperature", torch.zeros(()))
+        self.register_buffer("log_side_temperature", torch.zeros(()))
         self.register_buffer("load_bias", torch.zeros(()))
 
     def calibrate_scales(self, scales: torch.Tensor) -> torch.Tensor:
         """Error scales ``[..., 2]`` (shadow, side strip) times each cue's fitted factor."""
         return scales * torch.exp(self.cue_scale_log)
 
-    def calibrate(self, logit: torch.Tensor) -> torch.Tensor:
-        """The load logit (loaded against empty) through the fitted calibration: ``logit / T + b``."""
-        return logit * torch.exp(-self.log_temperature) + self.load_bias
+    def calibrate(self, logit: torch.Tensor, side_share: torch.Tensor) -> torch.Tensor:
+        """The load logit (loaded against empty) through the fitted calibration, ``logit / T + b``,
+        where ``1 / T`` runs linearly from the shadow's temperature to the side strip's with the
+        side strip's share of the reading (:func:`tankerwatch.models.freeboard.side_share`, same
+        shape as ``logit``): the side strip's scales claim more than its readings hold."""
+        inverse = ((1.0 - side_share) * torch.exp(-self.log_temperature)
+                   + side_share * torch.exp(-self.log_side_temperature))
+        return logit * inverse + self.load_bias
 
     def sampling_grid(self, boxes: torch.Tensor, height, width) -> torch.Tensor:
         """``grid_sample`` grid ``[N, K * rows, columns, 2]`` for the profiles of ``boxes [N, K, 5]``

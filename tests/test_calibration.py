@@ -42,6 +42,30 @@ def test_fit_recovers_the_scale_and_lean_of_the_logits(over_confidence, lean):
     assert fitted.bias == pytest.approx(-lean, abs=0.08)
 
 
+def test_fit_recovers_a_temperature_for_calls_resting_on_the_side_strip():
+    """Calls resting on the side strip (share 1) over-confident by 3, those on the shadow (share 0)
+    by 1.2, mixed readings in between: the fit finds both temperatures and one bias."""
+    logits, labels = calibrated_sample(30_000, seed=3)
+    share = torch.rand(30_000, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    share = torch.where(share < 0.4, torch.zeros_like(share), torch.where(share > 0.7, torch.ones_like(share), share))
+    # The stage's logit z is such that z * ((1 - w) / 1.2 + w / 3.0) - 0.5 is the calibrated one.
+    inverse = (1 - share) / 1.2 + share / 3.0
+    leaning = (logits + torch.tensor([-0.25, 0.25], dtype=logits.dtype)) / inverse.unsqueeze(1)
+    fitted = fit_load_calibration(leaning, labels, share)
+    assert fitted.temperature == pytest.approx(1.2, rel=0.08)
+    assert fitted.side_temperature == pytest.approx(3.0, rel=0.08)
+    assert fitted.bias == pytest.approx(-0.5, abs=0.08)
+
+
+def test_without_side_carried_calls_both_temperatures_agree():
+    """No call rests on the side strip: nothing says its temperature differs, and the prior ties it
+    to the shadow's (a handful of side-carried calls would otherwise set it)."""
+    logits, labels = calibrated_sample(5_000, seed=5)
+    fitted = fit_load_calibration(logits * 2.0, labels, torch.zeros(5_000, dtype=torch.float64))
+    assert fitted.temperature == pytest.approx(2.0, rel=0.08)
+    assert fitted.side_temperature == pytest.approx(fitted.temperature, rel=1e-3)
+
+
 def test_a_calibrated_stage_is_left_as_it_is():
     logits, labels = calibrated_sample(20_000, seed=1)
     fitted = fit_load_calibration(logits, labels)
@@ -50,7 +74,7 @@ def test_a_calibrated_stage_is_left_as_it_is():
 
 def test_too_few_tankers_leave_the_logits_alone():
     logits, labels = calibrated_sample(MIN_SAMPLES - 1)
-    assert fit_load_calibration(logits * 5.0 + 2.0, labels) == LoadCalibration(1.0, 0.0)
+    assert fit_load_calibration(logits * 5.0 + 2.0, labels) == LoadCalibration(1.0, 0.0, 1.0)
 
 
 def test_one_load_state_only_keeps_the_bias_finite():
@@ -137,8 +161,9 @@ def test_temperature_spread_narrows_with_more_tankers_and_leaves_the_fit():
             draws = torch.rand(count, generator=torch.Generator().manual_seed(7))
             labelled = replace(labelled, loads=(draws < loaded).long())
             fitted = fit_stage_calibration(model, labelled)
-            low, high = temperature_spread(model, labelled, fitted, draws=20)
+            (low, high), (side_low, side_high) = temperature_spread(model, labelled, fitted, draws=20)
         assert low < fitted.load.temperature < high
+        assert side_low < fitted.load.side_temperature < side_high
         assert float(model.load_head.log_temperature.exp()) == pytest.approx(fitted.load.temperature)
         spreads.append(high / low)
     assert spreads[1] < spreads[0]

@@ -19,6 +19,7 @@ from tankerwatch.models.freeboard import (  # noqa: E402
     cue_sides,
     expected_cue_widths,
     load_outputs,
+    side_share,
 )
 
 GSD = 0.5
@@ -221,3 +222,24 @@ def test_the_geometry_exports_to_onnx_with_both_branches(tmp_path):
         None, {"widths": widths.numpy(), "scales": scales.numpy(), "boxes": boxes.numpy(), "view": view.numpy()})
     for mine, theirs in zip(load_outputs(widths, scales, boxes, view), got, strict=True):
         np.testing.assert_allclose(theirs, mine.numpy(), atol=1e-4)
+
+
+def test_side_share_is_the_side_strips_part_of_the_information():
+    """A nadir view leaves it all to the shadow, a sun along the hull all to the side strip; equal
+    information per metre of freeboard splits it evenly; unknown angles take the prior grid's mean."""
+    box = torch.tensor([[[100.0, 100.0, 240.0, 40.0, 0.0]]])  # along +x: azimuth 90 in the image frame
+    scales = torch.tensor([[[0.02, 0.02]]])
+    nadir = torch.tensor([[GSD, 35.0, 180.0, 0.0, 0.0]])
+    sun_along = torch.tensor([[GSD, 35.0, 90.0, 20.0, 0.0]])
+    assert float(side_share(scales, box, nadir)) == 0.0
+    assert float(side_share(scales, box, sun_along)) == pytest.approx(1.0)
+    view = torch.tensor([[GSD, 45.0, 180.0, 45.0, 0.0]])  # both gains 1 m per metre of freeboard
+    shadow_gain, side_gain = cue_gains(box, view)
+    assert float(shadow_gain) == pytest.approx(float(side_gain), rel=1e-4)
+    assert float(side_share(scales, box, view)) == pytest.approx(0.5, abs=1e-4)
+    # The side strip's scale twice the shadow's: a quarter of the information, so a fifth of the total.
+    assert float(side_share(torch.tensor([[[0.02, 0.04]]]), box, view)) == pytest.approx(0.2, abs=1e-4)
+    unknown = torch.full((1, 5), float("nan"))
+    unknown[0, 0] = GSD
+    free = float(side_share(scales, box, unknown))
+    assert 0.0 < free < 1.0 and math.isfinite(free)

@@ -33,7 +33,7 @@ from tankerwatch.infer.runtime.detection_file import Detection, read_detection_f
 from tankerwatch.infer.runtime.onnx_model import OnnxDetector  # noqa: E402
 from tankerwatch.infer.synth.physics import sample_tanker  # noqa: E402
 from tankerwatch.models import build_detector  # noqa: E402
-from tankerwatch.models.freeboard import cue_gains  # noqa: E402
+from tankerwatch.models.freeboard import cue_gains, side_share  # noqa: E402
 from tankerwatch.models.hull_profile import PROFILE_ACROSS_SPAN  # noqa: E402
 from tankerwatch.train.losses import UNREADABLE_ERROR, UNREADABLE_WEIGHT, cue_width_loss  # noqa: E402
 from tankerwatch.train.targets import (  # noqa: E402
@@ -148,15 +148,21 @@ def test_load_calibration_moves_the_load_logits_only():
         logits, fraction, freeboard = model.read_load(image, boxes, view)
         raw, _, _ = model.read_load(image, boxes, view, calibrated=False)
         model.load_head.log_temperature.fill_(math.log(3.0))
+        model.load_head.log_side_temperature.fill_(math.log(5.0))
         model.load_head.load_bias.fill_(-0.4)
         calibrated, calibrated_fraction, calibrated_freeboard = model.read_load(image, boxes, view)
         still_raw, _, _ = model.read_load(image, boxes, view, calibrated=False)
+        readings = model.read_image_cues(image, boxes, view)
+        share = side_share(model.load_head.calibrate_scales(readings[..., 2:]), boxes, view)
     assert fraction.shape == freeboard.shape == (2, 2, 3) and fraction.min() >= 0 and fraction.max() <= 1
     assert torch.equal(fraction, calibrated_fraction) and torch.equal(freeboard, calibrated_freeboard)
     assert torch.equal(raw, logits) and torch.equal(still_raw, raw)  # T = 1, b = 0 until fitted
-    # Logits are [-z/2, z/2]: the loaded-minus-empty margin becomes z / T + b.
+    # Logits are [-z/2, z/2]: the loaded-minus-empty margin becomes z / T + b, with 1 / T running
+    # from the shadow's temperature to the side strip's by the side strip's share of the reading.
+    assert ((share > 0) & (share < 1)).all()
     margin = calibrated[..., 1] - calibrated[..., 0]
-    torch.testing.assert_close(margin, (raw[..., 1] - raw[..., 0]) / 3.0 - 0.4, atol=1e-4, rtol=0)
+    inverse = (1 - share) / 3.0 + share / 5.0
+    torch.testing.assert_close(margin, (raw[..., 1] - raw[..., 0]) * inverse - 0.4, atol=1e-4, rtol=0)
 
 
 def test_cue_scale_factors_weigh_the_cues_and_size_the_interval():

@@ -10,10 +10,20 @@ Fitted on a model's own validation split, the bias moves the point where the cal
 so unlike a temperature alone it changes argmax calls, and load accuracy with them
 (docs/experiments.md, 2026-12-06 (evening)).
 
+Why two temperatures: a call that rests on the side strip (the shadow off the water, on a quay, or
+hidden by the sun's angle) is wrong far more often than its scales say. The side strip's errors
+are one-sided (a hull side as bright as the water beside it is read short, and an empty hull
+short of its side strip is called loaded), which a scale fitted to all strips, most of them under
+a pixel and read well, does not describe. So ``1 / T`` is fitted at both ends of the side strip's
+share ``w`` of the reading (:func:`tankerwatch.models.freeboard.side_share`) and runs linearly
+between them; the bias is one (fitted apart, the two came out within 0.03 of each other). On
+synthetic tiles this halves the confident wrong calls that rest on the side strip and leaves the
+argmax calls as they were (docs/experiments.md, 2026-12-06 (before midnight)).
+
 The calibration is fitted after each validation epoch (:func:`fit_stage_calibration`) on every
 validation tanker with a known load or drawn widths at GSD <= ``load_max_gsd_m`` (profiles sampled
 at the labelled boxes, as in training), stored in the model (``HullProfileHead.cue_scale_log``,
-``log_temperature`` and ``load_bias``) and so in the checkpoint and the exported graph. The
+``log_temperature``, ``log_side_temperature`` and ``load_bias``) and so in the checkpoint and the exported graph. The
 figures a validation epoch logs use the calibration fitted on the epoch before (the first
 epoch's: the identity); test figures and ``detect`` use the checkpoint's, fitted on validation,
 never on the data they are measured on.
@@ -25,7 +35,8 @@ at <= 1 m the shadow's scales were about 1.7 times its mean absolute error, the 
 right (docs/experiments.md, 2026-12-06 (night)). Each cue's scales are multiplied by one factor,
 the Laplace maximum-likelihood one for the errors of the labelled widths (a factor, not a new
 network: which readings the scales trust more stays the network's; a factor that also grew with
-the GSD fitted no better), and ``(T, b)`` is then fitted on logits read through the factors.
+the GSD fitted no better), and the temperatures and bias are then fitted on logits read through
+the factors.
 """
 
 from __future__ import annotations
@@ -36,16 +47,21 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn.functional as F
 
-# Search range of log T: T from 0.05 to 20 covers any network that is not broken.
+from tankerwatch.models.freeboard import side_share
+
+# Range of log T: T from 0.05 to 20 covers any network that is not broken.
 LOG_T_RANGE = (-3.0, 3.0)
-SEARCH_STEPS = 60
 # Fewer labelled tankers than this leave the logit as it is: a handful of windows would fit noise.
 MIN_SAMPLES = 20
 # The bias's prior, N(0, BIAS_PRIOR_SD^2): a validation split of one load state only would
 # otherwise drive it to infinity; at the demo's 200 validation tankers it shrinks the bias by 2 %.
 BIAS_PRIOR_SD = 1.0
 BIAS_RANGE = (-4.0, 4.0)
-NEWTON_STEPS = 30
+# The prior on the difference of the two inverse temperatures (shadow-carried and side-carried
+# calls), N(0, SIDE_PRIOR_SD^2): with few calls resting on the side strip, its temperature stays
+# near the shadow's instead of fitting a handful of tankers.
+SIDE_PRIOR_SD = 1.0
+NEWTON_STEPS = 50
 # Cue scale factor range, as a log: the scales are wrong by a factor of 2 or so, never by 50.
 LOG_FACTOR_RANGE = (-4.0, 4.0)
 # Resamples behind temperature_spread, each a full refit.
@@ -54,59 +70,62 @@ SPREAD_DRAWS = 40
 
 @dataclass(frozen=True)
 class LoadCalibration:
-    """``p_loaded = sigmoid(z / temperature + bias)`` for the raw load logit ``z``."""
+    """``p_loaded = sigmoid(z / T + bias)`` for the raw load logit ``z``, where ``1 / T`` runs from
+    ``1 / temperature`` (a call resting on the shadow) to ``1 / side_temperature`` (on the side
+    strip) with the side strip's share of the reading
+    (:func:`tankerwatch.models.freeboard.side_share`)."""
 
     temperature: float = 1.0
     bias: float = 0.0
+    side_temperature: float = 1.0
 
 
-def _best_bias(scaled: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """``(bias, loss)``: the bias minimising the mean cross-entropy of ``sigmoid(scaled + bias)``
-    plus its prior's share (convex in the bias: Newton's method)."""
-    count = len(labels)
-    precision = 1.0 / (count * BIAS_PRIOR_SD ** 2)
-    bias = 0.0
-    for _ in range(NEWTON_STEPS):
-        p = torch.sigmoid(scaled + bias)
-        gradient = float((p - labels).mean()) + precision * bias
-        curvature = float((p * (1 - p)).mean()) + precision
-        bias = min(max(bias - gradient / curvature, BIAS_RANGE[0]), BIAS_RANGE[1])
-        if abs(gradient) < 1e-10:
-            break
-    loss = float(F.binary_cross_entropy_with_logits(scaled + bias, labels)) + 0.5 * precision * bias ** 2
-    return bias, loss
-
-
-def fit_load_calibration(logits: torch.Tensor, labels: torch.Tensor) -> LoadCalibration:
-    """The temperature and bias minimising the mean cross-entropy of ``logits [M, 2]`` (the load
-    stage's ``[-z/2, z/2]``, or any pair whose difference is the logit of loaded) against
-    ``labels [M]`` (1 = loaded), with the bias's prior: a golden-section search over log T, the
-    best bias found at each T (the loss minimised over the bias is unimodal in log T, as the loss
-    is jointly convex in 1/T and the bias). Fewer than :data:`MIN_SAMPLES` labels: the identity."""
+def fit_load_calibration(logits: torch.Tensor, labels: torch.Tensor,
+                         side_share: torch.Tensor | None = None) -> LoadCalibration:
+    """The two temperatures and the bias minimising the mean cross-entropy of ``logits [M, 2]``
+    (the load stage's ``[-z/2, z/2]``, or any pair whose difference is the logit of loaded)
+    against ``labels [M]`` (1 = loaded), with the bias's prior and the prior that the two
+    temperatures agree; ``side_share [M]`` (None: 0, every call resting on the shadow). The
+    cross-entropy is convex in ``(1 / T_shadow, 1 / T_side, bias)`` (a logistic regression on
+    ``z (1 - w)``, ``z w`` and 1), so Newton's method finds the one minimum; each inverse
+    temperature is kept to :data:`LOG_T_RANGE`. Fewer than :data:`MIN_SAMPLES` labels: the identity."""
     if len(labels) < MIN_SAMPLES:
         return LoadCalibration()
-    logits = logits.detach().double()
-    margin = logits[:, 1] - logits[:, 0]
+    margin = (logits[:, 1] - logits[:, 0]).detach().double()
     targets = labels.detach().double()
+    share = torch.zeros_like(margin) if side_share is None else side_share.detach().double().clamp(0.0, 1.0)
+    features = torch.stack([margin * (1.0 - share), margin * share, torch.ones_like(margin)], dim=1)
+    count = len(targets)
+    tie, bias_precision = 1.0 / (count * SIDE_PRIOR_SD ** 2), 1.0 / (count * BIAS_PRIOR_SD ** 2)
+    prior = torch.tensor([[tie, -tie, 0.0], [-tie, tie, 0.0], [0.0, 0.0, bias_precision]], dtype=torch.float64)
+    low = torch.tensor([math.exp(LOG_T_RANGE[0])] * 2 + [BIAS_RANGE[0]], dtype=torch.float64)
+    high = torch.tensor([math.exp(LOG_T_RANGE[1])] * 2 + [BIAS_RANGE[1]], dtype=torch.float64)
 
-    def loss(log_t: float) -> float:
-        return _best_bias(margin / math.exp(log_t), targets)[1]
+    def loss(theta: torch.Tensor) -> float:
+        return float(F.binary_cross_entropy_with_logits(features @ theta, targets) + 0.5 * theta @ prior @ theta)
 
-    ratio = (math.sqrt(5) - 1) / 2
-    low, high = LOG_T_RANGE
-    a, b = high - ratio * (high - low), low + ratio * (high - low)
-    loss_a, loss_b = loss(a), loss(b)
-    for _ in range(SEARCH_STEPS):
-        if loss_a < loss_b:
-            high, b, loss_b = b, a, loss_a
-            a = high - ratio * (high - low)
-            loss_a = loss(a)
+    theta = torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)
+    current = loss(theta)
+    for _ in range(NEWTON_STEPS):
+        p = torch.sigmoid(features @ theta)
+        gradient = features.T @ (p - targets) / count + prior @ theta
+        hessian = (features.T * (p * (1 - p))) @ features / count + prior
+        step = torch.linalg.solve(hessian + 1e-12 * torch.eye(3, dtype=torch.float64), gradient)
+        # Damped and kept in range: far from the minimum (a split nearly separable) a full step overshoots.
+        for _ in range(30):
+            trial = torch.minimum(torch.maximum(theta - step, low), high)
+            trial_loss = loss(trial)
+            if trial_loss <= current:
+                break
+            step = step / 2
         else:
-            low, a, loss_a = a, b, loss_b
-            b = low + ratio * (high - low)
-            loss_b = loss(b)
-    temperature = math.exp((low + high) / 2)
-    return LoadCalibration(temperature, _best_bias(margin / temperature, targets)[0])
+            break
+        converged = current - trial_loss < 1e-12
+        theta, current = trial, trial_loss
+        if converged:
+            break
+    inverse_shadow, inverse_side, bias = theta.tolist()
+    return LoadCalibration(1.0 / inverse_shadow, bias, 1.0 / inverse_side)
 
 
 def fit_cue_scale_factor(ratios: torch.Tensor) -> float | None:
@@ -147,6 +166,13 @@ class LabelledReadings:
         """The tankers at ``rows`` (indices, repeats allowed)."""
         return LabelledReadings(*(getattr(self, f.name)[rows] for f in fields(self)))
 
+    def side_share(self, detector) -> torch.Tensor:
+        """``[M]``: the side strip's share of each reading through ``detector``'s scale factors as
+        they stand (:func:`tankerwatch.models.freeboard.side_share`), what the logit's
+        temperature follows."""
+        scales = detector.load_head.calibrate_scales(self.readings[:, None, 2:])
+        return side_share(scales, self.boxes[:, None], self.view)[:, 0]
+
     def read(self, detector, calibrated: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """``(load logits [M, 2], laden fraction [M, 3])`` through ``detector``'s calibration as it
         stands (``calibrated``: the logit's too), each tanker under its own view."""
@@ -158,7 +184,7 @@ class LabelledReadings:
 @dataclass(frozen=True)
 class StageCalibration:
     """Everything the load stage's calibration fits: per cue (shadow, side strip) the log factor
-    on its error scales, then the logit's temperature and bias; ``tankers`` with a known load and
+    on its error scales, then the logit's temperatures and bias; ``tankers`` with a known load and
     ``cue_readings`` (shadow, side) with a known width it was fitted on."""
 
     cue_scale_log: tuple[float, float] = (0.0, 0.0)
@@ -170,6 +196,7 @@ class StageCalibration:
         """Write it into a ``HullProfileHead``'s buffers."""
         head.cue_scale_log.copy_(torch.tensor(self.cue_scale_log, dtype=head.cue_scale_log.dtype))
         head.log_temperature.fill_(math.log(self.load.temperature))
+        head.log_side_temperature.fill_(math.log(self.load.side_temperature))
         head.load_bias.fill_(self.load.bias)
 
 
@@ -177,7 +204,7 @@ def fit_stage_calibration(detector, labelled: LabelledReadings) -> StageCalibrat
     """Fit the load stage's calibration on ``labelled`` tankers and write it into ``detector``'s
     load head: each cue's scale factor on the readings whose width is known (a shadow off the water
     has none; a cue with too few keeps the factor it has: labels of real imagery give no widths),
-    then the temperature and bias on the load logits read through those factors."""
+    then the temperatures and bias on the load logits read through those factors."""
     errors = (labelled.readings[:, :2] - labelled.cues).abs() / labelled.readings[:, 2:]
     known = labelled.cues >= 0
     head = detector.load_head
@@ -186,26 +213,28 @@ def fit_stage_calibration(detector, labelled: LabelledReadings) -> StageCalibrat
     head.cue_scale_log.copy_(torch.tensor(factors, dtype=head.cue_scale_log.dtype))
     with_load = labelled.loads >= 0
     logits, _ = labelled.read(detector, calibrated=False)
-    fitted = StageCalibration(factors, fit_load_calibration(logits[with_load], labelled.loads[with_load]),
+    share = labelled.side_share(detector)
+    fitted = StageCalibration(factors, fit_load_calibration(logits[with_load], labelled.loads[with_load], share[with_load]),
                               int(with_load.sum()), tuple(int(known[:, c].sum()) for c in range(2)))
     fitted.apply(head)
     return fitted
 
 
-def temperature_spread(detector, labelled: LabelledReadings, fitted: StageCalibration,
-                       draws: int = SPREAD_DRAWS, seed: int = 0) -> tuple[float, float]:
+def temperature_spread(detector, labelled: LabelledReadings, fitted: StageCalibration, draws: int = SPREAD_DRAWS,
+                       seed: int = 0) -> tuple[tuple[float, float], tuple[float, float]]:
     """How settled ``fitted`` (:func:`fit_stage_calibration` on ``labelled``) is: the 5th and 95th
-    percentiles of the temperature over ``draws`` refits on resamples of the tankers drawn with
-    replacement. On the demo's weights 699 synthetic tankers spread 1.64-2.44, 2,026 tankers
-    1.58-1.92 (docs/experiments.md, 2026-12-06 late night). Each refit starts from, and
-    ``detector`` is left with, ``fitted``."""
+    percentiles of each temperature (shadow's, side strip's) over ``draws`` refits on resamples
+    of the tankers drawn with replacement. On the demo's weights 699 synthetic tankers spread the
+    one temperature of then over 1.64-2.44, 2,026 tankers over 1.58-1.92 (docs/experiments.md,
+    2026-12-06 late night). Each refit starts from, and ``detector`` is left with, ``fitted``."""
     generator = torch.Generator().manual_seed(seed)
     count = len(labelled.loads)
     temperatures = []
     for _ in range(draws):
         rows = torch.randint(count, (count,), generator=generator)
-        temperatures.append(fit_stage_calibration(detector, labelled.subset(rows)).load.temperature)
+        load = fit_stage_calibration(detector, labelled.subset(rows)).load
+        temperatures.append((load.temperature, load.side_temperature))
         fitted.apply(detector.load_head)
     levels = torch.tensor([0.05, 0.95], dtype=torch.float64)
-    low, high = torch.quantile(torch.tensor(temperatures, dtype=torch.float64), levels)
-    return float(low), float(high)
+    spread = torch.quantile(torch.tensor(temperatures, dtype=torch.float64), levels, dim=0)  # [2 levels, 2]
+    return (float(spread[0, 0]), float(spread[1, 0])), (float(spread[0, 1]), float(spread[1, 1]))
