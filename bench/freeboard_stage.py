@@ -319,9 +319,9 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
 
 def report(head, prepare, evals: dict, last: bool) -> None:
     """Print :func:`evaluate`'s figures for each evaluation folder (per gain band too when ``last``)."""
-    for name, tiles in evals.items():
+    for folder, tiles in evals.items():
         for band, f in evaluate(head, prepare, tiles).items():
-            print(f"  {Path(name).name:>12} {band:>7} n={f['n']:4d} laden MAE {f['laden_mae']:.3f} "
+            print(f"  {Path(folder).name:>12} {band:>7} n={f['n']:4d} laden MAE {f['laden_mae']:.3f} "
                   f"in80 {f['in_80']:.2f} freeboard MAE {f['fb_mae_m']:.2f} m | load acc {f['acc']:.3f} "
                   f"part {f['acc_part']:.3f} coverage {f['coverage']:.2f} covered acc {f['acc_covered']:.3f} "
                   f"ECE {f['ece']:.3f} | geometry-free acc {f['free_acc']:.3f} coverage "
@@ -331,11 +331,11 @@ def report(head, prepare, evals: dict, last: bool) -> None:
                 print(f"  {'':>12} {band:>7}   shadow reading's mean error by true width (box widths): "
                       + ", ".join(f"{low:g}-{high:g} {bias:+.3f} (n={n})" for low, high, n, bias in f["by_shadow_width"]),
                       flush=True)
-                for name, n, acc, coverage, wrong in f["off_water"]:
-                    print(f"  {'':>12} {band:>7}   shadow {name}: n={n:4d} load acc {acc:.3f} coverage {coverage:.2f} "
+                for surface, n, acc, coverage, wrong in f["off_water"]:
+                    print(f"  {'':>12} {band:>7}   shadow {surface}: n={n:4d} load acc {acc:.3f} coverage {coverage:.2f} "
                           f"confident and wrong {wrong:.3f}", flush=True)
-                for name, n, acc, coverage, covered_acc, wrong in f["by_side_share"]:
-                    print(f"  {'':>12} {band:>7}   the reading rests on the {name}: n={n:4d} load acc {acc:.3f} "
+                for cue, n, acc, coverage, covered_acc, wrong in f["by_side_share"]:
+                    print(f"  {'':>12} {band:>7}   the reading rests on the {cue}: n={n:4d} load acc {acc:.3f} "
                           f"coverage {coverage:.2f} covered acc {covered_acc:.3f} confident and wrong {wrong:.3f}",
                           flush=True)
                 for low, high, n, acc, mae, coverage, covered_acc in f["by_gain"]:

@@ -12,21 +12,22 @@ so unlike a temperature alone it changes argmax calls, and load accuracy with th
 
 Why two temperatures: a call that rests on the side strip (the shadow off the water, on a quay, or
 hidden by the sun's angle) is wrong far more often than its scales say. The side strip's errors
-are one-sided (a hull side as bright as the water beside it is read short, and an empty hull
-short of its side strip is called loaded), which a scale fitted to all strips, most of them under
+are one-sided (a strip whose outer edge barely differs from the water beside it is read short, and
+an empty hull read short is called loaded), which a factor fitted to all strips, most of them under
 a pixel and read well, does not describe. So ``1 / T`` is fitted at both ends of the side strip's
 share ``w`` of the reading (:func:`tankerwatch.models.freeboard.side_share`) and runs linearly
-between them; the bias is one (fitted apart, the two came out within 0.03 of each other). On
-synthetic tiles this halves the confident wrong calls that rest on the side strip and leaves the
-argmax calls as they were (docs/experiments.md, 2026-12-06 (before midnight)).
+between them; one bias (a bias that also followed ``w`` moved by 0.03). On synthetic tiles the
+side strip's temperature comes out about twice the shadow's; the calls stay as they were, a few
+go to ``uncertain``, and a fifth fewer are confident and wrong (docs/experiments.md, 2026-12-06
+(before midnight)).
 
 The calibration is fitted after each validation epoch (:func:`fit_stage_calibration`) on every
 validation tanker with a known load or drawn widths at GSD <= ``load_max_gsd_m`` (profiles sampled
 at the labelled boxes, as in training), stored in the model (``HullProfileHead.cue_scale_log``,
-``log_temperature``, ``log_side_temperature`` and ``load_bias``) and so in the checkpoint and the exported graph. The
-figures a validation epoch logs use the calibration fitted on the epoch before (the first
-epoch's: the identity); test figures and ``detect`` use the checkpoint's, fitted on validation,
-never on the data they are measured on.
+``log_temperature``, ``log_side_temperature`` and ``load_bias``) and so in the checkpoint and the
+exported graph. The figures a validation epoch logs use the calibration fitted on the epoch before
+(the first epoch's: the identity); test figures and ``detect`` use the checkpoint's, fitted on
+validation, never on the data they are measured on.
 
 Why the scale factors (:func:`fit_cue_scale_factor`): the freeboard is the two cues'
 inverse-variance weighted mean, so a cue whose scales overstate its error gets too little weight
