@@ -82,19 +82,20 @@ class LoadCalibration:
 
 
 def fit_load_calibration(logits: torch.Tensor, labels: torch.Tensor,
-                         side_share: torch.Tensor | None = None) -> LoadCalibration:
+                         side_shares: torch.Tensor | None = None) -> LoadCalibration:
     """The two temperatures and the bias minimising the mean cross-entropy of ``logits [M, 2]``
     (the load stage's ``[-z/2, z/2]``, or any pair whose difference is the logit of loaded)
     against ``labels [M]`` (1 = loaded), with the bias's prior and the prior that the two
-    temperatures agree; ``side_share [M]`` (None: 0, every call resting on the shadow). The
-    cross-entropy is convex in ``(1 / T_shadow, 1 / T_side, bias)`` (a logistic regression on
-    ``z (1 - w)``, ``z w`` and 1), so Newton's method finds the one minimum; each inverse
-    temperature is kept to :data:`LOG_T_RANGE`. Fewer than :data:`MIN_SAMPLES` labels: the identity."""
+    temperatures agree; ``side_shares [M]`` (:func:`~tankerwatch.models.freeboard.side_share` of
+    each reading; None: 0, every call resting on the shadow). The cross-entropy is convex in
+    ``(1 / T_shadow, 1 / T_side, bias)`` (a logistic regression on ``z (1 - w)``, ``z w`` and 1), so
+    Newton's method finds the one minimum; each inverse temperature is kept to
+    :data:`LOG_T_RANGE`. Fewer than :data:`MIN_SAMPLES` labels: the identity."""
     if len(labels) < MIN_SAMPLES:
         return LoadCalibration()
     margin = (logits[:, 1] - logits[:, 0]).detach().double()
     targets = labels.detach().double()
-    share = torch.zeros_like(margin) if side_share is None else side_share.detach().double().clamp(0.0, 1.0)
+    share = torch.zeros_like(margin) if side_shares is None else side_shares.detach().double().clamp(0.0, 1.0)
     features = torch.stack([margin * (1.0 - share), margin * share, torch.ones_like(margin)], dim=1)
     count = len(targets)
     tie, bias_precision = 1.0 / (count * SIDE_PRIOR_SD ** 2), 1.0 / (count * BIAS_PRIOR_SD ** 2)
@@ -225,9 +226,9 @@ def temperature_spread(detector, labelled: LabelledReadings, fitted: StageCalibr
                        seed: int = 0) -> tuple[tuple[float, float], tuple[float, float]]:
     """How settled ``fitted`` (:func:`fit_stage_calibration` on ``labelled``) is: the 5th and 95th
     percentiles of each temperature (shadow's, side strip's) over ``draws`` refits on resamples
-    of the tankers drawn with replacement. On the demo's weights 699 synthetic tankers spread the
-    one temperature of then over 1.64-2.44, 2,026 tankers over 1.58-1.92 (docs/experiments.md,
-    2026-12-06 late night). Each refit starts from, and ``detector`` is left with, ``fitted``."""
+    of the tankers drawn with replacement. On the demo's weights the 2,026 synthetic tankers of its
+    calibration set spread them over 1.19-1.68 and 2.28-3.41 (docs/experiments.md, 2026-12-06
+    before midnight). Each refit starts from, and ``detector`` is left with, ``fitted``."""
     generator = torch.Generator().manual_seed(seed)
     count = len(labelled.loads)
     temperatures = []
