@@ -196,9 +196,7 @@ def freeboard_from_widths(widths: torch.Tensor, scales: torch.Tensor, boxes: tor
     metres_per_unit = (boxes[..., 3] * gsd_m).unsqueeze(-1)  # box width in metres
     width_m = widths * metres_per_unit
     sigma_m = scales.clamp(min=MIN_WIDTH_SCALE) * math.sqrt(2.0) * metres_per_unit
-    gain = torch.stack(gains, dim=-1)
-    gain = torch.where(gain >= MIN_GAIN, gain, torch.zeros_like(gain))
-    precision = gain * gain / (sigma_m * sigma_m)
+    gain, precision = _cue_precisions(gains, sigma_m)
     information = precision.sum(-1)
     weighted = (gain * width_m / (sigma_m * sigma_m)).sum(-1)
     safe = information.clamp(min=1e-12)
@@ -215,22 +213,26 @@ def side_share(scales: torch.Tensor, boxes: torch.Tensor, view: torch.Tensor) ->
     logit's calibration reads (``HullProfileHead.calibrate``): a call resting on the side strip is
     less sure than its scales say (docs/experiments.md, 2026-12-06 (before midnight))."""
     known = ~torch.isnan(view[:, 1:5]).any(dim=1, keepdim=True)  # [N, 1]
-    shadow_gain, side_gain = cue_gains(boxes, torch.where(known, view, _placeholder_geometry(view)))
-    own = _side_share(scales, shadow_gain, side_gain)
-    grid = _prior_grid(scales.dtype, scales.device) * (math.pi / 180.0)  # [G, 4]
-    prior_shadow, prior_side = _gains(torch.zeros_like(grid[:, 0]), grid[:, 0], grid[:, 1], grid[:, 2], grid[:, 3])
-    prior = _side_share(scales.unsqueeze(-2), prior_shadow, prior_side).mean(-1)
+    own = _side_share(scales, cue_gains(boxes, torch.where(known, view, _placeholder_geometry(view))))
+    prior = _side_share(scales.unsqueeze(-2), _prior_gains(scales.dtype, scales.device)).mean(-1)
     return torch.where(known, own, prior)
 
 
-def _side_share(scales: torch.Tensor, shadow_gain: torch.Tensor, side_gain: torch.Tensor) -> torch.Tensor:
-    """:func:`side_share` for gains that broadcast against ``scales[..., 0]``."""
-    sigma = scales.clamp(min=MIN_WIDTH_SCALE)
-    gain = torch.stack(torch.broadcast_tensors(shadow_gain, side_gain), dim=-1)
-    gain = torch.where(gain >= MIN_GAIN, gain, torch.zeros_like(gain))
-    precision = (gain / sigma) ** 2
+def _side_share(scales: torch.Tensor, gains: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """:func:`side_share` for gains that broadcast against ``scales[..., 0]`` (the common factors
+    of :func:`freeboard_from_widths`' sigmas cancel in the share)."""
+    _, precision = _cue_precisions(gains, scales.clamp(min=MIN_WIDTH_SCALE))
     information = precision.sum(-1)
     return torch.where(information > 0, precision[..., 1] / information.clamp(min=1e-12), torch.zeros_like(information))
+
+
+def _cue_precisions(gains: tuple[torch.Tensor, torch.Tensor], sigma: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(gain, gain^2 / sigma^2)`` ``[..., 2]`` per cue: the shadow's and side strip's gains
+    stacked (broadcast together), those under :data:`MIN_GAIN` taken as 0 (no measurement)."""
+    gain = torch.stack(torch.broadcast_tensors(*gains), dim=-1)
+    gain = torch.where(gain >= MIN_GAIN, gain, torch.zeros_like(gain))
+    return gain, gain * gain / (sigma * sigma)
 
 
 def read_load(freeboard: torch.Tensor, sigma: torch.Tensor, length_m: torch.Tensor, reject_implausible: bool
@@ -318,14 +320,19 @@ def _prior_grid(dtype, device) -> torch.Tensor:
     return torch.tensor(rows, dtype=dtype, device=device)
 
 
+def _prior_gains(dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shadow and side-strip gains ``[G]`` each over the geometry-free mode's grid of angles."""
+    grid = _prior_grid(dtype, device) * (math.pi / 180.0)  # [G, 4]
+    return _gains(torch.zeros_like(grid[:, 0]), grid[:, 0], grid[:, 1], grid[:, 2], grid[:, 3])
+
+
 def _geometry_free(widths: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor, gsd: torch.Tensor):
     """Freeboard, its sigma, laden fraction, its sigma and p_loaded ``[N, K]`` averaged over the
     prior grid of angles: the mixture's mean and standard deviation (its spread across the grid
     added to each reading's own error), and the mean of p_loaded."""
-    grid = _prior_grid(widths.dtype, widths.device) * (math.pi / 180.0)  # [G, 4]
-    shadow_gain, side_gain = _gains(torch.zeros_like(grid[:, 0]), grid[:, 0], grid[:, 1], grid[:, 2], grid[:, 3])
+    shadow_gain, side_gain = _prior_gains(widths.dtype, widths.device)
     shape = boxes.shape[:-1]
-    expanded = (*shape, grid.shape[0])
+    expanded = (*shape, shadow_gain.shape[0])
     gains = (shadow_gain.expand(expanded), side_gain.expand(expanded))
     freeboard, sigma = freeboard_from_widths(widths.unsqueeze(-2), scales.unsqueeze(-2),
                                              boxes.unsqueeze(-2), gains, gsd.unsqueeze(-1))
