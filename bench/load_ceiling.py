@@ -46,15 +46,21 @@ MIN_SIGMA_PX = 0.05
 MARGIN_BANDS_PX = (0.0, 0.5, 1.0, 2.0, 4.0, np.inf)
 
 
-def noisy_p_loaded(tile, sigma_px: float, rng: np.random.Generator) -> np.ndarray:
+def noisy_p_loaded(tile, sigma_px: float, rng: np.random.Generator, floor_px: float = 0.0) -> np.ndarray:
     """``p_loaded [K]`` of ``tile``'s tankers read from their drawn widths plus Gaussian error of
-    ``sigma_px`` pixels (module docstring)."""
+    ``sigma_px`` pixels, strips narrower than ``floor_px`` read as its middle (module docstring)."""
     beam_px = tile.boxes[0, :, 3]
     truth = tile.widths[0].clamp(min=0.0)
     noise = torch.from_numpy(rng.normal(size=tuple(truth.shape))).float() * sigma_px / beam_px[:, None]
     widths = (truth + noise).clamp(min=0.0)
     # A Laplace scale b has standard deviation b * sqrt(2).
     scales = (max(sigma_px, MIN_SIGMA_PX) / np.sqrt(2.0) / beam_px)[:, None].expand_as(widths).clone()
+    if floor_px > 0:
+        unseen = truth * beam_px[:, None] < floor_px
+        # An even spread over 0..F has standard deviation F / sqrt(12).
+        unseen_scale = (max(floor_px / np.sqrt(12.0), sigma_px, MIN_SIGMA_PX) / np.sqrt(2.0) / beam_px)[:, None]
+        widths = torch.where(unseen, (0.5 * floor_px / beam_px)[:, None].expand_as(widths), widths)
+        scales = torch.where(unseen, unseen_scale.expand_as(scales), scales)
     unread = torch.from_numpy(tile.off_water)
     widths[unread, 0], scales[unread, 0] = 0.0, UNREAD_SCALE
     p_loaded, _, _ = load_outputs(widths[None], scales[None], tile.boxes, tile.view)
@@ -97,10 +103,14 @@ def main() -> None:
     source.add_argument("--stage", type=Path, help="weights written by bench/freeboard_stage.py --save")
     source.add_argument("--checkpoint", type=Path, help="a tankerwatch fit checkpoint")
     parser.add_argument("--sigmas", default="0,0.25,0.5,1,1.5,2", help="reading errors to try, pixels (1 sigma)")
+    parser.add_argument("--floor-px", type=float, default=0.0,
+                        help="strips narrower than this many pixels are not seen (module docstring)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(f"CPU: {cpu_description()}. SYNTHETIC figures.", flush=True)
+    if args.floor_px > 0:
+        print(f"readers that do not see strips narrower than {args.floor_px:g} px", flush=True)
     sigmas = [float(s) for s in args.sigmas.split(",")]
     head = prepare = None
     if args.checkpoint or args.stage:
@@ -116,7 +126,7 @@ def main() -> None:
         columns["off_water"] += list(tile.off_water)
         columns["margin"] += list(boundary_margin_px(tile))
         for sigma in sigmas:
-            read_p[sigma] += list(noisy_p_loaded(tile, sigma, draws[sigma]))
+            read_p[sigma] += list(noisy_p_loaded(tile, sigma, draws[sigma], args.floor_px))
         if head is not None:
             p_loaded, errors = stage_readings(head, prepare, tile)
             columns["stage_p"] += list(p_loaded)
