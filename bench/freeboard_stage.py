@@ -21,7 +21,13 @@ starts from the stage inside a ``tankerwatch fit`` checkpoint (``--epochs 0``: s
 so the stage that ``fit`` trained is scored by the same scorer; ``p_loaded`` goes through the
 stage's calibration (error scale factors, temperatures, bias) as in ``detect`` (fitted by ``fit``
 on its validation split or by ``tankerwatch calibrate``; a stage trained here has none).
-``--train`` may be given several times (the folders are pooled). A shadow that lies on a quay or
+``--train`` may be given several times (the folders are pooled). ``--twins`` gives the training
+tiles rendered again without one cue (the same ``synth tiles`` command with ``--cues side``: no
+hull shadows, or ``--cues shadow``: no hull sides; the same seed draws the same world and sensor;
+once per cue): each step then also reads every tanker in each twin, under the same box jitter and
+draws, and pulls the difference of the two readings of the missing cue to its drawn width
+(:func:`twin_loss`, weighted by ``--twin-weight``; one ``--train`` folder, no ``--augment`` or
+``--fit-crops``). A shadow that lies on a quay or
 another hull (the manifest's ``shadow_surface``) is taught as unreadable, as ``fit``
 teaches it (``--ignore-shadow-surface``: with its width on the water instead), is left out of the
 width errors, and the last evaluation prints the tankers with such shadows apart: load accuracy,
@@ -32,6 +38,7 @@ or under 0.5). All figures are SYNTHETIC.
     .venv/bin/python bench/freeboard_stage.py --train TILES --eval OTHER_TILES [--eval CUES_TILES]
         [--epochs 30] [--budget-min M] [--every 5] [--repeats 4] [--threads 2] [--device cpu] [--seed 0] [--save STAGE.pt]
         [--augment [--augment-set KEY=VALUE ...]] [--fit-crops] [--checkpoint FIT.ckpt] [--ignore-shadow-surface]
+        [--twins TILES_WITHOUT_A_CUE ... [--twin-weight 1]]
 
 ``TILES``: a ``synth tiles`` folder (its manifest gives every vessel's box, drawn widths and draft
 and every tile's angles), e.g. ``tankerwatch synth tiles /tmp/fb/train --count 1600 --size 256
@@ -146,6 +153,38 @@ def read_tiles(folder: Path, surfaces: bool = True) -> list[Tile]:
     return tiles
 
 
+def read_twin(folder: Path, train: list[Tile]) -> tuple[int, dict[str, torch.Tensor]]:
+    """``(cue, images by file)`` of ``folder``, the training tiles rendered without one cue (0 the
+    hulls' shadows, 1 their sides); ValueError if it lacks not exactly one of the two or its tiles
+    are not the training tiles' twins."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    missing = [cue for cue, name in enumerate(("shadow", "side")) if name not in manifest["parameters"]["cues"]]
+    if len(missing) != 1:
+        raise ValueError(f"{folder}: a twin draws all cues but one (--cues side or --cues shadow)")
+    twins = {tile.record["file"]: tile for tile in read_tiles(folder)}
+    for tile in train:
+        twin = twins.get(tile.record["file"])
+        if twin is None or not torch.allclose(twin.boxes, tile.boxes, atol=0.01):
+            raise ValueError(f"{folder}: {tile.record['file']} is not the twin of the training tile; "
+                             "render the twins with the training tiles' seed, count and size")
+    return missing[0], {name: twin.image for name, twin in twins.items()}
+
+
+def twin_loss(readings: torch.Tensor, twin_readings: torch.Tensor, truth: torch.Tensor, cue: int,
+              valid: torch.Tensor) -> torch.Tensor:
+    """The readings of one cue (0 shadow, 1 side strip) in a tile against those in its twin drawn
+    without that cue: the mean L1 error of their difference against the cue's drawn width, over
+    the hulls where that width is known. ``readings``, ``twin_readings [N, M, 4]`` and ``truth
+    [N, M, 2]`` in box widths (truth negative where unknown or unreadable); ``valid [N, M]``.
+    Only the difference is taught: what the stage reads where the cue is not drawn is left to the
+    usual losses."""
+    known = (truth[..., cue] >= 0) & valid
+    if not bool(known.any()):
+        return readings.sum() * 0.0
+    difference = readings[..., cue] - twin_readings[..., cue]
+    return (difference - truth[..., cue]).abs()[known].mean()
+
+
 def saved_stage(stage: Path | None = None, checkpoint: Path | None = None):
     """``(load stage in eval mode, the image preparation it reads)`` from weights written by
     ``--save`` or from a ``tankerwatch fit`` checkpoint, for the benches that score a trained stage."""
@@ -198,7 +237,10 @@ def cropped_like_fit(tile: Tile, rng: np.random.Generator) -> Tile:
                 tile.gsd_m, tile.off_water[kept], tile.geometry[:, kept])
 
 
-def batches(tiles: list[Tile], size: int, rng: np.random.Generator, pipeline=None, fit_crops: bool = False):
+def batches(tiles: list[Tile], size: int, rng: np.random.Generator, pipeline=None, fit_crops: bool = False,
+            twins: dict[int, dict[str, torch.Tensor]] | None = None):
+    """Training batches ``(images, boxes, widths, geometry, valid, sides, twin images)``; ``twins``
+    maps a cue (0 shadow, 1 side) to the images, by tile file, rendered without it (:func:`read_twin`)."""
     order = rng.permutation(len(tiles))
     for start in range(0, len(order), size):
         chosen = [tiles[i] for i in order[start:start + size]]
@@ -216,7 +258,8 @@ def batches(tiles: list[Tile], size: int, rng: np.random.Generator, pipeline=Non
             n = t.boxes.shape[1]
             boxes[i, :n], widths[i, :n], geometry[i, :n], valid[i, :n] = t.boxes[0], t.widths[0], t.geometry[0], True
             sides[i, :n] = t.sides()[0]
-        yield torch.cat([t.image for t in chosen]), boxes, widths, geometry, valid, sides
+        twin_images = {cue: torch.cat([images[t.record["file"]] for t in chosen]) for cue, images in (twins or {}).items()}
+        yield torch.cat([t.image for t in chosen]), boxes, widths, geometry, valid, sides, twin_images
 
 
 def ece(p: np.ndarray, truth: np.ndarray) -> float:
@@ -373,7 +416,13 @@ def main() -> None:
     parser.add_argument("--ignore-shadow-surface", action="store_true",
                         help="train on every shadow's width on the water, also where it lies on a quay or "
                              "another hull (labels before 2026-12-05), instead of teaching it as unreadable")
+    parser.add_argument("--twins", type=Path, action="append", default=[],
+                        help="the training tiles rendered without one cue (--cues side or --cues shadow): also "
+                             "teach the difference of that cue's readings in the two (module docstring)")
+    parser.add_argument("--twin-weight", type=float, default=1.0, help="weight of the twin loss")
     args = parser.parse_args()
+    if args.twins and (len(args.train) != 1 or args.augment or args.fit_crops):
+        parser.error("--twins takes one --train folder and neither --augment nor --fit-crops")
     settings = {key: float(value) for key, _, value in (item.partition("=") for item in args.augment_set)}
     pipeline = build_augmentation(AugmentConfig(**settings), seed=args.seed) if args.augment else None
     torch.set_num_threads(args.threads)
@@ -386,6 +435,13 @@ def main() -> None:
     started = time.perf_counter()
     train = [tile for folder in args.train for tile in read_tiles(folder, surfaces=not args.ignore_shadow_surface)]
     evals = {str(folder): read_tiles(folder) for folder in args.eval}
+    twins = {}
+    for folder in args.twins:
+        try:
+            cue, images = read_twin(folder, train)
+        except ValueError as error:
+            parser.error(str(error))
+        twins[cue] = images
     print(f"read {len(train)} training tiles, {', '.join(f'{len(v)} in {k}' for k, v in evals.items())} "
           f"({time.perf_counter() - started:.0f} s)", flush=True)
     # Only for its input normalisation, which depends on the channels and the (absent) weights.
@@ -416,16 +472,25 @@ def main() -> None:
     while epoch < plan["epochs"]:
         head.train()
         total, count = 0.0, 0
-        for images, boxes, widths, geometry, valid, sides in batches(train, args.batch, rng, pipeline, args.fit_crops):
+        for images, boxes, widths, geometry, valid, sides, twin_images in batches(
+                train, args.batch, rng, pipeline, args.fit_crops, twins):
             r = args.repeats
             images, boxes, widths, valid = images.to(device), boxes.to(device), widths.to(device), valid.to(device)
             boxes, widths, valid = boxes.repeat(1, r, 1), widths.repeat(1, r, 1), valid.repeat(1, r)
             geometry = geometry.to(device).repeat(1, r, 1)
             sides = sides.to(device).repeat(1, r, 1)
+            twin_readings = {}
+            for cue, twin in twin_images.items():
+                # A twin is read under the draws the tile is read under next: the same jitter,
+                # turns and dropped angles, so the two readings differ by the missing cue alone.
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    twin_readings[cue] = head(prepare(twin.to(device)), boxes, geometry, valid=valid, sides=sides)
             readings, marks, edges = head(prepare(images), boxes, geometry, valid=valid, with_marks=True, sides=sides)
             weights = rarity(widths, (widths >= 0) & valid.unsqueeze(-1))
             loss = (WEIGHTS.cue_widths * cue_width_loss(readings, widths, valid, weights)
                     + WEIGHTS.cue_marks * cue_mark_loss(marks, edges, widths, valid, weights))
+            for cue, twin in twin_readings.items():
+                loss = loss + args.twin_weight * twin_loss(readings, twin, widths, cue, valid)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
