@@ -158,13 +158,16 @@ def read_twin(folder: Path, train: list[Tile]) -> tuple[int, dict[str, torch.Ten
     hulls' shadows, 1 their sides); ValueError if it lacks not exactly one of the two or its tiles
     are not the training tiles' twins."""
     manifest = json.loads((folder / "manifest.json").read_text())
-    missing = [cue for cue, name in enumerate(("shadow", "side")) if name not in manifest["parameters"]["cues"]]
+    drawn = manifest["parameters"]["cues"]
+    missing = [cue for cue, name in enumerate(("shadow", "side")) if name not in drawn]
     if len(missing) != 1:
         raise ValueError(f"{folder}: a twin draws all cues but one (--cues side or --cues shadow)")
     twins = {tile.record["file"]: tile for tile in read_tiles(folder)}
     for tile in train:
         twin = twins.get(tile.record["file"])
-        if twin is None or not torch.allclose(twin.boxes, tile.boxes, atol=0.01):
+        same = (twin is not None and twin.boxes.shape == tile.boxes.shape
+                and torch.allclose(twin.boxes, tile.boxes, atol=0.01))
+        if not same:
             raise ValueError(f"{folder}: {tile.record['file']} is not the twin of the training tile; "
                              "render the twins with the training tiles' seed, count and size")
     return missing[0], {name: twin.image for name, twin in twins.items()}
@@ -258,7 +261,8 @@ def batches(tiles: list[Tile], size: int, rng: np.random.Generator, pipeline=Non
             n = t.boxes.shape[1]
             boxes[i, :n], widths[i, :n], geometry[i, :n], valid[i, :n] = t.boxes[0], t.widths[0], t.geometry[0], True
             sides[i, :n] = t.sides()[0]
-        twin_images = {cue: torch.cat([images[t.record["file"]] for t in chosen]) for cue, images in (twins or {}).items()}
+        twin_images = {cue: torch.cat([images[t.record["file"]] for t in chosen])
+                       for cue, images in (twins or {}).items()}
         yield torch.cat([t.image for t in chosen]), boxes, widths, geometry, valid, sides, twin_images
 
 
@@ -441,6 +445,8 @@ def main() -> None:
             cue, images = read_twin(folder, train)
         except ValueError as error:
             parser.error(str(error))
+        if cue in twins:
+            parser.error(f"{folder}: a second twin without the same cue")
         twins[cue] = images
     print(f"read {len(train)} training tiles, {', '.join(f'{len(v)} in {k}' for k, v in evals.items())} "
           f"({time.perf_counter() - started:.0f} s)", flush=True)
@@ -484,7 +490,8 @@ def main() -> None:
                 # A twin is read under the draws the tile is read under next: the same jitter,
                 # turns and dropped angles, so the two readings differ by the missing cue alone.
                 with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                    twin_readings[cue] = head(prepare(twin.to(device)), boxes, geometry, valid=valid, sides=sides)
+                    twin_readings[cue] = head(prepare(twin.to(device)), boxes, geometry, valid=valid,
+                                              sides=sides)
             readings, marks, edges = head(prepare(images), boxes, geometry, valid=valid, with_marks=True, sides=sides)
             weights = rarity(widths, (widths >= 0) & valid.unsqueeze(-1))
             loss = (WEIGHTS.cue_widths * cue_width_loss(readings, widths, valid, weights)
