@@ -155,8 +155,8 @@ def read_tiles(folder: Path, surfaces: bool = True) -> list[Tile]:
 
 def read_twin(folder: Path, train: list[Tile]) -> tuple[int, dict[str, torch.Tensor]]:
     """``(cue, images by file)`` of ``folder``, the training tiles rendered without one cue (0 the
-    hulls' shadows, 1 their sides); ValueError if it lacks not exactly one of the two or its tiles
-    are not the training tiles' twins."""
+    hulls' shadows, 1 their sides); ValueError unless it lacks exactly one of the two and its tiles
+    are the training tiles' twins."""
     manifest = json.loads((folder / "manifest.json").read_text())
     drawn = manifest["parameters"]["cues"]
     missing = [cue for cue, name in enumerate(("shadow", "side")) if name not in drawn]
@@ -489,7 +489,7 @@ def main() -> None:
             for cue, twin in twin_images.items():
                 # A twin is read under the draws the tile is read under next: the same jitter,
                 # turns and dropped angles, so the two readings differ by the missing cue alone.
-                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device.type == "cuda" else []):
                     twin_readings[cue] = head(prepare(twin.to(device)), boxes, geometry, valid=valid,
                                               sides=sides)
             readings, marks, edges = head(prepare(images), boxes, geometry, valid=valid, with_marks=True, sides=sides)
