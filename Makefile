@@ -42,15 +42,22 @@ lint: $(STAMP)
 # DEMO_EPOCHS sets the training budget: 40 epochs take about 11 minutes on 2 AVX-512 cores; the load stage
 # starts to read freeboard after about 20 epochs (`bench/train_synthetic.py` trains for real).
 DEMO_EPOCHS ?= 40
+# The training tiles with their twins, the same tiles without the hulls' shadows and without their
+# sides (train/twins.py): the load stage learns what each cue adds to the pixels.
+DEMO_TRAIN := '{path: $(DEMO_DIR)/tiles/train, twins: {shadow: $(DEMO_DIR)/tiles_noshadow/train, side: $(DEMO_DIR)/tiles_noside/train}}'
 DEMO_LOGGER := '[{"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "$(DEMO_DIR)/runs", "name": "demo"}}]'
 
 demo: $(STAMP)
 	@echo "== tankerwatch demo: synthetic data, everything under $(DEMO_DIR)/ =="
 	$(TW) synth tiles $(DEMO_DIR)/tiles --count 1200 --size 256 --seed 0 --threads 2 --format coco --overwrite
+	$(TW) synth tiles $(DEMO_DIR)/tiles_noshadow --count 1200 --size 256 --seed 0 --threads 2 --format coco \
+		--cues side,bow --overwrite
+	$(TW) synth tiles $(DEMO_DIR)/tiles_noside --count 1200 --size 256 --seed 0 --threads 2 --format coco \
+		--cues shadow,bow --overwrite
 	rm -rf $(DEMO_DIR)/checkpoints
 	$(TW) fit --config configs/synthetic.yaml --trainer.max_epochs $(DEMO_EPOCHS) \
-		--trainer.enable_progress_bar false \
-		--data.train $(DEMO_DIR)/tiles/train --data.val $(DEMO_DIR)/tiles/val --data.test $(DEMO_DIR)/tiles/test \
+		--trainer.enable_progress_bar false --data.train $(DEMO_TRAIN) \
+		--data.val $(DEMO_DIR)/tiles/val --data.test $(DEMO_DIR)/tiles/test \
 		--checkpoint.dirpath $(DEMO_DIR)/checkpoints --trainer.logger $(DEMO_LOGGER)
 	$(TW) synth tiles $(DEMO_DIR)/calib --count 1200 --size 256 --seed 11 --threads 2 --format coco --overwrite
 	$(TW) calibrate $$(ls -t $(DEMO_DIR)/checkpoints/best-*.ckpt | head -1) $(DEMO_DIR)/calib \

@@ -22,11 +22,11 @@ so the stage that ``fit`` trained is scored by the same scorer; ``p_loaded`` goe
 stage's calibration (error scale factors, temperatures, bias) as in ``detect`` (fitted by ``fit``
 on its validation split or by ``tankerwatch calibrate``; a stage trained here has none).
 ``--train`` may be given several times (the folders are pooled). ``--twins`` gives the training
-tiles rendered again without one cue (the same ``synth tiles`` command with ``--cues side``: no
-hull shadows, or ``--cues shadow``: no hull sides; the same seed draws the same world and sensor;
-once per cue): each step then also reads every tanker in each twin, under the same box jitter and
+tiles rendered again without one cue (the same ``synth tiles`` command with ``--cues side,bow``: no
+hull shadows, or ``--cues shadow,bow``: no hull sides; the same seed draws the same world and
+sensor; once per cue; ``train/twins.py``): each step then also reads every tanker in each twin, under the same box jitter and
 draws, and pulls the difference of the two readings of the missing cue to its drawn width
-(:func:`twin_loss`, weighted by ``--twin-weight``; one ``--train`` folder, no ``--augment`` or
+(:func:`tankerwatch.train.losses.twin_loss`, weighted by ``--twin-weight``; one ``--train`` folder, no ``--augment`` or
 ``--fit-crops``). A shadow that lies on a quay or
 another hull (the manifest's ``shadow_surface``) is taught as unreadable, as ``fit``
 teaches it (``--ignore-shadow-surface``: with its width on the water instead), is left out of the
@@ -81,9 +81,10 @@ from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
 from tankerwatch.train.datasets import window_origin  # noqa: E402
 from tankerwatch.train.export import model_input  # noqa: E402
 from tankerwatch.train.lightning_module import warmup_cosine  # noqa: E402
-from tankerwatch.train.losses import LossWeights, cue_mark_loss, cue_width_loss  # noqa: E402
+from tankerwatch.train.losses import LossWeights, cue_mark_loss, cue_width_loss, twin_loss  # noqa: E402
 from tankerwatch.train.rarity import WidthRarity  # noqa: E402
 from tankerwatch.train.targets import UNREADABLE  # noqa: E402
+from tankerwatch.train.twins import TWIN_CUES, frozen_batch_statistics, same_draws  # noqa: E402
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "synthetic.yaml").read_text())
 SCALING = Scaling.from_dict(CONFIG["data"]["scaling"])
@@ -159,9 +160,9 @@ def read_twin(folder: Path, train: list[Tile]) -> tuple[int, dict[str, torch.Ten
     are the training tiles' twins."""
     manifest = json.loads((folder / "manifest.json").read_text())
     drawn = manifest["parameters"]["cues"]
-    missing = [cue for cue, name in enumerate(("shadow", "side")) if name not in drawn]
+    missing = [cue for cue, name in enumerate(TWIN_CUES) if name not in drawn]
     if len(missing) != 1:
-        raise ValueError(f"{folder}: a twin draws all cues but one (--cues side or --cues shadow)")
+        raise ValueError(f"{folder}: a twin draws all cues but one (--cues side,bow or --cues shadow,bow)")
     twins = {tile.record["file"]: tile for tile in read_tiles(folder)}
     for tile in train:
         twin = twins.get(tile.record["file"])
@@ -171,21 +172,6 @@ def read_twin(folder: Path, train: list[Tile]) -> tuple[int, dict[str, torch.Ten
             raise ValueError(f"{folder}: {tile.record['file']} is not the twin of the training tile; "
                              "render the twins with the training tiles' seed, count and size")
     return missing[0], {name: twin.image for name, twin in twins.items()}
-
-
-def twin_loss(readings: torch.Tensor, twin_readings: torch.Tensor, truth: torch.Tensor, cue: int,
-              valid: torch.Tensor) -> torch.Tensor:
-    """The readings of one cue (0 shadow, 1 side strip) in a tile against those in its twin drawn
-    without that cue: the mean L1 error of their difference against the cue's drawn width, over
-    the hulls where that width is known. ``readings``, ``twin_readings [N, M, 4]`` and ``truth
-    [N, M, 2]`` in box widths (truth negative where unknown or unreadable); ``valid [N, M]``.
-    Only the difference is taught: what the stage reads where the cue is not drawn is left to the
-    usual losses."""
-    known = (truth[..., cue] >= 0) & valid
-    if not bool(known.any()):
-        return readings.sum() * 0.0
-    difference = readings[..., cue] - twin_readings[..., cue]
-    return (difference - truth[..., cue]).abs()[known].mean()
 
 
 def saved_stage(stage: Path | None = None, checkpoint: Path | None = None):
@@ -421,7 +407,7 @@ def main() -> None:
                         help="train on every shadow's width on the water, also where it lies on a quay or "
                              "another hull (labels before 2026-12-05), instead of teaching it as unreadable")
     parser.add_argument("--twins", type=Path, action="append", default=[],
-                        help="the training tiles rendered without one cue (--cues side or --cues shadow): also "
+                        help="the training tiles rendered without one cue (--cues side,bow or --cues shadow,bow): also "
                              "teach the difference of that cue's readings in the two (module docstring)")
     parser.add_argument("--twin-weight", type=float, default=1.0, help="weight of the twin loss")
     args = parser.parse_args()
@@ -487,17 +473,20 @@ def main() -> None:
             sides = sides.to(device).repeat(1, r, 1)
             twin_readings = {}
             for cue, twin in twin_images.items():
-                # A twin is read under the draws the tile is read under next: the same jitter,
-                # turns and dropped angles, so the two readings differ by the missing cue alone.
-                with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device.type == "cuda" else []):
+                # As fit reads its load crops' twins (train/lightning_module.py): under the draws
+                # the tile is read under next, so the two readings differ by the missing cue alone.
+                with same_draws(None), frozen_batch_statistics(head):
                     twin_readings[cue] = head(prepare(twin.to(device)), boxes, geometry, valid=valid,
                                               sides=sides)
             readings, marks, edges = head(prepare(images), boxes, geometry, valid=valid, with_marks=True, sides=sides)
             weights = rarity(widths, (widths >= 0) & valid.unsqueeze(-1))
             loss = (WEIGHTS.cue_widths * cue_width_loss(readings, widths, valid, weights)
                     + WEIGHTS.cue_marks * cue_mark_loss(marks, edges, widths, valid, weights))
-            for cue, twin in twin_readings.items():
-                loss = loss + args.twin_weight * twin_loss(readings, twin, widths, cue, valid)
+            if twin_readings:
+                unread = torch.zeros_like(readings)
+                known = torch.stack([valid & (cue in twin_readings) for cue in range(len(TWIN_CUES))])
+                stacked = torch.stack([twin_readings.get(cue, unread) for cue in range(len(TWIN_CUES))])
+                loss = loss + args.twin_weight * twin_loss(readings, stacked, widths, known)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

@@ -115,6 +115,29 @@ def test_the_load_stage_learns_the_same_whatever_the_type_window(workdir):
         states[1]["model.type_window_head.classifier.2.weight"].shape
 
 
+def test_fit_reads_twins_of_the_training_tiles_and_refuses_strangers(workdir, capsys):
+    # Twins: the same tiles rendered without the hulls' shadows and without their sides.
+    render = ["synth", "tiles", "--count", "12", "--size", "128", "--format", "coco"]
+    assert main([*render[:2], "noshadow", *render[2:], "--seed", "0", "--cues", "side,bow"]) == 0
+    assert main([*render[:2], "noside", *render[2:], "--seed", "0", "--cues", "shadow,bow"]) == 0
+    assert main([*render[:2], "stranger", *render[2:], "--seed", "1", "--cues", "side,bow"]) == 0
+    twins = "{path: data/train, twins: {shadow: noshadow/train, side: noside/train}}"
+    fit = ["fit", "--config", TINY, "--data.val", "data/val", "--data.load_crops", "2"]
+    assert main([*fit, "--data.train", twins, "--checkpoint.dirpath", "twins"]) == 0
+    run = sorted((workdir / "runs" / "tiny").glob("version_*"))[-1]
+    header, *rows = (run / "metrics.csv").read_text().splitlines()
+    column = header.split(",").index("train/loss_cue_twins")
+    losses = [float(row.split(",")[column]) for row in rows if row.split(",")[column]]
+    assert len(losses) == 4 and all(0.0 < loss < 10.0 for loss in losses)
+
+    capsys.readouterr()
+    for bad, says in (("{path: data/train, twins: {shadow: stranger/train}}", "is not the twin of"),
+                      ("{path: data/train, twins: {side: noshadow/train}}", "draws the side")):
+        assert main([*fit, "--data.train", bad, "--checkpoint.dirpath", "bad"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and says in err[0], err
+
+
 def test_fit_starts_from_another_runs_weights(workdir, capsys):
     fit = ["fit", "--config", TINY, "--data.train", "data/train", "--data.val", "data/val"]
     assert main([*fit, "--checkpoint.dirpath", "pretrained"]) == 0

@@ -9,6 +9,10 @@ path (a split folder, or a COCO json) or a mapping::
 
 ``images`` keeps only the named image stems (how one COCO file is split by port); ``exclude`` drops
 some; ``class_map`` adds to the project's class strings (``name: type/load`` or a project class).
+``twins`` (training only) names, by the cue they lack, folders of the same images rendered without
+that cue, in the entry's format (``train/twins.py``)::
+
+    {path: tiles/train, twins: {shadow: tiles_noshadow/train, side: tiles_noside/train}}
 """
 
 from __future__ import annotations
@@ -37,24 +41,35 @@ from .targets import (
     vessel_classes,
     vessel_cue_widths,
 )
+from .twins import check_twin_manifest, match_twins, twin_cue_index
 
 DatasetEntry = str | dict[str, Any]
-ENTRY_KEYS = {"path", "format", "images", "exclude", "class_map", "outside"}
+ENTRY_KEYS = {"path", "format", "images", "exclude", "class_map", "outside", "twins"}
 
 
 def read_entries(entries: DatasetEntry | list[DatasetEntry] | None, role: str) -> list[LabelledImage]:
     """Labelled images of one role (train/val/test) from its dataset entries (see module doc)."""
+    return [image for image, _ in read_entries_with_twins(entries, role)]
+
+
+def read_entries_with_twins(entries: DatasetEntry | list[DatasetEntry] | None,
+                            role: str) -> list[tuple[LabelledImage, dict[int, LabelledImage]]]:
+    """Each labelled image of one role with its twins by cue index (``train/twins.py``; empty where
+    its entry names none)."""
     if entries is None:
         return []
-    images: list[LabelledImage] = []
+    images: list[tuple[LabelledImage, dict[int, LabelledImage]]] = []
     for entry in entries if isinstance(entries, list) else [entries]:
         spec = {"path": entry} if isinstance(entry, str) else dict(entry)
         unknown = set(spec) - ENTRY_KEYS
         if unknown or "path" not in spec:
             raise ConfigError(f"data.{role}: a dataset entry needs 'path' and may have "
                               f"{sorted(ENTRY_KEYS - {'path'})}; got {sorted(spec)}")
+        if spec.get("twins") and role != "train":
+            raise ConfigError(f"data.{role}: twins teach the load stage in training only; {spec['path']} names some")
         class_map = {**DEFAULT_CLASS_MAP, **parse_class_map(spec.get("class_map") or {})}
-        dataset = read_dataset(Path(spec["path"]), spec.get("format"), class_map, spec.get("outside", "clip"))
+        outside = spec.get("outside", "clip")
+        dataset = read_dataset(Path(spec["path"]), spec.get("format"), class_map, outside)
         chosen = dataset.images
         if spec.get("images") is not None:
             keep = set(spec["images"])
@@ -64,8 +79,19 @@ def read_entries(entries: DatasetEntry | list[DatasetEntry] | None, role: str) -
             chosen = [i for i in chosen if Path(i.image_path).stem in keep]
         if spec.get("exclude"):
             chosen = [i for i in chosen if Path(i.image_path).stem not in set(spec["exclude"])]
-        images.extend(chosen)
-    if not any(image.vessels for image in images):
+        twins: list[dict[int, LabelledImage]] = [{} for _ in chosen]
+        where = f"data.{role} twins of {spec['path']}"
+        if not isinstance(spec.get("twins") or {}, dict):
+            raise ConfigError(f"{where}: give a mapping from the cue a twin lacks to its folder, "
+                              f"e.g. {{shadow: tiles_noshadow/train}}; got {spec['twins']!r}")
+        for name, folder in (spec.get("twins") or {}).items():
+            cue = twin_cue_index(name, where)
+            check_twin_manifest(Path(folder), cue, where)
+            found = read_dataset(Path(folder), spec.get("format"), class_map, outside).images
+            for own, twin in zip(twins, match_twins(chosen, found, Path(folder), where), strict=True):
+                own[cue] = twin
+        images.extend(zip(chosen, twins, strict=True))
+    if not any(image.vessels for image, _ in images):
         raise ConfigError(f"data.{role}: no labelled vessel in {entries!r}")
     return images
 
@@ -175,8 +201,8 @@ class TankerwatchDataModule(L.LightningDataModule):
     def sources(self, role: str) -> list[SceneSource]:
         """Opened images of one role, read once."""
         if role not in self._sources:
-            self._sources[role] = [SceneSource.open(i, self.scaling, self.hparams.upsample_above_gsd_m)
-                                   for i in read_entries(self.hparams[role], role)]
+            self._sources[role] = [SceneSource.open(image, self.scaling, self.hparams.upsample_above_gsd_m).with_twins(twins)
+                                   for image, twins in read_entries_with_twins(self.hparams[role], role)]
         return self._sources[role]
 
     def gsd_range_m(self) -> list[float] | None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from tankerwatch.infer.core.errors import ConfigError
 from tankerwatch.infer.core.labels import LabelledImage
 from tankerwatch.infer.runtime.raster import inspect_raster, read_image, read_window
 from tankerwatch.infer.runtime.scaling import Scaling, to_uint8
@@ -55,6 +56,7 @@ from .targets import (
     vessel_cue_geometry,
     vessel_cue_widths,
 )
+from .twins import TWIN_CUES
 
 # Images up to this many pixels are kept scaled in memory (a sen2ships port is 2 M); larger scenes
 # are read window by window.
@@ -71,6 +73,8 @@ class SceneSource:
     width: int
     height: int
     upsample: float = 1.0  # model pixels per image pixel: > 1 for images above upsample_above_gsd_m
+    # The same image rendered without one cue, by cue index (train/twins.py), scaled as this one.
+    twins: dict[int, SceneSource] = field(default_factory=dict)
     _lo: np.ndarray | None = None
     _hi: np.ndarray | None = None
     _cached: np.ndarray | None = None  # [H, W, C] uint8
@@ -83,6 +87,20 @@ class SceneSource:
         if gsd is not None and upsample_above_gsd_m is not None and gsd > upsample_above_gsd_m:
             upsample = gsd / upsample_above_gsd_m
         return cls(image, scaling, gsd, info.width, info.height, upsample)
+
+    def with_twins(self, twins: dict[int, LabelledImage]) -> SceneSource:
+        """This source with its twins (``train/twins.py``) by cue index. A twin is scaled with this
+        image's limits, not its own: the two then differ by the missing cue alone."""
+        if twins:
+            for image in twins.values():
+                info = inspect_raster(image.image_path)
+                if (info.width, info.height) != (self.width, self.height):
+                    raise ConfigError(f"{image.image_path}: {info.width} x {info.height} px, but its twin "
+                                      f"{self.path} is {self.width} x {self.height}")
+            lo, hi = self._limits()
+            self.twins = {cue: replace(self, image=image, twins={}, _lo=lo, _hi=hi, _cached=None)
+                          for cue, image in twins.items()}
+        return self
 
     @property
     def path(self) -> Path:
@@ -171,6 +189,7 @@ class TrainCrops(Dataset):
         self.cue_directions = [scene_cue_directions(src.image) for src in sources]
         self.measured_index = [(s, v) for s, widths in enumerate(self.cue_widths) if widths is not None
                                for v in np.flatnonzero(cue_labelled(widths))]
+        self.with_twins = any(self.sources[s].twins for s, _ in self.measured_index)
 
     def __len__(self) -> int:
         return self.samples_per_epoch
@@ -231,15 +250,26 @@ class TrainCrops(Dataset):
         """``load_image [L, C, S, S]`` uint8, ``load_boxes [L, MAX_WINDOW_BOXES, 5]``, ``load_cues
         [L, MAX_WINDOW_BOXES, 2]``, ``load_geometry [L, MAX_WINDOW_BOXES, GEOMETRY_FEATURES]`` and
         ``load_sides [L, MAX_WINDOW_BOXES, 2]`` (:func:`hull_window_targets`' boxes, widths, geometry
-        and sides) of ``load_crops`` crops centred on tankers with known widths (module doc).
+        and sides) of ``load_crops`` crops centred on tankers with known widths (module doc). Where
+        some of those tankers' images have twins (``train/twins.py``), also ``load_twins [L, 2, C,
+        S, S]`` uint8, the same crops of the twins lacking each cue of :data:`TWIN_CUES`, and
+        ``load_twin_known [L, 2]`` (bool), which of them exist.
         Centred, so the profile's middle of the hull and its 3.5 beams across lie inside the crop
         where they fit."""
-        images, boxes, cues, geometry, sides = [], [], [], [], []
+        images, boxes, cues, geometry, sides, twins, twin_known = [], [], [], [], [], [], []
         for pick in rng.choice(len(self.measured_index), size=self.load_crops):
             s, v = self.measured_index[pick]
             source = self.sources[s]
             side = max(8, round(self.crop_size / source.upsample))
-            image, crop_boxes, _ = self._cut(source, source.image.vessels[v].box[:2], side)
+            centre = source.image.vessels[v].box[:2]
+            image, crop_boxes, _ = self._cut(source, centre, side)
+            if self.with_twins:
+                # A crop without a twin of a cue stands in as its own (the batch stays one shape);
+                # twin_known keeps it out of the twin loss.
+                twins.append(np.stack([self._cut(source.twins[cue], centre, side)[0].transpose(2, 0, 1)
+                                       if cue in source.twins else image.transpose(2, 0, 1)
+                                       for cue in range(len(TWIN_CUES))]))
+                twin_known.append([cue in source.twins for cue in range(len(TWIN_CUES))])
             no_types = np.full(len(crop_boxes), IGNORE, np.int64)
             windows = hull_window_targets(crop_boxes, no_types, self.cue_widths[s], self.crop_size,
                                           self.cue_geometry[s], self.cue_directions[s])
@@ -248,9 +278,13 @@ class TrainCrops(Dataset):
             cues.append(windows["window_cues"])
             geometry.append(windows["window_geometry"])
             sides.append(windows["window_sides"])
-        return {"load_image": torch.from_numpy(np.ascontiguousarray(np.stack(images))),
-                "load_boxes": torch.from_numpy(np.stack(boxes)), "load_cues": torch.from_numpy(np.stack(cues)),
-                "load_geometry": torch.from_numpy(np.stack(geometry)), "load_sides": torch.from_numpy(np.stack(sides))}
+        crops = {"load_image": torch.from_numpy(np.ascontiguousarray(np.stack(images))),
+                 "load_boxes": torch.from_numpy(np.stack(boxes)), "load_cues": torch.from_numpy(np.stack(cues)),
+                 "load_geometry": torch.from_numpy(np.stack(geometry)), "load_sides": torch.from_numpy(np.stack(sides))}
+        if self.with_twins:
+            crops["load_twins"] = torch.from_numpy(np.ascontiguousarray(np.stack(twins)))
+            crops["load_twin_known"] = torch.tensor(twin_known)
+        return crops
 
 
 def window_origin(centre: float, extent: int, side: int) -> int:

@@ -53,6 +53,7 @@ from .datamodule import taught_heads
 from .losses import LossWeights, detection_loss
 from .rarity import WidthRarity
 from .targets import IGNORE, cue_labelled, labelled_view_row, load_visible, vessel_classes, vessel_cue_widths
+from .twins import TWIN_CUES, frozen_batch_statistics, same_draws
 
 CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # 2: the detector gained its quality head; version-1 weights lack it. 3: the load stage's hull
@@ -291,21 +292,45 @@ class TankerwatchModule(L.LightningModule):
         or a load crop, counts once in the cue losses' means. Each tanker of a load crop is read once, not
         ``window_repeats`` times: the stage learns from distinct hulls per step, not from jittered
         copies of the same ones (docs/experiments.md), and a profile costs the same either way.
-        Contiguous, not channels-last: only GridSample reads these images, and it is faster so."""
+        Contiguous, not channels-last: only GridSample reads these images, and it is faster so.
+
+        With the crops' twins (``load_twins [N, L, 2, C, S, S]``, ``load_twin_known [N, L, 2]``)
+        also ``maps["load_readings"]`` and ``maps["twin_readings"] [2, N * L, K, 4]`` and
+        ``targets["load_cues"]``, ``targets["twin_known"] [2, N * L, K]`` for
+        :func:`~tankerwatch.train.losses.twin_loss`. Each twin is read under the draws the crops
+        are read under (the same jitter, flips and dropped angles), so two readings differ by the
+        missing cue alone, and its batch statistics stay out of the running ones."""
+        head = self.model.load_head
         image = batch["load_image"].flatten(0, 1)
         boxes = batch["load_boxes"].flatten(0, 1)
         cues = batch["load_cues"].flatten(0, 1)
-        readings, marks, edges = self.model.load_head(self.model._prepare(image), boxes,
-                                                      batch["load_geometry"].flatten(0, 1),
-                                                      valid=cue_labelled(cues), with_marks=True,
-                                                      sides=batch["load_sides"].flatten(0, 1))
+        geometry, sides = batch["load_geometry"].flatten(0, 1), batch["load_sides"].flatten(0, 1)
+        valid = cue_labelled(cues)
+        twin_maps, twin_targets = {}, {}
+        if "load_twins" in batch:
+            twins, known = batch["load_twins"].flatten(0, 1), batch["load_twin_known"].flatten(0, 1)
+            twin_readings = []
+            for cue in range(len(TWIN_CUES)):
+                if bool(known[:, cue].any()):
+                    with same_draws(head.draws), frozen_batch_statistics(head):
+                        twin_readings.append(head(self.model._prepare(twins[:, cue]), boxes, geometry,
+                                                  valid=valid, sides=sides))
+                else:
+                    twin_readings.append(None)
+            twin_targets = {"load_cues": cues, "twin_known": known.T.unsqueeze(-1) & valid.unsqueeze(0)}
+        readings, marks, edges = head(self.model._prepare(image), boxes, geometry, valid=valid, with_marks=True,
+                                      sides=sides)
+        if twin_targets:
+            unread = torch.zeros_like(readings)  # no crop has that twin: twin_known is all False there
+            twin_maps = {"load_readings": readings,
+                         "twin_readings": torch.stack([unread if r is None else r for r in twin_readings])}
 
         def pooled(own: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
             return torch.cat([own.flatten(0, 1), extra.flatten(0, 1)]).unsqueeze(0)
 
-        maps = {**maps, "cue_readings": pooled(maps["cue_readings"], readings),
+        maps = {**maps, **twin_maps, "cue_readings": pooled(maps["cue_readings"], readings),
                 "cue_marks": pooled(maps["cue_marks"], marks), "cue_edges": pooled(maps["cue_edges"], edges)}
-        return maps, {**targets, "window_cues": pooled(targets["window_cues"], cues)}
+        return maps, {**targets, **twin_targets, "window_cues": pooled(targets["window_cues"], cues)}
 
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
         # Checkpoints hold no generator state: seeding every draw inside the model from the step

@@ -25,6 +25,9 @@ geometry with the scene's angles (``models/freeboard.py``): a classifier trained
 learns whatever separates the classes in its data (the generator's bulbous bow did, once), a
 measurement of widths has only the widths to learn.
 
+Twins: where a training image comes with renders of itself lacking one cue (``train/twins.py``),
+the stage's readings of the two are pulled apart by that cue's drawn width (:func:`twin_loss`).
+
 Partial labels: type and width targets of -1 (unknown) contribute nothing, so a ship-only dataset
 teaches detection alone and can be mixed with fully labelled data.
 """
@@ -64,6 +67,7 @@ class LossWeights:
     window_type: float = 1.0
     cue_widths: float = 1.0
     cue_marks: float = 1.0
+    cue_twins: float = 1.0
 
 
 def focal_heatmap_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0):
@@ -78,7 +82,8 @@ def focal_heatmap_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float 
 
 def detection_loss(maps: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], weights: LossWeights,
                    type_class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """All loss terms and their weighted ``total`` (a dict of scalars)."""
+    """All loss terms and their weighted ``total`` (a dict of scalars); ``cue_twins`` only where
+    ``maps`` hold the readings of the load crops' twins (``twin_readings``, :func:`twin_loss`)."""
     heat = focal_heatmap_loss(maps["heatmap"], targets["heatmap"])
     weight = targets["reg_weight"].unsqueeze(1)
     vessels = weight.sum().clamp(min=1.0)
@@ -96,9 +101,14 @@ def detection_loss(maps: dict[str, torch.Tensor], targets: dict[str, torch.Tenso
     total = (weights.heatmap * heat + weights.offset * offset + weights.size * size + weights.angle * angle
              + weights.box_kld * box_kld + weights.quality * quality + weights.vessel_type * vessel_type
              + weights.window_type * window_type + weights.cue_widths * cue_widths + weights.cue_marks * cue_marks)
-    return {"total": total, "heatmap": heat, "offset": offset, "size": size, "angle": angle,
-            "box_kld": box_kld, "quality": quality, "type": vessel_type, "window_type": window_type,
-            "cue_widths": cue_widths, "cue_marks": cue_marks}
+    terms = {"heatmap": heat, "offset": offset, "size": size, "angle": angle, "box_kld": box_kld, "quality": quality,
+             "type": vessel_type, "window_type": window_type, "cue_widths": cue_widths, "cue_marks": cue_marks}
+    if "twin_readings" in maps:
+        # Only the load crops have twins: maps["load_readings"] are the stage's readings of them.
+        terms["cue_twins"] = twin_loss(maps["load_readings"], maps["twin_readings"], targets["load_cues"],
+                                       targets["twin_known"])
+        total = total + weights.cue_twins * terms["cue_twins"]
+    return {"total": total, **terms}
 
 
 def cue_width_loss(readings: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor | None = None,
@@ -251,3 +261,22 @@ def _masked_ce(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.
         return logits.sum() * 0.0  # keeps the graph (and DDP's parameter bookkeeping) intact
     picked = (logits if channels_last else logits.permute(0, 2, 3, 1))[labelled]
     return F.cross_entropy(picked, target[labelled], weight=class_weights)
+
+
+def twin_loss(readings: torch.Tensor, twin_readings: torch.Tensor, truth: torch.Tensor,
+              known: torch.Tensor) -> torch.Tensor:
+    """Per cue (0 shadow, 1 side strip), the mean L1 error of (the reading of that cue in an image
+    less its reading in the image's twin drawn without it) against the cue's drawn width, summed
+    over the cues. ``readings [N, M, 4]`` (:func:`cue_width_loss`); ``twin_readings [2, N, M, 4]``,
+    cue ``c``'s twin read under the same draws; ``truth [N, M, 2]`` in box widths, negative where
+    unknown or unreadable; ``known [2, N, M]``: cue ``c``'s twin exists and the box is read.
+
+    Only the difference is taught: what the stage reads where a cue is not drawn is left to
+    :func:`cue_width_loss`, which never sees a twin."""
+    total = readings.sum() * 0.0
+    for cue in range(twin_readings.shape[0]):
+        chosen = known[cue] & (truth[..., cue] >= 0)
+        if bool(chosen.any()):
+            difference = readings[..., cue] - twin_readings[cue, ..., cue]
+            total = total + (difference - truth[..., cue]).abs()[chosen].mean()
+    return total
