@@ -39,7 +39,7 @@ lint: $(STAMP)
 # calibrate p_loaded on tiles of another seed (more tankers than the validation split holds:
 # 1,200 tiles hold about 2,000; on 400, the fitted temperature moved by a tenth between seeds),
 # export to ONNX, detect on a whole synthetic scene and on a dated series, report on the series.
-# DEMO_EPOCHS sets the training budget: 40 epochs take about 11 minutes on 2 AVX-512 cores; the load stage
+# DEMO_EPOCHS sets the training budget: 40 epochs take about 18.5 minutes on 2 AVX-512 cores; the load stage
 # starts to read freeboard after about 20 epochs (`bench/train_synthetic.py` trains for real).
 DEMO_EPOCHS ?= 40
 # The training tiles with their twins, the same tiles without the hulls' shadows and without their

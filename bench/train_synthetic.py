@@ -2,7 +2,10 @@
 tiles (configs/synthetic.yaml), and the tanker load-state accuracy at GSD <= 2 m reached then.
 Then the same for the demo's short budget. All figures are SYNTHETIC.
 
-    .venv/bin/python bench/train_synthetic.py [--threads 2] [--max-epochs 80] [--demo-epochs 40]
+    .venv/bin/python bench/train_synthetic.py [--threads 2] [--max-epochs 80] [--demo-epochs 40] [--no-twins]
+
+It trains as ``make demo`` does: on the tiles and their twins without the hulls' shadows and
+without their sides (``train/twins.py``), rendered into ``--work`` beside the tiles.
 
 On a GPU the config's accelerator (auto) takes it; give the loaders CPU workers there, e.g.
 ``--threads 4 --num-workers 8``, or the GPU waits on one process cutting crops.
@@ -38,9 +41,24 @@ def device_description() -> str:
     return f"no GPU: training on the CPU (torch {torch.__version__})"
 
 
-def fit(work: Path, name: str, epochs: int, target: float | None, extra: list[str]) -> tuple[float, list[dict], dict]:
+# As make demo: the training tiles with their twins without one cue (train/twins.py), by the cue
+# they lack, and the synth tiles --cues that renders each.
+TWINS = {"shadow": ("tiles_noshadow", "side,bow"), "side": ("tiles_noside", "shadow,bow")}
+
+
+def train_entry(work: Path, twins: bool) -> str:
+    """The ``--data.train`` value: the tiles' train split, with its twins when ``twins``."""
+    train = str(work / "tiles" / "train")
+    if not twins:
+        return train
+    named = {cue: str(work / folder / "train") for cue, (folder, _) in TWINS.items()}
+    return json.dumps({"path": train, "twins": named})
+
+
+def fit(work: Path, name: str, epochs: int, target: float | None, extra: list[str],
+        twins: bool) -> tuple[float, list[dict], dict]:
     argv = [TW, "fit", "--config", str(REPO / "configs" / "synthetic.yaml"),
-            "--data.train", str(work / "tiles" / "train"), "--data.val", str(work / "tiles" / "val"),
+            "--data.train", train_entry(work, twins), "--data.val", str(work / "tiles" / "val"),
             "--data.test", "null", "--trainer.max_epochs", str(epochs), "--trainer.enable_progress_bar", "false",
             "--trainer.callbacks+=tankerwatch.train.callbacks.ElapsedTime", *extra]
     if target is not None:
@@ -84,6 +102,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-workers", type=int, default=0, help="data loader worker processes (config: 0)")
     parser.add_argument("--synth-threads", type=int, help="processes generating the tiles (default: --threads)")
+    parser.add_argument("--no-twins", action="store_true",
+                        help="train without the tiles' twins (make demo trains with them: train/twins.py)")
     parser.add_argument("--fit-arg", action="append", default=[], metavar="--KEY=VALUE",
                         help="extra `tankerwatch fit` override for both runs, e.g. --fit-arg=--trainer.max_time=00:00:10:00")
     args = parser.parse_args()
@@ -93,14 +113,18 @@ def main() -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"CPU: {cpu_description()}; torch threads {args.threads}; loader workers {args.num_workers}")
     print(f"device: {device_description()}")
-    if not (args.work / "tiles" / "manifest.json").is_file():
-        subprocess.run([TW, "synth", "tiles", str(args.work / "tiles"), "--count", str(args.tiles), "--size", "256",
-                        "--seed", str(args.seed), "--threads", str(args.synth_threads or args.threads),
-                        # COCO keeps each tanker's draft fraction, which the laden-fraction head learns from.
-                        "--format", "coco"], check=True)
+    renders = {"tiles": "all"}
+    if not args.no_twins:
+        renders.update({folder: cues for folder, cues in TWINS.values()})
+    for folder, cues in renders.items():
+        if not (args.work / folder / "manifest.json").is_file():
+            subprocess.run([TW, "synth", "tiles", str(args.work / folder), "--count", str(args.tiles), "--size", "256",
+                            "--seed", str(args.seed), "--threads", str(args.synth_threads or args.threads),
+                            # COCO keeps each tanker's drawn widths, which the load stage learns from.
+                            "--format", "coco", "--cues", cues], check=True)
     overrides = [f"--seed_everything={args.seed}", f"--data.num_workers={args.num_workers}", *args.fit_arg]
     if args.max_epochs:
-        wall, curve, final = fit(args.work, "to_target", args.max_epochs, args.target, overrides)
+        wall, curve, final = fit(args.work, "to_target", args.max_epochs, args.target, overrides, not args.no_twins)
         show(f"until val vessel_AP50 >= {args.target} (max {args.max_epochs} epochs)", wall, curve, final)
         reached = [r for r in curve if r.get("val/vessel_AP50", 0) >= args.target]
         if reached:
@@ -108,7 +132,7 @@ def main() -> int:
         else:
             print("target reached: no")
     if args.demo_epochs:
-        wall, curve, final = fit(args.work, "demo_budget", args.demo_epochs, None, overrides)
+        wall, curve, final = fit(args.work, "demo_budget", args.demo_epochs, None, overrides, not args.no_twins)
         show(f"demo budget: {args.demo_epochs} epochs", wall, curve, final)
     return 0
 

@@ -23,6 +23,8 @@ the hull visits that bring it to its plateau when trained alone (docs/experiment
 tankers, cut at scale 1 and without augmentation: the stage alone learnt best from unscaled,
 unaugmented tiles, and the detector's own crops still give it the scaled and augmented ones. Only
 the load stage reads them: two per sample cost the default config about 12 % more time a step.
+Where the tanker's image has twins (the same image rendered without one cue: ``train/twins.py``),
+each load crop is also cut at the same place from each twin.
 """
 
 from __future__ import annotations
