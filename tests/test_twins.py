@@ -138,8 +138,8 @@ def test_the_twins_are_read_under_the_crops_draws_and_stay_out_of_the_running_st
                        torch.rand(3, generator=head.draws))
     maps, targets, statistics, draws = steps["twins"]
     for cue in (0, 1):
-        torch.testing.assert_close(maps["twin_readings"][cue], maps["load_readings"], rtol=0, atol=0)
-    assert targets["twin_known"].any() and targets["twin_known"].shape == (2, *maps["load_readings"].shape[:2])
+        torch.testing.assert_close(maps["twin_readings"][cue], maps["twin_base_readings"], rtol=0, atol=0)
+    assert targets["twin_known"].any() and targets["twin_known"].shape == (2, *maps["twin_base_readings"].shape[:2])
     torch.testing.assert_close(maps["cue_readings"], steps["plain"][0]["cue_readings"], rtol=0, atol=0)
     for name, value in statistics.items():
         torch.testing.assert_close(value, steps["plain"][2][name], rtol=0, atol=0, msg=name)

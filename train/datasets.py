@@ -91,18 +91,18 @@ class SceneSource:
         return cls(image, scaling, gsd, info.width, info.height, upsample)
 
     def with_twins(self, twins: dict[int, LabelledImage]) -> SceneSource:
-        """This source with its twins (``train/twins.py``) by cue index. A twin is scaled with this
-        image's limits, not its own: the two then differ by the missing cue alone."""
-        if twins:
-            for image in twins.values():
-                info = inspect_raster(image.image_path)
-                if (info.width, info.height) != (self.width, self.height):
-                    raise ConfigError(f"{image.image_path}: {info.width} x {info.height} px, but its twin "
-                                      f"{self.path} is {self.width} x {self.height}")
-            lo, hi = self._limits()
-            self.twins = {cue: replace(self, image=image, twins={}, _lo=lo, _hi=hi, _cached=None)
-                          for cue, image in twins.items()}
-        return self
+        """A copy of this source with its twins (``train/twins.py``) by cue index. A twin is scaled
+        with this image's limits, not its own: the two then differ by the missing cue alone."""
+        if not twins:
+            return self
+        for image in twins.values():
+            info = inspect_raster(image.image_path)
+            if (info.width, info.height) != (self.width, self.height):
+                raise ConfigError(f"{image.image_path}: {info.width} x {info.height} px, but its twin "
+                                  f"{self.path} is {self.width} x {self.height}")
+        lo, hi = self._limits()
+        return replace(self, twins={cue: replace(self, image=image, twins={}, _lo=lo, _hi=hi, _cached=None)
+                                    for cue, image in twins.items()})
 
     @property
     def path(self) -> Path:

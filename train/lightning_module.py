@@ -295,8 +295,9 @@ class TankerwatchModule(L.LightningModule):
         Contiguous, not channels-last: only GridSample reads these images, and it is faster so.
 
         With the crops' twins (``load_twins [N, L, 2, C, S, S]``, ``load_twin_known [N, L, 2]``)
-        also ``maps["load_readings"]`` and ``maps["twin_readings"] [2, N * L, K, 4]`` and
-        ``targets["load_cues"]``, ``targets["twin_known"] [2, N * L, K]`` for
+        also ``maps["twin_base_readings"] [N * L, K, 4]`` (the crops' own readings) and
+        ``maps["twin_readings"] [2, N * L, K, 4]``, ``targets["twin_cues"] [N * L, K, 2]`` (the
+        crops' drawn widths) and ``targets["twin_known"] [2, N * L, K]`` for
         :func:`~tankerwatch.train.losses.twin_loss`. Each twin is read under the draws the crops
         are read under (the same jitter, flips and dropped angles), so two readings differ by the
         missing cue alone, and its batch statistics stay out of the running ones."""
@@ -317,12 +318,12 @@ class TankerwatchModule(L.LightningModule):
                                                   valid=valid, sides=sides))
                 else:
                     twin_readings.append(None)
-            twin_targets = {"load_cues": cues, "twin_known": known.T.unsqueeze(-1) & valid.unsqueeze(0)}
+            twin_targets = {"twin_cues": cues, "twin_known": known.T.unsqueeze(-1) & valid.unsqueeze(0)}
         readings, marks, edges = head(self.model._prepare(image), boxes, geometry, valid=valid, with_marks=True,
                                       sides=sides)
         if twin_targets:
             unread = torch.zeros_like(readings)  # no crop has that twin: twin_known is all False there
-            twin_maps = {"load_readings": readings,
+            twin_maps = {"twin_base_readings": readings,
                          "twin_readings": torch.stack([unread if r is None else r for r in twin_readings])}
 
         def pooled(own: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:

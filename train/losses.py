@@ -104,8 +104,8 @@ def detection_loss(maps: dict[str, torch.Tensor], targets: dict[str, torch.Tenso
     terms = {"heatmap": heat, "offset": offset, "size": size, "angle": angle, "box_kld": box_kld, "quality": quality,
              "type": vessel_type, "window_type": window_type, "cue_widths": cue_widths, "cue_marks": cue_marks}
     if "twin_readings" in maps:
-        # Only the load crops have twins: maps["load_readings"] are the stage's readings of them.
-        terms["cue_twins"] = twin_loss(maps["load_readings"], maps["twin_readings"], targets["load_cues"],
+        # Only the load crops have twins: twin_base_readings are the stage's readings of them.
+        terms["cue_twins"] = twin_loss(maps["twin_base_readings"], maps["twin_readings"], targets["twin_cues"],
                                        targets["twin_known"])
         total = total + weights.cue_twins * terms["cue_twins"]
     return {"total": total, **terms}
