@@ -84,7 +84,7 @@ from tankerwatch.train.lightning_module import warmup_cosine  # noqa: E402
 from tankerwatch.train.losses import LossWeights, cue_mark_loss, cue_width_loss, twin_loss  # noqa: E402
 from tankerwatch.train.rarity import WidthRarity  # noqa: E402
 from tankerwatch.train.targets import UNREADABLE  # noqa: E402
-from tankerwatch.train.twins import TWIN_CUES, frozen_batch_statistics, same_draws  # noqa: E402
+from tankerwatch.train.twins import BOX_TOLERANCE_PX, TWIN_CUES, frozen_batch_statistics, same_draws  # noqa: E402
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "synthetic.yaml").read_text())
 SCALING = Scaling.from_dict(CONFIG["data"]["scaling"])
@@ -167,7 +167,7 @@ def read_twin(folder: Path, train: list[Tile]) -> tuple[int, dict[str, torch.Ten
     for tile in train:
         twin = twins.get(tile.record["file"])
         same = (twin is not None and twin.boxes.shape == tile.boxes.shape
-                and torch.allclose(twin.boxes, tile.boxes, atol=0.01))
+                and torch.allclose(twin.boxes, tile.boxes, atol=BOX_TOLERANCE_PX))
         if not same:
             raise ValueError(f"{folder}: {tile.record['file']} is not the twin of the training tile; "
                              "render the twins with the training tiles' seed, count and size")
@@ -483,10 +483,8 @@ def main() -> None:
             loss = (WEIGHTS.cue_widths * cue_width_loss(readings, widths, valid, weights)
                     + WEIGHTS.cue_marks * cue_mark_loss(marks, edges, widths, valid, weights))
             if twin_readings:
-                unread = torch.zeros_like(readings)
-                known = torch.stack([valid & (cue in twin_readings) for cue in range(len(TWIN_CUES))])
-                stacked = torch.stack([twin_readings.get(cue, unread) for cue in range(len(TWIN_CUES))])
-                loss = loss + args.twin_weight * twin_loss(readings, stacked, widths, known)
+                known = dict.fromkeys(twin_readings, valid)
+                loss = loss + args.twin_weight * twin_loss(readings, twin_readings, widths, known)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

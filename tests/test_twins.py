@@ -45,18 +45,18 @@ def _source(image: LabelledImage, twins: dict[int, LabelledImage] | None = None)
 
 def test_twin_loss_teaches_the_difference_of_the_readings_where_the_twin_and_the_width_are_known():
     readings = torch.zeros(1, 3, 4, requires_grad=True)
-    twin_readings = torch.zeros(2, 1, 3, 4, requires_grad=True)
+    twins = {0: torch.zeros(1, 3, 4, requires_grad=True), 1: torch.zeros(1, 3, 4, requires_grad=True)}
     with torch.no_grad():
         readings[0, :, 0] = torch.tensor([0.30, 0.50, 0.90])
-        twin_readings[0, 0, :, 0] = torch.tensor([0.10, 0.00, 0.00])
+        twins[0][0, :, 0] = torch.tensor([0.10, 0.00, 0.00])
     truth = torch.tensor([[[0.25, 0.1], [-1.0, 0.1], [0.4, 0.1]]])  # the second hull's shadow is unknown
-    known = torch.tensor([[[True, True, False]], [[False, False, False]]])  # no twin without the side
-    loss = twin_loss(readings, twin_readings, truth, known)
+    known = {0: torch.tensor([[True, True, False]]), 1: torch.tensor([[False, False, False]])}  # no side twin
+    loss = twin_loss(readings, twins, truth, known)
     assert loss.item() == pytest.approx(abs(0.30 - 0.10 - 0.25))  # the one hull with both known
     loss.backward()
-    assert readings.grad[0, 0, 0] == -1.0 and twin_readings.grad[0, 0, 0, 0] == 1.0  # read 0.05 short
+    assert readings.grad[0, 0, 0] == -1.0 and twins[0].grad[0, 0, 0] == 1.0  # read 0.05 short
     assert readings.grad[0, 1:].abs().sum() == 0 and readings.grad[..., 1].abs().sum() == 0
-    assert twin_loss(readings, twin_readings, truth, torch.zeros_like(known)).item() == 0.0
+    assert twin_loss(readings, twins, truth, {cue: torch.zeros_like(k) for cue, k in known.items()}).item() == 0.0
 
 
 def test_twins_are_matched_by_file_name_size_and_boxes(tmp_path):
@@ -139,7 +139,9 @@ def test_the_twins_are_read_under_the_crops_draws_and_stay_out_of_the_running_st
     maps, targets, statistics, draws = steps["twins"]
     for cue in (0, 1):
         torch.testing.assert_close(maps["twin_readings"][cue], maps["twin_base_readings"], rtol=0, atol=0)
-    assert targets["twin_known"].any() and targets["twin_known"].shape == (2, *maps["twin_base_readings"].shape[:2])
+    for cue in (0, 1):
+        known = targets["twin_known"][cue]
+        assert known.any() and known.shape == maps["twin_base_readings"].shape[:2]
     torch.testing.assert_close(maps["cue_readings"], steps["plain"][0]["cue_readings"], rtol=0, atol=0)
     for name, value in statistics.items():
         torch.testing.assert_close(value, steps["plain"][2][name], rtol=0, atol=0, msg=name)

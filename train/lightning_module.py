@@ -296,9 +296,9 @@ class TankerwatchModule(L.LightningModule):
 
         With the crops' twins (``load_twins [N, L, 2, C, S, S]``, ``load_twin_known [N, L, 2]``)
         also ``maps["twin_base_readings"] [N * L, K, 4]`` (the crops' own readings) and
-        ``maps["twin_readings"] [2, N * L, K, 4]``, ``targets["twin_cues"] [N * L, K, 2]`` (the
-        crops' drawn widths) and ``targets["twin_known"] [2, N * L, K]`` for
-        :func:`~tankerwatch.train.losses.twin_loss`. Each twin is read under the draws the crops
+        ``maps["twin_readings"]``, by cue, ``[N * L, K, 4]`` (the cues some crop has a twin of),
+        ``targets["twin_cues"] [N * L, K, 2]`` (the crops' drawn widths) and
+        ``targets["twin_known"]``, by cue, ``[N * L, K]`` for :func:`~tankerwatch.train.losses.twin_loss`. Each twin is read under the draws the crops
         are read under (the same jitter, flips and dropped angles), so two readings differ by the
         missing cue alone, and its batch statistics stay out of the running ones."""
         head = self.model.load_head
@@ -310,21 +310,19 @@ class TankerwatchModule(L.LightningModule):
         twin_maps, twin_targets = {}, {}
         if "load_twins" in batch:
             twins, known = batch["load_twins"].flatten(0, 1), batch["load_twin_known"].flatten(0, 1)
-            twin_readings = []
+            twin_readings, twin_known = {}, {}
             for cue in range(len(TWIN_CUES)):
                 if bool(known[:, cue].any()):
                     with same_draws(head.draws), frozen_batch_statistics(head):
-                        twin_readings.append(head(self.model._prepare(twins[:, cue]), boxes, geometry,
-                                                  valid=valid, sides=sides))
-                else:
-                    twin_readings.append(None)
-            twin_targets = {"twin_cues": cues, "twin_known": known.T.unsqueeze(-1) & valid.unsqueeze(0)}
+                        twin_readings[cue] = head(self.model._prepare(twins[:, cue]), boxes, geometry,
+                                                  valid=valid, sides=sides)
+                    twin_known[cue] = known[:, cue, None] & valid
+            twin_maps = {"twin_readings": twin_readings}
+            twin_targets = {"twin_cues": cues, "twin_known": twin_known}
         readings, marks, edges = head(self.model._prepare(image), boxes, geometry, valid=valid, with_marks=True,
                                       sides=sides)
-        if twin_targets:
-            unread = torch.zeros_like(readings)  # no crop has that twin: twin_known is all False there
-            twin_maps = {"twin_base_readings": readings,
-                         "twin_readings": torch.stack([unread if r is None else r for r in twin_readings])}
+        if twin_maps:
+            twin_maps["twin_base_readings"] = readings
 
         def pooled(own: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
             return torch.cat([own.flatten(0, 1), extra.flatten(0, 1)]).unsqueeze(0)

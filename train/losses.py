@@ -263,20 +263,21 @@ def _masked_ce(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.
     return F.cross_entropy(picked, target[labelled], weight=class_weights)
 
 
-def twin_loss(readings: torch.Tensor, twin_readings: torch.Tensor, truth: torch.Tensor,
-              known: torch.Tensor) -> torch.Tensor:
-    """Per cue (0 shadow, 1 side strip), the mean L1 error of (the reading of that cue in an image
-    less its reading in the image's twin drawn without it) against the cue's drawn width, summed
-    over the cues. ``readings [N, M, 4]`` (:func:`cue_width_loss`); ``twin_readings [2, N, M, 4]``,
-    cue ``c``'s twin read under the same draws; ``truth [N, M, 2]`` in box widths, negative where
-    unknown or unreadable; ``known [2, N, M]``: cue ``c``'s twin exists and the box is read.
+def twin_loss(readings: torch.Tensor, twin_readings: dict[int, torch.Tensor], truth: torch.Tensor,
+              known: dict[int, torch.Tensor]) -> torch.Tensor:
+    """Per cue read in a twin (0 shadow, 1 side strip), the mean L1 error of (the reading of that cue
+    in an image less its reading in the image's twin drawn without it) against the cue's drawn
+    width, summed over those cues. ``readings [N, M, 4]`` (:func:`cue_width_loss`);
+    ``twin_readings``: by cue, ``[N, M, 4]`` read in that cue's twin under the same draws;
+    ``truth [N, M, 2]`` in box widths, negative where unknown or unreadable; ``known``: by cue,
+    ``[N, M]``, where that twin exists and the box is read.
 
     Only the difference is taught: what the stage reads where a cue is not drawn is left to
     :func:`cue_width_loss`, which never sees a twin."""
     total = readings.sum() * 0.0
-    for cue in range(twin_readings.shape[0]):
+    for cue, twin in twin_readings.items():
         chosen = known[cue] & (truth[..., cue] >= 0)
         if bool(chosen.any()):
-            difference = readings[..., cue] - twin_readings[cue, ..., cue]
+            difference = readings[..., cue] - twin[..., cue]
             total = total + (difference - truth[..., cue]).abs()[chosen].mean()
     return total
