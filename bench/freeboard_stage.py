@@ -183,10 +183,10 @@ def saved_stage(stage: Path | None = None, checkpoint: Path | None = None):
     detector = build_detector(backbone="tiny", in_channels=CONFIG["model"]["in_channels"])
     head = HullProfileHead(detector.in_channels)
     weights = torch.load(stage, weights_only=True)
-    # Files saved before the scale factors or the side strip's temperature existed lack those
-    # buffers; a stage trained here is never calibrated, so the identity it starts at is what such
-    # a file means.
-    for name in ("cue_scale_log", "log_side_temperature"):
+    # Files saved before the scale factors, the side strip's temperature or the GSD slope existed
+    # lack those buffers; a stage trained here is never calibrated, so the identity it starts at is
+    # what such a file means.
+    for name in ("cue_scale_log", "log_side_temperature", "gsd_temperature_slope"):
         weights.setdefault(name, getattr(head, name).clone())
     head.load_state_dict(weights)
     return head.eval(), detector._prepare
@@ -264,7 +264,7 @@ def as_detect_gives(head, p_loaded: torch.Tensor, scales: torch.Tensor, boxes: t
     applies it (``scales``: the readings' error scales through their factors)."""
     p_loaded = p_loaded.clamp(P_FLOOR, 1.0 - P_FLOOR)
     logit = torch.log(p_loaded) - torch.log1p(-p_loaded)
-    return torch.sigmoid(head.calibrate(logit, side_share(scales, boxes, view)))
+    return torch.sigmoid(head.calibrate(logit, side_share(scales, boxes, view), view[:, 0:1]))
 
 
 def evaluate(head, prepare, tiles: list[Tile]) -> dict:

@@ -182,7 +182,7 @@ class OrientedDetector(nn.Module):
         p_loaded = p_loaded.clamp(P_FLOOR, 1.0 - P_FLOOR)
         logit = torch.log(p_loaded) - torch.log1p(-p_loaded)
         if calibrated:
-            logit = self.load_head.calibrate(logit, side_share(scales, boxes, view))
+            logit = self.load_head.calibrate(logit, side_share(scales, boxes, view), view[:, 0:1])
         return torch.stack([-0.5 * logit, 0.5 * logit], dim=-1), fraction, freeboard
 
     def detect(self, image: torch.Tensor, view: torch.Tensor):

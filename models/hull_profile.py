@@ -47,6 +47,8 @@ width.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -81,6 +83,12 @@ GEOMETRY_DROP_P = 0.2
 # Constant rows beside the profile: 1 where the profile is turned by the scene's angles (0: read
 # as it lies), and the side the sensor sees in the turned profile (+1 high rows, -1 low, 0 unknown).
 SIDE_CHANNELS = 2
+# The calibrated logit's inverse temperature stays within these (T from 0.05 to 20: any network that
+# is not broken), wherever its GSD term takes it.
+INVERSE_TEMPERATURE_RANGE = (math.exp(-3.0), math.exp(3.0))
+# GSDs below this (metres) are read as this in the calibration's log: no zero or negative GSD
+# reaches the log.
+MIN_GSD_M = 0.01
 
 
 def _sub_row_offsets(columns: int) -> torch.Tensor:
@@ -103,9 +111,9 @@ class HullProfileHead(nn.Module):
     compared with its labels. The load stage's calibration lives here (buffers: they travel in
     checkpoints and the exported graph): ``cue_scale_log``, per cue the log of the factor its
     error scales are multiplied by before they weigh the two cues against each other, and
-    ``log_temperature``, ``log_side_temperature`` and ``load_bias``, which the detector applies to
-    the load logit it derives from the widths (:meth:`calibrate`; :mod:`tankerwatch.models.freeboard`,
-    :mod:`tankerwatch.train.calibration`)."""
+    ``log_temperature``, ``log_side_temperature``, ``gsd_temperature_slope`` and ``load_bias``,
+    which the detector applies to the load logit it derives from the widths (:meth:`calibrate`;
+    :mod:`tankerwatch.models.freeboard`, :mod:`tankerwatch.train.calibration`)."""
 
     def __init__(self, in_channels: int, channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16),
                  box_jitter: bool = True):
@@ -131,20 +139,26 @@ class HullProfileHead(nn.Module):
         self.register_buffer("cue_scale_log", torch.zeros(2))
         self.register_buffer("log_temperature", torch.zeros(()))
         self.register_buffer("log_side_temperature", torch.zeros(()))
+        self.register_buffer("gsd_temperature_slope", torch.zeros(()))
         self.register_buffer("load_bias", torch.zeros(()))
 
     def calibrate_scales(self, scales: torch.Tensor) -> torch.Tensor:
         """Error scales ``[..., 2]`` (shadow, side strip) times each cue's fitted factor."""
         return scales * torch.exp(self.cue_scale_log)
 
-    def calibrate(self, logit: torch.Tensor, side_share: torch.Tensor) -> torch.Tensor:
+    def calibrate(self, logit: torch.Tensor, side_share: torch.Tensor, gsd_m: torch.Tensor) -> torch.Tensor:
         """The load logit (loaded against empty) through the fitted calibration, ``logit / T + b``,
         where ``1 / T`` runs linearly from the shadow's temperature to the side strip's with the
         side strip's share of the reading (:func:`tankerwatch.models.freeboard.side_share`, same
-        shape as ``logit``): the side strip's scales claim more than its readings hold."""
+        shape as ``logit``: the side strip's scales claim more than its readings hold), plus
+        ``gsd_temperature_slope`` times the natural log of the input's GSD in metres (``gsd_m``,
+        broadcast against ``logit``; the two temperatures are those at 1 m): the error scales do
+        not shrink with the pixel as fast as the errors do. ``1 / T`` is kept to
+        :data:`INVERSE_TEMPERATURE_RANGE`, so no GSD far outside the fitted ones turns a call over."""
         inverse = ((1.0 - side_share) * torch.exp(-self.log_temperature)
-                   + side_share * torch.exp(-self.log_side_temperature))
-        return logit * inverse + self.load_bias
+                   + side_share * torch.exp(-self.log_side_temperature)
+                   + self.gsd_temperature_slope * torch.log(gsd_m.clamp(min=MIN_GSD_M)))
+        return logit * inverse.clamp(*INVERSE_TEMPERATURE_RANGE) + self.load_bias
 
     def sampling_grid(self, boxes: torch.Tensor, height, width) -> torch.Tensor:
         """``grid_sample`` grid ``[N, K * rows, columns, 2]`` for the profiles of ``boxes [N, K, 5]``

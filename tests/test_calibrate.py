@@ -13,7 +13,7 @@ from tankerwatch.infer.core.errors import EXIT_BAD_INPUT  # noqa: E402
 from tankerwatch.train.checkpoint import load_checkpoint  # noqa: E402
 
 CALIBRATION_KEYS = ("load_head.cue_scale_log", "load_head.log_temperature", "load_head.log_side_temperature",
-                    "load_head.load_bias")
+                    "load_head.gsd_temperature_slope", "load_head.load_bias")
 
 
 def _checkpoint_and_tiles(ci_model):
@@ -40,6 +40,10 @@ def test_calibrate_refits_only_the_calibration(ci_model, tmp_path, capsys):
     assert math.isclose(side, recorded["side_temperature"], rel_tol=1e-5)
     side_low, side_high = recorded["side_temperature_spread"]
     assert 0 < side_low < side_high and "carries the call" in printed and f"{side:.3f} ({side_low:.3f}-" in printed
+    slope = float(model.load_head.gsd_temperature_slope)
+    assert math.isclose(slope, recorded["gsd_slope"], rel_tol=1e-5, abs_tol=1e-7)
+    slope_low, slope_high = recorded["gsd_slope_spread"]
+    assert slope_low <= slope <= slope_high and f"log GSD +0.000 -> {slope:+.3f} ({slope_low:+.3f} to" in printed
     assert math.isclose(float(model.load_head.load_bias), recorded["bias"], rel_tol=1e-5, abs_tol=1e-7)
     # Synthetic labels carry the drawn widths: each cue's error scales got a factor of their own.
     assert min(recorded["cue_readings"]) >= 20

@@ -1,5 +1,5 @@
-"""Calibration of the load stage (cue scale factors, temperature and bias): the fits recover a
-known over-confidence and lean, and the heads apply their calibration only where they should."""
+"""Calibration of the load stage (cue scale factors, temperatures, GSD slope and bias): the fits
+recover a known over-confidence and lean, and the heads apply their calibration only where they should."""
 
 import math
 from dataclasses import replace
@@ -14,10 +14,10 @@ from tankerwatch.train.calibration import (  # noqa: E402
     MIN_SAMPLES,
     LabelledReadings,
     LoadCalibration,
+    calibration_spread,
     fit_cue_scale_factor,
     fit_load_calibration,
     fit_stage_calibration,
-    temperature_spread,
 )
 from tankerwatch.train.targets import IGNORE, UNREADABLE  # noqa: E402
 
@@ -66,6 +66,31 @@ def test_without_side_carried_calls_both_temperatures_agree():
     assert fitted.side_temperature == pytest.approx(fitted.temperature, rel=1e-3)
 
 
+def test_fit_recovers_how_sureness_runs_with_gsd():
+    """Calls under-confident at 0.3 m, over-confident at 3 m, 1 / T linear in log GSD: the fit
+    finds the temperature at 1 m and the slope, and leaves the side strip's tied to it."""
+    count = 30_000
+    logits, labels = calibrated_sample(count, seed=8)
+    gsd = torch.exp(torch.empty(count, dtype=torch.float64).uniform_(math.log(0.3), math.log(3.0),
+                                                                    generator=torch.Generator().manual_seed(9)))
+    inverse = 1.0 / 1.3 - 0.4 * torch.log(gsd)
+    fitted = fit_load_calibration(logits / inverse.unsqueeze(1), labels, torch.zeros(count, dtype=torch.float64), gsd)
+    assert fitted.temperature == pytest.approx(1.3, rel=0.06)
+    assert fitted.gsd_slope == pytest.approx(-0.4, abs=0.05)
+    assert fitted.side_temperature == pytest.approx(fitted.temperature, rel=1e-3)
+    assert fitted.bias == pytest.approx(0.0, abs=0.05)
+
+
+def test_tankers_at_one_gsd_leave_the_slope_at_zero():
+    """At one GSD the slope and the temperatures trade off; its prior keeps it at 0 and the
+    temperature carries the over-confidence, as a fit without GSDs finds it."""
+    logits, labels = calibrated_sample(5_000, seed=10)
+    gsd = torch.full((5_000,), 0.5, dtype=torch.float64)
+    fitted = fit_load_calibration(logits * 2.0, labels, None, gsd)
+    assert abs(fitted.gsd_slope) < 0.02
+    assert 1.0 / fitted.temperature + fitted.gsd_slope * math.log(0.5) == pytest.approx(0.5, rel=0.08)
+
+
 def test_a_calibrated_stage_is_left_as_it_is():
     logits, labels = calibrated_sample(20_000, seed=1)
     fitted = fit_load_calibration(logits, labels)
@@ -74,7 +99,7 @@ def test_a_calibrated_stage_is_left_as_it_is():
 
 def test_too_few_tankers_leave_the_logits_alone():
     logits, labels = calibrated_sample(MIN_SAMPLES - 1)
-    assert fit_load_calibration(logits * 5.0 + 2.0, labels) == LoadCalibration(1.0, 0.0, 1.0)
+    assert fit_load_calibration(logits * 5.0 + 2.0, labels) == LoadCalibration(1.0, 0.0, 1.0, 0.0)
 
 
 def test_one_load_state_only_keeps_the_bias_finite():
@@ -113,7 +138,7 @@ def test_cue_scale_factor_is_what_the_errors_say():
 
 
 def _labelled_tankers(count: int, seed: int, shadow_error: float, with_widths: bool = True) -> LabelledReadings:
-    """Tankers at 1 m whose read shadows err by ``shadow_error`` x the scale the stage claims
+    """Tankers at 0.5-2 m whose read shadows err by ``shadow_error`` x the scale the stage claims
     (side strips exactly as claimed), every fifth shadow off the water, with random loads."""
     generator = torch.Generator().manual_seed(seed)
     rand = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
@@ -128,6 +153,7 @@ def _labelled_tankers(count: int, seed: int, shadow_error: float, with_widths: b
     boxes = torch.stack([100 + 50 * rand(count), 100 + 50 * rand(count), 80 + 60 * rand(count),
                          12 + 8 * rand(count), 3 * rand(count)], dim=1)
     view = torch.tensor([[1.0, 35.0, 150.0, 15.0, 60.0]]).repeat(count, 1)
+    view[:, 0] = 0.5 + 1.5 * rand(count)
     return LabelledReadings(torch.cat([truth + errors, claimed], dim=1), boxes, view,
                             (rand(count) < 0.5).long(), torch.full((count,), -1.0), cues)
 
@@ -142,15 +168,16 @@ def test_stage_calibration_fits_each_cue_then_the_logit():
     head = model.load_head
     assert torch.allclose(head.cue_scale_log, torch.tensor(fitted.cue_scale_log, dtype=torch.float32))
     assert float(head.log_temperature.exp()) == pytest.approx(fitted.load.temperature)
+    assert float(head.gsd_temperature_slope) == pytest.approx(fitted.load.gsd_slope, abs=1e-6)
     # Labels without drawn widths (real imagery) refit the logit and keep the factors as they are.
     with torch.no_grad():
         again = fit_stage_calibration(model, _labelled_tankers(200, seed=5, shadow_error=2.0, with_widths=False))
     assert again.cue_scale_log == pytest.approx(fitted.cue_scale_log) and again.cue_readings == (0, 0)
 
 
-def test_temperature_spread_narrows_with_more_tankers_and_leaves_the_fit():
-    """Refitted on resamples, the temperature spreads around the full set's fit, less on ten
-    times the tankers; the detector keeps the full set's calibration."""
+def test_calibration_spread_narrows_with_more_tankers_and_leaves_the_fit():
+    """Refitted on resamples, the temperatures and the slope spread around the full set's fit, the
+    temperature less on ten times the tankers; the detector keeps the full set's calibration."""
     model = build_detector(backbone="tiny", fpn_channels=16, head_channels=16, top_k=8).eval()
     spreads = []
     for count in (200, 2_000):
@@ -161,9 +188,11 @@ def test_temperature_spread_narrows_with_more_tankers_and_leaves_the_fit():
             draws = torch.rand(count, generator=torch.Generator().manual_seed(7))
             labelled = replace(labelled, loads=(draws < loaded).long())
             fitted = fit_stage_calibration(model, labelled)
-            (low, high), (side_low, side_high) = temperature_spread(model, labelled, fitted, draws=20)
+            spread = calibration_spread(model, labelled, fitted, draws=20)
+        (low, high), (side_low, side_high) = spread["temperature"], spread["side_temperature"]
         assert low < fitted.load.temperature < high
         assert side_low < fitted.load.side_temperature < side_high
+        assert spread["gsd_slope"][0] < fitted.load.gsd_slope < spread["gsd_slope"][1]
         assert float(model.load_head.log_temperature.exp()) == pytest.approx(fitted.load.temperature)
         spreads.append(high / low)
     assert spreads[1] < spreads[0]

@@ -34,7 +34,7 @@ from tankerwatch.infer.runtime.onnx_model import OnnxDetector  # noqa: E402
 from tankerwatch.infer.synth.physics import sample_tanker  # noqa: E402
 from tankerwatch.models import build_detector  # noqa: E402
 from tankerwatch.models.freeboard import cue_gains, side_share  # noqa: E402
-from tankerwatch.models.hull_profile import PROFILE_ACROSS_SPAN  # noqa: E402
+from tankerwatch.models.hull_profile import INVERSE_TEMPERATURE_RANGE, PROFILE_ACROSS_SPAN  # noqa: E402
 from tankerwatch.train.losses import UNREADABLE_ERROR, UNREADABLE_WEIGHT, cue_width_loss  # noqa: E402
 from tankerwatch.train.targets import (  # noqa: E402
     MAX_WINDOW_BOXES,
@@ -143,12 +143,13 @@ def test_load_calibration_moves_the_load_logits_only():
     model = _tiny().eval()
     image = torch.randint(0, 255, (2, 3, 64, 96), dtype=torch.uint8)
     boxes = torch.tensor([[[30.0, 30.0, 40.0, 8.0, 0.3], [60.0, 20.0, 30.0, 6.0, -1.0]]] * 2)
-    view = torch.tensor([[1.0, 35.0, 150.0, 15.0, 60.0]] * 2)
+    view = torch.tensor([[0.5, 35.0, 150.0, 15.0, 60.0], [2.0, 35.0, 150.0, 15.0, 60.0]])
     with torch.no_grad():
         logits, fraction, freeboard = model.read_load(image, boxes, view)
         raw, _, _ = model.read_load(image, boxes, view, calibrated=False)
         model.load_head.log_temperature.fill_(math.log(3.0))
         model.load_head.log_side_temperature.fill_(math.log(5.0))
+        model.load_head.gsd_temperature_slope.fill_(-0.2)
         model.load_head.load_bias.fill_(-0.4)
         calibrated, calibrated_fraction, calibrated_freeboard = model.read_load(image, boxes, view)
         still_raw, _, _ = model.read_load(image, boxes, view, calibrated=False)
@@ -158,11 +159,24 @@ def test_load_calibration_moves_the_load_logits_only():
     assert torch.equal(fraction, calibrated_fraction) and torch.equal(freeboard, calibrated_freeboard)
     assert torch.equal(raw, logits) and torch.equal(still_raw, raw)  # T = 1, b = 0 until fitted
     # Logits are [-z/2, z/2]: the loaded-minus-empty margin becomes z / T + b, with 1 / T running
-    # from the shadow's temperature to the side strip's by the side strip's share of the reading.
+    # from the shadow's temperature to the side strip's by the side strip's share of the reading,
+    # plus the slope times the log of each image's GSD (0.5 m: surer, 2 m: less sure).
     assert ((share > 0) & (share < 1)).all()
     margin = calibrated[..., 1] - calibrated[..., 0]
-    inverse = (1 - share) / 3.0 + share / 5.0
+    inverse = (1 - share) / 3.0 + share / 5.0 - 0.2 * torch.log(view[:, 0:1])
     torch.testing.assert_close(margin, (raw[..., 1] - raw[..., 0]) * inverse - 0.4, atol=1e-4, rtol=0)
+
+
+def test_gsd_slope_never_turns_a_call_over():
+    """A GSD far beyond the fitted ones would take 1 / T below zero on the slope alone; it stays at
+    the range's floor instead, so each logit keeps its sign (bias 0)."""
+    head = _tiny().eval().load_head
+    head.gsd_temperature_slope.fill_(-1.0)  # 1 / T = 1 - log(20): -2.0 unclamped
+    logit = torch.tensor([[2.0, -3.0]])
+    calibrated = head.calibrate(logit, torch.zeros_like(logit), torch.tensor([[20.0]]))
+    torch.testing.assert_close(calibrated, logit * INVERSE_TEMPERATURE_RANGE[0])
+    # At 1 m the slope adds nothing.
+    torch.testing.assert_close(head.calibrate(logit, torch.zeros_like(logit), torch.tensor([[1.0]])), logit)
 
 
 def test_cue_scale_factors_weigh_the_cues_and_size_the_interval():

@@ -1,8 +1,8 @@
 """``tankerwatch calibrate CKPT DATA -o OUT.ckpt``: refit a checkpoint's load calibration on a
 labelled dataset.
 
-``fit`` calibrates the load stage (a factor on each cue's error scales, then two temperatures and
-a bias on the load logit, :mod:`tankerwatch.train.calibration`) on its validation split, which is
+``fit`` calibrates the load stage (a factor on each cue's error scales, then two temperatures, a
+slope in GSD and a bias on the load logit, :mod:`tankerwatch.train.calibration`) on its validation split, which is
 often small: a few hundred tankers find only part of the load stage's lean (docs/experiments.md,
 2026-12-06 (evening)). This refits them on any labelled folder of tankers with a known load
 (``check-labels`` formats; the factors need drawn widths, which synthetic labels carry):
@@ -11,8 +11,9 @@ are read on their labelled boxes at GSD <= the model's ``load_max_gsd_m``, with 
 angles where its labels give them, as ``fit``'s validation reads them. Only the calibration
 changes: the weights, and so the measured widths, do not (laden fractions and freeboards do: the
 factors weigh the two cues). Labels without drawn widths leave the factors as they were.
-It also prints how far the temperatures move when refitted on resamples of the same tankers
-(:func:`tankerwatch.train.calibration.temperature_spread`): a wide spread says the set is small.
+It also prints how far the temperatures and the slope move when refitted on resamples of the same
+tankers (:func:`tankerwatch.train.calibration.calibration_spread`): a wide spread says the set is
+small, or, for the slope, that its tankers span too few GSDs.
 The new checkpoint (written atomically) records them and what they were fitted on under its
 metadata's ``load_calibration``; export it as any other. Calibrating on the data a figure is then
 measured on makes that figure meaningless: keep the two apart.
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from tankerwatch.infer.runtime.scaling import Scaling
     from tankerwatch.infer.runtime.tiling import zoom_bands
 
-    from .calibration import MIN_SAMPLES, LabelledReadings, fit_stage_calibration, temperature_spread
+    from .calibration import MIN_SAMPLES, LabelledReadings, calibration_spread, fit_stage_calibration
     from .checkpoint import load_checkpoint
     from .datasets import SceneSource
     from .lightning_module import calibration_readings, view_row
@@ -86,13 +87,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {without_angles} of the {count} tankers have no sun and view angles in their labels "
               f"(e.g. DOTA or YOLO files): they are read geometry-free, as detect reads a scene without angles")
     head = model.load_head
-    before = (float(head.log_temperature.exp()), float(head.log_side_temperature.exp()), float(head.load_bias))
+    before = (float(head.log_temperature.exp()), float(head.log_side_temperature.exp()), float(head.load_bias),
+              float(head.gsd_temperature_slope))
     with torch.no_grad():
         labelled = LabelledReadings.pool(parts)
         fitted = fit_stage_calibration(model, labelled)
-        spread = temperature_spread(model, labelled, fitted)
+        spread = calibration_spread(model, labelled, fitted)
     buffers = {"load_head.cue_scale_log": head.cue_scale_log, "load_head.log_temperature": head.log_temperature,
-               "load_head.log_side_temperature": head.log_side_temperature, "load_head.load_bias": head.load_bias}
+               "load_head.log_side_temperature": head.log_side_temperature,
+               "load_head.gsd_temperature_slope": head.gsd_temperature_slope, "load_head.load_bias": head.load_bias}
 
     checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     for key in checkpoint["state_dict"]:
@@ -103,15 +106,23 @@ def run(args: argparse.Namespace) -> int:
     checkpoint["tankerwatch"]["load_calibration"] = {
         "data": str(args.data), "tankers": count, "cue_readings": list(fitted.cue_readings),
         "cue_scale_factors": factors, "temperature": fitted.load.temperature,
-        "temperature_spread": list(spread[0]), "side_temperature": fitted.load.side_temperature,
-        "side_temperature_spread": list(spread[1]), "bias": fitted.load.bias}
+        "temperature_spread": list(spread["temperature"]), "side_temperature": fitted.load.side_temperature,
+        "side_temperature_spread": list(spread["side_temperature"]), "gsd_slope": fitted.load.gsd_slope,
+        "gsd_slope_spread": list(spread["gsd_slope"]), "bias": fitted.load.bias}
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     atomic_write_bytes(args.output, buffer.getvalue())
     print(f"calibrated on {count} tankers of {args.data}: error scales x{factors[0]:.3f} (shadow, "
           f"{fitted.cue_readings[0]} widths), x{factors[1]:.3f} (side strip, {fitted.cue_readings[1]}); temperature "
-          f"{before[0]:.3f} -> {fitted.load.temperature:.3f} ({spread[0][0]:.3f}-{spread[0][1]:.3f} over resamples of "
+          f"at 1 m {before[0]:.3f} -> {fitted.load.temperature:.3f} ({_span(spread['temperature'])} over resamples of "
           f"these tankers), where the side strip carries the call {before[1]:.3f} -> "
-          f"{fitted.load.side_temperature:.3f} ({spread[1][0]:.3f}-{spread[1][1]:.3f}), bias {before[2]:+.3f} -> "
-          f"{fitted.load.bias:+.3f}; wrote {args.output}")
+          f"{fitted.load.side_temperature:.3f} ({_span(spread['side_temperature'])}); 1/T per unit of log GSD "
+          f"{before[3]:+.3f} -> {fitted.load.gsd_slope:+.3f} ({_span(spread['gsd_slope'], signed=True)}); bias "
+          f"{before[2]:+.3f} -> {fitted.load.bias:+.3f}; wrote {args.output}")
     return 0
+
+
+def _span(bounds: tuple[float, float], signed: bool = False) -> str:
+    """A resampling spread as printed: a slope may cross zero, so it keeps its signs."""
+    low, high = bounds
+    return f"{low:+.3f} to {high:+.3f}" if signed else f"{low:.3f}-{high:.3f}"

@@ -21,11 +21,20 @@ side strip's temperature comes out about twice the shadow's; the calls stay as t
 go to ``uncertain``, and a fifth fewer are confident and wrong (docs/experiments.md, 2026-12-06
 (before midnight)).
 
+Why a term in GSD: the calls at fine GSD are right more often than their confidence says, those
+at coarse GSD less (the demo's models at <= 1 m: mean confidence 0.70-0.71 at accuracy 0.72-0.76; a
+temperature fitted per GSD band wanted about 0.65, 0.9 and 1.2 at <= 1, 1-2 and 2-3 m): the error
+scales do not shrink with the pixel as fast as the errors do. So ``1 / T`` also runs with the log of
+the input's GSD (one slope; the two temperatures above are those at 1 m). Fitted on held-out
+tankers it brought the ECE at <= 1 m from 0.053 to 0.044 (four models' mean); a slope on the
+shadow's ``1 / T`` alone, which leaves side-strip calls as they were, brought it to 0.051 only
+(docs/experiments.md, 2026-12-07 (third)).
+
 The calibration is fitted after each validation epoch (:func:`fit_stage_calibration`) on every
 validation tanker with a known load or drawn widths at GSD <= ``load_max_gsd_m`` (profiles sampled
 at the labelled boxes, as in training), stored in the model (``HullProfileHead.cue_scale_log``,
-``log_temperature``, ``log_side_temperature`` and ``load_bias``) and so in the checkpoint and the
-exported graph. The figures a validation epoch logs use the calibration fitted on the epoch before
+``log_temperature``, ``log_side_temperature``, ``gsd_temperature_slope`` and ``load_bias``) and so
+in the checkpoint and the exported graph. The figures a validation epoch logs use the calibration fitted on the epoch before
 (the first epoch's: the identity); test figures and ``detect`` use the checkpoint's, fitted on
 validation, never on the data they are measured on.
 
@@ -49,9 +58,8 @@ import torch
 import torch.nn.functional as F
 
 from tankerwatch.models.freeboard import side_share
+from tankerwatch.models.hull_profile import INVERSE_TEMPERATURE_RANGE, MIN_GSD_M
 
-# Range of log T: T from 0.05 to 20 covers any network that is not broken.
-LOG_T_RANGE = (-3.0, 3.0)
 # Fewer labelled tankers than this leave the logit as it is: a handful of windows would fit noise.
 MIN_SAMPLES = 20
 # The bias's prior, N(0, BIAS_PRIOR_SD^2): a validation split of one load state only would
@@ -62,6 +70,11 @@ BIAS_RANGE = (-4.0, 4.0)
 # calls), N(0, SIDE_PRIOR_SD^2): with few calls resting on the side strip, its temperature stays
 # near the shadow's instead of fitting a handful of tankers.
 SIDE_PRIOR_SD = 1.0
+# The GSD slope's prior, N(0, GSD_PRIOR_SD^2): tankers all at one GSD say nothing of it (their log
+# GSD is a constant, so the slope and the temperatures trade off), and it stays 0.
+GSD_PRIOR_SD = 1.0
+# Change of 1 / T per unit of log GSD: the demo's models fit -0.1 to -0.3; more than 3 is a broken fit.
+GSD_SLOPE_RANGE = (-3.0, 3.0)
 NEWTON_STEPS = 50
 # Cue scale factor range, as a log: the scales are wrong by a factor of 2 or so, never by 50.
 LOG_FACTOR_RANGE = (-4.0, 4.0)
@@ -74,45 +87,54 @@ class LoadCalibration:
     """``p_loaded = sigmoid(z / T + bias)`` for the raw load logit ``z``, where ``1 / T`` runs from
     ``1 / temperature`` (a call resting on the shadow) to ``1 / side_temperature`` (on the side
     strip) with the side strip's share of the reading
-    (:func:`tankerwatch.models.freeboard.side_share`)."""
+    (:func:`tankerwatch.models.freeboard.side_share`), plus ``gsd_slope`` times the natural log of
+    the GSD in metres (the two temperatures are those at 1 m;
+    :meth:`tankerwatch.models.hull_profile.HullProfileHead.calibrate`)."""
 
     temperature: float = 1.0
     bias: float = 0.0
     side_temperature: float = 1.0
+    gsd_slope: float = 0.0
 
 
-def fit_load_calibration(logits: torch.Tensor, labels: torch.Tensor,
-                         side_shares: torch.Tensor | None = None) -> LoadCalibration:
-    """The two temperatures and the bias minimising the mean cross-entropy of ``logits [M, 2]``
-    (the load stage's ``[-z/2, z/2]``, or any pair whose difference is the logit of loaded)
-    against ``labels [M]`` (1 = loaded), with the bias's prior and the prior that the two
-    temperatures agree; ``side_shares [M]`` (:func:`~tankerwatch.models.freeboard.side_share` of
-    each reading; None: 0, every call resting on the shadow). The cross-entropy is convex in
-    ``(1 / T_shadow, 1 / T_side, bias)`` (a logistic regression on ``z (1 - w)``, ``z w`` and 1), so
-    Newton's method finds the one minimum; each inverse temperature is kept to
-    :data:`LOG_T_RANGE`. Fewer than :data:`MIN_SAMPLES` labels: the identity."""
+def fit_load_calibration(logits: torch.Tensor, labels: torch.Tensor, side_shares: torch.Tensor | None = None,
+                         gsds_m: torch.Tensor | None = None) -> LoadCalibration:
+    """The two temperatures, the GSD slope and the bias minimising the mean cross-entropy of
+    ``logits [M, 2]`` (the load stage's ``[-z/2, z/2]``, or any pair whose difference is the logit
+    of loaded) against ``labels [M]`` (1 = loaded), with the bias's and the slope's priors and the
+    prior that the two temperatures agree; ``side_shares [M]``
+    (:func:`~tankerwatch.models.freeboard.side_share` of each reading; None: 0, every call resting
+    on the shadow) and ``gsds_m [M]`` (each reading's input GSD in metres; None: 1 m). The
+    cross-entropy is convex in ``(1 / T_shadow, 1 / T_side, slope, bias)`` (a logistic regression
+    on ``z (1 - w)``, ``z w``, ``z log(gsd)`` and 1), so Newton's method finds the one minimum;
+    each inverse temperature is kept to :data:`INVERSE_TEMPERATURE_RANGE`. Fewer than
+    :data:`MIN_SAMPLES` labels: the identity."""
     if len(labels) < MIN_SAMPLES:
         return LoadCalibration()
     margin = (logits[:, 1] - logits[:, 0]).detach().double()
     targets = labels.detach().double()
     share = torch.zeros_like(margin) if side_shares is None else side_shares.detach().double().clamp(0.0, 1.0)
-    features = torch.stack([margin * (1.0 - share), margin * share, torch.ones_like(margin)], dim=1)
+    log_gsd = (torch.zeros_like(margin) if gsds_m is None
+               else torch.log(gsds_m.detach().double().clamp(min=MIN_GSD_M)))
+    features = torch.stack([margin * (1.0 - share), margin * share, margin * log_gsd, torch.ones_like(margin)], dim=1)
     count = len(targets)
-    tie, bias_precision = 1.0 / (count * SIDE_PRIOR_SD ** 2), 1.0 / (count * BIAS_PRIOR_SD ** 2)
-    prior = torch.tensor([[tie, -tie, 0.0], [-tie, tie, 0.0], [0.0, 0.0, bias_precision]], dtype=torch.float64)
-    low = torch.tensor([math.exp(LOG_T_RANGE[0])] * 2 + [BIAS_RANGE[0]], dtype=torch.float64)
-    high = torch.tensor([math.exp(LOG_T_RANGE[1])] * 2 + [BIAS_RANGE[1]], dtype=torch.float64)
+    tie = 1.0 / (count * SIDE_PRIOR_SD ** 2)
+    prior = torch.diag(torch.tensor([0.0, 0.0, 1.0 / (count * GSD_PRIOR_SD ** 2), 1.0 / (count * BIAS_PRIOR_SD ** 2)],
+                                    dtype=torch.float64))
+    prior[:2, :2] += torch.tensor([[tie, -tie], [-tie, tie]], dtype=torch.float64)
+    low = torch.tensor([INVERSE_TEMPERATURE_RANGE[0]] * 2 + [GSD_SLOPE_RANGE[0], BIAS_RANGE[0]], dtype=torch.float64)
+    high = torch.tensor([INVERSE_TEMPERATURE_RANGE[1]] * 2 + [GSD_SLOPE_RANGE[1], BIAS_RANGE[1]], dtype=torch.float64)
 
     def loss(theta: torch.Tensor) -> float:
         return float(F.binary_cross_entropy_with_logits(features @ theta, targets) + 0.5 * theta @ prior @ theta)
 
-    theta = torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)
+    theta = torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=torch.float64)
     current = loss(theta)
     for _ in range(NEWTON_STEPS):
         p = torch.sigmoid(features @ theta)
         gradient = features.T @ (p - targets) / count + prior @ theta
         hessian = (features.T * (p * (1 - p))) @ features / count + prior
-        step = torch.linalg.solve(hessian + 1e-12 * torch.eye(3, dtype=torch.float64), gradient)
+        step = torch.linalg.solve(hessian + 1e-12 * torch.eye(4, dtype=torch.float64), gradient)
         # Damped and kept in range: far from the minimum (a split nearly separable) a full step overshoots.
         for _ in range(30):
             trial = torch.minimum(torch.maximum(theta - step, low), high)
@@ -126,8 +148,8 @@ def fit_load_calibration(logits: torch.Tensor, labels: torch.Tensor,
         theta, current = trial, trial_loss
         if converged:
             break
-    inverse_shadow, inverse_side, bias = theta.tolist()
-    return LoadCalibration(1.0 / inverse_shadow, bias, 1.0 / inverse_side)
+    inverse_shadow, inverse_side, slope, bias = theta.tolist()
+    return LoadCalibration(1.0 / inverse_shadow, bias, 1.0 / inverse_side, slope)
 
 
 def fit_cue_scale_factor(ratios: torch.Tensor) -> float | None:
@@ -199,6 +221,7 @@ class StageCalibration:
         head.cue_scale_log.copy_(torch.tensor(self.cue_scale_log, dtype=head.cue_scale_log.dtype))
         head.log_temperature.fill_(math.log(self.load.temperature))
         head.log_side_temperature.fill_(math.log(self.load.side_temperature))
+        head.gsd_temperature_slope.fill_(self.load.gsd_slope)
         head.load_bias.fill_(self.load.bias)
 
 
@@ -206,7 +229,7 @@ def fit_stage_calibration(detector, labelled: LabelledReadings) -> StageCalibrat
     """Fit the load stage's calibration on ``labelled`` tankers and write it into ``detector``'s
     load head: each cue's scale factor on the readings whose width is known (a shadow off the water
     has none; a cue with too few keeps the factor it has: labels of real imagery give no widths),
-    then the temperatures and bias on the load logits read through those factors."""
+    then the temperatures, GSD slope and bias on the load logits read through those factors."""
     errors = (labelled.readings[:, :2] - labelled.cues).abs() / labelled.readings[:, 2:]
     known = labelled.cues >= 0
     head = detector.load_head
@@ -216,27 +239,31 @@ def fit_stage_calibration(detector, labelled: LabelledReadings) -> StageCalibrat
     with_load = labelled.loads >= 0
     logits, _ = labelled.read(detector, calibrated=False)
     share = labelled.side_share(detector)
-    fitted = StageCalibration(factors, fit_load_calibration(logits[with_load], labelled.loads[with_load], share[with_load]),
-                              int(with_load.sum()), tuple(int(known[:, c].sum()) for c in range(2)))
+    load = fit_load_calibration(logits[with_load], labelled.loads[with_load], share[with_load],
+                                labelled.view[with_load, 0])
+    fitted = StageCalibration(factors, load, int(with_load.sum()), tuple(int(known[:, c].sum()) for c in range(2)))
     fitted.apply(head)
     return fitted
 
 
-def temperature_spread(detector, labelled: LabelledReadings, fitted: StageCalibration, draws: int = SPREAD_DRAWS,
-                       seed: int = 0) -> tuple[tuple[float, float], tuple[float, float]]:
+def calibration_spread(detector, labelled: LabelledReadings, fitted: StageCalibration, draws: int = SPREAD_DRAWS,
+                       seed: int = 0) -> dict[str, tuple[float, float]]:
     """How settled ``fitted`` (:func:`fit_stage_calibration` on ``labelled``) is: the 5th and 95th
-    percentiles of each temperature (shadow's, side strip's) over ``draws`` refits on resamples
-    of the tankers drawn with replacement. On the demo's weights the 2,026 synthetic tankers of its
-    calibration set spread them over 1.19-1.68 and 2.28-3.41 (docs/experiments.md, 2026-12-06
-    before midnight). Each refit starts from, and ``detector`` is left with, ``fitted``."""
+    percentiles of the shadow's and the side strip's temperatures and of the GSD slope
+    (``"temperature"``, ``"side_temperature"``, ``"gsd_slope"``) over ``draws`` refits on
+    resamples of the tankers drawn with replacement. On the demo's weights the 2,026 synthetic
+    tankers of its calibration set spread the temperatures over 1.19-1.68 and 2.28-3.41
+    (docs/experiments.md, 2026-12-06 before midnight). Each refit starts from, and ``detector`` is
+    left with, ``fitted``."""
     generator = torch.Generator().manual_seed(seed)
     count = len(labelled.loads)
-    temperatures = []
+    names = ("temperature", "side_temperature", "gsd_slope")
+    refits = []
     for _ in range(draws):
         rows = torch.randint(count, (count,), generator=generator)
         load = fit_stage_calibration(detector, labelled.subset(rows)).load
-        temperatures.append((load.temperature, load.side_temperature))
+        refits.append([getattr(load, name) for name in names])
         fitted.apply(detector.load_head)
     levels = torch.tensor([0.05, 0.95], dtype=torch.float64)
-    spread = torch.quantile(torch.tensor(temperatures, dtype=torch.float64), levels, dim=0)  # [2 levels, 2]
-    return (float(spread[0, 0]), float(spread[1, 0])), (float(spread[0, 1]), float(spread[1, 1]))
+    spread = torch.quantile(torch.tensor(refits, dtype=torch.float64), levels, dim=0)  # [2 levels, names]
+    return {name: (float(spread[0, i]), float(spread[1, i])) for i, name in enumerate(names)}

@@ -68,9 +68,10 @@ FREEBOARD_TOLERANCE_M = 1e-3
 # Without a view input a model is written as format version 2 (no view, no freeboard output).
 FORMAT_WITHOUT_VIEW = 2
 # Parity and tracing view rows: one geometry with every cue visible, and one with the angles
-# unknown, so both of the load stage's branches are compared.
+# unknown at another GSD, so both of the load stage's branches and its calibration's GSD term are
+# compared.
 EXAMPLE_VIEW = (1.0, 40.0, 150.0, 15.0, 60.0)
-UNKNOWN_ANGLES_VIEW = (1.0, math.nan, math.nan, math.nan, math.nan)
+UNKNOWN_ANGLES_VIEW = (0.5, math.nan, math.nan, math.nan, math.nan)
 MATCH_IOU = 0.9
 MAX_UNMATCHED_SHARE = 0.01
 META_REQUIRED = ("scaling", "gsd_range_m", "load_uncertain_band", "load_max_gsd_m", "config_sha256")

@@ -9,11 +9,11 @@ as JSON plus PR-curve and confusion PNGs.
 
 Each validation image is read with its own view row (``models/detector.py``: its GSD at the model's
 input and its angles, NaN where the labels give none), as ``detect`` reads a scene. The load
-stage's calibration (a factor on each cue's error scales, then two temperatures and a bias on its
-logit) is refitted on the validation tankers after each validation epoch
+stage's calibration (a factor on each cue's error scales, then two temperatures, a slope in GSD
+and a bias on its logit) is refitted on the validation tankers after each validation epoch
 (:mod:`tankerwatch.train.calibration`) and logged as ``val/shadow_scale_factor``,
-``val/side_scale_factor``, ``val/load_temperature``, ``val/load_side_temperature`` and
-``val/load_bias``. The laden fraction
+``val/side_scale_factor``, ``val/load_temperature``, ``val/load_side_temperature``,
+``val/load_gsd_temperature_slope`` and ``val/load_bias``. The laden fraction
 is read on the same tankers' labelled boxes where their draft fraction is known (synthetic truth):
 ``val/laden_fraction_mae`` (central estimate) and ``val/laden_fraction_coverage`` (share of truths
 inside [lo, hi], nominally 0.8).
@@ -66,8 +66,9 @@ CHECKPOINT_FORMAT = "tankerwatch-checkpoint"
 # is turned by the scene's angles and says so in two more input rows (a wider first layer).
 # 10: its calibration has a bias beside the temperature (one more buffer). 11: and a factor per
 # cue on the error scales (one more buffer). 12: and a second temperature, for calls resting on
-# the side strip (one more buffer).
-CHECKPOINT_FORMAT_VERSION = 12
+# the side strip (one more buffer). 13: and a slope of its inverse temperature in log GSD (one
+# more buffer).
+CHECKPOINT_FORMAT_VERSION = 13
 # Figures logged per epoch (the JSON file has them all, per GSD band too).
 LOGGED_FIGURES = ("vessel_AP50", "vessel_AP50_95", "AP50_tanker", "AP50_other", "load_accuracy",
                   "load_macro_f1", "load_coverage", "load_accuracy_covered", "load_ece",
@@ -445,6 +446,8 @@ class TankerwatchModule(L.LightningModule):
             # The same on every rank (fitted on the pooled logits), as above.
             self.log("val/load_temperature", head.log_temperature.exp(), sync_dist=True, reduce_fx="max")
             self.log("val/load_side_temperature", head.log_side_temperature.exp(), sync_dist=True, reduce_fx="max")
+            self.log("val/load_gsd_temperature_slope", head.gsd_temperature_slope.clone(), sync_dist=True,
+                     reduce_fx="max")
             self.log("val/load_bias", head.load_bias.clone(), sync_dist=True, reduce_fx="max")
             for cue, name in enumerate(("shadow", "side")):
                 self.log(f"val/{name}_scale_factor", head.cue_scale_log[cue].exp(), sync_dist=True, reduce_fx="max")
