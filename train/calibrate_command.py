@@ -2,9 +2,9 @@
 labelled dataset.
 
 ``fit`` calibrates the load stage (a factor on each cue's error scales, then two temperatures, a
-slope in GSD and a bias on the load logit, :mod:`tankerwatch.train.calibration`) on its validation split, which is
-often small: a few hundred tankers find only part of the load stage's lean (docs/experiments.md,
-2026-12-06 (evening)). This refits them on any labelled folder of tankers with a known load
+slope in GSD and a bias on the load logit, :mod:`tankerwatch.train.calibration`) on its validation
+split, which is often small: a few hundred tankers find only part of the load stage's lean
+(docs/experiments.md, 2026-12-06 (evening)). This refits them on any labelled folder of tankers with a known load
 (``check-labels`` formats; the factors need drawn widths, which synthetic labels carry):
 more tiles of the same generator, or scenes of the sensor the model will be used on. The tankers
 are read on their labelled boxes at GSD <= the model's ``load_max_gsd_m``, with each image's view

@@ -34,9 +34,9 @@ The calibration is fitted after each validation epoch (:func:`fit_stage_calibrat
 validation tanker with a known load or drawn widths at GSD <= ``load_max_gsd_m`` (profiles sampled
 at the labelled boxes, as in training), stored in the model (``HullProfileHead.cue_scale_log``,
 ``log_temperature``, ``log_side_temperature``, ``gsd_temperature_slope`` and ``load_bias``) and so
-in the checkpoint and the exported graph. The figures a validation epoch logs use the calibration fitted on the epoch before
-(the first epoch's: the identity); test figures and ``detect`` use the checkpoint's, fitted on
-validation, never on the data they are measured on.
+in the checkpoint and the exported graph. The figures a validation epoch logs use the calibration
+fitted on the epoch before (the first epoch's: the identity); test figures and ``detect`` use the
+checkpoint's, fitted on validation, never on the data they are measured on.
 
 Why the scale factors (:func:`fit_cue_scale_factor`): the freeboard is the two cues'
 inverse-variance weighted mean, so a cue whose scales overstate its error gets too little weight
