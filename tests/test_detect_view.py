@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from PIL import Image
 from raster_helpers import write_geotiff
 
 from tankerwatch.infer.cli import main
@@ -169,6 +170,24 @@ def test_without_angles_the_load_stage_runs_geometry_free_and_says_so(view_model
     central = 10 * fed[0][0]
     assert (tanker["freeboard_m"], tanker["freeboard_m_lo"], tanker["freeboard_m_hi"]) == pytest.approx(
         (central, central - NO_ANGLES_HALF_WIDTH, central + NO_ANGLES_HALF_WIDTH), abs=0.006)
+
+
+def test_a_scene_without_a_gsd_is_read_at_the_gsd_training_assumes(view_model, tmp_path, fed, capsys):
+    from types import SimpleNamespace
+
+    from tankerwatch.train.lightning_module import view_row
+
+    image = np.full((300, 400, 3), 20, np.uint8)
+    paint_vessel(image.transpose(2, 0, 1), [200.3, 150.6, 30.0, 7.0, 0.4], p_loaded=0.9)
+    Image.fromarray(image).save(tmp_path / "s.png")
+    assert detect(view_model, tmp_path / "s.png", "-o", tmp_path / "out") == 0
+    assert "GSD unknown" in capsys.readouterr().err
+    # fit and calibrate read a labelled image without a GSD through view_row: the same GSD, so a
+    # load calibration fitted on such images holds for such scenes.
+    unlabelled_gsd = SimpleNamespace(gsd_m=None, image=SimpleNamespace(angles=None))
+    trained_at = float(view_row(unlabelled_gsd, 1.0, FIXTURE_META["gsd_range_m"])[0, 0])
+    assert trained_at == pytest.approx(2.0)  # the geometric middle of the fixture model's 1-4 m
+    assert {round(row[0], 4) for row in fed} == {round(trained_at, 4)}
 
 
 def test_a_resampled_scene_feeds_the_model_inputs_gsd_and_a_rotated_one_turns_azimuths(view_model, tmp_path, fed):

@@ -349,6 +349,8 @@ def test_parity_compares_every_output(candidate, failed):
 def test_export_refuses_an_incomplete_description():
     with pytest.raises(ModelError, match="gsd_range_m"):
         model_metadata(BlobDetector(), {k: v for k, v in FIXTURE_META.items() if k != "gsd_range_m"})
+    with pytest.raises(ModelError, match="gsd_range_m"):
+        model_metadata(BlobDetector(), {**FIXTURE_META, "gsd_range_m": None})
     with pytest.raises(ModelError, match="type_names"):
         model_metadata(BlobDetector(), {**FIXTURE_META, "type_names": ["other", "tanker"]})
 
@@ -362,6 +364,27 @@ def test_max_vessel_px_is_written_when_the_checkpoint_has_it_and_checked():
     for bad in (0, -3.0, float("nan"), float("inf"), "190", True):
         with pytest.raises(ModelError, match="max_vessel_px must be a finite number > 0"):
             model_metadata(BlobDetector(), {**FIXTURE_META, "max_vessel_px": bad})
+
+
+def test_a_checkpoint_without_a_gsd_range_exports_only_with_one_stated(exported, tmp_path, capsys):
+    _, root, _ = exported
+    saved = torch.load(root / "tiny.ckpt", weights_only=True)
+    saved["tankerwatch"]["gsd_range_m"] = None  # as `fit` records it when no training image had a GSD
+    torch.save(saved, tmp_path / "no_gsd.ckpt")
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(tmp_path / "no_gsd.ckpt"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no_gsd.ckpt" in err and "records no GSD range" in err
+    assert "--gsd-range A:B" in err and not out.exists()
+
+    assert main(["export", str(tmp_path / "no_gsd.ckpt"), "-o", str(out), "--gsd-range", "0.5:2"]) == 0
+    assert OnnxDetector(out, device="cpu").info.gsd_range_m == (0.5, 2.0)
+    capsys.readouterr()
+    # A recorded range is the training images': a flag may not replace it.
+    assert main(["export", str(root / "tiny.ckpt"), "-o", str(tmp_path / "n.onnx"), "--gsd-range", "0.5:2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "tiny.ckpt" in err and "records the GSD range 1:4 m" in err
+    assert not (tmp_path / "n.onnx").exists()
 
 
 def test_export_cli_errors_are_one_line(tmp_path, capsys):

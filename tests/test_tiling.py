@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from tankerwatch.infer.core.boxes import box_corners
 from tankerwatch.infer.core.errors import ConfigError
 from tankerwatch.infer.runtime.tiling import (
+    UNRANGED_GSD_M,
     Tile,
+    assumed_gsd_m,
     make_grid,
     merge_detections,
     min_overlap_px,
@@ -33,6 +35,13 @@ def test_resample_only_outside_the_model_range():
     assert resample_scale(0.5, (1.0, 3.0)) == pytest.approx(2.0)  # fine scene: 2 source px per model px
     assert resample_scale(10.0, (1.0, 3.0)) == pytest.approx(0.3)
     assert resample_scale(None, (1.0, 3.0)) == 1.0
+
+
+def test_an_image_without_a_gsd_is_taken_at_the_middle_of_the_models_range_in_ratio():
+    assert assumed_gsd_m((0.5, 2.0)) == pytest.approx(1.0)
+    assert assumed_gsd_m((0.5, 3.5)) == pytest.approx(math.sqrt(1.75))  # 1.32 m: as far from each end in ratio
+    assert assumed_gsd_m((3.0, 3.0)) == pytest.approx(3.0)
+    assert assumed_gsd_m(None) == UNRANGED_GSD_M == 1.0  # trained on images without a GSD
 
 
 def test_coarse_scenes_are_enlarged_to_the_max_gsd_only_where_the_model_was_trained():

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         for image in images:
             source = SceneSource.open(image, scaling, top_gsd)
             pixels = zoom_bands(source.whole().transpose(2, 0, 1), source.upsample)
-            view = view_row(source, source.upsample)
+            view = view_row(source, source.upsample, meta.get("gsd_range_m"))
             readings = calibration_readings(model, torch.from_numpy(pixels.copy())[None], view, source,
                                             source.upsample, load_max_gsd_m)
             if readings is not None:

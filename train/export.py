@@ -90,7 +90,7 @@ def model_metadata(model: torch.nn.Module, meta: dict, precision: str = "fp32") 
     :func:`~tankerwatch.train.datamodule.taught_heads`) and ``label_counts``: without ``taught``
     ``detect`` takes the model as taught type and load, as it always did.
     """
-    missing = [k for k in META_REQUIRED if k not in meta]
+    missing = [k for k in META_REQUIRED if meta.get(k) is None]
     if missing:
         raise ModelError(f"checkpoint metadata lacks {', '.join(missing)}; cannot describe the model")
     for key, expected in (("type_names", TYPE_NAMES), ("load_names", LOAD_NAMES)):
@@ -431,6 +431,7 @@ def evaluate_onnx(onnx_path, dataset_path) -> dict:
     from tankerwatch.infer.runtime.onnx_model import OnnxDetector
     from tankerwatch.infer.runtime.tiling import (
         DEFAULT_MAX_GSD_M,
+        assumed_gsd_m,
         resample_scale,
         working_gsd_range,
         zoom_bands,
@@ -453,7 +454,7 @@ def evaluate_onnx(onnx_path, dataset_path) -> dict:
         view = None
         if info.view_input:
             angles = truth.angles or {}
-            gsd = 1.0 if truth.gsd_m is None else truth.gsd_m * scale  # as the training's view rows
+            gsd = assumed_gsd_m(info.gsd_range_m) if truth.gsd_m is None else truth.gsd_m * scale  # as view_row
             view = np.array([[gsd, *(angles.get(k, math.nan) for k in ANGLE_KEYS)]], dtype=np.float32)
         found = detector.run(padded[None], view=view).image(0)
         boxes = np.array(found.boxes, dtype=np.float64).reshape(-1, 5)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tankerwatch.infer.commands.args import add_overwrite, positive_int
-from tankerwatch.infer.core.errors import ConfigError, ModelError
+from tankerwatch.infer.commands.args import add_overwrite, gsd_range, positive_int
+from tankerwatch.infer.core.errors import ConfigError, ModelError, located
 
 from .export import OPSET
 
@@ -45,7 +45,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default {MAX_AP_DROP_POINTS:g}); a model that loses more is removed")
     parser.add_argument("--fp16", action="store_true", help="also write <stem>.fp16.onnx (for GPUs)")
     parser.add_argument("--val", type=Path, help="labelled dataset to report each file's accuracy on")
+    parser.add_argument("--gsd-range", type=gsd_range, metavar="A:B",
+                        help="ground metres per pixel of the imagery a checkpoint was trained on, for one that "
+                             "records none (none of its training images had a GSD); detect resamples scenes into it")
     add_overwrite(parser)
+
+
+def with_gsd_range(meta: dict, given: tuple[float, float] | None, checkpoint: Path) -> dict:
+    """``meta`` with a GSD range: the one it records, or ``given`` (``--gsd-range``) where it
+    records none. ONNX metadata must carry one, since ``detect`` resamples scenes into it."""
+    recorded = meta.get("gsd_range_m")
+    if given is None:
+        if recorded is None:
+            raise ModelError(located(checkpoint, "records no GSD range (none of its training images had a GSD); "
+                                                 "pass --gsd-range A:B, the ground metres per pixel of that imagery"))
+        return meta
+    if recorded is not None and tuple(float(v) for v in recorded) != given:
+        raise ConfigError(located(checkpoint, f"records the GSD range {recorded[0]:g}:{recorded[1]:g} m from its "
+                                              f"training images; --gsd-range only sets one where none is recorded"))
+    return {**meta, "gsd_range_m": list(given)}
 
 
 def variant_path(output: Path, precision: str) -> Path:
@@ -90,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace")
     torch.set_num_threads(min(torch.get_num_threads(), 4))
     model, meta = load_checkpoint(args.checkpoint)
+    meta = with_gsd_range(meta, args.gsd_range, args.checkpoint)
     model_id = export_onnx(model, meta, args.output, opset=args.opset)
     parity = check_parity(model, args.output)
     if not parity.ok:

@@ -45,6 +45,7 @@ from tankerwatch.infer import __version__
 from tankerwatch.infer.core.errors import ConfigError, TankerwatchError
 from tankerwatch.infer.core.labels import LOAD_NAMES, TYPE_NAMES, VesselType
 from tankerwatch.infer.evaluation.metrics import DetectionEvaluator
+from tankerwatch.infer.runtime.tiling import assumed_gsd_m
 from tankerwatch.models import build_detector
 from tankerwatch.models.hull_window import WINDOW_HW
 
@@ -114,11 +115,13 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def view_row(source, upsample: float) -> torch.Tensor:
+def view_row(source, upsample: float, gsd_range_m: tuple[float, float] | None) -> torch.Tensor:
     """``[1, 5]`` view row (``models/detector.py``) of a labelled image enlarged by ``upsample``:
     its GSD at the model's input and its labelled angles, NaN where unknown (the load stage then
-    reads it geometry-free), and a GSD of 1 m where that is unknown too."""
-    gsd = 1.0 if source.gsd_m is None else source.gsd_m / upsample
+    reads it geometry-free). An image without a GSD is read at
+    :func:`~tankerwatch.infer.runtime.tiling.assumed_gsd_m` of the model's ``gsd_range_m``, as
+    ``detect`` reads a scene without one."""
+    gsd = assumed_gsd_m(gsd_range_m) if source.gsd_m is None else source.gsd_m / upsample
     return labelled_view_row(source.image, gsd).to(torch.float32)
 
 
@@ -411,10 +414,11 @@ class TankerwatchModule(L.LightningModule):
 
     def _eval_step(self, batch: dict, role: str) -> None:
         sources = self.trainer.datamodule.sources(role)
+        gsd_range_m = self.trainer.datamodule.gsd_range_m()
         for k, (index, (height, width)) in enumerate(zip(batch["index"], batch["sizes"], strict=True)):
             one = batch["image"][k:k + 1, :, :height, :width].contiguous(memory_format=torch.channels_last)
             source = sources[index]
-            view = view_row(source, batch["upsample"][k]).to(one.device)
+            view = view_row(source, batch["upsample"][k], gsd_range_m).to(one.device)
             boxes, scores, type_probs, load_probs, count, *_ = self.eval_model.detect(one, view)
             n = int(count[0])
             found = boxes[0, :n].double().cpu().numpy()

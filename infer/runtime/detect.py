@@ -69,6 +69,7 @@ from .tiling import (
     SPLIT_SHARE,
     Tile,
     TileGrid,
+    assumed_gsd_m,
     coarse_factor,
     make_grid,
     merge_detections,
@@ -200,12 +201,13 @@ def scene_gsd(info: RasterInfo, gsd_override: float | None) -> float | None:
 
 
 def tiling_gsd(gsd_m: float | None, gsd_range_m: tuple[float, float], notes: list[str]) -> float:
-    """The GSD to size tiles with: the scene's, or (with a note) the middle of the model's range.
-    An assumed GSD sizes tiles only; it is never written as the scene's GSD."""
+    """The GSD to size tiles and fill the model's view input with: the scene's, or (with a note)
+    :func:`~.tiling.assumed_gsd_m`, as training read its images without one. An assumed GSD is
+    never written as the scene's GSD."""
     if gsd_m is not None:
         return gsd_m
-    assumed = math.sqrt(gsd_range_m[0] * gsd_range_m[1])
-    notes.append(f"GSD unknown (no georeferencing); tiling as if {assumed:.2f} m, inside the model's range; "
+    assumed = assumed_gsd_m(gsd_range_m)
+    notes.append(f"GSD unknown (no georeferencing); read as if {assumed:.2f} m, the middle of the model's range; "
                  f"pass --gsd M to set it")
     return assumed
 

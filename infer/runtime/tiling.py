@@ -115,6 +115,23 @@ def min_overlap_px(gsd_m: float | None, longest_m: float = LONGEST_VESSEL_M) -> 
     return int(math.ceil(longest_m / gsd_m))
 
 
+# What a model without a recorded GSD range (none of its training images had a GSD) takes an
+# image without a GSD to be: the scale the project's figures and defaults are stated at.
+UNRANGED_GSD_M = 1.0
+
+
+def assumed_gsd_m(gsd_range_m: tuple[float, float] | None) -> float:
+    """The ground GSD (metres per pixel) an image without one is taken to have, by ``detect`` (to
+    size tiles, and in the model's view input) and by ``fit``, ``calibrate`` and ``export``'s
+    scoring (in the view input) alike: the geometric middle of the model's ``gsd_range_m``, or
+    :data:`UNRANGED_GSD_M` for a model without one. One rule, so that a load calibration fitted on
+    such images holds for such scenes."""
+    if gsd_range_m is None:
+        return UNRANGED_GSD_M
+    low, high = gsd_range_m
+    return math.sqrt(low * high)
+
+
 def working_gsd_range(gsd_range_m: tuple[float, float], max_gsd_m: float | None) -> tuple[float, float]:
     """The GSD range ``detect`` runs a scene in: the model's, its top lowered to ``max_gsd_m`` when
     that lies inside it (a scene coarser than ``max_gsd_m`` is then enlarged to it, a GSD the model
