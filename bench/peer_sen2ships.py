@@ -178,12 +178,13 @@ def prepare_peer_data(converted: Path, out: Path, train: list[str], val: list[st
 
 # ----- (2) ours -----------------------------------------------------------------------------------
 
-def our_detections(onnx: Path, truth, threads: int) -> dict:
+def our_detections(onnx: Path, truth, threads: int, tta: bool = False) -> dict:
     """Every detection (min_score 0) of the exported model on each validation scene, through the
-    Detector API: ``box_px`` is already ``[cx, cy, L, W, angle]`` in source pixels."""
+    Detector API (``tta``: with test-time flips): ``box_px`` is already ``[cx, cy, L, W, angle]`` in
+    source pixels."""
     from tankerwatch.infer import Detector
 
-    detector = Detector(onnx, device="cpu", threads=threads, min_score=0.0)
+    detector = Detector(onnx, device="cpu", threads=threads, min_score=0.0, tta=tta)
     out = {}
     for image in truth:
         found = detector.detect(image.image_path)

@@ -113,18 +113,20 @@ class Detector:
     scoring below it are left out (0 keeps everything the model returns). ``max_gsd``: metres; a
     scene coarser than this runs enlarged to it when the model was trained at that GSD (None: only
     into the model's range; see :func:`~tankerwatch.infer.runtime.tiling.working_gsd_range`).
+    ``tta``: test-time flips, each vessel scored by the mean over the tile and its three mirror
+    images (:mod:`~tankerwatch.infer.runtime.flips`; four model calls a tile).
     """
 
     def __init__(self, model, device: str = "auto", threads: int | None = None, batch_size: int = 2,
                  tile: int | None = None, min_score: float = DEFAULT_MIN_SCORE,
-                 max_gsd: float | None = DEFAULT_MAX_GSD_M):
+                 max_gsd: float | None = DEFAULT_MAX_GSD_M, tta: bool = False):
         if not 0.0 <= min_score <= 1.0:
             raise ConfigError(f"min_score must be between 0 and 1, got {min_score:g}")
         if max_gsd is not None and not max_gsd > 0:
             raise ConfigError(f"max_gsd must be positive, got {max_gsd:g}")
         self._model = OnnxDetector(model, device=device, threads=threads)
         self.batch_size, self.tile, self.min_score, self.threads = batch_size, tile, min_score, threads
-        self.max_gsd = max_gsd
+        self.max_gsd, self.tta = max_gsd, tta
 
     @property
     def info(self) -> ModelInfo:
@@ -166,7 +168,7 @@ class Detector:
             raise ConfigError(f"{source}: transform, crs and acquired are for arrays; a file carries its own")
         return Detections(analyse_scene(self._model, source, tile=self.tile, batch_size=self.batch_size,
                                         gsd_m=gsd, min_score=self.min_score, progress=progress, angles=given,
-                                        max_gsd_m=self.max_gsd))
+                                        max_gsd_m=self.max_gsd, tta=self.tta))
 
     def detect_many(self, sources, out_dir, *, gsd: float | None = None, overwrite: bool = False,
                     cluster: str = "auto", workers: int | None = None, progress: bool | None = False,
@@ -185,7 +187,8 @@ class Detector:
         on stderr (None: only on a terminal). ``angles``: as for :meth:`detect`, for every scene (one
         acquisition delivered as several tiles); None reads each scene's own.
         """
-        options = SceneOptions(self.tile, self.batch_size, gsd, self.min_score, angles_argument(angles), self.max_gsd)
+        options = SceneOptions(self.tile, self.batch_size, gsd, self.min_score, angles_argument(angles), self.max_gsd,
+                               self.tta)
         return run_scenes(self._model, [str(s) for s in sources], Path(out_dir), options,
                           overwrite=overwrite, cluster=cluster, workers=workers, threads=self.threads,
                           progress=progress, on_scene=on_scene)
@@ -211,7 +214,7 @@ class Detector:
                     dataset.update_tags(**tags)
             analysis = analyse_scene(self._model, memory.name, tile=self.tile, batch_size=self.batch_size,
                                      gsd_m=gsd, min_score=self.min_score, progress=progress, angles=angles,
-                                     max_gsd_m=self.max_gsd)
+                                     max_gsd_m=self.max_gsd, tta=self.tta)
         return Detections(analysis)
 
 

@@ -49,6 +49,7 @@ class SceneOptions:
     min_score: float
     angles: SceneAngles | None = None
     max_gsd_m: float | None = DEFAULT_MAX_GSD_M
+    tta: bool = False
 
 
 @dataclass
@@ -176,7 +177,7 @@ def _in_process(detector: OnnxDetector, source: str, out_dir: Path, options: Sce
     try:
         analysis = analyse_scene(detector, source, tile=options.tile, batch_size=options.batch_size,
                                  gsd_m=options.gsd_m, min_score=options.min_score, progress=progress,
-                                 angles=options.angles, max_gsd_m=options.max_gsd_m)
+                                 angles=options.angles, max_gsd_m=options.max_gsd_m, tta=options.tta)
     except TankerwatchError as exc:
         return SceneOutcome(source, FAILED, error=exc)
     return _finish(source, analysis, out_dir)

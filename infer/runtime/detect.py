@@ -11,7 +11,8 @@ Per scene (:func:`detect_scene`):
    than ``max_gsd_m`` (default 2 m) is enlarged to it when the model was trained at that GSD, so the
    output map's cells stay small enough to hold a peak for each of two hulls moored alongside.
    Tiles are read window by window, so memory does not grow with the scene, scaled to uint8, padded
-   and sent to the model in batches;
+   and sent to the model in batches (with ``tta``, each batch also mirrored three ways and each
+   vessel's score the mean of its four: :mod:`~tankerwatch.infer.runtime.flips`);
 4. boxes go back to full-resolution source pixels; each is kept only by the tile whose core holds
    its centre, then rotated NMS at IoU 0.5 merges what is left;
 5. coarse pass, only for a model whose metadata has ``max_vessel_px`` (the longest vessel it was
@@ -57,6 +58,7 @@ from ..core.errors import ConfigError, RasterError, located
 from ..core.tanker_sizes import freeboard_at
 from ..evaluation.metrics import load_call
 from .detection_file import Detection, build_collection, write_detection_files
+from .flips import run_mirrored
 from .onnx_model import OnnxDetector, Outputs
 from .quicklook import detection_class, write_quicklook
 from .raster import RasterInfo, inspect_raster, open_raster, read_decimated, read_window
@@ -314,10 +316,11 @@ def _read_tile(dataset, tile: Tile, grid: TileGrid, bands, lo, hi) -> np.ndarray
 
 
 def run_tiles(detector: OnnxDetector, path, grid: TileGrid, lo, hi, batch_size: int,
-              progress: bool | None = None, desc: str | None = None, view=None) -> Outputs:
+              progress: bool | None = None, desc: str | None = None, view=None, tta: bool = False) -> Outputs:
     """Run every tile of the raster ``path`` (a path or URL); return the merged detections (one
     image's rows, boxes in source pixels). ``view``: the pass's view row (float32 ``[5]``) for a
-    model with the view input, else None."""
+    model with the view input, else None. ``tta``: each batch also run mirrored, scores averaged
+    (:mod:`~tankerwatch.infer.runtime.flips`)."""
     rows, owned = [], []
     bands = detector.info.scaling.bands
     tiles = list(grid)
@@ -326,9 +329,13 @@ def run_tiles(detector: OnnxDetector, path, grid: TileGrid, lo, hi, batch_size: 
     with open_raster(path) as dataset, bar:
         for start in range(0, len(tiles), batch_size):
             batch = tiles[start:start + batch_size]
-            outputs = detector.run(np.stack([_read_tile(dataset, t, grid, bands, lo, hi) for t in batch]), view)
-            for i, tile in enumerate(batch):
-                found = outputs.image(i)
+            images = np.stack([_read_tile(dataset, t, grid, bands, lo, hi) for t in batch])
+            if tta:
+                per_tile = run_mirrored(detector, images, view)
+            else:
+                outputs = detector.run(images, view)
+                per_tile = [outputs.image(i) for i in range(len(batch))]
+            for tile, found in zip(batch, per_tile, strict=True):
                 found = found._replace(boxes=tile_to_source(found.boxes, tile, grid.scale))
                 owned.append(tile.owns(found.boxes[:, :2]))
                 rows.append(found)
@@ -411,13 +418,14 @@ def footprint(valid: np.ndarray, width: int, height: int):
 
 def detect_scene(detector: OnnxDetector, path, out_dir, *, tile: int | None = None, batch_size: int = 2,
                  gsd_m: float | None = None, min_score: float = 0.0, progress: bool | None = None,
-                 angles: SceneAngles | None = None, max_gsd_m: float | None = DEFAULT_MAX_GSD_M) -> SceneResult:
+                 angles: SceneAngles | None = None, max_gsd_m: float | None = DEFAULT_MAX_GSD_M,
+                 tta: bool = False) -> SceneResult:
     """Detect vessels in one scene and write its three output files (see the module doc).
 
     Detections scoring below ``min_score`` (the operating point, recorded in the header) are left out.
     """
     analysis = analyse_scene(detector, path, tile=tile, batch_size=batch_size, gsd_m=gsd_m, min_score=min_score,
-                             progress=progress, angles=angles, max_gsd_m=max_gsd_m)
+                             progress=progress, angles=angles, max_gsd_m=max_gsd_m, tta=tta)
     return write_result(analysis, out_dir)
 
 
@@ -429,20 +437,21 @@ def write_result(analysis: SceneAnalysis, out_dir) -> SceneResult:
 def analyse_scene(detector: OnnxDetector, path, *, tile: int | None = None, batch_size: int = 2,
                   gsd_m: float | None = None, min_score: float = 0.0,
                   progress: bool | None = None, angles: SceneAngles | None = None,
-                  max_gsd_m: float | None = DEFAULT_MAX_GSD_M) -> SceneAnalysis:
+                  max_gsd_m: float | None = DEFAULT_MAX_GSD_M, tta: bool = False) -> SceneAnalysis:
     """Steps 1-7 of the module doc for one scene, nothing written: ``path`` is anything
     :func:`~tankerwatch.infer.runtime.sources.resolve_source` takes (a path, GDAL path, URL or STAC
     item, as a Path, text or Source). ``angles``: the caller's sun and view angles (flags, a sidecar
     given, the API's), ahead of the scene's own; used only by a model with the view input.
     ``max_gsd_m``: a scene coarser than this runs enlarged to it, when the model's GSD range holds
-    it (step 3; None: at the model's range)."""
+    it (step 3; None: at the model's range). ``tta``: test-time flips
+    (:mod:`~tankerwatch.infer.runtime.flips`), four model calls a tile."""
     # The cap covers every read of the scene, the decimated one too: GDAL's default cache (5 % of
     # RAM) would keep a large scene's decoded blocks from that read (over a GB at 20,000 px).
     # rasterio passes an integer GDAL_CACHEMAX on as bytes (GDAL alone would read a small number
     # as MB), so the cap is given in bytes: a bare MB figure would be a cache of a few hundred bytes.
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20):
         return _analyse_scene(detector, resolve_source(path), tile, batch_size, gsd_m, min_score, progress, angles,
-                              max_gsd_m)
+                              max_gsd_m, tta)
 
 
 def scene_view(detector: OnnxDetector, source: Source, info: RasterInfo, given: SceneAngles | None,
@@ -465,7 +474,7 @@ def scene_view(detector: OnnxDetector, source: Source, info: RasterInfo, given: 
 
 def _analyse_scene(detector: OnnxDetector, source: Source, tile: int | None, batch_size: int,
                    gsd_m: float | None, min_score: float, progress: bool | None,
-                   angles: SceneAngles | None, max_gsd_m: float | None) -> SceneAnalysis:
+                   angles: SceneAngles | None, max_gsd_m: float | None, tta: bool) -> SceneAnalysis:
     path = source.raster
     info = inspect_raster(path)
     check_fits_model(info, detector)
@@ -489,10 +498,10 @@ def _analyse_scene(detector: OnnxDetector, source: Source, tile: int | None, bat
     def view_row(pass_grid: TileGrid):  # each pass's model input has its own GSD
         return None if image_angles is None else image_angles.row(grid_gsd * pass_grid.scale)
 
-    found = run_tiles(detector, path, grid, lo, hi, batch_size, progress, desc=source.name, view=view_row(grid))
+    found = run_tiles(detector, path, grid, lo, hi, batch_size, progress, desc=source.name, view=view_row(grid), tta=tta)
     if coarse is not None:
         found = combine_passes(found, run_tiles(detector, path, coarse.grid, lo, hi, batch_size, progress,
-                                                desc=f"{source.name} (coarse)", view=view_row(coarse.grid)),
+                                                desc=f"{source.name} (coarse)", view=view_row(coarse.grid), tta=tta),
                                coarse.split_px, min_score)
     detections = flag_sts_pairs([d for d in to_detections(found, gsd, detector) if d.score >= min_score], gsd)
     header = {
@@ -505,7 +514,8 @@ def _analyse_scene(detector: OnnxDetector, source: Source, tile: int | None, bat
         "min_score": min_score,
         "scaling": {**scaling.to_dict(), "limits": [[round(float(a), 6), round(float(b), 6)]
                                                     for a, b in zip(lo, hi, strict=True)]},
-        "tiling": {"tile_px": grid.tile_px, "overlap_px": grid.overlap_px, "model_gsd_m": round(grid_gsd * grid.scale, 4)},
+        "tiling": {"tile_px": grid.tile_px, "overlap_px": grid.overlap_px, "model_gsd_m": round(grid_gsd * grid.scale, 4),
+                   "test_time_flips": tta},
     }
     if source.stac is not None:
         header["stac"] = {**source.stac, **({"view": source.view} if source.view is not None else {})}

@@ -95,7 +95,7 @@ def analyse_on_worker(source: str, plugin_name: str, options: SceneOptions,
     try:
         analysis = analyse_scene(detector, source, tile=options.tile, batch_size=options.batch_size,
                                  gsd_m=options.gsd_m, min_score=options.min_score, progress=False,
-                                 angles=options.angles, max_gsd_m=options.max_gsd_m)
+                                 angles=options.angles, max_gsd_m=options.max_gsd_m, tta=options.tta)
         return analysis if out_dir is None else write_result(analysis, out_dir)
     except TankerwatchError as exc:
         exc.__context__ = exc.__cause__ = None
