@@ -346,7 +346,8 @@ def test_coarse_pass_finds_a_vessel_longer_than_the_model_reaches_once(reach_mod
         assert small.box_px[2] == pytest.approx(box[2], abs=1.0) and small.load == "empty"
     # the schema is unchanged: the same header members as a single-pass run
     header = json.loads((tmp_path / "out" / "long.geojson").read_text())["tankerwatch"]
-    assert set(header["tiling"]) == {"tile_px", "overlap_px", "model_gsd_m"} and header["tiling"]["model_gsd_m"] == 2.5
+    assert set(header["tiling"]) == {"tile_px", "overlap_px", "model_gsd_m", "test_time_flips"}
+    assert header["tiling"]["model_gsd_m"] == 2.5 and header["tiling"]["test_time_flips"] is False
 
 
 def single_pass_boxes(model, scene, max_gsd_m=DEFAULT_MAX_GSD_M):
