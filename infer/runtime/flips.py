@@ -21,13 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.boxes import normalize_boxes, rotated_iou, rotated_nms
-from .onnx_model import Outputs
+from .onnx_model import VIEW_COLUMNS, Outputs
 
 # (left-right, top-bottom): the image as it is first, so ties keep its rows.
 FLIPS = ((False, False), (True, False), (False, True), (True, True))
 FUSE_IOU = 0.5
-# Columns of the view row (models/detector.py's VIEW_COLUMNS) that hold image-frame azimuths.
-AZIMUTH_COLUMNS = (2, 4)
+AZIMUTH_COLUMNS = tuple(VIEW_COLUMNS.index(name) for name in ("sun_azimuth_deg", "view_azimuth_deg"))
 
 
 def mirror_images(images: np.ndarray, left_right: bool, top_bottom: bool) -> np.ndarray:
