@@ -210,6 +210,9 @@ class TankerwatchModule(L.LightningModule):
                                                                 use_buffers=True).requires_grad_(False)
         self.run_config_yaml: str | None = None  # set by the CLI's config callback
         self.val_metrics: dict[str, float] = {}
+        # The GSD range the model is trained for (its training images', as the checkpoint records
+        # it), which sets the GSD an evaluation image without one is read at (view_row).
+        self.gsd_range_m: list[float] | None = None
         self._evaluator: DetectionEvaluator | None = None
 
     # -- data hookup -----------------------------------------------------------------------------
@@ -218,6 +221,8 @@ class TankerwatchModule(L.LightningModule):
         datamodule.output_stride = self.model.output_stride
         datamodule.load_max_gsd_m = self.hparams.load_max_gsd_m
         self._step_seed_base = torch.initial_seed()  # seed_everything's seed, before any reseeding
+        if stage == "fit":
+            self.gsd_range_m = datamodule.gsd_range_m()
         roles = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, ())
         for role in roles:
             if datamodule.hparams[role] is None:
@@ -414,11 +419,10 @@ class TankerwatchModule(L.LightningModule):
 
     def _eval_step(self, batch: dict, role: str) -> None:
         sources = self.trainer.datamodule.sources(role)
-        gsd_range_m = self.trainer.datamodule.gsd_range_m()
         for k, (index, (height, width)) in enumerate(zip(batch["index"], batch["sizes"], strict=True)):
             one = batch["image"][k:k + 1, :, :height, :width].contiguous(memory_format=torch.channels_last)
             source = sources[index]
-            view = view_row(source, batch["upsample"][k], gsd_range_m).to(one.device)
+            view = view_row(source, batch["upsample"][k], self.gsd_range_m).to(one.device)
             boxes, scores, type_probs, load_probs, count, *_ = self.eval_model.detect(one, view)
             n = int(count[0])
             found = boxes[0, :n].double().cpu().numpy()
@@ -514,6 +518,7 @@ class TankerwatchModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.val_metrics = dict(checkpoint.get("tankerwatch", {}).get("val_metrics", {}))
+        self.gsd_range_m = checkpoint.get("tankerwatch", {}).get("gsd_range_m", self.gsd_range_m)
         # Checkpoints from before the width counts resume with none counted yet.
         state = checkpoint.get("state_dict", {})
         state.setdefault("cue_rarity.counts", torch.zeros_like(self.cue_rarity.counts))
