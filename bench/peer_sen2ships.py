@@ -7,7 +7,7 @@ tankerwatch.infer.evaluation.metrics (class-agnostic vessel AP50, rotated IoU, C
 in the (3, 10] m band, which holds both validation ports). All figures are REAL data.
 
     .venv/bin/python bench/peer_sen2ships.py [--budget-min 15] [--threads 2] [--work runs/peer_sen2ships]
-        [--pretrain-min M]
+        [--pretrain-min M] [--tta]
 
 ``--pretrain-min M`` spends the first M minutes of OUR budget on the pre-training that
 configs/sen2ships_pretrain.yaml describes (synthetic ports drawn at Sentinel-2's GSD, then trained on),
@@ -26,7 +26,9 @@ scenes; its oriented boxes become the project's ``[cx, cy, length, width, angle]
 (4) Both are scored; recall is at each model's operating point (ours DEFAULT_MIN_SCORE, the peer's
 default conf 0.25). Each model is scored twice: with the checkpoint its framework selects on the
 validation ports (ours: best val AP50; Ultralytics: best.pt, by mAP50-95) and with the last one (no
-selection).
+selection). ``--tta`` scores each also with the project's test-time flips (``detect --tta``), which
+the peer gets too: Ultralytics' own ``augment=True`` reverts to a single view for OBB models, so the
+worker predicts each scene's mirror images and the project's rule (``flips.fuse_scores``) fuses them.
 
 Ultralytics is never imported here and is no dependency of the project: bench/peer/README.md says how
 to create ``.venv-peer``.
@@ -60,6 +62,8 @@ PEER_WORKER = REPO / "bench" / "peer" / "yolo_obb_worker.py"
 CONFIG = REPO / "configs" / "sen2ships.yaml"
 PRETRAIN_CONFIG = REPO / "configs" / "sen2ships_pretrain.yaml"
 PEER_CONF = 0.25  # Ultralytics' default predict confidence: the peer's operating point
+# (detections key suffix, label): as predicted, and with the project's test-time flips (--tta).
+MODES = (("", ""), ("_tta", "+flips"))
 # Seconds per epoch of configs/sen2ships.yaml on 2 otherwise idle cores, validation included (issue 19
 # quotes 1,012 s for 30 epochs; docs/experiments.md 2026-11-26 has 734 s): sizes our cosine schedule
 # to the budget, as Ultralytics' time= mode re-sizes its own after the first epoch. On busier cores
@@ -194,6 +198,19 @@ def our_detections(onnx: Path, truth, threads: int, tta: bool = False) -> dict:
     return out
 
 
+def our_runs(onnx: Path, args) -> dict:
+    """Ours' detections of one exported model on the validation scenes, timed: as they are, and
+    with test-time flips too where ``--tta`` asks."""
+    out = {}
+    for key, tta in (("", False), ("_tta", True)):
+        if tta and not args.tta:
+            continue
+        start = time.perf_counter()
+        out[f"detections{key}"] = our_detections(onnx, args.truth, args.threads, tta=tta)
+        out[f"detect{key}_s"] = time.perf_counter() - start
+    return out
+
+
 def max_time(seconds: float) -> str:
     """Lightning's ``--trainer.max_time`` for a budget of ``seconds``."""
     budget = int(round(seconds))
@@ -289,11 +306,8 @@ def train_ours(args, work: Path) -> dict:
         onnx = work / "ours" / f"{which}.onnx"
         export_s = run([TW, "export", found[-1], "-o", onnx, "--overwrite"], thread_env(args.threads),
                        work / "ours" / f"export_{which}.log")
-        start = time.perf_counter()
-        detections = our_detections(onnx, args.truth, args.threads)
         result["checkpoints"][which] = {"checkpoint": found[-1].name, "global_step": steps[which],
-                                        "export_s": export_s, "detect_s": time.perf_counter() - start,
-                                        "detections": detections}
+                                        "export_s": export_s, **our_runs(onnx, args)}
     return result
 
 
@@ -318,6 +332,27 @@ def peer_boxes(rows: list[list[float]], upsample: float) -> tuple[np.ndarray, np
     boxes = a[:, :5].copy()
     boxes[:, :4] /= upsample
     return normalize_boxes(boxes), a[:, 5]
+
+
+def peer_flipped(predicted: dict, upsample: float) -> tuple[np.ndarray, np.ndarray]:
+    """One scene's peer rows and those of its three mirror images (the worker's ``--flips``) mapped
+    back to the scene and fused by the project's own rule (``flips.fuse_scores``), as at most as
+    many rows as one view gave: the project's boxes in source pixels and their fused scores."""
+    from tankerwatch.infer.runtime.flips import fuse_scores, unmirror_boxes
+
+    width, height = predicted["size"]
+    views = [(False, False, predicted["xywhr_conf"])]
+    views += [(m["left_right"], m["top_bottom"], m["xywhr_conf"]) for m in predicted["mirrored"]]
+    boxes, scores = [], []
+    for left_right, top_bottom, rows in views:
+        view_boxes, view_scores = peer_boxes(rows, 1.0)  # the upsampled scene's pixels: what was mirrored
+        boxes.append(unmirror_boxes(view_boxes, width, height, left_right, top_bottom))
+        scores.append(view_scores)
+    picked, fused = fuse_scores(boxes, scores)
+    most = max(len(s) for s in scores)
+    fused_boxes = np.concatenate(boxes)[picked[:most]]
+    fused_boxes[:, :4] /= upsample
+    return fused_boxes, fused[:most]
 
 
 def train_peer(args, work: Path, prepared: dict) -> dict:
@@ -357,20 +392,27 @@ def peer_env(args, work: Path) -> dict:
 
 def peer_detections(args, work: Path, weights: Path, tag: str) -> dict:
     """The peer's detections on the whole upsampled validation scenes, as the project's boxes in
-    source pixels (:func:`peer_boxes`)."""
+    source pixels (:func:`peer_boxes`); with ``--tta`` also with the project's test-time flips
+    (:func:`peer_flipped`)."""
     stems = [Path(im.image_path).stem for im in args.truth]
     images = [work / "peer-data" / "val-full" / f"{stem}.png" for stem in stems]
     pred = work / "peer" / f"predict_{tag}.json"
     run([args.peer_python, PEER_WORKER, "predict", "--weights", weights, "--images", *images, *peer_device(args),
-         "-o", pred],
+         *(["--flips"] if args.tta else []), "-o", pred],
         peer_env(args, work), work / "peer" / f"predict_{tag}.log")
     predicted = json.loads(pred.read_text())
-    detections = {}
+    detections, flipped = {}, {}
     for stem in stems:
         boxes, scores = peer_boxes(predicted["images"][stem]["xywhr_conf"], args.upsample)
         detections[stem] = {"boxes": boxes.tolist(), "scores": scores.tolist()}
-    return {"checkpoint": weights.name, "detect_s": predicted["predict_s"], "detections": detections,
-            "network_attempts": predicted["network_attempts"]}
+        if args.tta:
+            boxes, scores = peer_flipped(predicted["images"][stem], args.upsample)
+            flipped[stem] = {"boxes": boxes.tolist(), "scores": scores.tolist()}
+    out = {"checkpoint": weights.name, "detect_s": predicted["predict_s"], "detections": detections,
+           "network_attempts": predicted["network_attempts"]}
+    if args.tta:
+        out.update(detections_tta=flipped, detect_tta_s=predicted["predict_s"] + predicted["mirrored_predict_s"])
+    return out
 
 
 def score_checkpoints(args, work: Path) -> int:
@@ -381,10 +423,14 @@ def score_checkpoints(args, work: Path) -> int:
     ours_ckpt, peer_weights = (Path(p).resolve() for p in args.score_checkpoints)
     onnx = work / "ours" / "scored.onnx"
     run([TW, "export", ours_ckpt, "-o", onnx, "--overwrite"], thread_env(args.threads), work / "ours" / "export_scored.log")
-    ours = our_detections(onnx, args.truth, args.threads)
+    ours = our_runs(onnx, args)
     peer = peer_detections(args, work, peer_weights, "scored")
-    rows = {"ours": (ours_ckpt, score(args.truth, ours, DEFAULT_MIN_SCORE)),
-            "peer": (peer_weights, score(args.truth, peer["detections"], PEER_CONF))}
+    rows = {}
+    for side, checkpoint, found, point in (("ours", ours_ckpt, ours, DEFAULT_MIN_SCORE),
+                                           ("peer", peer_weights, peer, PEER_CONF)):
+        for mode, label in MODES:
+            if f"detections{mode}" in found:
+                rows[side + label] = (checkpoint, score(args.truth, found[f"detections{mode}"], point))
     (work / "scored.json").write_text(json.dumps({k: {"checkpoint": str(c), **f} for k, (c, f) in rows.items()},
                                                  indent=1) + "\n")
     print(f"\n== sen2ships (REAL data): checkpoints trained elsewhere, scored on {len(args.truth)} validation "
@@ -395,8 +441,10 @@ def score_checkpoints(args, work: Path) -> int:
         print(f"{side:<10} {str(checkpoint)[-44:]:<44} {fmt(f['AP50']):>6} {fmt(f['AP50_95']):>7} "
               f"{fmt(f['AP25_3_10']):>10} {f['operating_point']:5.2f} {fmt(f['recall_at_op']):>9} "
               f"{fmt(f['precision_at_op']):>7} {f['detections_at_op']:>7}")
-    ours_ap, peer_ap = rows["ours"][1]["AP50"], rows["peer"][1]["AP50"]
-    print(f"AP50 ratio ours / YOLO11n-obb: {'n/a' if not peer_ap else f'{ours_ap / peer_ap:.2f}'} (target >= 1.5)")
+    for _, label in MODES[:2 if args.tta else 1]:
+        ours_ap, peer_ap = rows["ours" + label][1]["AP50"], rows["peer" + label][1]["AP50"]
+        print(f"AP50 ratio ours / YOLO11n-obb{label and ', both with flips'}: "
+              f"{'n/a' if not peer_ap else f'{ours_ap / peer_ap:.2f}'} (target >= 1.5)")
     return 0
 
 
@@ -489,6 +537,11 @@ def main() -> int:
     parser.add_argument("--score-checkpoints", nargs=2, metavar=("OURS.ckpt", "PEER.pt"),
                         help="train nothing: score these two checkpoints (e.g. trained on a lent GPU whose "
                              "torch cannot export ours) on the validation ports")
+    parser.add_argument("--tta", action="store_true",
+                        help="also run both models with the project's test-time flips (each scene or tile mirrored "
+                             "left-right, top-bottom and both; each vessel's score the mean of its four: "
+                             "tankerwatch.infer.runtime.flips) and score those too; Ultralytics has no test-time "
+                             "augmentation for OBB models, so the peer gets the project's")
     parser.add_argument("--peer-python", type=Path, default=PEER_PYTHON,
                         help="the Python that has Ultralytics (default .venv-peer/bin/python)")
     args = parser.parse_args()
@@ -559,8 +612,10 @@ def main() -> int:
 
     # (4) score both with the project's scorer.
     points = {"ours": DEFAULT_MIN_SCORE, "peer": PEER_CONF}
-    scored = {(side, which): score(args.truth, results[side]["checkpoints"][which]["detections"], points[side])
-              for side in ("ours", "peer") for which in ("best", "last")}
+    scored = {(side, which + label): score(args.truth, results[side]["checkpoints"][which][f"detections{mode}"],
+                                           points[side])
+              for side in ("ours", "peer") for mode, label in MODES for which in ("best", "last")
+              if f"detections{mode}" in results[side]["checkpoints"][which]}
     results["scores"] = {f"{side}/{which}": figures for (side, which), figures in scored.items()}
     results["total_wall_s"] = time.perf_counter() - total_start
     results_path.write_text(json.dumps(results, indent=1) + "\n")
@@ -571,12 +626,12 @@ def main() -> int:
     print(f"\n== sen2ships (REAL data): train {len(train_stems)} ports, score {', '.join(val_stems)} "
           f"({n_val} vessels); budget {args.budget_min:g} min per model ==")
     print(cpu)
-    print(f"{'model':<27} {'ckpt':<5} {'train_s':>7} {'loop_s':>6} {'epochs':>6} {'AP50':>6} {'AP50:95':>7} "
+    print(f"{'model':<27} {'ckpt':<11} {'train_s':>7} {'loop_s':>6} {'epochs':>6} {'AP50':>6} {'AP50:95':>7} "
           f"{'AP25 3-10m':>10} {'op':>5} {'recall@op':>9} {'prec@op':>7} {'dets@op':>7}")
     for (side, which), f in scored.items():
         r = results[side]
         epochs = r["epochs_done"] if side == "ours" else r["trained"]["epochs_done"]
-        print(f"{names[side]:<27} {which:<5} {r['train_wall_s']:7.0f} {fmt(loop_seconds(side, r), '6.0f'):>6} "
+        print(f"{names[side]:<27} {which:<11} {r['train_wall_s']:7.0f} {fmt(loop_seconds(side, r), '6.0f'):>6} "
               f"{epochs:>6} {fmt(f['AP50']):>6} "
               f"{fmt(f['AP50_95']):>7} {fmt(f['AP25_3_10']):>10} {f['operating_point']:5.2f} "
               f"{fmt(f['recall_at_op']):>9} {fmt(f['precision_at_op']):>7} {f['detections_at_op']:>7}")
@@ -588,10 +643,16 @@ def main() -> int:
             planned += (f"pre-trained {p['epochs_done']} epochs on {p['tiles']} synthetic tiles in {p['wall_s']:.0f} s "
                         f"of the budget (drawing {p['tiles_s']:.0f} s), fine-tuned {r['fine_tune_wall_s']:.0f} s, ")
         chosen = ", ".join(f"{w}: {c['checkpoint']}" for w, c in r["checkpoints"].items())
+        seconds = ", ".join(f"{w} {c['detect_s']:.0f} s" + (f" ({c['detect_tta_s']:.0f} s with flips)"
+                                                          if "detect_tta_s" in c else "")
+                            for w, c in r["checkpoints"].items())
+        chosen += f"; detection {seconds}"
         print(f"{names[side]}: {planned}{chosen}; load average before/after training "
               f"{'/'.join(f'{v:.1f}' for v in r['load_avg_before'])} -> "
               f"{'/'.join(f'{v:.1f}' for v in r['load_avg_after'])}")
-    for which in ("best", "last"):
+    for which in ("best", "last", "best+flips", "last+flips"):
+        if ("ours", which) not in scored or ("peer", which) not in scored:
+            continue
         ours, peer = scored[("ours", which)]["AP50"], scored[("peer", which)]["AP50"]
         ratio = "n/a" if not peer or ours is None else f"{ours / peer:.2f}"
         print(f"AP50 ratio ours / YOLO11n-obb ({which} checkpoints): {ratio} (target >= 1.5)")

@@ -11,7 +11,14 @@ from test_detect import run_detect, sea, write_scene
 
 from tankerwatch.infer.core.boxes import box_corners, min_area_box, rotated_iou
 from tankerwatch.infer.runtime.detection_file import read_detection_file
-from tankerwatch.infer.runtime.flips import FLIPS, fuse_views, mirror_images, mirror_view, unmirror_boxes
+from tankerwatch.infer.runtime.flips import (
+    FLIPS,
+    fuse_scores,
+    fuse_views,
+    mirror_images,
+    mirror_view,
+    unmirror_boxes,
+)
 from tankerwatch.infer.runtime.onnx_model import OnnxDetector, Outputs
 
 
@@ -70,6 +77,17 @@ def test_fusion_scores_each_vessel_by_its_mean_over_the_views():
     assert int(fused.count[0]) == 2
     assert fuse_views(views, max_rows=1).scores.tolist() == pytest.approx([0.75])
     assert len(fuse_views([rows([], [])] * 4, max_rows=5).scores) == 0
+
+
+def test_fusion_rule_on_bare_boxes_points_into_the_views_rows_in_order():
+    """What the peer benchmark hands it: boxes and scores only, no model outputs."""
+    hull, nudged, wave = [50.0, 40.0, 30.0, 6.0, 0.2], [50.6, 40.3, 29.0, 6.0, 0.21], [150.0, 40.0, 12.0, 3.0, 1.0]
+    boxes = [np.array([hull, wave]), np.array([nudged]), np.array([hull]), np.array([nudged])]
+    picked, fused = fuse_scores(boxes, [np.array([0.8, 0.8]), np.array([0.6]), np.array([0.7]), np.array([0.9])])
+    assert picked.tolist() == [4, 1]  # the last view's hull, then the first view's wave
+    assert fused.tolist() == pytest.approx([0.75, 0.2])
+    picked, fused = fuse_scores([np.zeros((0, 5))] * 2, [np.zeros(0)] * 2)
+    assert picked.shape == (0,) and fused.shape == (0,)
 
 
 def test_detect_with_tta_finds_the_same_vessels_from_four_model_calls_a_tile(blob_model, tmp_path, monkeypatch):

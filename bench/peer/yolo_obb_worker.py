@@ -4,7 +4,7 @@ Runs ONLY in the separate benchmark environment ``.venv-peer`` (see bench/peer/R
 imports tankerwatch and tankerwatch never imports it. Three subcommands, JSON in and out:
 
     .venv-peer/bin/python bench/peer/yolo_obb_worker.py train --data D/data.yaml --project P --hours H
-    .venv-peer/bin/python bench/peer/yolo_obb_worker.py predict --weights W --images a.png b.png -o out.json
+    .venv-peer/bin/python bench/peer/yolo_obb_worker.py predict --weights W --images a.png b.png [--flips] -o out.json
     .venv-peer/bin/python bench/peer/yolo_obb_worker.py export --onnx peer.onnx --imgsz 1024 -o out.json
 
 ``export`` (for bench/latency_peer.py) writes the raw network of a YOLO11n-obb built from its YAML
@@ -122,6 +122,7 @@ def _same_weights(a: Path, b: Path) -> bool:
 def predict(args) -> dict:
     ultralytics = _ultralytics()
     import cv2
+    import numpy as np
     from ultralytics.utils import nms
 
     # Rotated NMS compares every candidate with every other: Ultralytics' default pool of 30,000
@@ -137,20 +138,36 @@ def predict(args) -> dict:
 
     nms.non_max_suppression = capped_nms
     model = ultralytics.YOLO(str(args.weights), task="obb")
+
+    def rows_of(image, size) -> list[list[float]]:
+        result = model.predict(image, imgsz=size, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                               device=args.device, verbose=False)[0]
+        obb = result.obb
+        return [] if obb is None else [[*map(float, box), float(c)]
+                                       for box, c in zip(obb.xywhr.tolist(), obb.conf.tolist(), strict=True)]
+
     out = {}
-    start = time.perf_counter()
+    plain_s = flips_s = 0.0
     for path in args.images:
-        height, width = cv2.imread(str(path)).shape[:2]
+        image = cv2.imread(str(path))  # BGR, as Ultralytics reads a path itself
+        height, width = image.shape[:2]
         # The whole (upsampled) scene at its own scale: a rectangle of multiples of 32 around it,
         # so letterboxing neither shrinks nor enlarges it (the scale the 640 px training tiles had).
         size = [math.ceil(height / 32) * 32, math.ceil(width / 32) * 32]
-        result = model.predict(str(path), imgsz=size, conf=args.conf, iou=args.iou, max_det=args.max_det,
-                               device=args.device, verbose=False)[0]
-        obb = result.obb
-        rows = [] if obb is None else [[*map(float, box), float(c)]
-                                       for box, c in zip(obb.xywhr.tolist(), obb.conf.tolist(), strict=True)]
-        out[Path(path).stem] = {"size": [width, height], "imgsz": size, "xywhr_conf": rows}
-    return {"ultralytics": ultralytics.__version__, "predict_s": time.perf_counter() - start, "images": out,
+        start = time.perf_counter()
+        out[Path(path).stem] = {"size": [width, height], "imgsz": size, "xywhr_conf": rows_of(image, size)}
+        plain_s += time.perf_counter() - start
+        if args.flips:
+            # The three mirror images of the project's test-time flips, each predicted as the scene
+            # is; their rows stay in the mirror image's pixels (the caller maps them back and fuses).
+            start = time.perf_counter()
+            out[Path(path).stem]["mirrored"] = [
+                {"left_right": lr, "top_bottom": tb,
+                 "xywhr_conf": rows_of(np.ascontiguousarray(image[::-1 if tb else 1, ::-1 if lr else 1]), size)}
+                for lr, tb in ((True, False), (False, True), (True, True))]
+            flips_s += time.perf_counter() - start
+    return {"ultralytics": ultralytics.__version__, "predict_s": plain_s, "mirrored_predict_s": flips_s,
+            "images": out,
             "settings": {"conf": args.conf, "iou": args.iou, "max_det": args.max_det, "max_nms": args.max_nms},
             "network_attempts": NETWORK_ATTEMPTS}
 
@@ -187,6 +204,8 @@ def main() -> int:
     p.add_argument("--iou", type=float, default=0.7, help="NMS IoU (Ultralytics' default)")
     p.add_argument("--max-det", type=int, default=1000)
     p.add_argument("--max-nms", type=int, default=3000, help="candidates per scene entering NMS (default 3000)")
+    p.add_argument("--flips", action="store_true",
+                   help="also predict each image mirrored left-right, top-bottom and both ('mirrored' rows)")
     e = sub.add_parser("export")
     e.add_argument("--onnx", type=Path, required=True, help="where the ONNX file goes")
     e.add_argument("--imgsz", type=int, default=1024, help="square input side (default 1024)")

@@ -61,23 +61,36 @@ def unmirror_boxes(boxes: np.ndarray, width: int, height: int, left_right: bool,
     return normalize_boxes(out)
 
 
+def fuse_scores(boxes: list[np.ndarray], scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The fusion rule, for one image's views (``boxes[v] [N_v, 5]``, ``scores[v] [N_v]``, all in
+    the image's own frame): rotated NMS at IoU :data:`FUSE_IOU` over all views' boxes picks one row
+    per vessel, whose score becomes the mean over the views of each view's best score among its
+    boxes overlapping that row by at least :data:`FUSE_IOU` (0 for a view without one).
+
+    Returns the picked rows as indices into the views' rows concatenated in order, best fused score
+    first (ties in that order), and their fused scores. Works on any detector's boxes, so a peer
+    can be given the same flips (bench/peer_sen2ships.py)."""
+    joined_boxes = np.concatenate([np.asarray(b, dtype=np.float64).reshape(-1, 5) for b in boxes])
+    joined_scores = np.concatenate([np.asarray(s, dtype=np.float64).reshape(-1) for s in scores])
+    if not len(joined_scores):
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    kept = rotated_nms(joined_boxes, joined_scores, FUSE_IOU)
+    fused = np.zeros(len(kept), dtype=np.float64)
+    for view_boxes, view_scores in zip(boxes, scores, strict=True):
+        if len(view_scores):
+            overlap = rotated_iou(joined_boxes[kept], np.asarray(view_boxes, dtype=np.float64).reshape(-1, 5)) >= FUSE_IOU
+            fused += np.where(overlap, np.asarray(view_scores, dtype=np.float64)[None, :], 0.0).max(axis=1)
+    fused /= len(boxes)
+    order = np.argsort(-fused, kind="stable")
+    return np.asarray(kept, dtype=np.int64)[order], fused[order]
+
+
 def fuse_views(views: list[Outputs], max_rows: int) -> Outputs:
-    """One image's rows from its mirror views (boxes already in its own frame): rotated NMS at
-    IoU :data:`FUSE_IOU` over all of them picks one row per vessel, whose score becomes the mean
-    over the views of each view's best score among its boxes overlapping that row by at least
-    :data:`FUSE_IOU` (0 for a view without one). At most ``max_rows`` rows, best first."""
+    """One image's rows from its mirror views (boxes already in its own frame), fused by
+    :func:`fuse_scores`; at most ``max_rows`` rows, best first."""
+    rows, fused = fuse_scores([v.boxes for v in views], [v.scores for v in views])
     joined = Outputs.concatenate(views)
-    if not len(joined.scores):
-        return joined
-    kept = joined.take(rotated_nms(joined.boxes, joined.scores, FUSE_IOU))
-    fused = np.zeros(len(kept.scores), dtype=np.float64)
-    for view in views:
-        if len(view.scores):
-            overlap = rotated_iou(kept.boxes, view.boxes) >= FUSE_IOU
-            fused += np.where(overlap, view.scores[None, :], 0.0).max(axis=1)
-    fused /= len(views)
-    order = np.argsort(-fused, kind="stable")[:max_rows]
-    return kept.take(order)._replace(scores=fused[order].astype(kept.scores.dtype))
+    return joined.take(rows[:max_rows])._replace(scores=fused[:max_rows].astype(joined.scores.dtype))
 
 
 def run_mirrored(detector, images: np.ndarray, view) -> list[Outputs]:
