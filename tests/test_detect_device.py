@@ -91,3 +91,21 @@ def test_cuda_that_silently_fell_back_to_cpu_is_an_error(fake_ort):
     install(GPU_BUILD, [CPU_PROVIDER])  # CUDA libraries failed to load: onnxruntime only warns
     with pytest.raises(ConfigError, match="fell back to CPUExecutionProvider"):
         OnnxDetector(model, device="cuda")
+
+
+def test_sleeping_intra_op_threads_are_asked_for_and_change_no_output(blob_model):
+    """A process taking turns between sessions (bench/latency_peer.py) asks for sleeping threads."""
+    import numpy as np
+
+    spinning = OnnxDetector(blob_model, device="cpu", threads=2)
+    sleeping = OnnxDetector(blob_model, device="cpu", threads=2, spinning=False)
+    key = "session.intra_op.allow_spinning"
+    assert sleeping.session.get_session_options().get_session_config_entry(key) == "0"
+    with pytest.raises(RuntimeError, match=key):  # left at onnxruntime's default (spinning)
+        spinning.session.get_session_options().get_session_config_entry(key)
+    tile = np.zeros((1, 3, 64, 64), dtype=np.uint8)
+    tile[0, :, 20:26, 10:40] = 255
+    a, b = spinning.run(tile).image(0), sleeping.run(tile).image(0)
+    assert len(a.scores) > 0
+    np.testing.assert_array_equal(a.boxes, b.boxes)
+    np.testing.assert_array_equal(a.scores, b.scores)

@@ -402,10 +402,13 @@ class OnnxDetector:
     ``device``: ``auto`` (CUDA when the GPU build and a GPU are present, else CPU), ``cpu`` or
     ``cuda`` (an error unless CUDA is really in use after the session is created: onnxruntime falls
     back to CPU silently when the CUDA libraries fail to load). ``threads``: intra-op threads on CPU
-    (None = onnxruntime's default, all cores).
+    (None = onnxruntime's default, all cores). ``spinning``: onnxruntime's intra-op threads
+    busy-wait for the next run (its default); False makes them sleep, for a process that takes turns
+    between this session and another on the same cores, where a waiting session's spinning threads
+    would take cores from the running one.
     """
 
-    def __init__(self, path, device: str = "auto", threads: int | None = None):
+    def __init__(self, path, device: str = "auto", threads: int | None = None, spinning: bool = True):
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -417,6 +420,8 @@ class OnnxDetector:
         if threads is not None:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # onnxruntime's warnings are for its developers, not analysts
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
