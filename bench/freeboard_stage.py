@@ -9,8 +9,10 @@ transforms), and prints every ``--every`` epochs, on the tankers of
 held-out tiles, per GSD band: the laden fraction's mean absolute error and the share of truths
 inside its 80 % interval, the freeboard's error in metres, load accuracy (all tankers, part-loaded
 ones with draft fraction 0.3-0.7, and those not called uncertain), coverage (share not uncertain,
-``load_uncertain_band`` 0.3-0.7), the ECE of ``p_loaded``, and the same tankers read geometry-free
-(angles withheld). ``--eval`` may be given several times, e.g. counterfactual renders of the same
+``load_uncertain_band`` 0.3-0.7), the ECE of ``p_loaded`` beside the ECE a perfectly calibrated
+model with the same probabilities would show on as many tankers (its mean and 95th percentile over
+drawn outcomes: the sampling floor the ECE is read against), and the same tankers read
+geometry-free (angles withheld). ``--eval`` may be given several times, e.g. counterfactual renders of the same
 seed (``synth tiles --cues shadow``): a switched-off cue is then fed as the geometry that hides it
 (no side strip: nadir view; no shadow: sun overhead), which is what such an image shows.
 ``--augment`` passes each training tile through ``tankerwatch fit``'s augmentation first
@@ -64,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description, gpu_description  # noqa: E402
 
 from tankerwatch.infer.core.boxes import normalize_boxes  # noqa: E402
+from tankerwatch.infer.evaluation.metrics import calibrated_ece, expected_calibration_error  # noqa: E402
 from tankerwatch.infer.runtime.scaling import Scaling  # noqa: E402
 from tankerwatch.models import build_detector  # noqa: E402
 from tankerwatch.models.detector import P_FLOOR  # noqa: E402
@@ -91,7 +94,6 @@ SCALING = Scaling.from_dict(CONFIG["data"]["scaling"])
 BANDS = ((0.0, 1.0), (1.0, 2.0), (2.0, 3.0))
 UNCERTAIN = (0.3, 0.7)
 PART_LOADED = (0.3, 0.7)
-ECE_BINS = 10
 # Bands of the geometry's total gain (metres of visible width per metre of freeboard): how much the
 # scene's angles let the widths say, printed with the last evaluation.
 GAIN_BANDS = (0.0, 0.3, 0.6, 1.0, 2.0, math.inf)
@@ -252,12 +254,6 @@ def batches(tiles: list[Tile], size: int, rng: np.random.Generator, pipeline=Non
         yield torch.cat([t.image for t in chosen]), boxes, widths, geometry, valid, sides, twin_images
 
 
-def ece(p: np.ndarray, truth: np.ndarray) -> float:
-    bins = np.minimum((p * ECE_BINS).astype(int), ECE_BINS - 1)
-    return float(sum(abs(p[bins == b].mean() - truth[bins == b].mean()) * (bins == b).sum()
-                     for b in range(ECE_BINS) if (bins == b).any()) / max(1, len(p)))
-
-
 def as_detect_gives(head, p_loaded: torch.Tensor, scales: torch.Tensor, boxes: torch.Tensor,
                     view: torch.Tensor) -> torch.Tensor:
     """``p_loaded`` of ``boxes`` under ``view`` through the stage's calibration, as the detector
@@ -324,7 +320,8 @@ def evaluate(head, prepare, tiles: list[Tile]) -> dict:
             "acc": float(right.mean()), "acc_part": float(right[part].mean()) if part.any() else float("nan"),
             "coverage": float(covered.mean()),
             "acc_covered": float(right[covered].mean()) if covered.any() else float("nan"),
-            "ece": ece(p, loaded.astype(float)),
+            "ece": expected_calibration_error(p, loaded.astype(float)),
+            "ece_calibrated": calibrated_ece(p),
             "free_acc": float(((r["p_free"][m] >= 0.5) == loaded).mean()),
             "free_coverage": float(covered_free.mean()),
             "free_laden_mae": float(np.abs(r["lf_free"][m] - r["draft"][m]).mean()),
@@ -357,7 +354,8 @@ def report(head, prepare, evals: dict, last: bool) -> None:
             print(f"  {Path(folder).name:>12} {band:>7} n={f['n']:4d} laden MAE {f['laden_mae']:.3f} "
                   f"in80 {f['in_80']:.2f} freeboard MAE {f['fb_mae_m']:.2f} m | load acc {f['acc']:.3f} "
                   f"part {f['acc_part']:.3f} coverage {f['coverage']:.2f} covered acc {f['acc_covered']:.3f} "
-                  f"ECE {f['ece']:.3f} | geometry-free acc {f['free_acc']:.3f} coverage "
+                  f"ECE {f['ece']:.3f} (a calibrated model's here {f['ece_calibrated'][0]:.3f}, 95 % under "
+                  f"{f['ece_calibrated'][1]:.3f}) | geometry-free acc {f['free_acc']:.3f} coverage "
                   f"{f['free_coverage']:.2f} MAE {f['free_laden_mae']:.3f} | width MAE shadow "
                   f"{f['width_mae'][0]:.3f} side {f['width_mae'][1]:.3f} box widths", flush=True)
             if last:

@@ -15,6 +15,7 @@ from pycocotools.cocoeval import COCOeval
 from tankerwatch.infer.core.labels import LabelledImage, LoadState, Vessel, VesselType
 from tankerwatch.infer.evaluation.metrics import (
     DetectionEvaluator,
+    calibrated_ece,
     expected_calibration_error,
     gsd_band,
     load_call,
@@ -361,3 +362,19 @@ def test_split_evaluators_merge_to_the_figures_of_one():
     empty = DetectionEvaluator()
     empty.merge(gathered)
     assert ranks[0].compute() == empty.compute() == expected
+
+
+def test_a_calibrated_models_ece_shrinks_with_the_samples_and_stays_under_a_miscalibrated_ones():
+    rng = np.random.default_rng(3)
+    p = rng.random(4000)
+    few_mean, few_high = calibrated_ece(p[:200])
+    many_mean, many_high = calibrated_ece(p)
+    assert 0 < many_mean < few_mean and many_mean <= many_high and few_mean <= few_high
+    # each draw is a calibrated model's outcomes, so its ECE is about the same size as the floor...
+    outcome = (rng.random(len(p)) < p).astype(float)
+    assert expected_calibration_error(p, outcome) < 2 * many_high
+    # ...while outcomes of a model sure where it should not be lie far above it
+    overconfident = np.clip(0.5 + 2 * (p - 0.5), 0, 1)
+    assert expected_calibration_error(overconfident, outcome) > 5 * many_high
+    assert calibrated_ece(p, seed=1) != calibrated_ece(p, seed=2) and calibrated_ece(p) == calibrated_ece(p)
+    assert np.isnan(calibrated_ece(np.zeros(0))[0])
