@@ -12,9 +12,10 @@ ones with draft fraction 0.3-0.7, and those not called uncertain), coverage (sha
 ``load_uncertain_band`` 0.3-0.7), the ECE of ``p_loaded`` beside the ECE a perfectly calibrated
 model with the same probabilities would show on as many tankers (its mean and 95th percentile over
 drawn outcomes: the sampling floor the ECE is read against), and the same tankers read
-geometry-free (angles withheld). ``--eval`` may be given several times, e.g. counterfactual renders of the same
-seed (``synth tiles --cues shadow``): a switched-off cue is then fed as the geometry that hides it
-(no side strip: nadir view; no shadow: sun overhead), which is what such an image shows.
+geometry-free (angles withheld). ``--eval`` may be given several times, e.g. counterfactual
+renders of the same seed (``synth tiles --cues shadow``): a switched-off cue is then fed as the
+geometry that hides it (no side strip: nadir view; no shadow: sun overhead), which is what such an
+image shows.
 ``--augment`` passes each training tile through ``tankerwatch fit``'s augmentation first
 (train/augment.py, its defaults; ``--augment-set rotate_p=0`` changes one setting), and
 ``--fit-crops`` cuts it first as ``fit``'s sampler does (a window of crop size / scale around a
