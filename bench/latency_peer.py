@@ -219,24 +219,25 @@ def main() -> int:
         source = args.checkpoint or f"{args.config} (random weights)"
         print(f"ours: {source} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M "
               f"parameters; score_threshold {model.score_threshold}, top_k {model.top_k})")
-        ours = {name: OnnxDetector(path, device="cpu", threads=args.threads)
-                for name, path in (("fp32", fp32), ("int8", int8))}
+        # Per thread mode (sleeping first: spinning threads left over from the other mode would tax
+        # its first rounds), ours in both precisions; the sleeping ones also choose the crop.
+        ours = {spinning: {name: OnnxDetector(path, device="cpu", threads=args.threads, spinning=spinning)
+                           for name, path in (("fp32", fp32), ("int8", int8))}
+                for spinning in (False, True)}
+        chooser = ours[False]
         seeds = [args.seed] if args.seed is not None else list(range(args.seeds))
         print(f"crop: 1024 px synthetic terminal scene at {args.gsd:g} m with {args.sts} STS pairs; "
               f"candidate seeds {seeds}")
-        seed, tile, view, vessels, rows = choose_crop(ours["fp32"], seeds, args.gsd, args.sts)
-        view = view if ours["fp32"].info.view_input else None
-        rows_int8 = load_rows(ours["int8"], tile, view)[0]
+        seed, tile, view, vessels, rows = choose_crop(chooser["fp32"], seeds, args.gsd, args.sts)
+        view = view if chooser["fp32"].info.view_input else None
+        rows_int8 = load_rows(chooser["int8"], tile, view)[0]
         busy = "met" if min(rows, rows_int8) >= MIN_ROWS else "NOT met"
         full = f"; {model.top_k} is top_k, the most it takes" if max(rows, rows_int8) >= model.top_k else ""
         print(f"crop: seed {seed}, {vessels} vessels drawn; rows reaching the load stage: {rows} fp32, "
               f"{rows_int8} int8 (target >= {MIN_ROWS}: {busy}{full})")
         print(f"batch 1, {args.threads} threads, onnxruntime CPU, {args.repeats} rounds, alternating")
         peer_input = tile.astype(np.float32) / 255.0
-        # Sleeping first: spinning threads left over from the other mode would tax its first rounds.
-        for spinning in (False, True):
-            detectors = {name: OnnxDetector(path, device="cpu", threads=args.threads, spinning=spinning)
-                         for name, path in (("fp32", fp32), ("int8", int8))}
+        for spinning, detectors in ours.items():
             session = peer_session(peer_path, args.threads, spinning)
             peer_feed = {session.get_inputs()[0].name: peer_input}
             calls = {name: (lambda d=d: d.run(tile, view=view).image(0)) for name, d in detectors.items()}
