@@ -8,7 +8,7 @@ Prints each port's figures, the mean AP50 over ports with its spread, and AP50 p
 vessels (each port's detections from the model that did not see it). All figures are REAL data.
 
     .venv/bin/python bench/lopo_sen2ships.py [--epochs 12] [--init-from CKPT] [--ports durban,gdynia]
-        [--set 'data.augment={"copy_paste_p": 1.0}' ...]
+        [--set 'data.scale_range=[0.6, 1.6]' ...]
 
 ``--init-from`` starts every fold from a checkpoint (fine-tuning, ``model.init_from``), e.g. one
 pre-trained on synthetic ports at Sentinel-2 GSD (configs/sen2ships_pretrain.yaml): the same folds,
@@ -84,7 +84,7 @@ def main() -> int:
     parser.add_argument("--init-from", type=Path, help="checkpoint every fold starts from (model.init_from)")
     parser.add_argument("--ports", help="comma-separated ports to hold out (default: all 8)")
     parser.add_argument("--set", action="append", default=[], type=fit_override, metavar="KEY=VALUE",
-                        help="a config value for every fold's fit, e.g. 'data.augment={\"copy_paste_p\": 1.0}'")
+                        help="a config value for every fold's fit, e.g. 'data.upsample_above_gsd_m=5.0'")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--operating-point", type=float, help="score for recall/precision (default: detect's)")
