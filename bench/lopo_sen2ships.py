@@ -8,13 +8,13 @@ Prints each port's figures, the mean AP50 over ports with its spread, and AP50 p
 vessels (each port's detections from the model that did not see it). All figures are REAL data.
 
     .venv/bin/python bench/lopo_sen2ships.py [--epochs 12] [--init-from CKPT] [--ports durban,gdynia]
-        [--set 'data.scale_range=[0.6, 1.6]' ...]
+        [--fit-arg='--data.scale_range=[0.6, 1.6]' ...]
 
 ``--init-from`` starts every fold from a checkpoint (fine-tuning, ``model.init_from``), e.g. one
 pre-trained on synthetic ports at Sentinel-2 GSD (configs/sen2ships_pretrain.yaml): the same folds,
-epochs and seed with and without it measure what the pre-training is worth. ``--set KEY=VALUE``
-(repeatable) passes ``--KEY VALUE`` to every fold's ``tankerwatch fit``: one change of the recipe
-measured on the same folds.
+epochs and seed with and without it measure what the pre-training is worth. ``--fit-arg``
+(repeatable, as in bench/style_holdout.py) passes one more argument to every fold's ``tankerwatch
+fit``: one change of the recipe measured on the same folds.
 """
 
 from __future__ import annotations
@@ -47,22 +47,13 @@ def fold_args(source: Path, train: list[str], held_out: str, epochs: int, work: 
             "--trainer.callbacks+=tankerwatch.train.callbacks.ElapsedTime"]
 
 
-def fit_override(text: str) -> tuple[str, str]:
-    """``KEY=VALUE`` (``--set``) as ``(KEY, VALUE)``."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
 def run_fold(args, source: Path, ports: list[str], held_out: str, truth) -> dict:
     work = args.work / held_out
     train = [p for p in ports if p != held_out]
     argv = fold_args(source, train, held_out, args.epochs, work, args.seed)
     if args.init_from:
         argv += ["--model.init_from", str(args.init_from)]
-    for key, value in args.set:
-        argv += [f"--{key}", value]
+    argv += args.fit_arg
     wall = run(argv, thread_env(args.threads), work / "fit.log")
     onnx = work / "last.onnx"
     run([TW, "export", work / "checkpoints" / "last.ckpt", "-o", onnx, "--overwrite"], thread_env(args.threads),
@@ -83,8 +74,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=12, help="epochs per fold (default 12, about 4 min on 2 cores)")
     parser.add_argument("--init-from", type=Path, help="checkpoint every fold starts from (model.init_from)")
     parser.add_argument("--ports", help="comma-separated ports to hold out (default: all 8)")
-    parser.add_argument("--set", action="append", default=[], type=fit_override, metavar="KEY=VALUE",
-                        help="a config value for every fold's fit, e.g. 'data.upsample_above_gsd_m=5.0'")
+    parser.add_argument("--fit-arg", action="append", default=[], metavar="--KEY=VALUE",
+                        help="extra `tankerwatch fit` argument for every fold, e.g. --fit-arg=--data.upsample_above_gsd_m=5")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--operating-point", type=float, help="score for recall/precision (default: detect's)")
@@ -108,11 +99,11 @@ def main() -> int:
         raise SystemExit(f"--ports: not in {source}: {', '.join(unknown)} (known: {', '.join(sorted(by_stem))})")
     cpu = cpu_description()
     start_name = f"init_from {args.init_from}" if args.init_from else "from scratch"
-    changes = "".join(f", {key}={value}" for key, value in args.set)
+    changes = "".join(f", {arg}" for arg in args.fit_arg)
     log(f"CPU: {cpu}; {args.threads} threads; {args.epochs} epochs per fold, {start_name}, seed {args.seed}{changes}")
 
     results = {"cpu": cpu, "epochs": args.epochs, "init_from": str(args.init_from) if args.init_from else None,
-               "seed": args.seed, "set": dict(args.set), "config": yaml.safe_load(CONFIG.read_text())["model"], "folds": {}}
+               "seed": args.seed, "fit_args": args.fit_arg, "config": yaml.safe_load(CONFIG.read_text())["model"], "folds": {}}
     start = time.perf_counter()
     for port in held_out:
         results["folds"][port] = run_fold(args, source, ports, port, by_stem[port])
